@@ -1,0 +1,2 @@
+//! Placeholder until the simulation exists.
+fn main() {}

@@ -1,0 +1,83 @@
+//! Every bound of the crate, in one place.
+//!
+//! A consensus engine receives messages from validators it does not trust; each of these
+//! numbers caps what such a validator (or a flood of forged messages) can make it store or
+//! compute. The relations between them are asserted in this module's tests.
+
+/// Most validators in one [`crate::ValidatorSet`].
+pub const MAX_VALIDATORS: usize = 1024;
+
+/// Most total voting power of a validator set. Threshold arithmetic is done in `u128`, so
+/// this bound is not needed against overflow; it keeps powers readable and leaves room for
+/// the ledger to add them up in `u64`.
+pub const MAX_TOTAL_VOTING_POWER: u64 = 1 << 60;
+
+/// Longest chain id, in bytes of UTF-8.
+pub const MAX_CHAIN_ID_BYTES: usize = 64;
+
+/// Longest canonical encoding of a consensus value (the node's value is a 32-byte hash).
+pub const MAX_VALUE_BYTES: usize = 1024;
+
+/// How many heights ahead of the current one a message may be buffered (h+1 ..= h+this).
+/// A message from further ahead is dropped and counted: the node catches up by block sync.
+pub const MAX_HEIGHT_LOOKAHEAD: u64 = 2;
+
+/// How many rounds ahead of the current round a message of the current height is kept
+/// (and, for a buffered future height, the highest round kept). Further is dropped and
+/// counted. Round skipping (line 55) still works: f+1 validators in a round within this
+/// window move us there, and from there the window moves too.
+pub const MAX_ROUND_LOOKAHEAD: u32 = 16;
+
+/// Most future-height messages buffered from one validator.
+pub const MAX_BUFFERED_MESSAGES_PER_VALIDATOR: usize = 128;
+
+/// Most future-height messages buffered in total, from all validators.
+pub const MAX_BUFFERED_MESSAGES_TOTAL: usize = 8192;
+
+/// Messages an honest validator sends per round: one proposal (when it is the proposer),
+/// one prevote and one precommit.
+pub const MESSAGES_PER_ROUND_PER_VALIDATOR: usize = 3;
+
+/// The highest round the state machine enters. Rounds grow by timeouts that grow with the
+/// round, so this is never reached in practice; it keeps `round + 1` from overflowing.
+pub const MAX_ROUND: u32 = u32::MAX - MAX_ROUND_LOOKAHEAD - 1;
+
+/// The longest timeout the state machine schedules, whatever the round (one hour).
+pub const MAX_TIMEOUT_MS: u64 = 60 * 60 * 1000;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_honest_validator_never_overflows_its_buffer() {
+        // Everything an honest validator may send for the buffered heights and rounds fits.
+        let honest_messages = MESSAGES_PER_ROUND_PER_VALIDATOR
+            * (MAX_ROUND_LOOKAHEAD as usize + 1)
+            * MAX_HEIGHT_LOOKAHEAD as usize;
+        assert!(MAX_BUFFERED_MESSAGES_PER_VALIDATOR >= honest_messages);
+    }
+
+    #[test]
+    fn total_buffer_bounds_are_consistent() {
+        const { assert!(MAX_BUFFERED_MESSAGES_TOTAL >= MAX_BUFFERED_MESSAGES_PER_VALIDATOR) };
+        // The total bound is the one that binds for large sets: it must matter.
+        const {
+            assert!(
+                MAX_BUFFERED_MESSAGES_TOTAL <= MAX_BUFFERED_MESSAGES_PER_VALIDATOR * MAX_VALIDATORS
+            )
+        };
+        // Small and medium sets (up to 64 validators) are never limited by the total.
+        const { assert!(MAX_BUFFERED_MESSAGES_TOTAL >= MAX_BUFFERED_MESSAGES_PER_VALIDATOR * 64) };
+    }
+
+    #[test]
+    fn power_and_rounds_leave_room_for_arithmetic() {
+        assert!(u128::from(MAX_TOTAL_VOTING_POWER) * 3 < u128::from(u64::MAX));
+        assert!(MAX_VALIDATORS as u64 <= MAX_TOTAL_VOTING_POWER);
+        assert!(MAX_ROUND.checked_add(MAX_ROUND_LOOKAHEAD + 1).is_some());
+        const { assert!(MAX_HEIGHT_LOOKAHEAD >= 1) };
+        assert!(MAX_CHAIN_ID_BYTES <= usize::from(u8::MAX));
+        assert!(MAX_VALUE_BYTES <= u32::MAX as usize);
+    }
+}
