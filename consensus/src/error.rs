@@ -83,4 +83,9 @@ pub enum ConfigError {
     },
     #[error("the {step} timeout base must be at least 1 ms")]
     ZeroTimeout { step: &'static str },
+    #[error("the signing state was signed by {found}, but this signer is {expected}")]
+    ForeignSigningState {
+        expected: ValidatorId,
+        found: ValidatorId,
+    },
 }

@@ -17,14 +17,17 @@
 mod certificate;
 mod error;
 pub mod limits;
+mod machine;
 mod messages;
 mod signing;
 mod types;
 mod validator_set;
 mod value;
+mod vote_keeper;
 
 pub use certificate::{CommitCertificate, CommitSignature, verify_commit_certificate};
 pub use error::{CertificateError, ConfigError, EvidenceError, ValidatorSetError};
+pub use machine::{Action, Config, Consensus, Counters, Input, RoundValue, SigningState};
 pub use messages::{
     Evidence, PROPOSAL_DOMAIN_TAG, Proposal, SignedMessage, SignedProposal, SignedVote,
     VOTE_DOMAIN_TAG, Vote, proposal_sign_bytes, verify_evidence, vote_sign_bytes,
@@ -33,3 +36,4 @@ pub use signing::{InsecureTestSigner, InsecureTestVerifier, SignatureVerifier, S
 pub use types::{Height, Round, Signature, Step, ValidatorId, VoteType};
 pub use validator_set::{Validator, ValidatorSet};
 pub use value::ConsensusValue;
+pub use vote_keeper::{AddVoteOutcome, VoteKeeper};
