@@ -1,0 +1,220 @@
+//! The genesis file: the chain id, its start time, and the initial authorities (with the
+//! governors among them), catalogue, grants and nodes. Every node and every auditor starts
+//! from it; its hash names the chain's history.
+
+use std::collections::BTreeSet;
+
+use serde::{Deserialize, Serialize};
+
+use crate::codec;
+use crate::hash::{Hash32, tagged};
+use crate::ident::RegionCode;
+use crate::limits;
+use crate::records::{
+    Authority, Grant, KeyEpoch, LicenceType, NodeEntry, NodeRegistry, Record, Role, TimeMs,
+};
+use crate::records::{AuthorityId, TypeCode};
+use crate::rules::RuleError;
+use crate::tx::{AuthorityDraft, FormError, LicenceTypeDraft, TxBody, check_identifier};
+
+/// A grant in the genesis file.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GenesisGrant {
+    pub authority: AuthorityId,
+    pub type_code: TypeCode,
+    pub region: RegionCode,
+}
+
+/// The genesis file (JSON for people; its canonical bytes are hashed).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Genesis {
+    pub chain_id: String,
+    pub genesis_time: TimeMs,
+    pub authorities: Vec<AuthorityDraft>,
+    pub licence_types: Vec<LicenceTypeDraft>,
+    pub grants: Vec<GenesisGrant>,
+    pub nodes: Vec<NodeEntry>,
+}
+
+/// What is wrong with a genesis file.
+#[derive(Debug, thiserror::Error)]
+pub enum GenesisError {
+    #[error("genesis file is {size_bytes} bytes; the limit is {limit_bytes}")]
+    TooLarge {
+        size_bytes: usize,
+        limit_bytes: usize,
+    },
+    #[error("genesis JSON: {0}")]
+    Json(#[from] serde_json::Error),
+    #[error("genesis: {0}")]
+    Form(#[from] FormError),
+    #[error("genesis: {0}")]
+    Rule(#[from] RuleError),
+    #[error("genesis: authority {0} is listed twice")]
+    DuplicateAuthority(AuthorityId),
+    #[error("genesis: licence type {0} is listed twice")]
+    DuplicateType(TypeCode),
+    #[error("genesis: no authority holds the governor role")]
+    NoGovernor,
+    #[error("genesis: no node has voting power")]
+    NoValidator,
+    #[error("genesis: {0} refers to an unknown authority or type")]
+    Dangling(String),
+    #[error("genesis: node key {0} is listed twice")]
+    DuplicateNode(String),
+}
+
+impl Genesis {
+    /// Reads and checks a genesis file's JSON.
+    pub fn from_json(bytes: &[u8]) -> Result<Self, GenesisError> {
+        if bytes.len() > limits::GENESIS_BYTES_MAX {
+            return Err(GenesisError::TooLarge {
+                size_bytes: bytes.len(),
+                limit_bytes: limits::GENESIS_BYTES_MAX,
+            });
+        }
+        let genesis: Genesis = serde_json::from_slice(bytes)?;
+        genesis.validate()?;
+        Ok(genesis)
+    }
+
+    /// Pretty JSON, as written to disk.
+    pub fn to_json(&self) -> String {
+        // Invariant: the genesis types serialise to JSON without fail (no non-string map keys).
+        #[allow(clippy::expect_used)]
+        serde_json::to_string_pretty(self).expect("genesis serialises")
+    }
+
+    /// `H("hutong/genesis/v1", canonical bytes)`: the name of the chain's history.
+    pub fn hash(&self) -> Hash32 {
+        tagged("hutong/genesis/v1", &codec::to_canonical(self))
+    }
+
+    /// Every check a block's transactions would get, applied to the initial records.
+    pub fn validate(&self) -> Result<(), GenesisError> {
+        if self.chain_id.is_empty() || self.chain_id.len() > limits::CHAIN_ID_BYTES_MAX {
+            return Err(FormError::TooLong {
+                field: "chain_id",
+                size_bytes: self.chain_id.len(),
+                limit_bytes: limits::CHAIN_ID_BYTES_MAX,
+            }
+            .into());
+        }
+        let mut authorities = BTreeSet::new();
+        for draft in &self.authorities {
+            TxBody::RegisterAuthority(draft.clone()).check_form()?;
+            draft.key.validate().map_err(RuleError::KeyRejected)?;
+            if !authorities.insert(draft.id.clone()) {
+                return Err(GenesisError::DuplicateAuthority(draft.id.clone()));
+            }
+        }
+        if !self
+            .authorities
+            .iter()
+            .any(|draft| draft.roles.contains(&Role::Governor))
+        {
+            return Err(GenesisError::NoGovernor);
+        }
+        let mut types = BTreeSet::new();
+        for draft in &self.licence_types {
+            TxBody::DefineLicenceType(draft.clone()).check_form()?;
+            if !types.insert(draft.code.clone()) {
+                return Err(GenesisError::DuplicateType(draft.code.clone()));
+            }
+        }
+        for grant in &self.grants {
+            check_identifier("authority", grant.authority.as_str())?;
+            if !authorities.contains(&grant.authority) || !types.contains(&grant.type_code) {
+                return Err(GenesisError::Dangling(format!(
+                    "grant of {} to {}",
+                    grant.type_code, grant.authority
+                )));
+            }
+        }
+        let mut keys = BTreeSet::new();
+        for node in &self.nodes {
+            node.key.validate().map_err(RuleError::KeyRejected)?;
+            if !authorities.contains(&node.authority) {
+                return Err(GenesisError::Dangling(format!("node {}", node.key)));
+            }
+            if !keys.insert(node.key) {
+                return Err(GenesisError::DuplicateNode(node.key.to_string()));
+            }
+        }
+        if self.nodes.len() > limits::NODES_MAX {
+            return Err(RuleError::TooManyNodes {
+                count: self.nodes.len(),
+                limit: limits::NODES_MAX,
+            }
+            .into());
+        }
+        if !self.nodes.iter().any(|node| node.power > 0) {
+            return Err(GenesisError::NoValidator);
+        }
+        Ok(())
+    }
+
+    /// The initial records (state at height 0).
+    pub fn records(&self) -> Vec<Record> {
+        let mut records = Vec::new();
+        let mut governors: Vec<AuthorityId> = Vec::new();
+        for draft in &self.authorities {
+            let mut roles = draft.roles.clone();
+            roles.sort();
+            roles.dedup();
+            if roles.contains(&Role::Governor) {
+                governors.push(draft.id.clone());
+            }
+            records.push(Record::Authority(Authority {
+                id: draft.id.clone(),
+                name_zh: draft.name_zh.clone(),
+                name_en: draft.name_en.clone(),
+                region: draft.region.clone(),
+                uscc: draft.uscc.clone(),
+                roles,
+                keys: vec![KeyEpoch {
+                    key: draft.key,
+                    valid_from: 0,
+                    valid_until: None,
+                }],
+                last_nonce: 0,
+                registered_at: 0,
+            }));
+        }
+        governors.sort();
+        records.push(Record::Governors(governors));
+        for draft in &self.licence_types {
+            records.push(Record::LicenceType(type_from_draft(draft)));
+        }
+        for grant in &self.grants {
+            records.push(Record::Grant(Grant {
+                authority: grant.authority.clone(),
+                type_code: grant.type_code.clone(),
+                region: grant.region.clone(),
+                periods: vec![(0, None)],
+            }));
+        }
+        let mut nodes = self.nodes.clone();
+        nodes.sort_by(|a, b| a.key.cmp(&b.key));
+        records.push(Record::Nodes(NodeRegistry {
+            nodes,
+            pending: Vec::new(),
+        }));
+        records
+    }
+}
+
+fn type_from_draft(draft: &LicenceTypeDraft) -> LicenceType {
+    LicenceType {
+        code: draft.code.clone(),
+        name_zh: draft.name_zh.clone(),
+        name_en: draft.name_en.clone(),
+        holder_kind: draft.holder_kind,
+        fields: draft.fields.clone(),
+        default_validity_days: draft.default_validity_days,
+        supervisor_actions: draft.supervisor_actions.clone(),
+        defined_at: 0,
+    }
+}

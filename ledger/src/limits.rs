@@ -1,0 +1,74 @@
+//! Every size and count the ledger accepts, in one place.
+//!
+//! A transaction is checked against [`TX_BYTES_MAX`] before a single byte of it is decoded,
+//! and against the rest right after decoding, before any rule looks at it. Blocks are bounded
+//! by [`BLOCK_TRANSACTIONS_MAX`] and [`BLOCK_BYTES_MAX`]. The relations between the limits are
+//! asserted in the tests below, so that changing one cannot silently break another.
+
+/// Largest canonical encoding of one signed transaction.
+pub const TX_BYTES_MAX: usize = 32 * 1024;
+/// Longest chain id (it is also length-prefixed with one byte in signed messages).
+pub const CHAIN_ID_BYTES_MAX: usize = 64;
+/// Longest identifier of an authority, a licence type, or a licence number.
+pub const IDENTIFIER_BYTES_MAX: usize = 64;
+/// Longest name (Chinese or English) of an authority, a licence type or a field.
+pub const NAME_BYTES_MAX: usize = 256;
+/// Longest free text: a reason, a scope of use, an objection, a resolution note.
+pub const TEXT_BYTES_MAX: usize = 2 * 1024;
+/// Longest value of one public face field.
+pub const FIELD_VALUE_BYTES_MAX: usize = 2 * 1024;
+/// Most face fields in one licence type's schema, and so in one licence.
+pub const FIELDS_PER_TYPE_MAX: usize = 64;
+/// Most signatures on one transaction (a governance record signed by every governor).
+pub const SIGNATURES_PER_TX_MAX: usize = 64;
+/// Most governors the registry may hold (every one of them may sign one record).
+pub const GOVERNORS_MAX: usize = SIGNATURES_PER_TX_MAX;
+/// Most nodes (validators and observers) in the registry.
+pub const NODES_MAX: usize = 256;
+/// Most node changes in one `ChangeValidators` record.
+pub const NODE_CHANGES_PER_TX_MAX: usize = 64;
+/// Most keys an authority has had (rotations are rare; the history is kept whole).
+pub const KEYS_PER_AUTHORITY_MAX: usize = 64;
+/// Most status changes, amendments and annotations recorded on one licence. A licence
+/// inspected every year for a century stays well inside it.
+pub const EVENTS_PER_LICENCE_MAX: usize = 1024;
+/// Most pledges or mortgages registered and not yet released on one licence.
+pub const OPEN_PLEDGES_PER_LICENCE_MAX: usize = 64;
+/// Most objections open on one licence at once.
+pub const OPEN_OBJECTIONS_PER_LICENCE_MAX: usize = 16;
+/// Most licence types one recognition attestation may name.
+pub const TYPES_PER_RECOGNITION_MAX: usize = 64;
+/// Most change orders pending on the validator set at once.
+pub const PENDING_VALIDATOR_CHANGES_MAX: usize = 16;
+/// How far ahead a validator-set change may be scheduled, in blocks.
+pub const VALIDATOR_CHANGE_DELAY_BLOCKS_MAX: u64 = 1_000_000;
+
+/// Most transactions in one block.
+pub const BLOCK_TRANSACTIONS_MAX: usize = 10_000;
+/// Largest block body (the transactions' canonical bytes together).
+pub const BLOCK_BYTES_MAX: usize = 16 * 1024 * 1024;
+/// Largest genesis file.
+pub const GENESIS_BYTES_MAX: usize = 4 * 1024 * 1024;
+
+/// How far the `created_at` a signer puts on a transaction may be ahead of the block time.
+pub const TX_CLOCK_SKEW_MS_MAX: u64 = 10 * 60 * 1000;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn limits_fit_together() {
+        // A block must hold at least one transaction of the largest size.
+        assert!(BLOCK_BYTES_MAX >= TX_BYTES_MAX);
+        // A full governance record (every governor signing) fits in a transaction.
+        assert!(GOVERNORS_MAX * (64 + IDENTIFIER_BYTES_MAX + 2) < TX_BYTES_MAX);
+        // Chain ids are length-prefixed with one byte in signed messages.
+        assert!(CHAIN_ID_BYTES_MAX <= u8::MAX as usize);
+        // A licence with every field at its largest value cannot exceed a transaction, so it
+        // is the transaction limit, not the field limits, that bounds an issuance.
+        assert!(FIELDS_PER_TYPE_MAX * FIELD_VALUE_BYTES_MAX > TX_BYTES_MAX);
+        assert!(NODE_CHANGES_PER_TX_MAX <= NODES_MAX);
+        assert!(BLOCK_TRANSACTIONS_MAX * 64 <= BLOCK_BYTES_MAX);
+    }
+}

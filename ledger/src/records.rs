@@ -1,0 +1,736 @@
+//! The records the ledger holds (DESIGN.md section 3): authorities, the licence-type
+//! catalogue, issuance grants, licences with their history, recognition attestations,
+//! objections and the node registry.
+//!
+//! Each record has one [`RecordKey`]; the state is the map from keys to current records, and
+//! its commitment is a sparse Merkle tree over `state_key_hash(key) -> record_hash(record)`.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use crate::crypto::PublicKey;
+use crate::hash::{Hash32, tagged};
+use crate::ident::{RegionCode, Uscc};
+
+/// Milliseconds since the Unix epoch, UTC. All times on the ledger use it.
+pub type TimeMs = u64;
+/// A block height; genesis state is height 0, the first block is height 1.
+pub type Height = u64;
+
+macro_rules! identifier_type {
+    ($(#[$meta:meta])* $name:ident) => {
+        $(#[$meta])*
+        #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+        #[serde(transparent)]
+        pub struct $name(pub String);
+
+        impl $name {
+            /// The identifier as text.
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+
+        impl fmt::Debug for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                write!(f, "{}({:?})", stringify!($name), self.0)
+            }
+        }
+
+        impl From<&str> for $name {
+            fn from(text: &str) -> Self {
+                $name(text.to_owned())
+            }
+        }
+    };
+}
+
+identifier_type!(
+    /// A department's short identifier on the ledger, e.g. `qingdao-approval`: lowercase ASCII
+    /// letters, digits and `-`, as it appears in URLs.
+    AuthorityId
+);
+identifier_type!(
+    /// A licence type code in the catalogue, e.g. `business-licence`.
+    TypeCode
+);
+identifier_type!(
+    /// A licence number, unique within its type (letters, digits, `-`, `/`, `(`, `)`; the
+    /// numbering rules belong to the issuer).
+    LicenceNumber
+);
+
+/// What an authority may do.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// Approves changes to the authority registry, the catalogue and the validator set.
+    Governor,
+    /// Issues licences of the types it is granted, in the regions it is granted.
+    Issuer,
+    /// Changes the status of licences of the types it is granted, in its region.
+    Supervisor,
+    /// Attests recognition on behalf of its region.
+    Recognizer,
+}
+
+/// One signing key of an authority and the heights at which it is valid: it signs from
+/// `valid_from` on, and stops at `valid_until` (exclusive) once rotated away.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyEpoch {
+    pub key: PublicKey,
+    pub valid_from: Height,
+    pub valid_until: Option<Height>,
+}
+
+impl KeyEpoch {
+    /// Whether the key may sign a transaction executed at `height`.
+    pub fn valid_at(&self, height: Height) -> bool {
+        height >= self.valid_from && self.valid_until.is_none_or(|until| height < until)
+    }
+}
+
+/// A department (DESIGN.md section 2).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Authority {
+    pub id: AuthorityId,
+    pub name_zh: String,
+    pub name_en: String,
+    pub region: RegionCode,
+    pub uscc: Uscc,
+    /// Sorted, no duplicates.
+    pub roles: Vec<Role>,
+    /// Every key it has had, oldest first; at most one has no `valid_until`.
+    pub keys: Vec<KeyEpoch>,
+    /// The highest nonce of any transaction it submitted (0 before its first).
+    pub last_nonce: u64,
+    pub registered_at: Height,
+}
+
+impl Authority {
+    /// Whether it holds `role`.
+    pub fn has_role(&self, role: Role) -> bool {
+        self.roles.contains(&role)
+    }
+
+    /// The key valid at `height`, if any.
+    pub fn key_at(&self, height: Height) -> Option<&PublicKey> {
+        self.keys
+            .iter()
+            .rev()
+            .find(|epoch| epoch.valid_at(height))
+            .map(|epoch| &epoch.key)
+    }
+
+    /// The newest key (the one rotations start from).
+    pub fn current_key(&self) -> Option<&KeyEpoch> {
+        self.keys.last()
+    }
+}
+
+/// The data type of one face field (照面信息).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FieldKind {
+    /// Any text up to the field limit.
+    Text,
+    /// A calendar date, `YYYY-MM-DD`.
+    Date,
+    /// A decimal integer, optionally negative.
+    Integer,
+    /// A decimal number such as a registered capital, `123.45`.
+    Decimal,
+    /// A unified social credit code (GB 32100-2015).
+    Uscc,
+    /// A region code (GB/T 2260).
+    Region,
+}
+
+/// Whether a face field is shown in clear on the ledger or only as a salted commitment.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Visibility {
+    Public,
+    /// Only `commitment = H("hutong/face/v1", salt || name || value)` is on the ledger; the
+    /// holder presents the value and salt to whom they choose.
+    Private,
+}
+
+/// One face field of a licence type.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FieldSchema {
+    pub name: String,
+    pub name_zh: String,
+    pub kind: FieldKind,
+    pub required: bool,
+    pub visibility: Visibility,
+}
+
+/// Who may hold a licence of a type.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HolderKind {
+    /// Identified by a USCC.
+    Enterprise,
+    /// A natural person, identified only by a salted hash of the resident identity number.
+    Person,
+}
+
+/// A catalogue entry (电子证照目录).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LicenceType {
+    pub code: TypeCode,
+    pub name_zh: String,
+    pub name_en: String,
+    pub holder_kind: HolderKind,
+    pub fields: Vec<FieldSchema>,
+    /// Validity given when an issuance names no end; `None` means long-term (长期).
+    pub default_validity_days: Option<u32>,
+    /// The status actions a supervisor may take on licences of this type (the issuer may
+    /// take every action).
+    pub supervisor_actions: Vec<StatusAction>,
+    pub defined_at: Height,
+}
+
+impl LicenceType {
+    /// The schema of the field called `name`.
+    pub fn field(&self, name: &str) -> Option<&FieldSchema> {
+        self.fields.iter().find(|field| field.name == name)
+    }
+}
+
+/// "Authority A may issue (and supervise) type T in region R" (责任清单), with the heights
+/// between which the grant was in force. A grant revoked and given again keeps its history.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Grant {
+    pub authority: AuthorityId,
+    pub type_code: TypeCode,
+    pub region: RegionCode,
+    /// `(from, until)`: in force for heights `from <= h < until`; the last may be open.
+    pub periods: Vec<(Height, Option<Height>)>,
+}
+
+impl Grant {
+    /// Whether the grant is in force at `height`.
+    pub fn in_force_at(&self, height: Height) -> bool {
+        self.periods
+            .iter()
+            .any(|(from, until)| height >= *from && until.is_none_or(|until| height < until))
+    }
+}
+
+/// Who holds a licence.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Holder {
+    Enterprise(Uscc),
+    /// `H("hutong/person/v1", salt || resident identity number)`; the number itself never
+    /// reaches the ledger.
+    Person(Hash32),
+}
+
+impl Holder {
+    pub fn kind(&self) -> HolderKind {
+        match self {
+            Holder::Enterprise(_) => HolderKind::Enterprise,
+            Holder::Person(_) => HolderKind::Person,
+        }
+    }
+
+    /// The holder as it appears in URLs: the USCC, or the commitment in hex.
+    pub fn to_text(&self) -> String {
+        match self {
+            Holder::Enterprise(uscc) => uscc.to_string(),
+            Holder::Person(commitment) => commitment.to_hex(),
+        }
+    }
+}
+
+/// One face field's value as written on the ledger.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FaceValue {
+    /// A public field, in clear.
+    Clear(String),
+    /// A private field: the salted commitment only.
+    Committed(Hash32),
+}
+
+/// The commitment to a private face field: `H("hutong/face/v1", salt || len(name) || name ||
+/// value)`, with `len(name)` one byte.
+pub fn face_commitment(salt: &[u8; 32], name: &str, value: &str) -> Hash32 {
+    let mut data = Vec::with_capacity(32 + 1 + name.len() + value.len());
+    data.extend_from_slice(salt);
+    data.push(name.len().min(255) as u8);
+    data.extend_from_slice(name.as_bytes());
+    data.extend_from_slice(value.as_bytes());
+    tagged("hutong/face/v1", &data)
+}
+
+/// A change of status (DESIGN.md section 3).
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StatusAction {
+    /// 暂扣: not valid until reinstated.
+    Suspend,
+    /// Ends a suspension.
+    Reinstate,
+    /// 吊销 (terminal).
+    Revoke,
+    /// 注销, at the holder's request (terminal).
+    Cancel,
+    /// 废止 (terminal).
+    Abolish,
+    /// 延期 / renewal: a new end of validity.
+    Renew { valid_until: Option<TimeMs> },
+    /// 年检 passed.
+    AnnualInspection,
+    /// 质押 / 抵押 registered, with the secured party. An annotation: validity is unchanged.
+    PledgeRegistered {
+        secured_party: String,
+        reference: String,
+    },
+    /// A pledge or mortgage released, named by its reference.
+    PledgeReleased { reference: String },
+}
+
+impl StatusAction {
+    /// A stable name, used in reasons and rule errors.
+    pub fn name(&self) -> &'static str {
+        match self {
+            StatusAction::Suspend => "suspend",
+            StatusAction::Reinstate => "reinstate",
+            StatusAction::Revoke => "revoke",
+            StatusAction::Cancel => "cancel",
+            StatusAction::Abolish => "abolish",
+            StatusAction::Renew { .. } => "renew",
+            StatusAction::AnnualInspection => "annual_inspection",
+            StatusAction::PledgeRegistered { .. } => "pledge_registered",
+            StatusAction::PledgeReleased { .. } => "pledge_released",
+        }
+    }
+
+    /// Whether it is the same kind of action as `other`, ignoring its data (how a type's list
+    /// of supervisor actions is matched).
+    pub fn same_kind(&self, other: &StatusAction) -> bool {
+        self.name() == other.name()
+    }
+}
+
+/// The standing of a licence, as the status state machine leaves it. Expiry is not a status:
+/// it is computed from the validity window and the time asked about.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    Active,
+    Suspended,
+    Revoked,
+    Cancelled,
+    Abolished,
+}
+
+impl Status {
+    /// Revoked, cancelled and abolished licences never change status again.
+    pub fn is_terminal(self) -> bool {
+        matches!(
+            self,
+            Status::Revoked | Status::Cancelled | Status::Abolished
+        )
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Status::Active => "active",
+            Status::Suspended => "suspended",
+            Status::Revoked => "revoked",
+            Status::Cancelled => "cancelled",
+            Status::Abolished => "abolished",
+        }
+    }
+}
+
+/// What happened to a licence, in one entry of its history.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LicenceEventKind {
+    Issued,
+    Status(StatusAction),
+    /// 变更: the face fields were changed; `previous` holds the values replaced.
+    Amended {
+        previous: BTreeMap<String, FaceValue>,
+    },
+}
+
+/// One entry of a licence's history: what, when it takes effect, why, by whom, and where on
+/// the ledger it was recorded.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LicenceEvent {
+    pub kind: LicenceEventKind,
+    pub effective_at: TimeMs,
+    pub reason: String,
+    pub by: AuthorityId,
+    pub height: Height,
+    pub tx: Hash32,
+}
+
+/// A licence with its whole history. Status and validity at any time are computed from the
+/// history (see [`Licence::standing_at`]), never written.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Licence {
+    pub type_code: TypeCode,
+    pub number: LicenceNumber,
+    pub holder: Holder,
+    pub holder_name: String,
+    pub issuer: AuthorityId,
+    /// The region it was issued in (within the issuer's grant).
+    pub region: RegionCode,
+    pub face: BTreeMap<String, FaceValue>,
+    pub valid_from: TimeMs,
+    /// `None`: long-term (长期).
+    pub valid_until: Option<TimeMs>,
+    /// blake3 of the issued document (the signed PDF/OFD file), kept off the ledger.
+    pub document_hash: Hash32,
+    pub issued_at: Height,
+    /// Oldest first; effective times never decrease.
+    pub events: Vec<LicenceEvent>,
+    /// Ids of objections filed and not yet resolved.
+    pub open_objections: Vec<Hash32>,
+}
+
+/// A licence's standing at one moment, computed from its history.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Standing {
+    pub status: Status,
+    pub valid_until: Option<TimeMs>,
+    /// Pledges and mortgages registered and not released: `(reference, secured party)`.
+    pub pledges: Vec<(String, String)>,
+    pub last_annual_inspection: Option<TimeMs>,
+}
+
+impl Licence {
+    /// Folds the history up to and including `at` (an event takes effect at the millisecond it
+    /// names). Events are in effective-time order, which the rules guarantee.
+    pub fn standing_at(&self, at: TimeMs) -> Standing {
+        let mut standing = Standing {
+            status: Status::Active,
+            valid_until: self.valid_until,
+            pledges: Vec::new(),
+            last_annual_inspection: None,
+        };
+        for event in self
+            .events
+            .iter()
+            .take_while(|event| event.effective_at <= at)
+        {
+            if let LicenceEventKind::Status(action) = &event.kind {
+                standing.apply(action, event.effective_at);
+            }
+        }
+        standing
+    }
+
+    /// The standing after every recorded event, whatever its effective time: what the rules
+    /// check a new status change against.
+    pub fn final_standing(&self) -> Standing {
+        self.standing_at(TimeMs::MAX)
+    }
+
+    /// The effective time of the newest event.
+    pub fn last_effective_at(&self) -> TimeMs {
+        self.events
+            .last()
+            .map_or(self.valid_from, |event| event.effective_at)
+    }
+}
+
+impl Standing {
+    /// One step of the status state machine. The rules have already checked that `action` is
+    /// legal from the current status (see [`transition`]); an illegal action here leaves the
+    /// standing unchanged.
+    fn apply(&mut self, action: &StatusAction, at: TimeMs) {
+        if let Ok(next) = transition(self.status, action) {
+            self.status = next;
+        }
+        match action {
+            StatusAction::Renew { valid_until } => self.valid_until = *valid_until,
+            StatusAction::AnnualInspection => self.last_annual_inspection = Some(at),
+            StatusAction::PledgeRegistered {
+                secured_party,
+                reference,
+            } => self
+                .pledges
+                .push((reference.clone(), secured_party.clone())),
+            StatusAction::PledgeReleased { reference } => {
+                self.pledges.retain(|(existing, _)| existing != reference)
+            }
+            _ => {}
+        }
+    }
+}
+
+/// The status state machine: the status after `action` from `from`, or why it is illegal.
+///
+/// - terminal statuses (revoked, cancelled, abolished) accept nothing;
+/// - `Suspend` needs an active licence, `Reinstate` a suspended one;
+/// - `Revoke`, `Cancel`, `Abolish` end an active or suspended licence;
+/// - `Renew`, `AnnualInspection` and pledges need an active licence and leave it active.
+pub fn transition(from: Status, action: &StatusAction) -> Result<Status, IllegalTransition> {
+    use StatusAction as A;
+    let illegal = || IllegalTransition {
+        from,
+        action: action.name(),
+    };
+    if from.is_terminal() {
+        return Err(illegal());
+    }
+    match (from, action) {
+        (Status::Active, A::Suspend) => Ok(Status::Suspended),
+        (Status::Suspended, A::Reinstate) => Ok(Status::Active),
+        (_, A::Revoke) => Ok(Status::Revoked),
+        (_, A::Cancel) => Ok(Status::Cancelled),
+        (_, A::Abolish) => Ok(Status::Abolished),
+        (
+            Status::Active,
+            A::Renew { .. }
+            | A::AnnualInspection
+            | A::PledgeRegistered { .. }
+            | A::PledgeReleased { .. },
+        ) => Ok(Status::Active),
+        _ => Err(illegal()),
+    }
+}
+
+/// A status change the state machine does not allow.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("a licence that is {} cannot take the action `{action}`", .from.name())]
+pub struct IllegalTransition {
+    pub from: Status,
+    pub action: &'static str,
+}
+
+/// Which licences a recognition covers by where they were issued.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum IssuedBy {
+    /// Every licence issued in this region (a province code covers its cities).
+    Region(RegionCode),
+    /// Every licence issued by this authority.
+    Authority(AuthorityId),
+}
+
+/// "Region B recognises licence types T issued in region A (or by authority X), for a scope
+/// of use, from/until a time" (跨地区互通互认). Its id is the hash of the attesting transaction.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Recognition {
+    pub id: Hash32,
+    pub recognizer: AuthorityId,
+    /// B: where the licences are recognised; within the recognizer's own region.
+    pub recognizing_region: RegionCode,
+    pub type_codes: Vec<TypeCode>,
+    pub issued_by: IssuedBy,
+    pub scope: String,
+    pub valid_from: TimeMs,
+    pub valid_until: Option<TimeMs>,
+    /// Set by a withdrawal: from this time on the attestation no longer applies.
+    pub withdrawn_at: Option<TimeMs>,
+    pub attested_at: Height,
+}
+
+impl Recognition {
+    /// Whether it is in force at `at`.
+    pub fn in_force_at(&self, at: TimeMs) -> bool {
+        at >= self.valid_from
+            && self.valid_until.is_none_or(|until| at < until)
+            && self.withdrawn_at.is_none_or(|withdrawn| at < withdrawn)
+    }
+
+    /// Whether it covers `licence` for use in `region` (ignoring time).
+    pub fn covers(&self, licence: &Licence, region: &RegionCode) -> bool {
+        self.recognizing_region.covers(region)
+            && self.type_codes.contains(&licence.type_code)
+            && match &self.issued_by {
+                IssuedBy::Region(issued_in) => issued_in.covers(&licence.region),
+                IssuedBy::Authority(authority) => *authority == licence.issuer,
+            }
+    }
+}
+
+/// How an objection ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ObjectionOutcome {
+    /// The objection was right; the issuer corrects the record by other transactions.
+    Upheld,
+    Dismissed,
+}
+
+/// The end of an objection.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Resolution {
+    pub by: AuthorityId,
+    pub outcome: ObjectionOutcome,
+    pub note: String,
+    pub at: TimeMs,
+    pub height: Height,
+}
+
+/// A dispute on a licence (异议). Its id is the hash of the filing transaction.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Objection {
+    pub id: Hash32,
+    pub type_code: TypeCode,
+    pub number: LicenceNumber,
+    pub filed_by: AuthorityId,
+    pub reason: String,
+    pub filed_at: TimeMs,
+    pub height: Height,
+    pub resolution: Option<Resolution>,
+}
+
+/// A node that replicates the ledger: a validator when its voting power is above zero, an
+/// observer otherwise. Its key is both its libp2p identity and its consensus key.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodeEntry {
+    pub key: PublicKey,
+    pub authority: AuthorityId,
+    pub power: u64,
+}
+
+/// A change to the node registry scheduled at a height.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PendingNodeChange {
+    pub effective_height: Height,
+    pub changes: Vec<NodeChange>,
+}
+
+/// Add a node or change its power (power 0 makes it an observer), or remove it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NodeChange {
+    Set(NodeEntry),
+    Remove(PublicKey),
+}
+
+/// The registry of nodes: the set in force and the changes scheduled.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodeRegistry {
+    /// Sorted by key.
+    pub nodes: Vec<NodeEntry>,
+    /// Sorted by effective height.
+    pub pending: Vec<PendingNodeChange>,
+}
+
+impl NodeRegistry {
+    /// The validators (power above zero), sorted by key.
+    pub fn validators(&self) -> impl Iterator<Item = &NodeEntry> {
+        self.nodes.iter().filter(|node| node.power > 0)
+    }
+
+    /// Applies one change to the set in force.
+    pub fn apply_change(nodes: &mut Vec<NodeEntry>, change: &NodeChange) {
+        match change {
+            NodeChange::Set(entry) => match nodes.binary_search_by(|node| node.key.cmp(&entry.key))
+            {
+                Ok(index) => nodes[index] = entry.clone(),
+                Err(index) => nodes.insert(index, entry.clone()),
+            },
+            NodeChange::Remove(key) => nodes.retain(|node| node.key != *key),
+        }
+    }
+
+    /// The hash of the validator set in force, as it goes into block headers: `H("hutong/
+    /// validators/v1", canonical bytes of the (key, power) list sorted by key)`.
+    pub fn validators_hash(&self) -> Hash32 {
+        let set: Vec<(&PublicKey, u64)> = self
+            .validators()
+            .map(|node| (&node.key, node.power))
+            .collect();
+        tagged("hutong/validators/v1", &crate::codec::to_canonical(&set))
+    }
+}
+
+/// The key of one record in the state.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum RecordKey {
+    Authority(AuthorityId),
+    LicenceType(TypeCode),
+    Grant(AuthorityId, TypeCode, RegionCode),
+    Licence(TypeCode, LicenceNumber),
+    Recognition(Hash32),
+    Objection(Hash32),
+    Nodes,
+    Governors,
+}
+
+impl RecordKey {
+    /// The key's canonical bytes (also the store's key for the record).
+    pub fn to_bytes(&self) -> Vec<u8> {
+        crate::codec::to_canonical(self)
+    }
+
+    /// Where the record sits in the sparse Merkle tree: `H("hutong/state-key/v1", bytes)`.
+    pub fn state_hash(&self) -> Hash32 {
+        tagged("hutong/state-key/v1", &self.to_bytes())
+    }
+}
+
+/// A record of the state.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Record {
+    Authority(Authority),
+    LicenceType(LicenceType),
+    Grant(Grant),
+    Licence(Licence),
+    Recognition(Recognition),
+    Objection(Objection),
+    Nodes(NodeRegistry),
+    /// The authorities holding the governor role, sorted: who counts for "more than two
+    /// thirds of the governors".
+    Governors(Vec<AuthorityId>),
+}
+
+impl Record {
+    /// The key this record is stored under.
+    pub fn key(&self) -> RecordKey {
+        match self {
+            Record::Authority(authority) => RecordKey::Authority(authority.id.clone()),
+            Record::LicenceType(licence_type) => RecordKey::LicenceType(licence_type.code.clone()),
+            Record::Grant(grant) => RecordKey::Grant(
+                grant.authority.clone(),
+                grant.type_code.clone(),
+                grant.region.clone(),
+            ),
+            Record::Licence(licence) => {
+                RecordKey::Licence(licence.type_code.clone(), licence.number.clone())
+            }
+            Record::Recognition(recognition) => RecordKey::Recognition(recognition.id),
+            Record::Objection(objection) => RecordKey::Objection(objection.id),
+            Record::Nodes(_) => RecordKey::Nodes,
+            Record::Governors(_) => RecordKey::Governors,
+        }
+    }
+
+    /// The record's canonical bytes.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        crate::codec::to_canonical(self)
+    }
+
+    /// The leaf value in the sparse Merkle tree: `H("hutong/record/v1", bytes)`.
+    pub fn state_hash(&self) -> Hash32 {
+        record_hash_of_bytes(&self.to_bytes())
+    }
+}
+
+/// [`Record::state_hash`] from the record's canonical bytes.
+pub fn record_hash_of_bytes(bytes: &[u8]) -> Hash32 {
+    tagged("hutong/record/v1", bytes)
+}

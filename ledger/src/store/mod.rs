@@ -1,0 +1,1145 @@
+//! The block store: executes blocks against the committed state, commits them atomically and
+//! durably, and answers the reads and proofs of DESIGN.md sections 4 and 7.
+//!
+//! Everything of one block — the block itself, its header, the records it changed, the
+//! sparse-Merkle nodes and log nodes it made, the transaction locations and the indexes, and
+//! the new head — goes to the engine as one batch, applied atomically and made durable before
+//! [`Store::commit`] returns. In-memory state (the head, the tree cache) changes only after the
+//! batch is durable, so a failed commit leaves the store exactly as it was.
+//!
+//! Key layout (one keyspace, one prefix byte per kind; components separated by 0x00, which no
+//! identifier contains; heights and indexes big-endian so that key order is numeric order):
+//!
+//! | prefix | key | value |
+//! |---|---|---|
+//! | `M` | `head` | [`Head`] |
+//! | `G` | `genesis` | the genesis file (JSON) |
+//! | `B` | height | the [`Block`] (canonical) |
+//! | `H` | height | its [`BlockHeader`] (canonical) |
+//! | `R` | record key bytes | the [`Record`] (canonical) |
+//! | `S` | sparse-Merkle node key | node bytes |
+//! | `L` | log node key (level, index) | 32-byte hash |
+//! | `T` | transaction id | [`TxLocation`] |
+//! | `h` | holder, type, number | — (licences of a holder) |
+//! | `i` | issuer, type, number | — (licences of an issuer) |
+//! | `r` | region, type, number | — (licences issued in a region) |
+//! | `a` | authority, height, index | transaction id (what an authority signed) |
+
+pub mod backend;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::{Mutex, RwLock};
+
+use serde::{Deserialize, Serialize};
+
+pub use backend::{Backend, MemoryBackend, SledBackend, Write};
+
+use crate::block::{Block, BlockHeader, CommitCertificate, tx_root};
+use crate::codec::{self, CodecError};
+use crate::crypto::PublicKey;
+use crate::genesis::Genesis;
+use crate::hash::Hash32;
+use crate::ident::RegionCode;
+use crate::limits;
+use crate::log::{
+    self as txlog, Blake3Log, ConsistencyProof, InclusionProof, LogError, LogHasher, LogNodeStore,
+    NodeKey,
+};
+use crate::records::{
+    Authority, AuthorityId, Grant, Height, Holder, Licence, LicenceNumber, NodeRegistry, Objection,
+    Recognition, Record, RecordKey, TimeMs, TypeCode,
+};
+use crate::rules::{self, Applied, Context, Overlay, RuleError, StateError, StateReader};
+use crate::smt::{self, SmtProof};
+use crate::tx::Transaction;
+use crate::verdict::{self, StateAt, Verdict, VerdictInputs};
+
+/// The store's own failures.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("storage engine: {0}")]
+    Engine(String),
+    #[error("a lock was poisoned by a panic in another thread")]
+    Poisoned,
+    #[error("the store is empty: initialise it from a genesis file first")]
+    Uninitialised,
+    #[error("the store already holds a chain")]
+    AlreadyInitialised,
+    #[error("the store is corrupt: {0}; restore it from a backup or resynchronise the node")]
+    Corrupt(String),
+    #[error("the store holds chain {found:?}, not {expected:?}")]
+    WrongChain { expected: String, found: String },
+    #[error("decoding stored data: {0}")]
+    Codec(#[from] CodecError),
+    #[error("transaction log: {0}")]
+    Log(#[from] LogError),
+    #[error("state tree: {0}")]
+    Tree(String),
+    #[error("state: {0}")]
+    State(#[from] StateError),
+}
+
+impl From<StoreError> for StateError {
+    fn from(error: StoreError) -> Self {
+        StateError(error.to_string())
+    }
+}
+
+/// Why a block cannot be executed or committed.
+#[derive(Debug, thiserror::Error)]
+pub enum BlockError {
+    #[error("block height {found} does not follow the store's height {head}")]
+    WrongHeight { head: Height, found: Height },
+    #[error("block time {time} is not after the previous block's time {previous}")]
+    TimeNotIncreasing { previous: TimeMs, time: TimeMs },
+    #[error("transaction {index} ({id}) is rejected: {error}")]
+    InvalidTransaction {
+        index: usize,
+        id: Hash32,
+        error: RuleError,
+    },
+    #[error("the block has {count} transactions; the limit is {limit}")]
+    TooManyTransactions { count: usize, limit: usize },
+    #[error("the block's transactions take {size_bytes} bytes; the limit is {limit_bytes}")]
+    TooLarge {
+        size_bytes: usize,
+        limit_bytes: usize,
+    },
+    #[error(
+        "the header does not match re-execution: {field} is {found}, re-execution gives {expected}"
+    )]
+    HeaderMismatch {
+        field: &'static str,
+        expected: String,
+        found: String,
+    },
+    #[error("the store moved on since this block was executed")]
+    Stale,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    State(#[from] StateError),
+}
+
+/// The store's latest committed block, as recorded with it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Head {
+    pub header: BlockHeader,
+    pub block_hash: Hash32,
+    pub genesis_hash: Hash32,
+}
+
+/// Where a committed transaction is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TxLocation {
+    pub height: Height,
+    /// Position in its block.
+    pub index: u32,
+    /// Position in the transaction log (its leaf index).
+    pub log_index: u64,
+}
+
+/// How to treat transactions the rules reject while executing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// Building a proposal: leave rejected transactions out (reported in `rejected`), and stop
+    /// adding when the block is full.
+    Build,
+    /// Checking a proposal or a fetched block: any rejected transaction makes the block invalid.
+    Verify,
+}
+
+/// A block executed against the committed state, ready to commit.
+#[derive(Debug)]
+pub struct Execution {
+    pub header: BlockHeader,
+    pub transactions: Vec<Transaction>,
+    /// Transactions left out (build mode only), with why.
+    pub rejected: Vec<(Hash32, RuleError)>,
+    /// Transactions not considered because the block was full (build mode only).
+    pub deferred: Vec<Transaction>,
+    ids: Vec<Hash32>,
+    applied: Vec<Applied>,
+    records: BTreeMap<RecordKey, Record>,
+    tree_writes: smt::SmtWriteSet,
+    log_nodes: Vec<(NodeKey, Hash32)>,
+}
+
+impl Execution {
+    /// The ids of the transactions in the block, in order.
+    pub fn ids(&self) -> &[Hash32] {
+        &self.ids
+    }
+}
+
+/// A record with its sparse-Merkle proof against the state root of `header`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StateProof {
+    pub key: RecordKey,
+    /// `None`: the proof shows there is no such record.
+    pub record: Option<Record>,
+    pub proof: SmtProof,
+    pub header: BlockHeader,
+}
+
+/// The block store.
+#[derive(Debug)]
+pub struct Store {
+    backend: Box<dyn Backend>,
+    head: RwLock<Head>,
+    tree: Mutex<smt::SparseMerkleTree>,
+    /// Commits take it for writing; reads that must see one block's state whole (proofs)
+    /// take it for reading.
+    gate: RwLock<()>,
+    chain_id: String,
+}
+
+const HEAD_KEY: &[u8] = b"Mhead";
+const GENESIS_KEY: &[u8] = b"Ggenesis";
+
+fn height_key(prefix: u8, height: Height) -> Vec<u8> {
+    let mut key = Vec::with_capacity(9);
+    key.push(prefix);
+    key.extend_from_slice(&height.to_be_bytes());
+    key
+}
+
+fn record_key(key: &RecordKey) -> Vec<u8> {
+    let mut bytes = vec![b'R'];
+    bytes.extend_from_slice(&key.to_bytes());
+    bytes
+}
+
+fn prefixed(prefix: u8, bytes: &[u8]) -> Vec<u8> {
+    let mut key = Vec::with_capacity(1 + bytes.len());
+    key.push(prefix);
+    key.extend_from_slice(bytes);
+    key
+}
+
+fn joined(prefix: u8, parts: &[&[u8]]) -> Vec<u8> {
+    let mut key = vec![prefix];
+    for (index, part) in parts.iter().enumerate() {
+        if index > 0 {
+            key.push(0);
+        }
+        key.extend_from_slice(part);
+    }
+    key
+}
+
+/// Adapts the engine to the log's node reads.
+struct LogNodes<'a>(&'a dyn Backend);
+
+impl LogNodeStore for LogNodes<'_> {
+    fn node(&self, key: NodeKey) -> Result<Option<Hash32>, LogError> {
+        let value = self
+            .0
+            .get(&prefixed(b'L', &key.to_bytes()))
+            .map_err(|error| LogError::StoreRead {
+                key,
+                reason: error.to_string(),
+            })?;
+        match value {
+            None => Ok(None),
+            Some(bytes) => {
+                let array: [u8; 32] =
+                    bytes
+                        .as_slice()
+                        .try_into()
+                        .map_err(|_| LogError::StoreRead {
+                            key,
+                            reason: format!("the node is {} bytes, not 32", bytes.len()),
+                        })?;
+                Ok(Some(Hash32(array)))
+            }
+        }
+    }
+}
+
+/// Adapts the engine to the tree's node reads.
+struct TreeNodes<'a>(&'a dyn Backend);
+
+impl smt::SmtNodeStore for TreeNodes<'_> {
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, smt::SmtStoreError> {
+        self.0
+            .get(&prefixed(b'S', key))
+            .map_err(|error| smt::SmtStoreError {
+                message: error.to_string(),
+            })
+    }
+}
+
+impl Store {
+    /// Opens the store in `path` with the sled engine, checking it (see [`Store::open_with`]).
+    pub fn open(path: &Path) -> Result<Self, StoreError> {
+        Self::open_with(Box::new(SledBackend::open(path)?))
+    }
+
+    /// Creates a new store in `path` from a genesis file.
+    pub fn create(path: &Path, genesis: &Genesis) -> Result<Self, StoreError> {
+        Self::create_with(Box::new(SledBackend::open(path)?), genesis)
+    }
+
+    /// Opens a store on `backend` and checks it: the head names a block that is there, whose
+    /// hash matches, whose state root is the tree's root and whose log root is the log's root
+    /// at its size. A store that fails any check is reported, never served.
+    pub fn open_with(backend: Box<dyn Backend>) -> Result<Self, StoreError> {
+        let Some(head_bytes) = backend.get(HEAD_KEY)? else {
+            if backend.scan(b"", None, 1)?.is_empty() {
+                return Err(StoreError::Uninitialised);
+            }
+            return Err(StoreError::Corrupt(
+                "data is present but the head record is missing".into(),
+            ));
+        };
+        let head: Head = codec::from_stored(&head_bytes)
+            .map_err(|error| StoreError::Corrupt(format!("head record: {error}")))?;
+        let header_bytes = backend
+            .get(&height_key(b'H', head.header.height))?
+            .ok_or_else(|| {
+                StoreError::Corrupt(format!("header {} is missing", head.header.height))
+            })?;
+        let header: BlockHeader = codec::from_stored(&header_bytes).map_err(|error| {
+            StoreError::Corrupt(format!("header {}: {error}", head.header.height))
+        })?;
+        if header != head.header || header.hash() != head.block_hash {
+            return Err(StoreError::Corrupt(format!(
+                "header {} does not match the head record",
+                header.height
+            )));
+        }
+        if head.header.height > 0
+            && backend
+                .get(&height_key(b'B', head.header.height))?
+                .is_none()
+        {
+            return Err(StoreError::Corrupt(format!(
+                "block {} is missing",
+                head.header.height
+            )));
+        }
+        let log_root = txlog::root(&Blake3Log, &LogNodes(backend.as_ref()), header.log_size)
+            .map_err(|error| StoreError::Corrupt(format!("transaction log: {error}")))?;
+        if log_root != header.log_root {
+            return Err(StoreError::Corrupt(format!(
+                "transaction log root at size {} is {log_root}, the header says {}",
+                header.log_size, header.log_root
+            )));
+        }
+        let tree = smt::SparseMerkleTree::open(&TreeNodes(backend.as_ref()), header.state_root)
+            .map_err(|error| StoreError::Corrupt(format!("state tree: {error}")))?;
+        let chain_id = header.chain_id.clone();
+        Ok(Store {
+            backend,
+            head: RwLock::new(head),
+            tree: Mutex::new(tree),
+            gate: RwLock::new(()),
+            chain_id,
+        })
+    }
+
+    /// Writes the genesis state (height 0) to an empty `backend`.
+    pub fn create_with(backend: Box<dyn Backend>, genesis: &Genesis) -> Result<Self, StoreError> {
+        if !backend.scan(b"", None, 1)?.is_empty() {
+            return Err(StoreError::AlreadyInitialised);
+        }
+        let records = genesis.records();
+        let mut tree = smt::SparseMerkleTree::empty();
+        let updates: Vec<(Hash32, Option<Hash32>)> = records
+            .iter()
+            .map(|record| (record.key().state_hash(), Some(record.state_hash())))
+            .collect();
+        let tree_writes = tree
+            .apply(&TreeNodes(backend.as_ref()), &updates)
+            .map_err(|error| StoreError::Tree(error.to_string()))?;
+        let registry = records
+            .iter()
+            .find_map(|record| match record {
+                Record::Nodes(registry) => Some(registry.clone()),
+                _ => None,
+            })
+            .unwrap_or_default();
+        let header = BlockHeader {
+            chain_id: genesis.chain_id.clone(),
+            height: 0,
+            time: genesis.genesis_time,
+            prev_hash: genesis.hash(),
+            tx_root: tx_root::<Vec<u8>>(&[]),
+            log_size: 0,
+            log_root: Blake3Log.empty_root(),
+            state_root: tree_writes.root(),
+            validators_hash: registry.validators_hash(),
+            proposer: PublicKey([0u8; 32]),
+        };
+        let head = Head {
+            block_hash: header.hash(),
+            header: header.clone(),
+            genesis_hash: genesis.hash(),
+        };
+        let mut batch: Vec<Write> = Vec::new();
+        for record in &records {
+            batch.push((record_key(&record.key()), Some(record.to_bytes())));
+        }
+        for (key, value) in tree_writes.writes() {
+            batch.push((prefixed(b'S', key), Some(value.clone())));
+        }
+        for key in tree_writes.deletes() {
+            batch.push((prefixed(b'S', key), None));
+        }
+        batch.push((GENESIS_KEY.to_vec(), Some(genesis.to_json().into_bytes())));
+        batch.push((height_key(b'H', 0), Some(codec::to_canonical(&header))));
+        batch.push((HEAD_KEY.to_vec(), Some(codec::to_canonical(&head))));
+        backend.write(batch)?;
+        tree.commit(tree_writes)
+            .map_err(|error| StoreError::Tree(error.to_string()))?;
+        Ok(Store {
+            backend,
+            head: RwLock::new(head),
+            tree: Mutex::new(tree),
+            gate: RwLock::new(()),
+            chain_id: genesis.chain_id.clone(),
+        })
+    }
+
+    pub fn chain_id(&self) -> &str {
+        &self.chain_id
+    }
+
+    /// The latest committed block's head record.
+    pub fn head(&self) -> Result<Head, StoreError> {
+        Ok(self.head.read().map_err(|_| StoreError::Poisoned)?.clone())
+    }
+
+    /// The latest committed height (0 before the first block).
+    pub fn height(&self) -> Result<Height, StoreError> {
+        Ok(self.head()?.header.height)
+    }
+
+    /// The genesis file the store was created from.
+    pub fn genesis(&self) -> Result<Genesis, StoreError> {
+        let bytes = self
+            .backend
+            .get(GENESIS_KEY)?
+            .ok_or_else(|| StoreError::Corrupt("the genesis file is missing".into()))?;
+        serde_json::from_slice(&bytes)
+            .map_err(|error| StoreError::Corrupt(format!("genesis: {error}")))
+    }
+
+    /// Bytes the store takes on disk.
+    pub fn disk_bytes(&self) -> Result<u64, StoreError> {
+        self.backend.disk_bytes()
+    }
+
+    /// The node registry in force for `height` (the next height at most): the committed
+    /// registry with the changes due by then applied. Its validators sign block `height`.
+    pub fn registry_for(&self, height: Height) -> Result<NodeRegistry, StoreError> {
+        let mut registry = match self.record(&RecordKey::Nodes)? {
+            Some(Record::Nodes(registry)) => registry,
+            _ => return Err(StoreError::Corrupt("the node registry is missing".into())),
+        };
+        let (due, later): (Vec<_>, Vec<_>) = registry
+            .pending
+            .drain(..)
+            .partition(|pending| pending.effective_height <= height);
+        for pending in due {
+            for change in &pending.changes {
+                NodeRegistry::apply_change(&mut registry.nodes, change);
+            }
+        }
+        registry.pending = later;
+        Ok(registry)
+    }
+
+    /// Executes `transactions` as block `height = head + 1` at `time`, proposed by `proposer`.
+    pub fn execute(
+        &self,
+        time: TimeMs,
+        proposer: PublicKey,
+        transactions: Vec<Transaction>,
+        mode: Mode,
+    ) -> Result<Execution, BlockError> {
+        let _gate = self.gate.read().map_err(|_| StoreError::Poisoned)?;
+        let head = self.head()?;
+        if time <= head.header.time {
+            return Err(BlockError::TimeNotIncreasing {
+                previous: head.header.time,
+                time,
+            });
+        }
+        let height = head.header.height + 1;
+        let context = Context {
+            chain_id: &self.chain_id,
+            height,
+            time,
+        };
+
+        let (transactions, deferred) = match mode {
+            Mode::Build => fit_block(transactions),
+            Mode::Verify => {
+                if transactions.len() > limits::BLOCK_TRANSACTIONS_MAX {
+                    return Err(BlockError::TooManyTransactions {
+                        count: transactions.len(),
+                        limit: limits::BLOCK_TRANSACTIONS_MAX,
+                    });
+                }
+                (transactions, Vec::new())
+            }
+        };
+
+        let references: Vec<&Transaction> = transactions.iter().collect();
+        let signature_results = rules::check_signatures(self, &context, &references);
+        let mut overlay = Overlay::new(self);
+        rules::begin_block(&mut overlay, &context)?;
+
+        let mut kept = Vec::with_capacity(transactions.len());
+        let mut rejected = Vec::new();
+        let mut ids = Vec::with_capacity(transactions.len());
+        let mut tx_bytes = Vec::with_capacity(transactions.len());
+        let mut applied = Vec::with_capacity(transactions.len());
+        let mut total_bytes = 0usize;
+        for (index, (transaction, signatures)) in
+            transactions.into_iter().zip(signature_results).enumerate()
+        {
+            let bytes = transaction.to_bytes();
+            let id = crate::tx::tx_id_of_bytes(&bytes);
+            let outcome = signatures
+                .and_then(|()| rules::apply_transaction(&mut overlay, &context, &transaction, id));
+            match outcome {
+                Ok(effects) => {
+                    total_bytes += bytes.len();
+                    applied.push(effects);
+                    ids.push(id);
+                    tx_bytes.push(bytes);
+                    kept.push(transaction);
+                }
+                Err(error) if error.is_internal() => {
+                    return Err(StoreError::State(StateError(error.to_string())).into());
+                }
+                Err(error) => match mode {
+                    Mode::Build => rejected.push((id, error)),
+                    Mode::Verify => {
+                        return Err(BlockError::InvalidTransaction { index, id, error });
+                    }
+                },
+            }
+        }
+        if total_bytes > limits::BLOCK_BYTES_MAX {
+            return Err(BlockError::TooLarge {
+                size_bytes: total_bytes,
+                limit_bytes: limits::BLOCK_BYTES_MAX,
+            });
+        }
+
+        let registry = match overlay.record(&RecordKey::Nodes)? {
+            Some(Record::Nodes(registry)) => registry,
+            _ => return Err(StoreError::Corrupt("the node registry is missing".into()).into()),
+        };
+        let records = overlay.into_writes();
+        let updates: Vec<(Hash32, Option<Hash32>)> = records
+            .iter()
+            .map(|(key, record)| (key.state_hash(), Some(record.state_hash())))
+            .collect();
+        let tree_writes = {
+            let tree = self.tree.lock().map_err(|_| StoreError::Poisoned)?;
+            tree.apply(&TreeNodes(self.backend.as_ref()), &updates)
+                .map_err(|error| StoreError::Tree(error.to_string()))?
+        };
+        let leaf_hashes: Vec<Hash32> = tx_bytes
+            .iter()
+            .map(|bytes| Blake3Log.leaf_hash(bytes))
+            .collect();
+        let log_append = txlog::append(
+            &Blake3Log,
+            &LogNodes(self.backend.as_ref()),
+            head.header.log_size,
+            &leaf_hashes,
+        )
+        .map_err(StoreError::Log)?;
+
+        let header = BlockHeader {
+            chain_id: self.chain_id.clone(),
+            height,
+            time,
+            prev_hash: head.block_hash,
+            tx_root: tx_root(&tx_bytes),
+            log_size: log_append.new_size,
+            log_root: log_append.new_root,
+            state_root: tree_writes.root(),
+            validators_hash: registry.validators_hash(),
+            proposer,
+        };
+        Ok(Execution {
+            header,
+            transactions: kept,
+            rejected,
+            deferred,
+            ids,
+            applied,
+            records,
+            tree_writes,
+            log_nodes: log_append.nodes,
+        })
+    }
+
+    /// Re-executes a block received from elsewhere and checks its header against the result
+    /// (its certificate is the caller's to verify first). Returns the execution to commit.
+    pub fn verify_block(&self, block: &Block) -> Result<Execution, BlockError> {
+        let head = self.head()?;
+        if block.header.height != head.header.height + 1 {
+            return Err(BlockError::WrongHeight {
+                head: head.header.height,
+                found: block.header.height,
+            });
+        }
+        let execution = self.execute(
+            block.header.time,
+            block.header.proposer,
+            block.transactions.clone(),
+            Mode::Verify,
+        )?;
+        let expected = &execution.header;
+        let found = &block.header;
+        let mismatch =
+            |field: &'static str, expected: String, found: String| BlockError::HeaderMismatch {
+                field,
+                expected,
+                found,
+            };
+        if expected.chain_id != found.chain_id {
+            return Err(mismatch(
+                "chain_id",
+                expected.chain_id.clone(),
+                found.chain_id.clone(),
+            ));
+        }
+        let pairs = [
+            ("prev_hash", expected.prev_hash, found.prev_hash),
+            ("tx_root", expected.tx_root, found.tx_root),
+            ("log_root", expected.log_root, found.log_root),
+            ("state_root", expected.state_root, found.state_root),
+            (
+                "validators_hash",
+                expected.validators_hash,
+                found.validators_hash,
+            ),
+        ];
+        for (field, expected, found) in pairs {
+            if expected != found {
+                return Err(mismatch(field, expected.to_hex(), found.to_hex()));
+            }
+        }
+        if expected.log_size != found.log_size {
+            return Err(mismatch(
+                "log_size",
+                expected.log_size.to_string(),
+                found.log_size.to_string(),
+            ));
+        }
+        Ok(execution)
+    }
+
+    /// Commits an executed block with its certificate: one atomic, durable batch. When it
+    /// returns `Ok`, the block survives any crash; on `Err` nothing changed.
+    pub fn commit(
+        &self,
+        execution: Execution,
+        certificate: CommitCertificate,
+    ) -> Result<Block, BlockError> {
+        let _gate = self.gate.write().map_err(|_| StoreError::Poisoned)?;
+        let head = self.head()?;
+        if execution.header.height != head.header.height + 1
+            || execution.header.prev_hash != head.block_hash
+        {
+            return Err(BlockError::Stale);
+        }
+        let Execution {
+            header,
+            transactions,
+            ids,
+            applied,
+            records,
+            tree_writes,
+            log_nodes,
+            ..
+        } = execution;
+        let height = header.height;
+        let block = Block {
+            header: header.clone(),
+            transactions,
+            certificate,
+        };
+        let mut batch: Vec<Write> = Vec::with_capacity(
+            records.len()
+                + tree_writes.writes().len()
+                + tree_writes.deletes().len()
+                + log_nodes.len()
+                + ids.len() * 4
+                + 4,
+        );
+        batch.push((height_key(b'B', height), Some(codec::to_canonical(&block))));
+        batch.push((height_key(b'H', height), Some(codec::to_canonical(&header))));
+        for (key, record) in &records {
+            batch.push((record_key(key), Some(record.to_bytes())));
+        }
+        for (key, value) in tree_writes.writes() {
+            batch.push((prefixed(b'S', key), Some(value.clone())));
+        }
+        for key in tree_writes.deletes() {
+            batch.push((prefixed(b'S', key), None));
+        }
+        for (key, hash) in &log_nodes {
+            batch.push((prefixed(b'L', &key.to_bytes()), Some(hash.0.to_vec())));
+        }
+        let first_log_index = header.log_size - ids.len() as u64;
+        for (index, (id, effects)) in ids.iter().zip(&applied).enumerate() {
+            let location = TxLocation {
+                height,
+                index: index as u32,
+                log_index: first_log_index + index as u64,
+            };
+            batch.push((prefixed(b'T', &id.0), Some(codec::to_canonical(&location))));
+            let mut position = height.to_be_bytes().to_vec();
+            position.extend_from_slice(&(index as u32).to_be_bytes());
+            for authority in &effects.authorities {
+                batch.push((
+                    joined(b'a', &[authority.as_str().as_bytes(), &position]),
+                    Some(id.0.to_vec()),
+                ));
+            }
+            if let (Some((type_code, number)), Some(transaction)) =
+                (&effects.licence, block.transactions.get(index))
+            {
+                if let crate::tx::TxBody::IssueLicence { holder, region, .. } =
+                    &transaction.payload.body
+                {
+                    let tail = [type_code.as_str().as_bytes(), number.as_str().as_bytes()];
+                    let holder_text = holder.to_text();
+                    batch.push((
+                        joined(b'h', &[holder_text.as_bytes(), tail[0], tail[1]]),
+                        Some(Vec::new()),
+                    ));
+                    batch.push((
+                        joined(
+                            b'i',
+                            &[
+                                transaction.payload.signer.as_str().as_bytes(),
+                                tail[0],
+                                tail[1],
+                            ],
+                        ),
+                        Some(Vec::new()),
+                    ));
+                    batch.push((
+                        joined(b'r', &[region.as_str().as_bytes(), tail[0], tail[1]]),
+                        Some(Vec::new()),
+                    ));
+                }
+            }
+        }
+        let new_head = Head {
+            block_hash: header.hash(),
+            header,
+            genesis_hash: head.genesis_hash,
+        };
+        batch.push((HEAD_KEY.to_vec(), Some(codec::to_canonical(&new_head))));
+        self.backend.write(batch)?;
+        // Durable: now the in-memory state may follow.
+        self.tree
+            .lock()
+            .map_err(|_| StoreError::Poisoned)?
+            .commit(tree_writes)
+            .map_err(|error| StoreError::Tree(error.to_string()))?;
+        *self.head.write().map_err(|_| StoreError::Poisoned)? = new_head;
+        Ok(block)
+    }
+
+    /// The block at `height` (1 and above).
+    pub fn block(&self, height: Height) -> Result<Option<Block>, StoreError> {
+        self.backend
+            .get(&height_key(b'B', height))?
+            .map(|bytes| codec::from_stored(&bytes).map_err(StoreError::from))
+            .transpose()
+    }
+
+    /// The header at `height` (0 is the genesis header).
+    pub fn header(&self, height: Height) -> Result<Option<BlockHeader>, StoreError> {
+        self.backend
+            .get(&height_key(b'H', height))?
+            .map(|bytes| codec::from_stored(&bytes).map_err(StoreError::from))
+            .transpose()
+    }
+
+    /// The current record under `key`.
+    pub fn record(&self, key: &RecordKey) -> Result<Option<Record>, StoreError> {
+        self.backend
+            .get(&record_key(key))?
+            .map(|bytes| codec::from_stored(&bytes).map_err(StoreError::from))
+            .transpose()
+    }
+
+    /// A licence by type and number.
+    pub fn licence(
+        &self,
+        type_code: &TypeCode,
+        number: &LicenceNumber,
+    ) -> Result<Option<Licence>, StoreError> {
+        match self.record(&RecordKey::Licence(type_code.clone(), number.clone()))? {
+            Some(Record::Licence(licence)) => Ok(Some(licence)),
+            Some(_) => Err(StoreError::Corrupt(
+                "a licence key holds another kind of record".into(),
+            )),
+            None => Ok(None),
+        }
+    }
+
+    /// Where a committed transaction is.
+    pub fn transaction_location(&self, id: &Hash32) -> Result<Option<TxLocation>, StoreError> {
+        self.backend
+            .get(&prefixed(b'T', &id.0))?
+            .map(|bytes| codec::from_stored(&bytes).map_err(StoreError::from))
+            .transpose()
+    }
+
+    /// A committed transaction with its location.
+    pub fn transaction(
+        &self,
+        id: &Hash32,
+    ) -> Result<Option<(Transaction, TxLocation)>, StoreError> {
+        let Some(location) = self.transaction_location(id)? else {
+            return Ok(None);
+        };
+        let block = self
+            .block(location.height)?
+            .ok_or_else(|| StoreError::Corrupt(format!("block {} is missing", location.height)))?;
+        let transaction = block
+            .transactions
+            .into_iter()
+            .nth(location.index as usize)
+            .ok_or_else(|| {
+                StoreError::Corrupt(format!("transaction {id} is not at its recorded place"))
+            })?;
+        Ok(Some((transaction, location)))
+    }
+
+    /// The record under `key` (or its absence) with a sparse-Merkle proof against the latest
+    /// committed state root, and the header that carries that root.
+    pub fn prove(&self, key: &RecordKey) -> Result<StateProof, StoreError> {
+        let _gate = self.gate.read().map_err(|_| StoreError::Poisoned)?;
+        let header = self.head()?.header;
+        let record = self.record(key)?;
+        let proof = {
+            let tree = self.tree.lock().map_err(|_| StoreError::Poisoned)?;
+            tree.prove(&TreeNodes(self.backend.as_ref()), &key.state_hash())
+                .map_err(|error| StoreError::Tree(error.to_string()))?
+        };
+        Ok(StateProof {
+            key: key.clone(),
+            record,
+            proof,
+            header,
+        })
+    }
+
+    /// An inclusion proof for log leaf `index` in the log of size `size`.
+    pub fn log_inclusion(&self, index: u64, size: u64) -> Result<InclusionProof, StoreError> {
+        Ok(txlog::inclusion_proof(
+            &Blake3Log,
+            &LogNodes(self.backend.as_ref()),
+            index,
+            size,
+        )?)
+    }
+
+    /// A consistency proof between two log sizes.
+    pub fn log_consistency(
+        &self,
+        first_size: u64,
+        second_size: u64,
+    ) -> Result<ConsistencyProof, StoreError> {
+        Ok(txlog::consistency_proof(
+            &Blake3Log,
+            &LogNodes(self.backend.as_ref()),
+            first_size,
+            second_size,
+        )?)
+    }
+
+    /// The log root at any size up to the current one.
+    pub fn log_root(&self, size: u64) -> Result<Hash32, StoreError> {
+        Ok(txlog::root(
+            &Blake3Log,
+            &LogNodes(self.backend.as_ref()),
+            size,
+        )?)
+    }
+
+    fn licence_index(
+        &self,
+        prefix: u8,
+        first: &str,
+        after: Option<&(TypeCode, LicenceNumber)>,
+        limit: usize,
+    ) -> Result<Vec<(TypeCode, LicenceNumber)>, StoreError> {
+        let mut start = vec![prefix];
+        start.extend_from_slice(first.as_bytes());
+        start.push(0);
+        let after_key = after.map(|(type_code, number)| {
+            joined(
+                prefix,
+                &[
+                    first.as_bytes(),
+                    type_code.as_str().as_bytes(),
+                    number.as_str().as_bytes(),
+                ],
+            )
+        });
+        let entries = self.backend.scan(&start, after_key.as_deref(), limit)?;
+        entries
+            .into_iter()
+            .map(|(key, _)| {
+                let rest = &key[start.len()..];
+                let mut parts = rest.splitn(2, |byte| *byte == 0);
+                let type_code = parts.next().unwrap_or_default();
+                let number = parts
+                    .next()
+                    .ok_or_else(|| StoreError::Corrupt("malformed licence index key".into()))?;
+                Ok((
+                    TypeCode(String::from_utf8_lossy(type_code).into_owned()),
+                    LicenceNumber(String::from_utf8_lossy(number).into_owned()),
+                ))
+            })
+            .collect()
+    }
+
+    /// Licences of a holder (一照通查), in (type, number) order, after a cursor.
+    pub fn licences_of_holder(
+        &self,
+        holder: &Holder,
+        after: Option<&(TypeCode, LicenceNumber)>,
+        limit: usize,
+    ) -> Result<Vec<(TypeCode, LicenceNumber)>, StoreError> {
+        self.licence_index(b'h', &holder.to_text(), after, limit)
+    }
+
+    /// Licences issued by an authority.
+    pub fn licences_of_issuer(
+        &self,
+        issuer: &AuthorityId,
+        after: Option<&(TypeCode, LicenceNumber)>,
+        limit: usize,
+    ) -> Result<Vec<(TypeCode, LicenceNumber)>, StoreError> {
+        self.licence_index(b'i', issuer.as_str(), after, limit)
+    }
+
+    /// Licences issued in a region (exactly that code).
+    pub fn licences_in_region(
+        &self,
+        region: &RegionCode,
+        after: Option<&(TypeCode, LicenceNumber)>,
+        limit: usize,
+    ) -> Result<Vec<(TypeCode, LicenceNumber)>, StoreError> {
+        self.licence_index(b'r', region.as_str(), after, limit)
+    }
+
+    /// Records of one kind, in key order, after a cursor (a record key).
+    pub fn records_with_prefix(
+        &self,
+        prefix: &RecordKey,
+        after: Option<&RecordKey>,
+        limit: usize,
+    ) -> Result<Vec<Record>, StoreError> {
+        // The key bytes of a record key start with its variant index, followed by its
+        // fields: the bytes of a key with empty fields are a prefix of the whole kind only
+        // for the variant byte, which is what we take.
+        let kind = record_key(prefix);
+        let kind_prefix = &kind[..2];
+        let after_key = after.map(record_key);
+        self.backend
+            .scan(kind_prefix, after_key.as_deref(), limit)?
+            .into_iter()
+            .map(|(_, value)| codec::from_stored(&value).map_err(StoreError::from))
+            .collect()
+    }
+
+    /// What one authority signed, oldest first: `(height, index, transaction id)`.
+    pub fn actions_of(
+        &self,
+        authority: &AuthorityId,
+        after: Option<(Height, u32)>,
+        limit: usize,
+    ) -> Result<Vec<(Height, u32, Hash32)>, StoreError> {
+        let mut start = vec![b'a'];
+        start.extend_from_slice(authority.as_str().as_bytes());
+        start.push(0);
+        let after_key = after.map(|(height, index)| {
+            let mut key = start.clone();
+            key.extend_from_slice(&height.to_be_bytes());
+            key.extend_from_slice(&index.to_be_bytes());
+            key
+        });
+        self.backend
+            .scan(&start, after_key.as_deref(), limit)?
+            .into_iter()
+            .map(|(key, value)| {
+                let position = &key[start.len()..];
+                let (height, index) = match (position.get(..8), position.get(8..12)) {
+                    (Some(height), Some(index)) => (
+                        u64::from_be_bytes(height.try_into().unwrap_or_default()),
+                        u32::from_be_bytes(index.try_into().unwrap_or_default()),
+                    ),
+                    _ => return Err(StoreError::Corrupt("malformed action index key".into())),
+                };
+                let id: [u8; 32] = value
+                    .as_slice()
+                    .try_into()
+                    .map_err(|_| StoreError::Corrupt("malformed action index value".into()))?;
+                Ok((height, index, Hash32(id)))
+            })
+            .collect()
+    }
+}
+
+/// The records a verdict was computed from, with the verdict and the state it was read at.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VerdictAnswer {
+    pub verdict: Verdict,
+    pub licence: Licence,
+    pub issuer: Authority,
+    pub grant: Option<Grant>,
+    /// Recognitions that name the licence's type (in force or not at the time asked).
+    pub recognitions: Vec<Recognition>,
+    /// The licence's open objections.
+    pub objections: Vec<Objection>,
+    pub state: StateAt,
+}
+
+impl Store {
+    /// The verdict on licence `(type_code, number)` at `at`, in `region` if given, with the
+    /// records it was computed from; `None` when there is no such licence.
+    pub fn verdict(
+        &self,
+        type_code: &TypeCode,
+        number: &LicenceNumber,
+        region: Option<&RegionCode>,
+        at: TimeMs,
+    ) -> Result<Option<VerdictAnswer>, StoreError> {
+        let _gate = self.gate.read().map_err(|_| StoreError::Poisoned)?;
+        let header = self.head()?.header;
+        let Some(licence) = self.licence(type_code, number)? else {
+            return Ok(None);
+        };
+        let issuer = match self.record(&RecordKey::Authority(licence.issuer.clone()))? {
+            Some(Record::Authority(authority)) => authority,
+            _ => {
+                return Err(StoreError::Corrupt(format!(
+                    "the issuer {} of a licence is missing",
+                    licence.issuer
+                )));
+            }
+        };
+        let mut grant = None;
+        for candidate in licence.region.covering_regions() {
+            if let Some(Record::Grant(found)) = self.record(&RecordKey::Grant(
+                licence.issuer.clone(),
+                type_code.clone(),
+                candidate,
+            ))? {
+                if found.in_force_at(licence.issued_at) {
+                    grant = Some(found);
+                    break;
+                }
+            }
+        }
+        let recognitions: Vec<Recognition> = self
+            .recognitions()?
+            .into_iter()
+            .filter(|recognition| recognition.type_codes.contains(type_code))
+            .collect();
+        let mut objections = Vec::new();
+        for id in &licence.open_objections {
+            if let Some(Record::Objection(objection)) = self.record(&RecordKey::Objection(*id))? {
+                objections.push(objection);
+            }
+        }
+        let verdict = verdict::verdict(
+            &VerdictInputs {
+                licence: &licence,
+                issuer: &issuer,
+                grant: grant.as_ref(),
+                recognitions: &recognitions,
+                objections: &objections,
+            },
+            region,
+            at,
+        );
+        Ok(Some(VerdictAnswer {
+            verdict,
+            licence,
+            issuer,
+            grant,
+            recognitions,
+            objections,
+            state: StateAt {
+                height: header.height,
+                time: header.time,
+            },
+        }))
+    }
+
+    /// Every recognition attestation (there are few: one per region pair and policy), bounded
+    /// by [`RECOGNITIONS_SCAN_MAX`].
+    pub fn recognitions(&self) -> Result<Vec<Recognition>, StoreError> {
+        let records = self.records_with_prefix(
+            &RecordKey::Recognition(Hash32::ZERO),
+            None,
+            RECOGNITIONS_SCAN_MAX,
+        )?;
+        Ok(records
+            .into_iter()
+            .filter_map(|record| match record {
+                Record::Recognition(recognition) => Some(recognition),
+                _ => None,
+            })
+            .collect())
+    }
+}
+
+/// Most recognitions read for one verdict.
+pub const RECOGNITIONS_SCAN_MAX: usize = 10_000;
+
+/// Takes transactions in order while the block stays within its count and byte limits; the
+/// rest wait for a later block.
+fn fit_block(transactions: Vec<Transaction>) -> (Vec<Transaction>, Vec<Transaction>) {
+    let mut kept = Vec::new();
+    let mut deferred = Vec::new();
+    let mut bytes = 0usize;
+    for transaction in transactions {
+        let size = transaction.to_bytes().len();
+        if kept.len() < limits::BLOCK_TRANSACTIONS_MAX
+            && bytes + size <= limits::BLOCK_BYTES_MAX
+            && deferred.is_empty()
+        {
+            bytes += size;
+            kept.push(transaction);
+        } else {
+            deferred.push(transaction);
+        }
+    }
+    (kept, deferred)
+}
+
+impl StateReader for Store {
+    fn record(&self, key: &RecordKey) -> Result<Option<Record>, StateError> {
+        Store::record(self, key).map_err(StateError::from)
+    }
+
+    fn contains_transaction(&self, id: &Hash32) -> Result<bool, StateError> {
+        Ok(self
+            .backend
+            .get(&prefixed(b'T', &id.0))
+            .map_err(StateError::from)?
+            .is_some())
+    }
+}

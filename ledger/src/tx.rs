@@ -1,0 +1,673 @@
+//! Transactions: `{chain_id, signer, nonce, created_at, body}` signed by one or more
+//! authorities (DESIGN.md section 3).
+//!
+//! Every endorsement signs the same message, `signing_message("hutong/tx/v1", chain_id,
+//! canonical(payload))`. The transaction id is blake3 of the canonical bytes of the whole
+//! signed transaction. Decoding checks the size before anything else ([`Transaction::decode`]),
+//! then the form of every field ([`Transaction::check_form`]), before any rule runs.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::codec::{self, CodecError};
+use crate::crypto::{self, PublicKey, SecretKey, Signature};
+use crate::hash::Hash32;
+use crate::ident::{RegionCode, Uscc};
+use crate::limits;
+use crate::records::{
+    AuthorityId, FaceValue, FieldSchema, Height, Holder, HolderKind, IssuedBy, LicenceNumber,
+    NodeChange, ObjectionOutcome, Role, StatusAction, TimeMs, TypeCode,
+};
+
+/// What the signers agree to.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TxPayload {
+    pub chain_id: String,
+    /// The authority that submits it; its nonce is the one that must increase.
+    pub signer: AuthorityId,
+    /// Strictly greater than every earlier nonce of the signer (gaps allowed).
+    pub nonce: u64,
+    /// When the signer made it; at most [`limits::TX_CLOCK_SKEW_MS_MAX`] after the block time.
+    pub created_at: TimeMs,
+    pub body: TxBody,
+}
+
+/// One authority's signature over the payload.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Endorsement {
+    pub authority: AuthorityId,
+    pub signature: Signature,
+}
+
+/// A signed transaction.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Transaction {
+    pub payload: TxPayload,
+    /// The signer's first; governance records carry one per approving governor.
+    pub signatures: Vec<Endorsement>,
+}
+
+/// Until when an issued licence is valid.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ValidUntil {
+    /// The type's default validity, counted from `valid_from`.
+    TypeDefault,
+    At(TimeMs),
+    /// 长期: no end.
+    LongTerm,
+}
+
+/// A new authority as registered by the governors.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthorityDraft {
+    pub id: AuthorityId,
+    pub name_zh: String,
+    pub name_en: String,
+    pub region: RegionCode,
+    pub uscc: Uscc,
+    pub roles: Vec<Role>,
+    pub key: PublicKey,
+}
+
+/// A new catalogue entry as defined by the governors.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LicenceTypeDraft {
+    pub code: TypeCode,
+    pub name_zh: String,
+    pub name_en: String,
+    pub holder_kind: HolderKind,
+    pub fields: Vec<FieldSchema>,
+    pub default_validity_days: Option<u32>,
+    pub supervisor_actions: Vec<StatusAction>,
+}
+
+/// The kinds of record (DESIGN.md section 3).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum TxBody {
+    /// Governors: add a department.
+    RegisterAuthority(AuthorityDraft),
+    /// Governors: change a department's names or roles (`None` keeps the current value).
+    UpdateAuthority {
+        id: AuthorityId,
+        name_zh: Option<String>,
+        name_en: Option<String>,
+        roles: Option<Vec<Role>>,
+    },
+    /// The authority's current key, or the governors when the key is lost: `new_key` signs
+    /// from `effective_height` on, and the old key stops there.
+    RotateKey {
+        authority: AuthorityId,
+        new_key: PublicKey,
+        effective_height: Height,
+    },
+    /// Governors: a catalogue entry.
+    DefineLicenceType(LicenceTypeDraft),
+    /// Governors: `authority` may issue `type_code` in `region`.
+    GrantIssuance {
+        authority: AuthorityId,
+        type_code: TypeCode,
+        region: RegionCode,
+    },
+    /// Governors: ends a grant from the next height on.
+    RevokeGrant {
+        authority: AuthorityId,
+        type_code: TypeCode,
+        region: RegionCode,
+    },
+    /// An issuer granted the type in the region.
+    IssueLicence {
+        type_code: TypeCode,
+        number: LicenceNumber,
+        holder: Holder,
+        holder_name: String,
+        region: RegionCode,
+        face: BTreeMap<String, FaceValue>,
+        valid_from: TimeMs,
+        valid_until: ValidUntil,
+        document_hash: Hash32,
+    },
+    /// The issuer, or a supervisor of the type in the licence's region.
+    ChangeStatus {
+        type_code: TypeCode,
+        number: LicenceNumber,
+        action: StatusAction,
+        effective_at: TimeMs,
+        reason: String,
+    },
+    /// The issuer: new values for some face fields (`None` clears an optional field).
+    AmendLicence {
+        type_code: TypeCode,
+        number: LicenceNumber,
+        changes: BTreeMap<String, Option<FaceValue>>,
+        effective_at: TimeMs,
+        reason: String,
+    },
+    /// A recognizer: its region recognises these types issued in a region or by an authority.
+    AttestRecognition {
+        recognizing_region: RegionCode,
+        type_codes: Vec<TypeCode>,
+        issued_by: IssuedBy,
+        scope: String,
+        valid_from: TimeMs,
+        valid_until: Option<TimeMs>,
+    },
+    /// The recognizer that attested it (or another recognizer of the same region).
+    WithdrawRecognition {
+        id: Hash32,
+        effective_at: TimeMs,
+        reason: String,
+    },
+    /// Any authority: a dispute on a licence.
+    FileObjection {
+        type_code: TypeCode,
+        number: LicenceNumber,
+        reason: String,
+    },
+    /// The licence's issuer.
+    ResolveObjection {
+        id: Hash32,
+        outcome: ObjectionOutcome,
+        note: String,
+    },
+    /// Governors: add or remove nodes, or change their power, from a later height.
+    ChangeValidators {
+        changes: Vec<NodeChange>,
+        effective_height: Height,
+    },
+}
+
+impl TxBody {
+    /// A stable name of the kind, used in indexes, metrics and the API.
+    pub fn kind_name(&self) -> &'static str {
+        match self {
+            TxBody::RegisterAuthority(_) => "register_authority",
+            TxBody::UpdateAuthority { .. } => "update_authority",
+            TxBody::RotateKey { .. } => "rotate_key",
+            TxBody::DefineLicenceType(_) => "define_licence_type",
+            TxBody::GrantIssuance { .. } => "grant_issuance",
+            TxBody::RevokeGrant { .. } => "revoke_grant",
+            TxBody::IssueLicence { .. } => "issue_licence",
+            TxBody::ChangeStatus { .. } => "change_status",
+            TxBody::AmendLicence { .. } => "amend_licence",
+            TxBody::AttestRecognition { .. } => "attest_recognition",
+            TxBody::WithdrawRecognition { .. } => "withdraw_recognition",
+            TxBody::FileObjection { .. } => "file_objection",
+            TxBody::ResolveObjection { .. } => "resolve_objection",
+            TxBody::ChangeValidators { .. } => "change_validators",
+        }
+    }
+
+    /// Whether the record needs the approval of more than two thirds of the governors.
+    pub fn is_governance(&self) -> bool {
+        matches!(
+            self,
+            TxBody::RegisterAuthority(_)
+                | TxBody::UpdateAuthority { .. }
+                | TxBody::DefineLicenceType(_)
+                | TxBody::GrantIssuance { .. }
+                | TxBody::RevokeGrant { .. }
+                | TxBody::ChangeValidators { .. }
+        )
+    }
+
+    /// The licence the record is about, if any.
+    pub fn licence(&self) -> Option<(&TypeCode, &LicenceNumber)> {
+        match self {
+            TxBody::IssueLicence {
+                type_code, number, ..
+            }
+            | TxBody::ChangeStatus {
+                type_code, number, ..
+            }
+            | TxBody::AmendLicence {
+                type_code, number, ..
+            }
+            | TxBody::FileObjection {
+                type_code, number, ..
+            } => Some((type_code, number)),
+            _ => None,
+        }
+    }
+}
+
+/// A transaction whose form is wrong, found before any rule runs.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum FormError {
+    #[error("transaction encoding: {0}")]
+    Encoding(#[from] CodecError),
+    #[error("`{field}` is {size_bytes} bytes long; the limit is {limit_bytes}")]
+    TooLong {
+        field: &'static str,
+        size_bytes: usize,
+        limit_bytes: usize,
+    },
+    #[error("`{field}` is empty")]
+    Empty { field: &'static str },
+    #[error("`{field}` has {count} entries; the limit is {limit}")]
+    TooMany {
+        field: &'static str,
+        count: usize,
+        limit: usize,
+    },
+    #[error("`{field}` contains {found:?}, which is not allowed there ({allowed})")]
+    BadCharacter {
+        field: &'static str,
+        found: char,
+        allowed: &'static str,
+    },
+    #[error("the transaction carries no signature")]
+    Unsigned,
+    #[error("the first signature must be the signer's ({signer}), found {found}")]
+    FirstSignatureNotSigner { signer: String, found: String },
+    #[error("{0} signed twice")]
+    DuplicateEndorsement(String),
+    #[error("`{field}` lists {value} twice")]
+    Duplicate { field: &'static str, value: String },
+}
+
+const IDENTIFIER_ALLOWED: &str = "lowercase letters a-z, digits 0-9 and '-'";
+const NUMBER_ALLOWED: &str = "letters, digits and - / ( ) .";
+
+fn check_text(field: &'static str, text: &str, limit_bytes: usize) -> Result<(), FormError> {
+    if text.len() > limit_bytes {
+        return Err(FormError::TooLong {
+            field,
+            size_bytes: text.len(),
+            limit_bytes,
+        });
+    }
+    if let Some(found) = text.chars().find(|c| c.is_control() && *c != '\n') {
+        return Err(FormError::BadCharacter {
+            field,
+            found,
+            allowed: "printable text",
+        });
+    }
+    Ok(())
+}
+
+fn check_nonempty_text(
+    field: &'static str,
+    text: &str,
+    limit_bytes: usize,
+) -> Result<(), FormError> {
+    if text.trim().is_empty() {
+        return Err(FormError::Empty { field });
+    }
+    check_text(field, text, limit_bytes)
+}
+
+/// Authority ids and type codes: `[a-z0-9-]`, 1 to 64 bytes, not starting with `-`.
+pub fn check_identifier(field: &'static str, text: &str) -> Result<(), FormError> {
+    if text.is_empty() {
+        return Err(FormError::Empty { field });
+    }
+    check_text(field, text, limit_bytes_identifier())?;
+    let allowed = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-';
+    if let Some(found) = text
+        .chars()
+        .find(|c| !allowed(*c))
+        .or_else(|| text.chars().next().filter(|c| *c == '-'))
+    {
+        return Err(FormError::BadCharacter {
+            field,
+            found,
+            allowed: IDENTIFIER_ALLOWED,
+        });
+    }
+    Ok(())
+}
+
+/// Licence numbers: ASCII letters, digits and `- / ( ) .`, 1 to 64 bytes.
+pub fn check_licence_number(text: &str) -> Result<(), FormError> {
+    let field = "number";
+    if text.is_empty() {
+        return Err(FormError::Empty { field });
+    }
+    check_text(field, text, limit_bytes_identifier())?;
+    let allowed = |c: char| c.is_ascii_alphanumeric() || "-/().".contains(c);
+    if let Some(found) = text.chars().find(|c| !allowed(*c)) {
+        return Err(FormError::BadCharacter {
+            field,
+            found,
+            allowed: NUMBER_ALLOWED,
+        });
+    }
+    Ok(())
+}
+
+fn limit_bytes_identifier() -> usize {
+    limits::IDENTIFIER_BYTES_MAX
+}
+
+fn check_count(field: &'static str, count: usize, limit: usize) -> Result<(), FormError> {
+    if count > limit {
+        return Err(FormError::TooMany {
+            field,
+            count,
+            limit,
+        });
+    }
+    Ok(())
+}
+
+fn check_unique<T: Ord + std::fmt::Debug>(
+    field: &'static str,
+    items: &[T],
+) -> Result<(), FormError> {
+    let mut sorted: Vec<&T> = items.iter().collect();
+    sorted.sort();
+    if let Some(pair) = sorted.windows(2).find(|pair| pair[0] == pair[1]) {
+        return Err(FormError::Duplicate {
+            field,
+            value: format!("{:?}", pair[0]),
+        });
+    }
+    Ok(())
+}
+
+fn check_face(face: &BTreeMap<String, FaceValue>) -> Result<(), FormError> {
+    check_count("face", face.len(), limits::FIELDS_PER_TYPE_MAX)?;
+    for (name, value) in face {
+        check_nonempty_text("face field name", name, limits::NAME_BYTES_MAX)?;
+        if let FaceValue::Clear(text) = value {
+            check_text("face field value", text, limits::FIELD_VALUE_BYTES_MAX)?;
+        }
+    }
+    Ok(())
+}
+
+fn check_status_action(action: &StatusAction) -> Result<(), FormError> {
+    match action {
+        StatusAction::PledgeRegistered {
+            secured_party,
+            reference,
+        } => {
+            check_nonempty_text("secured_party", secured_party, limits::NAME_BYTES_MAX)?;
+            check_nonempty_text("reference", reference, limits::IDENTIFIER_BYTES_MAX)
+        }
+        StatusAction::PledgeReleased { reference } => {
+            check_nonempty_text("reference", reference, limits::IDENTIFIER_BYTES_MAX)
+        }
+        _ => Ok(()),
+    }
+}
+
+impl TxBody {
+    /// Field sizes, counts and character sets; nothing that needs the state.
+    pub fn check_form(&self) -> Result<(), FormError> {
+        match self {
+            TxBody::RegisterAuthority(draft) => {
+                check_identifier("id", draft.id.as_str())?;
+                check_nonempty_text("name_zh", &draft.name_zh, limits::NAME_BYTES_MAX)?;
+                check_nonempty_text("name_en", &draft.name_en, limits::NAME_BYTES_MAX)?;
+                check_unique("roles", &draft.roles)
+            }
+            TxBody::UpdateAuthority {
+                id,
+                name_zh,
+                name_en,
+                roles,
+            } => {
+                check_identifier("id", id.as_str())?;
+                if let Some(name) = name_zh {
+                    check_nonempty_text("name_zh", name, limits::NAME_BYTES_MAX)?;
+                }
+                if let Some(name) = name_en {
+                    check_nonempty_text("name_en", name, limits::NAME_BYTES_MAX)?;
+                }
+                if let Some(roles) = roles {
+                    check_unique("roles", roles)?;
+                }
+                Ok(())
+            }
+            TxBody::RotateKey { authority, .. } => {
+                check_identifier("authority", authority.as_str())
+            }
+            TxBody::DefineLicenceType(draft) => {
+                check_identifier("code", draft.code.as_str())?;
+                check_nonempty_text("name_zh", &draft.name_zh, limits::NAME_BYTES_MAX)?;
+                check_nonempty_text("name_en", &draft.name_en, limits::NAME_BYTES_MAX)?;
+                check_count("fields", draft.fields.len(), limits::FIELDS_PER_TYPE_MAX)?;
+                for field in &draft.fields {
+                    check_nonempty_text("field name", &field.name, limits::NAME_BYTES_MAX)?;
+                    check_nonempty_text("field name_zh", &field.name_zh, limits::NAME_BYTES_MAX)?;
+                }
+                let names: Vec<&String> = draft.fields.iter().map(|field| &field.name).collect();
+                check_unique("fields", &names)?;
+                let actions: Vec<&str> = draft
+                    .supervisor_actions
+                    .iter()
+                    .map(StatusAction::name)
+                    .collect();
+                check_unique("supervisor_actions", &actions)
+            }
+            TxBody::GrantIssuance {
+                authority,
+                type_code,
+                ..
+            }
+            | TxBody::RevokeGrant {
+                authority,
+                type_code,
+                ..
+            } => {
+                check_identifier("authority", authority.as_str())?;
+                check_identifier("type_code", type_code.as_str())
+            }
+            TxBody::IssueLicence {
+                type_code,
+                number,
+                holder_name,
+                face,
+                ..
+            } => {
+                check_identifier("type_code", type_code.as_str())?;
+                check_licence_number(number.as_str())?;
+                check_nonempty_text("holder_name", holder_name, limits::NAME_BYTES_MAX)?;
+                check_face(face)
+            }
+            TxBody::ChangeStatus {
+                type_code,
+                number,
+                action,
+                reason,
+                ..
+            } => {
+                check_identifier("type_code", type_code.as_str())?;
+                check_licence_number(number.as_str())?;
+                check_status_action(action)?;
+                check_nonempty_text("reason", reason, limits::TEXT_BYTES_MAX)
+            }
+            TxBody::AmendLicence {
+                type_code,
+                number,
+                changes,
+                reason,
+                ..
+            } => {
+                check_identifier("type_code", type_code.as_str())?;
+                check_licence_number(number.as_str())?;
+                if changes.is_empty() {
+                    return Err(FormError::Empty { field: "changes" });
+                }
+                check_count("changes", changes.len(), limits::FIELDS_PER_TYPE_MAX)?;
+                for (name, value) in changes {
+                    check_nonempty_text("face field name", name, limits::NAME_BYTES_MAX)?;
+                    if let Some(FaceValue::Clear(text)) = value {
+                        check_text("face field value", text, limits::FIELD_VALUE_BYTES_MAX)?;
+                    }
+                }
+                check_nonempty_text("reason", reason, limits::TEXT_BYTES_MAX)
+            }
+            TxBody::AttestRecognition {
+                type_codes,
+                issued_by,
+                scope,
+                ..
+            } => {
+                if type_codes.is_empty() {
+                    return Err(FormError::Empty {
+                        field: "type_codes",
+                    });
+                }
+                check_count(
+                    "type_codes",
+                    type_codes.len(),
+                    limits::TYPES_PER_RECOGNITION_MAX,
+                )?;
+                for code in type_codes {
+                    check_identifier("type_codes", code.as_str())?;
+                }
+                check_unique("type_codes", type_codes)?;
+                if let IssuedBy::Authority(authority) = issued_by {
+                    check_identifier("issued_by", authority.as_str())?;
+                }
+                check_nonempty_text("scope", scope, limits::TEXT_BYTES_MAX)
+            }
+            TxBody::WithdrawRecognition { reason, .. } => {
+                check_nonempty_text("reason", reason, limits::TEXT_BYTES_MAX)
+            }
+            TxBody::FileObjection {
+                type_code,
+                number,
+                reason,
+            } => {
+                check_identifier("type_code", type_code.as_str())?;
+                check_licence_number(number.as_str())?;
+                check_nonempty_text("reason", reason, limits::TEXT_BYTES_MAX)
+            }
+            TxBody::ResolveObjection { note, .. } => {
+                check_nonempty_text("note", note, limits::TEXT_BYTES_MAX)
+            }
+            TxBody::ChangeValidators { changes, .. } => {
+                if changes.is_empty() {
+                    return Err(FormError::Empty { field: "changes" });
+                }
+                check_count("changes", changes.len(), limits::NODE_CHANGES_PER_TX_MAX)?;
+                let keys: Vec<&PublicKey> = changes
+                    .iter()
+                    .map(|change| match change {
+                        NodeChange::Set(entry) => &entry.key,
+                        NodeChange::Remove(key) => key,
+                    })
+                    .collect();
+                check_unique("changes", &keys)?;
+                for change in changes {
+                    if let NodeChange::Set(entry) = change {
+                        check_identifier("authority", entry.authority.as_str())?;
+                    }
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+impl TxPayload {
+    /// The bytes every endorsement signs.
+    pub fn signing_message(&self) -> Result<Vec<u8>, crypto::SignatureError> {
+        crypto::signing_message(
+            crypto::TX_DOMAIN,
+            &self.chain_id,
+            &codec::to_canonical(self),
+        )
+    }
+}
+
+impl Transaction {
+    /// Signs `payload` with the given authorities' keys; the first is the signer's.
+    pub fn sign(
+        payload: TxPayload,
+        signers: &[(&AuthorityId, &SecretKey)],
+    ) -> Result<Self, crypto::SignatureError> {
+        let message = payload.signing_message()?;
+        let signatures = signers
+            .iter()
+            .map(|(authority, key)| Endorsement {
+                authority: (*authority).clone(),
+                signature: key.sign(&message),
+            })
+            .collect();
+        Ok(Transaction {
+            payload,
+            signatures,
+        })
+    }
+
+    /// The canonical bytes.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        codec::to_canonical(self)
+    }
+
+    /// The id: blake3 of the canonical bytes.
+    pub fn id(&self) -> Hash32 {
+        tx_id_of_bytes(&self.to_bytes())
+    }
+
+    /// Decodes canonical bytes: the size is checked first, then the encoding, then the form.
+    pub fn decode(bytes: &[u8]) -> Result<Self, FormError> {
+        let transaction: Transaction = codec::from_canonical(bytes, limits::TX_BYTES_MAX)?;
+        transaction.check_form()?;
+        Ok(transaction)
+    }
+
+    /// Sizes, counts and character sets of every field; the signer's signature first and
+    /// no authority twice. A transaction built in memory (from JSON) must pass this and
+    /// [`limits::TX_BYTES_MAX`] too, which [`Transaction::check_size_and_form`] does.
+    pub fn check_form(&self) -> Result<(), FormError> {
+        let payload = &self.payload;
+        check_nonempty_text("chain_id", &payload.chain_id, limits::CHAIN_ID_BYTES_MAX)?;
+        check_identifier("signer", payload.signer.as_str())?;
+        let Some(first) = self.signatures.first() else {
+            return Err(FormError::Unsigned);
+        };
+        if first.authority != payload.signer {
+            return Err(FormError::FirstSignatureNotSigner {
+                signer: payload.signer.to_string(),
+                found: first.authority.to_string(),
+            });
+        }
+        check_count(
+            "signatures",
+            self.signatures.len(),
+            limits::SIGNATURES_PER_TX_MAX,
+        )?;
+        let mut authorities: Vec<&AuthorityId> =
+            self.signatures.iter().map(|e| &e.authority).collect();
+        authorities.sort();
+        if let Some(pair) = authorities.windows(2).find(|pair| pair[0] == pair[1]) {
+            return Err(FormError::DuplicateEndorsement(pair[0].to_string()));
+        }
+        for endorsement in &self.signatures {
+            check_identifier("signatures.authority", endorsement.authority.as_str())?;
+        }
+        payload.body.check_form()
+    }
+
+    /// For transactions that arrive as JSON: the canonical size limit, then the form.
+    pub fn check_size_and_form(&self) -> Result<Vec<u8>, FormError> {
+        let bytes = self.to_bytes();
+        if bytes.len() > limits::TX_BYTES_MAX {
+            return Err(FormError::Encoding(CodecError::TooLarge {
+                size_bytes: bytes.len(),
+                limit_bytes: limits::TX_BYTES_MAX,
+            }));
+        }
+        self.check_form()?;
+        Ok(bytes)
+    }
+}
+
+/// The id of a transaction from its canonical bytes.
+pub fn tx_id_of_bytes(bytes: &[u8]) -> Hash32 {
+    blake3::hash(bytes).into()
+}

@@ -1,0 +1,375 @@
+//! The block store: reopening, failed writes, corruption detection, proofs, replay of blocks
+//! on another store.
+
+use hutong_ledger::block::CommitCertificate;
+use hutong_ledger::log::{Blake3Log, LogHasher};
+use hutong_ledger::records::{LicenceNumber, RecordKey};
+use hutong_ledger::smt;
+use hutong_ledger::store::{
+    Backend, BlockError, MemoryBackend, Mode, SledBackend, Store, StoreError,
+};
+use hutong_ledger::testkit::{Fixture, GENESIS_TIME};
+
+fn commit_blocks(store: &Store, fixture: &mut Fixture, blocks: u64, per_block: u64) {
+    for _ in 0..blocks {
+        let height = store.height().unwrap() + 1;
+        let transactions = (0..per_block)
+            .map(|index| {
+                fixture.issue_business_licence("qd-approval", "370200", height * 1000 + index)
+            })
+            .collect();
+        let execution = store
+            .execute(
+                GENESIS_TIME + height * 1000,
+                fixture.node_keys[0].public_key(),
+                transactions,
+                Mode::Verify,
+            )
+            .unwrap();
+        store
+            .commit(execution, CommitCertificate::default())
+            .unwrap();
+    }
+}
+
+#[test]
+fn reopen_gives_the_same_head_and_roots() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut fixture = Fixture::new();
+    let head = {
+        let store = Store::create(dir.path(), &fixture.genesis).unwrap();
+        commit_blocks(&store, &mut fixture, 5, 20);
+        store.head().unwrap()
+    };
+    let store = Store::open(dir.path()).unwrap();
+    assert_eq!(store.head().unwrap(), head);
+    assert_eq!(store.height().unwrap(), 5);
+    assert_eq!(
+        store.log_root(head.header.log_size).unwrap(),
+        head.header.log_root
+    );
+    // And it keeps going from there.
+    commit_blocks(&store, &mut fixture, 1, 5);
+    assert_eq!(store.height().unwrap(), 6);
+}
+
+#[test]
+fn opening_an_empty_directory_asks_for_genesis() {
+    let dir = tempfile::tempdir().unwrap();
+    assert!(matches!(
+        Store::open(dir.path()),
+        Err(StoreError::Uninitialised)
+    ));
+    let fixture = Fixture::new();
+    Store::create(dir.path(), &fixture.genesis).unwrap();
+    assert!(matches!(
+        Store::create(dir.path(), &fixture.genesis),
+        Err(StoreError::AlreadyInitialised)
+    ));
+}
+
+/// A backend shared between two `Store`s, so a test can damage what the first wrote.
+#[derive(Debug, Clone)]
+struct Shared(std::sync::Arc<MemoryBackend>);
+
+impl Backend for Shared {
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        self.0.get(key)
+    }
+    fn scan(
+        &self,
+        prefix: &[u8],
+        after: Option<&[u8]>,
+        limit: usize,
+    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError> {
+        self.0.scan(prefix, after, limit)
+    }
+    fn write(&self, batch: Vec<hutong_ledger::store::Write>) -> Result<(), StoreError> {
+        self.0.write(batch)
+    }
+    fn disk_bytes(&self) -> Result<u64, StoreError> {
+        self.0.disk_bytes()
+    }
+}
+
+#[test]
+fn failed_write_changes_nothing() {
+    let mut fixture = Fixture::new();
+    let backend = Shared(std::sync::Arc::new(MemoryBackend::new()));
+    let store = Store::create_with(Box::new(backend.clone()), &fixture.genesis).unwrap();
+    commit_blocks(&store, &mut fixture, 2, 3);
+    let head = store.head().unwrap();
+    let transaction = fixture.issue_business_licence("qd-approval", "370200", 99);
+    let execution = store
+        .execute(
+            GENESIS_TIME + 10_000,
+            fixture.node_keys[0].public_key(),
+            vec![transaction.clone()],
+            Mode::Verify,
+        )
+        .unwrap();
+    backend.0.fail_next_write();
+    assert!(
+        store
+            .commit(execution, CommitCertificate::default())
+            .is_err()
+    );
+    assert_eq!(store.head().unwrap(), head);
+    assert!(
+        store
+            .transaction_location(&transaction.id())
+            .unwrap()
+            .is_none()
+    );
+    // The same block commits on the next try, and a reopened store agrees.
+    let execution = store
+        .execute(
+            GENESIS_TIME + 10_000,
+            fixture.node_keys[0].public_key(),
+            vec![transaction.clone()],
+            Mode::Verify,
+        )
+        .unwrap();
+    store
+        .commit(execution, CommitCertificate::default())
+        .unwrap();
+    let reopened = Store::open_with(Box::new(backend)).unwrap();
+    assert_eq!(reopened.head().unwrap(), store.head().unwrap());
+    assert!(
+        reopened
+            .transaction_location(&transaction.id())
+            .unwrap()
+            .is_some()
+    );
+}
+
+#[test]
+fn stale_execution_is_refused() {
+    let mut fixture = Fixture::new();
+    let store = Store::create_with(Box::new(MemoryBackend::new()), &fixture.genesis).unwrap();
+    let proposer = fixture.node_keys[0].public_key();
+    let first = store
+        .execute(GENESIS_TIME + 1000, proposer, vec![], Mode::Build)
+        .unwrap();
+    let second = store
+        .execute(
+            GENESIS_TIME + 1000,
+            proposer,
+            vec![fixture.issue_business_licence("qd-approval", "370200", 1)],
+            Mode::Build,
+        )
+        .unwrap();
+    store.commit(first, CommitCertificate::default()).unwrap();
+    assert!(matches!(
+        store.commit(second, CommitCertificate::default()),
+        Err(BlockError::Stale)
+    ));
+}
+
+#[test]
+fn block_time_must_increase() {
+    let fixture = Fixture::new();
+    let store = Store::create_with(Box::new(MemoryBackend::new()), &fixture.genesis).unwrap();
+    let proposer = fixture.node_keys[0].public_key();
+    assert!(matches!(
+        store.execute(GENESIS_TIME, proposer, vec![], Mode::Build),
+        Err(BlockError::TimeNotIncreasing { .. })
+    ));
+}
+
+#[test]
+fn corruption_is_reported_on_open() {
+    let mut fixture = Fixture::new();
+    let backend = Shared(std::sync::Arc::new(MemoryBackend::new()));
+    let store = Store::create_with(Box::new(backend.clone()), &fixture.genesis).unwrap();
+    commit_blocks(&store, &mut fixture, 3, 4);
+    drop(store);
+
+    // A damaged log node.
+    // The node covering leaves 0..8 (level 3), which the root at size 12 is built from.
+    let key = [b"L".as_slice(), &hutong_ledger::log::NodeKey { level: 3, index: 0 }.to_bytes()].concat();
+    let value = backend.get(&key).unwrap().unwrap();
+    let mut damaged = value.clone();
+    damaged[0] ^= 1;
+    backend.write(vec![(key.clone(), Some(damaged))]).unwrap();
+    let error = Store::open_with(Box::new(backend.clone())).unwrap_err();
+    assert!(
+        matches!(error, StoreError::Corrupt(ref text) if text.contains("log")),
+        "{error}"
+    );
+    backend.write(vec![(key, Some(value))]).unwrap();
+    Store::open_with(Box::new(backend.clone())).unwrap();
+
+    // A missing block.
+    let head_height = 3u64;
+    let mut block_key = vec![b'B'];
+    block_key.extend_from_slice(&head_height.to_be_bytes());
+    let block = backend.get(&block_key).unwrap();
+    backend.write(vec![(block_key.clone(), None)]).unwrap();
+    let error = Store::open_with(Box::new(backend.clone())).unwrap_err();
+    assert!(
+        matches!(error, StoreError::Corrupt(ref text) if text.contains("block 3")),
+        "{error}"
+    );
+    backend.write(vec![(block_key, block)]).unwrap();
+
+    // A garbled head record.
+    backend
+        .write(vec![(b"Mhead".to_vec(), Some(vec![1, 2, 3]))])
+        .unwrap();
+    assert!(matches!(
+        Store::open_with(Box::new(backend.clone())),
+        Err(StoreError::Corrupt(_))
+    ));
+
+    // Data without a head.
+    backend.write(vec![(b"Mhead".to_vec(), None)]).unwrap();
+    assert!(matches!(
+        Store::open_with(Box::new(backend)),
+        Err(StoreError::Corrupt(_))
+    ));
+}
+
+#[test]
+fn state_proofs_verify_against_the_header() {
+    let mut fixture = Fixture::new();
+    let store = Store::create_with(Box::new(MemoryBackend::new()), &fixture.genesis).unwrap();
+    commit_blocks(&store, &mut fixture, 2, 10);
+    let licence = store
+        .licences_of_issuer(&"qd-approval".into(), None, 1)
+        .unwrap()[0]
+        .clone();
+    let key = RecordKey::Licence(licence.0.clone(), licence.1.clone());
+    let proof = store.prove(&key).unwrap();
+    let record = proof.record.clone().unwrap();
+    smt::verify_membership(
+        proof.header.state_root,
+        &key.state_hash(),
+        &record.state_hash(),
+        &proof.proof,
+    )
+    .unwrap();
+    // The same proof does not prove another value.
+    let mut other = record.clone();
+    if let hutong_ledger::records::Record::Licence(licence) = &mut other {
+        licence.holder_name.push('x');
+    }
+    assert!(
+        smt::verify_membership(
+            proof.header.state_root,
+            &key.state_hash(),
+            &other.state_hash(),
+            &proof.proof
+        )
+        .is_err()
+    );
+
+    // A number never issued: non-membership.
+    let absent = RecordKey::Licence("business-licence".into(), LicenceNumber("NOPE".into()));
+    let proof = store.prove(&absent).unwrap();
+    assert!(proof.record.is_none());
+    smt::verify_non_membership(proof.header.state_root, &absent.state_hash(), &proof.proof)
+        .unwrap();
+    assert!(
+        smt::verify_non_membership(proof.header.state_root, &key.state_hash(), &proof.proof)
+            .is_err()
+    );
+}
+
+#[test]
+fn transactions_have_inclusion_proofs_and_logs_are_consistent() {
+    let mut fixture = Fixture::new();
+    let store = Store::create_with(Box::new(MemoryBackend::new()), &fixture.genesis).unwrap();
+    commit_blocks(&store, &mut fixture, 1, 5);
+    let first_header = store.head().unwrap().header;
+    commit_blocks(&store, &mut fixture, 3, 7);
+    let header = store.head().unwrap().header;
+    let block = store.block(2).unwrap().unwrap();
+    let transaction = &block.transactions[3];
+    let (found, location) = store.transaction(&transaction.id()).unwrap().unwrap();
+    assert_eq!(&found, transaction);
+    assert_eq!(location.height, 2);
+    assert_eq!(location.index, 3);
+    assert_eq!(location.log_index, 5 + 3);
+    let proof = store
+        .log_inclusion(location.log_index, header.log_size)
+        .unwrap();
+    let leaf = Blake3Log.leaf_hash(&transaction.to_bytes());
+    proof.verify(&Blake3Log, &leaf, &header.log_root).unwrap();
+    let consistency = store
+        .log_consistency(first_header.log_size, header.log_size)
+        .unwrap();
+    consistency
+        .verify(&Blake3Log, &first_header.log_root, &header.log_root)
+        .unwrap();
+}
+
+#[test]
+fn blocks_replay_on_another_store_and_tampering_is_caught() {
+    let mut fixture = Fixture::new();
+    let source = Store::create_with(Box::new(MemoryBackend::new()), &fixture.genesis).unwrap();
+    commit_blocks(&source, &mut fixture, 3, 6);
+    let replica = Store::create_with(Box::new(MemoryBackend::new()), &fixture.genesis).unwrap();
+    let block = source.block(1).unwrap().unwrap();
+
+    let mut tampered = block.clone();
+    tampered.header.state_root.0[0] ^= 1;
+    assert!(matches!(
+        replica.verify_block(&tampered),
+        Err(BlockError::HeaderMismatch {
+            field: "state_root",
+            ..
+        })
+    ));
+    let mut dropped = block.clone();
+    dropped.transactions.pop();
+    assert!(matches!(
+        replica.verify_block(&dropped),
+        Err(BlockError::HeaderMismatch { .. })
+    ));
+    // Reordered: the signer's nonces no longer increase, so the block does not execute.
+    let mut reordered = block.clone();
+    reordered.transactions.swap(0, 1);
+    assert!(matches!(
+        replica.verify_block(&reordered),
+        Err(BlockError::InvalidTransaction { index: 1, .. })
+    ));
+    let mut wrong_size = block.clone();
+    wrong_size.header.log_size += 1;
+    assert!(matches!(
+        replica.verify_block(&wrong_size),
+        Err(BlockError::HeaderMismatch { field: "log_size", .. })
+    ));
+
+    for height in 1..=3 {
+        let block = source.block(height).unwrap().unwrap();
+        let execution = replica.verify_block(&block).unwrap();
+        replica.commit(execution, block.certificate).unwrap();
+    }
+    assert_eq!(replica.head().unwrap(), source.head().unwrap());
+}
+
+#[test]
+fn sled_backend_scans_in_order_with_cursor() {
+    let dir = tempfile::tempdir().unwrap();
+    let backend = SledBackend::open(dir.path()).unwrap();
+    backend
+        .write(vec![
+            (b"a1".to_vec(), Some(vec![1])),
+            (b"a2".to_vec(), Some(vec![2])),
+            (b"a3".to_vec(), Some(vec![3])),
+            (b"b1".to_vec(), Some(vec![4])),
+        ])
+        .unwrap();
+    let all = backend.scan(b"a", None, 10).unwrap();
+    assert_eq!(all.len(), 3);
+    let after = backend.scan(b"a", Some(b"a1"), 10).unwrap();
+    assert_eq!(
+        after.iter().map(|(k, _)| k.clone()).collect::<Vec<_>>(),
+        vec![b"a2".to_vec(), b"a3".to_vec()]
+    );
+    let limited = backend.scan(b"a", None, 2).unwrap();
+    assert_eq!(limited.len(), 2);
+    backend.write(vec![(b"a2".to_vec(), None)]).unwrap();
+    assert_eq!(backend.get(b"a2").unwrap(), None);
+}
