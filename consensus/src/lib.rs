@@ -20,6 +20,8 @@ pub mod limits;
 mod machine;
 mod messages;
 mod signing;
+#[cfg(any(test, feature = "sim"))]
+pub mod sim;
 mod types;
 mod validator_set;
 mod value;

@@ -28,6 +28,12 @@ pub const MAX_HEIGHT_LOOKAHEAD: u64 = 2;
 /// window move us there, and from there the window moves too.
 pub const MAX_ROUND_LOOKAHEAD: u32 = 16;
 
+/// Most different votes of one type in one round that are counted from one validator. An
+/// honest validator sends one; an equivocator's further votes each count for their own
+/// value (as the paper counts messages), so that a correct validator can see a quorum that
+/// another correct validator saw. Beyond this many, the rest are ignored.
+pub const MAX_VOTES_PER_VALIDATOR_PER_STEP: usize = 4;
+
 /// Most future-height messages buffered from one validator.
 pub const MAX_BUFFERED_MESSAGES_PER_VALIDATOR: usize = 128;
 
@@ -69,6 +75,12 @@ mod tests {
         };
         // Small and medium sets (up to 64 validators) are never limited by the total.
         const { assert!(MAX_BUFFERED_MESSAGES_TOTAL >= MAX_BUFFERED_MESSAGES_PER_VALIDATOR * 64) };
+    }
+
+    #[test]
+    fn an_equivocation_can_always_be_counted() {
+        // The first vote and at least one conflicting one (nil against a value).
+        const { assert!(MAX_VOTES_PER_VALIDATOR_PER_STEP >= 2) };
     }
 
     #[test]

@@ -434,9 +434,10 @@ impl<V: ConsensusValue, S: Signer, C: SignatureVerifier> Consensus<V, S, C> {
         Ok(consensus)
     }
 
-    /// Makes this validator prevote as if it held no lock (lines 23 and 29 without their
-    /// lock condition). A deliberately broken validator, for the simulation to show that
-    /// its checks catch the forks this causes. Never use it outside tests.
+    /// Makes this validator forget its lock: it prevotes as if it held none (lines 23 and
+    /// 29 without their lock condition) and, as proposer, proposes a new value instead of
+    /// its valid value (lines 15–16). A deliberately broken validator, for the simulation to
+    /// show that its checks catch the forks this causes. Never use it outside tests.
     #[cfg(any(test, feature = "sim"))]
     pub fn ignore_lock_rule_for_fault_injection(&mut self) {
         self.lock_rule_ignored = true;
@@ -742,16 +743,11 @@ impl<V: ConsensusValue, S: Signer, C: SignatureVerifier> Consensus<V, S, C> {
             self.counters.malformed += 1;
             return;
         }
-        if let Some(existing) = state
-            .votes
-            .vote(vote.round, vote.vote_type, &vote.validator)
-        {
-            // A copy costs no signature check; a conflicting vote is checked below, since
-            // only a genuinely signed one is evidence.
-            if existing.vote == *vote {
-                self.counters.duplicate += 1;
-                return;
-            }
+        // A copy costs no signature check; a conflicting vote is checked below, since only a
+        // genuinely signed one counts or is evidence.
+        if state.votes.contains(vote) {
+            self.counters.duplicate += 1;
+            return;
         }
         if !signature_checked && !signed.verify_signature(&self.chain_id, &self.verifier) {
             self.counters.bad_signature += 1;
@@ -762,15 +758,18 @@ impl<V: ConsensusValue, S: Signer, C: SignatureVerifier> Consensus<V, S, C> {
             return;
         };
         match state.votes.add_vote(signed) {
-            AddVoteOutcome::Counted => self.run_rules(&[round], actions),
-            AddVoteOutcome::Duplicate | AddVoteOutcome::AlreadyReported => {
-                self.counters.duplicate += 1
+            AddVoteOutcome::Counted | AddVoteOutcome::CountedConflicting => {
+                self.run_rules(&[round], actions)
             }
-            AddVoteOutcome::UnknownValidator => self.counters.unknown_validator += 1,
             AddVoteOutcome::Equivocation(evidence) => {
                 self.counters.equivocations += 1;
                 actions.push(Action::Evidence(*evidence));
+                self.run_rules(&[round], actions);
             }
+            AddVoteOutcome::Duplicate | AddVoteOutcome::TooManyConflicting => {
+                self.counters.duplicate += 1
+            }
+            AddVoteOutcome::UnknownValidator => self.counters.unknown_validator += 1,
         }
     }
 
@@ -955,7 +954,7 @@ impl<V: ConsensusValue, S: Signer, C: SignatureVerifier> Consensus<V, S, C> {
                 state.votes.add_participant(round, self.id);
                 state.proposals.insert(round, proposal.clone());
                 actions.push(Action::BroadcastProposal(proposal));
-            } else if let Some(valid) = state.valid.clone() {
+            } else if let Some(valid) = state.valid.clone().filter(|_| !self.lock_rule_ignored) {
                 // L15–L16: proposal ← validValue_p, with validRound_p; L19: broadcast it.
                 self.propose(valid.value, Some(valid.round), actions);
             } else {

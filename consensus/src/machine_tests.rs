@@ -581,13 +581,21 @@ fn line_42_after_precommitting_nil_a_late_polka_updates_only_the_valid_value() {
     let actions = machine.handle(prevote(4, 0, Some(value(5))));
     assert_eq!(actions, vec![]);
     let actions = machine.handle(prevote(2, 0, Some(value(5))));
-    // Validator 2 already prevoted nil: this conflicting prevote is evidence, not counted.
+    // Validator 2 already prevoted nil: this conflicting prevote is evidence, and, like any
+    // message, it counts for its value: with 3 and 4 it makes a polka for 5.
     assert!(matches!(
         actions.as_slice(),
         [Action::Evidence(Evidence::ConflictingVotes { .. })]
     ));
-    assert_eq!(machine.valid(), None);
-    // Three prevotes for 5 (ours is nil): 3, 4 and... give the polka with a fresh set.
+    assert_eq!(
+        machine.valid(),
+        Some(&RoundValue {
+            round: 0,
+            value: value(5)
+        })
+    );
+    assert_eq!(machine.locked(), None);
+    // The same with honest validators only.
     let mut machine = started();
     feed(
         &mut machine,

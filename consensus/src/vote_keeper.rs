@@ -4,7 +4,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::certificate::CommitSignature;
-use crate::messages::{Evidence, SignedVote};
+use crate::limits::MAX_VOTES_PER_VALIDATOR_PER_STEP;
+use crate::messages::{Evidence, SignedVote, Vote};
 use crate::types::{Round, ValidatorId, VoteType};
 use crate::validator_set::ValidatorSet;
 use crate::value::ConsensusValue;
@@ -16,11 +17,16 @@ pub enum AddVoteOutcome<V> {
     Counted,
     /// The same vote again: ignored.
     Duplicate,
-    /// A second, different vote of this type in this round: not counted (the first one
-    /// stands), and here is the evidence. Returned once per validator, round and type.
+    /// A second, different vote of this type in this round: counted for its value too (the
+    /// paper counts messages, and an equivocator's two messages are two messages), and here
+    /// is the evidence. Returned once per validator, round and type.
     Equivocation(Box<Evidence<V>>),
-    /// A further conflicting vote from a validator already caught equivocating here.
-    AlreadyReported,
+    /// A further different vote from a validator already caught equivocating here: counted
+    /// for its value, no new evidence.
+    CountedConflicting,
+    /// The validator already has [`MAX_VOTES_PER_VALIDATOR_PER_STEP`] different votes of
+    /// this type in this round: ignored.
+    TooManyConflicting,
     /// The validator is not in the set: ignored.
     UnknownValidator,
 }
@@ -28,10 +34,12 @@ pub enum AddVoteOutcome<V> {
 /// The votes of one type in one round.
 #[derive(Clone, Debug)]
 struct Tally<V> {
-    votes: BTreeMap<ValidatorId, SignedVote<V>>,
+    /// Each validator's votes, the first one first; more than one only for equivocators.
+    votes: BTreeMap<ValidatorId, Vec<SignedVote<V>>>,
+    /// Per value, the power of the distinct validators that voted it.
     power_by_value: BTreeMap<Option<V>, u64>,
+    /// The power of the distinct validators that voted anything (each counted once).
     total_power: u64,
-    equivocators: BTreeSet<ValidatorId>,
 }
 
 impl<V> Default for Tally<V> {
@@ -40,7 +48,6 @@ impl<V> Default for Tally<V> {
             votes: BTreeMap::new(),
             power_by_value: BTreeMap::new(),
             total_power: 0,
-            equivocators: BTreeSet::new(),
         }
     }
 }
@@ -113,28 +120,37 @@ impl<V: ConsensusValue> VoteKeeper<V> {
         };
         let round_votes = self.rounds.entry(vote.vote.round).or_default();
         let tally = round_votes.tally_mut(vote.vote.vote_type);
-        if let Some(existing) = tally.votes.get(&validator) {
-            if existing.vote == vote.vote {
-                return AddVoteOutcome::Duplicate;
-            }
-            if !tally.equivocators.insert(validator) {
-                return AddVoteOutcome::AlreadyReported;
-            }
-            return AddVoteOutcome::Equivocation(Box::new(Evidence::ConflictingVotes {
-                first: existing.clone(),
-                second: vote,
-            }));
+        let existing = tally.votes.entry(validator).or_default();
+        if existing.iter().any(|known| known.vote == vote.vote) {
+            return AddVoteOutcome::Duplicate;
         }
+        if existing.len() >= MAX_VOTES_PER_VALIDATOR_PER_STEP {
+            return AddVoteOutcome::TooManyConflicting;
+        }
+        let evidence = match existing.first() {
+            Some(first) if existing.len() == 1 => Some(Evidence::ConflictingVotes {
+                first: first.clone(),
+                second: vote.clone(),
+            }),
+            _ => None,
+        };
+        let first_vote = existing.is_empty();
         *tally
             .power_by_value
             .entry(vote.vote.value.clone())
             .or_insert(0) += power;
-        tally.total_power += power;
-        tally.votes.insert(validator, vote);
-        if round_votes.participants.insert(validator) {
-            round_votes.participant_power += power;
+        existing.push(vote);
+        if first_vote {
+            tally.total_power += power;
+            if round_votes.participants.insert(validator) {
+                round_votes.participant_power += power;
+            }
+            return AddVoteOutcome::Counted;
         }
-        AddVoteOutcome::Counted
+        match evidence {
+            Some(evidence) => AddVoteOutcome::Equivocation(Box::new(evidence)),
+            None => AddVoteOutcome::CountedConflicting,
+        }
     }
 
     /// Records that `validator` sent a (valid, signed) proposal in `round`, for line 55.
@@ -160,6 +176,18 @@ impl<V: ConsensusValue> VoteKeeper<V> {
             .tally(vote_type)
             .votes
             .get(validator)
+            .and_then(|votes| votes.first())
+    }
+
+    /// Whether exactly this vote (of any validator) is already counted.
+    pub fn contains(&self, vote: &Vote<V>) -> bool {
+        self.rounds.get(&vote.round).is_some_and(|round_votes| {
+            round_votes
+                .tally(vote.vote_type)
+                .votes
+                .get(&vote.validator)
+                .is_some_and(|votes| votes.iter().any(|known| known.vote == *vote))
+        })
     }
 
     /// Whether `validator` has a counted vote of this type in this round (a vote that
@@ -232,6 +260,7 @@ impl<V: ConsensusValue> VoteKeeper<V> {
             .precommits
             .votes
             .values()
+            .flatten()
             .filter(|vote| vote.vote.value.as_ref() == Some(value))
             .map(|vote| CommitSignature {
                 validator: vote.vote.validator,
@@ -248,6 +277,7 @@ impl<V: ConsensusValue> VoteKeeper<V> {
                 .votes
                 .values()
                 .chain(round_votes.precommits.votes.values())
+                .flatten()
         })
     }
 
@@ -342,13 +372,25 @@ mod tests {
                 second
             }))
         );
-        assert_eq!(
-            keeper.add_vote(vote(1, 2, VoteType::Precommit, Some(3))),
-            AddVoteOutcome::AlreadyReported
-        );
-        // The first vote stands; the conflicting ones are not counted.
+        for (value_byte, outcome) in [
+            (3, AddVoteOutcome::CountedConflicting),
+            (4, AddVoteOutcome::CountedConflicting),
+            (5, AddVoteOutcome::TooManyConflicting),
+        ] {
+            assert_eq!(
+                keeper.add_vote(vote(1, 2, VoteType::Precommit, Some(value_byte))),
+                outcome
+            );
+        }
+        // Each of the equivocator's messages counts for its own value, as the paper counts
+        // messages; towards "any value" the validator counts once.
         assert_eq!(keeper.power_for(2, VoteType::Precommit, Some(&[1; 32])), 1);
+        assert_eq!(keeper.power_for(2, VoteType::Precommit, None), 1);
+        assert_eq!(keeper.power_for(2, VoteType::Precommit, Some(&[5; 32])), 0);
         assert_eq!(keeper.total_power(2, VoteType::Precommit), 1);
+        assert!(keeper.contains(&vote(1, 2, VoteType::Precommit, Some(3)).vote));
+        assert!(!keeper.contains(&vote(1, 2, VoteType::Precommit, Some(5)).vote));
+        assert_eq!(keeper.votes_of_round(2).count(), 4);
         // A prevote and a precommit of one round are not a conflict.
         assert_eq!(
             keeper.add_vote(vote(1, 2, VoteType::Prevote, None)),

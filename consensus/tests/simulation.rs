@@ -1,0 +1,156 @@
+//! The deterministic simulation: every scenario of `Scenario::all()` over many seeds, each
+//! run checking agreement, validity, that no correct validator signs conflicting messages,
+//! and liveness after GST (see `hutong_consensus::sim`).
+//!
+//! `cargo test` runs `DEFAULT_SEEDS` seeds per scenario. For more:
+//! `HUTONG_SIM_SEEDS=10000 cargo test -p hutong-consensus --release --test simulation`
+//! (per scenario; `HUTONG_SIM_BASE_SEED` starts elsewhere), or the ignored `many_seeds`
+//! test. A failure prints its seed and the command that replays it (the `replay` test).
+
+use std::time::Instant;
+
+use hutong_consensus::sim::{self, Failure, Report, Scenario};
+
+/// Seeds per scenario in a plain `cargo test`.
+const DEFAULT_SEEDS: u64 = 300;
+
+/// Seeds per scenario in the ignored `many_seeds` test.
+const MANY_SEEDS: u64 = 10_000;
+
+fn env_number(name: &str) -> Option<u64> {
+    std::env::var(name)
+        .ok()
+        .and_then(|text| text.trim().parse().ok())
+}
+
+fn run_seeds(scenario: &Scenario, first_seed: u64, count: u64) -> Result<Report, Failure> {
+    let mut summary = Report::default();
+    for seed in first_seed..first_seed + count {
+        let report = sim::run(scenario, seed)?;
+        summary.max_decision_round = summary.max_decision_round.max(report.max_decision_round);
+        summary.max_decision_round_after_gst = summary
+            .max_decision_round_after_gst
+            .max(report.max_decision_round_after_gst);
+        summary.heights_decided += report.heights_decided;
+        summary.messages_delivered += report.messages_delivered;
+        summary.evidence_recorded += report.evidence_recorded;
+        summary.crashes += report.crashes;
+        summary.events += report.events;
+    }
+    Ok(summary)
+}
+
+fn check_scenario(name: &str, default_seeds: u64) {
+    let scenario = Scenario::named(name).unwrap_or_else(|| panic!("no scenario called {name}"));
+    let count = env_number("HUTONG_SIM_SEEDS").unwrap_or(default_seeds);
+    let first_seed = env_number("HUTONG_SIM_BASE_SEED").unwrap_or(0);
+    let started = Instant::now();
+    match run_seeds(&scenario, first_seed, count) {
+        Ok(summary) => eprintln!(
+            "{name}: seeds {first_seed}..{} passed in {:.2} s: {} heights decided, {} messages delivered, \
+             {} evidence, {} crashes, highest decision round {}, most rounds after GST {}",
+            first_seed + count,
+            started.elapsed().as_secs_f64(),
+            summary.heights_decided,
+            summary.messages_delivered,
+            summary.evidence_recorded,
+            summary.crashes,
+            summary.max_decision_round,
+            summary.max_decision_round_after_gst
+        ),
+        Err(failure) => panic!("{failure}"),
+    }
+}
+
+macro_rules! scenario_tests {
+    ($($test:ident => $name:literal),* $(,)?) => {
+        $(
+            #[test]
+            fn $test() {
+                check_scenario($name, DEFAULT_SEEDS);
+            }
+        )*
+
+        #[test]
+        fn every_scenario_has_a_test() {
+            let tested = [$($name),*];
+            for scenario in Scenario::all() {
+                assert!(tested.contains(&scenario.name), "scenario {} has no test", scenario.name);
+            }
+        }
+    };
+}
+
+scenario_tests! {
+    healthy_4 => "healthy-4",
+    healthy_10 => "healthy-10",
+    lossy_7 => "lossy-7",
+    partitions_7 => "partitions-7",
+    crashes_4 => "crashes-4",
+    crashes_partitions_7 => "crashes-partitions-7",
+    equivocators_4 => "equivocators-4",
+    equivocators_7 => "equivocators-7",
+    equivocators_10 => "equivocators-10",
+    silent_7 => "silent-7",
+    invalid_values_10 => "invalid-values-10",
+    everything_10 => "everything-10",
+}
+
+/// Thousands of seeds per scenario:
+/// `cargo test -p hutong-consensus --release --test simulation many_seeds -- --ignored`.
+#[test]
+#[ignore]
+fn many_seeds() {
+    for scenario in Scenario::all() {
+        check_scenario(scenario.name, MANY_SEEDS);
+    }
+}
+
+/// Replays one seed: `HUTONG_SIM_SCENARIO=<name> HUTONG_SIM_SEED=<seed>`, and with
+/// `HUTONG_SIM_TRACE=1` prints every input and the actions it caused. Without them it does
+/// nothing.
+#[test]
+fn replay() {
+    let (Ok(name), Some(seed)) = (
+        std::env::var("HUTONG_SIM_SCENARIO"),
+        env_number("HUTONG_SIM_SEED"),
+    ) else {
+        return;
+    };
+    let scenario = Scenario::named(&name).unwrap_or_else(|| panic!("no scenario called {name}"));
+    let mut simulation = sim::Simulation::new(scenario, seed, sim::InsecureKeys).unwrap();
+    simulation.set_trace(env_number("HUTONG_SIM_TRACE").is_some_and(|trace| trace > 0));
+    match simulation.run() {
+        Ok(report) => eprintln!("{name} seed {seed} passed: {report:?}"),
+        Err(failure) => panic!("{failure}"),
+    }
+}
+
+/// The checks can fail: with every correct validator ignoring its lock, some seed forks,
+/// and the simulation reports the agreement violation with its seed.
+#[test]
+fn a_validator_that_ignores_its_lock_is_caught_forking() {
+    let scenario = Scenario::broken_lock();
+    let found = (0..400).find_map(|seed| sim::run(&scenario, seed).err());
+    let failure = found.expect("no fork in 400 seeds of a protocol without locks");
+    eprintln!("caught, as it should be:\n{failure}");
+    assert!(
+        failure.violation.starts_with("agreement violated"),
+        "{failure}"
+    );
+    assert!(
+        failure
+            .to_string()
+            .contains("HUTONG_SIM_SCENARIO=broken-lock-4")
+    );
+    // The same seed fails the same way: the run is deterministic.
+    assert_eq!(sim::run(&scenario, failure.seed).err(), Some(failure));
+}
+
+#[test]
+fn runs_are_deterministic() {
+    let scenario = Scenario::named("everything-10").unwrap();
+    for seed in [3, 17] {
+        assert_eq!(sim::run(&scenario, seed), sim::run(&scenario, seed));
+    }
+}
