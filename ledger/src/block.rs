@@ -3,8 +3,14 @@
 
 use serde::{Deserialize, Serialize};
 
+use hutong_consensus::{
+    CertificateError, CommitSignature, Signature as ConsensusSignature, SignatureVerifier, Signer,
+    Validator, ValidatorId, ValidatorSet, ValidatorSetError, verify_commit_certificate,
+};
+
 use crate::codec;
-use crate::crypto::{PublicKey, Signature};
+use crate::crypto::{self, PublicKey, Signature};
+use crate::records::NodeRegistry;
 use crate::hash::{Hash32, tagged};
 use crate::log::{Blake3Log, root_from_leaves};
 use crate::records::{Height, TimeMs};
@@ -41,23 +47,10 @@ impl BlockHeader {
     }
 }
 
-/// A validator's precommit signature for the block.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Precommit {
-    pub validator: PublicKey,
-    pub signature: Signature,
-}
-
 /// The commit certificate: precommits of more than two thirds of the voting power for the
-/// block hash in one round. Consensus fills it in; its verification lives with the consensus
-/// sign-bytes.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct CommitCertificate {
-    pub round: u32,
-    pub precommits: Vec<Precommit>,
-}
+/// block hash in one round, as consensus produces it (see `docs/consensus.md` for the bytes
+/// each precommit signs).
+pub type CommitCertificate = hutong_consensus::CommitCertificate<[u8; 32]>;
 
 /// A block as stored and exported.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -77,4 +70,101 @@ impl Block {
 /// The `tx_root` of a list of transactions' canonical bytes.
 pub fn tx_root<B: AsRef<[u8]>>(transactions: &[B]) -> Hash32 {
     root_from_leaves(&Blake3Log, transactions)
+}
+
+/// ed25519 under the ledger's acceptance rule ([`crate::crypto::verify`]), for consensus
+/// signatures: a validator's id is its public key.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Ed25519Verifier;
+
+impl SignatureVerifier for Ed25519Verifier {
+    fn verify(&self, id: &ValidatorId, message: &[u8], signature: &ConsensusSignature) -> bool {
+        crypto::verify(&PublicKey(id.0), message, &Signature(signature.0)).is_ok()
+    }
+}
+
+/// Signs consensus messages with a node key.
+#[derive(Debug)]
+pub struct Ed25519Signer(pub crypto::SecretKey);
+
+impl Signer for Ed25519Signer {
+    fn id(&self) -> ValidatorId {
+        ValidatorId(self.0.public_key().0)
+    }
+
+    fn sign(&self, message: &[u8]) -> ConsensusSignature {
+        ConsensusSignature(self.0.sign(message).0)
+    }
+}
+
+/// The consensus validator set of a node registry (validators only, in key order).
+pub fn validator_set(registry: &NodeRegistry) -> Result<ValidatorSet, ValidatorSetError> {
+    ValidatorSet::new(
+        registry
+            .validators()
+            .map(|node| Validator {
+                id: ValidatorId(node.key.0),
+                voting_power: node.power,
+            })
+            .collect(),
+    )
+}
+
+/// Why a block's certificate does not prove it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BlockCertificateError {
+    #[error("the certificate is for height {found}, the block is at {expected}")]
+    WrongHeight { expected: Height, found: Height },
+    #[error("the certificate signs block {found}, not this block ({expected})")]
+    WrongBlock { expected: Hash32, found: Hash32 },
+    #[error("the validator set of this height is unusable: {0}")]
+    ValidatorSet(#[from] ValidatorSetError),
+    #[error(transparent)]
+    Certificate(#[from] CertificateError),
+}
+
+/// Checks that `certificate` commits `header`, signed by more than two thirds of the voting
+/// power of `registry` (the registry in force at the header's height).
+pub fn verify_block_certificate(
+    header: &BlockHeader,
+    certificate: &CommitCertificate,
+    registry: &NodeRegistry,
+) -> Result<(), BlockCertificateError> {
+    if certificate.height != header.height {
+        return Err(BlockCertificateError::WrongHeight {
+            expected: header.height,
+            found: certificate.height,
+        });
+    }
+    let hash = header.hash();
+    if certificate.value != hash.0 {
+        return Err(BlockCertificateError::WrongBlock {
+            expected: hash,
+            found: Hash32(certificate.value),
+        });
+    }
+    let set = validator_set(registry)?;
+    verify_commit_certificate(certificate, &set, &header.chain_id, &Ed25519Verifier)?;
+    Ok(())
+}
+
+/// Builds a certificate for `header` signed by `signers` (all precommitting in `round`).
+pub fn certify(header: &BlockHeader, round: u32, signers: &[&crypto::SecretKey]) -> CommitCertificate {
+    let mut certificate = CommitCertificate {
+        height: header.height,
+        round,
+        value: header.hash().0,
+        signatures: Vec::new(),
+    };
+    let message = certificate.sign_bytes(&header.chain_id);
+    let mut signatures: Vec<CommitSignature> = signers
+        .iter()
+        .map(|key| CommitSignature {
+            validator: ValidatorId(key.public_key().0),
+            signature: ConsensusSignature(key.sign(&message).0),
+        })
+        .collect();
+    signatures.sort_by(|a, b| a.validator.cmp(&b.validator));
+    certificate.signatures = signatures;
+    certificate
 }

@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 
+use crate::block::{BlockHeader, CommitCertificate, certify};
 use crate::crypto::SecretKey;
 use crate::genesis::{Genesis, GenesisGrant};
 use crate::hash::{Hash32, tagged};
@@ -276,6 +277,12 @@ impl Fixture {
             node_keys,
             nonces: BTreeMap::new(),
         }
+    }
+
+    /// A certificate for `header` signed by every fixture node in round 0.
+    pub fn certify(&self, header: &BlockHeader) -> CommitCertificate {
+        let signers: Vec<&SecretKey> = self.node_keys.iter().collect();
+        certify(header, 0, &signers)
     }
 
     /// The governors' ids, sorted.

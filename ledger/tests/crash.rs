@@ -11,7 +11,6 @@ use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use hutong_ledger::block::CommitCertificate;
 use hutong_ledger::hash::Hash32;
 use hutong_ledger::records::AuthorityId;
 use hutong_ledger::store::{MemoryBackend, Mode, Store};
@@ -47,8 +46,9 @@ fn commit_next(store: &Store, fixture: &Fixture) -> (u64, Hash32) {
             Mode::Verify,
         )
         .unwrap();
+    let header = execution.header.clone();
     let block = store
-        .commit(execution, CommitCertificate::default())
+        .commit(execution, fixture.certify(&header))
         .unwrap();
     (height, block.hash())
 }

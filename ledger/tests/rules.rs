@@ -1,7 +1,6 @@
 //! Every rule's accept and reject paths, through the store (execute in verify mode, then
 //! commit), so that what is tested is what a node runs.
 
-use hutong_ledger::block::CommitCertificate;
 use hutong_ledger::crypto::PublicKey;
 use hutong_ledger::hash::Hash32;
 use hutong_ledger::records::{
@@ -40,8 +39,7 @@ impl Chain {
             .execute(self.time, proposer, transactions, Mode::Verify)
         {
             Ok(execution) => {
-                self.store
-                    .commit(execution, CommitCertificate::default())
+                { let certificate = self.fixture.certify(&execution.header); self.store.commit(execution, certificate) }
                     .unwrap();
                 Ok(())
             }

@@ -1,7 +1,6 @@
 //! The block store: reopening, failed writes, corruption detection, proofs, replay of blocks
 //! on another store.
 
-use hutong_ledger::block::CommitCertificate;
 use hutong_ledger::log::{Blake3Log, LogHasher};
 use hutong_ledger::records::{LicenceNumber, RecordKey};
 use hutong_ledger::smt;
@@ -26,8 +25,9 @@ fn commit_blocks(store: &Store, fixture: &mut Fixture, blocks: u64, per_block: u
                 Mode::Verify,
             )
             .unwrap();
+        let header = execution.header.clone();
         store
-            .commit(execution, CommitCertificate::default())
+            .commit(execution, fixture.certify(&header))
             .unwrap();
     }
 }
@@ -109,9 +109,10 @@ fn failed_write_changes_nothing() {
         )
         .unwrap();
     backend.0.fail_next_write();
+    let header = execution.header.clone();
     assert!(
         store
-            .commit(execution, CommitCertificate::default())
+            .commit(execution, fixture.certify(&header))
             .is_err()
     );
     assert_eq!(store.head().unwrap(), head);
@@ -130,8 +131,9 @@ fn failed_write_changes_nothing() {
             Mode::Verify,
         )
         .unwrap();
+    let header = execution.header.clone();
     store
-        .commit(execution, CommitCertificate::default())
+        .commit(execution, fixture.certify(&header))
         .unwrap();
     let reopened = Store::open_with(Box::new(backend)).unwrap();
     assert_eq!(reopened.head().unwrap(), store.head().unwrap());
@@ -159,9 +161,9 @@ fn stale_execution_is_refused() {
             Mode::Build,
         )
         .unwrap();
-    store.commit(first, CommitCertificate::default()).unwrap();
+    { let certificate = fixture.certify(&first.header); store.commit(first, certificate) }.unwrap();
     assert!(matches!(
-        store.commit(second, CommitCertificate::default()),
+        { let certificate = fixture.certify(&second.header); store.commit(second, certificate) },
         Err(BlockError::Stale)
     ));
 }
@@ -372,4 +374,41 @@ fn sled_backend_scans_in_order_with_cursor() {
     assert_eq!(limited.len(), 2);
     backend.write(vec![(b"a2".to_vec(), None)]).unwrap();
     assert_eq!(backend.get(b"a2").unwrap(), None);
+}
+
+#[test]
+fn block_certificates_verify_against_the_registry() {
+    use hutong_ledger::block::{BlockCertificateError, certify, verify_block_certificate};
+    let mut fixture = Fixture::new();
+    let store = Store::create_with(Box::new(MemoryBackend::new()), &fixture.genesis).unwrap();
+    commit_blocks(&store, &mut fixture, 1, 2);
+    let block = store.block(1).unwrap().unwrap();
+    let registry = store.registry_for(1).unwrap();
+    verify_block_certificate(&block.header, &block.certificate, &registry).unwrap();
+
+    // Two of four validators are not more than two thirds.
+    let two: Vec<_> = fixture.node_keys.iter().take(2).collect();
+    let weak = certify(&block.header, 0, &two);
+    assert!(matches!(
+        verify_block_certificate(&block.header, &weak, &registry),
+        Err(BlockCertificateError::Certificate(_))
+    ));
+    // Three of four are.
+    let three: Vec<_> = fixture.node_keys.iter().take(3).collect();
+    verify_block_certificate(&block.header, &certify(&block.header, 0, &three), &registry).unwrap();
+    // A certificate for another header.
+    let mut other = block.header.clone();
+    other.time += 1;
+    assert!(matches!(
+        verify_block_certificate(&other, &block.certificate, &registry),
+        Err(BlockCertificateError::WrongBlock { .. })
+    ));
+    // A forged signature.
+    let mut forged = block.certificate.clone();
+    forged.signatures[0].signature.0[5] ^= 1;
+    assert!(verify_block_certificate(&block.header, &forged, &registry).is_err());
+    // Signers outside the set.
+    let stranger = hutong_ledger::testkit::secret("stranger");
+    let outsiders = certify(&block.header, 0, &[&stranger, &fixture.node_keys[0], &fixture.node_keys[1]]);
+    assert!(verify_block_certificate(&block.header, &outsiders, &registry).is_err());
 }

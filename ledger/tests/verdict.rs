@@ -2,7 +2,6 @@
 //! attestation that expired yesterday, province-level recognition covering cities, a key
 //! rotated after issuance, objections, pledges.
 
-use hutong_ledger::block::CommitCertificate;
 use hutong_ledger::hash::Hash32;
 use hutong_ledger::ident::RegionCode;
 use hutong_ledger::records::{IssuedBy, LicenceNumber, StatusAction, TypeCode};
@@ -39,8 +38,7 @@ impl Chain {
                 Mode::Verify,
             )
             .unwrap();
-        self.store
-            .commit(execution, CommitCertificate::default())
+        { let certificate = self.fixture.certify(&execution.header); self.store.commit(execution, certificate) }
             .unwrap();
     }
 
