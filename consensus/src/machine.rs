@@ -110,7 +110,10 @@ pub struct RoundValue<V> {
 }
 
 /// What a validator must remember across a crash so that it never signs conflicting
-/// messages: the last message it signed, and its lock and valid value at that time.
+/// messages: the last message it signed, and its lock and valid value at that time, with
+/// the prevotes that justify the valid value (without them a restarted validator could stay
+/// locked on a value that nobody can show a quorum for any more, and the height would
+/// stall).
 ///
 /// The host receives it in [`Action::PersistSigningState`] and must store it durably
 /// (written and flushed) **before** it performs any later action of the same list, because
@@ -123,8 +126,10 @@ pub struct SigningState<V> {
     pub last_signed: SignedMessage<V>,
     /// The lock when it was signed.
     pub locked: Option<RoundValue<V>>,
-    /// The valid value when it was signed.
+    /// The valid value when it was signed (or when it last changed).
     pub valid: Option<RoundValue<V>>,
+    /// The prevotes for the valid value in its round: more than two thirds of the power.
+    pub valid_round_prevotes: Vec<SignedVote<V>>,
 }
 
 impl<V> SigningState<V> {
@@ -597,9 +602,13 @@ impl<V: ConsensusValue, S: Signer, C: SignatureVerifier> Consensus<V, S, C> {
             .as_ref()
             .filter(|signing| signing.height() == height)
         {
-            // Recovery: rejoin the round we had reached, with the lock we held.
+            // Recovery: rejoin the round we had reached, with the lock we held and the
+            // prevotes that justify our valid value (checked when they first arrived).
             state.locked = signing_state.locked.clone();
             state.valid = signing_state.valid.clone();
+            for prevote in &signing_state.valid_round_prevotes {
+                state.votes.add_vote(prevote.clone());
+            }
             start_round = signing_state.round();
             if let SignedMessage::Vote(vote) = &signing_state.last_signed {
                 resent_vote = Some(vote.clone());
@@ -1115,7 +1124,7 @@ impl<V: ConsensusValue, S: Signer, C: SignatureVerifier> Consensus<V, S, C> {
         if state.step < Step::Prevote || state.line_36_done {
             return false;
         }
-        let round = state.round;
+        let (height, round) = (state.height, state.round);
         let Some((value, _)) = state.proposal_value(round) else {
             return false;
         };
@@ -1144,6 +1153,15 @@ impl<V: ConsensusValue, S: Signer, C: SignatureVerifier> Consensus<V, S, C> {
             // L40: broadcast ⟨PRECOMMIT, h_p, round_p, id(v)⟩; L41: step_p ← precommit.
             self.vote(VoteType::Precommit, Some(value), actions);
             self.set_step(Step::Precommit);
+        } else if let Some(last_signed) = self
+            .signing_state
+            .as_ref()
+            .filter(|signing| signing.height() == height)
+            .map(|signing| signing.last_signed.clone())
+        {
+            // Not in the paper: the new valid value and its prevotes are persisted too, so
+            // that a restart does not lose them (see `SigningState`).
+            self.persist(last_signed, actions);
         }
         true
     }
@@ -1256,14 +1274,22 @@ impl<V: ConsensusValue, S: Signer, C: SignatureVerifier> Consensus<V, S, C> {
     }
 
     fn persist(&mut self, last_signed: SignedMessage<V>, actions: &mut Vec<Action<V>>) {
-        let (locked, valid) = match &self.state {
-            Some(state) => (state.locked.clone(), state.valid.clone()),
-            None => (None, None),
+        let (locked, valid, valid_round_prevotes) = match &self.state {
+            Some(state) => {
+                let prevotes = state.valid.as_ref().map_or_else(Vec::new, |valid| {
+                    state
+                        .votes
+                        .votes_for(valid.round, VoteType::Prevote, Some(&valid.value))
+                });
+                (state.locked.clone(), state.valid.clone(), prevotes)
+            }
+            None => (None, None, Vec::new()),
         };
         let signing_state = SigningState {
             last_signed,
             locked,
             valid,
+            valid_round_prevotes,
         };
         self.signing_state = Some(signing_state.clone());
         actions.push(Action::PersistSigningState(signing_state));

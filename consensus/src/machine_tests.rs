@@ -115,6 +115,12 @@ fn our_vote(
         last_signed: SignedMessage::Vote(signed.clone()),
         locked: machine.locked().cloned(),
         valid: machine.valid().cloned(),
+        valid_round_prevotes: machine.valid().map_or_else(Vec::new, |valid| {
+            let state = machine.state.as_ref().unwrap();
+            state
+                .votes
+                .votes_for(valid.round, VoteType::Prevote, Some(&valid.value))
+        }),
     };
     vec![
         Action::PersistSigningState(signing_state),
@@ -221,13 +227,15 @@ fn line_14_proposer_asks_for_a_value_and_proposes_it() {
             Action::PersistSigningState(SigningState {
                 last_signed: SignedMessage::Proposal(signed_proposal.clone()),
                 locked: None,
-                valid: None
+                valid: None,
+                valid_round_prevotes: vec![],
             }),
             Action::BroadcastProposal(signed_proposal),
             Action::PersistSigningState(SigningState {
                 last_signed: SignedMessage::Vote(prevote.clone()),
                 locked: None,
-                valid: None
+                valid: None,
+                valid_round_prevotes: vec![],
             }),
             Action::BroadcastVote(prevote),
         ]
@@ -585,7 +593,10 @@ fn line_42_after_precommitting_nil_a_late_polka_updates_only_the_valid_value() {
     // message, it counts for its value: with 3 and 4 it makes a polka for 5.
     assert!(matches!(
         actions.as_slice(),
-        [Action::Evidence(Evidence::ConflictingVotes { .. })]
+        [
+            Action::Evidence(Evidence::ConflictingVotes { .. }),
+            Action::PersistSigningState(_)
+        ]
     ));
     assert_eq!(
         machine.valid(),
@@ -618,7 +629,10 @@ fn line_42_after_precommitting_nil_a_late_polka_updates_only_the_valid_value() {
         ],
     );
     let actions = machine.handle(prevote(4, 0, Some(value(5))));
-    assert_eq!(actions, vec![], "no precommit: step is already precommit");
+    assert!(
+        matches!(actions.as_slice(), [Action::PersistSigningState(_)]),
+        "no precommit, step is already precommit: {actions:?}"
+    );
     assert_eq!(
         machine.valid(),
         Some(&RoundValue {
@@ -1185,6 +1199,94 @@ fn a_restarted_validator_keeps_its_lock() {
         ],
     );
     assert!(actions.contains(&Action::BroadcastVote(vote(1, VoteType::Prevote, 1, None))));
+}
+
+#[test]
+fn a_restarted_validator_keeps_the_prevotes_that_justify_its_valid_value() {
+    let mut machine = started();
+    prevoted_for_proposal(&mut machine, value(5));
+    feed(
+        &mut machine,
+        [prevote(2, 0, Some(value(5))), prevote(3, 0, Some(value(5)))],
+    );
+    let persisted = machine.signing_state().cloned().unwrap();
+    assert_eq!(persisted.valid_round_prevotes.len(), 3);
+    let mut restarted = Machine::restore(
+        config(),
+        CHAIN,
+        InsecureTestSigner::new(id(1)),
+        InsecureTestVerifier,
+        persisted,
+    )
+    .unwrap();
+    restarted.handle(Input::NewHeight {
+        height: H,
+        validator_set: set(),
+    });
+    // Round 3 is ours: we re-propose 5 with valid round 0, and our own L28 finds the polka.
+    let actions = feed(
+        &mut restarted,
+        [precommit(2, 3, None), precommit(3, 3, None)],
+    );
+    assert!(actions.iter().any(|action| matches!(action,
+        Action::BroadcastProposal(signed) if signed.proposal.valid_round == Some(0))));
+    assert!(actions.contains(&Action::BroadcastVote(vote(
+        1,
+        VoteType::Prevote,
+        3,
+        Some(value(5))
+    ))));
+    // And others get the polka through gossip.
+    let gossip = restarted.gossip_messages();
+    let polka = gossip
+        .iter()
+        .filter(|message| {
+            matches!(message, SignedMessage::Vote(vote)
+                if vote.vote.round == 0 && vote.vote.vote_type == VoteType::Prevote)
+        })
+        .count();
+    assert_eq!(polka, 3);
+}
+
+#[test]
+fn a_late_valid_value_is_persisted_without_a_new_signature() {
+    let mut machine = started();
+    feed(
+        &mut machine,
+        [
+            timeout(0, Step::Propose),
+            prevote(2, 0, Some(value(5))),
+            prevote(3, 0, Some(value(5))),
+        ],
+    );
+    feed(&mut machine, [timeout(0, Step::Prevote)]);
+    feed(
+        &mut machine,
+        [
+            Input::Proposal(proposal(2, 0, value(5), None)),
+            Input::ProposalVerdict {
+                height: H,
+                value: value(5),
+                valid: true,
+            },
+        ],
+    );
+    let actions = machine.handle(prevote(4, 0, Some(value(5))));
+    let [Action::PersistSigningState(persisted)] = actions.as_slice() else {
+        panic!("expected one persist: {actions:?}");
+    };
+    assert_eq!(
+        persisted.valid,
+        Some(RoundValue {
+            round: 0,
+            value: value(5)
+        })
+    );
+    assert_eq!(persisted.valid_round_prevotes.len(), 3);
+    assert_eq!(
+        persisted.last_signed,
+        SignedMessage::Vote(vote(1, VoteType::Precommit, 0, None))
+    );
 }
 
 #[test]

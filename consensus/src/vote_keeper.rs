@@ -250,6 +250,26 @@ impl<V: ConsensusValue> VoteKeeper<V> {
         })
     }
 
+    /// The votes of this type in this round for `value` (`None`: nil), ordered by validator.
+    pub fn votes_for(
+        &self,
+        round: Round,
+        vote_type: VoteType,
+        value: Option<&V>,
+    ) -> Vec<SignedVote<V>> {
+        let Some(round_votes) = self.rounds.get(&round) else {
+            return Vec::new();
+        };
+        round_votes
+            .tally(vote_type)
+            .votes
+            .values()
+            .flatten()
+            .filter(|vote| vote.vote.value.as_ref() == value)
+            .cloned()
+            .collect()
+    }
+
     /// The precommit signatures for `value` in `round`, ordered by validator id: the body of
     /// a commit certificate.
     pub fn precommit_signatures(&self, round: Round, value: &V) -> Vec<CommitSignature> {

@@ -68,3 +68,55 @@ fn an_ed25519_commit_certificate_verifies_and_a_tampered_one_does_not() {
         })
     );
 }
+
+/// The simulation with ed25519 keys: the state machine with real signatures, agreement and
+/// liveness checked as in the insecure runs, a few seeds (ed25519 is slower).
+#[test]
+fn the_simulation_agrees_with_ed25519_signatures() {
+    #[derive(Clone, Copy)]
+    struct Ed25519Keys;
+
+    #[derive(Clone)]
+    struct CloneableSigner(SigningKey);
+
+    impl Signer for CloneableSigner {
+        fn id(&self) -> ValidatorId {
+            ValidatorId(self.0.verifying_key().to_bytes())
+        }
+        fn sign(&self, message: &[u8]) -> Signature {
+            Signature(self.0.sign(message).to_bytes())
+        }
+    }
+
+    #[derive(Clone, Copy)]
+    struct CloneableVerifier;
+
+    impl SignatureVerifier for CloneableVerifier {
+        fn verify(&self, id: &ValidatorId, message: &[u8], signature: &Signature) -> bool {
+            Ed25519Verifier.verify(id, message, signature)
+        }
+    }
+
+    impl hutong_consensus::sim::Keys for Ed25519Keys {
+        type Signer = CloneableSigner;
+        type Verifier = CloneableVerifier;
+        fn signer(&self, index: usize) -> CloneableSigner {
+            CloneableSigner(SigningKey::from_bytes(&[index as u8 + 1; 32]))
+        }
+        fn verifier(&self) -> CloneableVerifier {
+            CloneableVerifier
+        }
+    }
+
+    for name in ["healthy-4", "equivocators-4", "crashes-4"] {
+        let scenario = hutong_consensus::sim::Scenario::named(name).unwrap();
+        for seed in 0..3 {
+            let simulation =
+                hutong_consensus::sim::Simulation::new(scenario.clone(), seed, Ed25519Keys)
+                    .unwrap();
+            if let Err(failure) = simulation.run() {
+                panic!("{failure}");
+            }
+        }
+    }
+}
