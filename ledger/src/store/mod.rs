@@ -583,6 +583,24 @@ impl Store {
         })
     }
 
+    /// Checks one transaction against the committed state as if it were alone in the next
+    /// block at `time`: its form, its signatures with the keys valid at the next height, then
+    /// the rules. Nothing is written. This is the mempool's admission check.
+    pub fn check_transaction(&self, transaction: &Transaction, time: TimeMs) -> Result<(), RuleError> {
+        let head = self.head().map_err(StateError::from)?;
+        let context = Context {
+            chain_id: &self.chain_id,
+            height: head.header.height + 1,
+            time: time.max(head.header.time + 1),
+        };
+        if let Some(Err(error)) = rules::check_signatures(self, &context, &[transaction]).into_iter().next() {
+            return Err(error);
+        }
+        let mut overlay = Overlay::new(self);
+        rules::begin_block(&mut overlay, &context)?;
+        rules::apply_transaction(&mut overlay, &context, transaction, transaction.id()).map(|_| ())
+    }
+
     /// Re-executes a block received from elsewhere and checks its header against the result
     /// (its certificate is the caller's to verify first). Returns the execution to commit.
     pub fn verify_block(&self, block: &Block) -> Result<Execution, BlockError> {
