@@ -10,7 +10,6 @@
 //! result from the same inputs and an auditor can re-run everything offline.
 //!
 //! ```
-//! use hutong_ledger::block::CommitCertificate;
 //! use hutong_ledger::store::{MemoryBackend, Mode, Store};
 //! use hutong_ledger::testkit::{Fixture, GENESIS_TIME};
 //!
@@ -22,7 +21,8 @@
 //! let issuance = fixture.issue_business_licence("qd-approval", "370200", 1);
 //! let proposer = fixture.node_keys[0].public_key();
 //! let execution = store.execute(GENESIS_TIME + 1_000, proposer, vec![issuance], Mode::Verify).unwrap();
-//! let block = store.commit(execution, CommitCertificate::default()).unwrap();
+//! let certificate = fixture.certify(&execution.header);
+//! let block = store.commit(execution, certificate).unwrap();
 //! assert_eq!(block.header.height, 1);
 //! assert_eq!(block.header.log_size, 1);
 //! ```
