@@ -98,12 +98,14 @@ fn run<K: Keys>(keys: K, seed: u64) {
         .unwrap()
         .run()
         .unwrap();
-    assert_eq!(report.heights_decided, HEIGHTS_PER_RUN);
+    assert!(report.heights_decided >= HEIGHTS_PER_RUN);
 }
 
 fn decisions_per_second(criterion: &mut Criterion) {
     let mut group = criterion.benchmark_group("4 validators, no faults");
     group.throughput(Throughput::Elements(HEIGHTS_PER_RUN));
+    // One iteration is a whole 20-height run; 20 samples keep the ed25519 case short.
+    group.sample_size(20);
     let mut seed = 0;
     group.bench_function("signatures excluded", |bencher| {
         bencher.iter(|| {
