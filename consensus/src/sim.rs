@@ -882,7 +882,7 @@ impl<K: Keys> Simulation<K> {
             Action::BroadcastProposal(proposal) => {
                 self.proposed.insert(proposal.proposal.value);
                 if role == Role::Correct {
-                    self.record_signed(SignedMessage::Proposal(proposal.clone()))?;
+                    self.record_signed(index, SignedMessage::Proposal(proposal.clone()))?;
                 }
                 if role == Role::Byzantine(Byzantine::Equivocate) {
                     let mut other = proposal.proposal.clone();
@@ -904,7 +904,7 @@ impl<K: Keys> Simulation<K> {
             }
             Action::BroadcastVote(vote) => {
                 if role == Role::Correct {
-                    self.record_signed(SignedMessage::Vote(vote.clone()))?;
+                    self.record_signed(index, SignedMessage::Vote(vote.clone()))?;
                 }
                 if role == Role::Byzantine(Byzantine::Equivocate) {
                     let mut other = vote.vote.clone();
@@ -1020,12 +1020,29 @@ impl<K: Keys> Simulation<K> {
         }
     }
 
-    fn record_signed(&mut self, message: SignedMessage<SimValue>) -> Result<(), Failure> {
+    /// Records a message a correct validator broadcasts, checking that its signing state
+    /// was persisted first and that it never signed a different message for the slot.
+    fn record_signed(
+        &mut self,
+        index: usize,
+        message: SignedMessage<SimValue>,
+    ) -> Result<(), Failure> {
         let step = match &message {
             SignedMessage::Proposal(_) => Step::Propose,
             SignedMessage::Vote(vote) => vote.vote.vote_type.into(),
         };
         let key = (message.signer(), message.height(), message.round(), step);
+        let persisted_slot = self
+            .nodes
+            .get(index)
+            .and_then(|node| node.persisted.as_ref())
+            .map(|state| (state.height(), state.round(), state.step()));
+        if persisted_slot.is_none_or(|slot| slot < (key.1, key.2, key.3)) {
+            return Err(self.fail(format!(
+                "validator {index} broadcast {message:?} before persisting a signing state that covers it \
+                 (persisted: {persisted_slot:?})"
+            )));
+        }
         match self.signed_by_correct.get(&key) {
             Some(previous) if *previous != message => Err(self.fail(format!(
                 "correct validator {:?} signed two different messages for height {} round {} step {:?}: \
