@@ -28,6 +28,7 @@ use crate::error::ConfigError;
 use crate::limits::{
     MAX_BUFFERED_MESSAGES_PER_VALIDATOR, MAX_BUFFERED_MESSAGES_TOTAL, MAX_CHAIN_ID_BYTES,
     MAX_HEIGHT_LOOKAHEAD, MAX_ROUND, MAX_ROUND_LOOKAHEAD, MAX_TIMEOUT_MS, MAX_VALUE_BYTES,
+    MAX_VOTES_PER_VALIDATOR_PER_STEP,
 };
 use crate::messages::{Evidence, Proposal, SignedMessage, SignedProposal, SignedVote, Vote};
 use crate::signing::{SignatureVerifier, Signer};
@@ -754,7 +755,12 @@ impl<V: ConsensusValue, S: Signer, C: SignatureVerifier> Consensus<V, S, C> {
         }
         // A copy costs no signature check; a conflicting vote is checked below, since only a
         // genuinely signed one counts or is evidence.
-        if state.votes.contains(vote) {
+        if state.votes.contains(vote)
+            || state
+                .votes
+                .vote_count(vote.round, vote.vote_type, &vote.validator)
+                >= MAX_VOTES_PER_VALIDATOR_PER_STEP
+        {
             self.counters.duplicate += 1;
             return;
         }

@@ -1440,3 +1440,33 @@ fn gossip_messages_cover_the_current_and_previous_round() {
     );
     assert_eq!(machine.gossip_messages().len(), 3);
 }
+
+#[test]
+fn an_equivocator_beyond_the_vote_limit_costs_no_signature_check() {
+    struct CountingVerifier(std::cell::Cell<u32>);
+    impl SignatureVerifier for CountingVerifier {
+        fn verify(&self, id: &ValidatorId, message: &[u8], signature: &crate::Signature) -> bool {
+            self.0.set(self.0.get() + 1);
+            InsecureTestVerifier.verify(id, message, signature)
+        }
+    }
+    let verifier = CountingVerifier(std::cell::Cell::new(0));
+    let mut machine: Consensus<Value, _, _> =
+        Consensus::new(config(), CHAIN, InsecureTestSigner::new(id(1)), &verifier).unwrap();
+    machine.handle(Input::NewHeight {
+        height: H,
+        validator_set: set(),
+    });
+    let votes = (0..MAX_VOTES_PER_VALIDATOR_PER_STEP as u8 + 3)
+        .map(|byte| prevote(2, 0, Some(value(byte))));
+    let actions: Vec<Action<Value>> = votes.flat_map(|input| machine.handle(input)).collect();
+    assert_eq!(
+        actions
+            .iter()
+            .filter(|action| matches!(action, Action::Evidence(_)))
+            .count(),
+        1
+    );
+    assert_eq!(verifier.0.get() as usize, MAX_VOTES_PER_VALIDATOR_PER_STEP);
+    assert_eq!(machine.counters().duplicate, 3);
+}

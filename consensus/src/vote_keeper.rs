@@ -190,6 +190,17 @@ impl<V: ConsensusValue> VoteKeeper<V> {
         })
     }
 
+    /// How many different votes of this type in this round are counted from `validator`.
+    pub fn vote_count(&self, round: Round, vote_type: VoteType, validator: &ValidatorId) -> usize {
+        self.rounds.get(&round).map_or(0, |round_votes| {
+            round_votes
+                .tally(vote_type)
+                .votes
+                .get(validator)
+                .map_or(0, Vec::len)
+        })
+    }
+
     /// Whether `validator` has a counted vote of this type in this round (a vote that
     /// conflicts with it would be equivocation).
     pub fn has_voted(&self, round: Round, vote_type: VoteType, validator: &ValidatorId) -> bool {
