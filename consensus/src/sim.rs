@@ -26,7 +26,7 @@ use crate::machine::{Action, Config, Consensus, Input, SigningState};
 use crate::messages::{SignedMessage, SignedProposal, SignedVote, verify_evidence};
 use crate::signing::{InsecureTestSigner, InsecureTestVerifier, SignatureVerifier, Signer};
 use crate::types::{Height, Round, Step, ValidatorId};
-use crate::validator_set::ValidatorSet;
+use crate::validator_set::{Validator, ValidatorSet};
 
 /// The value the simulation agrees on: 32 bytes, like the node's block hash. Byte 0 is the
 /// proposer's index, bytes 1..9 the height, 9..13 the round, 13..21 random; a value whose
@@ -111,8 +111,10 @@ pub enum Byzantine {
 pub struct Scenario {
     pub name: &'static str,
     pub validators: usize,
-    /// Byzantine behaviours, one per Byzantine validator (at most f = (n - 1) / 3); which
-    /// validators misbehave is drawn from the seed.
+    /// Voting power of each validator, in order; empty means 1 each.
+    pub voting_powers: Vec<u64>,
+    /// Byzantine behaviours, one per Byzantine validator; which validators misbehave is
+    /// drawn from the seed, among the choices whose power is below a third of the total.
     pub byzantine: Vec<Byzantine>,
     /// Heights every correct validator must decide.
     pub heights: Height,
@@ -138,6 +140,7 @@ impl Scenario {
         Scenario {
             name,
             validators,
+            voting_powers: Vec::new(),
             byzantine: Vec::new(),
             heights: 4,
             gst_ms: 0,
@@ -216,6 +219,12 @@ impl Scenario {
             crashes: true,
             partitions: true,
             ..Scenario::base("everything-10", 10).hostile(10_000)
+        });
+        scenarios.push(Scenario {
+            voting_powers: vec![1, 2, 3, 5, 8, 13, 21],
+            byzantine: vec![Byzantine::Equivocate],
+            crashes: true,
+            ..Scenario::base("weighted-7", 7).hostile(8000)
         });
         scenarios
     }
@@ -436,12 +445,32 @@ impl<K: Keys> Simulation<K> {
     pub fn new(scenario: Scenario, seed: u64, keys: K) -> Result<Self, Failure> {
         let mut rng = Rng::new(seed);
         let count = scenario.validators;
+        let power_of = |index: usize| scenario.voting_powers.get(index).copied().unwrap_or(1);
+        let total_power: u64 = (0..count).map(power_of).sum();
         let mut byzantine_indexes = Vec::new();
-        while byzantine_indexes.len() < scenario.byzantine.len().min(count) {
-            let index = rng.below(count as u64) as usize;
-            if !byzantine_indexes.contains(&index) {
-                byzantine_indexes.push(index);
+        for _attempt in 0..1000 {
+            byzantine_indexes.clear();
+            while byzantine_indexes.len() < scenario.byzantine.len().min(count) {
+                let index = rng.below(count as u64) as usize;
+                if !byzantine_indexes.contains(&index) {
+                    byzantine_indexes.push(index);
+                }
             }
+            let byzantine_power: u64 = byzantine_indexes.iter().map(|index| power_of(*index)).sum();
+            if byzantine_power * 3 < total_power {
+                break;
+            }
+        }
+        let byzantine_power: u64 = byzantine_indexes.iter().map(|index| power_of(*index)).sum();
+        if byzantine_power * 3 >= total_power {
+            return Err(Failure {
+                scenario: scenario.name.to_string(),
+                seed,
+                virtual_time_ms: 0,
+                violation: format!(
+                    "no choice of Byzantine validators holds less than a third of {total_power}"
+                ),
+            });
         }
         let verifier = keys.verifier();
         let mut nodes = Vec::with_capacity(count);
@@ -470,13 +499,20 @@ impl<K: Keys> Simulation<K> {
                 catch_up_sent_ms: BTreeMap::new(),
             });
         }
-        let validator_set = ValidatorSet::with_equal_power(nodes.iter().map(|node| node.id))
-            .map_err(|error| Failure {
-                scenario: scenario.name.to_string(),
-                seed,
-                virtual_time_ms: 0,
-                violation: format!("bad validator set: {error}"),
-            })?;
+        let validators = nodes
+            .iter()
+            .enumerate()
+            .map(|(index, node)| Validator {
+                id: node.id,
+                voting_power: power_of(index),
+            })
+            .collect();
+        let validator_set = ValidatorSet::new(validators).map_err(|error| Failure {
+            scenario: scenario.name.to_string(),
+            seed,
+            virtual_time_ms: 0,
+            violation: format!("bad validator set: {error}"),
+        })?;
         Ok(Simulation {
             scenario,
             seed,

@@ -94,6 +94,7 @@ scenario_tests! {
     silent_7 => "silent-7",
     invalid_values_10 => "invalid-values-10",
     everything_10 => "everything-10",
+    weighted_7 => "weighted-7",
 }
 
 /// Thousands of seeds per scenario:
