@@ -374,6 +374,8 @@ mod tests {
         expected.extend_from_slice(&[0, 0, 0, 32]);
         expected.extend_from_slice(&[0xaa; 32]);
         assert_eq!(bytes, expected);
+        // The length docs/consensus.md gives for this example.
+        assert_eq!(bytes.len(), 81);
 
         let nil = vote_sign_bytes::<[u8; 32]>("c1", 7, 2, VoteType::Prevote, None);
         assert_eq!(nil.len(), 1 + 24 + 4 + 2 + 8 + 4 + 1 + 1);
