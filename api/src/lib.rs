@@ -1,1 +1,41 @@
-//! hutong-api: not built yet; this crate holds only what the workspace build needs.
+//! # hutong-api
+//!
+//! The HTTP API of a hutong node (axum): verifier, operator and auditor routes, answers that a
+//! verifier checks offline, static QR codes, an OpenAPI 3.1 document generated from the
+//! handlers, and a server-rendered explorer page.
+//!
+//! The node builds the router from a store and its own [`NodeControl`], and serves it:
+//!
+//! ```no_run
+//! # async fn serve(store: std::sync::Arc<hutong_ledger::store::Store>, node: std::sync::Arc<dyn hutong_api::NodeControl>) -> std::io::Result<()> {
+//! use std::net::SocketAddr;
+//! use hutong_api::{ApiConfig, ApiState, router};
+//!
+//! let state = ApiState::new(store, node, ApiConfig::default()).expect("valid limits");
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:8080").await?;
+//! axum::serve(listener, router(state).into_make_service_with_connect_info::<SocketAddr>()).await
+//! # }
+//! ```
+//!
+//! What a verifier runs offline lives in [`offline`]: it depends on the ledger crate alone.
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
+
+pub mod config;
+pub mod node;
+pub mod offline;
+pub mod problem;
+mod proofs;
+pub mod qr_image;
+mod routes;
+mod state;
+pub mod testkit;
+pub mod views;
+
+pub use config::{ApiConfig, ConfigError};
+pub use node::{NodeControl, NodeInfo, NodeRole, PendingStatus, SubmitError};
+pub use problem::{ApiError, PROBLEM_CONTENT_TYPE, Problem};
+pub use routes::{openapi, router};
+pub use state::{ApiState, Clock};

@@ -1,0 +1,191 @@
+//! Every limit of the API in one place (TIGER_STYLE: name the limits, assert how they relate).
+//!
+//! The node builds an [`ApiConfig`] from its config file; [`ApiConfig::default`] is what a node
+//! serves with when the file says nothing.
+
+use hutong_ledger::limits;
+
+/// Most catalogue entries listed by `/v1/licence-types` (the catalogue is small and governed).
+pub const CATALOGUE_ENTRIES_MAX: usize = 4096;
+
+/// The limits and switches of the HTTP API.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ApiConfig {
+    /// Largest request body accepted (a JSON transaction is larger than its canonical bytes:
+    /// hashes and signatures are written in hexadecimal).
+    pub body_bytes_max: usize,
+    /// A request that takes longer is answered 503 `timeout`.
+    pub request_timeout_ms: u64,
+    /// Requests served at once; the next one is answered 503 `overloaded` at once rather than
+    /// queued, so that a burst cannot build a backlog that outlives it.
+    pub concurrent_requests_max: usize,
+    /// Sustained requests per second one client (one peer IP address) may make.
+    pub client_requests_per_second: u32,
+    /// Requests one client may make in a burst above the sustained rate.
+    pub client_burst: u32,
+    /// Clients whose buckets are remembered; beyond it, clients not seen recently are forgotten
+    /// first, and when none can be, new clients share one bucket.
+    pub clients_tracked_max: usize,
+    /// Key the rate limit on the first address of `X-Forwarded-For` (only behind a proxy the
+    /// operator runs; otherwise any client could pick its own bucket).
+    pub trust_forwarded_for: bool,
+    /// Page size when a request names none.
+    pub page_size_default: usize,
+    /// Largest page a request may ask for.
+    pub page_size_max: usize,
+    /// Most index entries one search request reads before it answers with what it found and a
+    /// cursor to continue from.
+    pub search_scan_max: usize,
+    /// Most blocks one export request streams (the client resumes from the next height).
+    pub export_blocks_max: u64,
+    /// Most recognitions a proof bundle carries.
+    pub bundle_recognitions_max: usize,
+    /// Most objections a proof bundle carries (at most the ledger's open objections per
+    /// licence).
+    pub bundle_objections_max: usize,
+    /// Module size of a rendered PNG QR code, in pixels.
+    pub qr_png_module_pixels: u32,
+}
+
+impl Default for ApiConfig {
+    fn default() -> Self {
+        ApiConfig {
+            body_bytes_max: 4 * limits::TX_BYTES_MAX,
+            request_timeout_ms: 10_000,
+            concurrent_requests_max: 1024,
+            client_requests_per_second: 200,
+            client_burst: 400,
+            clients_tracked_max: 10_000,
+            trust_forwarded_for: false,
+            page_size_default: 20,
+            page_size_max: 100,
+            search_scan_max: 2_000,
+            export_blocks_max: 1_000,
+            bundle_recognitions_max: 64,
+            bundle_objections_max: limits::OPEN_OBJECTIONS_PER_LICENCE_MAX,
+            qr_png_module_pixels: 8,
+        }
+    }
+}
+
+/// Why a configuration cannot be served with.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    #[error("`{field}` must be at least {minimum}, it is {found}")]
+    TooSmall {
+        field: &'static str,
+        minimum: u64,
+        found: u64,
+    },
+    #[error("`{field}` must be at most {maximum}, it is {found}")]
+    TooLarge {
+        field: &'static str,
+        maximum: u64,
+        found: u64,
+    },
+    #[error("page_size_default ({default}) is above page_size_max ({max})")]
+    PageDefaultAboveMax { default: usize, max: usize },
+}
+
+fn at_least(field: &'static str, found: u64, minimum: u64) -> Result<(), ConfigError> {
+    if found < minimum {
+        return Err(ConfigError::TooSmall {
+            field,
+            minimum,
+            found,
+        });
+    }
+    Ok(())
+}
+
+fn at_most(field: &'static str, found: u64, maximum: u64) -> Result<(), ConfigError> {
+    if found > maximum {
+        return Err(ConfigError::TooLarge {
+            field,
+            maximum,
+            found,
+        });
+    }
+    Ok(())
+}
+
+impl ApiConfig {
+    /// Checks the relations between the limits: a body must hold the largest transaction, pages
+    /// hold at least one entry and the default fits the maximum, and so on.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        at_least(
+            "body_bytes_max",
+            self.body_bytes_max as u64,
+            limits::TX_BYTES_MAX as u64,
+        )?;
+        at_least("request_timeout_ms", self.request_timeout_ms, 1)?;
+        at_least(
+            "concurrent_requests_max",
+            self.concurrent_requests_max as u64,
+            1,
+        )?;
+        at_least(
+            "client_requests_per_second",
+            u64::from(self.client_requests_per_second),
+            1,
+        )?;
+        at_least("client_burst", u64::from(self.client_burst), 1)?;
+        at_least("clients_tracked_max", self.clients_tracked_max as u64, 1)?;
+        at_least("page_size_max", self.page_size_max as u64, 1)?;
+        at_most("page_size_max", self.page_size_max as u64, 10_000)?;
+        at_least("page_size_default", self.page_size_default as u64, 1)?;
+        if self.page_size_default > self.page_size_max {
+            return Err(ConfigError::PageDefaultAboveMax {
+                default: self.page_size_default,
+                max: self.page_size_max,
+            });
+        }
+        at_least(
+            "search_scan_max",
+            self.search_scan_max as u64,
+            self.page_size_max as u64,
+        )?;
+        at_least("export_blocks_max", self.export_blocks_max, 1)?;
+        at_least(
+            "bundle_objections_max",
+            self.bundle_objections_max as u64,
+            limits::OPEN_OBJECTIONS_PER_LICENCE_MAX as u64,
+        )?;
+        at_least("qr_png_module_pixels", u64::from(self.qr_png_module_pixels), 1)?;
+        at_most("qr_png_module_pixels", u64::from(self.qr_png_module_pixels), 32)?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_is_valid() {
+        assert_eq!(ApiConfig::default().validate(), Ok(()));
+    }
+
+    #[test]
+    fn relations_are_checked() {
+        let config = ApiConfig {
+            body_bytes_max: 10,
+            ..ApiConfig::default()
+        };
+        assert!(matches!(
+            config.validate(),
+            Err(ConfigError::TooSmall {
+                field: "body_bytes_max",
+                ..
+            })
+        ));
+        let config = ApiConfig {
+            page_size_default: 500,
+            ..ApiConfig::default()
+        };
+        assert!(matches!(
+            config.validate(),
+            Err(ConfigError::PageDefaultAboveMax { .. })
+        ));
+    }
+}

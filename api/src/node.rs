@@ -1,0 +1,158 @@
+//! What only a running node knows: its mempool, its peers, whether it is in sync, its metrics.
+//! The node implements [`NodeControl`]; [`crate::testkit::StoreNode`] implements it over a
+//! store for tests, benchmarks and the explorer example.
+
+use axum::http::StatusCode;
+use hutong_ledger::crypto::PublicKey;
+use hutong_ledger::hash::Hash32;
+use hutong_ledger::records::{Height, TimeMs};
+use hutong_ledger::rules::RuleError;
+use hutong_ledger::tx::{FormError, Transaction};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::problem::ApiError;
+
+/// The node's side of the API. Every method is called from request handlers and must answer
+/// quickly without blocking on the network: submitting hands the transaction to the mempool
+/// (through a bounded queue) and returns; the rest read state the node keeps current.
+pub trait NodeControl: Send + Sync + 'static {
+    /// Admits a transaction whose form the API has already checked (size, encoding, fields).
+    /// The node runs the ledger's rules against its latest state (as in
+    /// `hutong_ledger::rules`) and either queues it for a block, returning its id, or says why
+    /// not.
+    fn submit(&self, transaction: Transaction) -> Result<Hash32, SubmitError>;
+
+    /// A transaction the node knows of but has not committed: waiting in the mempool, or
+    /// rejected (by admission or when a block was built) with the reason. `None` when the node
+    /// has never seen it or has forgotten it (the API then answers 404).
+    fn pending_status(&self, id: &Hash32) -> Option<PendingStatus>;
+
+    /// Role, peers, sync state, readiness.
+    fn node_info(&self) -> NodeInfo;
+
+    /// The node's own metrics in the Prometheus text format (the API appends its own).
+    fn metrics(&self) -> String;
+}
+
+/// A transaction known to the node and not committed.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case", tag = "state")]
+pub enum PendingStatus {
+    /// In the mempool since `received_at` (ms since the Unix epoch).
+    Pending { received_at: TimeMs },
+    /// Rejected: `code` is the rule's stable code (`RuleError::code`), `reason` a sentence.
+    Rejected { code: String, reason: String },
+}
+
+/// Whether the node votes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum NodeRole {
+    Validator,
+    Observer,
+}
+
+/// What the node says about itself.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct NodeInfo {
+    /// The node's key (its libp2p identity and consensus key), hexadecimal.
+    #[schema(value_type = String)]
+    pub node_key: PublicKey,
+    pub role: NodeRole,
+    /// Keys of the peers it is connected to.
+    #[schema(value_type = Vec<String>)]
+    pub peers: Vec<PublicKey>,
+    /// Catching up with its peers: its answers may lag the network.
+    pub syncing: bool,
+    /// Ready to serve (store checked, network started). `/readyz` answers 503 until it is.
+    pub ready: bool,
+    /// The highest height the node has heard of from its peers, when known.
+    pub network_height: Option<Height>,
+    /// The software version.
+    pub version: String,
+}
+
+/// Why a transaction was not admitted. The API maps each variant to one status code:
+///
+/// | variant | status | code |
+/// |---|---|---|
+/// | `Malformed` | 400 | `malformed_transaction` |
+/// | `TooLarge` | 413 | `transaction_too_large` |
+/// | `Unauthorised` | 403 | the rule's code (`unknown_authority`, `bad_signature`, `key_not_valid`, ...) |
+/// | `Rejected` | 422 | the rule's code |
+/// | `Duplicate` | 409 | `duplicate_transaction` |
+/// | `Busy` | 503 + `Retry-After` | `mempool_full` |
+/// | `Unavailable` | 503 | `not_ready` |
+///
+/// 403 is for a transaction whose signer the ledger does not recognise or whose signature does
+/// not verify: the request is well formed but its author is not who may write it. A signer that
+/// is known but lacks the role or the grant is a rule rejection (422), since the signature is
+/// good and the rules say no.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum SubmitError {
+    #[error("the transaction is malformed: {0}")]
+    Malformed(FormError),
+    #[error("the transaction is {size_bytes} bytes; the limit is {limit_bytes}")]
+    TooLarge {
+        size_bytes: usize,
+        limit_bytes: usize,
+    },
+    #[error("the signer is not authorised: {0}")]
+    Unauthorised(RuleError),
+    #[error("the rules reject the transaction: {0}")]
+    Rejected(RuleError),
+    #[error("transaction {0} is already pending or committed")]
+    Duplicate(Hash32),
+    #[error("the mempool is full; retry in {retry_after_seconds} s")]
+    Busy { retry_after_seconds: u64 },
+    #[error("the node cannot accept transactions now: {0}")]
+    Unavailable(String),
+}
+
+impl SubmitError {
+    /// Sorts a rule rejection of transaction `id` into the variant the API maps it to (the node
+    /// calls this on what its admission check returns).
+    pub fn from_rule(error: RuleError, id: Hash32) -> Self {
+        match error {
+            RuleError::Replay(_) | RuleError::DuplicateInBlock(_) => SubmitError::Duplicate(id),
+            RuleError::UnknownAuthority(_)
+            | RuleError::NoKeyAtHeight { .. }
+            | RuleError::BadSignature { .. }
+            | RuleError::EndorserNotGovernor(_)
+            | RuleError::UnexpectedEndorser(_) => SubmitError::Unauthorised(error),
+            other => SubmitError::Rejected(other),
+        }
+    }
+}
+
+impl From<SubmitError> for ApiError {
+    fn from(error: SubmitError) -> Self {
+        let detail = error.to_string();
+        match error {
+            SubmitError::Malformed(_) => {
+                ApiError::new(StatusCode::BAD_REQUEST, "malformed_transaction", detail)
+            }
+            SubmitError::TooLarge { .. } => {
+                ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "transaction_too_large", detail)
+            }
+            SubmitError::Unauthorised(rule) => {
+                ApiError::new(StatusCode::FORBIDDEN, rule.code(), detail)
+            }
+            SubmitError::Rejected(rule) => {
+                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, rule.code(), detail)
+            }
+            SubmitError::Duplicate(_) => {
+                ApiError::new(StatusCode::CONFLICT, "duplicate_transaction", detail)
+            }
+            SubmitError::Busy {
+                retry_after_seconds,
+            } => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "mempool_full", detail)
+                .retry_after(retry_after_seconds),
+            SubmitError::Unavailable(_) => {
+                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "not_ready", detail)
+                    .retry_after(1)
+            }
+        }
+    }
+}

@@ -1,0 +1,776 @@
+//! Offline verification: everything a verifier needs to check an answer of the API with no
+//! network and no store, given only the chain's genesis file. It depends on `hutong-ledger`
+//! (and the consensus crate's certificate types) and nothing that does IO.
+//!
+//! What is checked, in order (`docs/proofs.md` gives the bytes):
+//!
+//! 1. **The signers.** The genesis file names the first validator set. Each entry of
+//!    [`Checkpoint::validator_changes`] is the last header the set trusted so far signed before
+//!    a new set took effect, with the `ChangeValidators` transactions due at the next height and
+//!    their inclusion proofs in that header's log; applying them gives the next trusted set.
+//! 2. **The header.** The checkpoint header's `validators_hash` is the trusted set's hash and its
+//!    commit certificate carries precommits of more than two thirds of that set's voting power
+//!    for the header's hash. A checkpoint at height 0 has no certificate: its header is
+//!    recomputed from the genesis file instead.
+//! 3. **The records.** Each [`RecordProof`] shows a record (or its absence) under the header's
+//!    state root, by the sparse-Merkle proof of `hutong_ledger::smt`.
+//! 4. **The meaning.** For a licence bundle, the verdict function of the ledger runs on the
+//!    proved records, so an offline verifier gets the same verdict, with the same reasons, as
+//!    the node.
+//!
+//! Trust assumption: the bundle must list every change of the validator set since genesis; a
+//! bundle that skipped one would have to carry a header signed by more than two thirds of a set
+//! no longer in force. Like every light client that starts from genesis, a verifier assumes
+//! that more than two thirds of a former set do not sign a false header after they leave.
+
+pub mod base32;
+pub mod qr;
+
+use std::collections::BTreeMap;
+
+use hutong_consensus::{CertificateError, ValidatorSetError};
+use hutong_ledger::block::{
+    BlockCertificateError, BlockHeader, CommitCertificate, tx_root, verify_block_certificate,
+};
+use hutong_ledger::genesis::Genesis;
+use hutong_ledger::hash::Hash32;
+use hutong_ledger::ident::RegionCode;
+use hutong_ledger::log::{Blake3Log, ConsistencyProof, InclusionProof, LogError, LogHasher};
+use hutong_ledger::records::{
+    Authority, Grant, Height, Licence, LicenceNumber, NodeEntry, NodeRegistry, Objection,
+    Recognition, Record, RecordKey, TimeMs, TypeCode,
+};
+use hutong_ledger::smt::{self, SmtProof, SmtProofError};
+use hutong_ledger::store::TxLocation;
+use hutong_ledger::tx::{Transaction, TxBody};
+use hutong_ledger::verdict::{self, Verdict, VerdictInputs};
+use serde::{Deserialize, Serialize};
+
+/// The `format` of a licence proof bundle.
+pub const BUNDLE_FORMAT: &str = "hutong-proof-bundle/v1";
+/// The `format` of a transaction inclusion proof.
+pub const TRANSACTION_PROOF_FORMAT: &str = "hutong-transaction-proof/v1";
+/// The `format` of a signed checkpoint.
+pub const CHECKPOINT_FORMAT: &str = "hutong-checkpoint/v1";
+
+/// Largest proof document [`verify_json`] reads.
+pub const PROOF_DOCUMENT_BYTES_MAX: usize = 8 * 1024 * 1024;
+/// Most record proofs in one bundle.
+pub const RECORD_PROOFS_MAX: usize = 256;
+/// Most validator-set changes one checkpoint may carry.
+pub const VALIDATOR_CHANGES_MAX: usize = 4096;
+
+/// A header the validators signed, with what connects its signers to the genesis file.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Checkpoint {
+    pub header: BlockHeader,
+    /// The commit certificate of `header`; absent only for the genesis header (height 0).
+    pub certificate: Option<CommitCertificate>,
+    /// The validator set that signed `header` (voting members only, sorted by key).
+    pub validators: Vec<NodeEntry>,
+    /// Every change of the validator set since genesis, oldest first.
+    pub validator_changes: Vec<ValidatorChange>,
+}
+
+/// One hand-over of the validator set: the last header the outgoing set signed before the new
+/// set took effect at `effective_height`, and every `ChangeValidators` transaction due at that
+/// height, in log order, each with its inclusion proof in that header's log. Applying their
+/// changes to the outgoing set gives the incoming one.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ValidatorChange {
+    pub effective_height: Height,
+    /// The header at `effective_height - 1`.
+    pub header: BlockHeader,
+    pub certificate: CommitCertificate,
+    pub transactions: Vec<LoggedTransaction>,
+}
+
+/// A committed transaction with its inclusion proof in a header's log.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LoggedTransaction {
+    pub transaction: Transaction,
+    pub inclusion: InclusionProof,
+}
+
+/// A record (or its absence) with its sparse-Merkle proof against the checkpoint's state root.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RecordProof {
+    pub key: RecordKey,
+    /// `None`: the proof shows that nothing is recorded under `key`.
+    pub record: Option<Record>,
+    pub proof: SmtProof,
+}
+
+/// Everything a verifier needs to check a licence offline: the licence (or the proof that it
+/// was never issued), the records its verdict depends on (issuer, grant, recognitions, open
+/// objections), and the signed checkpoint whose state root they are proved against.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProofBundle {
+    /// [`BUNDLE_FORMAT`].
+    pub format: String,
+    pub chain_id: String,
+    pub type_code: TypeCode,
+    pub number: LicenceNumber,
+    /// The licence's proof first, then the records its verdict reads.
+    pub records: Vec<RecordProof>,
+    pub checkpoint: Checkpoint,
+}
+
+/// A committed transaction with its inclusion proof in the log of a signed checkpoint.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TransactionProof {
+    /// [`TRANSACTION_PROOF_FORMAT`].
+    pub format: String,
+    pub transaction: Transaction,
+    pub location: TxLocation,
+    /// Inclusion of the transaction's leaf in the log of `checkpoint.header.log_size` leaves.
+    pub inclusion: InclusionProof,
+    pub checkpoint: Checkpoint,
+}
+
+/// A signed checkpoint as a standalone document (`GET /v1/log/checkpoint`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CheckpointDocument {
+    /// [`CHECKPOINT_FORMAT`].
+    pub format: String,
+    pub checkpoint: Checkpoint,
+}
+
+/// Why a proof does not verify. [`BundleError::code`] gives a stable name for test vectors and
+/// tools.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BundleError {
+    #[error("the document is not JSON of a known proof format: {0}")]
+    Json(String),
+    #[error("the document is {size_bytes} bytes; the limit is {limit_bytes}")]
+    TooLarge {
+        size_bytes: usize,
+        limit_bytes: usize,
+    },
+    #[error("unsupported format {found:?}")]
+    UnsupportedFormat { found: String },
+    #[error("the proof is for chain {found:?}, the genesis file is for {expected:?}")]
+    ChainMismatch { expected: String, found: String },
+    #[error("the proof carries {count} {what}; the limit is {limit}")]
+    TooMany {
+        what: &'static str,
+        count: usize,
+        limit: usize,
+    },
+    #[error(
+        "the validator change at height {height} is not after the heights already covered (from {trusted_from})"
+    )]
+    ChangesOutOfOrder { trusted_from: Height, height: Height },
+    #[error(
+        "header {height} names validator set {found}, but the set trusted at that height hashes to {expected}"
+    )]
+    ValidatorsHashMismatch {
+        height: Height,
+        expected: Hash32,
+        found: Hash32,
+    },
+    #[error("the certificate of header {height} does not verify: {error}")]
+    Certificate {
+        height: Height,
+        error: BlockCertificateError,
+    },
+    #[error("header {height} at height {height} carries no certificate (only genesis may)")]
+    MissingCertificate { height: Height },
+    #[error("the genesis header in the proof is not the one the genesis file gives")]
+    GenesisHeaderMismatch,
+    #[error("the validator change due at height {height} is not what a hand-over carries: {reason}")]
+    ChangeTransaction { height: Height, reason: String },
+    #[error("after the change at height {height} no validator is left")]
+    EmptyValidatorSet { height: Height },
+    #[error("the validators listed are not the set derived from genesis and the changes")]
+    ValidatorListMismatch,
+    #[error("the proof of {key} does not verify: {error}")]
+    RecordProof { key: String, error: SmtProofError },
+    #[error("a record is listed under {key} but its own key is {found}")]
+    RecordKeyMismatch { key: String, found: String },
+    #[error("the bundle's first record proof is not for licence {type_code}/{number}")]
+    MissingLicenceProof {
+        type_code: TypeCode,
+        number: LicenceNumber,
+    },
+    #[error("the inclusion proof is for leaf {found} of {found_size}; the transaction is leaf {expected} of {expected_size}")]
+    InclusionMismatch {
+        expected: u64,
+        found: u64,
+        expected_size: u64,
+        found_size: u64,
+    },
+    #[error("the inclusion proof does not verify: {0}")]
+    Inclusion(LogError),
+    #[error("the consistency proof does not verify: {0}")]
+    Consistency(LogError),
+}
+
+impl BundleError {
+    /// A stable kebab-case name of what failed.
+    pub fn code(&self) -> String {
+        match self {
+            BundleError::Json(_) => "json".into(),
+            BundleError::TooLarge { .. } => "too-large".into(),
+            BundleError::UnsupportedFormat { .. } => "unsupported-format".into(),
+            BundleError::ChainMismatch { .. } => "chain-mismatch".into(),
+            BundleError::TooMany { .. } => "too-many".into(),
+            BundleError::ChangesOutOfOrder { .. } => "validator-changes-out-of-order".into(),
+            BundleError::ValidatorsHashMismatch { .. } => "validators-hash-mismatch".into(),
+            BundleError::Certificate { error, .. } => certificate_code(error).into(),
+            BundleError::MissingCertificate { .. } => "missing-certificate".into(),
+            BundleError::GenesisHeaderMismatch => "genesis-header-mismatch".into(),
+            BundleError::ChangeTransaction { .. } => "validator-change-transaction".into(),
+            BundleError::EmptyValidatorSet { .. } => "empty-validator-set".into(),
+            BundleError::ValidatorListMismatch => "validator-list-mismatch".into(),
+            BundleError::RecordProof { error, .. } => format!("record-proof/{}", error.code()),
+            BundleError::RecordKeyMismatch { .. } => "record-key-mismatch".into(),
+            BundleError::MissingLicenceProof { .. } => "missing-licence-proof".into(),
+            BundleError::InclusionMismatch { .. } => "inclusion-mismatch".into(),
+            BundleError::Inclusion(error) => format!("inclusion/{}", error.code()),
+            BundleError::Consistency(error) => format!("consistency/{}", error.code()),
+        }
+    }
+}
+
+fn certificate_code(error: &BlockCertificateError) -> &'static str {
+    match error {
+        BlockCertificateError::WrongHeight { .. } => "certificate-wrong-height",
+        BlockCertificateError::WrongBlock { .. } => "certificate-wrong-block",
+        BlockCertificateError::ValidatorSet(ValidatorSetError::Empty) => "empty-validator-set",
+        BlockCertificateError::ValidatorSet(_) => "certificate-bad-validator-set",
+        BlockCertificateError::Certificate(error) => match error {
+            CertificateError::UnknownValidator { .. } => "certificate-unknown-validator",
+            CertificateError::DuplicateSigner { .. } => "certificate-duplicate-signer",
+            CertificateError::BadSignature { .. } => "certificate-bad-signature",
+            CertificateError::InsufficientPower { .. } => "certificate-insufficient-power",
+            CertificateError::ValueTooLarge { .. } => "certificate-value-too-large",
+        },
+    }
+}
+
+/// What a verified checkpoint establishes.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VerifiedCheckpoint {
+    pub chain_id: String,
+    pub height: Height,
+    pub time: TimeMs,
+    pub block_hash: Hash32,
+    pub state_root: Hash32,
+    pub log_size: u64,
+    pub log_root: Hash32,
+    /// How many validator-set changes connected the signers to genesis.
+    pub validator_changes: usize,
+}
+
+/// What a verified licence bundle establishes.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VerifiedLicence {
+    pub checkpoint: VerifiedCheckpoint,
+    pub type_code: TypeCode,
+    pub number: LicenceNumber,
+    /// `None`: proved absent (never issued under this type and number).
+    pub licence: Option<Licence>,
+    /// The issuer's record, when the bundle proves it.
+    pub issuer: Option<Authority>,
+    /// The verdict computed offline from the proved records, when the licence and its issuer
+    /// are proved.
+    pub verdict: Option<Verdict>,
+    /// How many records (present or absent) were proved.
+    pub records_proved: usize,
+}
+
+/// What a verified transaction proof establishes.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VerifiedTransaction {
+    pub checkpoint: VerifiedCheckpoint,
+    pub id: Hash32,
+    pub location: TxLocation,
+}
+
+/// The question an offline verdict answers: at which time, for use in which region.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct VerifyOptions {
+    /// Defaults to the checkpoint's time.
+    pub at: Option<TimeMs>,
+    pub region: Option<RegionCode>,
+}
+
+/// The validator set of the genesis file: its voting nodes, sorted by key.
+pub fn genesis_validators(genesis: &Genesis) -> Vec<NodeEntry> {
+    let mut nodes: Vec<NodeEntry> = genesis
+        .nodes
+        .iter()
+        .filter(|node| node.power > 0)
+        .cloned()
+        .collect();
+    nodes.sort_by(|a, b| a.key.cmp(&b.key));
+    nodes
+}
+
+/// The voting nodes in force at `height` according to `registry` (the registry recorded in the
+/// state of a block before `height`, whose pending changes due by `height` are applied).
+pub fn validators_in_force(registry: &NodeRegistry, height: Height) -> Vec<NodeEntry> {
+    let mut nodes = registry.nodes.clone();
+    for pending in &registry.pending {
+        if pending.effective_height <= height {
+            for change in &pending.changes {
+                NodeRegistry::apply_change(&mut nodes, change);
+            }
+        }
+    }
+    nodes.retain(|node| node.power > 0);
+    nodes
+}
+
+/// The hash a header's `validators_hash` takes for `validators`.
+pub fn validators_hash(validators: &[NodeEntry]) -> Hash32 {
+    as_registry(validators).validators_hash()
+}
+
+fn as_registry(validators: &[NodeEntry]) -> NodeRegistry {
+    NodeRegistry {
+        nodes: validators.to_vec(),
+        pending: Vec::new(),
+    }
+}
+
+/// The genesis header (height 0) of `genesis`, as a store creates it.
+pub fn genesis_header(genesis: &Genesis) -> BlockHeader {
+    let leaves: Vec<(Hash32, Hash32)> = genesis
+        .records()
+        .iter()
+        .map(|record| (record.key().state_hash(), record.state_hash()))
+        .collect();
+    // Genesis keys are distinct (the genesis file is validated), so the tree builds; an
+    // unvalidated file with duplicates gets the zero root, which no header will match.
+    let state_root = smt::root_of_leaves(leaves).unwrap_or(Hash32::ZERO);
+    BlockHeader {
+        chain_id: genesis.chain_id.clone(),
+        height: 0,
+        time: genesis.genesis_time,
+        prev_hash: genesis.hash(),
+        tx_root: tx_root::<Vec<u8>>(&[]),
+        log_size: 0,
+        log_root: Blake3Log.empty_root(),
+        state_root,
+        validators_hash: validators_hash(&genesis_validators(genesis)),
+        proposer: hutong_ledger::crypto::PublicKey([0u8; 32]),
+    }
+}
+
+fn check_chain(expected: &str, found: &str) -> Result<(), BundleError> {
+    if expected != found {
+        return Err(BundleError::ChainMismatch {
+            expected: expected.to_owned(),
+            found: found.to_owned(),
+        });
+    }
+    Ok(())
+}
+
+fn verify_signed_header(
+    header: &BlockHeader,
+    certificate: &CommitCertificate,
+    validators: &[NodeEntry],
+) -> Result<(), BundleError> {
+    let registry = as_registry(validators);
+    let expected = registry.validators_hash();
+    if header.validators_hash != expected {
+        return Err(BundleError::ValidatorsHashMismatch {
+            height: header.height,
+            expected,
+            found: header.validators_hash,
+        });
+    }
+    verify_block_certificate(header, certificate, &registry).map_err(|error| {
+        BundleError::Certificate {
+            height: header.height,
+            error,
+        }
+    })
+}
+
+/// Checks a checkpoint against the genesis file: the chain of validator sets, then the header's
+/// certificate (or, at height 0, that the header is the genesis header).
+pub fn verify_checkpoint(
+    checkpoint: &Checkpoint,
+    genesis: &Genesis,
+) -> Result<VerifiedCheckpoint, BundleError> {
+    let chain_id = &genesis.chain_id;
+    check_chain(chain_id, &checkpoint.header.chain_id)?;
+    if checkpoint.validator_changes.len() > VALIDATOR_CHANGES_MAX {
+        return Err(BundleError::TooMany {
+            what: "validator changes",
+            count: checkpoint.validator_changes.len(),
+            limit: VALIDATOR_CHANGES_MAX,
+        });
+    }
+    let mut validators = genesis_validators(genesis);
+    let mut trusted_from: Height = 1;
+    for change in &checkpoint.validator_changes {
+        let height = change.effective_height;
+        check_chain(chain_id, &change.header.chain_id)?;
+        if change.header.height < trusted_from || change.header.height.checked_add(1) != Some(height)
+        {
+            return Err(BundleError::ChangesOutOfOrder {
+                trusted_from,
+                height: change.header.height,
+            });
+        }
+        verify_signed_header(&change.header, &change.certificate, &validators)?;
+        validators = apply_change_transactions(&validators, change)?;
+        if validators.is_empty() {
+            return Err(BundleError::EmptyValidatorSet { height });
+        }
+        trusted_from = height;
+    }
+    let header = &checkpoint.header;
+    if checkpoint.validators != validators {
+        return Err(BundleError::ValidatorListMismatch);
+    }
+    match &checkpoint.certificate {
+        None if header.height == 0 => {
+            if !checkpoint.validator_changes.is_empty() || *header != genesis_header(genesis) {
+                return Err(BundleError::GenesisHeaderMismatch);
+            }
+        }
+        None => {
+            return Err(BundleError::MissingCertificate {
+                height: header.height,
+            });
+        }
+        Some(certificate) => {
+            if header.height < trusted_from {
+                return Err(BundleError::ChangesOutOfOrder {
+                    trusted_from,
+                    height: header.height,
+                });
+            }
+            verify_signed_header(header, certificate, &validators)?;
+        }
+    }
+    Ok(VerifiedCheckpoint {
+        chain_id: header.chain_id.clone(),
+        height: header.height,
+        time: header.time,
+        block_hash: header.hash(),
+        state_root: header.state_root,
+        log_size: header.log_size,
+        log_root: header.log_root,
+        validator_changes: checkpoint.validator_changes.len(),
+    })
+}
+
+/// Checks the transactions of a hand-over against its (already verified) header and applies
+/// their changes to `validators`.
+fn apply_change_transactions(
+    validators: &[NodeEntry],
+    change: &ValidatorChange,
+) -> Result<Vec<NodeEntry>, BundleError> {
+    let height = change.effective_height;
+    let refuse = |reason: String| BundleError::ChangeTransaction { height, reason };
+    if change.transactions.is_empty() {
+        return Err(refuse("it carries no transaction".into()));
+    }
+    let mut nodes = validators.to_vec();
+    let mut previous_index: Option<u64> = None;
+    for logged in &change.transactions {
+        let TxBody::ChangeValidators {
+            changes,
+            effective_height,
+        } = &logged.transaction.payload.body
+        else {
+            return Err(refuse(format!(
+                "a {} transaction",
+                logged.transaction.payload.body.kind_name()
+            )));
+        };
+        if *effective_height != height {
+            return Err(refuse(format!(
+                "a change due at height {effective_height}"
+            )));
+        }
+        let inclusion = &logged.inclusion;
+        if inclusion.tree_size != change.header.log_size {
+            return Err(refuse(format!(
+                "an inclusion proof in a log of {} leaves, not the header's {}",
+                inclusion.tree_size, change.header.log_size
+            )));
+        }
+        if previous_index.is_some_and(|previous| inclusion.leaf_index <= previous) {
+            return Err(refuse("transactions out of log order".into()));
+        }
+        previous_index = Some(inclusion.leaf_index);
+        let leaf = Blake3Log.leaf_hash(&logged.transaction.to_bytes());
+        inclusion
+            .verify(&Blake3Log, &leaf, &change.header.log_root)
+            .map_err(BundleError::Inclusion)?;
+        for node_change in changes {
+            NodeRegistry::apply_change(&mut nodes, node_change);
+        }
+    }
+    nodes.retain(|node| node.power > 0);
+    Ok(nodes)
+}
+
+/// Checks one record proof against `state_root`.
+pub fn verify_record_proof(state_root: Hash32, proof: &RecordProof) -> Result<(), BundleError> {
+    let key_hash = proof.key.state_hash();
+    match &proof.record {
+        Some(record) => {
+            let found = record.key();
+            if found != proof.key {
+                return Err(BundleError::RecordKeyMismatch {
+                    key: describe_key(&proof.key),
+                    found: describe_key(&found),
+                });
+            }
+            smt::verify_membership(state_root, &key_hash, &record.state_hash(), &proof.proof)
+        }
+        None => smt::verify_non_membership(state_root, &key_hash, &proof.proof),
+    }
+    .map_err(|error| BundleError::RecordProof {
+        key: describe_key(&proof.key),
+        error,
+    })
+}
+
+/// A short human-readable name of a record key, for errors.
+pub fn describe_key(key: &RecordKey) -> String {
+    match key {
+        RecordKey::Authority(id) => format!("authority {id}"),
+        RecordKey::LicenceType(code) => format!("licence type {code}"),
+        RecordKey::Grant(authority, code, region) => {
+            format!("grant of {code} in {region} to {authority}")
+        }
+        RecordKey::Licence(code, number) => format!("licence {code}/{number}"),
+        RecordKey::Recognition(id) => format!("recognition {id}"),
+        RecordKey::Objection(id) => format!("objection {id}"),
+        RecordKey::Nodes => "node registry".into(),
+        RecordKey::Governors => "governors".into(),
+    }
+}
+
+/// [`verify_bundle_with`] with the default question: the verdict at the checkpoint's time, in
+/// no particular region.
+pub fn verify_bundle(
+    bundle: &ProofBundle,
+    genesis: &Genesis,
+) -> Result<VerifiedLicence, BundleError> {
+    verify_bundle_with(bundle, genesis, &VerifyOptions::default())
+}
+
+/// Checks a licence proof bundle offline and computes the verdict from the proved records.
+pub fn verify_bundle_with(
+    bundle: &ProofBundle,
+    genesis: &Genesis,
+    options: &VerifyOptions,
+) -> Result<VerifiedLicence, BundleError> {
+    if bundle.format != BUNDLE_FORMAT {
+        return Err(BundleError::UnsupportedFormat {
+            found: bundle.format.clone(),
+        });
+    }
+    check_chain(&genesis.chain_id, &bundle.chain_id)?;
+    if bundle.records.len() > RECORD_PROOFS_MAX {
+        return Err(BundleError::TooMany {
+            what: "record proofs",
+            count: bundle.records.len(),
+            limit: RECORD_PROOFS_MAX,
+        });
+    }
+    let licence_key = RecordKey::Licence(bundle.type_code.clone(), bundle.number.clone());
+    let missing = || BundleError::MissingLicenceProof {
+        type_code: bundle.type_code.clone(),
+        number: bundle.number.clone(),
+    };
+    let first = bundle.records.first().ok_or_else(missing)?;
+    if first.key != licence_key {
+        return Err(missing());
+    }
+    let checkpoint = verify_checkpoint(&bundle.checkpoint, genesis)?;
+    for proof in &bundle.records {
+        verify_record_proof(checkpoint.state_root, proof)?;
+    }
+
+    let licence = match &first.record {
+        Some(Record::Licence(licence)) => Some(licence.clone()),
+        _ => None,
+    };
+    let mut issuer = None;
+    let mut grants: Vec<&Grant> = Vec::new();
+    let mut recognitions: Vec<Recognition> = Vec::new();
+    let mut objections: BTreeMap<Hash32, Objection> = BTreeMap::new();
+    for proof in &bundle.records[1..] {
+        match &proof.record {
+            Some(Record::Authority(authority))
+                if licence
+                    .as_ref()
+                    .is_some_and(|licence| licence.issuer == authority.id) =>
+            {
+                issuer = Some(authority.clone());
+            }
+            Some(Record::Grant(grant)) => grants.push(grant),
+            Some(Record::Recognition(recognition)) => recognitions.push(recognition.clone()),
+            Some(Record::Objection(objection)) => {
+                objections.insert(objection.id, objection.clone());
+            }
+            _ => {}
+        }
+    }
+    let verdict = match (&licence, &issuer) {
+        (Some(licence), Some(issuer)) => {
+            let grant = grants.into_iter().find(|grant| {
+                grant.authority == licence.issuer
+                    && grant.type_code == licence.type_code
+                    && grant.region.covers(&licence.region)
+                    && grant.in_force_at(licence.issued_at)
+            });
+            let objections: Vec<Objection> = objections.into_values().collect();
+            Some(verdict::verdict(
+                &VerdictInputs {
+                    licence,
+                    issuer,
+                    grant,
+                    recognitions: &recognitions,
+                    objections: &objections,
+                },
+                options.region.as_ref(),
+                options.at.unwrap_or(checkpoint.time),
+            ))
+        }
+        _ => None,
+    };
+    Ok(VerifiedLicence {
+        checkpoint,
+        type_code: bundle.type_code.clone(),
+        number: bundle.number.clone(),
+        licence,
+        issuer,
+        verdict,
+        records_proved: bundle.records.len(),
+    })
+}
+
+/// Checks that a transaction is in the log of a signed checkpoint.
+pub fn verify_transaction_proof(
+    proof: &TransactionProof,
+    genesis: &Genesis,
+) -> Result<VerifiedTransaction, BundleError> {
+    if proof.format != TRANSACTION_PROOF_FORMAT {
+        return Err(BundleError::UnsupportedFormat {
+            found: proof.format.clone(),
+        });
+    }
+    let checkpoint = verify_checkpoint(&proof.checkpoint, genesis)?;
+    if proof.inclusion.leaf_index != proof.location.log_index
+        || proof.inclusion.tree_size != checkpoint.log_size
+    {
+        return Err(BundleError::InclusionMismatch {
+            expected: proof.location.log_index,
+            found: proof.inclusion.leaf_index,
+            expected_size: checkpoint.log_size,
+            found_size: proof.inclusion.tree_size,
+        });
+    }
+    let bytes = proof.transaction.to_bytes();
+    let leaf = Blake3Log.leaf_hash(&bytes);
+    proof
+        .inclusion
+        .verify(&Blake3Log, &leaf, &checkpoint.log_root)
+        .map_err(BundleError::Inclusion)?;
+    Ok(VerifiedTransaction {
+        checkpoint,
+        id: hutong_ledger::tx::tx_id_of_bytes(&bytes),
+        location: proof.location,
+    })
+}
+
+/// Checks that the log with root `first_root` is a prefix of the log with root `second_root`
+/// (roots an auditor takes from two verified checkpoints).
+pub fn verify_log_consistency(
+    proof: &ConsistencyProof,
+    first_root: &Hash32,
+    second_root: &Hash32,
+) -> Result<(), BundleError> {
+    proof
+        .verify(&Blake3Log, first_root, second_root)
+        .map_err(BundleError::Consistency)
+}
+
+/// What [`verify_json`] verified.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "kind")]
+pub enum Verified {
+    Licence(Box<VerifiedLicence>),
+    Transaction(VerifiedTransaction),
+    Checkpoint(VerifiedCheckpoint),
+}
+
+#[derive(Deserialize)]
+struct FormatOnly {
+    format: String,
+}
+
+/// Reads any proof document of the API (a bundle, a transaction proof, a checkpoint) by its
+/// `format` and verifies it: what `hutong verify --bundle FILE --genesis GENESIS` runs.
+pub fn verify_json(
+    document: &[u8],
+    genesis: &Genesis,
+    options: &VerifyOptions,
+) -> Result<Verified, BundleError> {
+    if document.len() > PROOF_DOCUMENT_BYTES_MAX {
+        return Err(BundleError::TooLarge {
+            size_bytes: document.len(),
+            limit_bytes: PROOF_DOCUMENT_BYTES_MAX,
+        });
+    }
+    let json = |error: serde_json::Error| BundleError::Json(error.to_string());
+    let format: FormatOnly = serde_json::from_slice(document).map_err(json)?;
+    match format.format.as_str() {
+        BUNDLE_FORMAT => {
+            let bundle: ProofBundle = serde_json::from_slice(document).map_err(json)?;
+            verify_bundle_with(&bundle, genesis, options)
+                .map(|verified| Verified::Licence(Box::new(verified)))
+        }
+        TRANSACTION_PROOF_FORMAT => {
+            let proof: TransactionProof = serde_json::from_slice(document).map_err(json)?;
+            verify_transaction_proof(&proof, genesis).map(Verified::Transaction)
+        }
+        CHECKPOINT_FORMAT => {
+            let document: CheckpointDocument = serde_json::from_slice(document).map_err(json)?;
+            verify_checkpoint(&document.checkpoint, genesis).map(Verified::Checkpoint)
+        }
+        other => Err(BundleError::UnsupportedFormat {
+            found: other.to_owned(),
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hutong_ledger::testkit::Fixture;
+
+    #[test]
+    fn genesis_header_matches_the_store() {
+        let fixture = Fixture::new();
+        let store = hutong_ledger::store::Store::create_with(
+            Box::new(hutong_ledger::store::MemoryBackend::new()),
+            &fixture.genesis,
+        )
+        .unwrap();
+        assert_eq!(
+            store.header(0).unwrap().unwrap(),
+            genesis_header(&fixture.genesis)
+        );
+    }
+}

@@ -1,0 +1,234 @@
+//! Building proofs from the store: signed checkpoints (with the validator-set hand-overs since
+//! genesis), licence proof bundles and transaction inclusion proofs. What they contain and how
+//! they are checked is in [`crate::offline`].
+
+use hutong_ledger::block::BlockHeader;
+use hutong_ledger::hash::Hash32;
+use hutong_ledger::ident::RegionCode;
+use hutong_ledger::records::{LicenceNumber, Record, RecordKey, TypeCode};
+use hutong_ledger::store::{StateProof, Store, StoreError};
+use hutong_ledger::tx::TxBody;
+
+use crate::offline::{
+    self, BUNDLE_FORMAT, Checkpoint, LoggedTransaction, ProofBundle, RecordProof,
+    TRANSACTION_PROOF_FORMAT, TransactionProof, ValidatorChange,
+};
+use crate::problem::ApiError;
+use crate::state::ApiState;
+
+/// How many times a proof is rebuilt when a block commits while it is being read.
+const CONSISTENT_READ_ATTEMPTS: usize = 4;
+
+fn corrupt(message: String) -> ApiError {
+    ApiError::internal(StoreError::Corrupt(message))
+}
+
+/// The signed checkpoint of `header` (a header of the store's chain).
+pub(crate) fn checkpoint(state: &ApiState, header: BlockHeader) -> Result<Checkpoint, ApiError> {
+    let store = state.store();
+    let certificate = if header.height == 0 {
+        None
+    } else {
+        let block = store
+            .block(header.height)?
+            .ok_or_else(|| corrupt(format!("block {} is missing", header.height)))?;
+        Some(block.certificate)
+    };
+    let genesis = store.genesis()?;
+    let mut validators = offline::genesis_validators(&genesis);
+    let mut validator_changes = Vec::new();
+    let plan: Vec<(u64, Vec<(u64, hutong_ledger::tx::Transaction)>)> = {
+        let mut index = state
+            .inner
+            .changes
+            .lock()
+            .map_err(|_| ApiError::internal("the validator change index lock is poisoned"))?;
+        index.update(store, header.height)?;
+        index
+            .change_heights
+            .iter()
+            .filter(|height| **height <= header.height)
+            .map(|height| {
+                let transactions = index
+                    .transactions
+                    .get(height)
+                    .map(|by_index| {
+                        by_index
+                            .iter()
+                            .map(|(log_index, transaction)| (*log_index, transaction.clone()))
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                (*height, transactions)
+            })
+            .collect()
+    };
+    for (effective_height, transactions) in plan {
+        let previous = store
+            .block(effective_height - 1)?
+            .ok_or_else(|| corrupt(format!("block {} is missing", effective_height - 1)))?;
+        let mut logged = Vec::with_capacity(transactions.len());
+        for (log_index, transaction) in transactions {
+            let inclusion = store.log_inclusion(log_index, previous.header.log_size)?;
+            logged.push(LoggedTransaction {
+                transaction,
+                inclusion,
+            });
+        }
+        for entry in &logged {
+            if let TxBody::ChangeValidators { changes, .. } = &entry.transaction.payload.body {
+                for change in changes {
+                    hutong_ledger::records::NodeRegistry::apply_change(&mut validators, change);
+                }
+            }
+        }
+        validators.retain(|node| node.power > 0);
+        let expected = store
+            .header(effective_height)?
+            .ok_or_else(|| corrupt(format!("header {effective_height} is missing")))?
+            .validators_hash;
+        if offline::validators_hash(&validators) != expected {
+            return Err(ApiError::internal(format!(
+                "the validator set that took effect at height {effective_height} cannot be \
+                 connected to genesis from the governors' ChangeValidators records"
+            )));
+        }
+        validator_changes.push(ValidatorChange {
+            effective_height,
+            header: previous.header,
+            certificate: previous.certificate,
+            transactions: logged,
+        });
+    }
+    if offline::validators_hash(&validators) != header.validators_hash {
+        return Err(ApiError::internal(format!(
+            "the validator set of height {} does not match its header",
+            header.height
+        )));
+    }
+    Ok(Checkpoint {
+        header,
+        certificate,
+        validators,
+        validator_changes,
+    })
+}
+
+fn record_proof(proof: StateProof) -> RecordProof {
+    RecordProof {
+        key: proof.key,
+        record: proof.record,
+        proof: proof.proof,
+    }
+}
+
+/// Proves every key in `keys` against one state root, retrying when a commit lands between
+/// two reads. Returns the proofs and the header they are against.
+fn prove_together(
+    store: &Store,
+    first: &RecordKey,
+    more: impl Fn(&Option<Record>) -> Result<Vec<RecordKey>, ApiError>,
+) -> Result<(Vec<StateProof>, BlockHeader), ApiError> {
+    for _ in 0..CONSISTENT_READ_ATTEMPTS {
+        let leading = store.prove(first)?;
+        let height = leading.header.height;
+        let keys = more(&leading.record)?;
+        let mut proofs = Vec::with_capacity(1 + keys.len());
+        let header = leading.header.clone();
+        proofs.push(leading);
+        let mut consistent = true;
+        for key in keys {
+            let proof = store.prove(&key)?;
+            if proof.header.height != height {
+                consistent = false;
+                break;
+            }
+            proofs.push(proof);
+        }
+        if consistent {
+            return Ok((proofs, header));
+        }
+    }
+    Err(ApiError::new(
+        axum::http::StatusCode::SERVICE_UNAVAILABLE,
+        "state_moving",
+        "blocks committed faster than the proof could be read; retry",
+    )
+    .retry_after(1))
+}
+
+/// The proof bundle of licence `(type_code, number)`: its record or absence, the records its
+/// verdict reads (issuer, grant, recognitions covering `region` or all naming its type, open
+/// objections), and the signed checkpoint.
+pub(crate) fn bundle(
+    state: &ApiState,
+    type_code: &TypeCode,
+    number: &LicenceNumber,
+    region: Option<&RegionCode>,
+) -> Result<ProofBundle, ApiError> {
+    let store = state.store();
+    let config = state.config();
+    let licence_key = RecordKey::Licence(type_code.clone(), number.clone());
+    let (proofs, header) = prove_together(store, &licence_key, |record| {
+        let Some(Record::Licence(licence)) = record else {
+            return Ok(Vec::new());
+        };
+        let mut keys = vec![RecordKey::Authority(licence.issuer.clone())];
+        for candidate in licence.region.covering_regions() {
+            let key = RecordKey::Grant(licence.issuer.clone(), type_code.clone(), candidate);
+            if store.record(&key)?.is_some() {
+                keys.push(key);
+            }
+        }
+        let recognitions = store.recognitions()?;
+        keys.extend(
+            recognitions
+                .iter()
+                .filter(|recognition| match region {
+                    Some(region) => recognition.covers(licence, region),
+                    None => recognition.type_codes.contains(&licence.type_code),
+                })
+                .take(config.bundle_recognitions_max)
+                .map(|recognition| RecordKey::Recognition(recognition.id)),
+        );
+        keys.extend(
+            licence
+                .open_objections
+                .iter()
+                .take(config.bundle_objections_max)
+                .map(|id| RecordKey::Objection(*id)),
+        );
+        Ok(keys)
+    })?;
+    let checkpoint = checkpoint(state, header)?;
+    Ok(ProofBundle {
+        format: BUNDLE_FORMAT.into(),
+        chain_id: store.chain_id().to_owned(),
+        type_code: type_code.clone(),
+        number: number.clone(),
+        records: proofs.into_iter().map(record_proof).collect(),
+        checkpoint,
+    })
+}
+
+/// The inclusion proof of committed transaction `id` in the log of the latest checkpoint, or
+/// `None` when it is not committed.
+pub(crate) fn transaction_proof(
+    state: &ApiState,
+    id: &Hash32,
+) -> Result<Option<TransactionProof>, ApiError> {
+    let store = state.store();
+    let Some((transaction, location)) = store.transaction(id)? else {
+        return Ok(None);
+    };
+    let header = store.head()?.header;
+    let inclusion = store.log_inclusion(location.log_index, header.log_size)?;
+    let checkpoint = checkpoint(state, header)?;
+    Ok(Some(TransactionProof {
+        format: TRANSACTION_PROOF_FORMAT.into(),
+        transaction,
+        location,
+        inclusion,
+        checkpoint,
+    }))
+}

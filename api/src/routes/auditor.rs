@@ -1,0 +1,535 @@
+//! Auditor routes: blocks, the transaction log (checkpoint, inclusion, consistency), the
+//! export, authorities with their key history and actions, the catalogue and recognitions.
+
+use axum::Json;
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use hutong_ledger::log::{Blake3Log, LogHasher};
+use hutong_ledger::records::{AuthorityId, Height, Record, RecordKey, TypeCode};
+use serde::Deserialize;
+use utoipa::IntoParams;
+
+use super::verifier::{parse_region, state_view_of};
+use super::{ApiPath, ApiQuery, blocking, page_size, parse_authority};
+use crate::offline::{CHECKPOINT_FORMAT, CheckpointDocument};
+use crate::problem::{ApiError, Problem};
+use crate::state::ApiState;
+use crate::views::{
+    ActionPage, ActionView, AuthorityPage, AuthorityView, BlockPage, BlockView, ConsistencyView,
+    HeaderView, InclusionView, LicenceTypeList, RecognitionList,
+};
+
+fn parse_height(text: &str) -> Result<Height, ApiError> {
+    text.parse::<Height>().map_err(|_| {
+        ApiError::bad_request(
+            "invalid_path_parameter",
+            format!("a height is a decimal number from 0 to {}, got {text:?}", u64::MAX),
+        )
+    })
+}
+
+/// A committed block: header, transactions, commit certificate.
+#[utoipa::path(
+    get,
+    path = "/v1/blocks/{height}",
+    tag = "auditors",
+    params(("height" = u64, Path, description = "Block height (1 and above; height 0 is the genesis state)")),
+    responses(
+        (status = 200, description = "The block", body = BlockView),
+        (status = 400, description = "Malformed height", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No block at that height", body = Problem, content_type = "application/problem+json")
+    )
+)]
+pub(crate) async fn block(
+    State(state): State<ApiState>,
+    ApiPath(height_text): ApiPath<String>,
+) -> Result<Json<BlockView>, ApiError> {
+    let height = parse_height(&height_text)?;
+    let block = state.store().block(height)?.ok_or_else(|| {
+        ApiError::not_found(
+            "block_not_found",
+            format!(
+                "no block at height {height} (the head is {}; height 0 is the genesis state, \
+                 whose header /v1/blocks?from=0 lists)",
+                state.store().height().unwrap_or(0)
+            ),
+        )
+    })?;
+    Ok(Json(BlockView {
+        hash: block.hash(),
+        block,
+    }))
+}
+
+/// Query of the block list.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct BlocksQuery {
+    /// First height (default 0).
+    from: Option<Height>,
+    limit: Option<usize>,
+}
+
+/// Block headers from a height on, oldest first.
+#[utoipa::path(
+    get,
+    path = "/v1/blocks",
+    tag = "auditors",
+    params(BlocksQuery),
+    responses(
+        (status = 200, description = "A page of headers", body = BlockPage),
+        (status = 400, description = "Malformed query", body = Problem, content_type = "application/problem+json")
+    )
+)]
+pub(crate) async fn blocks(
+    State(state): State<ApiState>,
+    ApiQuery(query): ApiQuery<BlocksQuery>,
+) -> Result<Json<BlockPage>, ApiError> {
+    let limit = page_size(&state, query.limit)?;
+    let store = state.store();
+    let head = store.height()?;
+    let from = query.from.unwrap_or(0);
+    let mut items = Vec::with_capacity(limit);
+    let mut height = from;
+    while height <= head && items.len() < limit {
+        if let Some(header) = store.header(height)? {
+            items.push(HeaderView {
+                hash: header.hash(),
+                header,
+            });
+        }
+        height += 1;
+    }
+    Ok(Json(BlockPage {
+        items,
+        next_from: (height <= head).then_some(height),
+        head,
+    }))
+}
+
+/// The latest signed log head: the head block's header (a checkpoint of the log and the
+/// state), its commit certificate, and the validator hand-overs since genesis.
+#[utoipa::path(
+    get,
+    path = "/v1/log/checkpoint",
+    tag = "auditors",
+    responses((status = 200, description = "The signed checkpoint", body = Object))
+)]
+pub(crate) async fn checkpoint(
+    State(state): State<ApiState>,
+) -> Result<Json<CheckpointDocument>, ApiError> {
+    let work = state.clone();
+    blocking(move || {
+        let header = work.store().head()?.header;
+        Ok(Json(CheckpointDocument {
+            format: CHECKPOINT_FORMAT.into(),
+            checkpoint: crate::proofs::checkpoint(&work, header)?,
+        }))
+    })
+    .await
+}
+
+/// Query of the inclusion proof.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct InclusionQuery {
+    /// Transaction id (64 hexadecimal characters).
+    hash: String,
+    /// Log size to prove against (default: the head's).
+    size: Option<u64>,
+}
+
+/// Inclusion of a committed transaction in the log of a given size (RFC 9162 section 2.1.3).
+#[utoipa::path(
+    get,
+    path = "/v1/log/inclusion",
+    tag = "auditors",
+    params(InclusionQuery),
+    responses(
+        (status = 200, description = "The proof", body = InclusionView),
+        (status = 400, description = "Malformed id, or a size the transaction is not in", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such committed transaction", body = Problem, content_type = "application/problem+json")
+    )
+)]
+pub(crate) async fn inclusion(
+    State(state): State<ApiState>,
+    ApiQuery(query): ApiQuery<InclusionQuery>,
+) -> Result<Json<InclusionView>, ApiError> {
+    let id = super::operator::parse_hash(&query.hash)
+        .map_err(|error| ApiError::bad_request("invalid_query", error.detail))?;
+    let store = state.store();
+    let head_size = store.head()?.header.log_size;
+    let size = query.size.unwrap_or(head_size);
+    if size > head_size {
+        return Err(ApiError::bad_request(
+            "size_beyond_log",
+            format!("the log has {head_size} transactions; size {size} is beyond it"),
+        ));
+    }
+    let Some((transaction, location)) = store.transaction(&id)? else {
+        return Err(ApiError::not_found(
+            "transaction_not_found",
+            format!("transaction {id} is not committed"),
+        ));
+    };
+    if location.log_index >= size {
+        return Err(ApiError::bad_request(
+            "transaction_after_size",
+            format!(
+                "transaction {id} is leaf {} of the log; a log of {size} does not hold it",
+                location.log_index
+            ),
+        ));
+    }
+    let proof = store.log_inclusion(location.log_index, size)?;
+    Ok(Json(InclusionView {
+        transaction_id: id,
+        leaf_hash: Blake3Log.leaf_hash(&transaction.to_bytes()),
+        root: store.log_root(size)?,
+        proof,
+    }))
+}
+
+/// Query of the consistency proof.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct ConsistencyQuery {
+    /// The older log size.
+    first: u64,
+    /// The newer log size (default: the head's).
+    second: Option<u64>,
+}
+
+/// That the log of `second` transactions extends the log of `first` (RFC 9162 section 2.1.4).
+#[utoipa::path(
+    get,
+    path = "/v1/log/consistency",
+    tag = "auditors",
+    params(ConsistencyQuery),
+    responses(
+        (status = 200, description = "The proof", body = ConsistencyView),
+        (status = 400, description = "Sizes out of order or beyond the log", body = Problem, content_type = "application/problem+json")
+    )
+)]
+pub(crate) async fn consistency(
+    State(state): State<ApiState>,
+    ApiQuery(query): ApiQuery<ConsistencyQuery>,
+) -> Result<Json<ConsistencyView>, ApiError> {
+    let store = state.store();
+    let head_size = store.head()?.header.log_size;
+    let second = query.second.unwrap_or(head_size);
+    if second > head_size {
+        return Err(ApiError::bad_request(
+            "size_beyond_log",
+            format!("the log has {head_size} transactions; size {second} is beyond it"),
+        ));
+    }
+    if query.first > second {
+        return Err(ApiError::bad_request(
+            "sizes_out_of_order",
+            format!("first ({}) is greater than second ({second})", query.first),
+        ));
+    }
+    Ok(Json(ConsistencyView {
+        first_root: store.log_root(query.first)?,
+        second_root: store.log_root(second)?,
+        proof: store.log_consistency(query.first, second)?,
+    }))
+}
+
+/// Query of the export.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct ExportQuery {
+    /// First height (default 1).
+    from: Option<Height>,
+    /// Last height (default: the head, or as many as one request may stream).
+    to: Option<Height>,
+}
+
+/// The response header that says where to resume when an export was cut at its limit.
+pub const EXPORT_NEXT_HEADER: &str = "hutong-export-next-from";
+
+/// Blocks with their certificates as NDJSON (one block per line, as `/v1/blocks/{height}`
+/// gives it), streamed. At most the configured number of blocks per request; when more remain,
+/// the `Hutong-Export-Next-From` header says where to resume, and a client that lost the
+/// connection resumes from the height after the last full line it received.
+#[utoipa::path(
+    get,
+    path = "/v1/export",
+    tag = "auditors",
+    params(ExportQuery),
+    responses(
+        (status = 200, description = "NDJSON, one block per line", body = String, content_type = "application/x-ndjson"),
+        (status = 400, description = "Malformed query, or to before from", body = Problem, content_type = "application/problem+json")
+    )
+)]
+pub(crate) async fn export(
+    State(state): State<ApiState>,
+    ApiQuery(query): ApiQuery<ExportQuery>,
+) -> Result<Response, ApiError> {
+    let head = state.store().height()?;
+    let from = query.from.unwrap_or(1).max(1);
+    let requested_to = query.to.unwrap_or(head).min(head);
+    if query.to.is_some_and(|to| to < from) {
+        return Err(ApiError::bad_request(
+            "range_out_of_order",
+            format!("to ({requested_to}) is before from ({from})"),
+        ));
+    }
+    let limit = state.config().export_blocks_max;
+    let to = requested_to.min(from.saturating_add(limit - 1));
+    let store = state.store().clone();
+    let lines = futures_util::stream::unfold(from, move |height| {
+        let store = store.clone();
+        async move {
+            if height > to {
+                return None;
+            }
+            let line = tokio::task::spawn_blocking(move || -> Result<Vec<u8>, std::io::Error> {
+                let block = store
+                    .block(height)
+                    .map_err(std::io::Error::other)?
+                    .ok_or_else(|| std::io::Error::other(format!("block {height} is missing")))?;
+                let mut line = serde_json::to_vec(&BlockView {
+                    hash: block.hash(),
+                    block,
+                })
+                .map_err(std::io::Error::other)?;
+                line.push(b'\n');
+                Ok(line)
+            })
+            .await
+            .map_err(std::io::Error::other)
+            .and_then(|result| result);
+            Some((line, height + 1))
+        }
+    });
+    let mut response = Body::from_stream(lines).into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/x-ndjson"),
+    );
+    if to < requested_to {
+        if let Ok(value) = HeaderValue::from_str(&(to + 1).to_string()) {
+            response.headers_mut().insert(EXPORT_NEXT_HEADER, value);
+        }
+    }
+    Ok(response)
+}
+
+/// Query of the authority list.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct AuthoritiesQuery {
+    limit: Option<usize>,
+    /// `next_cursor` of the previous page (an authority id).
+    cursor: Option<String>,
+}
+
+/// Every department with its roles and the history of its keys.
+#[utoipa::path(
+    get,
+    path = "/v1/authorities",
+    tag = "auditors",
+    params(AuthoritiesQuery),
+    responses(
+        (status = 200, description = "A page of authorities", body = AuthorityPage),
+        (status = 400, description = "Malformed query", body = Problem, content_type = "application/problem+json")
+    )
+)]
+pub(crate) async fn authorities(
+    State(state): State<ApiState>,
+    ApiQuery(query): ApiQuery<AuthoritiesQuery>,
+) -> Result<Json<AuthorityPage>, ApiError> {
+    let limit = page_size(&state, query.limit)?;
+    let after = query
+        .cursor
+        .as_deref()
+        .map(|cursor| {
+            parse_authority(cursor)
+                .map_err(|error| ApiError::bad_request("invalid_cursor", error.detail))
+        })
+        .transpose()?
+        .map(RecordKey::Authority);
+    let records = state.store().records_with_prefix(
+        &RecordKey::Authority(AuthorityId(String::new())),
+        after.as_ref(),
+        limit,
+    )?;
+    let full = records.len() == limit;
+    let items: Vec<AuthorityView> = records
+        .into_iter()
+        .filter_map(|record| match record {
+            Record::Authority(authority) => Some(AuthorityView::from(authority)),
+            _ => None,
+        })
+        .collect();
+    let next_cursor = full
+        .then(|| items.last().map(|last| last.id.to_string()))
+        .flatten();
+    Ok(Json(AuthorityPage { items, next_cursor }))
+}
+
+/// Query of an authority's actions.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct ActionsQuery {
+    limit: Option<usize>,
+    /// `next_cursor` of the previous page (`height-index`).
+    cursor: Option<String>,
+}
+
+fn parse_action_cursor(text: &str) -> Result<(Height, u32), ApiError> {
+    let bad = || {
+        ApiError::bad_request(
+            "invalid_cursor",
+            format!("an action cursor is HEIGHT-INDEX, got {text:?}"),
+        )
+    };
+    let (height, index) = text.split_once('-').ok_or_else(bad)?;
+    Ok((
+        height.parse().map_err(|_| bad())?,
+        index.parse().map_err(|_| bad())?,
+    ))
+}
+
+/// Everything one department signed (submitted or endorsed), oldest first.
+#[utoipa::path(
+    get,
+    path = "/v1/authorities/{id}/actions",
+    tag = "auditors",
+    params(("id" = String, Path, description = "Authority id", example = "qd-approval"), ActionsQuery),
+    responses(
+        (status = 200, description = "A page of actions", body = ActionPage),
+        (status = 400, description = "Malformed id or query", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such authority", body = Problem, content_type = "application/problem+json")
+    )
+)]
+pub(crate) async fn authority_actions(
+    State(state): State<ApiState>,
+    ApiPath(id_text): ApiPath<String>,
+    ApiQuery(query): ApiQuery<ActionsQuery>,
+) -> Result<Json<ActionPage>, ApiError> {
+    let id = parse_authority(&id_text)?;
+    let limit = page_size(&state, query.limit)?;
+    let after = query.cursor.as_deref().map(parse_action_cursor).transpose()?;
+    let work = state.clone();
+    blocking(move || {
+        let store = work.store();
+        if super::verifier::authority(store, &id)?.is_none() {
+            return Err(ApiError::not_found(
+                "authority_not_found",
+                format!("no authority {id}"),
+            ));
+        }
+        let actions = store.actions_of(&id, after, limit)?;
+        let mut items = Vec::with_capacity(actions.len());
+        for (height, index, transaction_id) in &actions {
+            let (kind, licence, submitted) = match store.transaction(transaction_id)? {
+                Some((transaction, _)) => (
+                    transaction.payload.body.kind_name().to_owned(),
+                    transaction
+                        .payload
+                        .body
+                        .licence()
+                        .map(|(type_code, number)| format!("{type_code}/{number}")),
+                    transaction.payload.signer == id,
+                ),
+                None => (String::new(), None, false),
+            };
+            items.push(ActionView {
+                height: *height,
+                index: *index,
+                transaction_id: *transaction_id,
+                kind,
+                licence,
+                submitted,
+            });
+        }
+        let next_cursor = (actions.len() == limit)
+            .then(|| actions.last().map(|(height, index, _)| format!("{height}-{index}")))
+            .flatten();
+        Ok(Json(ActionPage {
+            authority: id,
+            items,
+            next_cursor,
+        }))
+    })
+    .await
+}
+
+/// The catalogue of licence types (电子证照目录) with their face-field schemas.
+#[utoipa::path(
+    get,
+    path = "/v1/licence-types",
+    tag = "auditors",
+    responses((status = 200, description = "The catalogue", body = LicenceTypeList))
+)]
+pub(crate) async fn licence_types(
+    State(state): State<ApiState>,
+) -> Result<Json<LicenceTypeList>, ApiError> {
+    let records = state.store().records_with_prefix(
+        &RecordKey::LicenceType(TypeCode(String::new())),
+        None,
+        crate::config::CATALOGUE_ENTRIES_MAX,
+    )?;
+    Ok(Json(LicenceTypeList {
+        items: records
+            .into_iter()
+            .filter_map(|record| match record {
+                Record::LicenceType(licence_type) => Some(licence_type),
+                _ => None,
+            })
+            .collect(),
+    }))
+}
+
+/// Query of the recognition list.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct RecognitionsQuery {
+    /// Only attestations whose recognising region covers this region.
+    region: Option<String>,
+}
+
+/// Mutual-recognition attestations (跨地区互通互认), including withdrawn ones.
+#[utoipa::path(
+    get,
+    path = "/v1/recognitions",
+    tag = "auditors",
+    params(RecognitionsQuery),
+    responses(
+        (status = 200, description = "The attestations", body = RecognitionList),
+        (status = 400, description = "Malformed region", body = Problem, content_type = "application/problem+json")
+    )
+)]
+pub(crate) async fn recognitions(
+    State(state): State<ApiState>,
+    ApiQuery(query): ApiQuery<RecognitionsQuery>,
+) -> Result<Json<RecognitionList>, ApiError> {
+    let region = query.region.as_deref().map(parse_region).transpose()?;
+    let store = state.store();
+    let items = store
+        .recognitions()?
+        .into_iter()
+        .filter(|recognition| {
+            region
+                .as_ref()
+                .is_none_or(|region| recognition.recognizing_region.covers(region))
+        })
+        .collect();
+    Ok(Json(RecognitionList {
+        items,
+        state: state_view_of(store)?,
+    }))
+}
