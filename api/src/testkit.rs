@@ -147,3 +147,204 @@ impl NodeControl for StoreNode {
         )
     }
 }
+
+/// What [`demo_chain`] recorded, for tests and pages to point at.
+#[derive(Debug, Clone)]
+pub struct DemoFacts {
+    /// Business licences issued in Qingdao by `qd-approval`: `business-licence/<USCC>`.
+    pub qingdao_numbers: Vec<hutong_ledger::records::LicenceNumber>,
+    /// Business licences issued in Jining by `jn-approval`.
+    pub jining_numbers: Vec<hutong_ledger::records::LicenceNumber>,
+    /// Suspended by the Qingdao market regulator.
+    pub suspended: hutong_ledger::records::LicenceNumber,
+    /// Revoked.
+    pub revoked: hutong_ledger::records::LicenceNumber,
+    /// Under an open objection.
+    pub disputed: hutong_ledger::records::LicenceNumber,
+    pub objection: Hash32,
+    /// Xinjiang recognises Shandong business licences.
+    pub recognition: Hash32,
+    /// A qualification held by a person, with a private `id_number` field.
+    pub qualification: hutong_ledger::records::LicenceNumber,
+    pub person: Hash32,
+    pub id_number: String,
+    pub salt: [u8; 32],
+    /// The height at which a fifth validator joined.
+    pub validator_change_height: hutong_ledger::records::Height,
+}
+
+/// A chain built with the ledger's fixture.
+#[derive(Debug)]
+pub struct DemoChain {
+    pub fixture: hutong_ledger::testkit::Fixture,
+    pub store: Arc<Store>,
+    pub facts: DemoFacts,
+}
+
+/// Time of block `index` of the demo chain: one second apart after genesis.
+fn block_time(index: u64) -> TimeMs {
+    hutong_ledger::testkit::GENESIS_TIME + index * 1000
+}
+
+impl DemoChain {
+    /// Executes and commits one block of `transactions` (signed by all fixture validators).
+    pub fn commit(&self, transactions: Vec<Transaction>) -> hutong_ledger::block::Block {
+        let head = self.store.head().map(|head| head.header).ok();
+        let height = head.as_ref().map_or(0, |header| header.height);
+        let time = head
+            .as_ref()
+            .map_or(block_time(1), |header| header.time.max(block_time(height)) + 1000);
+        let execution = match self.store.execute(
+            time,
+            self.fixture.node_keys[0].public_key(),
+            transactions,
+            Mode::Verify,
+        ) {
+            Ok(execution) => execution,
+            Err(error) => panic!("demo block {} does not execute: {error}", height + 1),
+        };
+        let certificate = self.fixture.certify(&execution.header);
+        match self.store.commit(execution, certificate) {
+            Ok(block) => block,
+            Err(error) => panic!("demo block {} does not commit: {error}", height + 1),
+        }
+    }
+}
+
+/// A chain of `qingdao_licences` business licences issued in Qingdao and a few in Jining, one
+/// suspended, one revoked, one under objection, a Xinjiang recognition of Shandong licences, a
+/// person's qualification with a private field, and a validator added to the set. In memory.
+///
+/// For tests, benchmarks and demonstrations only: it panics if the fixture is inconsistent.
+#[allow(clippy::panic)]
+pub fn demo_chain(qingdao_licences: u64) -> DemoChain {
+    use hutong_ledger::records::{IssuedBy, NodeChange, NodeEntry, StatusAction};
+    use hutong_ledger::store::MemoryBackend;
+    use hutong_ledger::testkit::{
+        DAY_MS, Fixture, GENESIS_TIME, business_licence_body, qualification_body, region, secret,
+    };
+    use hutong_ledger::tx::TxBody;
+
+    const BLOCK_TRANSACTIONS: u64 = 1000;
+    let fixture = Fixture::new();
+    let store = match Store::create_with(Box::new(MemoryBackend::new()), &fixture.genesis) {
+        Ok(store) => Arc::new(store),
+        Err(error) => panic!("demo store: {error}"),
+    };
+    let mut chain = DemoChain {
+        fixture,
+        store,
+        facts: DemoFacts {
+            qingdao_numbers: Vec::new(),
+            jining_numbers: Vec::new(),
+            suspended: "".into(),
+            revoked: "".into(),
+            disputed: "".into(),
+            objection: Hash32::ZERO,
+            recognition: Hash32::ZERO,
+            qualification: "QUAL-2026-0001".into(),
+            person: hutong_ledger::hash::tagged("demo/person", b"370202199001011234"),
+            id_number: "370202199001011234".into(),
+            salt: [7u8; 32],
+            validator_change_height: 0,
+        },
+    };
+    let number_of = |body: &TxBody| match body.licence() {
+        Some((_, number)) => number.clone(),
+        None => panic!("an issuance names a licence"),
+    };
+    let mut issued = 0;
+    while issued < qingdao_licences {
+        let count = BLOCK_TRANSACTIONS.min(qingdao_licences - issued);
+        let mut transactions = Vec::with_capacity(count as usize);
+        for n in issued..issued + count {
+            let body = business_licence_body("370200", n + 1);
+            chain.facts.qingdao_numbers.push(number_of(&body));
+            transactions.push(chain.fixture.tx("qd-approval", body));
+        }
+        chain.commit(transactions);
+        issued += count;
+    }
+    let mut transactions = Vec::new();
+    for n in 1..=5 {
+        let body = business_licence_body("370800", n);
+        chain.facts.jining_numbers.push(number_of(&body));
+        transactions.push(chain.fixture.tx("jn-approval", body));
+    }
+    let qualification = qualification_body(
+        chain.facts.qualification.as_str(),
+        chain.facts.person,
+        &chain.facts.id_number,
+        &chain.facts.salt,
+    );
+    transactions.push(chain.fixture.tx("hr-bureau", qualification));
+    let attestation = chain.fixture.tx(
+        "xj-recognizer",
+        TxBody::AttestRecognition {
+            recognizing_region: region("650000"),
+            type_codes: vec!["business-licence".into()],
+            issued_by: IssuedBy::Region(region("370000")),
+            scope: "政务服务与市场准入 government services and market access".into(),
+            valid_from: GENESIS_TIME,
+            valid_until: None,
+        },
+    );
+    chain.facts.recognition = attestation.id();
+    transactions.push(attestation);
+    chain.commit(transactions);
+
+    let qingdao = chain.facts.qingdao_numbers.clone();
+    let pick = |index: usize| match qingdao.get(index) {
+        Some(number) => number.clone(),
+        None => panic!("the demo chain needs at least 3 Qingdao licences"),
+    };
+    chain.facts.suspended = pick(1);
+    chain.facts.revoked = pick(2);
+    chain.facts.disputed = pick(0);
+    let change = |number: &hutong_ledger::records::LicenceNumber, action: StatusAction, reason: &str| {
+        TxBody::ChangeStatus {
+            type_code: "business-licence".into(),
+            number: number.clone(),
+            action,
+            effective_at: GENESIS_TIME + DAY_MS,
+            reason: reason.into(),
+        }
+    };
+    let suspend = chain.fixture.tx(
+        "qd-market",
+        change(&chain.facts.suspended, StatusAction::Suspend, "经营异常 irregular operation"),
+    );
+    let revoke = chain.fixture.tx(
+        "qd-approval",
+        change(&chain.facts.revoked, StatusAction::Revoke, "虚假登记 false registration"),
+    );
+    let objection = chain.fixture.tx(
+        "jn-approval",
+        TxBody::FileObjection {
+            type_code: "business-licence".into(),
+            number: chain.facts.disputed.clone(),
+            reason: "住所信息与实际不符 the address on record is wrong".into(),
+        },
+    );
+    chain.facts.objection = objection.id();
+    let head = chain.store.height().unwrap_or(0);
+    let effective_height = head + 3;
+    let validators = chain.fixture.governance(
+        TxBody::ChangeValidators {
+            changes: vec![NodeChange::Set(NodeEntry {
+                key: secret("node-4").public_key(),
+                authority: "gov-a".into(),
+                power: 1,
+            })],
+            effective_height,
+        },
+        3,
+    );
+    chain.commit(vec![suspend, revoke, objection, validators]);
+    chain.facts.validator_change_height = effective_height;
+    // Blocks up to and past the change, so that the head is signed by the new set.
+    while chain.store.height().unwrap_or(0) < effective_height + 1 {
+        chain.commit(Vec::new());
+    }
+    chain
+}
