@@ -69,16 +69,16 @@
 //!
 //! The tree is stored in *pages*: a page is the part of the tree between depth `d` and
 //! depth `d + 4` below one node at depth `d`, for `d` a multiple of 4 ([`SMT_PAGE_HEIGHT`]).
-//! Its 16 *slots* are the subtrees at depth `d + 4`; a slot holds nothing, one key (its
-//! leaf, stored in full), or two keys or more, in which case the page at depth `d + 4`
-//! below that slot holds them and the slot stores that page's hash. So the page at depth
-//! 0 (the root page) exists exactly when the tree is not empty, and any other page exists
-//! exactly when its subtree holds two keys or more; the stored form of a tree is a function
-//! of its contents alone. A leaf is stored in the slot its key falls in, even when it sits
-//! higher up inside the page because it is alone there; the hashes of the nodes inside a
-//! page are recomputed from its slots when the page is read, and checked against the hash
-//! its parent (or the expected root) records, so a store that returns damaged pages is
-//! detected ([`SmtError::PageHashMismatch`]).
+//! Its 16 *slots* are the subtrees at depth `d + 4`. A slot holds nothing; or its keys
+//! themselves, when there are at most 4 ([`SMT_SLOT_KEYS_MAX`]), stored in full (key and
+//! value); or the hash of the page at depth `d + 4` below it, which holds its keys when
+//! there are more. So the page at depth 0 (the root page) exists exactly when the tree is
+//! not empty, any other page exists exactly when its subtree holds more than 4 keys, and
+//! the stored form of a tree is a function of its contents alone. The hashes of the nodes
+//! inside a page, and of the subtrees of the keys a slot holds, are recomputed from its
+//! slots when the page is read and checked against the hash its parent (or the expected
+//! root) records, so a store that returns damaged pages is detected
+//! ([`SmtError::PageHashMismatch`]).
 //!
 //! Store keys: one byte `d` (the page's depth in bits: 0, 4, ..., 252), then the first
 //! `ceil(d / 8)` bytes of any key below the page, with the bits from `d` on set to zero.
@@ -86,17 +86,21 @@
 //! its own. Page bytes, [`SMT_PAGE_FORMAT_VERSION`] 1: the version byte 0x01; the number of
 //! occupied slots `n` (1..=16) as one byte; then `n` entries by increasing slot, each the
 //! slot number (one byte, 0..=15: bits `d..d+4` of the keys below it), a kind byte, and
-//! either (kind 0x00, a leaf) the 32 key bytes and the 32 value bytes, or (kind 0x01, a
-//! page below) the 32 bytes of that page's hash.
+//! then: for kind 0x00 (one key) the 32 key bytes and the 32 value bytes; for kind 0x02
+//! (2 to 4 keys) their count as one byte, then each key's 32 bytes and value's 32 bytes by
+//! increasing key; for kind 0x01 (a page below) the 32 bytes of that page's hash.
 //!
-//! Why pages of height 4: every page on a changed key's path must be rewritten, because
-//! each records the hashes of the pages below it. One stored node per binary node would
-//! cost about 20 writes per update in a tree of a million keys; pages of height 4 cost
-//! about 5 on a path, and in a block the upper pages are shared by many updates, so 5,000
-//! updates on a million keys write about 2.2 pages per update (measured by the benchmark).
-//! Taller pages write fewer values but larger ones: a page holds up to `2^height` slots of
-//! 66 bytes, so pages of height 8 would write about 1.1 values per update but up to 17 KiB
-//! each once the tree holds tens of millions of keys, while height 4 keeps every value
+//! Why this shape: every page on a changed key's path must be rewritten, because each
+//! records the hashes of the pages below it, so the number of pages on a path is the number
+//! of store writes an update costs. One stored node per binary node would cost about 20
+//! writes per update in a tree of a million keys. Pages of height 4 cost about 5 on a path,
+//! and in a block the upper pages are shared by many updates; keeping small groups of keys
+//! in their parent's slot spares the pages that would hold two or three keys each, the
+//! most common kind at the bottom of the tree. Measured by the benchmark: 5,000 updates on
+//! a million keys write 1.6 pages per update, about 1,400 bytes. Taller pages would
+//! write fewer values but larger ones: a page holds up to `2^height` slots, so pages of
+//! height 8 would write about one value per update but up to 17 KiB each once the tree
+//! holds tens of millions of keys, while height 4 keeps every value under 4.2 KiB and most
 //! under 1.1 KiB. Pages are addressed by position, not by content, so a change overwrites
 //! or deletes them in place and no garbage accumulates; only the current state is kept,
 //! which is all a proof against the latest signed root needs.
@@ -121,7 +125,8 @@
 //!
 //! # Cache
 //!
-//! The handle keeps decoded pages (with the hashes of the nodes inside them) up to
+//! The handle keeps decoded pages (with the hashes of the nodes inside them, each page one
+//! allocation) up to
 //! [`SMT_CACHE_SIZE_BYTES_DEFAULT`] or the limit given to
 //! [`SparseMerkleTree::with_cache_limit`]. Pages enter the cache only at `commit`: the
 //! pages that block wrote, and the unchanged pages `apply` read on the way; deleted pages
@@ -178,6 +183,10 @@ pub const SMT_PAGE_HEIGHT: usize = 4;
 pub const SMT_PAGE_FORMAT_VERSION: u8 = 1;
 /// Default bound on the estimated memory of a tree handle's page cache.
 pub const SMT_CACHE_SIZE_BYTES_DEFAULT: usize = 256 * 1024 * 1024;
+/// Most keys a slot of a page holds itself; a slot's subtree with more keys gets a page of
+/// its own. Small groups of keys (two or three, at the bottom of the tree) are common, and
+/// a page for each would cost a store write per update and a cache entry per group.
+pub const SMT_SLOT_KEYS_MAX: usize = 4;
 /// Most updates one [`SparseMerkleTree::apply`] accepts: far above a block's worth, low
 /// enough that the sorted copy of the batch stays a few tens of MiB.
 pub const SMT_UPDATES_PER_APPLY_MAX: usize = 1 << 20;
@@ -189,6 +198,7 @@ const PAGE_DEPTH_MAX: usize = SMT_KEY_BITS - SMT_PAGE_HEIGHT;
 const WALK_PAGES_PRESIZED_MAX: usize = 1 << 16;
 const PAGE_KIND_LEAF: u8 = 0x00;
 const PAGE_KIND_CHILD: u8 = 0x01;
+const PAGE_KIND_LEAVES: u8 = 0x02;
 const PAGE_HEADER_BYTES: usize = 2;
 const PAGE_LEAF_BYTES: usize = 2 + 64;
 const PAGE_CHILD_BYTES: usize = 2 + 32;
@@ -234,20 +244,26 @@ pub fn root_of_leaves(mut leaves: Vec<(Hash32, Hash32)>) -> Result<Hash32, SmtEr
     {
         return Err(SmtError::DuplicateKey { key: first.0 });
     }
+    let leaves: Vec<SmtLeaf> = leaves
+        .into_iter()
+        .map(|(key, value)| SmtLeaf { key, value })
+        .collect();
     Ok(root_of_sorted_leaves(&leaves, 0))
 }
 
-fn root_of_sorted_leaves(leaves: &[(Hash32, Hash32)], depth: usize) -> Hash32 {
+/// The hash of the subtree at `depth` holding `leaves`, sorted by key, distinct, and all on
+/// that subtree's path.
+fn root_of_sorted_leaves(leaves: &[SmtLeaf], depth: usize) -> Hash32 {
     match leaves {
         [] => Hash32::ZERO,
-        [(key, value)] => leaf_hash(key, value),
+        [leaf] => leaf_hash(&leaf.key, &leaf.value),
         _ => {
             // Distinct sorted keys split before depth 256, so `depth` stays a valid bit index.
             assert!(
                 depth < SMT_KEY_BITS,
                 "two distinct keys agree on all 256 bits"
             );
-            let split = leaves.partition_point(|(key, _)| !key.bit(depth));
+            let split = leaves.partition_point(|leaf| !leaf.key.bit(depth));
             let (left, right) = leaves.split_at(split);
             internal_hash(
                 &root_of_sorted_leaves(left, depth + 1),
@@ -584,52 +600,152 @@ fn slot_of(key: &Hash32, depth: usize) -> usize {
     })
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum EntryContent {
-    /// The slot's subtree holds exactly this key; `hash` is its leaf hash.
-    Leaf {
-        key: Hash32,
-        value: Hash32,
-        hash: Hash32,
-    },
-    /// The slot's subtree holds two keys or more, in the page below, which hashes to `hash`.
-    Child { hash: Hash32 },
+/// A list of at most `CAPACITY` items kept inline, so that building a page allocates only
+/// its final array, of its exact size: a block rebuilds thousands of pages, and the
+/// allocator's work for growing and shrinking vectors otherwise outweighs the hashing.
+#[derive(Clone, Copy)]
+struct InlineList<Item: Copy, const CAPACITY: usize> {
+    items: [Item; CAPACITY],
+    len: usize,
 }
 
+impl<Item: Copy, const CAPACITY: usize> InlineList<Item, CAPACITY> {
+    fn new(filler: Item) -> Self {
+        InlineList {
+            items: [filler; CAPACITY],
+            len: 0,
+        }
+    }
+
+    fn push(&mut self, item: Item) {
+        // The capacities are a page's slot count and a slot's key count; the callers check
+        // the counts first, so exceeding one is a bug.
+        let place = self.items.get_mut(self.len);
+        assert!(
+            place.is_some(),
+            "an inline list holds at most {CAPACITY} items"
+        );
+        if let Some(place) = place {
+            *place = item;
+            self.len += 1;
+        }
+    }
+
+    fn as_slice(&self) -> &[Item] {
+        self.items.get(..self.len).unwrap_or(&[])
+    }
+}
+
+impl<Item: Copy + PartialEq, const CAPACITY: usize> PartialEq for InlineList<Item, CAPACITY> {
+    fn eq(&self, other: &Self) -> bool {
+        self.as_slice() == other.as_slice()
+    }
+}
+
+impl<Item: Copy + Eq, const CAPACITY: usize> Eq for InlineList<Item, CAPACITY> {}
+
+impl<Item: Copy + fmt::Debug, const CAPACITY: usize> fmt::Debug for InlineList<Item, CAPACITY> {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        formatter.debug_list().entries(self.as_slice()).finish()
+    }
+}
+
+/// The keys a slot holds in its page, sorted by key.
+type SlotLeaves = InlineList<SmtLeaf, SMT_SLOT_KEYS_MAX>;
+
+fn slot_leaves(leaves: &[SmtLeaf]) -> SlotLeaves {
+    let mut list = SlotLeaves::new(FILLER_LEAF);
+    for leaf in leaves {
+        list.push(*leaf);
+    }
+    list
+}
+
+/// Fills unused places of inline lists; never read.
+const FILLER_LEAF: SmtLeaf = SmtLeaf {
+    key: Hash32::ZERO,
+    value: Hash32::ZERO,
+};
+
+/// An occupied slot of a page being built: the hash of the slot's subtree, and the keys the
+/// slot holds itself, as a range of its [`PageDraft`]'s leaves (none when they are in the
+/// page below). Small, because building a page copies entries around.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct PageEntry {
     slot: u8,
-    content: EntryContent,
+    hash: Hash32,
+    first_leaf: u16,
+    leaf_count: u8,
 }
 
 impl PageEntry {
-    fn leaf(slot: usize, key: Hash32, value: Hash32) -> PageEntry {
-        PageEntry {
+    /// The slot holds exactly one key: then the key sits higher up in the page, where it is
+    /// alone.
+    fn is_single_leaf(&self) -> bool {
+        self.leaf_count == 1
+    }
+}
+
+/// The entries of a page being built, by increasing slot, and the keys they hold.
+#[derive(Clone, Debug, Default)]
+struct PageDraft {
+    entries: Vec<PageEntry>,
+    leaves: Vec<SmtLeaf>,
+}
+
+impl PageDraft {
+    fn clear(&mut self) {
+        self.entries.clear();
+        self.leaves.clear();
+    }
+
+    fn push_leaves(&mut self, slot: usize, hash: Hash32, leaves: &[SmtLeaf]) {
+        self.entries.push(PageEntry {
             slot: slot as u8,
-            content: EntryContent::Leaf {
-                key,
-                value,
-                hash: leaf_hash(&key, &value),
-            },
-        }
+            hash,
+            first_leaf: self.leaves.len() as u16,
+            leaf_count: leaves.len() as u8,
+        });
+        self.leaves.extend_from_slice(leaves);
     }
 
-    fn hash(&self) -> Hash32 {
-        match self.content {
-            EntryContent::Leaf { hash, .. } | EntryContent::Child { hash } => hash,
-        }
+    fn push_page_below(&mut self, slot: usize, hash: Hash32) {
+        self.push_leaves(slot, hash, &[]);
     }
 
-    fn is_leaf(&self) -> bool {
-        matches!(self.content, EntryContent::Leaf { .. })
+    /// Adds a slot as [`Page::slot`] gives it.
+    fn push_words(&mut self, slot: usize, hash: Hash32, words: &[Hash32]) {
+        self.entries.push(PageEntry {
+            slot: slot as u8,
+            hash,
+            first_leaf: self.leaves.len() as u16,
+            leaf_count: (words.len() / 2) as u8,
+        });
+        self.leaves.extend(leaves_of_words(words));
     }
 
-    fn as_leaf(&self) -> Option<SmtLeaf> {
-        match self.content {
-            EntryContent::Leaf { key, value, .. } => Some(SmtLeaf { key, value }),
-            EntryContent::Child { .. } => None,
-        }
+    fn has_page_below(&self) -> bool {
+        self.entries.iter().any(|entry| entry.leaf_count == 0)
     }
+}
+
+/// The keys and values stored as consecutive words in a page.
+fn leaves_of_words(words: &[Hash32]) -> impl Iterator<Item = SmtLeaf> + '_ {
+    words.chunks_exact(2).filter_map(|pair| match pair {
+        [key, value] => Some(SmtLeaf {
+            key: *key,
+            value: *value,
+        }),
+        _ => None,
+    })
+}
+
+fn slot_leaves_of_words(words: &[Hash32]) -> SlotLeaves {
+    let mut leaves = SlotLeaves::new(FILLER_LEAF);
+    for leaf in leaves_of_words(words).take(SMT_SLOT_KEYS_MAX) {
+        leaves.push(leaf);
+    }
+    leaves
 }
 
 /// The index of a node inside a page in heap order: 1 for the page's top node, `2i` and
@@ -665,51 +781,6 @@ fn set_bits(mut mask: u64) -> impl Iterator<Item = usize> {
         Some(index)
     })
 }
-
-/// Fills unused places of an [`InlineList`] of entries; never read.
-const FILLER_ENTRY: PageEntry = PageEntry {
-    slot: 0,
-    content: EntryContent::Child { hash: Hash32::ZERO },
-};
-
-/// A list of at most `CAPACITY` items kept inline, so that building a page allocates only
-/// its final arrays, each of its exact size: a block rebuilds thousands of pages, and the
-/// allocator's work for growing and shrinking vectors otherwise outweighs the hashing.
-#[derive(Clone, Copy)]
-struct InlineList<Item: Copy, const CAPACITY: usize> {
-    items: [Item; CAPACITY],
-    len: usize,
-}
-
-impl<Item: Copy, const CAPACITY: usize> InlineList<Item, CAPACITY> {
-    fn new(filler: Item) -> Self {
-        InlineList {
-            items: [filler; CAPACITY],
-            len: 0,
-        }
-    }
-
-    fn push(&mut self, item: Item) {
-        // The capacity is the number of slots of a page; exceeding it means two entries
-        // share a slot, which the callers rule out.
-        let place = self.items.get_mut(self.len);
-        assert!(place.is_some(), "a page holds at most {CAPACITY} entries");
-        if let Some(place) = place {
-            *place = item;
-            self.len += 1;
-        }
-    }
-
-    fn len(&self) -> usize {
-        self.len
-    }
-
-    fn as_slice(&self) -> &[Item] {
-        self.items.get(..self.len).unwrap_or(&[])
-    }
-}
-
-type EntryList = InlineList<PageEntry, SLOTS_PER_PAGE>;
 
 /// The hashes of a page's internal nodes while it is built, by heap index.
 struct InternalNodes {
@@ -747,13 +818,6 @@ impl InternalNodes {
     }
 }
 
-/// What a range of a page's slots holds.
-enum RangeContent {
-    Empty,
-    One(PageEntry),
-    Several,
-}
-
 /// A decoded page, in the compact form the cache keeps: masks of which slots and nodes
 /// hold what, and a single array of 32-byte words, so that a page is one allocation.
 #[derive(Clone, Debug)]
@@ -762,21 +826,23 @@ struct Page {
     hash: Hash32,
     /// Bit `s` is set when slot `s` holds an entry.
     occupied_slots: u64,
-    /// Bit `s` is set when slot `s` holds a leaf; a subset of `occupied_slots`.
-    leaf_slots: u64,
+    /// How many keys each slot holds itself: 0 for an empty slot or one whose keys are in
+    /// the page below.
+    leaf_counts: [u8; SLOTS_PER_PAGE],
     /// Bit `i` is set when the node with [`heap_index`] `i` is internal: its subtree holds
-    /// two entries or more, or one page below it.
+    /// two entries or more, or one entry holding two keys or more.
     internal_nodes: u64,
-    /// The hash of every entry by increasing slot (a leaf's hash, or the hash of the page
-    /// below); then the hash of every internal node by increasing heap index; then the key
-    /// and the value of every leaf by increasing slot.
+    /// The hash of every entry by increasing slot (the hash of the slot's subtree); then the
+    /// hash of every internal node by increasing heap index; then the key and the value of
+    /// every key the slots hold, by increasing slot and key.
     words: Box<[Hash32]>,
 }
 
 impl Page {
-    /// Builds a page from its entries (by increasing slot), reusing the hashes of
-    /// `previous` for the subtrees in which no slot of `dirty` lies.
-    fn build(entries: &[PageEntry], previous: Option<&Page>, dirty: u64) -> Page {
+    /// Builds a page from `draft`, reusing the hashes of `previous` for the subtrees in which
+    /// no slot of `dirty` lies.
+    fn build(draft: &PageDraft, previous: Option<&Page>, dirty: u64) -> Page {
+        let entries = draft.entries.as_slice();
         debug_assert!(
             entries
                 .windows(2)
@@ -785,100 +851,94 @@ impl Page {
         let mut internal = InternalNodes::new();
         let hash = hash_subtree(entries, 0, 0, previous, dirty, &mut internal);
         let mut occupied_slots = 0u64;
-        let mut leaf_slots = 0u64;
-        let mut leaf_count = 0;
+        let mut leaf_counts = [0u8; SLOTS_PER_PAGE];
         for entry in entries {
             occupied_slots |= 1 << entry.slot;
-            if entry.is_leaf() {
-                leaf_slots |= 1 << entry.slot;
-                leaf_count += 1;
+            if let Some(count) = leaf_counts.get_mut(usize::from(entry.slot)) {
+                *count = entry.leaf_count;
             }
         }
         let mut words = Vec::with_capacity(
-            entries.len() + internal.present.count_ones() as usize + 2 * leaf_count,
+            entries.len() + internal.present.count_ones() as usize + 2 * draft.leaves.len(),
         );
-        words.extend(entries.iter().map(PageEntry::hash));
+        words.extend(entries.iter().map(|entry| entry.hash));
         words.extend(
             set_bits(internal.present).filter_map(|index| internal.hashes.get(index).copied()),
         );
-        for leaf in entries.iter().filter_map(PageEntry::as_leaf) {
-            words.push(leaf.key);
-            words.push(leaf.value);
+        for entry in entries {
+            let first = usize::from(entry.first_leaf);
+            let leaves = draft
+                .leaves
+                .get(first..first + usize::from(entry.leaf_count))
+                .unwrap_or(&[]);
+            for leaf in leaves {
+                words.push(leaf.key);
+                words.push(leaf.value);
+            }
         }
         Page {
             hash,
             occupied_slots,
-            leaf_slots,
+            leaf_counts,
             internal_nodes: internal.present,
             words: words.into_boxed_slice(),
         }
+    }
+
+    /// The page's content as a draft, from which [`Page::build`] makes it again.
+    fn to_draft(&self) -> PageDraft {
+        let mut draft = PageDraft::default();
+        for (slot, hash, words) in self.slots() {
+            draft.push_words(slot, hash, words);
+        }
+        draft
     }
 
     fn entry_count(&self) -> usize {
         self.occupied_slots.count_ones() as usize
     }
 
-    fn leaf_count(&self) -> usize {
-        self.leaf_slots.count_ones() as usize
-    }
-
-    /// Where the leaves' keys and values start in `words`.
+    /// Where the keys and values start in `words`.
     fn leaves_start(&self) -> usize {
         self.entry_count() + self.internal_nodes.count_ones() as usize
     }
 
-    /// The entry in `slot`, if any.
-    fn entry(&self, slot: usize) -> Option<PageEntry> {
+    fn leaf_count_of(&self, slot: usize) -> usize {
+        usize::from(self.leaf_counts.get(slot).copied().unwrap_or(0))
+    }
+
+    /// The hash of `slot`'s subtree and the words (key, value, key, value, ...) of the keys
+    /// the slot holds itself, empty when they are in the page below; `None` if the slot is
+    /// empty.
+    fn slot(&self, slot: usize) -> Option<(Hash32, &[Hash32])> {
         if slot >= SLOTS_PER_PAGE || self.occupied_slots & (1 << slot) == 0 {
             return None;
         }
         let hash = *self
             .words
             .get((self.occupied_slots & bits_below(slot)).count_ones() as usize)?;
-        let content = if self.leaf_slots & (1 << slot) == 0 {
-            EntryContent::Child { hash }
-        } else {
-            let leaf_index = (self.leaf_slots & bits_below(slot)).count_ones() as usize;
-            let key_index = self.leaves_start() + 2 * leaf_index;
-            EntryContent::Leaf {
-                key: *self.words.get(key_index)?,
-                value: *self.words.get(key_index + 1)?,
-                hash,
-            }
-        };
-        Some(PageEntry {
-            slot: slot as u8,
-            content,
-        })
+        let keys_before: usize = (0..slot).map(|earlier| self.leaf_count_of(earlier)).sum();
+        let start = self.leaves_start() + 2 * keys_before;
+        let words = self
+            .words
+            .get(start..start + 2 * self.leaf_count_of(slot))?;
+        Some((hash, words))
     }
 
-    /// The entries by increasing slot.
-    fn entries(&self) -> impl Iterator<Item = PageEntry> + '_ {
+    /// Every occupied slot by increasing slot, as [`Page::slot`] gives it.
+    fn slots(&self) -> impl Iterator<Item = (usize, Hash32, &[Hash32])> + '_ {
         let entry_hashes = self.words.get(..self.entry_count()).unwrap_or(&[]);
-        let mut leaf_words = self
-            .words
-            .get(self.leaves_start()..)
-            .unwrap_or(&[])
-            .chunks_exact(2);
+        let mut next_leaf_word = self.leaves_start();
         set_bits(self.occupied_slots)
             .zip(entry_hashes)
-            .filter_map(move |(slot, hash)| {
-                let content = if self.leaf_slots & (1 << slot) == 0 {
-                    EntryContent::Child { hash: *hash }
-                } else {
-                    let [key, value] = leaf_words.next()? else {
-                        return None;
-                    };
-                    EntryContent::Leaf {
-                        key: *key,
-                        value: *value,
-                        hash: *hash,
-                    }
-                };
-                Some(PageEntry {
-                    slot: slot as u8,
-                    content,
-                })
+            .map(move |(slot, hash)| {
+                let word_count = 2 * self.leaf_count_of(slot);
+                let words = self
+                    .words
+                    .get(next_leaf_word..next_leaf_word + word_count)
+                    .unwrap_or(&[]);
+                next_leaf_word += word_count;
+                (slot, *hash, words)
             })
     }
 
@@ -892,43 +952,47 @@ impl Page {
         self.words.get(position).copied()
     }
 
-    fn range_content(&self, first_slot: usize, end_slot: usize) -> RangeContent {
+    /// The number of occupied slots in `first_slot..end_slot`, and the first of them.
+    fn occupied_in(&self, first_slot: usize, end_slot: usize) -> (u32, usize) {
         let in_range = self.occupied_slots & slot_mask(first_slot, end_slot);
-        match in_range.count_ones() {
-            0 => RangeContent::Empty,
-            1 => self
-                .entry(in_range.trailing_zeros() as usize)
-                .map_or(RangeContent::Empty, RangeContent::One),
-            _ => RangeContent::Several,
-        }
+        (in_range.count_ones(), in_range.trailing_zeros() as usize)
     }
 
     /// The hash of the subtree at `level` inside the page whose first slot is `first_slot`.
     fn subtree_hash(&self, level: usize, first_slot: usize) -> Hash32 {
         let end_slot = first_slot + (1 << (SMT_PAGE_HEIGHT - level));
-        match self.range_content(first_slot, end_slot) {
-            RangeContent::Empty => Hash32::ZERO,
-            RangeContent::One(entry) if level == SMT_PAGE_HEIGHT || entry.is_leaf() => entry.hash(),
-            _ => match self.internal_hash(heap_index(level, first_slot)) {
-                Some(hash) => hash,
-                None => {
-                    // `build` records every internal node; recomputing keeps a broken
-                    // invariant from turning into a wrong proof.
-                    debug_assert!(false, "page lacks the hash of an internal node");
-                    let entries: Vec<PageEntry> = self
-                        .entries()
-                        .filter(|entry| (first_slot..end_slot).contains(&usize::from(entry.slot)))
-                        .collect();
-                    hash_subtree(
-                        &entries,
-                        level,
-                        first_slot,
-                        None,
-                        u64::MAX,
-                        &mut InternalNodes::new(),
-                    )
-                }
-            },
+        let (count, first_occupied) = self.occupied_in(first_slot, end_slot);
+        if count == 0 {
+            return Hash32::ZERO;
+        }
+        if count == 1
+            && let Some((hash, words)) = self.slot(first_occupied)
+            && (level == SMT_PAGE_HEIGHT || words.len() == 2)
+        {
+            return hash;
+        }
+        match self.internal_hash(heap_index(level, first_slot)) {
+            Some(hash) => hash,
+            None => {
+                // `build` records every internal node; recomputing keeps a broken invariant
+                // from turning into a wrong proof.
+                debug_assert!(false, "page lacks the hash of an internal node");
+                let draft = self.to_draft();
+                let entries: Vec<PageEntry> = draft
+                    .entries
+                    .iter()
+                    .filter(|entry| (first_slot..end_slot).contains(&usize::from(entry.slot)))
+                    .copied()
+                    .collect();
+                hash_subtree(
+                    &entries,
+                    level,
+                    first_slot,
+                    None,
+                    u64::MAX,
+                    &mut InternalNodes::new(),
+                )
+            }
         }
     }
 
@@ -937,24 +1001,38 @@ impl Page {
     }
 
     fn encode(&self) -> Vec<u8> {
-        let leaf_count = self.leaf_count();
-        let child_count = self.entry_count() - leaf_count;
-        let len = PAGE_HEADER_BYTES + leaf_count * PAGE_LEAF_BYTES + child_count * PAGE_CHILD_BYTES;
+        // Straight from the masks and words: encoding runs for every page a block writes.
+        let mut len = PAGE_HEADER_BYTES;
+        for slot in set_bits(self.occupied_slots) {
+            let count = usize::from(self.leaf_counts.get(slot).copied().unwrap_or(0));
+            len += match count {
+                0 => PAGE_CHILD_BYTES,
+                1 => PAGE_LEAF_BYTES,
+                _ => 3 + 64 * count,
+            };
+        }
         let mut bytes = Vec::with_capacity(len);
         bytes.push(SMT_PAGE_FORMAT_VERSION);
         bytes.push(self.entry_count() as u8);
-        for entry in self.entries() {
-            bytes.push(entry.slot);
-            match &entry.content {
-                EntryContent::Leaf { key, value, .. } => {
-                    bytes.push(PAGE_KIND_LEAF);
-                    bytes.extend_from_slice(key.as_bytes());
-                    bytes.extend_from_slice(value.as_bytes());
-                }
-                EntryContent::Child { hash } => {
+        let entry_hashes = self.words.get(..self.entry_count()).unwrap_or(&[]);
+        let mut leaf_words = self.words.get(self.leaves_start()..).unwrap_or(&[]).iter();
+        for (slot, hash) in set_bits(self.occupied_slots).zip(entry_hashes) {
+            bytes.push(slot as u8);
+            let count = usize::from(self.leaf_counts.get(slot).copied().unwrap_or(0));
+            match count {
+                0 => {
                     bytes.push(PAGE_KIND_CHILD);
                     bytes.extend_from_slice(hash.as_bytes());
+                    continue;
                 }
+                1 => bytes.push(PAGE_KIND_LEAF),
+                _ => {
+                    bytes.push(PAGE_KIND_LEAVES);
+                    bytes.push(count as u8);
+                }
+            }
+            for word in leaf_words.by_ref().take(2 * count) {
+                bytes.extend_from_slice(word.as_bytes());
             }
         }
         debug_assert_eq!(bytes.len(), len);
@@ -976,7 +1054,9 @@ impl Page {
             return Err(id.malformed("entry count out of range"));
         }
         let depth = id.depth();
-        let mut entries = EntryList::new(FILLER_ENTRY);
+        let mut draft = PageDraft::default();
+        let mut key_count = 0;
+        let mut has_child_pages = false;
         for _ in 0..count {
             let slot = usize::from(
                 reader
@@ -986,28 +1066,53 @@ impl Page {
             if slot >= SLOTS_PER_PAGE {
                 return Err(id.malformed("slot out of range"));
             }
-            if entries
-                .as_slice()
+            if draft
+                .entries
                 .last()
                 .is_some_and(|previous: &PageEntry| usize::from(previous.slot) >= slot)
             {
                 return Err(id.malformed("slots not in increasing order"));
             }
-            let entry = match reader
+            let kind = reader
                 .byte()
-                .ok_or_else(|| id.malformed("truncated entry"))?
-            {
-                PAGE_KIND_LEAF => {
-                    let key = reader
-                        .hash()
-                        .ok_or_else(|| id.malformed("truncated leaf"))?;
-                    let value = reader
-                        .hash()
-                        .ok_or_else(|| id.malformed("truncated leaf"))?;
-                    if prefix_of(&key, depth) != id.prefix || slot_of(&key, depth) != slot {
-                        return Err(id.malformed("leaf key outside its slot"));
+                .ok_or_else(|| id.malformed("truncated entry"))?;
+            match kind {
+                PAGE_KIND_LEAF | PAGE_KIND_LEAVES => {
+                    let leaf_count = if kind == PAGE_KIND_LEAF {
+                        1
+                    } else {
+                        usize::from(
+                            reader
+                                .byte()
+                                .ok_or_else(|| id.malformed("truncated entry"))?,
+                        )
+                    };
+                    if kind == PAGE_KIND_LEAVES && !(2..=SMT_SLOT_KEYS_MAX).contains(&leaf_count) {
+                        return Err(id.malformed("key count of a slot out of range"));
                     }
-                    PageEntry::leaf(slot, key, value)
+                    let mut leaves = SlotLeaves::new(FILLER_LEAF);
+                    for _ in 0..leaf_count {
+                        let key = reader
+                            .hash()
+                            .ok_or_else(|| id.malformed("truncated leaf"))?;
+                        let value = reader
+                            .hash()
+                            .ok_or_else(|| id.malformed("truncated leaf"))?;
+                        if prefix_of(&key, depth) != id.prefix || slot_of(&key, depth) != slot {
+                            return Err(id.malformed("leaf key outside its slot"));
+                        }
+                        if leaves
+                            .as_slice()
+                            .last()
+                            .is_some_and(|previous: &SmtLeaf| previous.key >= key)
+                        {
+                            return Err(id.malformed("keys of a slot not in increasing order"));
+                        }
+                        leaves.push(SmtLeaf { key, value });
+                    }
+                    key_count += leaf_count;
+                    let hash = root_of_sorted_leaves(leaves.as_slice(), depth + SMT_PAGE_HEIGHT);
+                    draft.push_leaves(slot, hash, leaves.as_slice());
                 }
                 PAGE_KIND_CHILD => {
                     if depth + SMT_PAGE_HEIGHT > PAGE_DEPTH_MAX {
@@ -1016,27 +1121,21 @@ impl Page {
                     let hash = reader
                         .hash()
                         .ok_or_else(|| id.malformed("truncated page hash"))?;
-                    PageEntry {
-                        slot: slot as u8,
-                        content: EntryContent::Child { hash },
-                    }
+                    has_child_pages = true;
+                    draft.push_page_below(slot, hash);
                 }
                 _ => return Err(id.malformed("unknown entry kind")),
-            };
-            entries.push(entry);
+            }
         }
         if !reader.bytes.is_empty() {
             return Err(id.malformed("trailing bytes"));
         }
-        let holds_two_keys = entries.len() >= 2
-            || entries
-                .as_slice()
-                .first()
-                .is_some_and(|entry| !entry.is_leaf());
-        if depth != 0 && !holds_two_keys {
-            return Err(id.malformed("a page below the root holding fewer than two keys"));
+        if depth != 0 && !has_child_pages && key_count <= SMT_SLOT_KEYS_MAX {
+            return Err(id.malformed(
+                "a page below the root holding so few keys that its parent's slot should",
+            ));
         }
-        Ok(Page::build(entries.as_slice(), None, u64::MAX))
+        Ok(Page::build(&draft, None, u64::MAX))
     }
 }
 
@@ -1053,7 +1152,7 @@ fn hash_subtree(
 ) -> Hash32 {
     match entries {
         [] => return Hash32::ZERO,
-        [only] if level >= SMT_PAGE_HEIGHT || only.is_leaf() => return only.hash(),
+        [only] if level >= SMT_PAGE_HEIGHT || only.is_single_leaf() => return only.hash,
         _ => {}
     }
     // Slots are distinct, so a one-slot subtree never holds two entries.
@@ -1243,7 +1342,7 @@ pub struct SmtWriteSet {
     written_pages: Vec<(PageId, Page)>,
     deleted_pages: Vec<PageId>,
     pages_loaded: Vec<(PageId, Page)>,
-    pages_from_cache: Vec<PageId>,
+    unchanged_cached_pages: Vec<PageId>,
     stats: SmtApplyStats,
 }
 
@@ -1349,20 +1448,16 @@ impl SparseMerkleTree {
         let mut id = PageId::ROOT;
         let mut page = self.read_page(store, id, self.root)?;
         loop {
-            let depth = id.depth();
-            let content = page.entry(slot_of(key, depth)).map(|entry| entry.content);
-            match content {
-                None => return Ok(None),
-                Some(EntryContent::Leaf {
-                    key: leaf_key,
-                    value,
-                    ..
-                }) => return Ok((leaf_key == *key).then_some(value)),
-                Some(EntryContent::Child { hash }) => {
-                    id = child_page_id(id, key)?;
-                    page = self.read_page(store, id, hash)?;
-                }
+            let Some((hash, words)) = page.slot(slot_of(key, id.depth())) else {
+                return Ok(None);
+            };
+            if !words.is_empty() {
+                return Ok(leaves_of_words(words)
+                    .find(|leaf| leaf.key == *key)
+                    .map(|leaf| leaf.value));
             }
+            id = child_page_id(id, key)?;
+            page = self.read_page(store, id, hash)?;
         }
     }
 
@@ -1386,20 +1481,22 @@ impl SparseMerkleTree {
             let mut first_slot = 0;
             for level in 0..SMT_PAGE_HEIGHT {
                 let width = 1 << (SMT_PAGE_HEIGHT - level);
-                match page.range_content(first_slot, first_slot + width) {
-                    RangeContent::Empty => {
-                        return Ok(SmtProof {
-                            siblings,
-                            leaf: None,
-                        });
-                    }
-                    RangeContent::One(only) if only.is_leaf() => {
-                        return Ok(SmtProof {
-                            siblings,
-                            leaf: only.as_leaf(),
-                        });
-                    }
-                    RangeContent::One(_) | RangeContent::Several => {}
+                let (count, first_occupied) = page.occupied_in(first_slot, first_slot + width);
+                if count == 0 {
+                    return Ok(SmtProof {
+                        siblings,
+                        leaf: None,
+                    });
+                }
+                if count == 1
+                    && let Some((_, words)) = page.slot(first_occupied)
+                    && words.len() == 2
+                {
+                    // A key alone in this subtree: the path ends here.
+                    return Ok(SmtProof {
+                        siblings,
+                        leaf: leaves_of_words(words).next(),
+                    });
                 }
                 let half = width / 2;
                 if key.bit(depth + level) {
@@ -1409,23 +1506,49 @@ impl SparseMerkleTree {
                     siblings.push(page.subtree_hash(level + 1, first_slot + half));
                 }
             }
-            let content = page.entry(first_slot).map(|entry| entry.content);
-            match content {
-                None => {
-                    return Ok(SmtProof {
-                        siblings,
-                        leaf: None,
-                    });
-                }
-                Some(EntryContent::Leaf { key, value, .. }) => {
-                    return Ok(SmtProof {
-                        siblings,
-                        leaf: Some(SmtLeaf { key, value }),
-                    });
-                }
-                Some(EntryContent::Child { hash }) => {
-                    id = child_page_id(id, key)?;
-                    page = self.read_page(store, id, hash)?;
+            let Some((hash, words)) = page.slot(first_slot) else {
+                return Ok(SmtProof {
+                    siblings,
+                    leaf: None,
+                });
+            };
+            if words.is_empty() {
+                id = child_page_id(id, key)?;
+                page = self.read_page(store, id, hash)?;
+                continue;
+            }
+            // The rest of the path runs through the keys the slot holds.
+            let leaves = slot_leaves_of_words(words);
+            let mut below = leaves.as_slice();
+            let mut bit = depth + SMT_PAGE_HEIGHT;
+            loop {
+                match below {
+                    [] => {
+                        return Ok(SmtProof {
+                            siblings,
+                            leaf: None,
+                        });
+                    }
+                    [leaf] => {
+                        return Ok(SmtProof {
+                            siblings,
+                            leaf: Some(*leaf),
+                        });
+                    }
+                    _ => {
+                        // Distinct keys split before bit 256.
+                        assert!(bit < SMT_KEY_BITS, "two keys of a slot are equal");
+                        let split = below.partition_point(|leaf| !leaf.key.bit(bit));
+                        let (left, right) = below.split_at(split);
+                        if key.bit(bit) {
+                            siblings.push(root_of_sorted_leaves(left, bit + 1));
+                            below = right;
+                        } else {
+                            siblings.push(root_of_sorted_leaves(right, bit + 1));
+                            below = left;
+                        }
+                        bit += 1;
+                    }
                 }
             }
         }
@@ -1465,7 +1588,7 @@ impl SparseMerkleTree {
             };
             match walk.apply_page(PageId::ROOT, existing, &sorted)? {
                 Outcome::Empty => Hash32::ZERO,
-                Outcome::Page { hash } | Outcome::Leaf { hash, .. } => hash,
+                Outcome::Page { hash } | Outcome::Leaves { hash, .. } => hash,
             }
         };
         Ok(walk.finish(self.root, root, updates.len()))
@@ -1482,7 +1605,7 @@ impl SparseMerkleTree {
         }
         self.generation += 1;
         let generation = self.generation;
-        for id in &write_set.pages_from_cache {
+        for id in &write_set.unchanged_cached_pages {
             self.cache.touch(id, generation);
         }
         // The unchanged pages read from the store, and the pages written: disjoint sets.
@@ -1562,33 +1685,57 @@ fn child_page_id(parent: PageId, key: &Hash32) -> Result<PageId, SmtError> {
     Ok(PageId::of_key(key, depth))
 }
 
+/// Merges the sorted keys of a slot with sorted updates into `sink`, in key order; an update
+/// wins over a key it names.
+fn merge_leaves(existing: &[SmtLeaf], updates: &[SmtUpdate], mut sink: impl FnMut(SmtLeaf)) {
+    let mut old = existing.iter().peekable();
+    for (key, value) in updates {
+        while let Some(leaf) = old.next_if(|leaf| leaf.key < *key) {
+            sink(*leaf);
+        }
+        old.next_if(|leaf| leaf.key == *key);
+        if let Some(value) = value {
+            sink(SmtLeaf {
+                key: *key,
+                value: *value,
+            });
+        }
+    }
+    for leaf in old {
+        sink(*leaf);
+    }
+}
+
 /// What a subtree at a slot position becomes after an apply.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[expect(
+    clippy::large_enum_variant,
+    reason = "a stack temporary; boxing the keys would allocate per entry, which the inline list exists to avoid"
+)]
 enum Outcome {
     Empty,
-    /// Exactly one key: it moves up into the parent's slot.
-    Leaf {
-        key: Hash32,
-        value: Hash32,
+    /// At most [`SMT_SLOT_KEYS_MAX`] keys, sorted: the parent's slot holds them; `hash` is
+    /// the hash of their subtree.
+    Leaves {
+        leaves: SlotLeaves,
         hash: Hash32,
     },
-    /// Two keys or more, in a page that hashes to `hash`.
+    /// More keys, in a page that hashes to `hash`.
     Page {
         hash: Hash32,
     },
 }
 
 impl Outcome {
-    fn into_entry(self, slot: usize) -> Option<PageEntry> {
-        let content = match self {
-            Outcome::Empty => return None,
-            Outcome::Leaf { key, value, hash } => EntryContent::Leaf { key, value, hash },
-            Outcome::Page { hash } => EntryContent::Child { hash },
-        };
-        Some(PageEntry {
-            slot: slot as u8,
-            content,
-        })
+    /// The outcome for `leaves`, sorted and distinct, in the subtree at `depth`.
+    fn of_leaves(leaves: &[SmtLeaf], depth: usize) -> Outcome {
+        if leaves.is_empty() {
+            return Outcome::Empty;
+        }
+        Outcome::Leaves {
+            leaves: slot_leaves(leaves),
+            hash: root_of_sorted_leaves(leaves, depth),
+        }
     }
 }
 
@@ -1600,15 +1747,19 @@ struct ApplyWalk<'walk, Store: ?Sized> {
     deleted_pages: Vec<PageId>,
     /// Pages read from the store that the walk left unchanged.
     pages_loaded: Vec<(PageId, Page)>,
-    pages_from_cache: Vec<PageId>,
+    /// Pages found in the cache that the walk left unchanged.
+    unchanged_cached_pages: Vec<PageId>,
     pages_read_from_store: usize,
+    pages_read_from_cache: usize,
+    /// One reusable draft per page level, so that building pages does not allocate.
+    drafts: Vec<PageDraft>,
 }
 
 impl<'walk, Store: SmtNodeStore + ?Sized> ApplyWalk<'walk, Store> {
     fn new(tree: &'walk SparseMerkleTree, store: &'walk Store, updates: usize) -> Self {
-        // A block touches two to three pages per update; sizing the lists up front spares
-        // the allocator a series of ever larger copies, which costs more than it seems
-        // once the heap holds a large cache.
+        // A block touches about two pages per update; sizing the lists up front spares the
+        // allocator a series of ever larger copies, which costs more than it seems once the
+        // heap holds a large cache.
         let expected_pages = updates.saturating_mul(3).min(WALK_PAGES_PRESIZED_MAX);
         ApplyWalk {
             tree,
@@ -1616,14 +1767,16 @@ impl<'walk, Store: SmtNodeStore + ?Sized> ApplyWalk<'walk, Store> {
             written_pages: Vec::with_capacity(expected_pages),
             deleted_pages: Vec::new(),
             pages_loaded: Vec::new(),
-            pages_from_cache: Vec::with_capacity(expected_pages),
+            unchanged_cached_pages: Vec::new(),
             pages_read_from_store: 0,
+            pages_read_from_cache: 0,
+            drafts: vec![PageDraft::default(); PAGE_DEPTH_MAX / SMT_PAGE_HEIGHT + 1],
         }
     }
 
     fn load(&mut self, id: PageId, expected_hash: Hash32) -> Result<PageRef<'walk>, SmtError> {
         if let Some(page) = self.tree.cache.get(&id) {
-            self.pages_from_cache.push(id);
+            self.pages_read_from_cache += 1;
             return Ok(PageRef::Cached(page));
         }
         self.pages_read_from_store += 1;
@@ -1639,12 +1792,16 @@ impl<'walk, Store: SmtNodeStore + ?Sized> ApplyWalk<'walk, Store> {
         updates: &[SmtUpdate],
     ) -> Result<Outcome, SmtError> {
         let depth = id.depth();
-        let mut old_entries = existing
-            .as_deref()
-            .into_iter()
-            .flat_map(Page::entries)
-            .peekable();
-        let mut entries = EntryList::new(FILLER_ENTRY);
+        let page_level = depth / SMT_PAGE_HEIGHT;
+        // Pages below this one use other drafts, so this one stays free while they work.
+        let mut draft = self
+            .drafts
+            .get_mut(page_level)
+            .map(std::mem::take)
+            .unwrap_or_default();
+        draft.clear();
+        let old = existing.as_deref();
+        let mut old_slots = old.into_iter().flat_map(Page::slots).peekable();
         let mut dirty = 0u64;
         let mut rest = updates;
         while let Some((first_key, _)) = rest.first() {
@@ -1652,133 +1809,136 @@ impl<'walk, Store: SmtNodeStore + ?Sized> ApplyWalk<'walk, Store> {
             let group_len = rest.partition_point(|(key, _)| slot_of(key, depth) <= slot);
             let (group, tail) = rest.split_at(group_len);
             rest = tail;
-            while let Some(entry) = old_entries.next_if(|entry| usize::from(entry.slot) < slot) {
-                entries.push(entry);
+            while let Some((earlier, hash, words)) =
+                old_slots.next_if(|(earlier, ..)| *earlier < slot)
+            {
+                draft.push_words(earlier, hash, words);
             }
-            let current = old_entries.next_if(|entry| usize::from(entry.slot) == slot);
-            let outcome = match current.map(|entry| entry.content) {
-                Some(EntryContent::Child { hash }) => {
+            let current = old_slots
+                .next_if(|(same, ..)| *same == slot)
+                .map(|(_, hash, words)| (hash, words));
+            let outcome = match current {
+                Some((hash, [])) => {
                     let child_id = child_page_id(id, first_key)?;
                     let child = self.load(child_id, hash)?;
                     self.apply_page(child_id, Some(child), group)?
                 }
-                Some(EntryContent::Leaf { key, value, hash }) => {
-                    self.apply_to_slot(id, first_key, Some((key, value, hash)), group)?
+                Some((hash, words)) => {
+                    let leaves = slot_leaves_of_words(words);
+                    self.apply_to_slot(id, first_key, Some((leaves, hash)), group)?
                 }
                 None => self.apply_to_slot(id, first_key, None, group)?,
             };
-            let new_entry = outcome.into_entry(slot);
-            if new_entry != current {
+            // Equal hashes mean equal subtrees, stored alike.
+            let new_hash = match &outcome {
+                Outcome::Empty => None,
+                Outcome::Leaves { hash, .. } | Outcome::Page { hash } => Some(*hash),
+            };
+            if new_hash != current.map(|(hash, _)| hash) {
                 dirty |= 1 << slot;
             }
-            if let Some(entry) = new_entry {
-                entries.push(entry);
+            match outcome {
+                Outcome::Empty => {}
+                Outcome::Leaves { leaves, hash } => {
+                    draft.push_leaves(slot, hash, leaves.as_slice())
+                }
+                Outcome::Page { hash } => draft.push_page_below(slot, hash),
             }
         }
-        for entry in old_entries {
-            entries.push(entry);
+        for (later, hash, words) in old_slots {
+            draft.push_words(later, hash, words);
         }
 
-        if dirty == 0 {
-            return Ok(match existing {
+        let outcome = if dirty == 0 {
+            match existing {
                 Some(page) => {
                     let hash = page.hash;
-                    // An unchanged page read from the store goes into the cache at commit.
-                    if let PageRef::Loaded(page) = page {
-                        self.pages_loaded.push((id, page));
+                    // Unchanged pages stay in the cache, or enter it, at commit.
+                    match page {
+                        PageRef::Loaded(page) => self.pages_loaded.push((id, page)),
+                        PageRef::Cached(_) => self.unchanged_cached_pages.push(id),
                     }
                     Outcome::Page { hash }
                 }
                 None => Outcome::Empty,
-            });
-        }
-        let outcome = match entries.as_slice() {
-            [] => Outcome::Empty,
-            [
-                PageEntry {
-                    content: EntryContent::Leaf { key, value, hash },
-                    ..
-                },
-            ] if depth != 0 => Outcome::Leaf {
-                key: *key,
-                value: *value,
-                hash: *hash,
-            },
-            _ => {
-                let page = Page::build(entries.as_slice(), existing.as_deref(), dirty);
-                let hash = page.hash;
-                self.written_pages.push((id, page));
-                return Ok(Outcome::Page { hash });
             }
+        } else if draft.entries.is_empty() {
+            if existing.is_some() {
+                self.deleted_pages.push(id);
+            }
+            Outcome::Empty
+        } else if depth != 0 && !draft.has_page_below() && draft.leaves.len() <= SMT_SLOT_KEYS_MAX {
+            // Below the root, a page exists only for more keys than a slot holds; fewer
+            // move up into the parent's slot. Slots follow key order, so the keys are sorted.
+            if existing.is_some() {
+                self.deleted_pages.push(id);
+            }
+            Outcome::of_leaves(&draft.leaves, depth)
+        } else {
+            let page = Page::build(&draft, old, dirty);
+            let hash = page.hash;
+            self.written_pages.push((id, page));
+            Outcome::Page { hash }
         };
-        if existing.is_some() {
-            self.deleted_pages.push(id);
+        if let Some(place) = self.drafts.get_mut(page_level) {
+            *place = draft;
         }
         Ok(outcome)
     }
 
-    /// Applies `updates` to a slot of page `parent` that holds no page below it: nothing, or
-    /// the one leaf `existing`. `first_key` is any key in the slot.
+    /// Applies `updates` to a slot of page `parent` that holds no page below it but the
+    /// keys `existing` (with the hash of their subtree), if any. `first_key` is any key in
+    /// the slot.
     fn apply_to_slot(
         &mut self,
         parent: PageId,
         first_key: &Hash32,
-        existing: Option<(Hash32, Hash32, Hash32)>,
+        existing: Option<(SlotLeaves, Hash32)>,
         updates: &[SmtUpdate],
     ) -> Result<Outcome, SmtError> {
-        let leaf = |key: &Hash32, value: &Hash32| Outcome::Leaf {
-            key: *key,
-            value: *value,
-            hash: leaf_hash(key, value),
-        };
-        // The common cases of a block: one update in a slot that is empty or holds that key.
-        match (updates, existing) {
-            ([(key, new_value)], None) => {
-                return Ok(new_value.map_or(Outcome::Empty, |value| leaf(key, &value)));
-            }
-            ([(key, new_value)], Some((existing_key, existing_value, existing_hash)))
-                if *key == existing_key =>
-            {
-                return Ok(match new_value {
-                    None => Outcome::Empty,
-                    Some(value) if *value == existing_value => Outcome::Leaf {
+        let slot_depth = parent.depth() + SMT_PAGE_HEIGHT;
+        let existing_leaves = existing
+            .as_ref()
+            .map_or(&[][..], |(leaves, _)| leaves.as_slice());
+        // The common case of a block: one update in a slot that is empty or holds that key
+        // alone.
+        if let [(key, new_value)] = updates
+            && existing_leaves.iter().all(|leaf| leaf.key == *key)
+        {
+            return Ok(match (new_value, existing) {
+                (None, _) => Outcome::Empty,
+                (Some(value), Some((leaves, hash)))
+                    if leaves.as_slice().first().map(|leaf| &leaf.value) == Some(value) =>
+                {
+                    Outcome::Leaves { leaves, hash }
+                }
+                (Some(value), _) => Outcome::of_leaves(
+                    &[SmtLeaf {
                         key: *key,
                         value: *value,
-                        hash: existing_hash,
-                    },
-                    Some(value) => leaf(key, value),
-                });
-            }
-            _ => {}
+                    }],
+                    slot_depth,
+                ),
+            });
         }
-        let mut leaves: Vec<(Hash32, Option<Hash32>)> = Vec::with_capacity(updates.len() + 1);
-        let mut existing = existing.map(|(key, value, _)| (key, value));
-        for (key, value) in updates {
-            if let Some((existing_key, existing_value)) = existing {
-                if existing_key < *key {
-                    leaves.push((existing_key, Some(existing_value)));
-                    existing = None;
-                } else if existing_key == *key {
-                    existing = None;
-                }
-            }
-            if value.is_some() {
-                leaves.push((*key, *value));
-            }
+        if existing_leaves.len() + updates.len() <= SMT_SLOT_KEYS_MAX {
+            let mut merged = SlotLeaves::new(FILLER_LEAF);
+            merge_leaves(existing_leaves, updates, |leaf| merged.push(leaf));
+            return Ok(Outcome::of_leaves(merged.as_slice(), slot_depth));
         }
-        if let Some((existing_key, existing_value)) = existing {
-            leaves.push((existing_key, Some(existing_value)));
+        let mut merged: Vec<SmtLeaf> = Vec::with_capacity(existing_leaves.len() + updates.len());
+        merge_leaves(existing_leaves, updates, |leaf| merged.push(leaf));
+        if merged.len() <= SMT_SLOT_KEYS_MAX {
+            return Ok(Outcome::of_leaves(&merged, slot_depth));
         }
-        match leaves.as_slice() {
-            [] => Ok(Outcome::Empty),
-            [(key, Some(value))] => Ok(leaf(key, value)),
-            _ => {
-                // Two distinct keys (every value here is `Some`) share the slot, so it lies
-                // above depth 256 and the page below it exists.
-                let child_id = child_page_id(parent, first_key)?;
-                self.apply_page(child_id, None, &leaves)
-            }
-        }
+        // More keys than a slot holds share the slot, so it lies above depth 256 and the
+        // page below it exists.
+        let child_id = child_page_id(parent, first_key)?;
+        let inserts: Vec<SmtUpdate> = merged
+            .iter()
+            .map(|leaf| (leaf.key, Some(leaf.value)))
+            .collect();
+        self.apply_page(child_id, None, &inserts)
     }
 
     fn finish(self, previous_root: Hash32, root: Hash32, updates: usize) -> SmtWriteSet {
@@ -1793,7 +1953,7 @@ impl<'walk, Store: SmtNodeStore + ?Sized> ApplyWalk<'walk, Store> {
             pages_written: self.written_pages.len(),
             pages_deleted: self.deleted_pages.len(),
             pages_read_from_store: self.pages_read_from_store,
-            pages_read_from_cache: self.pages_from_cache.len(),
+            pages_read_from_cache: self.pages_read_from_cache,
         };
         SmtWriteSet {
             previous_root,
@@ -1803,7 +1963,7 @@ impl<'walk, Store: SmtNodeStore + ?Sized> ApplyWalk<'walk, Store> {
             written_pages: self.written_pages,
             deleted_pages: self.deleted_pages,
             pages_loaded: self.pages_loaded,
-            pages_from_cache: self.pages_from_cache,
+            unchanged_cached_pages: self.unchanged_cached_pages,
             stats,
         }
     }
@@ -1923,8 +2083,7 @@ mod tests {
             for (id, cached) in &self.tree.cache.pages {
                 let stored = self.store.get(&id.store_key()).unwrap().unwrap();
                 assert_eq!(cached.page.encode(), stored);
-                let entries: Vec<PageEntry> = cached.page.entries().collect();
-                let rebuilt = Page::build(&entries, None, u64::MAX);
+                let rebuilt = Page::build(&cached.page.to_draft(), None, u64::MAX);
                 assert_eq!(rebuilt.internal_nodes, cached.page.internal_nodes);
                 assert_eq!(rebuilt.words, cached.page.words);
                 assert_eq!(rebuilt.hash, cached.page.hash);
@@ -2247,13 +2406,13 @@ mod tests {
     }
 
     #[test]
-    fn two_keys_sharing_255_bits() {
+    fn keys_sharing_long_prefixes() {
         let mut fixture = Fixture::new(SMT_CACHE_SIZE_BYTES_DEFAULT);
         let first = key(7);
         let second = with_bit_flipped(&first, 255);
+        // Two keys differing in their last bit: one slot of the root page holds both.
         let stats = fixture.apply(&[(first, Some(value(1))), (second, Some(value(2)))]);
-        // One page at every depth 0, 4, ..., 252.
-        assert_eq!(stats.pages_written, SMT_KEY_BITS / SMT_PAGE_HEIGHT);
+        assert_eq!((stats.pages_written, fixture.store.len()), (1, 1));
         for (key, value) in [(first, value(1)), (second, value(2))] {
             let proof = fixture.tree.prove(&fixture.store, &key).unwrap();
             assert_eq!(proof.siblings.len(), 256);
@@ -2276,12 +2435,46 @@ mod tests {
         }
         fixture.check_reads(&absent);
         fixture.check_store_is_canonical();
-        // Deleting one key lifts the other to the root, and deletes all pages but the root.
-        let stats = fixture.apply(&[(first, None)]);
+
+        // More keys than a slot holds, all sharing their first 252 bits: a page at every
+        // depth 0, 4, ..., 252.
+        let with_last_bits = |bits: u8| {
+            let mut bytes = first.0;
+            bytes[31] = (bytes[31] & 0xF0) | bits;
+            Hash32(bytes)
+        };
+        let crowd: Vec<Hash32> = (0..16)
+            .map(with_last_bits)
+            .filter(|key| *key != first && *key != second)
+            .take(SMT_SLOT_KEYS_MAX)
+            .collect();
+        let inserts: Vec<Update> = crowd.iter().map(|key| (*key, Some(value(3)))).collect();
+        let stats = fixture.apply(&inserts);
+        assert_eq!(stats.pages_written, SMT_KEY_BITS / SMT_PAGE_HEIGHT);
+        for key in crowd.iter().chain([&first, &second]) {
+            let proof = fixture.tree.prove(&fixture.store, key).unwrap();
+            assert!(proof.siblings.len() >= 253);
+            check_tampering(
+                fixture.tree.root(),
+                key,
+                fixture.model.get(key).copied(),
+                &proof,
+            );
+        }
+        fixture.check_reads(&absent);
+        fixture.check_store_is_canonical();
+
+        // Back to a slot's worth of keys: the pages below the root go, and the root page's
+        // slot holds the keys again.
+        let deletes: Vec<Update> = crowd.iter().map(|key| (*key, None)).collect();
+        let stats = fixture.apply(&deletes);
         assert_eq!(
             (stats.pages_written, stats.pages_deleted),
             (1, SMT_KEY_BITS / SMT_PAGE_HEIGHT - 1)
         );
+        assert_eq!(fixture.store.len(), 1);
+        fixture.check_store_is_canonical();
+        fixture.apply(&[(first, None)]);
         assert_eq!(fixture.tree.root(), leaf_hash(&second, &value(2)));
         assert_eq!(fixture.store.len(), 1);
         fixture.check_store_is_canonical();
@@ -2339,13 +2532,19 @@ mod tests {
             .collect();
         fixture.apply(&updates);
         let target = key(42);
-        let proof = fixture.tree.prove(&fixture.store, &target).unwrap();
-        let stats = fixture.apply(&[(target, Some(value(1)))]);
-        // The leaf sits at depth `siblings.len()`, in the page just above it.
-        assert_eq!(
-            stats.pages_written,
-            proof.siblings.len().div_ceil(SMT_PAGE_HEIGHT).max(1)
+        let pages_on_path = (0..=PAGE_DEPTH_MAX)
+            .step_by(SMT_PAGE_HEIGHT)
+            .filter(|depth| {
+                let id = PageId::of_key(&target, *depth);
+                fixture.store.get(&id.store_key()).unwrap().is_some()
+            })
+            .count();
+        assert!(
+            pages_on_path >= 3,
+            "a tree of 5000 keys is at least 3 pages deep"
         );
+        let stats = fixture.apply(&[(target, Some(value(1)))]);
+        assert_eq!(stats.pages_written, pages_on_path);
         assert_eq!(stats.pages_deleted, 0);
         assert_eq!(stats.pages_read_from_store, 0);
         // Setting the value it already holds writes nothing.
@@ -2380,7 +2579,13 @@ mod tests {
         let block: Vec<Update> = (250..750)
             .map(|number| (key(number), Some(value(number + 1))))
             .collect();
-        for reads in [0, 1, 5, 40] {
+        let reads_needed = cold
+            .apply(&fixture.store, &block)
+            .unwrap()
+            .stats()
+            .pages_read_from_store;
+        assert!(reads_needed > 4);
+        for reads in [0, 1, reads_needed / 2, reads_needed - 1] {
             let failing = FailingStore {
                 inner: &fixture.store,
                 reads_left: Cell::new(reads),
@@ -2518,48 +2723,62 @@ mod tests {
     #[test]
     fn decoding_rejects_malformed_pages() {
         let id = PageId::of_key(&key(1), 4);
-        let leaf = |number: u64| {
+        // A key below page `id` in `slot`, its other bits from `number`.
+        let key_in = |slot: u8, number: u64| {
             let mut key = key(number);
-            key.0[0] = id.prefix.0[0] | (key.0[0] & 0x0F);
-            let mut bytes = vec![(key.0[0] & 0x0F), PAGE_KIND_LEAF];
-            bytes.extend_from_slice(key.as_bytes());
-            bytes.extend_from_slice(value(number).as_bytes());
-            (key, bytes)
+            key.0[0] = id.prefix.0[0] | slot;
+            key
         };
-        let (first_key, first) = leaf(1);
-        let (second_key, second) = leaf(2);
-        let (first, second) = if first_key < second_key {
-            (first, second)
-        } else {
-            (second, first)
+        let leaf = |slot: u8| {
+            let key = key_in(slot, u64::from(slot));
+            [
+                vec![slot, PAGE_KIND_LEAF],
+                key.0.to_vec(),
+                value(1).0.to_vec(),
+            ]
+            .concat()
         };
-        let valid = [vec![1, 2], first.clone(), second.clone()].concat();
-        if first[0] != second[0] {
-            assert!(Page::decode(id, &valid).is_ok());
-        }
+        let pair = |slot: u8, keys: [Hash32; 2]| {
+            let mut bytes = vec![slot, PAGE_KIND_LEAVES, 2];
+            for key in keys {
+                bytes.extend_from_slice(key.as_bytes());
+                bytes.extend_from_slice(value(2).as_bytes());
+            }
+            bytes
+        };
+        let (low, high) = {
+            let (first, second) = (key_in(2, 100), key_in(2, 101));
+            (first.min(second), first.max(second))
+        };
+        // Five keys, more than a slot holds, so the page must exist.
+        let five_leaves = [vec![1, 5], leaf(1), leaf(3), leaf(5), leaf(7), leaf(9)].concat();
+        let page = Page::decode(id, &five_leaves).unwrap();
+        assert_eq!(page.encode(), five_leaves);
+        let with_pair = [vec![1, 4], pair(2, [low, high]), leaf(3), leaf(5), leaf(7)].concat();
+        let page = Page::decode(id, &with_pair).unwrap();
+        assert_eq!(page.encode(), with_pair);
+        assert_eq!(page.entry_count(), 4);
+
         let cases: Vec<(Vec<u8>, &str)> = vec![
             (vec![], "empty"),
             (
-                [vec![2, 2], first.clone(), second.clone()].concat(),
+                [&[2][..], &five_leaves[1..]].concat(),
                 "unknown format version",
             ),
             (vec![1], "no entry count"),
             (vec![1, 0], "entry count out of range"),
             (vec![1, 17], "entry count out of range"),
             (
-                [vec![1, 1], first.clone()].concat(),
-                "a page below the root holding fewer than two keys",
+                [vec![1, 4], leaf(1), leaf(3), leaf(5), leaf(7)].concat(),
+                "a page below the root holding so few keys that its parent's slot should",
             ),
             (
-                [vec![1, 2], second.clone(), first.clone()].concat(),
+                [vec![1, 5], leaf(3), leaf(1), leaf(5), leaf(7), leaf(9)].concat(),
                 "slots not in increasing order",
             ),
+            ([five_leaves.clone(), vec![0]].concat(), "trailing bytes"),
             (
-                [vec![1, 2], first.clone(), second.clone(), vec![0]].concat(),
-                "trailing bytes",
-            ),
-            (
-                [vec![1, 2], first.clone(), second[..40].to_vec()].concat(),
+                five_leaves[..five_leaves.len() - 1].to_vec(),
                 "truncated leaf",
             ),
             (
@@ -2571,14 +2790,41 @@ mod tests {
                 "unknown entry kind",
             ),
             (
-                [vec![1, 1], vec![(first[0] + 1) % 16], first[1..].to_vec()].concat(),
+                [
+                    vec![1, 5],
+                    vec![0],
+                    leaf(1)[1..].to_vec(),
+                    leaf(3),
+                    leaf(5),
+                    leaf(7),
+                    leaf(9),
+                ]
+                .concat(),
                 "leaf key outside its slot",
+            ),
+            (
+                [vec![1, 4], pair(2, [high, low]), leaf(3), leaf(5), leaf(7)].concat(),
+                "keys of a slot not in increasing order",
+            ),
+            (
+                [vec![1, 4], pair(2, [low, low]), leaf(3), leaf(5), leaf(7)].concat(),
+                "keys of a slot not in increasing order",
+            ),
+            (
+                [
+                    vec![1, 1, 2, PAGE_KIND_LEAVES, 1],
+                    low.0.to_vec(),
+                    value(2).0.to_vec(),
+                ]
+                .concat(),
+                "key count of a slot out of range",
+            ),
+            (
+                [vec![1, 1, 2, PAGE_KIND_LEAVES, 5], vec![0; 5 * 64]].concat(),
+                "key count of a slot out of range",
             ),
         ];
         for (bytes, reason) in cases {
-            if reason == "slots not in increasing order" && first[0] == second[0] {
-                continue;
-            }
             assert_eq!(
                 Page::decode(id, &bytes).unwrap_err(),
                 id.malformed(reason),
@@ -2590,6 +2836,18 @@ mod tests {
         assert_eq!(
             Page::decode(deepest, &child).unwrap_err(),
             deepest.malformed("page below the deepest page")
+        );
+        // The root page may hold a single key.
+        let root_key = key(3);
+        let root_leaf = [
+            vec![1, 1, (root_key.0[0] >> 4), PAGE_KIND_LEAF],
+            root_key.0.to_vec(),
+            value(3).0.to_vec(),
+        ]
+        .concat();
+        assert_eq!(
+            Page::decode(PageId::ROOT, &root_leaf).unwrap().hash,
+            leaf_hash(&root_key, &value(3))
         );
     }
 
@@ -3019,6 +3277,12 @@ mod tests {
             fixture.check_store_is_canonical();
             let cold = Fixture { tree: SparseMerkleTree::open(&fixture.store, fixture.tree.root()).unwrap(), store: fixture.store.clone(), model: fixture.model.clone() };
             cold.check_reads(&pool);
+            // Deleting every key leaves nothing behind: no root, no page.
+            let deletes: Vec<Update> = pool.iter().map(|key| (*key, None)).collect();
+            fixture.apply(&deletes);
+            prop_assert_eq!(fixture.tree.root(), Hash32::ZERO);
+            prop_assert!(fixture.store.is_empty());
+            prop_assert_eq!(fixture.tree.cached_pages(), 0);
         }
 
         #[test]
