@@ -151,8 +151,16 @@ impl ApiConfig {
             self.bundle_objections_max as u64,
             limits::OPEN_OBJECTIONS_PER_LICENCE_MAX as u64,
         )?;
-        at_least("qr_png_module_pixels", u64::from(self.qr_png_module_pixels), 1)?;
-        at_most("qr_png_module_pixels", u64::from(self.qr_png_module_pixels), 32)?;
+        at_least(
+            "qr_png_module_pixels",
+            u64::from(self.qr_png_module_pixels),
+            1,
+        )?;
+        at_most(
+            "qr_png_module_pixels",
+            u64::from(self.qr_png_module_pixels),
+            32,
+        )?;
         Ok(())
     }
 }

@@ -133,9 +133,11 @@ impl From<SubmitError> for ApiError {
             SubmitError::Malformed(_) => {
                 ApiError::new(StatusCode::BAD_REQUEST, "malformed_transaction", detail)
             }
-            SubmitError::TooLarge { .. } => {
-                ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "transaction_too_large", detail)
-            }
+            SubmitError::TooLarge { .. } => ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "transaction_too_large",
+                detail,
+            ),
             SubmitError::Unauthorised(rule) => {
                 ApiError::new(StatusCode::FORBIDDEN, rule.code(), detail)
             }
@@ -150,8 +152,7 @@ impl From<SubmitError> for ApiError {
             } => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "mempool_full", detail)
                 .retry_after(retry_after_seconds),
             SubmitError::Unavailable(_) => {
-                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "not_ready", detail)
-                    .retry_after(1)
+                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "not_ready", detail).retry_after(1)
             }
         }
     }

@@ -122,15 +122,51 @@ impl ApiMetrics {
     /// Prometheus text.
     pub fn render(&self) -> String {
         let lines = [
-            ("hutong_api_requests_total", "Requests received.", &self.requests),
-            ("hutong_api_rate_limited_total", "Requests refused by the per-client rate limit.", &self.rate_limited),
-            ("hutong_api_overloaded_total", "Requests refused because the concurrency limit was reached.", &self.overloaded),
-            ("hutong_api_timeouts_total", "Requests that ran past the timeout.", &self.timeouts),
-            ("hutong_api_client_errors_total", "Answers with a 4xx status.", &self.client_errors),
-            ("hutong_api_server_errors_total", "Answers with a 5xx status.", &self.server_errors),
-            ("hutong_api_verifications_total", "Verification requests answered.", &self.verifications),
-            ("hutong_api_proof_bundles_total", "Proof bundles built.", &self.bundles),
-            ("hutong_api_transactions_submitted_total", "Transactions admitted to the mempool.", &self.transactions_submitted),
+            (
+                "hutong_api_requests_total",
+                "Requests received.",
+                &self.requests,
+            ),
+            (
+                "hutong_api_rate_limited_total",
+                "Requests refused by the per-client rate limit.",
+                &self.rate_limited,
+            ),
+            (
+                "hutong_api_overloaded_total",
+                "Requests refused because the concurrency limit was reached.",
+                &self.overloaded,
+            ),
+            (
+                "hutong_api_timeouts_total",
+                "Requests that ran past the timeout.",
+                &self.timeouts,
+            ),
+            (
+                "hutong_api_client_errors_total",
+                "Answers with a 4xx status.",
+                &self.client_errors,
+            ),
+            (
+                "hutong_api_server_errors_total",
+                "Answers with a 5xx status.",
+                &self.server_errors,
+            ),
+            (
+                "hutong_api_verifications_total",
+                "Verification requests answered.",
+                &self.verifications,
+            ),
+            (
+                "hutong_api_proof_bundles_total",
+                "Proof bundles built.",
+                &self.bundles,
+            ),
+            (
+                "hutong_api_transactions_submitted_total",
+                "Transactions admitted to the mempool.",
+                &self.transactions_submitted,
+            ),
         ];
         let mut out = String::new();
         for (name, help, counter) in lines {
@@ -287,16 +323,15 @@ impl ChangeIndex {
                     break;
                 };
                 for (_, _, id) in &page {
-                    if let Some((transaction, location)) = store.transaction(id)? {
-                        if let TxBody::ChangeValidators {
+                    if let Some((transaction, location)) = store.transaction(id)?
+                        && let TxBody::ChangeValidators {
                             effective_height, ..
                         } = &transaction.payload.body
-                        {
-                            self.transactions
-                                .entry(*effective_height)
-                                .or_default()
-                                .insert(location.log_index, transaction);
-                        }
+                    {
+                        self.transactions
+                            .entry(*effective_height)
+                            .or_default()
+                            .insert(location.log_index, transaction);
                     }
                 }
                 self.actions_scanned

@@ -95,7 +95,12 @@ impl StoreNode {
             .time;
         let execution = self
             .store
-            .execute(head_time + 1, self.node_key, vec![transaction.clone()], Mode::Build)
+            .execute(
+                head_time + 1,
+                self.node_key,
+                vec![transaction.clone()],
+                Mode::Build,
+            )
             .map_err(|error| unavailable(error.to_string()))?;
         if let Some((_, error)) = execution.rejected.into_iter().next() {
             known.insert(
@@ -140,7 +145,11 @@ impl NodeControl for StoreNode {
     }
 
     fn metrics(&self) -> String {
-        let pending = self.pending.lock().map(|pending| pending.len()).unwrap_or(0);
+        let pending = self
+            .pending
+            .lock()
+            .map(|pending| pending.len())
+            .unwrap_or(0);
         format!(
             "# HELP hutong_mempool_transactions Transactions waiting in the mempool.\n\
              # TYPE hutong_mempool_transactions gauge\nhutong_mempool_transactions {pending}\n"
@@ -188,12 +197,14 @@ fn block_time(index: u64) -> TimeMs {
 
 impl DemoChain {
     /// Executes and commits one block of `transactions` (signed by all fixture validators).
+    /// Panics when the block does not execute: a demo chain is built from consistent fixtures.
+    #[allow(clippy::panic)]
     pub fn commit(&self, transactions: Vec<Transaction>) -> hutong_ledger::block::Block {
         let head = self.store.head().map(|head| head.header).ok();
         let height = head.as_ref().map_or(0, |header| header.height);
-        let time = head
-            .as_ref()
-            .map_or(block_time(1), |header| header.time.max(block_time(height)) + 1000);
+        let time = head.as_ref().map_or(block_time(1), |header| {
+            header.time.max(block_time(height)) + 1000
+        });
         let execution = match self.store.execute(
             time,
             self.fixture.node_keys[0].public_key(),
@@ -301,22 +312,31 @@ pub fn demo_chain(qingdao_licences: u64) -> DemoChain {
     chain.facts.suspended = pick(1);
     chain.facts.revoked = pick(2);
     chain.facts.disputed = pick(0);
-    let change = |number: &hutong_ledger::records::LicenceNumber, action: StatusAction, reason: &str| {
-        TxBody::ChangeStatus {
-            type_code: "business-licence".into(),
-            number: number.clone(),
-            action,
-            effective_at: GENESIS_TIME + DAY_MS,
-            reason: reason.into(),
-        }
-    };
+    let change =
+        |number: &hutong_ledger::records::LicenceNumber, action: StatusAction, reason: &str| {
+            TxBody::ChangeStatus {
+                type_code: "business-licence".into(),
+                number: number.clone(),
+                action,
+                effective_at: GENESIS_TIME + DAY_MS,
+                reason: reason.into(),
+            }
+        };
     let suspend = chain.fixture.tx(
         "qd-market",
-        change(&chain.facts.suspended, StatusAction::Suspend, "经营异常 irregular operation"),
+        change(
+            &chain.facts.suspended,
+            StatusAction::Suspend,
+            "经营异常 irregular operation",
+        ),
     );
     let revoke = chain.fixture.tx(
         "qd-approval",
-        change(&chain.facts.revoked, StatusAction::Revoke, "虚假登记 false registration"),
+        change(
+            &chain.facts.revoked,
+            StatusAction::Revoke,
+            "虚假登记 false registration",
+        ),
     );
     let objection = chain.fixture.tx(
         "jn-approval",

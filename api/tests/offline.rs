@@ -36,7 +36,11 @@ async fn get(chain: &DemoChain, uri: &str) -> Vec<u8> {
         .oneshot(Request::get(uri).body(Body::empty()).unwrap())
         .await
         .unwrap();
-    assert!(response.status().is_success(), "{uri}: {}", response.status());
+    assert!(
+        response.status().is_success(),
+        "{uri}: {}",
+        response.status()
+    );
     axum::body::to_bytes(response.into_body(), usize::MAX)
         .await
         .unwrap()
@@ -69,40 +73,67 @@ fn tampered(bundle: &ProofBundle) -> Vec<(&'static str, ProofBundle, &'static st
     case("sibling-flipped", "record-proof/root-mismatch", &|b| {
         b.records[0].proof.siblings[0].0[0] ^= 1;
     });
-    case("issuer-proof-sibling-flipped", "record-proof/root-mismatch", &|b| {
-        b.records[1].proof.siblings[0].0[31] ^= 0x80;
-    });
+    case(
+        "issuer-proof-sibling-flipped",
+        "record-proof/root-mismatch",
+        &|b| {
+            b.records[1].proof.siblings[0].0[31] ^= 0x80;
+        },
+    );
     case("header-changed", "certificate-wrong-block", &|b| {
         b.checkpoint.header.time += 1;
     });
     case("state-root-changed", "certificate-wrong-block", &|b| {
         b.checkpoint.header.state_root.0[0] ^= 1;
     });
-    case("certificate-signature-flipped", "certificate-bad-signature", &|b| {
-        if let Some(certificate) = &mut b.checkpoint.certificate {
-            certificate.signatures[0].signature.0[5] ^= 1;
-        }
-    });
-    case("too-few-signatures", "certificate-insufficient-power", &|b| {
-        if let Some(certificate) = &mut b.checkpoint.certificate {
-            certificate.signatures.truncate(2);
-        }
-    });
+    case(
+        "certificate-signature-flipped",
+        "certificate-bad-signature",
+        &|b| {
+            if let Some(certificate) = &mut b.checkpoint.certificate {
+                certificate.signatures[0].signature.0[5] ^= 1;
+            }
+        },
+    );
+    case(
+        "too-few-signatures",
+        "certificate-insufficient-power",
+        &|b| {
+            if let Some(certificate) = &mut b.checkpoint.certificate {
+                certificate.signatures.truncate(2);
+            }
+        },
+    );
     case("certificate-missing", "missing-certificate", &|b| {
         b.checkpoint.certificate = None;
     });
-    case("validator-change-dropped", "validator-list-mismatch", &|b| {
-        b.checkpoint.validator_changes.clear();
-    });
+    case(
+        "validator-change-dropped",
+        "validator-list-mismatch",
+        &|b| {
+            b.checkpoint.validator_changes.clear();
+        },
+    );
     case("validator-list-changed", "validator-list-mismatch", &|b| {
         b.checkpoint.validators.pop();
     });
-    case("validator-change-inclusion-flipped", "inclusion/root_mismatch", &|b| {
-        b.checkpoint.validator_changes[0].transactions[0].inclusion.path[0].0[0] ^= 1;
-    });
-    case("validator-change-header-changed", "certificate-wrong-block", &|b| {
-        b.checkpoint.validator_changes[0].header.log_size += 1;
-    });
+    case(
+        "validator-change-inclusion-flipped",
+        "inclusion/root_mismatch",
+        &|b| {
+            b.checkpoint.validator_changes[0].transactions[0]
+                .inclusion
+                .path[0]
+                .0[0] ^= 1;
+        },
+    );
+    case(
+        "validator-change-header-changed",
+        "certificate-wrong-block",
+        &|b| {
+            b.checkpoint.validator_changes[0].header.log_size += 1;
+        },
+    );
     case("licence-swapped", "missing-licence-proof", &|b| {
         b.number = "91370200MA9999999X".into();
     });
@@ -123,7 +154,11 @@ async fn generate_vectors() -> Value {
     let bundle: ProofBundle = serde_json::from_slice(&bundle_bytes).unwrap();
     let verified = offline::verify_bundle(&bundle, &chain.fixture.genesis).unwrap();
     let absent: ProofBundle = serde_json::from_slice(
-        &get(&chain, "/v1/licences/business-licence/91370200MA9999999X/proof").await,
+        &get(
+            &chain,
+            "/v1/licences/business-licence/91370200MA9999999X/proof",
+        )
+        .await,
     )
     .unwrap();
     let qr_text: Value = serde_json::from_slice(
@@ -198,7 +233,11 @@ async fn vectors_verify_as_recorded() {
     if std::env::var_os("HUTONG_WRITE_VECTORS").is_some() {
         let vectors = generate_vectors().await;
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(&path, serde_json::to_string_pretty(&vectors).unwrap() + "\n").unwrap();
+        std::fs::write(
+            &path,
+            serde_json::to_string_pretty(&vectors).unwrap() + "\n",
+        )
+        .unwrap();
     }
     let vectors: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
     let genesis: Genesis = serde_json::from_value(vectors["genesis"].clone()).unwrap();
@@ -229,7 +268,12 @@ async fn vectors_verify_as_recorded() {
     for case in vectors["tampered"].as_array().unwrap() {
         let bundle: ProofBundle = serde_json::from_value(case["bundle"].clone()).unwrap();
         let error = offline::verify_bundle(&bundle, &genesis).unwrap_err();
-        assert_eq!(error.code(), case["error"].as_str().unwrap(), "{}", case["name"]);
+        assert_eq!(
+            error.code(),
+            case["error"].as_str().unwrap(),
+            "{}",
+            case["name"]
+        );
     }
     let valid = &vectors["qr"]["valid"];
     let signed = QrPayload::from_text(valid["text"].as_str().unwrap())
@@ -245,14 +289,21 @@ async fn vectors_verify_as_recorded() {
         let error = QrPayload::from_text(case["text"].as_str().unwrap())
             .and_then(|payload| payload.verify_with_genesis(&genesis))
             .unwrap_err();
-        assert_eq!(error.code(), case["error"].as_str().unwrap(), "{}", case["name"]);
+        assert_eq!(
+            error.code(),
+            case["error"].as_str().unwrap(),
+            "{}",
+            case["name"]
+        );
     }
     // The encodings a verifier in another language reproduces first.
     let header: hutong_ledger::block::BlockHeader =
         serde_json::from_value(vectors["encodings"]["header"]["value"].clone()).unwrap();
     assert_eq!(
         hex::encode(hutong_ledger::codec::to_canonical(&header)),
-        vectors["encodings"]["header"]["canonical_hex"].as_str().unwrap()
+        vectors["encodings"]["header"]["canonical_hex"]
+            .as_str()
+            .unwrap()
     );
 }
 
@@ -320,11 +371,18 @@ fn genesis_checkpoint_verifies_without_a_certificate() {
         validators: offline::genesis_validators(genesis),
         validator_changes: Vec::new(),
     };
-    assert_eq!(offline::verify_checkpoint(&checkpoint, genesis).unwrap().height, 0);
+    assert_eq!(
+        offline::verify_checkpoint(&checkpoint, genesis)
+            .unwrap()
+            .height,
+        0
+    );
     let mut wrong = checkpoint.clone();
     wrong.header.time += 1;
     assert_eq!(
-        offline::verify_checkpoint(&wrong, genesis).unwrap_err().code(),
+        offline::verify_checkpoint(&wrong, genesis)
+            .unwrap_err()
+            .code(),
         "genesis-header-mismatch"
     );
 }

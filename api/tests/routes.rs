@@ -166,7 +166,8 @@ async fn verification_with_proof_verifies_offline_to_the_same_verdict() {
         at: Some(NOW),
         region: Some(hutong_ledger::testkit::region("650100")),
     };
-    let verified = offline::verify_bundle_with(&bundle, &chain().fixture.genesis, &options).unwrap();
+    let verified =
+        offline::verify_bundle_with(&bundle, &chain().fixture.genesis, &options).unwrap();
     let verdict = verified.verdict.unwrap();
     assert!(verdict.valid);
     assert_eq!(verdict.valid_in_region, Some(true));
@@ -212,7 +213,9 @@ async fn holders_one_query_for_everything_and_pagination() {
     assert_eq!(person_page["items"][0]["type_code"], "qualification");
     let cursor = person_page["next_cursor"].as_str().unwrap();
     let rest = api
-        .get(&format!("/v1/holders/{person}/licences?limit=1&cursor={cursor}"))
+        .get(&format!(
+            "/v1/holders/{person}/licences?limit=1&cursor={cursor}"
+        ))
         .await
         .json();
     assert_eq!(rest["items"].as_array().unwrap().len(), 0);
@@ -248,7 +251,9 @@ async fn search_walks_every_page_once() {
         pages += 1;
         assert!(pages < 20, "pagination does not end");
         match page["next_cursor"].as_str() {
-            Some(cursor) => uri = format!("/v1/licences?type=business-licence&limit=100&cursor={cursor}"),
+            Some(cursor) => {
+                uri = format!("/v1/licences?type=business-licence&limit=100&cursor={cursor}")
+            }
             None => break,
         }
     }
@@ -259,7 +264,10 @@ async fn search_walks_every_page_once() {
         .await
         .json();
     assert_eq!(revoked["items"].as_array().unwrap().len(), 1);
-    assert_eq!(revoked["items"][0]["number"], chain().facts.revoked.as_str());
+    assert_eq!(
+        revoked["items"][0]["number"],
+        chain().facts.revoked.as_str()
+    );
 
     let jining = api.get("/v1/licences?region=370800").await.json();
     assert_eq!(jining["items"].as_array().unwrap().len(), 5);
@@ -300,7 +308,9 @@ async fn qr_code_and_presentations() {
     assert!(text.starts_with("HT1:"));
     // Offline: the genesis file alone checks the issuer's signature.
     let payload = QrPayload::from_text(&text).unwrap();
-    let signed = payload.verify_with_genesis(&chain().fixture.genesis).unwrap();
+    let signed = payload
+        .verify_with_genesis(&chain().fixture.genesis)
+        .unwrap();
     assert_eq!(signed.number.as_str(), first());
     // The code does not change when the status does: the revoked licence's code is its
     // issuance's.
@@ -318,7 +328,10 @@ async fn qr_code_and_presentations() {
     assert!(matches!(revoked.payload.body, TxBody::IssueLicence { .. }));
 
     let answer = api
-        .post_json("/v1/presentations/verify", &json!({ "payload": text, "region": "650100" }))
+        .post_json(
+            "/v1/presentations/verify",
+            &json!({ "payload": text, "region": "650100" }),
+        )
         .await;
     assert_eq!(answer.status, StatusCode::OK, "{}", answer.text());
     let view = answer.json();
@@ -327,7 +340,10 @@ async fn qr_code_and_presentations() {
     assert_eq!(view["verification"]["valid_in_region"], true);
 
     let revoked_view = api
-        .post_json("/v1/presentations/verify", &json!({ "payload": revoked_text }))
+        .post_json(
+            "/v1/presentations/verify",
+            &json!({ "payload": revoked_text }),
+        )
         .await
         .json();
     assert_eq!(revoked_view["authentic"], true);
@@ -345,10 +361,12 @@ async fn qr_code_and_presentations() {
         .json();
     assert_eq!(forged_view["authentic"], false);
     assert_eq!(forged_view["recorded"], false);
-    assert!(forged_view["authenticity_error"]
-        .as_str()
-        .unwrap()
-        .starts_with("bad-signature"));
+    assert!(
+        forged_view["authenticity_error"]
+            .as_str()
+            .unwrap()
+            .starts_with("bad-signature")
+    );
 
     api.post_json("/v1/presentations/verify", &json!({ "payload": "HELLO" }))
         .await
@@ -422,7 +440,10 @@ async fn submitting_transactions() {
         business_licence_body("370200", 900_001),
     );
     let answer = api
-        .post_json("/v1/transactions", &serde_json::to_value(&issuance).unwrap())
+        .post_json(
+            "/v1/transactions",
+            &serde_json::to_value(&issuance).unwrap(),
+        )
         .await;
     assert_eq!(answer.status, StatusCode::ACCEPTED, "{}", answer.text());
     let id = issuance.id().to_hex();
@@ -431,9 +452,12 @@ async fn submitting_transactions() {
     assert_eq!(status["state"], "pending");
 
     // The same again: a conflict.
-    api.post_json("/v1/transactions", &serde_json::to_value(&issuance).unwrap())
-        .await
-        .assert_problem(StatusCode::CONFLICT, "duplicate_transaction");
+    api.post_json(
+        "/v1/transactions",
+        &serde_json::to_value(&issuance).unwrap(),
+    )
+    .await
+    .assert_problem(StatusCode::CONFLICT, "duplicate_transaction");
 
     // The canonical binary encoding.
     let binary = signed(
@@ -459,9 +483,12 @@ async fn submitting_transactions() {
         1_000_000,
         business_licence_body("370200", 900_003),
     );
-    api.post_json("/v1/transactions", &serde_json::to_value(&not_granted).unwrap())
-        .await
-        .assert_problem(StatusCode::UNPROCESSABLE_ENTITY, "not_granted");
+    api.post_json(
+        "/v1/transactions",
+        &serde_json::to_value(&not_granted).unwrap(),
+    )
+    .await
+    .assert_problem(StatusCode::UNPROCESSABLE_ENTITY, "not_granted");
     let rejected = api
         .get(&format!("/v1/transactions/{}", not_granted.id()))
         .await
@@ -506,9 +533,12 @@ async fn submitting_transactions() {
         1,
         business_licence_body("370200", 900_006),
     );
-    api.post_json("/v1/transactions", &serde_json::to_value(&stranger).unwrap())
-        .await
-        .assert_problem(StatusCode::FORBIDDEN, "unknown_authority");
+    api.post_json(
+        "/v1/transactions",
+        &serde_json::to_value(&stranger).unwrap(),
+    )
+    .await
+    .assert_problem(StatusCode::FORBIDDEN, "unknown_authority");
 }
 
 #[tokio::test]
@@ -551,9 +581,12 @@ async fn malformed_transactions() {
     .assert_problem(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type");
     let mut unsigned = issuance.clone();
     unsigned.signatures.clear();
-    api.post_json("/v1/transactions", &serde_json::to_value(&unsigned).unwrap())
-        .await
-        .assert_problem(StatusCode::BAD_REQUEST, "malformed_transaction");
+    api.post_json(
+        "/v1/transactions",
+        &serde_json::to_value(&unsigned).unwrap(),
+    )
+    .await
+    .assert_problem(StatusCode::BAD_REQUEST, "malformed_transaction");
     // Past the body limit.
     let oversize = vec![b' '; ApiConfig::default().body_bytes_max + 1];
     api.request(
@@ -584,7 +617,10 @@ async fn full_mempool_asks_to_retry() {
         business_licence_body("370200", 920_001),
     );
     let answer = api
-        .post_json("/v1/transactions", &serde_json::to_value(&issuance).unwrap())
+        .post_json(
+            "/v1/transactions",
+            &serde_json::to_value(&issuance).unwrap(),
+        )
         .await;
     answer.assert_problem(StatusCode::SERVICE_UNAVAILABLE, "mempool_full");
     assert_eq!(answer.headers["retry-after"], "2");
@@ -596,7 +632,10 @@ async fn committed_transaction_with_inclusion_proof() {
     let licence = hutong_ledger::testkit::uscc("370200", 7);
     let id = chain()
         .store
-        .licence(&"business-licence".into(), &licence.to_string().as_str().into())
+        .licence(
+            &"business-licence".into(),
+            &licence.to_string().as_str().into(),
+        )
         .unwrap()
         .unwrap()
         .events[0]
@@ -693,24 +732,35 @@ async fn log_checkpoint_inclusion_and_consistency() {
 
     let licence = chain()
         .store
-        .licence(&"business-licence".into(), &chain().facts.qingdao_numbers[3])
+        .licence(
+            &"business-licence".into(),
+            &chain().facts.qingdao_numbers[3],
+        )
         .unwrap()
         .unwrap();
     let id = licence.events[0].tx;
     let inclusion = api
-        .get(&format!("/v1/log/inclusion?hash={id}&size={}", checkpoint.log_size))
+        .get(&format!(
+            "/v1/log/inclusion?hash={id}&size={}",
+            checkpoint.log_size
+        ))
         .await
         .json();
     let proof: InclusionProof = serde_json::from_value(inclusion["proof"].clone()).unwrap();
     let leaf: hutong_ledger::hash::Hash32 =
         serde_json::from_value(inclusion["leaf_hash"].clone()).unwrap();
-    proof.verify(&Blake3Log, &leaf, &checkpoint.log_root).unwrap();
+    proof
+        .verify(&Blake3Log, &leaf, &checkpoint.log_root)
+        .unwrap();
     api.get(&format!("/v1/log/inclusion?hash={id}&size=2"))
         .await
         .assert_problem(StatusCode::BAD_REQUEST, "transaction_after_size");
-    api.get(&format!("/v1/log/inclusion?hash={id}&size={}", checkpoint.log_size + 1))
-        .await
-        .assert_problem(StatusCode::BAD_REQUEST, "size_beyond_log");
+    api.get(&format!(
+        "/v1/log/inclusion?hash={id}&size={}",
+        checkpoint.log_size + 1
+    ))
+    .await
+    .assert_problem(StatusCode::BAD_REQUEST, "size_beyond_log");
     api.get("/v1/log/inclusion?hash=nope")
         .await
         .assert_problem(StatusCode::BAD_REQUEST, "invalid_query");
@@ -725,9 +775,12 @@ async fn log_checkpoint_inclusion_and_consistency() {
     api.get("/v1/log/consistency?first=10&second=5")
         .await
         .assert_problem(StatusCode::BAD_REQUEST, "sizes_out_of_order");
-    api.get(&format!("/v1/log/consistency?first=1&second={}", checkpoint.log_size + 1))
-        .await
-        .assert_problem(StatusCode::BAD_REQUEST, "size_beyond_log");
+    api.get(&format!(
+        "/v1/log/consistency?first=1&second={}",
+        checkpoint.log_size + 1
+    ))
+    .await
+    .assert_problem(StatusCode::BAD_REQUEST, "size_beyond_log");
     api.get("/v1/log/consistency")
         .await
         .assert_problem(StatusCode::BAD_REQUEST, "invalid_query");
@@ -775,10 +828,7 @@ async fn authorities_catalogue_and_recognitions() {
         .await
         .assert_problem(StatusCode::BAD_REQUEST, "invalid_cursor");
 
-    let actions = api
-        .get("/v1/authorities/qd-market/actions")
-        .await
-        .json();
+    let actions = api.get("/v1/authorities/qd-market/actions").await.json();
     assert_eq!(actions["items"][0]["kind"], "change_status");
     assert_eq!(actions["items"][0]["submitted"], true);
     let governor = api
@@ -793,7 +843,9 @@ async fn authorities_catalogue_and_recognitions() {
         .json();
     let cursor = issuer["next_cursor"].as_str().unwrap();
     let next = api
-        .get(&format!("/v1/authorities/qd-approval/actions?limit=2&cursor={cursor}"))
+        .get(&format!(
+            "/v1/authorities/qd-approval/actions?limit=2&cursor={cursor}"
+        ))
         .await
         .json();
     assert_ne!(next["items"][0], issuer["items"][0]);
@@ -882,7 +934,11 @@ async fn explorer_pages() {
     assert_eq!(redirect.status, StatusCode::SEE_OTHER);
     assert_eq!(
         redirect.headers["location"],
-        format!("/explorer/licences/business-licence/{}?region=650100", first()).as_str()
+        format!(
+            "/explorer/licences/business-licence/{}?region=650100",
+            first()
+        )
+        .as_str()
     );
     let payload = api
         .get(&format!("{}/qr?format=text", licence_uri(&first())))
@@ -895,7 +951,9 @@ async fn explorer_pages() {
         .get(&format!("/explorer/search?payload={payload}"))
         .await;
     assert_eq!(by_payload.status, StatusCode::SEE_OTHER);
-    let missing = api.get("/explorer/search?type=business-licence&number=").await;
+    let missing = api
+        .get("/explorer/search?type=business-licence&number=")
+        .await;
     assert_eq!(missing.status, StatusCode::BAD_REQUEST);
     assert!(missing.text().contains("请输入证照编号"));
     let unknown = api
@@ -980,9 +1038,13 @@ async fn openapi_document_matches_the_router() {
             .replace("{height}", "1")
             .replace("{id}", "qd-approval");
         let method = Method::from_bytes(method.as_bytes()).unwrap();
-        let answer = api.request(method, &uri, Some("application/json"), b"{}".to_vec()).await;
+        let answer = api
+            .request(method, &uri, Some("application/json"), b"{}".to_vec())
+            .await;
         assert_ne!(answer.status, StatusCode::METHOD_NOT_ALLOWED, "{route}");
-        if answer.status == StatusCode::NOT_FOUND && answer.content_type() == "application/problem+json" {
+        if answer.status == StatusCode::NOT_FOUND
+            && answer.content_type() == "application/problem+json"
+        {
             assert_ne!(answer.json()["code"], "route_not_found", "{route}");
         }
         assert!(

@@ -33,7 +33,9 @@ pub fn encode(bytes: &[u8]) -> String {
         buffer &= (1 << bits) - 1;
     }
     if bits > 0 {
-        out.push(char::from(ALPHABET[usize::from((buffer << (5 - bits)) & 0x1f)]));
+        out.push(char::from(
+            ALPHABET[usize::from((buffer << (5 - bits)) & 0x1f)],
+        ));
     }
     out
 }
@@ -49,9 +51,7 @@ fn value_of(character: u8) -> Option<u16> {
 /// Decodes canonical unpadded base32.
 pub fn decode(text: &str) -> Result<Vec<u8>, Base32Error> {
     if matches!(text.len() % 8, 1 | 3 | 6) {
-        return Err(Base32Error::BadLength {
-            length: text.len(),
-        });
+        return Err(Base32Error::BadLength { length: text.len() });
     }
     let mut out = Vec::with_capacity(text.len() * 5 / 8);
     let mut buffer: u16 = 0;

@@ -167,7 +167,10 @@ pub enum BundleError {
     #[error(
         "the validator change at height {height} is not after the heights already covered (from {trusted_from})"
     )]
-    ChangesOutOfOrder { trusted_from: Height, height: Height },
+    ChangesOutOfOrder {
+        trusted_from: Height,
+        height: Height,
+    },
     #[error(
         "header {height} names validator set {found}, but the set trusted at that height hashes to {expected}"
     )]
@@ -185,7 +188,9 @@ pub enum BundleError {
     MissingCertificate { height: Height },
     #[error("the genesis header in the proof is not the one the genesis file gives")]
     GenesisHeaderMismatch,
-    #[error("the validator change due at height {height} is not what a hand-over carries: {reason}")]
+    #[error(
+        "the validator change due at height {height} is not what a hand-over carries: {reason}"
+    )]
     ChangeTransaction { height: Height, reason: String },
     #[error("after the change at height {height} no validator is left")]
     EmptyValidatorSet { height: Height },
@@ -200,7 +205,9 @@ pub enum BundleError {
         type_code: TypeCode,
         number: LicenceNumber,
     },
-    #[error("the inclusion proof is for leaf {found} of {found_size}; the transaction is leaf {expected} of {expected_size}")]
+    #[error(
+        "the inclusion proof is for leaf {found} of {found_size}; the transaction is leaf {expected} of {expected_size}"
+    )]
     InclusionMismatch {
         expected: u64,
         found: u64,
@@ -311,7 +318,7 @@ pub fn genesis_validators(genesis: &Genesis) -> Vec<NodeEntry> {
         .filter(|node| node.power > 0)
         .cloned()
         .collect();
-    nodes.sort_by(|a, b| a.key.cmp(&b.key));
+    nodes.sort_by_key(|node| node.key);
     nodes
 }
 
@@ -418,7 +425,8 @@ pub fn verify_checkpoint(
     for change in &checkpoint.validator_changes {
         let height = change.effective_height;
         check_chain(chain_id, &change.header.chain_id)?;
-        if change.header.height < trusted_from || change.header.height.checked_add(1) != Some(height)
+        if change.header.height < trusted_from
+            || change.header.height.checked_add(1) != Some(height)
         {
             return Err(BundleError::ChangesOutOfOrder {
                 trusted_from,
@@ -494,9 +502,7 @@ fn apply_change_transactions(
             )));
         };
         if *effective_height != height {
-            return Err(refuse(format!(
-                "a change due at height {effective_height}"
-            )));
+            return Err(refuse(format!("a change due at height {effective_height}")));
         }
         let inclusion = &logged.inclusion;
         if inclusion.tree_size != change.header.log_size {

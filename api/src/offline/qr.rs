@@ -150,9 +150,7 @@ fn push_varint(out: &mut Vec<u8>, mut value: u64) {
 fn read_varint(bytes: &[u8], position: &mut usize, field: &'static str) -> Result<u64, QrError> {
     let mut value: u64 = 0;
     for index in 0..VARINT_BYTES_MAX {
-        let byte = *bytes
-            .get(*position)
-            .ok_or(QrError::Truncated { field })?;
+        let byte = *bytes.get(*position).ok_or(QrError::Truncated { field })?;
         *position += 1;
         let group = u64::from(byte & 0x7f);
         let shift = 7 * index as u32;
@@ -174,7 +172,10 @@ fn read_varint(bytes: &[u8], position: &mut usize, field: &'static str) -> Resul
 
 impl QrPayload {
     /// The payload of a committed issuance transaction.
-    pub fn from_issuance(transaction: &Transaction, issued_height: Height) -> Result<Self, QrError> {
+    pub fn from_issuance(
+        transaction: &Transaction,
+        issued_height: Height,
+    ) -> Result<Self, QrError> {
         if !matches!(transaction.payload.body, TxBody::IssueLicence { .. }) {
             return Err(QrError::NotAnIssuance(transaction.payload.body.kind_name()));
         }

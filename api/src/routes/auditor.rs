@@ -25,7 +25,10 @@ fn parse_height(text: &str) -> Result<Height, ApiError> {
     text.parse::<Height>().map_err(|_| {
         ApiError::bad_request(
             "invalid_path_parameter",
-            format!("a height is a decimal number from 0 to {}, got {text:?}", u64::MAX),
+            format!(
+                "a height is a decimal number from 0 to {}, got {text:?}",
+                u64::MAX
+            ),
         )
     })
 }
@@ -316,10 +319,10 @@ pub(crate) async fn export(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/x-ndjson"),
     );
-    if to < requested_to {
-        if let Ok(value) = HeaderValue::from_str(&(to + 1).to_string()) {
-            response.headers_mut().insert(EXPORT_NEXT_HEADER, value);
-        }
+    if to < requested_to
+        && let Ok(value) = HeaderValue::from_str(&(to + 1).to_string())
+    {
+        response.headers_mut().insert(EXPORT_NEXT_HEADER, value);
     }
     Ok(response)
 }
@@ -421,7 +424,11 @@ pub(crate) async fn authority_actions(
 ) -> Result<Json<ActionPage>, ApiError> {
     let id = parse_authority(&id_text)?;
     let limit = page_size(&state, query.limit)?;
-    let after = query.cursor.as_deref().map(parse_action_cursor).transpose()?;
+    let after = query
+        .cursor
+        .as_deref()
+        .map(parse_action_cursor)
+        .transpose()?;
     let work = state.clone();
     blocking(move || {
         let store = work.store();
@@ -456,7 +463,11 @@ pub(crate) async fn authority_actions(
             });
         }
         let next_cursor = (actions.len() == limit)
-            .then(|| actions.last().map(|(height, index, _)| format!("{height}-{index}")))
+            .then(|| {
+                actions
+                    .last()
+                    .map(|(height, index, _)| format!("{height}-{index}"))
+            })
             .flatten();
         Ok(Json(ActionPage {
             authority: id,

@@ -9,8 +9,7 @@ use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use hutong_ledger::records::{
-    FaceValue, Holder, LicenceEventKind, Record, RecordKey, Status, StatusAction, TimeMs,
-    TypeCode,
+    FaceValue, Holder, LicenceEventKind, Record, RecordKey, Status, StatusAction, TimeMs, TypeCode,
 };
 use hutong_ledger::tx::TxBody;
 use serde::Deserialize;
@@ -295,7 +294,12 @@ fn resolve_search(query: &SearchPageQuery) -> Result<String, ApiError> {
         url_component(type_code.as_str()),
         url_component(number.as_str())
     );
-    if let Some(region) = query.region.as_deref().map(str::trim).filter(|r| !r.is_empty()) {
+    if let Some(region) = query
+        .region
+        .as_deref()
+        .map(str::trim)
+        .filter(|r| !r.is_empty())
+    {
         parse_region(region)?;
         let _ = write!(location, "?region={}", url_component(region));
     }
@@ -429,8 +433,15 @@ fn render_licence(
     );
 
     let holder = match &licence.holder {
-        Holder::Enterprise(uscc) => format!("{} <span class=\"muted\">统一社会信用代码 USCC {}</span>", escape(&licence.holder_name), escape(uscc.as_str())),
-        Holder::Person(_) => format!("{} <span class=\"muted\">自然人 natural person</span>", escape(&licence.holder_name)),
+        Holder::Enterprise(uscc) => format!(
+            "{} <span class=\"muted\">统一社会信用代码 USCC {}</span>",
+            escape(&licence.holder_name),
+            escape(uscc.as_str())
+        ),
+        Holder::Person(_) => format!(
+            "{} <span class=\"muted\">自然人 natural person</span>",
+            escape(&licence.holder_name)
+        ),
     };
     let mut facts = String::new();
     let _ = write!(
@@ -445,7 +456,8 @@ fn render_licence(
         status_zh(view.status),
         view.status.name(),
         format_time(view.valid_from),
-        view.valid_until.map_or("长期 long-term".into(), format_time),
+        view.valid_until
+            .map_or("长期 long-term".into(), format_time),
         escape(licence.region.as_str()),
     );
     for (name, value) in &licence.face {
@@ -482,7 +494,8 @@ fn render_licence(
         .and_then(|payload| qr_image::svg(&payload.to_text()).ok())
         .map(|svg| {
             // The SVG document's XML declaration is not allowed inline in HTML.
-            svg.find("<svg").map_or(String::new(), |start| svg[start..].to_owned())
+            svg.find("<svg")
+                .map_or(String::new(), |start| svg[start..].to_owned())
         })
         .unwrap_or_else(|| "<p class=\"muted\">二维码不可用 QR code unavailable</p>".into());
     let type_url = url_component(type_code.as_str());
@@ -520,12 +533,14 @@ pub(crate) async fn block_page(
 
 fn render_block(state: &ApiState, height_text: &str) -> Result<String, ApiError> {
     let height: u64 = height_text.parse().map_err(|_| {
-        ApiError::bad_request("invalid_path_parameter", format!("{height_text:?} is not a height"))
+        ApiError::bad_request(
+            "invalid_path_parameter",
+            format!("{height_text:?} is not a height"),
+        )
     })?;
-    let block = state
-        .store()
-        .block(height)?
-        .ok_or_else(|| ApiError::not_found("block_not_found", format!("no block at height {height}")))?;
+    let block = state.store().block(height)?.ok_or_else(|| {
+        ApiError::not_found("block_not_found", format!("no block at height {height}"))
+    })?;
     let header = &block.header;
     let mut body = format!(
         "<section><h2>区块 #{height} · Block #{height}</h2><table>\
@@ -542,15 +557,28 @@ fn render_block(state: &ApiState, height_text: &str) -> Result<String, ApiError>
         block.certificate.signatures.len()
     );
     if height > 1 {
-        let _ = write!(body, "<p><a href=\"/explorer/blocks/{}\">← #{}</a></p>", height - 1, height - 1);
+        let _ = write!(
+            body,
+            "<p><a href=\"/explorer/blocks/{}\">← #{}</a></p>",
+            height - 1,
+            height - 1
+        );
     }
     body.push_str("</section><section><h2>交易 · Transactions</h2><table>");
     for transaction in &block.transactions {
         let licence = match &transaction.payload.body {
-            TxBody::IssueLicence { type_code, number, .. }
-            | TxBody::ChangeStatus { type_code, number, .. }
-            | TxBody::AmendLicence { type_code, number, .. }
-            | TxBody::FileObjection { type_code, number, .. } => format!(
+            TxBody::IssueLicence {
+                type_code, number, ..
+            }
+            | TxBody::ChangeStatus {
+                type_code, number, ..
+            }
+            | TxBody::AmendLicence {
+                type_code, number, ..
+            }
+            | TxBody::FileObjection {
+                type_code, number, ..
+            } => format!(
                 "<a href=\"/explorer/licences/{}/{}\">{}/{}</a>",
                 url_component(type_code.as_str()),
                 url_component(number.as_str()),
@@ -631,7 +659,10 @@ mod tests {
 
     #[test]
     fn escaping() {
-        assert_eq!(escape("<a href=\"x\">&'"), "&lt;a href=&quot;x&quot;&gt;&amp;&#39;");
+        assert_eq!(
+            escape("<a href=\"x\">&'"),
+            "&lt;a href=&quot;x&quot;&gt;&amp;&#39;"
+        );
         assert_eq!(url_component("a/b (c)"), "a%2Fb%20%28c%29");
     }
 }

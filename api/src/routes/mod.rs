@@ -120,16 +120,15 @@ fn is_probe(path: &str) -> bool {
 }
 
 fn client_of(request: &Request, trust_forwarded_for: bool) -> IpAddr {
-    if trust_forwarded_for {
-        if let Some(address) = request
+    if trust_forwarded_for
+        && let Some(address) = request
             .headers()
             .get("x-forwarded-for")
             .and_then(|value| value.to_str().ok())
             .and_then(|value| value.split(',').next())
             .and_then(|first| first.trim().parse::<IpAddr>().ok())
-        {
-            return address;
-        }
+    {
+        return address;
     }
     request
         .extensions()

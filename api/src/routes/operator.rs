@@ -31,7 +31,8 @@ pub(crate) async fn read_body(state: &ApiState, body: Body) -> Result<Bytes, Api
 
 /// Decodes a JSON body, refusing unknown fields.
 pub(crate) fn json_body<T: DeserializeOwned>(body: &Bytes) -> Result<T, ApiError> {
-    serde_json::from_slice(body).map_err(|error| ApiError::bad_request("invalid_body", error.to_string()))
+    serde_json::from_slice(body)
+        .map_err(|error| ApiError::bad_request("invalid_body", error.to_string()))
 }
 
 fn content_type(headers: &HeaderMap) -> &str {
@@ -82,7 +83,9 @@ pub(crate) async fn submit(
             return Err(ApiError::new(
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
                 "unsupported_media_type",
-                format!("content type {other:?}; send application/json or application/octet-stream"),
+                format!(
+                    "content type {other:?}; send application/json or application/octet-stream"
+                ),
             ));
         }
     };
@@ -142,7 +145,8 @@ pub(crate) async fn transaction_status(
 ) -> Result<Json<TransactionStatusView>, ApiError> {
     let id = parse_hash(&hash_text)?;
     let proof_state = state.clone();
-    let proof = super::blocking(move || crate::proofs::transaction_proof(&proof_state, &id)).await?;
+    let proof =
+        super::blocking(move || crate::proofs::transaction_proof(&proof_state, &id)).await?;
     if let Some(proof) = proof {
         return Ok(Json(TransactionStatusView::Committed {
             height: proof.location.height,
@@ -257,7 +261,10 @@ pub(crate) async fn metrics(State(state): State<ApiState>) -> Response {
 )]
 pub(crate) async fn openapi_json() -> Response {
     (
-        [(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))],
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
         openapi_text(),
     )
         .into_response()

@@ -37,7 +37,8 @@ pub(crate) fn licence_not_found(type_code: &TypeCode, number: &LicenceNumber) ->
 }
 
 pub(crate) fn parse_region(text: &str) -> Result<RegionCode, ApiError> {
-    RegionCode::parse(text).map_err(|error| ApiError::bad_request("invalid_query", error.to_string()))
+    RegionCode::parse(text)
+        .map_err(|error| ApiError::bad_request("invalid_query", error.to_string()))
 }
 
 pub(crate) fn state_view_of(store: &Store) -> Result<StateView, ApiError> {
@@ -62,7 +63,10 @@ pub(crate) fn licence_view(
     now: TimeMs,
 ) -> Result<LicenceView, ApiError> {
     let issuer = authority(store, &licence.issuer)?.ok_or_else(|| {
-        ApiError::internal(format!("the issuer {} of a licence is missing", licence.issuer))
+        ApiError::internal(format!(
+            "the issuer {} of a licence is missing",
+            licence.issuer
+        ))
     })?;
     let (type_name_zh, type_name_en) =
         match store.record(&RecordKey::LicenceType(licence.type_code.clone()))? {
@@ -229,10 +233,9 @@ pub(crate) async fn proof(
     let number = parse_number(&number_text)?;
     let region = query.region.as_deref().map(parse_region).transpose()?;
     let proof_state = state.clone();
-    let bundle = blocking(move || {
-        crate::proofs::bundle(&proof_state, &type_code, &number, region.as_ref())
-    })
-    .await?;
+    let bundle =
+        blocking(move || crate::proofs::bundle(&proof_state, &type_code, &number, region.as_ref()))
+            .await?;
     ApiMetrics::bump(&state.inner.metrics.bundles);
     Ok(Json(bundle))
 }
@@ -249,10 +252,10 @@ pub(crate) struct PageQuery {
 }
 
 pub(crate) fn parse_holder(text: &str) -> Result<Holder, ApiError> {
-    if text.len() == 64 {
-        if let Ok(commitment) = text.parse::<Hash32>() {
-            return Ok(Holder::Person(commitment));
-        }
+    if text.len() == 64
+        && let Ok(commitment) = text.parse::<Hash32>()
+    {
+        return Ok(Holder::Person(commitment));
     }
     Uscc::parse(text).map(Holder::Enterprise).map_err(|error| {
         ApiError::bad_request(
@@ -286,7 +289,11 @@ pub(crate) async fn holder_licences(
 ) -> Result<Json<HolderView>, ApiError> {
     let holder = parse_holder(&holder_text)?;
     let limit = page_size(&state, query.limit)?;
-    let after = query.cursor.as_deref().map(decode_licence_cursor).transpose()?;
+    let after = query
+        .cursor
+        .as_deref()
+        .map(decode_licence_cursor)
+        .transpose()?;
     let store = state.store();
     let keys = store.licences_of_holder(&holder, after.as_ref(), limit)?;
     let now = state.now();
@@ -354,7 +361,11 @@ pub(crate) async fn search(
     let region = query.region.as_deref().map(parse_region).transpose()?;
     let issuer = query.issuer.as_deref().map(parse_authority).transpose()?;
     let limit = page_size(&state, query.limit)?;
-    let after = query.cursor.as_deref().map(decode_licence_cursor).transpose()?;
+    let after = query
+        .cursor
+        .as_deref()
+        .map(decode_licence_cursor)
+        .transpose()?;
     let status = query.status;
     let search_state = state.clone();
     blocking(move || {
@@ -386,12 +397,15 @@ pub(crate) async fn search(
                     load(store, &keys)?
                 }
                 Source::All => {
-                    let after_key = cursor
-                        .as_ref()
-                        .map(|(type_code, number)| RecordKey::Licence(type_code.clone(), number.clone()));
+                    let after_key = cursor.as_ref().map(|(type_code, number)| {
+                        RecordKey::Licence(type_code.clone(), number.clone())
+                    });
                     store
                         .records_with_prefix(
-                            &RecordKey::Licence(TypeCode(String::new()), LicenceNumber(String::new())),
+                            &RecordKey::Licence(
+                                TypeCode(String::new()),
+                                LicenceNumber(String::new()),
+                            ),
                             after_key.as_ref(),
                             batch,
                         )?
@@ -408,25 +422,22 @@ pub(crate) async fn search(
             let mut stopped_at_limit = false;
             for licence in licences {
                 cursor = Some((licence.type_code.clone(), licence.number.clone()));
-                if let Some(type_code) = &type_filter {
-                    if licence.type_code != *type_code {
-                        // Past the type's contiguous run: nothing more can match.
-                        if licence.type_code > *type_code || matches!(source, Source::All) {
-                            exhausted = true;
-                            break;
-                        }
-                        continue;
+                if let Some(type_code) = &type_filter
+                    && licence.type_code != *type_code
+                {
+                    // Past the type's contiguous run: nothing more can match.
+                    if licence.type_code > *type_code || matches!(source, Source::All) {
+                        exhausted = true;
+                        break;
                     }
+                    continue;
                 }
-                if let Some(region) = &region {
-                    if licence.region != *region {
-                        continue;
-                    }
-                }
-                if let Some(status) = status {
-                    if licence.standing_at(now).status != status {
-                        continue;
-                    }
+                if region
+                    .as_ref()
+                    .is_some_and(|region| licence.region != *region)
+                    || status.is_some_and(|status| licence.standing_at(now).status != status)
+                {
+                    continue;
                 }
                 items.push(LicenceSummary::of(&licence, now));
                 if items.len() == limit {
@@ -473,9 +484,9 @@ pub(crate) fn qr_payload(store: &Store, licence: &Licence) -> Result<QrPayload, 
         .iter()
         .find(|event| matches!(event.kind, LicenceEventKind::Issued))
         .ok_or_else(|| ApiError::internal("a licence has no issuance event"))?;
-    let (transaction, location) = store
-        .transaction(&issuance.tx)?
-        .ok_or_else(|| ApiError::internal(format!("issuance transaction {} is missing", issuance.tx)))?;
+    let (transaction, location) = store.transaction(&issuance.tx)?.ok_or_else(|| {
+        ApiError::internal(format!("issuance transaction {} is missing", issuance.tx))
+    })?;
     QrPayload::from_issuance(&transaction, location.height).map_err(ApiError::internal)
 }
 
@@ -610,15 +621,13 @@ pub(crate) async fn verify_presentation(
         Err(error) => (false, Some(format!("{}: {error}", error.code())), None),
     };
     let mut recorded_licence = None;
-    if let (Some(signed), Some((type_code, number))) = (&signed, qr.licence()) {
-        if let Some(licence) = store.licence(type_code, number)? {
-            let issued_by_it = licence.events.iter().any(|event| {
-                matches!(event.kind, LicenceEventKind::Issued) && event.tx == signed.transaction_id
-            });
-            if issued_by_it {
-                recorded_licence = Some(licence);
-            }
-        }
+    if let (Some(signed), Some((type_code, number))) = (&signed, qr.licence())
+        && let Some(licence) = store.licence(type_code, number)?
+        && licence.events.iter().any(|event| {
+            matches!(event.kind, LicenceEventKind::Issued) && event.tx == signed.transaction_id
+        })
+    {
+        recorded_licence = Some(licence);
     }
     let verification = match &recorded_licence {
         Some(licence) => store
@@ -662,9 +671,15 @@ fn check_field(
     let (matches, detail) = match face.and_then(|face| face.get(name)) {
         Some(FaceValue::Committed(commitment)) => {
             if face_commitment(salt, name, value) == *commitment {
-                (true, "the value and salt match the commitment on the ledger".to_owned())
+                (
+                    true,
+                    "the value and salt match the commitment on the ledger".to_owned(),
+                )
             } else {
-                (false, "the value and salt do not match the commitment on the ledger".to_owned())
+                (
+                    false,
+                    "the value and salt do not match the commitment on the ledger".to_owned(),
+                )
             }
         }
         Some(FaceValue::Clear(recorded)) => (

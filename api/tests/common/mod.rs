@@ -37,13 +37,8 @@ pub fn api_with(config: ApiConfig, mempool_capacity: usize) -> Api {
         chain.fixture.node_keys[0].public_key(),
         mempool_capacity,
     ));
-    let state = ApiState::with_clock(
-        chain.store.clone(),
-        node.clone(),
-        config,
-        Arc::new(|| NOW),
-    )
-    .expect("valid config");
+    let state = ApiState::with_clock(chain.store.clone(), node.clone(), config, Arc::new(|| NOW))
+        .expect("valid config");
     Api {
         router: router(state),
         node,
@@ -89,7 +84,11 @@ impl Answer {
         let problem = self.json();
         assert_eq!(problem["code"], code, "{problem}");
         assert_eq!(problem["status"], status.as_u16());
-        assert!(problem["detail"].as_str().is_some_and(|detail| !detail.is_empty()));
+        assert!(
+            problem["detail"]
+                .as_str()
+                .is_some_and(|detail| !detail.is_empty())
+        );
     }
 }
 
@@ -109,7 +108,12 @@ impl Api {
         request
             .extensions_mut()
             .insert(ConnectInfo(SocketAddr::from(([127, 0, 0, 1], 40000))));
-        let response = self.router.clone().oneshot(request).await.expect("infallible");
+        let response = self
+            .router
+            .clone()
+            .oneshot(request)
+            .await
+            .expect("infallible");
         let status = response.status();
         let headers = response.headers().clone();
         let body = axum::body::to_bytes(response.into_body(), usize::MAX)
