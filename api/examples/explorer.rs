@@ -1,1 +1,44 @@
-fn main() {}
+//! Serves the API and the explorer over a generated chain on 127.0.0.1, for trying the pages
+//! in a browser and for `.ci/browser-test`.
+//!
+//! `cargo run -p hutong-api --example explorer -- [LICENCES] [PORT]` (defaults: 200 licences,
+//! a free port). It prints `listening http://127.0.0.1:PORT` and one licence of each kind.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use hutong_api::testkit::{StoreNode, demo_chain};
+use hutong_api::{ApiConfig, ApiState, router};
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() -> std::io::Result<()> {
+    let mut arguments = std::env::args().skip(1);
+    let licences: u64 = arguments
+        .next()
+        .and_then(|text| text.parse().ok())
+        .unwrap_or(200);
+    let port: u16 = arguments
+        .next()
+        .and_then(|text| text.parse().ok())
+        .unwrap_or(0);
+    let chain = demo_chain(licences);
+    let node = Arc::new(StoreNode::new(
+        chain.store.clone(),
+        chain.fixture.node_keys[0].public_key(),
+        10_000,
+    ));
+    let state = ApiState::new(chain.store.clone(), node, ApiConfig::default())
+        .map_err(std::io::Error::other)?;
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
+    let address = listener.local_addr()?;
+    println!("listening http://{address}");
+    println!("valid business-licence/{}", chain.facts.qingdao_numbers[5]);
+    println!("revoked business-licence/{}", chain.facts.revoked);
+    println!("suspended business-licence/{}", chain.facts.suspended);
+    println!("disputed business-licence/{}", chain.facts.disputed);
+    axum::serve(
+        listener,
+        router(state).into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .await
+}

@@ -101,7 +101,7 @@ button{margin-top:10px;width:100%;padding:11px;font-size:1rem;background:#9b1b1e
 .verdict.valid{background:#1f7a3a}.verdict.invalid{background:#b3261e}\
 .verdict strong{font-size:1.35rem;display:block}\
 ul.reasons{list-style:none;padding:0;margin:0}\
-ul.reasons li{padding:6px 0;border-bottom:1px solid #eef0f3}\
+ul.reasons li{padding:6px 0;border-bottom:1px solid #eef0f3;overflow-wrap:anywhere}\
 .ok::before{content:'✔ ';color:#1f7a3a}.no::before{content:'✘ ';color:#b3261e}\
 .en{color:#5b6573;font-size:.85rem;display:block}\
 table{width:100%;border-collapse:collapse;font-size:.92rem}\
@@ -153,22 +153,28 @@ fn search_forms(state: &ApiState, selected_type: Option<&str>) -> Result<String,
         None,
         crate::config::CATALOGUE_ENTRIES_MAX,
     )?;
+    let mut types: Vec<_> = types
+        .into_iter()
+        .filter_map(|record| match record {
+            Record::LicenceType(licence_type) => Some(licence_type),
+            _ => None,
+        })
+        .collect();
+    types.sort_by(|first, second| first.code.cmp(&second.code));
     let mut options = String::new();
-    for record in types {
-        if let Record::LicenceType(licence_type) = record {
-            let selected = if Some(licence_type.code.as_str()) == selected_type {
-                " selected"
-            } else {
-                ""
-            };
-            let _ = write!(
-                options,
-                "<option value=\"{code}\"{selected}>{zh} {en}</option>",
-                code = escape(licence_type.code.as_str()),
-                zh = escape(&licence_type.name_zh),
-                en = escape(&licence_type.name_en),
-            );
-        }
+    for licence_type in types {
+        let selected = if Some(licence_type.code.as_str()) == selected_type {
+            " selected"
+        } else {
+            ""
+        };
+        let _ = write!(
+            options,
+            "<option value=\"{code}\"{selected}>{zh} {en}</option>",
+            code = escape(licence_type.code.as_str()),
+            zh = escape(&licence_type.name_zh),
+            en = escape(&licence_type.name_en),
+        );
     }
     Ok(format!(
         "<section><h2>按证照编号查询 · Look up a licence</h2>\
