@@ -34,6 +34,15 @@ pub fn to_canonical<T: Serialize + ?Sized>(value: &T) -> Vec<u8> {
     postcard::to_stdvec(value).expect("ledger types always encode")
 }
 
+/// Appends the canonical bytes of `value` to `bytes`.
+pub fn append_canonical<T: Serialize + ?Sized>(bytes: &mut Vec<u8>, value: &T) {
+    // Invariant: as for `to_canonical`; the writer is a Vec.
+    #[allow(clippy::expect_used)]
+    let extended =
+        postcard::to_extend(value, std::mem::take(bytes)).expect("ledger types always encode");
+    *bytes = extended;
+}
+
 /// Decodes canonical bytes, checking the size first, then that nothing trails the value and
 /// that the bytes are the value's canonical encoding.
 pub fn from_canonical<T: DeserializeOwned + Serialize>(

@@ -11,7 +11,8 @@
 //! the same block: a registered key signs from the next height on, and a rotation takes effect
 //! at a later height than the block that records it.
 
-use std::collections::BTreeMap;
+use std::cell::RefCell;
+use std::collections::{BTreeMap, HashMap};
 
 use crate::crypto::{self, PublicKey, SignatureError};
 use crate::hash::Hash32;
@@ -23,7 +24,9 @@ use crate::records::{
     NodeEntry, NodeRegistry, Objection, PendingNodeChange, Recognition, Record, RecordKey,
     Resolution, Role, Status, StatusAction, TimeMs, TypeCode, Visibility, transition,
 };
-use crate::tx::{Transaction, TxBody, TxPayload, ValidUntil};
+use crate::tx::{
+    EncodedTransaction, Transaction, TxBody, TxPayload, ValidUntil, signing_message_of,
+};
 
 const DAY_MS: u64 = 24 * 60 * 60 * 1000;
 
@@ -294,6 +297,22 @@ pub struct Overlay<'a, R: StateReader + ?Sized> {
     base: &'a R,
     writes: BTreeMap<RecordKey, Record>,
     applied: std::collections::HashSet<Hash32>,
+    /// Committed records of the kinds that many transactions of a block read (the catalogue,
+    /// grants, authorities, governors, the node registry), decoded once per block.
+    shared_reads: RefCell<HashMap<RecordKey, Option<Record>>>,
+}
+
+/// Whether records under `key` are read by many transactions of a block, so that the overlay
+/// keeps them decoded; licences, recognitions and objections are read by one or two.
+fn is_shared(key: &RecordKey) -> bool {
+    matches!(
+        key,
+        RecordKey::Authority(_)
+            | RecordKey::LicenceType(_)
+            | RecordKey::Grant(..)
+            | RecordKey::Nodes
+            | RecordKey::Governors
+    )
 }
 
 impl<'a, R: StateReader + ?Sized> Overlay<'a, R> {
@@ -302,15 +321,26 @@ impl<'a, R: StateReader + ?Sized> Overlay<'a, R> {
             base,
             writes: BTreeMap::new(),
             applied: Default::default(),
+            shared_reads: RefCell::new(HashMap::new()),
         }
     }
 
     /// The record under `key`, as the block has left it so far.
     pub fn record(&self, key: &RecordKey) -> Result<Option<Record>, StateError> {
-        match self.writes.get(key) {
-            Some(record) => Ok(Some(record.clone())),
-            None => self.base.record(key),
+        if let Some(record) = self.writes.get(key) {
+            return Ok(Some(record.clone()));
         }
+        if !is_shared(key) {
+            return self.base.record(key);
+        }
+        if let Some(record) = self.shared_reads.borrow().get(key) {
+            return Ok(record.clone());
+        }
+        let record = self.base.record(key)?;
+        self.shared_reads
+            .borrow_mut()
+            .insert(key.clone(), record.clone());
+        Ok(record)
     }
 
     /// The records written, by key.
@@ -446,10 +476,10 @@ impl<R: StateReader + ?Sized> Scratch<'_, '_, R> {
         height: Height,
     ) -> Result<Option<Grant>, StateError> {
         for candidate in region.covering_regions() {
-            if let Some(grant) = self.grant(authority, type_code, &candidate)? {
-                if grant.in_force_at(height) {
-                    return Ok(Some(grant));
-                }
+            if let Some(grant) = self.grant(authority, type_code, &candidate)?
+                && grant.in_force_at(height)
+            {
+                return Ok(Some(grant));
             }
         }
         Ok(None)
@@ -464,16 +494,88 @@ pub fn check_signatures<R: StateReader + ?Sized>(
     context: &Context<'_>,
     transactions: &[&Transaction],
 ) -> Vec<Result<(), RuleError>> {
-    let mut results: Vec<Result<(), RuleError>> = Vec::with_capacity(transactions.len());
-    // (transaction index, authority) for each item of the batch.
-    let mut owners: Vec<(usize, AuthorityId)> = Vec::new();
+    let encoded: Vec<EncodedTransaction> = transactions
+        .iter()
+        .map(|transaction| transaction.encode())
+        .collect();
+    let candidates: Vec<SignatureCandidate<'_>> = transactions
+        .iter()
+        .zip(&encoded)
+        .map(|(transaction, encoded)| SignatureCandidate {
+            transaction,
+            id: encoded.id(),
+            payload_bytes: encoded.payload_bytes(),
+        })
+        .collect();
+    check_candidate_signatures(state, context, &candidates, &NothingVerified).results
+}
+
+/// A transaction whose signatures are to be checked, with what its encoding already gave.
+#[derive(Clone, Copy, Debug)]
+pub struct SignatureCandidate<'a> {
+    pub transaction: &'a Transaction,
+    /// Its id ([`Transaction::id`]).
+    pub id: Hash32,
+    /// Its payload's canonical bytes ([`EncodedTransaction::payload_bytes`]).
+    pub payload_bytes: &'a [u8],
+}
+
+/// Signatures already found acceptable under hutong's rule, so that a node checks each one
+/// once: the transaction id fixes the payload and the signature bytes, so a signature that
+/// verified once under a key verifies again under the same key.
+pub trait VerifiedSignatures {
+    /// Whether the endorsement of transaction `id` under `key` was already verified.
+    fn contains(&self, id: &Hash32, key: &PublicKey) -> bool;
+}
+
+/// No signature known: every one is checked.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct NothingVerified;
+
+impl VerifiedSignatures for NothingVerified {
+    fn contains(&self, _id: &Hash32, _key: &PublicKey) -> bool {
+        false
+    }
+}
+
+/// The outcome of [`check_candidate_signatures`].
+#[derive(Debug)]
+pub struct SignatureCheck {
+    /// Per candidate, whether its signatures hold.
+    pub results: Vec<Result<(), RuleError>>,
+    /// Per candidate, the key each endorsement was checked against, in order (empty for a
+    /// candidate that failed before its keys were known).
+    pub keys: Vec<Vec<PublicKey>>,
+    /// Endorsements whose curve arithmetic was skipped because `already_verified` held them.
+    pub skipped: usize,
+    /// Endorsements checked by the batch equation (or alone after it failed).
+    pub checked: usize,
+}
+
+/// [`check_signatures`] on transactions encoded by the caller, skipping the arithmetic for
+/// endorsements that `already_verified` holds under the key valid at `context.height`. The
+/// key lookups, the chain and the encoding checks run for every candidate all the same, so
+/// the results are exactly those of [`check_signatures`] whenever `already_verified` holds
+/// only signatures that passed [`crate::crypto::verify`].
+pub fn check_candidate_signatures<R: StateReader + ?Sized>(
+    state: &R,
+    context: &Context<'_>,
+    candidates: &[SignatureCandidate<'_>],
+    already_verified: &dyn VerifiedSignatures,
+) -> SignatureCheck {
+    let mut results: Vec<Result<(), RuleError>> = Vec::with_capacity(candidates.len());
+    let mut keys_used: Vec<Vec<PublicKey>> = Vec::with_capacity(candidates.len());
+    // One per endorsement that goes into the batch: (candidate index, endorsement index).
+    let mut owners: Vec<(usize, usize)> = Vec::new();
     let mut keys: Vec<PublicKey> = Vec::new();
-    let mut messages: Vec<Vec<u8>> = Vec::with_capacity(transactions.len());
+    let mut messages: Vec<Vec<u8>> = Vec::new();
     let mut message_of_item: Vec<usize> = Vec::new();
     let mut key_cache: BTreeMap<AuthorityId, Option<PublicKey>> = BTreeMap::new();
+    let mut skipped = 0usize;
 
-    for (index, transaction) in transactions.iter().enumerate() {
-        let prepared = (|| -> Result<Vec<u8>, RuleError> {
+    for (index, candidate) in candidates.iter().enumerate() {
+        let transaction = candidate.transaction;
+        let prepared = (|| -> Result<Vec<PublicKey>, RuleError> {
             let payload = &transaction.payload;
             if payload.chain_id != context.chain_id {
                 return Err(RuleError::WrongChain {
@@ -481,12 +583,15 @@ pub fn check_signatures<R: StateReader + ?Sized>(
                     found: payload.chain_id.clone(),
                 });
             }
-            let message = payload
-                .signing_message()
-                .map_err(|error| RuleError::BadSignature {
+            // The signing message carries the chain id's length in one byte.
+            let length_bytes = payload.chain_id.len();
+            if !(1..=crypto::CHAIN_ID_BYTES_MAX).contains(&length_bytes) {
+                return Err(RuleError::BadSignature {
                     authority: payload.signer.clone(),
-                    error,
-                })?;
+                    error: SignatureError::ChainIdLength { length_bytes },
+                });
+            }
+            let mut endorsement_keys = Vec::with_capacity(transaction.signatures.len());
             for endorsement in &transaction.signatures {
                 let key = match key_cache.get(&endorsement.authority) {
                     Some(key) => *key,
@@ -503,7 +608,7 @@ pub fn check_signatures<R: StateReader + ?Sized>(
                         key
                     }
                 };
-                if key.is_none() {
+                let Some(key) = key else {
                     let known = matches!(
                         state.record(&RecordKey::Authority(endorsement.authority.clone()))?,
                         Some(Record::Authority(_))
@@ -516,52 +621,90 @@ pub fn check_signatures<R: StateReader + ?Sized>(
                     } else {
                         RuleError::UnknownAuthority(endorsement.authority.clone())
                     });
-                }
+                };
+                endorsement_keys.push(key);
             }
-            Ok(message)
+            Ok(endorsement_keys)
         })();
         match prepared {
-            Ok(message) => {
-                messages.push(message);
-                for endorsement in &transaction.signatures {
-                    if let Some(Some(key)) = key_cache.get(&endorsement.authority) {
-                        owners.push((index, endorsement.authority.clone()));
-                        keys.push(*key);
-                        message_of_item.push(messages.len() - 1);
+            Ok(endorsement_keys) => {
+                let mut message_index = None;
+                for (endorsement_index, key) in endorsement_keys.iter().enumerate() {
+                    if already_verified.contains(&candidate.id, key) {
+                        skipped += 1;
+                        continue;
                     }
+                    let message_index = match message_index {
+                        Some(message_index) => message_index,
+                        None => {
+                            match signing_message_of(
+                                &transaction.payload.chain_id,
+                                candidate.payload_bytes,
+                            ) {
+                                Ok(message) => messages.push(message),
+                                // Checked above; an error here would be the same one.
+                                Err(_) => messages.push(Vec::new()),
+                            }
+                            let created = messages.len() - 1;
+                            message_index = Some(created);
+                            created
+                        }
+                    };
+                    owners.push((index, endorsement_index));
+                    keys.push(*key);
+                    message_of_item.push(message_index);
                 }
+                keys_used.push(endorsement_keys);
                 results.push(Ok(()));
             }
-            Err(error) => results.push(Err(error)),
+            Err(error) => {
+                keys_used.push(Vec::new());
+                results.push(Err(error));
+            }
         }
     }
 
     let mut items: Vec<(&PublicKey, &[u8], &crypto::Signature)> = Vec::with_capacity(keys.len());
-    let mut endorsement_cursor: Vec<usize> = vec![0; transactions.len()];
-    for (item, (transaction_index, _)) in owners.iter().enumerate() {
-        let transaction = transactions[*transaction_index];
-        let signature = &transaction.signatures[endorsement_cursor[*transaction_index]].signature;
-        endorsement_cursor[*transaction_index] += 1;
-        items.push((
-            &keys[item],
-            messages[message_of_item[item]].as_slice(),
-            signature,
-        ));
+    for (item, (candidate_index, endorsement_index)) in owners.iter().enumerate() {
+        let signature = candidates
+            .get(*candidate_index)
+            .and_then(|candidate| candidate.transaction.signatures.get(*endorsement_index))
+            .map(|endorsement| &endorsement.signature);
+        let message = message_of_item
+            .get(item)
+            .and_then(|message_index| messages.get(*message_index));
+        if let (Some(key), Some(message), Some(signature)) = (keys.get(item), message, signature) {
+            items.push((key, message.as_slice(), signature));
+        }
     }
-    for failed in crypto::verify_batch(&items).err().unwrap_or_default() {
-        let (transaction_index, authority) = &owners[failed];
-        let (key, message, signature) = items[failed];
-        let error = crypto::verify(key, message, signature)
-            .err()
-            .unwrap_or(SignatureError::Mismatch);
-        if results[*transaction_index].is_ok() {
-            results[*transaction_index] = Err(RuleError::BadSignature {
-                authority: authority.clone(),
-                error,
+    debug_assert_eq!(items.len(), owners.len(), "every batch item has its parts");
+    let checked = items.len();
+    for failure in crypto::verify_batch_with_errors(&items)
+        .err()
+        .unwrap_or_default()
+    {
+        let Some((candidate_index, endorsement_index)) = owners.get(failure.index) else {
+            continue;
+        };
+        let authority = candidates
+            .get(*candidate_index)
+            .and_then(|candidate| candidate.transaction.signatures.get(*endorsement_index))
+            .map(|endorsement| endorsement.authority.clone());
+        if let (Some(result), Some(authority)) = (results.get_mut(*candidate_index), authority)
+            && result.is_ok()
+        {
+            *result = Err(RuleError::BadSignature {
+                authority,
+                error: failure.error,
             });
         }
     }
-    results
+    SignatureCheck {
+        results,
+        keys: keys_used,
+        skipped,
+        checked,
+    }
 }
 
 /// What a transaction did, for the store's indexes.
@@ -946,13 +1089,13 @@ fn execute_body<R: StateReader + ?Sized>(
                 ValidUntil::At(until) => Some(*until),
                 ValidUntil::LongTerm => None,
             };
-            if let Some(until) = valid_until {
-                if until <= *valid_from {
-                    return Err(RuleError::EmptyValidity {
-                        valid_from: *valid_from,
-                        valid_until: until,
-                    });
-                }
+            if let Some(until) = valid_until
+                && until <= *valid_from
+            {
+                return Err(RuleError::EmptyValidity {
+                    valid_from: *valid_from,
+                    valid_until: until,
+                });
             }
             let licence = Licence {
                 type_code: type_code.clone(),
@@ -1030,14 +1173,13 @@ fn execute_body<R: StateReader + ?Sized>(
                         });
                     }
                 }
-                StatusAction::PledgeReleased { reference } => {
+                StatusAction::PledgeReleased { reference }
                     if !standing
                         .pledges
                         .iter()
-                        .any(|(existing, _)| existing == reference)
-                    {
-                        return Err(RuleError::UnknownPledge(reference.clone()));
-                    }
+                        .any(|(existing, _)| existing == reference) =>
+                {
+                    return Err(RuleError::UnknownPledge(reference.clone()));
                 }
                 StatusAction::Renew {
                     valid_until: Some(until),
@@ -1130,13 +1272,13 @@ fn execute_body<R: StateReader + ?Sized>(
             if let IssuedBy::Authority(authority) = issued_by {
                 state.require_authority(authority)?;
             }
-            if let Some(until) = valid_until {
-                if *until <= *valid_from {
-                    return Err(RuleError::EmptyValidity {
-                        valid_from: *valid_from,
-                        valid_until: *until,
-                    });
-                }
+            if let Some(until) = valid_until
+                && *until <= *valid_from
+            {
+                return Err(RuleError::EmptyValidity {
+                    valid_from: *valid_from,
+                    valid_until: *until,
+                });
             }
             state.put(Record::Recognition(Recognition {
                 id,
@@ -1389,14 +1531,13 @@ pub fn check_face(
             }
         }
     }
-    if require_all {
-        if let Some(missing) = licence_type
+    if require_all
+        && let Some(missing) = licence_type
             .fields
             .iter()
             .find(|field| field.required && !face.contains_key(&field.name))
-        {
-            return Err(schema_error(&missing.name, "is required".into()));
-        }
+    {
+        return Err(schema_error(&missing.name, "is required".into()));
     }
     Ok(())
 }

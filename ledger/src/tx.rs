@@ -575,11 +575,48 @@ impl TxBody {
 impl TxPayload {
     /// The bytes every endorsement signs.
     pub fn signing_message(&self) -> Result<Vec<u8>, crypto::SignatureError> {
-        crypto::signing_message(
-            crypto::TX_DOMAIN,
-            &self.chain_id,
-            &codec::to_canonical(self),
-        )
+        signing_message_of(&self.chain_id, &codec::to_canonical(self))
+    }
+}
+
+/// The bytes every endorsement signs, from the payload's chain id and canonical bytes (so
+/// that a caller who has encoded the payload does not encode it again).
+pub fn signing_message_of(
+    chain_id: &str,
+    payload_bytes: &[u8],
+) -> Result<Vec<u8>, crypto::SignatureError> {
+    crypto::signing_message(crypto::TX_DOMAIN, chain_id, payload_bytes)
+}
+
+/// A transaction's canonical bytes, encoded once, with where its payload's bytes end: the
+/// canonical encoding of a struct is its fields' encodings one after the other, so the
+/// payload's canonical bytes (what endorsements sign) are a prefix of the transaction's
+/// (what its id hashes).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EncodedTransaction {
+    bytes: Vec<u8>,
+    payload_length_bytes: usize,
+}
+
+impl EncodedTransaction {
+    /// The transaction's canonical bytes.
+    pub fn bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+
+    /// The payload's canonical bytes.
+    pub fn payload_bytes(&self) -> &[u8] {
+        self.bytes.get(..self.payload_length_bytes).unwrap_or(&[])
+    }
+
+    /// The transaction id.
+    pub fn id(&self) -> Hash32 {
+        tx_id_of_bytes(&self.bytes)
+    }
+
+    /// Gives up the bytes.
+    pub fn into_bytes(self) -> Vec<u8> {
+        self.bytes
     }
 }
 
@@ -606,6 +643,18 @@ impl Transaction {
     /// The canonical bytes.
     pub fn to_bytes(&self) -> Vec<u8> {
         codec::to_canonical(self)
+    }
+
+    /// The canonical bytes, knowing where the payload's end (see [`EncodedTransaction`]).
+    pub fn encode(&self) -> EncodedTransaction {
+        let mut bytes = codec::to_canonical(&self.payload);
+        let payload_length_bytes = bytes.len();
+        codec::append_canonical(&mut bytes, &self.signatures);
+        debug_assert_eq!(bytes, codec::to_canonical(self));
+        EncodedTransaction {
+            bytes,
+            payload_length_bytes,
+        }
     }
 
     /// The id: blake3 of the canonical bytes.
@@ -670,4 +719,33 @@ impl Transaction {
 /// The id of a transaction from its canonical bytes.
 pub fn tx_id_of_bytes(bytes: &[u8]) -> Hash32 {
     blake3::hash(bytes).into()
+}
+
+#[cfg(test)]
+mod encoding_tests {
+    use crate::testkit::Fixture;
+
+    #[test]
+    fn one_encoding_gives_the_id_and_the_signed_payload() {
+        let mut fixture = Fixture::new();
+        for transaction in [
+            fixture.issue_business_licence("qd-approval", "370200", 7),
+            fixture.governance(
+                crate::tx::TxBody::RevokeGrant {
+                    authority: "qd-approval".into(),
+                    type_code: "business-licence".into(),
+                    region: crate::testkit::region("370200"),
+                },
+                3,
+            ),
+        ] {
+            let encoded = transaction.encode();
+            assert_eq!(encoded.bytes(), transaction.to_bytes().as_slice());
+            assert_eq!(encoded.id(), transaction.id());
+            assert_eq!(
+                super::signing_message_of(&transaction.payload.chain_id, encoded.payload_bytes()),
+                transaction.payload.signing_message()
+            );
+        }
+    }
 }

@@ -187,9 +187,9 @@ fn corruption_is_reported_on_open() {
     commit_blocks(&store, &mut fixture, 3, 4);
     drop(store);
 
-    // A damaged log node.
-    // The node covering leaves 0..8 (level 3), which the root at size 12 is built from.
-    let key = [b"L".as_slice(), &hutong_ledger::log::NodeKey { level: 3, index: 0 }.to_bytes()].concat();
+    // A damaged log node: the tile of level 0 that holds the hashes of leaves 0..12, from
+    // which the root at size 12 is built (key: `L`, the level, the tile index).
+    let key = [b"L".as_slice(), &[0u8], &0u64.to_be_bytes()].concat();
     let value = backend.get(&key).unwrap().unwrap();
     let mut damaged = value.clone();
     damaged[0] ^= 1;

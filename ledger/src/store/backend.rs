@@ -15,6 +15,9 @@ use super::StoreError;
 /// One write of a batch: a value to set, or `None` to delete the key.
 pub type Write = (Vec<u8>, Option<Vec<u8>>);
 
+/// One entry of a scan: a key and its value.
+pub type Entry = (Vec<u8>, Vec<u8>);
+
 /// A key-value engine the store can run on.
 pub trait Backend: Send + Sync + std::fmt::Debug {
     /// The value under `key`.
@@ -26,7 +29,7 @@ pub trait Backend: Send + Sync + std::fmt::Debug {
         prefix: &[u8],
         after: Option<&[u8]>,
         limit: usize,
-    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError>;
+    ) -> Result<Vec<Entry>, StoreError>;
     /// Applies every write atomically and durably: when it returns `Ok`, a crash of the
     /// process or of the machine keeps all of them; a crash before that keeps all or none.
     fn write(&self, batch: Vec<Write>) -> Result<(), StoreError>;
@@ -36,6 +39,19 @@ pub trait Backend: Send + Sync + std::fmt::Debug {
 
 fn engine_error(error: impl std::fmt::Display) -> StoreError {
     StoreError::Engine(error.to_string())
+}
+
+/// Whether a backend makes each batch durable before `write` returns.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Durability {
+    /// Every batch reaches the disk (data, metadata and the device's cache) before `write`
+    /// returns. What a node runs.
+    #[default]
+    Synced,
+    /// Batches stay atomic but may sit in the operating system's cache when `write`
+    /// returns, so a crash of the machine (not of the process) can lose the latest ones.
+    /// Only for measuring what the sync costs, and for tests that do not crash machines.
+    Unsynced,
 }
 
 /// sled 0.34 behind the [`Backend`] interface.
@@ -52,11 +68,17 @@ pub struct SledBackend {
     path: PathBuf,
     /// The highest blob file name already synced.
     synced_blob: Mutex<u64>,
+    durability: Durability,
 }
 
 impl SledBackend {
-    /// Opens (or creates) the sled database in `path`.
+    /// Opens (or creates) the sled database in `path`, syncing every batch.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
+        Self::open_with(path, Durability::Synced)
+    }
+
+    /// Opens (or creates) the sled database in `path` with the given durability.
+    pub fn open_with(path: &Path, durability: Durability) -> Result<Self, StoreError> {
         let db = sled::Config::new()
             .path(path)
             .cache_capacity(256 * 1024 * 1024)
@@ -68,6 +90,7 @@ impl SledBackend {
             tree,
             path: path.to_path_buf(),
             synced_blob: Mutex::new(0),
+            durability,
         })
     }
 
@@ -114,7 +137,7 @@ impl Backend for SledBackend {
         prefix: &[u8],
         after: Option<&[u8]>,
         limit: usize,
-    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError> {
+    ) -> Result<Vec<Entry>, StoreError> {
         let mut out = Vec::new();
         let iter = match after {
             Some(after) => {
@@ -143,6 +166,9 @@ impl Backend for SledBackend {
             }
         }
         self.tree.apply_batch(sled_batch).map_err(engine_error)?;
+        if self.durability == Durability::Unsynced {
+            return Ok(());
+        }
         self.db.flush().map_err(engine_error)?;
         self.sync_files()
     }
@@ -176,7 +202,9 @@ impl MemoryBackend {
 impl std::fmt::Debug for MemoryBackend {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let entries = self.map.read().map(|map| map.len()).unwrap_or(0);
-        f.debug_struct("MemoryBackend").field("entries", &entries).finish()
+        f.debug_struct("MemoryBackend")
+            .field("entries", &entries)
+            .finish()
     }
 }
 
@@ -191,7 +219,7 @@ impl Backend for MemoryBackend {
         prefix: &[u8],
         after: Option<&[u8]>,
         limit: usize,
-    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError> {
+    ) -> Result<Vec<Entry>, StoreError> {
         let map = self.map.read().map_err(|_| StoreError::Poisoned)?;
         let start = match after {
             Some(after) => std::ops::Bound::Excluded(after.to_vec()),

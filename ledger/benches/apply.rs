@@ -1,0 +1,329 @@
+//! The write path: executing and committing a block of 1,000 business-licence issuances on
+//! sled in a temporary directory, signature checks and the durable commit included, reported
+//! as transactions per second. Transactions are signed before the timed section.
+//!
+//! Cases:
+//! - `sled_synced`: the store as a node runs it (the block reaches the disk before `commit`
+//!   returns);
+//! - `sled_unsynced`: the same without the store's own fsync, to measure what the sync costs;
+//! - `memory`: the in-memory engine, what execution and encoding cost without any engine;
+//! - `redb_synced`, `redb_unsynced`: the same block on redb, for the engine comparison of
+//!   docs/adr/0001-storage-engine.md;
+//! - `sled_synced_preverified`: signatures already checked by `check_transaction` on
+//!   admission, as the mempool does, so that execution skips the curve arithmetic.
+//!
+//! Before criterion runs, a short profile prints how one block's time splits between
+//! signature checks, rule application, tree and log updates (execute minus the two), and
+//! commit, and how many store writes and bytes each transaction costs.
+//!
+//! `cargo bench -p hutong-ledger --bench apply`
+
+use std::hint::black_box;
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use criterion::{Criterion, SamplingMode, Throughput, criterion_group, criterion_main};
+use hutong_ledger::rules::{self, Context, Overlay};
+use hutong_ledger::store::{
+    Backend, Durability, Entry, MemoryBackend, Mode, SledBackend, Store, StoreError, Write,
+};
+use hutong_ledger::testkit::{CHAIN_ID, Fixture};
+use hutong_ledger::tx::Transaction;
+
+#[path = "support/redb_backend.rs"]
+mod redb_backend;
+
+const BLOCK_TRANSACTIONS: u64 = 1_000;
+const ISSUER: &str = "qd-approval";
+const REGION: &str = "370200";
+const PROFILE_BLOCKS: u64 = 20;
+
+/// Counts what the store hands its engine, to report writes and bytes per transaction.
+#[derive(Debug)]
+struct Counting {
+    inner: Box<dyn Backend>,
+    writes: Arc<AtomicU64>,
+    bytes: Arc<AtomicU64>,
+}
+
+impl Backend for Counting {
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        self.inner.get(key)
+    }
+    fn scan(
+        &self,
+        prefix: &[u8],
+        after: Option<&[u8]>,
+        limit: usize,
+    ) -> Result<Vec<Entry>, StoreError> {
+        self.inner.scan(prefix, after, limit)
+    }
+    fn write(&self, batch: Vec<Write>) -> Result<(), StoreError> {
+        let bytes: usize = batch
+            .iter()
+            .map(|(key, value)| key.len() + value.as_ref().map_or(0, Vec::len))
+            .sum();
+        self.writes.fetch_add(batch.len() as u64, Ordering::Relaxed);
+        self.bytes.fetch_add(bytes as u64, Ordering::Relaxed);
+        self.inner.write(batch)
+    }
+    fn disk_bytes(&self) -> Result<u64, StoreError> {
+        self.inner.disk_bytes()
+    }
+}
+
+/// A chain in a temporary directory and the fixture that signs for it.
+struct Chain {
+    store: Store,
+    fixture: Fixture,
+    next_number: u64,
+    _dir: tempfile::TempDir,
+}
+
+impl Chain {
+    fn new(engine: &str) -> Self {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let fixture = Fixture::new();
+        let store = Store::create_with(backend(engine, dir.path()), &fixture.genesis)
+            .expect("create the store");
+        Chain {
+            store,
+            fixture,
+            next_number: 1,
+            _dir: dir,
+        }
+    }
+
+    /// The next block's issuances, signed (outside any timing).
+    fn signed_block(&mut self) -> Vec<Transaction> {
+        let first = self.next_number;
+        self.next_number += BLOCK_TRANSACTIONS;
+        (first..first + BLOCK_TRANSACTIONS)
+            .map(|number| self.fixture.issue_business_licence(ISSUER, REGION, number))
+            .collect()
+    }
+
+    fn next_time(&self) -> u64 {
+        self.store.head().expect("head").header.time + 1_000
+    }
+
+    fn execute_and_commit(&self, transactions: Vec<Transaction>) {
+        let proposer = self.fixture.node_keys[0].public_key();
+        let execution = self
+            .store
+            .execute(self.next_time(), proposer, transactions, Mode::Verify)
+            .expect("the block executes");
+        let certificate = self.fixture.certify(&execution.header);
+        black_box(
+            self.store
+                .commit(execution, certificate)
+                .expect("the block commits"),
+        );
+    }
+}
+
+fn backend(engine: &str, path: &Path) -> Box<dyn Backend> {
+    match engine {
+        "memory" => Box::new(MemoryBackend::new()),
+        "sled_unsynced" => {
+            Box::new(SledBackend::open_with(path, Durability::Unsynced).expect("open sled"))
+        }
+        "redb_synced" => {
+            Box::new(redb_backend::RedbBackend::open(path, Durability::Synced).expect("open redb"))
+        }
+        "redb_unsynced" => Box::new(
+            redb_backend::RedbBackend::open(path, Durability::Unsynced).expect("open redb"),
+        ),
+        _ => Box::new(SledBackend::open(path).expect("open sled")),
+    }
+}
+
+fn apply_block(c: &mut Criterion) {
+    let mut group = c.benchmark_group("apply_block_1000_issuances");
+    group.throughput(Throughput::Elements(BLOCK_TRANSACTIONS));
+    group.sampling_mode(SamplingMode::Flat);
+    for engine in [
+        "sled_synced",
+        "sled_unsynced",
+        "redb_synced",
+        "redb_unsynced",
+        "memory",
+    ] {
+        let mut chain = Chain::new(engine);
+        group.bench_function(engine, |b| {
+            b.iter_custom(|iterations| {
+                let mut elapsed = Duration::ZERO;
+                for _ in 0..iterations {
+                    let transactions = chain.signed_block();
+                    let started = Instant::now();
+                    chain.execute_and_commit(transactions);
+                    elapsed += started.elapsed();
+                }
+                elapsed
+            })
+        });
+    }
+    let mut chain = Chain::new("sled_synced");
+    group.bench_function("sled_synced_preverified", |b| {
+        b.iter_custom(|iterations| {
+            let mut elapsed = Duration::ZERO;
+            for _ in 0..iterations {
+                let transactions = chain.signed_block();
+                let time = chain.next_time();
+                for transaction in &transactions {
+                    chain
+                        .store
+                        .check_transaction(transaction, time)
+                        .expect("admission");
+                }
+                let started = Instant::now();
+                chain.execute_and_commit(transactions);
+                elapsed += started.elapsed();
+            }
+            elapsed
+        })
+    });
+    group.finish();
+}
+
+/// Where one block's time goes, measured phase by phase on sled with the sync.
+fn profile() {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let writes = Arc::new(AtomicU64::new(0));
+    let bytes = Arc::new(AtomicU64::new(0));
+    let mut fixture = Fixture::new();
+    let counting = Counting {
+        inner: Box::new(SledBackend::open(dir.path()).expect("open sled")),
+        writes: Arc::clone(&writes),
+        bytes: Arc::clone(&bytes),
+    };
+    let store = Store::create_with(Box::new(counting), &fixture.genesis).expect("create");
+    let cpu_before = process_cpu_seconds();
+    let wall_before = Instant::now();
+    let mut chain_number = 1;
+    let (mut signatures, mut rules_time, mut execute, mut commit) = (
+        Duration::ZERO,
+        Duration::ZERO,
+        Duration::ZERO,
+        Duration::ZERO,
+    );
+    writes.store(0, Ordering::Relaxed);
+    bytes.store(0, Ordering::Relaxed);
+    for _ in 0..PROFILE_BLOCKS {
+        let transactions: Vec<Transaction> = (chain_number..chain_number + BLOCK_TRANSACTIONS)
+            .map(|number| fixture.issue_business_licence(ISSUER, REGION, number))
+            .collect();
+        chain_number += BLOCK_TRANSACTIONS;
+        let head = store.head().expect("head");
+        let context = Context {
+            chain_id: CHAIN_ID,
+            height: head.header.height + 1,
+            time: head.header.time + 1_000,
+        };
+
+        // The same calls execute makes, timed apart (their results are thrown away).
+        let references: Vec<&Transaction> = transactions.iter().collect();
+        let started = Instant::now();
+        let results = rules::check_signatures(&store, &context, &references);
+        signatures += started.elapsed();
+        assert!(results.iter().all(Result::is_ok));
+        let started = Instant::now();
+        let mut overlay = Overlay::new(&store);
+        rules::begin_block(&mut overlay, &context).expect("begin block");
+        for transaction in &transactions {
+            rules::apply_transaction(&mut overlay, &context, transaction, transaction.id())
+                .expect("applies");
+        }
+        rules_time += started.elapsed();
+        drop(overlay);
+
+        let started = Instant::now();
+        let execution = store
+            .execute(
+                context.time,
+                fixture.node_keys[0].public_key(),
+                transactions,
+                Mode::Verify,
+            )
+            .expect("executes");
+        execute += started.elapsed();
+        let certificate = fixture.certify(&execution.header);
+        let started = Instant::now();
+        store.commit(execution, certificate).expect("commits");
+        commit += started.elapsed();
+    }
+    let wall_seconds = wall_before.elapsed().as_secs_f64();
+    let cpu_seconds = process_cpu_seconds() - cpu_before;
+    let transactions = (PROFILE_BLOCKS * BLOCK_TRANSACTIONS) as f64;
+    let per_transaction_us = |duration: Duration| duration.as_secs_f64() * 1e6 / transactions;
+    let tree_and_log = execute.saturating_sub(signatures + rules_time);
+    println!(
+        "profile of {PROFILE_BLOCKS} blocks of {BLOCK_TRANSACTIONS} issuances on sled (synced), per transaction:"
+    );
+    println!(
+        "  signature check {:.1} us, rules {:.1} us, tree + log + ids {:.1} us (execute {:.1} us), commit {:.1} us; total {:.1} us = {:.0} tx/s",
+        per_transaction_us(signatures),
+        per_transaction_us(rules_time),
+        per_transaction_us(tree_and_log),
+        per_transaction_us(execute),
+        per_transaction_us(commit),
+        per_transaction_us(execute + commit),
+        transactions / (execute + commit).as_secs_f64(),
+    );
+    println!(
+        "  store writes per transaction {:.2}, bytes written per transaction {:.0}, disk bytes after {} transactions: {}",
+        writes.load(Ordering::Relaxed) as f64 / transactions,
+        bytes.load(Ordering::Relaxed) as f64 / transactions,
+        transactions,
+        store.disk_bytes().expect("disk bytes"),
+    );
+    println!(
+        "  the profile loop (signing and the phases above timed twice included) used {cpu_seconds:.2} s of CPU in {wall_seconds:.2} s: on a loaded machine the wall-clock figures above stretch by about their ratio ({:.2})",
+        wall_seconds / cpu_seconds.max(1e-9),
+    );
+}
+
+/// CPU time (user and system) the process used so far, from `/proc/self/stat` (Linux; 0
+/// elsewhere), so that a profile taken while other work shares the machine can tell waiting
+/// for a core from working.
+fn process_cpu_seconds() -> f64 {
+    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
+        return 0.0;
+    };
+    // The command name (field 2) is in parentheses and may hold spaces; fields 14 and 15,
+    // utime and stime in clock ticks, follow it.
+    let Some(after_name) = stat.rsplit_once(')').map(|(_, rest)| rest) else {
+        return 0.0;
+    };
+    let fields: Vec<&str> = after_name.split_whitespace().collect();
+    let ticks = |index: usize| {
+        fields
+            .get(index)
+            .and_then(|field| field.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    // After the name, field 3 (state) is at index 0, so utime (14) and stime (15) are at 11
+    // and 12. Linux reports them in USER_HZ, which is 100 on every architecture it supports.
+    (ticks(11) + ticks(12)) / 100.0
+}
+
+fn configured() -> Criterion {
+    Criterion::default()
+        .sample_size(10)
+        .warm_up_time(Duration::from_secs(2))
+        .measurement_time(Duration::from_secs(8))
+}
+
+fn benches(c: &mut Criterion) {
+    profile();
+    apply_block(c);
+}
+
+criterion_group! {
+    name = apply;
+    config = configured();
+    targets = benches
+}
+criterion_main!(apply);
