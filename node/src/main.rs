@@ -1,6 +1,154 @@
-//! The `hutong` binary. Its commands arrive with the node issue; until then it only says so.
+//! `hutong`: a department's node of the licence ledger network, and the tools around it.
 
-fn main() -> std::process::ExitCode {
-    eprintln!("hutong: no commands are available yet; see README.md");
-    std::process::ExitCode::from(2)
+mod commands;
+mod config;
+mod durable;
+mod engine;
+mod keys;
+mod mempool;
+mod messages;
+mod metrics;
+// The network's handle offers more than the node uses yet (listen addresses, topic peers),
+// for operators' tooling and its own tests.
+#[allow(dead_code)]
+mod network;
+mod run;
+mod service;
+mod shared;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// hutong (互通): a permissioned ledger of government electronic licences.
+#[derive(Debug, Parser)]
+#[command(name = "hutong", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Generate a node key and an authority signing key (files with mode 0600).
+    Keygen {
+        /// Directory to write `node_key.json` and `authority_key.json` into.
+        #[arg(long, default_value = ".")]
+        dir: PathBuf,
+        /// Overwrite existing key files.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Create a node home: config.toml (commented), the genesis file, the node key, a data dir.
+    Init {
+        /// The node's home directory (created if missing).
+        #[arg(long)]
+        home: PathBuf,
+        /// The chain's genesis file, copied into the home.
+        #[arg(long)]
+        genesis: PathBuf,
+        /// An existing node key to use; a new one is generated when absent.
+        #[arg(long)]
+        node_key: Option<PathBuf>,
+        /// Address to listen on for peers.
+        #[arg(long, default_value = "/ip4/127.0.0.1/tcp/26656")]
+        p2p_listen: String,
+        /// Address of the HTTP API.
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        api_listen: String,
+        /// A peer to dial, `<node public key hex>@<multiaddress>` (repeatable).
+        #[arg(long = "peer")]
+        peers: Vec<String>,
+        /// Replace an existing config.toml and genesis file.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Check a genesis file, write it in canonical form, and print its hash.
+    Genesis {
+        /// The genesis JSON (chain id, time, authorities, catalogue, grants, nodes).
+        #[arg(long)]
+        input: PathBuf,
+        /// Where to write the checked file (default: print only the hash).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Run a node from its home directory until SIGINT or SIGTERM.
+    Run {
+        #[arg(long)]
+        home: PathBuf,
+    },
+    /// Build, sign and submit a transaction to a node's API.
+    Tx(commands::TxArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Keygen { dir, force } => commands::keygen(&dir, force),
+        Command::Init {
+            home,
+            genesis,
+            node_key,
+            p2p_listen,
+            api_listen,
+            peers,
+            force,
+        } => commands::init(&commands::InitArgs {
+            home,
+            genesis,
+            node_key,
+            p2p_listen,
+            api_listen,
+            peers,
+            force,
+        }),
+        Command::Genesis { input, out } => commands::genesis(&input, out.as_deref()),
+        Command::Run { home } => run::run(&home),
+        Command::Tx(args) => commands::tx(&args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(failure) => {
+            eprintln!("hutong: {:#}", failure.error);
+            ExitCode::from(failure.code)
+        }
+    }
+}
+
+/// A failed command: what to tell the operator and the exit code that classifies it.
+#[derive(Debug)]
+pub struct Failure {
+    pub error: anyhow::Error,
+    pub code: u8,
+}
+
+/// Exit codes: 1 runtime failure, 2 bad usage (clap), 3 bad configuration or input file,
+/// 4 corrupt or foreign store, 5 transaction rejected, 6 node unreachable.
+pub mod exit {
+    pub const RUNTIME: u8 = 1;
+    pub const CONFIG: u8 = 3;
+    pub const STORE: u8 = 4;
+    pub const REJECTED: u8 = 5;
+    pub const UNREACHABLE: u8 = 6;
+}
+
+impl Failure {
+    pub fn new(code: u8, error: impl Into<anyhow::Error>) -> Self {
+        Failure {
+            error: error.into(),
+            code,
+        }
+    }
+}
+
+/// Attaches an exit code to any error.
+pub trait WithCode<T> {
+    fn code(self, code: u8) -> Result<T, Failure>;
+}
+
+impl<T, E: Into<anyhow::Error>> WithCode<T> for Result<T, E> {
+    fn code(self, code: u8) -> Result<T, Failure> {
+        self.map_err(|error| Failure::new(code, error))
+    }
 }

@@ -1,1 +1,382 @@
-//! hutong-tests: not built yet; this crate holds only what the workspace build needs.
+//! A harness for end-to-end tests: a local network of real `hutong run` processes on loopback,
+//! built from the ledger's test fixture (its authorities and node keys), with helpers to
+//! submit transactions and read every node's view through the HTTP API.
+//!
+//! Every process is started by the harness and ended by it, by PID, when the test's
+//! [`Network`] is dropped. Every wait is bounded.
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use hutong_ledger::crypto::SecretKey;
+use hutong_ledger::genesis::Genesis;
+use hutong_ledger::hash::Hash32;
+use hutong_ledger::testkit::Fixture;
+use hutong_ledger::tx::Transaction;
+
+/// The `hutong` binary next to the test executable (cargo builds it for the workspace's tests).
+pub fn hutong_binary() -> PathBuf {
+    if let Ok(path) = std::env::var("HUTONG_BIN") {
+        return PathBuf::from(path);
+    }
+    let executable = std::env::current_exe().expect("test executable path");
+    let directory = executable
+        .parent()
+        .and_then(Path::parent)
+        .expect("target directory");
+    let binary = directory.join("hutong");
+    assert!(
+        binary.exists(),
+        "{} is missing: build it with `cargo build -p hutong-node` (cargo test --workspace does)",
+        binary.display()
+    );
+    binary
+}
+
+/// A TCP port on 127.0.0.1 that was free a moment ago.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .map(|address| address.port())
+        .expect("a free loopback port")
+}
+
+fn write_key(path: &Path, key: &SecretKey) {
+    let text = serde_json::json!({
+        "kind": "node",
+        "public_key": key.public_key().to_string(),
+        "secret_seed": hex::encode(key.to_seed_bytes()),
+    });
+    std::fs::write(path, text.to_string()).expect("write key");
+}
+
+/// One node of the network.
+#[derive(Debug)]
+pub struct Node {
+    pub name: String,
+    pub home: PathBuf,
+    pub api: String,
+    pub p2p_port: u16,
+    pub key: SecretKey,
+    child: Option<Child>,
+}
+
+impl Node {
+    /// A node description with no process.
+    pub fn detached(
+        name: String,
+        home: PathBuf,
+        api: String,
+        p2p_port: u16,
+        key: SecretKey,
+    ) -> Self {
+        Node {
+            name,
+            home,
+            api,
+            p2p_port,
+            key,
+            child: None,
+        }
+    }
+
+    /// Whether its process is running.
+    pub fn is_running(&mut self) -> bool {
+        matches!(
+            self.child.as_mut().map(|child| child.try_wait()),
+            Some(Ok(None))
+        )
+    }
+
+    /// Starts `hutong run` for this node.
+    pub fn start(&mut self) {
+        assert!(!self.is_running(), "{} is already running", self.name);
+        let log = std::fs::File::create(self.home.join(format!("node-{}.log", now_seconds())))
+            .expect("log file");
+        let child = Command::new(hutong_binary())
+            .args(["run", "--home"])
+            .arg(&self.home)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("start hutong run");
+        self.child = Some(child);
+    }
+
+    /// SIGKILL: the process dies at once, wherever it is.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// SIGTERM and wait (bounded) for a clean exit; SIGKILL if it does not come.
+    pub fn stop(&mut self) -> Option<i32> {
+        let mut child = self.child.take()?;
+        let _ = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = child.try_wait() {
+                return status.code();
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        None
+    }
+
+    /// GET a JSON document from the node's API; `None` when the node does not answer.
+    pub fn get(&self, path: &str) -> Option<(u16, serde_json::Value)> {
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .timeout_global(Some(Duration::from_secs(5)))
+            .http_status_as_error(false)
+            .build()
+            .into();
+        let mut response = agent.get(&format!("{}{path}", self.api)).call().ok()?;
+        let status = response.status().as_u16();
+        let text = response.body_mut().read_to_string().ok()?;
+        Some((
+            status,
+            serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text)),
+        ))
+    }
+
+    /// POST a transaction as JSON; the status and body.
+    pub fn submit(&self, transaction: &Transaction) -> Option<(u16, serde_json::Value)> {
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .timeout_global(Some(Duration::from_secs(5)))
+            .http_status_as_error(false)
+            .build()
+            .into();
+        let body = serde_json::to_string(transaction).ok()?;
+        let mut response = agent
+            .post(&format!("{}/v1/transactions", self.api))
+            .header("content-type", "application/json")
+            .send(body.as_bytes())
+            .ok()?;
+        let status = response.status().as_u16();
+        let text = response.body_mut().read_to_string().ok()?;
+        Some((
+            status,
+            serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text)),
+        ))
+    }
+
+    /// The committed height, if the node answers.
+    pub fn height(&self) -> Option<u64> {
+        let (status, body) = self.get("/v1/node")?;
+        (status == 200)
+            .then(|| body.get("height")?.as_u64())
+            .flatten()
+    }
+
+    /// The hash of the block at `height`, if the node has it.
+    pub fn block_hash(&self, height: u64) -> Option<String> {
+        let (status, body) = self.get(&format!("/v1/blocks/{height}"))?;
+        (status == 200)
+            .then(|| body.get("hash")?.as_str().map(str::to_owned))
+            .flatten()
+    }
+
+    /// The header at `height`, if the node has it.
+    pub fn header(&self, height: u64) -> Option<serde_json::Value> {
+        let (status, body) = self.get(&format!("/v1/blocks/{height}"))?;
+        (status == 200)
+            .then(|| body.get("block")?.get("header").cloned())
+            .flatten()
+    }
+
+    /// The state of a transaction: `committed`, `pending`, `rejected`, or `None`.
+    pub fn transaction_state(&self, id: &Hash32) -> Option<String> {
+        let (_, body) = self.get(&format!("/v1/transactions/{id}"))?;
+        body.get("state")?.as_str().map(str::to_owned)
+    }
+
+    /// Connected peers as the node reports them.
+    pub fn peer_count(&self) -> Option<usize> {
+        let (_, body) = self.get("/v1/node")?;
+        Some(body.get("peers")?.as_array()?.len())
+    }
+}
+
+fn now_seconds() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|elapsed| elapsed.as_nanos() as u64)
+        .unwrap_or(0)
+}
+
+/// Fast timeouts for tests on one machine: rounds are short, heartbeat blocks frequent.
+const TEST_CONSENSUS: &[(&str, &str)] = &[
+    ("timeout_propose_ms = 3000", "timeout_propose_ms = 1500"),
+    ("timeout_prevote_ms = 1000", "timeout_prevote_ms = 500"),
+    ("timeout_precommit_ms = 1000", "timeout_precommit_ms = 500"),
+    ("heartbeat_ms = 2000", "heartbeat_ms = 500"),
+];
+
+/// Networks run one at a time: several at once on a 2-core machine would starve each
+/// other's consensus timeouts.
+static ONE_NETWORK_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// A local network of real processes.
+#[derive(Debug)]
+pub struct Network {
+    pub fixture: Fixture,
+    pub nodes: Vec<Node>,
+    pub directory: tempfile::TempDir,
+    _turn: Option<std::sync::MutexGuard<'static, ()>>,
+}
+
+impl Network {
+    /// `validators` validator homes (not started), from the fixture's genesis.
+    pub fn new(validators: usize) -> Self {
+        let turn = ONE_NETWORK_AT_A_TIME
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        Self::build(validators, Some(turn))
+    }
+
+    /// Homes for another set of nodes while this test already holds the turn.
+    pub fn new_within_turn(validators: usize) -> Self {
+        Self::build(validators, None)
+    }
+
+    fn build(validators: usize, turn: Option<std::sync::MutexGuard<'static, ()>>) -> Self {
+        let fixture = Fixture::with_validators(validators);
+        let directory = tempfile::tempdir().expect("temp dir");
+        let genesis_path = directory.path().join("genesis.json");
+        let mut genesis: Genesis = fixture.genesis.clone();
+        genesis.genesis_time = hutong_ledger::testkit::GENESIS_TIME;
+        std::fs::write(&genesis_path, genesis.to_json()).expect("genesis");
+        let ports: Vec<(u16, u16)> = (0..validators)
+            .map(|_| (free_port(), free_port()))
+            .collect();
+        let mut nodes = Vec::new();
+        for (index, key) in fixture.node_keys.iter().enumerate() {
+            let name = format!("node{index}");
+            let home = directory.path().join(&name);
+            std::fs::create_dir_all(&home).expect("home");
+            let key_path = directory.path().join(format!("{name}-key.json"));
+            write_key(&key_path, key);
+            let (p2p_port, api_port) = ports[index];
+            let mut command = Command::new(hutong_binary());
+            command
+                .args(["init", "--home"])
+                .arg(&home)
+                .arg("--genesis")
+                .arg(&genesis_path)
+                .arg("--node-key")
+                .arg(&key_path)
+                .args(["--p2p-listen", &format!("/ip4/127.0.0.1/tcp/{p2p_port}")])
+                .args(["--api-listen", &format!("127.0.0.1:{api_port}")]);
+            for (other, other_key) in fixture.node_keys.iter().enumerate() {
+                if other != index {
+                    command.args([
+                        "--peer",
+                        &format!(
+                            "{}@/ip4/127.0.0.1/tcp/{}",
+                            other_key.public_key(),
+                            ports[other].0
+                        ),
+                    ]);
+                }
+            }
+            let output = command.output().expect("hutong init");
+            assert!(
+                output.status.success(),
+                "init failed: {}",
+                String::from_utf8_lossy(&output.stderr)
+            );
+            let config_path = home.join("config.toml");
+            let mut config = std::fs::read_to_string(&config_path).expect("config");
+            for (from, to) in TEST_CONSENSUS {
+                config = config.replace(from, to);
+            }
+            std::fs::write(&config_path, config).expect("config");
+            nodes.push(Node {
+                name,
+                home,
+                api: format!("http://127.0.0.1:{api_port}"),
+                p2p_port,
+                key: key.clone(),
+                child: None,
+            });
+        }
+        Network {
+            fixture,
+            nodes,
+            directory,
+            _turn: turn,
+        }
+    }
+
+    /// Starts every node.
+    pub fn start_all(&mut self) {
+        for node in &mut self.nodes {
+            node.start();
+        }
+    }
+
+    /// Waits (bounded) until `check` holds, polling; panics with `what` and the node logs.
+    pub fn wait_for(&self, what: &str, timeout: Duration, mut check: impl FnMut(&Network) -> bool) {
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if check(self) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        panic!(
+            "timed out after {timeout:?} waiting for {what}\n{}",
+            self.logs_tail()
+        );
+    }
+
+    /// The last lines of every node's logs, for failure messages.
+    pub fn logs_tail(&self) -> String {
+        let mut out = String::new();
+        for node in &self.nodes {
+            let Ok(entries) = std::fs::read_dir(&node.home) else {
+                continue;
+            };
+            for entry in entries.flatten() {
+                let path = entry.path();
+                if path.extension().is_some_and(|ext| ext == "log") {
+                    let text = std::fs::read_to_string(&path).unwrap_or_default();
+                    let lines: Vec<&str> = text.lines().collect();
+                    let tail = lines[lines.len().saturating_sub(15)..].join("\n");
+                    out.push_str(&format!("--- {} {}\n{tail}\n", node.name, path.display()));
+                }
+            }
+        }
+        out
+    }
+
+    /// The heights of the running nodes that answer.
+    pub fn heights(&self) -> Vec<Option<u64>> {
+        self.nodes.iter().map(Node::height).collect()
+    }
+}
+
+impl Drop for Network {
+    fn drop(&mut self) {
+        for node in &mut self.nodes {
+            node.kill();
+        }
+        if std::env::var("HUTONG_KEEP_TEST_DIRS").is_ok() {
+            let path = self.directory.path().to_path_buf();
+            eprintln!("keeping {}", path.display());
+            std::mem::forget(std::mem::replace(
+                &mut self.directory,
+                tempfile::tempdir().expect("temp dir"),
+            ));
+        }
+    }
+}

@@ -1,0 +1,305 @@
+//! The offline commands: keygen, init, genesis, and tx (which talks to a node's API).
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, anyhow, bail};
+use clap::Args;
+
+use hutong_ledger::genesis::Genesis;
+use hutong_ledger::records::AuthorityId;
+use hutong_ledger::tx::{Transaction, TxBody, TxPayload};
+
+use crate::config::Config;
+use crate::shared::now_ms;
+use crate::{Failure, WithCode, exit, keys};
+
+pub fn keygen(dir: &Path, force: bool) -> Result<(), Failure> {
+    std::fs::create_dir_all(dir)
+        .with_context(|| format!("creating {}", dir.display()))
+        .code(exit::RUNTIME)?;
+    let node = keys::generate()
+        .map_err(|error| anyhow!("no randomness from the operating system: {error}"))
+        .code(exit::RUNTIME)?;
+    let authority = keys::generate()
+        .map_err(|error| anyhow!("no randomness from the operating system: {error}"))
+        .code(exit::RUNTIME)?;
+    keys::write(&dir.join("node_key.json"), "node", &node, force).code(exit::CONFIG)?;
+    keys::write(
+        &dir.join("authority_key.json"),
+        "authority",
+        &authority,
+        force,
+    )
+    .code(exit::CONFIG)?;
+    println!(
+        "node key:      {} ({})",
+        node.public_key(),
+        dir.join("node_key.json").display()
+    );
+    println!(
+        "authority key: {} ({})",
+        authority.public_key(),
+        dir.join("authority_key.json").display()
+    );
+    println!(
+        "Keep both files private. Send the public keys to the governors for the genesis or a registration."
+    );
+    Ok(())
+}
+
+#[derive(Debug)]
+pub struct InitArgs {
+    pub home: PathBuf,
+    pub genesis: PathBuf,
+    pub node_key: Option<PathBuf>,
+    pub p2p_listen: String,
+    pub api_listen: String,
+    pub peers: Vec<String>,
+    pub force: bool,
+}
+
+pub fn init(args: &InitArgs) -> Result<(), Failure> {
+    let genesis_bytes = std::fs::read(&args.genesis)
+        .with_context(|| format!("reading the genesis file {}", args.genesis.display()))
+        .code(exit::CONFIG)?;
+    let genesis = Genesis::from_json(&genesis_bytes)
+        .with_context(|| format!("checking {}", args.genesis.display()))
+        .code(exit::CONFIG)?;
+    let home = &args.home;
+    std::fs::create_dir_all(home.join("data"))
+        .with_context(|| format!("creating {}", home.display()))
+        .code(exit::RUNTIME)?;
+    let config_path = home.join("config.toml");
+    if config_path.exists() && !args.force {
+        return Err(Failure::new(
+            exit::CONFIG,
+            anyhow!(
+                "{} already exists; pass --force to replace it",
+                config_path.display()
+            ),
+        ));
+    }
+    let key_path = home.join("node_key.json");
+    let node_key = match &args.node_key {
+        Some(path) => keys::read(path).code(exit::CONFIG)?,
+        None if key_path.exists() => keys::read(&key_path).code(exit::CONFIG)?,
+        None => keys::generate()
+            .map_err(|error| anyhow!("no randomness: {error}"))
+            .code(exit::RUNTIME)?,
+    };
+    if args.node_key.is_some() || !key_path.exists() {
+        keys::write(&key_path, "node", &node_key, true).code(exit::RUNTIME)?;
+    }
+    let config = Config::new(
+        args.p2p_listen.clone(),
+        args.api_listen.clone(),
+        args.peers.clone(),
+    );
+    crate::durable::write_atomic(&config_path, config.to_commented_toml().as_bytes(), 0o644)
+        .context("writing config.toml")
+        .code(exit::RUNTIME)?;
+    crate::durable::write_atomic(
+        &home.join("genesis.json"),
+        genesis.to_json().as_bytes(),
+        0o644,
+    )
+    .context("writing genesis.json")
+    .code(exit::RUNTIME)?;
+    let registered = genesis
+        .nodes
+        .iter()
+        .any(|node| node.key == node_key.public_key());
+    println!("initialised {}", home.display());
+    println!("chain {} (genesis {})", genesis.chain_id, genesis.hash());
+    println!("node key {}", node_key.public_key());
+    if !registered {
+        println!(
+            "note: this node key is not in the genesis; the governors must register it before peers accept it"
+        );
+    }
+    println!("start it with: hutong run --home {}", home.display());
+    Ok(())
+}
+
+pub fn genesis(input: &Path, out: Option<&Path>) -> Result<(), Failure> {
+    let bytes = std::fs::read(input)
+        .with_context(|| format!("reading {}", input.display()))
+        .code(exit::CONFIG)?;
+    let genesis = Genesis::from_json(&bytes)
+        .with_context(|| format!("checking {}", input.display()))
+        .code(exit::CONFIG)?;
+    if let Some(out) = out {
+        crate::durable::write_atomic(out, genesis.to_json().as_bytes(), 0o644)
+            .with_context(|| format!("writing {}", out.display()))
+            .code(exit::RUNTIME)?;
+    }
+    println!("{}", genesis.hash());
+    Ok(())
+}
+
+/// `hutong tx`: build, sign and submit a transaction.
+#[derive(Debug, Args)]
+pub struct TxArgs {
+    /// The node's API, e.g. http://127.0.0.1:8080
+    #[arg(long, default_value = "http://127.0.0.1:8080")]
+    node: String,
+    /// The chain id (default: asked from the node).
+    #[arg(long)]
+    chain_id: Option<String>,
+    /// The submitting authority's id.
+    #[arg(long)]
+    signer: String,
+    /// The submitting authority's key file.
+    #[arg(long)]
+    key: PathBuf,
+    /// Another authority that co-signs (governance records), as `ID=KEYFILE` (repeatable).
+    #[arg(long = "endorse")]
+    endorsements: Vec<String>,
+    /// The nonce (default: the current time in milliseconds, which always increases).
+    #[arg(long)]
+    nonce: Option<u64>,
+    /// The record to submit: a JSON file holding the body (`{"issue_licence": {...}}` and so
+    /// on, see docs/api.md), or `-` for standard input.
+    #[arg(long)]
+    body: PathBuf,
+    /// Wait until the transaction is committed (or rejected) and print where.
+    #[arg(long)]
+    wait: bool,
+    /// How long to wait with --wait.
+    #[arg(long, default_value_t = 30)]
+    wait_seconds: u64,
+}
+
+fn http_agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .timeout_global(Some(Duration::from_secs(10)))
+        .http_status_as_error(false)
+        .build()
+        .into()
+}
+
+fn get_json(agent: &ureq::Agent, url: &str) -> Result<(u16, serde_json::Value), Failure> {
+    let mut response = agent
+        .get(url)
+        .call()
+        .with_context(|| format!("cannot reach {url}; is the node running?"))
+        .code(exit::UNREACHABLE)?;
+    let status = response.status().as_u16();
+    let text = response.body_mut().read_to_string().unwrap_or_default();
+    let value = serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text));
+    Ok((status, value))
+}
+
+pub fn tx(args: &TxArgs) -> Result<(), Failure> {
+    let agent = http_agent();
+    let base = args.node.trim_end_matches('/');
+    let chain_id = match &args.chain_id {
+        Some(chain_id) => chain_id.clone(),
+        None => {
+            let (_, info) = get_json(&agent, &format!("{base}/v1/node"))?;
+            info.get("chain_id")
+                .and_then(|value| value.as_str())
+                .map(str::to_owned)
+                .ok_or_else(|| {
+                    Failure::new(
+                        exit::UNREACHABLE,
+                        anyhow!("{base}/v1/node did not say the chain id; pass --chain-id"),
+                    )
+                })?
+        }
+    };
+    let body_text = if args.body.as_os_str() == "-" {
+        std::io::read_to_string(std::io::stdin())
+            .context("reading the body from standard input")
+            .code(exit::CONFIG)?
+    } else {
+        std::fs::read_to_string(&args.body)
+            .with_context(|| format!("reading {}", args.body.display()))
+            .code(exit::CONFIG)?
+    };
+    let body: TxBody = serde_json::from_str(&body_text)
+        .context("the body is not a record of DESIGN.md section 3 in JSON (see docs/api.md)")
+        .code(exit::CONFIG)?;
+    let signer = AuthorityId::from(args.signer.as_str());
+    let mut signers = vec![(signer.clone(), keys::read(&args.key).code(exit::CONFIG)?)];
+    for endorsement in &args.endorsements {
+        let (id, path) = endorsement.split_once('=').ok_or_else(|| {
+            Failure::new(
+                exit::CONFIG,
+                anyhow!("--endorse takes ID=KEYFILE, got {endorsement:?}"),
+            )
+        })?;
+        signers.push((
+            AuthorityId::from(id),
+            keys::read(Path::new(path)).code(exit::CONFIG)?,
+        ));
+    }
+    let payload = TxPayload {
+        chain_id,
+        signer,
+        nonce: args.nonce.unwrap_or_else(now_ms),
+        created_at: now_ms(),
+        body,
+    };
+    let pairs: Vec<(&AuthorityId, &hutong_ledger::crypto::SecretKey)> =
+        signers.iter().map(|(id, key)| (id, key)).collect();
+    let transaction = Transaction::sign(payload, &pairs)
+        .context("signing")
+        .code(exit::CONFIG)?;
+    transaction
+        .check_size_and_form()
+        .context("the transaction is malformed")
+        .code(exit::CONFIG)?;
+    let id = transaction.id();
+    let json = serde_json::to_string(&transaction)
+        .context("encoding")
+        .code(exit::RUNTIME)?;
+    let mut response = agent
+        .post(&format!("{base}/v1/transactions"))
+        .header("content-type", "application/json")
+        .send(json.as_bytes())
+        .with_context(|| format!("cannot reach {base}; is the node running?"))
+        .code(exit::UNREACHABLE)?;
+    let status = response.status().as_u16();
+    let text = response.body_mut().read_to_string().unwrap_or_default();
+    if status != 202 && status != 200 {
+        return Err(Failure::new(
+            exit::REJECTED,
+            anyhow!("the node refused the transaction ({status}): {text}"),
+        ));
+    }
+    println!("{id}");
+    if !args.wait {
+        return Ok(());
+    }
+    let deadline = Instant::now() + Duration::from_secs(args.wait_seconds);
+    loop {
+        let (_, answer) = get_json(&agent, &format!("{base}/v1/transactions/{id}"))?;
+        match answer.get("state").and_then(|value| value.as_str()) {
+            Some("committed") => {
+                println!(
+                    "committed at height {} (index {})",
+                    answer.get("height").cloned().unwrap_or_default(),
+                    answer.get("index").cloned().unwrap_or_default()
+                );
+                return Ok(());
+            }
+            Some("rejected") => {
+                return Err(Failure::new(exit::REJECTED, anyhow!("rejected: {answer}")));
+            }
+            _ => {}
+        }
+        if Instant::now() >= deadline {
+            bail_timeout(args.wait_seconds)?;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+fn bail_timeout(seconds: u64) -> Result<(), Failure> {
+    let error: anyhow::Result<()> = (|| {
+        bail!("not committed within {seconds} s; it may still be; ask GET /v1/transactions/<hash>")
+    })();
+    error.code(exit::RUNTIME)
+}

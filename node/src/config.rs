@@ -1,0 +1,340 @@
+//! The node's configuration file, `config.toml` in the node's home directory.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+/// The whole file. Unknown keys are rejected so that a typo is an error, not a silent default.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Where the store lives (relative paths are relative to the home directory).
+    pub data_dir: PathBuf,
+    /// The genesis file.
+    pub genesis: PathBuf,
+    /// The node key file (the libp2p identity and, for a validator, the consensus key).
+    pub node_key: PathBuf,
+    pub p2p: P2pConfig,
+    pub api: ApiConfig,
+    pub consensus: ConsensusConfig,
+    pub mempool: MempoolConfig,
+    pub log: LogConfig,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct P2pConfig {
+    /// Multiaddresses to listen on, e.g. `/ip4/127.0.0.1/tcp/26656`.
+    pub listen: Vec<String>,
+    /// Peers to dial: `<node public key hex>@<multiaddress>`.
+    pub peers: Vec<String>,
+    /// Node keys allowed to connect besides those registered on the ledger (observers of
+    /// this operator). Hex.
+    #[serde(default)]
+    pub extra_allowed: Vec<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApiConfig {
+    /// Address of the HTTP API, e.g. `127.0.0.1:8080`.
+    pub listen: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConsensusConfig {
+    pub timeout_propose_ms: u64,
+    pub timeout_propose_increment_ms: u64,
+    pub timeout_prevote_ms: u64,
+    pub timeout_prevote_increment_ms: u64,
+    pub timeout_precommit_ms: u64,
+    pub timeout_precommit_increment_ms: u64,
+    /// A proposer with nothing to propose still proposes an empty block this long after the
+    /// previous block, so that the state a verifier reads is never older than about this.
+    pub heartbeat_ms: u64,
+    /// A proposer with transactions waits this long for more before proposing (batching).
+    pub batch_wait_ms: u64,
+    /// Most transactions in a block this node proposes.
+    pub block_transactions_max: usize,
+    /// How far ahead of this node's clock a proposed block's time may be.
+    pub clock_drift_ms_max: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MempoolConfig {
+    pub transactions_max: usize,
+    pub bytes_max: usize,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogConfig {
+    /// `human` or `json`.
+    pub format: String,
+    /// A tracing filter, e.g. `info` or `hutong_node=debug,info`.
+    pub level: String,
+}
+
+impl Default for ConsensusConfig {
+    fn default() -> Self {
+        ConsensusConfig {
+            timeout_propose_ms: 3000,
+            timeout_propose_increment_ms: 500,
+            timeout_prevote_ms: 1000,
+            timeout_prevote_increment_ms: 500,
+            timeout_precommit_ms: 1000,
+            timeout_precommit_increment_ms: 500,
+            heartbeat_ms: 2000,
+            batch_wait_ms: 20,
+            block_transactions_max: 5000,
+            clock_drift_ms_max: 5000,
+        }
+    }
+}
+
+/// What is wrong with a configuration.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("reading {path}: {error}")]
+    Read {
+        path: PathBuf,
+        error: std::io::Error,
+    },
+    #[error("{path}: {error}")]
+    Parse {
+        path: PathBuf,
+        error: toml::de::Error,
+    },
+    #[error("{path}: {problem}")]
+    Invalid { path: PathBuf, problem: String },
+}
+
+impl Config {
+    /// A configuration for a new node home.
+    pub fn new(p2p_listen: String, api_listen: String, peers: Vec<String>) -> Self {
+        Config {
+            data_dir: "data".into(),
+            genesis: "genesis.json".into(),
+            node_key: "node_key.json".into(),
+            p2p: P2pConfig {
+                listen: vec![p2p_listen],
+                peers,
+                extra_allowed: Vec::new(),
+            },
+            api: ApiConfig { listen: api_listen },
+            consensus: ConsensusConfig::default(),
+            mempool: MempoolConfig {
+                transactions_max: 50_000,
+                bytes_max: 64 * 1024 * 1024,
+            },
+            log: LogConfig {
+                format: "human".into(),
+                level: "info".into(),
+            },
+        }
+    }
+
+    /// Reads `home/config.toml` and checks it.
+    pub fn load(home: &Path) -> Result<Self, ConfigError> {
+        let path = home.join("config.toml");
+        let text = std::fs::read_to_string(&path).map_err(|error| ConfigError::Read {
+            path: path.clone(),
+            error,
+        })?;
+        let config: Config = toml::from_str(&text).map_err(|error| ConfigError::Parse {
+            path: path.clone(),
+            error,
+        })?;
+        config
+            .check()
+            .map_err(|problem| ConfigError::Invalid { path, problem })?;
+        Ok(config)
+    }
+
+    fn check(&self) -> Result<(), String> {
+        if self.p2p.listen.is_empty() {
+            return Err("p2p.listen needs at least one address".into());
+        }
+        for peer in &self.p2p.peers {
+            if peer.split_once('@').is_none() {
+                return Err(format!(
+                    "p2p.peers entry {peer:?} is not <public key hex>@<multiaddress>"
+                ));
+            }
+        }
+        let consensus = &self.consensus;
+        for (name, value) in [
+            ("consensus.timeout_propose_ms", consensus.timeout_propose_ms),
+            ("consensus.timeout_prevote_ms", consensus.timeout_prevote_ms),
+            (
+                "consensus.timeout_precommit_ms",
+                consensus.timeout_precommit_ms,
+            ),
+            ("consensus.heartbeat_ms", consensus.heartbeat_ms),
+        ] {
+            if value == 0 {
+                return Err(format!("{name} must be above zero"));
+            }
+        }
+        if consensus.heartbeat_ms >= consensus.timeout_propose_ms {
+            return Err(format!(
+                "consensus.heartbeat_ms ({}) must be below consensus.timeout_propose_ms ({}), or an idle \
+                 proposer's heartbeat block would arrive after the others gave up on it",
+                consensus.heartbeat_ms, consensus.timeout_propose_ms
+            ));
+        }
+        if consensus.block_transactions_max == 0
+            || consensus.block_transactions_max > hutong_ledger::limits::BLOCK_TRANSACTIONS_MAX
+        {
+            return Err(format!(
+                "consensus.block_transactions_max must be between 1 and {}",
+                hutong_ledger::limits::BLOCK_TRANSACTIONS_MAX
+            ));
+        }
+        if self.mempool.transactions_max == 0
+            || self.mempool.bytes_max < hutong_ledger::limits::TX_BYTES_MAX
+        {
+            return Err(format!(
+                "mempool.transactions_max must be above zero and mempool.bytes_max at least {} bytes",
+                hutong_ledger::limits::TX_BYTES_MAX
+            ));
+        }
+        if self.log.format != "human" && self.log.format != "json" {
+            return Err(format!(
+                "log.format must be \"human\" or \"json\", not {:?}",
+                self.log.format
+            ));
+        }
+        Ok(())
+    }
+
+    /// A path of the configuration resolved against the home directory.
+    pub fn resolve(home: &Path, path: &Path) -> PathBuf {
+        if path.is_absolute() {
+            path.to_path_buf()
+        } else {
+            home.join(path)
+        }
+    }
+
+    /// The file as `hutong init` writes it: every key with a comment saying what it does.
+    pub fn to_commented_toml(&self) -> String {
+        let quote = |text: &str| format!("{text:?}");
+        let list = |items: &[String]| {
+            let quoted: Vec<String> = items.iter().map(|item| quote(item)).collect();
+            format!("[{}]", quoted.join(", "))
+        };
+        let c = &self.consensus;
+        format!(
+            r#"# hutong node configuration. Paths are relative to this directory.
+
+# Where the node keeps its block store.
+data_dir = {data_dir}
+# The chain's genesis file (every node of the chain has the same; its hash names the chain).
+genesis = {genesis}
+# This node's key (mode 0600): its network identity and, if it is a validator, its vote key.
+node_key = {node_key}
+
+[p2p]
+# Addresses to listen on for other nodes.
+listen = {listen}
+# Nodes to dial at start, as "<node public key hex>@<multiaddress>".
+peers = {peers}
+# Node keys allowed to connect besides the nodes registered on the ledger (hex).
+extra_allowed = {extra}
+
+[api]
+# Address of the HTTP API and explorer page.
+listen = {api}
+
+[consensus]
+# Round timeouts: base plus an increment per round, so rounds lengthen until they succeed.
+timeout_propose_ms = {tp}
+timeout_propose_increment_ms = {tpi}
+timeout_prevote_ms = {tv}
+timeout_prevote_increment_ms = {tvi}
+timeout_precommit_ms = {tc}
+timeout_precommit_increment_ms = {tci}
+# An idle network still makes a block this often, so verifiers know how fresh the state is.
+heartbeat_ms = {hb}
+# A proposer waits this long for more transactions before proposing.
+batch_wait_ms = {bw}
+# Most transactions in a block this node proposes.
+block_transactions_max = {bt}
+# How far ahead of this node's clock a proposed block's time may be.
+clock_drift_ms_max = {cd}
+
+[mempool]
+# Bounds of the pool of transactions waiting for a block; when full, submissions get "busy".
+transactions_max = {mt}
+bytes_max = {mb}
+
+[log]
+# "human" or "json".
+format = {lf}
+# A tracing filter, e.g. "info" or "hutong_node=debug,info".
+level = {ll}
+"#,
+            data_dir = quote(&self.data_dir.to_string_lossy()),
+            genesis = quote(&self.genesis.to_string_lossy()),
+            node_key = quote(&self.node_key.to_string_lossy()),
+            listen = list(&self.p2p.listen),
+            peers = list(&self.p2p.peers),
+            extra = list(&self.p2p.extra_allowed),
+            api = quote(&self.api.listen),
+            tp = c.timeout_propose_ms,
+            tpi = c.timeout_propose_increment_ms,
+            tv = c.timeout_prevote_ms,
+            tvi = c.timeout_prevote_increment_ms,
+            tc = c.timeout_precommit_ms,
+            tci = c.timeout_precommit_increment_ms,
+            hb = c.heartbeat_ms,
+            bw = c.batch_wait_ms,
+            bt = c.block_transactions_max,
+            cd = c.clock_drift_ms_max,
+            mt = self.mempool.transactions_max,
+            mb = self.mempool.bytes_max,
+            lf = quote(&self.log.format),
+            ll = quote(&self.log.level),
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn commented_file_round_trips() {
+        let config = Config::new(
+            "/ip4/127.0.0.1/tcp/1".into(),
+            "127.0.0.1:2".into(),
+            vec!["ab@/ip4/127.0.0.1/tcp/3".into()],
+        );
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("config.toml"), config.to_commented_toml()).unwrap();
+        assert_eq!(Config::load(dir.path()).unwrap(), config);
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_values_are_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = Config::new("/ip4/127.0.0.1/tcp/1".into(), "127.0.0.1:2".into(), vec![]);
+        let text = config
+            .to_commented_toml()
+            .replace("[api]", "colour = \"red\"\n[api]");
+        std::fs::write(dir.path().join("config.toml"), text).unwrap();
+        assert!(matches!(
+            Config::load(dir.path()),
+            Err(ConfigError::Parse { .. })
+        ));
+        let text = config
+            .to_commented_toml()
+            .replace("heartbeat_ms = 2000", "heartbeat_ms = 9000");
+        std::fs::write(dir.path().join("config.toml"), text).unwrap();
+        let error = Config::load(dir.path()).unwrap_err().to_string();
+        assert!(error.contains("heartbeat_ms"), "{error}");
+    }
+}

@@ -1,0 +1,944 @@
+//! The consensus driver: it feeds the pure Tendermint machine with messages, timeouts and
+//! verdicts, performs the actions it asks for (persist, broadcast, schedule, propose,
+//! validate, decide), applies decided blocks to the store, and catches up from peers.
+//!
+//! One task owns the machine and the timers. The store's heavy calls (executing and
+//! committing a block) run on the same task in `block_in_place`, so that nothing else
+//! touches the machine meanwhile.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use tokio::sync::{mpsc, oneshot, watch};
+
+use hutong_consensus::{
+    Action, CommitCertificate as ConsensusCertificate, Config as MachineConfig, Consensus, Input,
+    Round, SigningState, Step, ValidatorId,
+};
+use hutong_ledger::block::{
+    Block, Ed25519Signer, Ed25519Verifier, validator_set, verify_block_certificate,
+};
+use hutong_ledger::crypto::{PublicKey, SecretKey};
+use hutong_ledger::hash::Hash32;
+use hutong_ledger::store::{BlockError, Execution, Mode};
+
+use crate::config::ConsensusConfig;
+use crate::messages::{
+    self, ConsensusMessage, ProposedBlock, SyncRequest, SyncResponse, TransactionBatch, Value,
+};
+use crate::network::{Misbehaviour, RequestId, Topic};
+use crate::shared::{Shared, now_ms};
+
+/// Largest consensus message accepted (a proposal carries its whole block).
+pub const CONSENSUS_MESSAGE_BYTES_MAX: usize = hutong_ledger::limits::BLOCK_BYTES_MAX + 64 * 1024;
+/// Largest transaction batch accepted.
+pub const TRANSACTION_BATCH_BYTES_MAX: usize = 4 * 1024 * 1024;
+/// Most transactions in one gossiped batch.
+pub const TRANSACTION_BATCH_COUNT_MAX: usize = 512;
+/// Most blocks asked for or served in one catch-up request.
+pub const SYNC_BLOCKS_PER_REQUEST_MAX: u32 = 32;
+/// Most bytes of blocks served in one catch-up answer.
+pub const SYNC_RESPONSE_BYTES_MAX: usize = 24 * 1024 * 1024;
+/// Most proposed blocks kept per height (a Byzantine proposer may send many).
+pub const CANDIDATES_MAX: usize = 64;
+/// How often the node tells its peers its height and re-sends its latest consensus messages.
+pub const STATUS_INTERVAL: Duration = Duration::from_millis(1000);
+
+/// What the engine asks of the network.
+#[derive(Debug)]
+pub enum Outgoing {
+    /// The registered nodes changed: only these may stay connected.
+    SetAllowed(Vec<PublicKey>),
+    Publish {
+        topic: Topic,
+        bytes: Vec<u8>,
+    },
+    Penalise {
+        peer: PublicKey,
+        reason: Misbehaviour,
+    },
+    Respond {
+        request_id: RequestId,
+        bytes: Vec<u8>,
+    },
+    Request {
+        peer: PublicKey,
+        bytes: Vec<u8>,
+        reply: oneshot::Sender<Result<Vec<u8>, String>>,
+    },
+}
+
+/// What the network tells the engine.
+#[derive(Debug)]
+pub enum Incoming {
+    Gossip {
+        topic: Topic,
+        from: PublicKey,
+        bytes: Vec<u8>,
+    },
+    Request {
+        from: PublicKey,
+        request_id: RequestId,
+        bytes: Vec<u8>,
+    },
+    PeerConnected,
+    PeerDisconnected,
+}
+
+/// A proposed block we hold, with its execution once we ran it.
+#[derive(Debug)]
+struct Candidate {
+    block: ProposedBlock,
+    execution: Option<Execution>,
+    verdict: Option<bool>,
+}
+
+/// The engine's own failures (the store's): they stop the node, which restarts cleanly.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error("store: {0}")]
+    Store(String),
+    #[error("signing state file {path}: {error}")]
+    SigningState { path: PathBuf, error: String },
+    #[error("consensus: {0}")]
+    Consensus(String),
+}
+
+/// The consensus driver.
+pub struct Engine {
+    shared: Arc<Shared>,
+    machine: Consensus<Value, Ed25519Signer, Ed25519Verifier>,
+    config: ConsensusConfig,
+    key: PublicKey,
+    outgoing: mpsc::Sender<Outgoing>,
+    timers: BTreeMap<(Instant, u64), (u64, Round, Step)>,
+    timer_sequence: u64,
+    candidates: HashMap<Value, Candidate>,
+    awaiting_validation: HashSet<Value>,
+    awaiting_value: Option<(u64, Round, Instant)>,
+    height: u64,
+    last_commit: Instant,
+    signing_state_path: PathBuf,
+    sync_in_flight: bool,
+    sync_results: (
+        mpsc::Sender<(PublicKey, Result<Vec<u8>, String>)>,
+        mpsc::Receiver<(PublicKey, Result<Vec<u8>, String>)>,
+    ),
+    peer_heights: HashMap<PublicKey, u64>,
+    allowed: Vec<PublicKey>,
+    extra_allowed: Vec<PublicKey>,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine")
+            .field("height", &self.height)
+            .finish_non_exhaustive()
+    }
+}
+
+fn store_error(error: impl std::fmt::Display) -> EngineError {
+    EngineError::Store(error.to_string())
+}
+
+impl Engine {
+    /// Builds the engine at the store's next height, restoring the persisted signing state
+    /// if there is one (a restart never signs anything conflicting with what it signed).
+    pub fn new(
+        shared: Arc<Shared>,
+        node_key: SecretKey,
+        config: ConsensusConfig,
+        signing_state_path: PathBuf,
+        outgoing: mpsc::Sender<Outgoing>,
+        extra_allowed: Vec<PublicKey>,
+    ) -> Result<Self, EngineError> {
+        let machine_config = MachineConfig {
+            timeout_propose_base_ms: config.timeout_propose_ms,
+            timeout_propose_increment_ms: config.timeout_propose_increment_ms,
+            timeout_prevote_base_ms: config.timeout_prevote_ms,
+            timeout_prevote_increment_ms: config.timeout_prevote_increment_ms,
+            timeout_precommit_base_ms: config.timeout_precommit_ms,
+            timeout_precommit_increment_ms: config.timeout_precommit_increment_ms,
+        };
+        let chain_id = shared.store.chain_id().to_owned();
+        let key = node_key.public_key();
+        let signer = Ed25519Signer(node_key);
+        let machine = match read_signing_state(&signing_state_path)? {
+            Some(state) => {
+                Consensus::restore(machine_config, chain_id, signer, Ed25519Verifier, state)
+            }
+            None => Consensus::new(machine_config, chain_id, signer, Ed25519Verifier),
+        }
+        .map_err(|error| EngineError::Consensus(error.to_string()))?;
+        let height = shared.store.height().map_err(store_error)? + 1;
+        Ok(Engine {
+            shared,
+            machine,
+            config,
+            key,
+            outgoing,
+            timers: BTreeMap::new(),
+            timer_sequence: 0,
+            candidates: HashMap::new(),
+            awaiting_validation: HashSet::new(),
+            awaiting_value: None,
+            height,
+            last_commit: Instant::now(),
+            signing_state_path,
+            sync_in_flight: false,
+            sync_results: mpsc::channel(4),
+            peer_heights: HashMap::new(),
+            allowed: Vec::new(),
+            extra_allowed,
+        })
+    }
+
+    /// Runs until `shutdown` turns true. Returns an error only when the store fails.
+    pub async fn run(
+        mut self,
+        mut incoming: mpsc::Receiver<Incoming>,
+        mut shutdown: watch::Receiver<bool>,
+    ) -> Result<(), EngineError> {
+        self.start_height(self.height)?;
+        let mut status_tick = tokio::time::interval(STATUS_INTERVAL);
+        status_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let shared = self.shared.clone();
+        loop {
+            let deadline = self.next_deadline();
+            tokio::select! {
+                _ = shutdown.changed() => {
+                    if *shutdown.borrow() {
+                        break;
+                    }
+                }
+                event = incoming.recv() => match event {
+                    Some(event) => self.on_incoming(event)?,
+                    None => break,
+                },
+                Some((peer, result)) = self.sync_results.1.recv() => self.on_sync_response(peer, result)?,
+                _ = shared.mempool_changed.notified() => {}
+                _ = status_tick.tick() => self.on_status_tick(),
+                _ = tokio::time::sleep_until(deadline.into()) => {}
+            }
+            self.fire_due_timers()?;
+            self.maybe_propose()?;
+        }
+        tracing::info!(height = self.height, "consensus engine stopped");
+        Ok(())
+    }
+
+    fn next_deadline(&self) -> Instant {
+        let far = Instant::now() + Duration::from_secs(3600);
+        let timer = self.timers.keys().next().map(|(at, _)| *at).unwrap_or(far);
+        let value = self.value_deadline().unwrap_or(far);
+        timer.min(value)
+    }
+
+    /// When a proposer waiting for a value proposes: soon after transactions arrive, or at
+    /// the heartbeat when there are none.
+    fn value_deadline(&self) -> Option<Instant> {
+        let (_, _, requested) = self.awaiting_value?;
+        let pending = self
+            .shared
+            .mempool
+            .lock()
+            .map(|mempool| !mempool.is_empty())
+            .unwrap_or(false);
+        Some(if pending {
+            requested + Duration::from_millis(self.config.batch_wait_ms)
+        } else {
+            (self.last_commit + Duration::from_millis(self.config.heartbeat_ms)).max(requested)
+        })
+    }
+
+    fn start_height(&mut self, height: u64) -> Result<(), EngineError> {
+        self.height = height;
+        self.timers.clear();
+        self.awaiting_value = None;
+        self.awaiting_validation.clear();
+        self.candidates
+            .retain(|_, candidate| candidate.block.header.height >= height);
+        let registry = self
+            .shared
+            .store
+            .registry_for(height)
+            .map_err(store_error)?;
+        let mut allowed: Vec<PublicKey> = registry.nodes.iter().map(|node| node.key).collect();
+        allowed.extend(self.extra_allowed.iter().copied());
+        if allowed != self.allowed {
+            self.allowed = allowed.clone();
+            let _ = self.outgoing.try_send(Outgoing::SetAllowed(allowed));
+        }
+        let set =
+            validator_set(&registry).map_err(|error| EngineError::Consensus(error.to_string()))?;
+        self.shared
+            .status
+            .validator
+            .store(set.contains(&ValidatorId(self.key.0)), Ordering::Relaxed);
+        self.feed(Input::NewHeight {
+            height,
+            validator_set: set,
+        })
+    }
+
+    /// Hands one input to the machine and performs the actions it returns, in order.
+    fn feed(&mut self, input: Input<Value>) -> Result<(), EngineError> {
+        let mut queue = std::collections::VecDeque::from([input]);
+        while let Some(input) = queue.pop_front() {
+            let actions = self.machine.handle(input);
+            for action in actions {
+                if let Some(next) = self.perform(action)? {
+                    queue.push_back(next);
+                }
+            }
+        }
+        if let Some((_, round, _)) = self.machine.position() {
+            self.shared
+                .status
+                .round
+                .store(u64::from(round), Ordering::Relaxed);
+            self.shared.metrics.round.set(i64::from(round));
+        }
+        self.shared
+            .metrics
+            .signing_refused
+            .set(self.machine.counters().signing_refused as i64);
+        Ok(())
+    }
+
+    fn perform(&mut self, action: Action<Value>) -> Result<Option<Input<Value>>, EngineError> {
+        match action {
+            Action::PersistSigningState(state) => {
+                // Before the message it records leaves this node (the next actions).
+                write_signing_state(&self.signing_state_path, &state)?;
+                Ok(None)
+            }
+            Action::BroadcastProposal(proposal) => {
+                let Some(candidate) = self.candidates.get(&proposal.proposal.value) else {
+                    tracing::warn!("the machine proposed a value whose block is unknown");
+                    return Ok(None);
+                };
+                let message = ConsensusMessage::Proposal {
+                    proposal,
+                    block: candidate.block.clone(),
+                };
+                self.publish(Topic::Consensus, messages::encode(&message));
+                Ok(None)
+            }
+            Action::BroadcastVote(vote) => {
+                self.publish(
+                    Topic::Consensus,
+                    messages::encode(&ConsensusMessage::Vote(vote)),
+                );
+                Ok(None)
+            }
+            Action::ScheduleTimeout {
+                height,
+                round,
+                step,
+                duration_ms,
+            } => {
+                self.timer_sequence += 1;
+                let at = Instant::now() + Duration::from_millis(duration_ms);
+                self.timers
+                    .insert((at, self.timer_sequence), (height, round, step));
+                Ok(None)
+            }
+            Action::RequestValue { height, round } => {
+                self.awaiting_value = Some((height, round, Instant::now()));
+                Ok(None)
+            }
+            Action::ValidateValue { height, value } => Ok(self.validate(height, value)),
+            Action::Decide { certificate } => {
+                self.decide(certificate)?;
+                Ok(None)
+            }
+            Action::Evidence(evidence) => {
+                self.shared.metrics.equivocations_seen.inc();
+                tracing::warn!(?evidence, "equivocation detected");
+                Ok(None)
+            }
+        }
+    }
+
+    fn publish(&self, topic: Topic, bytes: Vec<u8>) {
+        if self
+            .outgoing
+            .try_send(Outgoing::Publish { topic, bytes })
+            .is_err()
+        {
+            self.shared.metrics.reject_message("outgoing_queue_full");
+        }
+    }
+
+    fn penalise(&self, peer: PublicKey, reason: &str) {
+        self.shared.metrics.reject_message(reason);
+        let misbehaviour = if reason.starts_with("malformed") {
+            Misbehaviour::MalformedMessage
+        } else if reason == "bad_signature" {
+            Misbehaviour::InvalidSignature
+        } else {
+            Misbehaviour::InvalidContent
+        };
+        let _ = self.outgoing.try_send(Outgoing::Penalise {
+            peer,
+            reason: misbehaviour,
+        });
+    }
+
+    fn fire_due_timers(&mut self) -> Result<(), EngineError> {
+        let now = Instant::now();
+        while let Some(((at, _), _)) = self.timers.first_key_value() {
+            if *at > now {
+                break;
+            }
+            if let Some((_, (height, round, step))) = self.timers.pop_first() {
+                self.feed(Input::Timeout {
+                    height,
+                    round,
+                    step,
+                })?;
+            }
+        }
+        Ok(())
+    }
+
+    fn maybe_propose(&mut self) -> Result<(), EngineError> {
+        let Some(deadline) = self.value_deadline() else {
+            return Ok(());
+        };
+        if Instant::now() < deadline {
+            return Ok(());
+        }
+        let Some((height, round, _)) = self.awaiting_value.take() else {
+            return Ok(());
+        };
+        if height != self.height {
+            return Ok(());
+        }
+        let transactions = self
+            .shared
+            .mempool
+            .lock()
+            .map(|mempool| mempool.candidates(self.config.block_transactions_max))
+            .unwrap_or_default();
+        let head = self.shared.store.head().map_err(store_error)?;
+        let time = now_ms().max(head.header.time + 1);
+        let started = Instant::now();
+        let execution = tokio::task::block_in_place(|| {
+            self.shared
+                .store
+                .execute(time, self.key, transactions, Mode::Build)
+        });
+        let execution = match execution {
+            Ok(execution) => execution,
+            Err(BlockError::Stale) => return Ok(()),
+            Err(error) => return Err(store_error(error)),
+        };
+        self.shared
+            .metrics
+            .block_execute_seconds
+            .observe(started.elapsed().as_secs_f64());
+        if !execution.rejected.is_empty() {
+            if let Ok(mut mempool) = self.shared.mempool.lock() {
+                let ids: Vec<Hash32> = execution.rejected.iter().map(|(id, _)| *id).collect();
+                mempool.remove(&ids);
+                for (id, error) in &execution.rejected {
+                    mempool.remember_rejection(*id, error.code(), error.to_string());
+                    self.shared.metrics.reject_transaction(error.code());
+                }
+            }
+        }
+        let value = execution.header.hash().0;
+        tracing::debug!(
+            height,
+            round,
+            transactions = execution.transactions.len(),
+            "proposing"
+        );
+        self.candidates.insert(
+            value,
+            Candidate {
+                block: ProposedBlock {
+                    header: execution.header.clone(),
+                    transactions: execution.transactions.clone(),
+                },
+                execution: Some(execution),
+                verdict: Some(true),
+            },
+        );
+        self.feed(Input::ProposeValue {
+            height,
+            round,
+            value,
+        })
+    }
+
+    /// Checks a proposed block (header, transactions, roots) by executing it; answers the
+    /// machine now if the block is here, or when it arrives.
+    fn validate(&mut self, height: u64, value: Value) -> Option<Input<Value>> {
+        let Some(candidate) = self.candidates.get_mut(&value) else {
+            self.awaiting_validation.insert(value);
+            return None;
+        };
+        if let Some(valid) = candidate.verdict {
+            return Some(Input::ProposalVerdict {
+                height,
+                value,
+                valid,
+            });
+        }
+        let header = &candidate.block.header;
+        let registry = self.shared.store.registry_for(height).ok();
+        let proposer_known = registry.as_ref().is_some_and(|registry| {
+            registry
+                .validators()
+                .any(|node| node.key == header.proposer)
+        });
+        let in_time = header.time <= now_ms() + self.config.clock_drift_ms_max;
+        let valid = if header.height != height
+            || header.chain_id != self.shared.store.chain_id()
+            || !proposer_known
+            || !in_time
+        {
+            tracing::warn!(
+                height,
+                proposer_known,
+                in_time,
+                "proposed block refused before execution"
+            );
+            false
+        } else {
+            let block = Block {
+                header: header.clone(),
+                transactions: candidate.block.transactions.clone(),
+                certificate: ConsensusCertificate {
+                    height,
+                    round: 0,
+                    value,
+                    signatures: Vec::new(),
+                },
+            };
+            let started = Instant::now();
+            match tokio::task::block_in_place(|| self.shared.store.verify_block(&block)) {
+                Ok(execution) => {
+                    self.shared
+                        .metrics
+                        .block_execute_seconds
+                        .observe(started.elapsed().as_secs_f64());
+                    candidate.execution = Some(execution);
+                    true
+                }
+                Err(error) => {
+                    tracing::warn!(height, %error, "proposed block is invalid");
+                    false
+                }
+            }
+        };
+        candidate.verdict = Some(valid);
+        Some(Input::ProposalVerdict {
+            height,
+            value,
+            valid,
+        })
+    }
+
+    fn decide(&mut self, certificate: ConsensusCertificate<Value>) -> Result<(), EngineError> {
+        let height = certificate.height;
+        if height != self.height {
+            return Ok(());
+        }
+        let value = certificate.value;
+        let Some(mut candidate) = self.candidates.remove(&value) else {
+            // Decided on a block we never received: fetch it with its certificate.
+            tracing::info!(height, "decided a block not received; catching up");
+            self.request_sync();
+            return Ok(());
+        };
+        let execution = match candidate.execution.take() {
+            Some(execution) => execution,
+            None => {
+                let block = Block {
+                    header: candidate.block.header.clone(),
+                    transactions: candidate.block.transactions.clone(),
+                    certificate: certificate.clone(),
+                };
+                tokio::task::block_in_place(|| self.shared.store.verify_block(&block))
+                    .map_err(store_error)?
+            }
+        };
+        self.commit(execution, certificate)?;
+        Ok(())
+    }
+
+    fn commit(
+        &mut self,
+        execution: Execution,
+        certificate: ConsensusCertificate<Value>,
+    ) -> Result<(), EngineError> {
+        let ids: Vec<Hash32> = execution.ids().to_vec();
+        let started = Instant::now();
+        let block =
+            tokio::task::block_in_place(|| self.shared.store.commit(execution, certificate))
+                .map_err(store_error)?;
+        self.shared
+            .metrics
+            .block_commit_seconds
+            .observe(started.elapsed().as_secs_f64());
+        self.after_commit(&block, &ids);
+        self.start_height(block.header.height + 1)
+    }
+
+    fn after_commit(&mut self, block: &Block, ids: &[Hash32]) {
+        self.last_commit = Instant::now();
+        if let Ok(mut mempool) = self.shared.mempool.lock() {
+            mempool.remove(ids);
+            self.shared
+                .metrics
+                .mempool_transactions
+                .set(mempool.len() as i64);
+            self.shared
+                .metrics
+                .mempool_bytes
+                .set(mempool.bytes() as i64);
+        }
+        let metrics = &self.shared.metrics;
+        metrics.height.set(block.header.height as i64);
+        metrics.committed_blocks.inc();
+        metrics.committed_transactions.inc_by(ids.len() as u64);
+        tracing::info!(
+            height = block.header.height,
+            transactions = ids.len(),
+            hash = %block.hash(),
+            "committed"
+        );
+    }
+
+    fn on_incoming(&mut self, event: Incoming) -> Result<(), EngineError> {
+        match event {
+            Incoming::Gossip {
+                topic: Topic::Consensus,
+                from,
+                bytes,
+            } => self.on_consensus_message(from, &bytes),
+            Incoming::Gossip {
+                topic: Topic::Transactions,
+                from,
+                bytes,
+            } => {
+                self.on_transaction_batch(from, &bytes);
+                Ok(())
+            }
+            Incoming::Request {
+                from,
+                request_id,
+                bytes,
+            } => {
+                self.on_sync_request(from, request_id, &bytes);
+                Ok(())
+            }
+            Incoming::PeerConnected | Incoming::PeerDisconnected => Ok(()),
+        }
+    }
+
+    fn on_consensus_message(&mut self, from: PublicKey, bytes: &[u8]) -> Result<(), EngineError> {
+        let message: ConsensusMessage = match messages::decode(bytes, CONSENSUS_MESSAGE_BYTES_MAX) {
+            Ok(message) => message,
+            Err(_) => {
+                self.penalise(from, "malformed_consensus_message");
+                return Ok(());
+            }
+        };
+        match message {
+            ConsensusMessage::Proposal { proposal, block } => {
+                let value = proposal.proposal.value;
+                if block.header.hash().0 != value {
+                    self.penalise(from, "proposal_block_mismatch");
+                    return Ok(());
+                }
+                if block.header.height == self.height
+                    && !self.candidates.contains_key(&value)
+                    && self.candidates.len() < CANDIDATES_MAX
+                {
+                    self.candidates.insert(
+                        value,
+                        Candidate {
+                            block,
+                            execution: None,
+                            verdict: None,
+                        },
+                    );
+                }
+                self.feed(Input::Proposal(proposal))?;
+                if self.awaiting_validation.remove(&value) {
+                    if let Some(input) = self.validate(self.height, value) {
+                        self.feed(input)?;
+                    }
+                }
+                Ok(())
+            }
+            ConsensusMessage::Vote(vote) => self.feed(Input::Vote(vote)),
+            ConsensusMessage::Status { height } => {
+                self.peer_heights.insert(from, height);
+                let best = self.peer_heights.values().copied().max().unwrap_or(0);
+                self.shared
+                    .status
+                    .best_peer_height
+                    .store(best, Ordering::Relaxed);
+                if height >= self.height {
+                    self.shared
+                        .metrics
+                        .catch_up_target_height
+                        .set(height as i64);
+                    self.request_sync();
+                }
+                Ok(())
+            }
+        }
+    }
+
+    fn on_transaction_batch(&self, from: PublicKey, bytes: &[u8]) {
+        let batch = match messages::decode::<TransactionBatch>(bytes, TRANSACTION_BATCH_BYTES_MAX) {
+            Ok(batch) if batch.transactions.len() <= TRANSACTION_BATCH_COUNT_MAX => batch,
+            _ => {
+                self.penalise(from, "malformed_transaction_batch");
+                return;
+            }
+        };
+        let shared = self.shared.clone();
+        let outgoing = self.outgoing.clone();
+        // Admission checks signatures and rules: off the consensus task.
+        tokio::task::spawn_blocking(move || {
+            for encoded in batch.transactions {
+                match hutong_ledger::tx::Transaction::decode(&encoded) {
+                    Ok(transaction) => {
+                        if let Err(crate::shared::AdmissionError::Rule(
+                            hutong_ledger::rules::RuleError::BadSignature { .. },
+                        )) = shared.admit(transaction, false)
+                        {
+                            shared.metrics.reject_message("bad_signature");
+                            let _ = outgoing.try_send(Outgoing::Penalise {
+                                peer: from,
+                                reason: Misbehaviour::InvalidSignature,
+                            });
+                        }
+                    }
+                    Err(_) => {
+                        shared.metrics.reject_message("malformed_transaction");
+                        let _ = outgoing.try_send(Outgoing::Penalise {
+                            peer: from,
+                            reason: Misbehaviour::MalformedMessage,
+                        });
+                    }
+                }
+            }
+        });
+    }
+
+    fn on_sync_request(&self, from: PublicKey, request_id: RequestId, bytes: &[u8]) {
+        let response = match messages::decode::<SyncRequest>(bytes, 1024) {
+            Ok(SyncRequest::Blocks { from: first, count }) => {
+                let mut blocks = Vec::new();
+                let mut size = 0usize;
+                let last = first.saturating_add(u64::from(count.min(SYNC_BLOCKS_PER_REQUEST_MAX)));
+                for height in first.max(1)..last {
+                    match self.shared.store.block(height) {
+                        Ok(Some(block)) => {
+                            size += hutong_ledger::codec::to_canonical(&block).len();
+                            blocks.push(block);
+                            if size >= SYNC_RESPONSE_BYTES_MAX / 2 {
+                                break;
+                            }
+                        }
+                        _ => break,
+                    }
+                }
+                SyncResponse::Blocks(blocks)
+            }
+            Err(_) => {
+                self.penalise(from, "malformed_sync_request");
+                SyncResponse::Refused("malformed request".into())
+            }
+        };
+        let _ = self.outgoing.try_send(Outgoing::Respond {
+            request_id,
+            bytes: messages::encode(&response),
+        });
+    }
+
+    /// Asks the peer with the highest reported height for the blocks we miss.
+    fn request_sync(&mut self) {
+        if self.sync_in_flight {
+            return;
+        }
+        let Some((peer, height)) = self
+            .peer_heights
+            .iter()
+            .max_by_key(|(_, height)| **height)
+            .map(|(peer, height)| (*peer, *height))
+        else {
+            return;
+        };
+        if height < self.height {
+            return;
+        }
+        self.sync_in_flight = true;
+        self.shared.status.syncing.store(true, Ordering::Relaxed);
+        let request = SyncRequest::Blocks {
+            from: self.height,
+            count: SYNC_BLOCKS_PER_REQUEST_MAX,
+        };
+        let (reply, answer) = oneshot::channel();
+        if self
+            .outgoing
+            .try_send(Outgoing::Request {
+                peer,
+                bytes: messages::encode(&request),
+                reply,
+            })
+            .is_err()
+        {
+            self.sync_in_flight = false;
+            return;
+        }
+        let results = self.sync_results.0.clone();
+        tokio::spawn(async move {
+            let result = answer
+                .await
+                .unwrap_or_else(|_| Err("network stopped".into()));
+            let _ = results.send((peer, result)).await;
+        });
+    }
+
+    fn on_sync_response(
+        &mut self,
+        peer: PublicKey,
+        result: Result<Vec<u8>, String>,
+    ) -> Result<(), EngineError> {
+        self.sync_in_flight = false;
+        let bytes = match result {
+            Ok(bytes) => bytes,
+            Err(error) => {
+                tracing::debug!(%error, "catch-up request failed");
+                self.peer_heights.remove(&peer);
+                return Ok(());
+            }
+        };
+        let blocks = match messages::decode::<SyncResponse>(&bytes, SYNC_RESPONSE_BYTES_MAX) {
+            Ok(SyncResponse::Blocks(blocks)) => blocks,
+            Ok(SyncResponse::Refused(reason)) => {
+                tracing::debug!(%reason, "catch-up refused");
+                return Ok(());
+            }
+            Err(_) => {
+                self.penalise(peer, "malformed_sync_response");
+                return Ok(());
+            }
+        };
+        let mut advanced = false;
+        for block in blocks {
+            if block.header.height != self.height {
+                continue;
+            }
+            let registry = self
+                .shared
+                .store
+                .registry_for(block.header.height)
+                .map_err(store_error)?;
+            if let Err(error) =
+                verify_block_certificate(&block.header, &block.certificate, &registry)
+            {
+                tracing::warn!(height = block.header.height, %error, "catch-up block has a bad certificate");
+                self.penalise(peer, "bad_certificate");
+                break;
+            }
+            let execution = match tokio::task::block_in_place(|| {
+                self.shared.store.verify_block(&block)
+            }) {
+                Ok(execution) => execution,
+                Err(error) => {
+                    tracing::warn!(height = block.header.height, %error, "catch-up block does not re-execute");
+                    self.penalise(peer, "bad_block");
+                    break;
+                }
+            };
+            let ids: Vec<Hash32> = execution.ids().to_vec();
+            let committed = tokio::task::block_in_place(|| {
+                self.shared
+                    .store
+                    .commit(execution, block.certificate.clone())
+            })
+            .map_err(store_error)?;
+            self.shared.metrics.catch_up_blocks.inc();
+            self.after_commit(&committed, &ids);
+            self.height = committed.header.height + 1;
+            advanced = true;
+        }
+        if advanced {
+            self.candidates.clear();
+            self.start_height(self.height)?;
+        }
+        let best = self.peer_heights.values().copied().max().unwrap_or(0);
+        let behind = best >= self.height;
+        self.shared.status.syncing.store(behind, Ordering::Relaxed);
+        if behind && advanced {
+            self.request_sync();
+        }
+        Ok(())
+    }
+
+    fn on_status_tick(&mut self) {
+        let committed = self.height.saturating_sub(1);
+        self.publish(
+            Topic::Consensus,
+            messages::encode(&ConsensusMessage::Status { height: committed }),
+        );
+        // Re-send our latest messages of this height: after a partition heals or a peer
+        // restarts, they are what lets the round finish.
+        for message in self.machine.gossip_messages() {
+            let encoded = match message {
+                hutong_consensus::SignedMessage::Vote(vote) => {
+                    messages::encode(&ConsensusMessage::Vote(vote))
+                }
+                hutong_consensus::SignedMessage::Proposal(proposal) => {
+                    match self.candidates.get(&proposal.proposal.value) {
+                        Some(candidate) => messages::encode(&ConsensusMessage::Proposal {
+                            proposal,
+                            block: candidate.block.clone(),
+                        }),
+                        None => continue,
+                    }
+                }
+            };
+            self.publish(Topic::Consensus, encoded);
+        }
+    }
+}
+
+fn read_signing_state(path: &PathBuf) -> Result<Option<SigningState<Value>>, EngineError> {
+    match std::fs::read(path) {
+        Ok(bytes) => serde_json::from_slice(&bytes).map(Some).map_err(|error| EngineError::SigningState {
+            path: path.clone(),
+            error: format!("unreadable ({error}); it must never be deleted or edited while the node's key votes"),
+        }),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(error) => Err(EngineError::SigningState {
+            path: path.clone(),
+            error: error.to_string(),
+        }),
+    }
+}
+
+fn write_signing_state(path: &PathBuf, state: &SigningState<Value>) -> Result<(), EngineError> {
+    let bytes = serde_json::to_vec(state).map_err(|error| EngineError::SigningState {
+        path: path.clone(),
+        error: error.to_string(),
+    })?;
+    crate::durable::write_atomic(path, &bytes, 0o600).map_err(|error| EngineError::SigningState {
+        path: path.clone(),
+        error: error.to_string(),
+    })
+}

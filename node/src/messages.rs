@@ -1,0 +1,78 @@
+//! What nodes say to each other, in the ledger's canonical encoding (postcard).
+//!
+//! Gossip carries transaction batches and consensus messages; request-response carries
+//! catch-up (blocks with their certificates, by height range). Every message is decoded with
+//! a size bound first; a peer that sends bytes that do not decode is penalised.
+
+use serde::{Deserialize, Serialize};
+
+use hutong_consensus::{SignedProposal, SignedVote};
+use hutong_ledger::block::{Block, BlockHeader};
+use hutong_ledger::codec::{self, CodecError};
+use hutong_ledger::tx::Transaction;
+
+/// The value consensus agrees on: a block hash.
+pub type Value = [u8; 32];
+
+/// A proposed block: the header whose hash is the consensus value, and its transactions.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProposedBlock {
+    pub header: BlockHeader,
+    pub transactions: Vec<Transaction>,
+}
+
+/// Messages on the consensus topic.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ConsensusMessage {
+    /// A signed proposal with the block it proposes (the block's header hash is the value).
+    Proposal {
+        proposal: SignedProposal<Value>,
+        block: ProposedBlock,
+    },
+    Vote(SignedVote<Value>),
+    /// The sender's committed height, so that a node behind learns it must catch up.
+    Status {
+        height: u64,
+    },
+}
+
+/// Messages on the transaction topic: transactions travel in batches.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TransactionBatch {
+    /// Canonical bytes of each transaction.
+    pub transactions: Vec<Vec<u8>>,
+}
+
+/// Requests over request-response.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SyncRequest {
+    /// Committed blocks from `from` on, at most `count` (the responder may send fewer).
+    Blocks { from: u64, count: u32 },
+}
+
+/// Answers over request-response.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SyncResponse {
+    Blocks(Vec<Block>),
+    /// The request could not be served (with why).
+    Refused(String),
+}
+
+/// Encodes any message.
+pub fn encode<T: Serialize>(message: &T) -> Vec<u8> {
+    codec::to_canonical(message)
+}
+
+/// Decodes a message of at most `limit_bytes`.
+pub fn decode<T: serde::de::DeserializeOwned>(
+    bytes: &[u8],
+    limit_bytes: usize,
+) -> Result<T, CodecError> {
+    if bytes.len() > limit_bytes {
+        return Err(CodecError::TooLarge {
+            size_bytes: bytes.len(),
+            limit_bytes,
+        });
+    }
+    codec::from_stored(bytes)
+}

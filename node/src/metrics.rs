@@ -1,0 +1,186 @@
+//! The node's Prometheus metrics, served as text at `/metrics`.
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+/// A label naming why something was rejected.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct Reason {
+    pub reason: String,
+}
+
+/// Every metric the node exports.
+#[derive(Debug)]
+pub struct Metrics {
+    registry: Registry,
+    pub height: Gauge,
+    pub round: Gauge,
+    pub committed_transactions: Counter,
+    pub committed_blocks: Counter,
+    pub mempool_transactions: Gauge,
+    pub mempool_bytes: Gauge,
+    pub peers: Gauge,
+    pub rejected_transactions: Family<Reason, Counter>,
+    pub rejected_messages: Family<Reason, Counter>,
+    pub block_execute_seconds: Histogram,
+    pub block_commit_seconds: Histogram,
+    pub catch_up_target_height: Gauge,
+    pub catch_up_blocks: Counter,
+    pub equivocations_seen: Counter,
+    pub signing_refused: Gauge,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        let mut registry = Registry::with_prefix("hutong");
+        let metrics = Metrics {
+            height: Gauge::default(),
+            round: Gauge::default(),
+            committed_transactions: Counter::default(),
+            committed_blocks: Counter::default(),
+            mempool_transactions: Gauge::default(),
+            mempool_bytes: Gauge::default(),
+            peers: Gauge::default(),
+            rejected_transactions: Family::default(),
+            rejected_messages: Family::default(),
+            block_execute_seconds: Histogram::new(exponential_buckets(0.001, 2.0, 14)),
+            block_commit_seconds: Histogram::new(exponential_buckets(0.001, 2.0, 14)),
+            catch_up_target_height: Gauge::default(),
+            catch_up_blocks: Counter::default(),
+            equivocations_seen: Counter::default(),
+            signing_refused: Gauge::default(),
+            registry: Registry::default(),
+        };
+        registry.register(
+            "height",
+            "Height of the last committed block",
+            metrics.height.clone(),
+        );
+        registry.register(
+            "round",
+            "Consensus round at the current height",
+            metrics.round.clone(),
+        );
+        registry.register(
+            "committed_transactions",
+            "Transactions committed since start",
+            metrics.committed_transactions.clone(),
+        );
+        registry.register(
+            "committed_blocks",
+            "Blocks committed since start",
+            metrics.committed_blocks.clone(),
+        );
+        registry.register(
+            "mempool_transactions",
+            "Transactions waiting in the mempool",
+            metrics.mempool_transactions.clone(),
+        );
+        registry.register(
+            "mempool_bytes",
+            "Bytes of the transactions waiting in the mempool",
+            metrics.mempool_bytes.clone(),
+        );
+        registry.register("peers", "Connected peers", metrics.peers.clone());
+        registry.register(
+            "rejected_transactions",
+            "Transactions refused at admission, by reason",
+            metrics.rejected_transactions.clone(),
+        );
+        registry.register(
+            "rejected_messages",
+            "Peer messages dropped, by reason",
+            metrics.rejected_messages.clone(),
+        );
+        registry.register(
+            "block_execute_seconds",
+            "Time to execute a block (build or verify)",
+            metrics.block_execute_seconds.clone(),
+        );
+        registry.register(
+            "block_commit_seconds",
+            "Time to make a block durable",
+            metrics.block_commit_seconds.clone(),
+        );
+        registry.register(
+            "catch_up_target_height",
+            "Highest height a peer reported while this node catches up",
+            metrics.catch_up_target_height.clone(),
+        );
+        registry.register(
+            "catch_up_blocks",
+            "Blocks committed through catch-up",
+            metrics.catch_up_blocks.clone(),
+        );
+        registry.register(
+            "equivocations_seen",
+            "Equivocations (conflicting signed votes) detected",
+            metrics.equivocations_seen.clone(),
+        );
+        registry.register(
+            "consensus_signing_refused",
+            "Messages the consensus machine refused to sign to stay safe",
+            metrics.signing_refused.clone(),
+        );
+        Metrics {
+            registry,
+            ..metrics
+        }
+    }
+
+    /// Counts a rejected transaction under its reason code.
+    pub fn reject_transaction(&self, reason: &str) {
+        self.rejected_transactions
+            .get_or_create(&Reason {
+                reason: reason.into(),
+            })
+            .inc();
+    }
+
+    /// Counts a dropped peer message under its reason.
+    pub fn reject_message(&self, reason: &str) {
+        self.rejected_messages
+            .get_or_create(&Reason {
+                reason: reason.into(),
+            })
+            .inc();
+    }
+
+    /// The Prometheus text exposition, with `extra` lines appended (network counters).
+    pub fn render(&self, extra: &str) -> String {
+        let mut text = String::new();
+        if prometheus_client::encoding::text::encode_registry(&mut text, &self.registry).is_err() {
+            text.clear();
+        }
+        text.push_str(extra);
+        text
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_prometheus_text() {
+        let metrics = Metrics::new();
+        metrics.height.set(7);
+        metrics.reject_transaction("replay");
+        let text = metrics.render("");
+        assert!(text.contains("hutong_height 7"), "{text}");
+        assert!(
+            text.contains("hutong_rejected_transactions_total{reason=\"replay\"} 1"),
+            "{text}"
+        );
+    }
+}

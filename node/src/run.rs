@@ -1,0 +1,397 @@
+//! `hutong run`: opens and checks the store, starts the network, the consensus engine and the
+//! HTTP API, and stops them cleanly on SIGINT or SIGTERM.
+
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+use anyhow::{Context, anyhow};
+use tokio::sync::{Notify, mpsc, watch};
+
+use hutong_ledger::crypto::PublicKey;
+use hutong_ledger::genesis::Genesis;
+use hutong_ledger::store::{Store, StoreError};
+
+use crate::config::Config;
+use crate::engine::{Engine, Incoming, Outgoing, TRANSACTION_BATCH_COUNT_MAX};
+use crate::mempool::{Mempool, MempoolLimits};
+use crate::messages::{self, TransactionBatch};
+use crate::metrics::Metrics;
+use crate::network::{self, NetworkConfig, NetworkEvent, NetworkHandle, Topic};
+use crate::service::NodeService;
+use crate::shared::{Shared, Status};
+use crate::{Failure, WithCode, exit, keys};
+
+/// How long the gossip batcher waits to fill a batch of transactions.
+const GOSSIP_BATCH_WAIT: Duration = Duration::from_millis(20);
+/// Capacity of the queue of transactions waiting to be gossiped.
+const GOSSIP_QUEUE_CAPACITY: usize = 16_384;
+
+pub fn run(home: &Path) -> Result<(), Failure> {
+    let config = Config::load(home).code(exit::CONFIG)?;
+    init_logging(&config).code(exit::CONFIG)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("hutong")
+        .build()
+        .context("starting the runtime")
+        .code(exit::RUNTIME)?;
+    runtime.block_on(run_node(home, config))
+}
+
+fn init_logging(config: &Config) -> anyhow::Result<()> {
+    let filter = tracing_subscriber::EnvFilter::try_new(&config.log.level)
+        .with_context(|| format!("log.level {:?} is not a valid filter", config.log.level))?;
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let result = if config.log.format == "json" {
+        builder.json().try_init()
+    } else {
+        builder.try_init()
+    };
+    result.map_err(|error| anyhow!("logging: {error}"))
+}
+
+fn parse_key(text: &str) -> anyhow::Result<PublicKey> {
+    text.trim()
+        .parse::<PublicKey>()
+        .map_err(|error| anyhow!("{text:?} is not a node public key: {error}"))
+}
+
+async fn run_node(home: &Path, config: Config) -> Result<(), Failure> {
+    let genesis_path = Config::resolve(home, &config.genesis);
+    let genesis_bytes = std::fs::read(&genesis_path)
+        .with_context(|| format!("reading {}", genesis_path.display()))
+        .code(exit::CONFIG)?;
+    let genesis = Genesis::from_json(&genesis_bytes)
+        .with_context(|| format!("checking {}", genesis_path.display()))
+        .code(exit::CONFIG)?;
+    let node_key = keys::read(&Config::resolve(home, &config.node_key)).code(exit::CONFIG)?;
+    let data_dir = Config::resolve(home, &config.data_dir);
+    std::fs::create_dir_all(&data_dir)
+        .with_context(|| format!("creating {}", data_dir.display()))
+        .code(exit::RUNTIME)?;
+    let store_dir = data_dir.join("store");
+    let store = match Store::open(&store_dir) {
+        Ok(store) => store,
+        Err(StoreError::Uninitialised) => {
+            tracing::info!(chain = %genesis.chain_id, "creating the store from genesis");
+            Store::create(&store_dir, &genesis).code(exit::STORE)?
+        }
+        Err(error) => {
+            return Err(Failure::new(
+                exit::STORE,
+                anyhow!(
+                    "the store in {} cannot be used: {error}",
+                    store_dir.display()
+                ),
+            ));
+        }
+    };
+    let stored_genesis = store.head().code(exit::STORE)?.genesis_hash;
+    if stored_genesis != genesis.hash() {
+        return Err(Failure::new(
+            exit::STORE,
+            anyhow!(
+                "the store in {} belongs to another chain (genesis {stored_genesis}, this genesis file is {}); \
+                 point data_dir elsewhere or use the right genesis file",
+                store_dir.display(),
+                genesis.hash()
+            ),
+        ));
+    }
+    let store = Arc::new(store);
+    tracing::info!(
+        chain = %genesis.chain_id,
+        height = store.height().unwrap_or(0),
+        node = %node_key.public_key(),
+        "store opened and checked"
+    );
+
+    // The network.
+    let registry = store
+        .registry_for(store.height().code(exit::STORE)? + 1)
+        .code(exit::STORE)?;
+    let extra_allowed: Vec<PublicKey> = config
+        .p2p
+        .extra_allowed
+        .iter()
+        .map(|text| parse_key(text))
+        .collect::<anyhow::Result<_>>()
+        .code(exit::CONFIG)?;
+    let mut network_config = NetworkConfig::new(node_key.clone(), genesis.chain_id.clone());
+    for address in &config.p2p.listen {
+        network_config.listen.push(
+            address
+                .parse()
+                .with_context(|| format!("p2p.listen {address:?} is not a multiaddress"))
+                .code(exit::CONFIG)?,
+        );
+    }
+    for peer in &config.p2p.peers {
+        let (key, address) = peer.split_once('@').unwrap_or(("", peer));
+        let key = parse_key(key).code(exit::CONFIG)?;
+        let address = address
+            .parse()
+            .with_context(|| format!("p2p.peers entry {peer:?}: not a multiaddress"))
+            .code(exit::CONFIG)?;
+        network_config.bootstrap.push((key, address));
+    }
+    network_config.allowed = registry
+        .nodes
+        .iter()
+        .map(|node| node.key)
+        .chain(extra_allowed.iter().copied())
+        .collect();
+    for (key, _) in &network_config.bootstrap {
+        if !network_config.allowed.contains(key) {
+            network_config.allowed.push(*key);
+        }
+    }
+    let (network, network_events) = network::spawn(network_config)
+        .context("starting the network")
+        .code(exit::CONFIG)?;
+
+    // Shared state, the engine, the glue between them.
+    let (gossip_sender, gossip_receiver) = mpsc::channel(GOSSIP_QUEUE_CAPACITY);
+    let shared = Arc::new(Shared {
+        store: store.clone(),
+        mempool: Mutex::new(Mempool::new(MempoolLimits {
+            transactions_max: config.mempool.transactions_max,
+            bytes_max: config.mempool.bytes_max,
+            ..MempoolLimits::default()
+        })),
+        mempool_changed: Notify::new(),
+        metrics: Metrics::new(),
+        status: Status::default(),
+        gossip: gossip_sender,
+        accepting: AtomicBool::new(true),
+    });
+    shared
+        .metrics
+        .height
+        .set(store.height().unwrap_or(0) as i64);
+    let (outgoing_sender, outgoing_receiver) = mpsc::channel(4096);
+    let (incoming_sender, incoming_receiver) = mpsc::channel(4096);
+    let (shutdown_sender, shutdown_receiver) = watch::channel(false);
+    let signing_state_path = data_dir.join("signing_state.json");
+    let engine = Engine::new(
+        shared.clone(),
+        node_key.clone(),
+        config.consensus.clone(),
+        signing_state_path,
+        outgoing_sender.clone(),
+        extra_allowed,
+    )
+    .code(exit::STORE)?;
+
+    let peers = Arc::new(RwLock::new(Vec::new()));
+    let network_metrics = Arc::new(RwLock::new(String::new()));
+    let ready = Arc::new(AtomicBool::new(false));
+    tokio::spawn(forward_outgoing(network.clone(), outgoing_receiver));
+    tokio::spawn(forward_incoming(
+        network_events,
+        incoming_sender,
+        shared.clone(),
+    ));
+    tokio::spawn(batch_gossip(gossip_receiver, outgoing_sender.clone()));
+    tokio::spawn(refresh_network_view(
+        network.clone(),
+        peers.clone(),
+        network_metrics.clone(),
+        shared.clone(),
+    ));
+    let engine_task = tokio::spawn(engine.run(incoming_receiver, shutdown_receiver.clone()));
+
+    // The HTTP API.
+    let service = Arc::new(NodeService {
+        shared: shared.clone(),
+        key: node_key.public_key(),
+        peers,
+        network_metrics,
+        ready: ready.clone(),
+    });
+    let api_state =
+        hutong_api::ApiState::new(store.clone(), service, hutong_api::ApiConfig::default())
+            .context("the API configuration")
+            .code(exit::CONFIG)?;
+    let listener = tokio::net::TcpListener::bind(&config.api.listen)
+        .await
+        .with_context(|| format!("binding the API address {}", config.api.listen))
+        .code(exit::CONFIG)?;
+    tracing::info!(address = %config.api.listen, "API listening");
+    let mut http_shutdown = shutdown_receiver.clone();
+    let http_task = tokio::spawn(async move {
+        let app = hutong_api::router(api_state)
+            .into_make_service_with_connect_info::<std::net::SocketAddr>();
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async move {
+                while !*http_shutdown.borrow() {
+                    if http_shutdown.changed().await.is_err() {
+                        break;
+                    }
+                }
+            })
+            .await
+    });
+    ready.store(true, Ordering::Relaxed);
+
+    // Run until a signal or a failure.
+    let mut engine_task = engine_task;
+    let outcome = tokio::select! {
+        _ = shutdown_signal() => {
+            tracing::info!("shutdown requested: finishing");
+            Ok(())
+        }
+        result = &mut engine_task => match result {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(error)) => Err(Failure::new(exit::STORE, anyhow!("consensus engine stopped: {error}"))),
+            Err(error) => Err(Failure::new(exit::RUNTIME, anyhow!("consensus engine panicked: {error}"))),
+        },
+    };
+    shared.accepting.store(false, Ordering::Relaxed);
+    ready.store(false, Ordering::Relaxed);
+    let _ = shutdown_sender.send(true);
+    if !engine_task.is_finished() {
+        let _ = tokio::time::timeout(Duration::from_secs(10), engine_task).await;
+    }
+    let _ = tokio::time::timeout(Duration::from_secs(5), http_task).await;
+    let _ = network.shutdown().await;
+    // Every committed block is already durable (commit syncs before it returns); dropping
+    // the store closes it.
+    drop(shared);
+    tracing::info!("stopped");
+    outcome
+}
+
+async fn forward_incoming(
+    mut events: mpsc::Receiver<NetworkEvent>,
+    engine: mpsc::Sender<Incoming>,
+    shared: Arc<Shared>,
+) {
+    while let Some(event) = events.recv().await {
+        let incoming = match event {
+            NetworkEvent::Gossip { topic, from, bytes } => Incoming::Gossip { topic, from, bytes },
+            NetworkEvent::Request {
+                from,
+                request_id,
+                bytes,
+            } => Incoming::Request {
+                from,
+                request_id,
+                bytes,
+            },
+            NetworkEvent::PeerConnected(_) => Incoming::PeerConnected,
+            NetworkEvent::PeerDisconnected(_) => Incoming::PeerDisconnected,
+        };
+        if engine.send(incoming).await.is_err() {
+            break;
+        }
+    }
+    drop(shared);
+}
+
+async fn forward_outgoing(network: NetworkHandle, mut outgoing: mpsc::Receiver<Outgoing>) {
+    while let Some(message) = outgoing.recv().await {
+        let result = match message {
+            Outgoing::Publish { topic, bytes } => network.publish(topic, bytes).await,
+            Outgoing::Penalise { peer, reason } => network.penalise(peer, reason).await,
+            Outgoing::Respond { request_id, bytes } => network.respond(request_id, bytes).await,
+            Outgoing::SetAllowed(allowed) => network.set_allowed(allowed).await,
+            Outgoing::Request { peer, bytes, reply } => {
+                let network = network.clone();
+                tokio::spawn(async move {
+                    let result = network
+                        .request(peer, bytes)
+                        .await
+                        .map_err(|error| error.to_string());
+                    let _ = reply.send(result);
+                });
+                Ok(())
+            }
+        };
+        if let Err(error) = result {
+            tracing::debug!(%error, "network command failed");
+        }
+    }
+}
+
+/// Collects admitted transactions and gossips them in batches.
+async fn batch_gossip(mut queue: mpsc::Receiver<Vec<u8>>, outgoing: mpsc::Sender<Outgoing>) {
+    while let Some(first) = queue.recv().await {
+        let mut batch = vec![first];
+        let deadline = tokio::time::Instant::now() + GOSSIP_BATCH_WAIT;
+        while batch.len() < TRANSACTION_BATCH_COUNT_MAX {
+            match tokio::time::timeout_at(deadline, queue.recv()).await {
+                Ok(Some(bytes)) => batch.push(bytes),
+                Ok(None) | Err(_) => break,
+            }
+        }
+        let message = messages::encode(&TransactionBatch {
+            transactions: batch,
+        });
+        if outgoing
+            .send(Outgoing::Publish {
+                topic: Topic::Transactions,
+                bytes: message,
+            })
+            .await
+            .is_err()
+        {
+            break;
+        }
+    }
+}
+
+/// Keeps the API's view of the peers and the network counters current.
+async fn refresh_network_view(
+    network: NetworkHandle,
+    peers: Arc<RwLock<Vec<PublicKey>>>,
+    text: Arc<RwLock<String>>,
+    shared: Arc<Shared>,
+) {
+    let mut tick = tokio::time::interval(Duration::from_millis(500));
+    loop {
+        tick.tick().await;
+        let Ok(connected) = network.connected_peers().await else {
+            break;
+        };
+        shared.metrics.peers.set(connected.len() as i64);
+        shared
+            .status
+            .peers
+            .store(connected.len() as u64, Ordering::Relaxed);
+        if let Ok(mut view) = peers.write() {
+            *view = connected;
+        }
+        let stats = network.stats();
+        if let Ok(mut view) = text.write() {
+            *view = format!(
+                "# HELP hutong_network_connections_refused_total Connections refused because the peer is not registered\n\
+                 # TYPE hutong_network_connections_refused_total counter\n\
+                 hutong_network_connections_refused_total {}\n\
+                 # HELP hutong_network_peers_penalised_total Penalties applied to peers for invalid messages\n\
+                 # TYPE hutong_network_peers_penalised_total counter\n\
+                 hutong_network_peers_penalised_total {}\n",
+                stats.connections_refused_not_allowed, stats.peers_penalised
+            );
+        }
+    }
+}
+
+async fn shutdown_signal() {
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = terminate => {}
+    }
+}

@@ -1,0 +1,84 @@
+//! The node's side of the HTTP API (`hutong_api::NodeControl`).
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use hutong_api::node::{NodeControl, NodeInfo, NodeRole, PendingStatus, SubmitError};
+use hutong_ledger::crypto::PublicKey;
+use hutong_ledger::hash::Hash32;
+use hutong_ledger::tx::Transaction;
+
+use crate::mempool::AdmitError;
+use crate::shared::{AdmissionError, Shared};
+
+/// What the API asks of the running node.
+#[derive(Debug)]
+pub struct NodeService {
+    pub shared: Arc<Shared>,
+    pub key: PublicKey,
+    /// The network's view of the connected peers and its counters, refreshed by the node.
+    pub peers: Arc<std::sync::RwLock<Vec<PublicKey>>>,
+    pub network_metrics: Arc<std::sync::RwLock<String>>,
+    pub ready: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl NodeControl for NodeService {
+    fn submit(&self, transaction: Transaction) -> Result<Hash32, SubmitError> {
+        let id = transaction.id();
+        self.shared
+            .admit(transaction, true)
+            .map_err(|error| match error {
+                AdmissionError::Form(form) => SubmitError::Malformed(form),
+                AdmissionError::Rule(rule) => SubmitError::from_rule(rule, id),
+                AdmissionError::AlreadyCommitted(id)
+                | AdmissionError::Pool(AdmitError::Duplicate(id)) => SubmitError::Duplicate(id),
+                AdmissionError::Pool(AdmitError::Full { .. }) => SubmitError::Busy {
+                    retry_after_seconds: 1,
+                },
+                AdmissionError::ShuttingDown => {
+                    SubmitError::Unavailable("the node is shutting down".into())
+                }
+            })
+    }
+
+    fn pending_status(&self, id: &Hash32) -> Option<PendingStatus> {
+        let mempool = self.shared.mempool.lock().ok()?;
+        if let Some(received_at) = mempool.received_at(id) {
+            return Some(PendingStatus::Pending { received_at });
+        }
+        mempool
+            .rejection(id)
+            .map(|(code, reason)| PendingStatus::Rejected { code, reason })
+    }
+
+    fn node_info(&self) -> NodeInfo {
+        let status = &self.shared.status;
+        let best = status.best_peer_height.load(Ordering::Relaxed);
+        NodeInfo {
+            node_key: self.key,
+            role: if status.validator.load(Ordering::Relaxed) {
+                NodeRole::Validator
+            } else {
+                NodeRole::Observer
+            },
+            peers: self
+                .peers
+                .read()
+                .map(|peers| peers.clone())
+                .unwrap_or_default(),
+            syncing: status.syncing.load(Ordering::Relaxed),
+            ready: self.ready.load(Ordering::Relaxed) && !status.syncing.load(Ordering::Relaxed),
+            network_height: (best > 0).then_some(best),
+            version: env!("CARGO_PKG_VERSION").to_owned(),
+        }
+    }
+
+    fn metrics(&self) -> String {
+        let extra = self
+            .network_metrics
+            .read()
+            .map(|text| text.clone())
+            .unwrap_or_default();
+        self.shared.metrics.render(&extra)
+    }
+}

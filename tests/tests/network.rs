@@ -1,0 +1,272 @@
+//! A network of real node processes on loopback: it commits, agrees, tolerates one of four
+//! validators down, halts without forking with two down and resumes, catches up a killed
+//! node, and refuses an unregistered peer. Each test is bounded in time.
+
+use std::time::Duration;
+
+use hutong_tests::{Network, Node};
+
+fn committed_everywhere(
+    network: &Network,
+    ids: &[hutong_ledger::hash::Hash32],
+    nodes: &[usize],
+) -> bool {
+    nodes.iter().all(|&index| {
+        ids.iter()
+            .all(|id| network.nodes[index].transaction_state(id).as_deref() == Some("committed"))
+    })
+}
+
+fn same_blocks(network: &Network, nodes: &[usize], up_to: u64) {
+    for height in 1..=up_to {
+        let hashes: Vec<Option<String>> = nodes
+            .iter()
+            .map(|&index| network.nodes[index].block_hash(height))
+            .collect();
+        assert!(
+            hashes[0].is_some(),
+            "block {height} missing on {}",
+            network.nodes[nodes[0]].name
+        );
+        assert!(
+            hashes.windows(2).all(|pair| pair[0] == pair[1]),
+            "nodes disagree at height {height}: {hashes:?}"
+        );
+    }
+    let roots: Vec<Option<serde_json::Value>> = nodes
+        .iter()
+        .map(|&index| {
+            network.nodes[index]
+                .header(up_to)
+                .and_then(|header| header.get("state_root").cloned())
+        })
+        .collect();
+    assert!(
+        roots.windows(2).all(|pair| pair[0] == pair[1]),
+        "state roots differ: {roots:?}"
+    );
+}
+
+/// Issuances by `issuer` (region `region`), all submitted to node `to`: a department's system
+/// sends its own transactions, in nonce order, to one node (see docs/api.md on nonces).
+fn submit_from(
+    network: &mut Network,
+    issuer: &str,
+    region: &str,
+    first: u64,
+    count: u64,
+    to: usize,
+) -> Vec<hutong_ledger::hash::Hash32> {
+    let mut ids = Vec::new();
+    for n in first..first + count {
+        let transaction = network.fixture.issue_business_licence(issuer, region, n);
+        let node: &Node = &network.nodes[to];
+        let (status, body) = node.submit(&transaction).expect("the node answers");
+        assert_eq!(status, 202, "submission refused: {body}");
+        ids.push(transaction.id());
+    }
+    ids
+}
+
+#[test]
+fn four_validators_commit_the_same_blocks() {
+    let mut network = Network::new(4);
+    network.start_all();
+    network.wait_for(
+        "every node to commit a block",
+        Duration::from_secs(60),
+        |network| {
+            network
+                .heights()
+                .iter()
+                .all(|height| height.is_some_and(|height| height >= 1))
+        },
+    );
+    // Two departments, each through its own node.
+    let first = network
+        .fixture
+        .issue_business_licence("qd-approval", "370200", 1);
+    assert_eq!(network.nodes[0].submit(&first).unwrap().0, 202);
+    let mut ids = vec![first.id()];
+    ids.extend(submit_from(&mut network, "qd-approval", "370200", 2, 29, 0));
+    ids.extend(submit_from(&mut network, "jn-approval", "370800", 1, 30, 2));
+    network.wait_for(
+        "the transactions committed on every node",
+        Duration::from_secs(60),
+        |network| committed_everywhere(network, &ids, &[0, 1, 2, 3]),
+    );
+    let height = network.heights().into_iter().flatten().min().unwrap();
+    same_blocks(&network, &[0, 1, 2, 3], height);
+    // A replayed transaction is refused and changes nothing; so is a second issuance of
+    // a licence number (a new transaction, the same number).
+    let root_before = network.nodes[0].header(height).unwrap()["state_root"].clone();
+    let (status, body) = network.nodes[0].submit(&first).unwrap();
+    assert_eq!(status, 409, "{body}");
+    let again = network
+        .fixture
+        .issue_business_licence("qd-approval", "370200", 1);
+    let (status, body) = network.nodes[1].submit(&again).unwrap();
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(body["code"], "duplicate_licence");
+    assert_eq!(
+        network.nodes[0].header(height).unwrap()["state_root"],
+        root_before
+    );
+    // A clean stop exits 0.
+    assert_eq!(network.nodes[3].stop(), Some(0));
+}
+
+#[test]
+fn one_down_commits_two_down_halts_then_resumes() {
+    let mut network = Network::new(4);
+    network.start_all();
+    network.wait_for("first block", Duration::from_secs(60), |network| {
+        network
+            .heights()
+            .iter()
+            .all(|height| height.is_some_and(|height| height >= 1))
+    });
+    network.nodes[3].kill();
+    let ids = submit_from(&mut network, "qd-approval", "370200", 100, 10, 1);
+    network.wait_for(
+        "commits with three of four",
+        Duration::from_secs(60),
+        |network| committed_everywhere(network, &ids, &[0, 1, 2]),
+    );
+    network.nodes[2].kill();
+    std::thread::sleep(Duration::from_secs(2));
+    let stalled: Vec<u64> = [0, 1]
+        .iter()
+        .map(|&index| network.nodes[index].height().unwrap())
+        .collect();
+    let ids = submit_from(&mut network, "qd-approval", "370200", 200, 5, 0);
+    std::thread::sleep(Duration::from_secs(5));
+    for (position, &index) in [0usize, 1].iter().enumerate() {
+        let now = network.nodes[index].height().unwrap();
+        assert!(
+            now <= stalled[position] + 1,
+            "two of four validators committed: {now} after {}",
+            stalled[position]
+        );
+    }
+    network.nodes[2].start();
+    network.nodes[3].start();
+    network.wait_for(
+        "the network resumes and everyone catches up",
+        Duration::from_secs(90),
+        |network| committed_everywhere(network, &ids, &[0, 1, 2, 3]),
+    );
+    let height = network.heights().into_iter().flatten().min().unwrap();
+    same_blocks(&network, &[0, 1, 2, 3], height);
+}
+
+#[test]
+fn killed_node_restarts_and_catches_up() {
+    let mut network = Network::new(4);
+    network.start_all();
+    network.wait_for("first block", Duration::from_secs(60), |network| {
+        network
+            .heights()
+            .iter()
+            .all(|height| height.is_some_and(|height| height >= 1))
+    });
+    let ids = submit_from(&mut network, "qd-approval", "370200", 300, 10, 0);
+    network.nodes[1].kill();
+    let more = submit_from(&mut network, "qd-approval", "370200", 400, 10, 2);
+    network.wait_for("the others commit", Duration::from_secs(60), |network| {
+        committed_everywhere(network, &more, &[0, 2, 3])
+    });
+    network.nodes[1].start();
+    network.wait_for(
+        "the killed node catches up",
+        Duration::from_secs(90),
+        |network| {
+            committed_everywhere(network, &ids, &[1]) && committed_everywhere(network, &more, &[1])
+        },
+    );
+    let height = network.nodes[1].height().unwrap();
+    same_blocks(
+        &network,
+        &[0, 1, 2, 3],
+        height.min(network.nodes[0].height().unwrap()),
+    );
+}
+
+#[test]
+fn unregistered_peer_cannot_connect() {
+    let mut network = Network::new(4);
+    network.start_all();
+    network.wait_for("first block", Duration::from_secs(60), |network| {
+        network
+            .heights()
+            .iter()
+            .all(|height| height.is_some_and(|height| height >= 1))
+    });
+    // A fifth home with a key nobody registered, dialling every validator.
+    let stranger = Network::new_within_turn(4);
+    let mut outsider = stranger_node(&network, &stranger);
+    outsider.start();
+    std::thread::sleep(Duration::from_secs(5));
+    assert_eq!(
+        outsider.peer_count(),
+        Some(0),
+        "an unregistered node got connected"
+    );
+    assert_eq!(outsider.height(), Some(0));
+    let (_, metrics) = network.nodes[0].get("/metrics").unwrap();
+    let text = metrics.as_str().unwrap_or_default().to_owned();
+    assert!(
+        text.lines().any(
+            |line| line.starts_with("hutong_network_connections_refused_total ")
+                && !line.ends_with(" 0")
+        ),
+        "the refusal was not counted:\n{text}"
+    );
+    outsider.kill();
+}
+
+/// A node of another fixture chain's key set, pointed at `network`'s validators, with the
+/// same genesis: its key is not registered there.
+fn stranger_node(network: &Network, other: &Network) -> Node {
+    let mut node = Node::detached(
+        "stranger".into(),
+        other.nodes[0].home.clone(),
+        other.nodes[0].api.clone(),
+        other.nodes[0].p2p_port,
+        hutong_ledger::testkit::secret("stranger"),
+    );
+    // Same genesis as the network, a foreign key, the network's validators as peers.
+    let genesis = std::fs::read_to_string(network.nodes[0].home.join("genesis.json")).unwrap();
+    std::fs::write(node.home.join("genesis.json"), genesis).unwrap();
+    let key = hutong_ledger::testkit::secret("stranger");
+    let text = serde_json::json!({
+        "kind": "node",
+        "public_key": key.public_key().to_string(),
+        "secret_seed": hex::encode(key.to_seed_bytes()),
+    });
+    std::fs::write(node.home.join("node_key.json"), text.to_string()).unwrap();
+    let config_path = node.home.join("config.toml");
+    let config = std::fs::read_to_string(&config_path).unwrap();
+    let peers: Vec<String> = network
+        .nodes
+        .iter()
+        .map(|peer| {
+            format!(
+                "\"{}@/ip4/127.0.0.1/tcp/{}\"",
+                peer.key.public_key(),
+                peer.p2p_port
+            )
+        })
+        .collect();
+    let start = config.find("peers = ").unwrap();
+    let end = start + config[start..].find('\n').unwrap();
+    let config = format!(
+        "{}peers = [{}]{}",
+        &config[..start],
+        peers.join(", "),
+        &config[end..]
+    );
+    std::fs::write(&config_path, config).unwrap();
+    node.key = key;
+    node
+}
