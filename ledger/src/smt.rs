@@ -181,7 +181,8 @@ pub const SMT_INTERNAL_DOMAIN: u8 = 0x01;
 pub const SMT_PAGE_HEIGHT: usize = 4;
 /// The first byte of every stored page.
 pub const SMT_PAGE_FORMAT_VERSION: u8 = 1;
-/// Default bound on the estimated memory of a tree handle's page cache.
+/// Default bound on the estimated memory of a tree handle's page cache: the pages of about
+/// two million keys.
 pub const SMT_CACHE_SIZE_BYTES_DEFAULT: usize = 256 * 1024 * 1024;
 /// Most keys a slot of a page holds itself; a slot's subtree with more keys gets a page of
 /// its own. Small groups of keys (two or three, at the bottom of the tree) are common, and
@@ -202,6 +203,8 @@ const PAGE_KIND_LEAVES: u8 = 0x02;
 const PAGE_HEADER_BYTES: usize = 2;
 const PAGE_LEAF_BYTES: usize = 2 + 64;
 const PAGE_CHILD_BYTES: usize = 2 + 32;
+/// Slot, kind and count bytes before the keys of a slot holding two keys or more.
+const PAGE_LEAVES_HEADER_BYTES: usize = 3;
 /// What the cache estimates for a page besides its array of words: the map slot holding
 /// the id and the page's fields, with the spare capacity a hash map keeps (half again).
 const CACHE_PAGE_OVERHEAD_BYTES: usize = std::mem::size_of::<(PageId, CachedPage)>() * 3 / 2;
@@ -212,6 +215,9 @@ const _: () = assert!(SMT_PAGE_HEIGHT >= 1 && SMT_PAGE_HEIGHT <= 5);
 const _: () = assert!(SMT_KEY_BITS.is_multiple_of(SMT_PAGE_HEIGHT));
 const _: () = assert!(PAGE_DEPTH_MAX <= u8::MAX as usize);
 const _: () = assert!(SMT_PROOF_SIBLINGS_MAX == SMT_KEY_BITS);
+// A slot's key count is one byte, and a page's keys are counted in a `u16`.
+const _: () = assert!(SMT_SLOT_KEYS_MAX >= 1 && SMT_SLOT_KEYS_MAX <= u8::MAX as usize);
+const _: () = assert!(SLOTS_PER_PAGE * SMT_SLOT_KEYS_MAX <= u16::MAX as usize);
 
 /// One change to the tree: a key and its new value, or `None` to delete the key.
 pub type SmtUpdate = (Hash32, Option<Hash32>);
@@ -1008,7 +1014,7 @@ impl Page {
             len += match count {
                 0 => PAGE_CHILD_BYTES,
                 1 => PAGE_LEAF_BYTES,
-                _ => 3 + 64 * count,
+                _ => PAGE_LEAVES_HEADER_BYTES + 64 * count,
             };
         }
         let mut bytes = Vec::with_capacity(len);
