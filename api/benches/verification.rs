@@ -39,16 +39,16 @@ fn bench(c: &mut Criterion) {
     let numbers = chain.facts.qingdao_numbers.clone();
     let uris: Vec<String> = numbers
         .iter()
-        .map(|number| {
-            format!("/v1/licences/business-licence/{number}/verification?region=650100")
-        })
+        .map(|number| format!("/v1/licences/business-licence/{number}/verification?region=650100"))
         .collect();
 
     let mut next = 0usize;
     c.bench_function(&format!("verification_request/{licences}_licences"), |b| {
         b.iter(|| {
             next = (next + 7919) % uris.len();
-            let request = Request::get(&uris[next]).body(Body::empty()).expect("request");
+            let request = Request::get(&uris[next])
+                .body(Body::empty())
+                .expect("request");
             runtime.block_on(async {
                 let response = app.clone().oneshot(request).await.expect("infallible");
                 assert!(response.status().is_success());
@@ -62,7 +62,9 @@ fn bench(c: &mut Criterion) {
         numbers[numbers.len() / 2]
     );
     let bundle_bytes = runtime.block_on(async {
-        let request = Request::get(&bundle_uri).body(Body::empty()).expect("request");
+        let request = Request::get(&bundle_uri)
+            .body(Body::empty())
+            .expect("request");
         let response = app.clone().oneshot(request).await.expect("infallible");
         axum::body::to_bytes(response.into_body(), usize::MAX)
             .await
@@ -84,6 +86,13 @@ fn bench(c: &mut Criterion) {
     c.bench_function("verify_bundle/parsed", |b| {
         b.iter(|| black_box(offline::verify_bundle(black_box(&bundle), &genesis)))
     });
+    c.bench_function("verify_bundle/parse_json_only", |b| {
+        b.iter(|| {
+            black_box(serde_json::from_slice::<ProofBundle>(black_box(
+                &bundle_bytes,
+            )))
+        })
+    });
     c.bench_function("verify_bundle/from_json", |b| {
         b.iter(|| {
             black_box(offline::verify_json(
@@ -95,7 +104,9 @@ fn bench(c: &mut Criterion) {
     });
     c.bench_function("proof_bundle_request", |b| {
         b.iter(|| {
-            let request = Request::get(&bundle_uri).body(Body::empty()).expect("request");
+            let request = Request::get(&bundle_uri)
+                .body(Body::empty())
+                .expect("request");
             runtime.block_on(async {
                 let response = app.clone().oneshot(request).await.expect("infallible");
                 black_box(axum::body::to_bytes(response.into_body(), usize::MAX).await)

@@ -28,10 +28,13 @@ pub mod qr;
 
 use std::collections::BTreeMap;
 
-use hutong_consensus::{CertificateError, ValidatorSetError};
+use std::collections::BTreeSet;
+
+use hutong_consensus::{CertificateError, ValidatorId, ValidatorSetError};
 use hutong_ledger::block::{
-    BlockCertificateError, BlockHeader, CommitCertificate, tx_root, verify_block_certificate,
+    BlockCertificateError, BlockHeader, CommitCertificate, tx_root, validator_set,
 };
+use hutong_ledger::crypto::{PublicKey, Signature, verify_batch};
 use hutong_ledger::genesis::Genesis;
 use hutong_ledger::hash::Hash32;
 use hutong_ledger::ident::RegionCode;
@@ -369,7 +372,7 @@ pub fn genesis_header(genesis: &Genesis) -> BlockHeader {
         log_root: Blake3Log.empty_root(),
         state_root,
         validators_hash: validators_hash(&genesis_validators(genesis)),
-        proposer: hutong_ledger::crypto::PublicKey([0u8; 32]),
+        proposer: PublicKey([0u8; 32]),
     }
 }
 
@@ -383,26 +386,123 @@ fn check_chain(expected: &str, found: &str) -> Result<(), BundleError> {
     Ok(())
 }
 
-fn verify_signed_header(
+/// Certificate signatures collected while a checkpoint is checked, verified together in one
+/// batch equation at the end (the ledger's batch rule accepts exactly what its single rule
+/// accepts; see `docs/adr/0002-signature-verification.md`).
+#[derive(Default)]
+struct PendingSignatures {
+    messages: Vec<Vec<u8>>,
+    /// `(message index, key, signature, height, validator)`.
+    entries: Vec<(usize, PublicKey, Signature, Height, ValidatorId)>,
+}
+
+impl PendingSignatures {
+    fn verify(&self) -> Result<(), BundleError> {
+        let items: Vec<(&PublicKey, &[u8], &Signature)> = self
+            .entries
+            .iter()
+            .map(|(message, key, signature, _, _)| {
+                (key, self.messages[*message].as_slice(), signature)
+            })
+            .collect();
+        match verify_batch(&items) {
+            Ok(()) => Ok(()),
+            Err(failed) => {
+                let (_, _, _, height, validator) = failed
+                    .first()
+                    .and_then(|index| self.entries.get(*index))
+                    .copied()
+                    .unwrap_or((
+                        0,
+                        PublicKey([0; 32]),
+                        Signature([0; 64]),
+                        0,
+                        ValidatorId([0; 32]),
+                    ));
+                Err(BundleError::Certificate {
+                    height,
+                    error: BlockCertificateError::Certificate(CertificateError::BadSignature {
+                        validator,
+                    }),
+                })
+            }
+        }
+    }
+}
+
+/// The checks of `verify_block_certificate` except the signatures themselves, which are added
+/// to `pending`: the header names `validators`, the certificate is for this header, every
+/// signer is a validator and appears once, and the signers hold more than two thirds of the
+/// voting power.
+fn check_signed_header(
     header: &BlockHeader,
     certificate: &CommitCertificate,
     validators: &[NodeEntry],
+    pending: &mut PendingSignatures,
 ) -> Result<(), BundleError> {
     let registry = as_registry(validators);
     let expected = registry.validators_hash();
+    let height = header.height;
     if header.validators_hash != expected {
         return Err(BundleError::ValidatorsHashMismatch {
-            height: header.height,
+            height,
             expected,
             found: header.validators_hash,
         });
     }
-    verify_block_certificate(header, certificate, &registry).map_err(|error| {
-        BundleError::Certificate {
-            height: header.height,
-            error,
+    let refuse = |error: BlockCertificateError| BundleError::Certificate { height, error };
+    if certificate.height != height {
+        return Err(refuse(BlockCertificateError::WrongHeight {
+            expected: height,
+            found: certificate.height,
+        }));
+    }
+    let hash = header.hash();
+    if certificate.value != hash.0 {
+        return Err(refuse(BlockCertificateError::WrongBlock {
+            expected: hash,
+            found: Hash32(certificate.value),
+        }));
+    }
+    let set = validator_set(&registry).map_err(|error| refuse(error.into()))?;
+    let mut seen = BTreeSet::new();
+    let mut signed_power: u64 = 0;
+    for commit in &certificate.signatures {
+        let validator = commit.validator;
+        let power = set
+            .voting_power(&validator)
+            .ok_or_else(|| refuse(CertificateError::UnknownValidator { validator }.into()))?;
+        if !seen.insert(validator) {
+            return Err(refuse(
+                CertificateError::DuplicateSigner { validator }.into(),
+            ));
         }
-    })
+        signed_power = signed_power.saturating_add(power);
+    }
+    if !set.is_quorum(signed_power) {
+        return Err(refuse(
+            CertificateError::InsufficientPower {
+                signed_power,
+                total_power: set.total_voting_power(),
+                required_power: set.quorum_power(),
+            }
+            .into(),
+        ));
+    }
+    let message = pending.messages.len();
+    pending
+        .messages
+        .push(certificate.sign_bytes(&header.chain_id));
+    for commit in &certificate.signatures {
+        pending.entries.push((
+            message,
+            PublicKey(commit.validator.0),
+            Signature(commit.signature.0),
+            height,
+            commit.validator,
+        ));
+    }
+    Ok(())
 }
 
 /// Checks a checkpoint against the genesis file: the chain of validator sets, then the header's
@@ -422,6 +522,7 @@ pub fn verify_checkpoint(
     }
     let mut validators = genesis_validators(genesis);
     let mut trusted_from: Height = 1;
+    let mut pending = PendingSignatures::default();
     for change in &checkpoint.validator_changes {
         let height = change.effective_height;
         check_chain(chain_id, &change.header.chain_id)?;
@@ -433,7 +534,12 @@ pub fn verify_checkpoint(
                 height: change.header.height,
             });
         }
-        verify_signed_header(&change.header, &change.certificate, &validators)?;
+        check_signed_header(
+            &change.header,
+            &change.certificate,
+            &validators,
+            &mut pending,
+        )?;
         validators = apply_change_transactions(&validators, change)?;
         if validators.is_empty() {
             return Err(BundleError::EmptyValidatorSet { height });
@@ -462,9 +568,10 @@ pub fn verify_checkpoint(
                     height: header.height,
                 });
             }
-            verify_signed_header(header, certificate, &validators)?;
+            check_signed_header(header, certificate, &validators, &mut pending)?;
         }
     }
+    pending.verify()?;
     Ok(VerifiedCheckpoint {
         chain_id: header.chain_id.clone(),
         height: header.height,

@@ -466,12 +466,26 @@ fn render_licence(
             .map_or("长期 long-term".into(), format_time),
         escape(licence.region.as_str()),
     );
+    let schema = match store.record(&RecordKey::LicenceType(licence.type_code.clone()))? {
+        Some(Record::LicenceType(licence_type)) => Some(licence_type),
+        _ => None,
+    };
     for (name, value) in &licence.face {
         let shown = match value {
             FaceValue::Clear(text) => escape(text),
             FaceValue::Committed(_) => "（不公开，仅存承诺值）private: commitment only".into(),
         };
-        let _ = write!(facts, "<tr><th>{}</th><td>{shown}</td></tr>", escape(name));
+        let label = schema
+            .as_ref()
+            .and_then(|licence_type| licence_type.field(name))
+            .map_or(String::new(), |field| {
+                format!("{} ", escape(&field.name_zh))
+            });
+        let _ = write!(
+            facts,
+            "<tr><th>{label}<span class=\"en\">{}</span></th><td>{shown}</td></tr>",
+            escape(name)
+        );
     }
     let _ = write!(
         body,
