@@ -18,10 +18,11 @@
 //!
 //! `cargo bench -p hutong-ledger --bench apply`
 
+use std::collections::BTreeMap;
 use std::hint::black_box;
 use std::path::Path;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, SamplingMode, Throughput, criterion_group, criterion_main};
@@ -40,12 +41,14 @@ const ISSUER: &str = "qd-approval";
 const REGION: &str = "370200";
 const PROFILE_BLOCKS: u64 = 20;
 
-/// Counts what the store hands its engine, to report writes and bytes per transaction.
+/// Counts what the store hands its engine, to report writes and bytes per transaction, in
+/// all and by key prefix (the kinds of the table in `store/mod.rs`).
 #[derive(Debug)]
 struct Counting {
     inner: Box<dyn Backend>,
     writes: Arc<AtomicU64>,
     bytes: Arc<AtomicU64>,
+    by_prefix: Arc<Mutex<BTreeMap<u8, (u64, u64)>>>,
 }
 
 impl Backend for Counting {
@@ -65,6 +68,15 @@ impl Backend for Counting {
             .iter()
             .map(|(key, value)| key.len() + value.as_ref().map_or(0, Vec::len))
             .sum();
+        if let Ok(mut by_prefix) = self.by_prefix.lock() {
+            for (key, value) in &batch {
+                let entry = by_prefix
+                    .entry(key.first().copied().unwrap_or(0))
+                    .or_default();
+                entry.0 += 1;
+                entry.1 += (key.len() + value.as_ref().map_or(0, Vec::len)) as u64;
+            }
+        }
         self.writes.fetch_add(batch.len() as u64, Ordering::Relaxed);
         self.bytes.fetch_add(bytes as u64, Ordering::Relaxed);
         self.inner.write(batch)
@@ -194,10 +206,12 @@ fn profile() {
     let writes = Arc::new(AtomicU64::new(0));
     let bytes = Arc::new(AtomicU64::new(0));
     let mut fixture = Fixture::new();
+    let by_prefix = Arc::new(Mutex::new(BTreeMap::new()));
     let counting = Counting {
         inner: Box::new(SledBackend::open(dir.path()).expect("open sled")),
         writes: Arc::clone(&writes),
         bytes: Arc::clone(&bytes),
+        by_prefix: Arc::clone(&by_prefix),
     };
     let store = Store::create_with(Box::new(counting), &fixture.genesis).expect("create");
     let cpu_before = process_cpu_seconds();
@@ -211,6 +225,7 @@ fn profile() {
     );
     writes.store(0, Ordering::Relaxed);
     bytes.store(0, Ordering::Relaxed);
+    by_prefix.lock().expect("counter lock").clear();
     for _ in 0..PROFILE_BLOCKS {
         let transactions: Vec<Transaction> = (chain_number..chain_number + BLOCK_TRANSACTIONS)
             .map(|number| fixture.issue_business_licence(ISSUER, REGION, number))
@@ -279,6 +294,20 @@ fn profile() {
         transactions,
         store.disk_bytes().expect("disk bytes"),
     );
+    let kinds: Vec<String> = by_prefix
+        .lock()
+        .expect("counter lock")
+        .iter()
+        .map(|(prefix, (count, bytes))| {
+            format!(
+                "{}: {:.3} writes, {:.0} bytes",
+                char::from(*prefix),
+                *count as f64 / transactions,
+                *bytes as f64 / transactions
+            )
+        })
+        .collect();
+    println!("  per transaction by kind: {}", kinds.join("; "));
     println!(
         "  the profile loop (signing and the phases above timed twice included) used {cpu_seconds:.2} s of CPU in {wall_seconds:.2} s: on a loaded machine the wall-clock figures above stretch by about their ratio ({:.2})",
         wall_seconds / cpu_seconds.max(1e-9),
