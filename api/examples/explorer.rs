@@ -1,8 +1,9 @@
 //! Serves the API and the explorer over a generated chain on 127.0.0.1, for trying the pages
 //! in a browser and for `.ci/browser-test`.
 //!
-//! `cargo run -p hutong-api --example explorer -- [LICENCES] [PORT]` (defaults: 200 licences,
-//! a free port). It prints `listening http://127.0.0.1:PORT` and one licence of each kind.
+//! `cargo run -p hutong-api --example explorer -- [LICENCES] [PORT] [unlimited]` (defaults: 200
+//! licences, a free port; `unlimited` lifts the per-client rate limit for load tests from one
+//! address). It prints `listening http://127.0.0.1:PORT` and one licence of each kind.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -21,14 +22,19 @@ async fn main() -> std::io::Result<()> {
         .next()
         .and_then(|text| text.parse().ok())
         .unwrap_or(0);
+    let unlimited = arguments.next().as_deref() == Some("unlimited");
+    let mut config = ApiConfig::default();
+    if unlimited {
+        config.client_requests_per_second = u32::MAX / 4;
+        config.client_burst = u32::MAX / 4;
+    }
     let chain = demo_chain(licences);
     let node = Arc::new(StoreNode::new(
         chain.store.clone(),
         chain.fixture.node_keys[0].public_key(),
         10_000,
     ));
-    let state = ApiState::new(chain.store.clone(), node, ApiConfig::default())
-        .map_err(std::io::Error::other)?;
+    let state = ApiState::new(chain.store.clone(), node, config).map_err(std::io::Error::other)?;
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
     let address = listener.local_addr()?;
     println!("listening http://{address}");
