@@ -1055,3 +1055,35 @@ async fn openapi_document_matches_the_router() {
         );
     }
 }
+
+#[tokio::test]
+async fn overload_and_timeout_answer_503() {
+    let config = ApiConfig {
+        concurrent_requests_max: 1,
+        request_timeout_ms: 300,
+        ..ApiConfig::default()
+    };
+    let api = api_with(config, 10);
+    // A body that never arrives holds the only slot until the timeout.
+    let stalled = axum::body::Body::from_stream(futures_util::stream::pending::<
+        Result<Vec<u8>, std::io::Error>,
+    >());
+    let request = axum::http::Request::post("/v1/transactions")
+        .header("content-type", "application/json")
+        .body(stalled)
+        .unwrap();
+    let slow = tokio::spawn(tower::ServiceExt::oneshot(api.router.clone(), request));
+    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    let refused = api.get("/v1/node").await;
+    refused.assert_problem(StatusCode::SERVICE_UNAVAILABLE, "overloaded");
+    assert_eq!(refused.headers["retry-after"], "1");
+    let timed_out = slow.await.unwrap().unwrap();
+    assert_eq!(timed_out.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let body = axum::body::to_bytes(timed_out.into_body(), usize::MAX)
+        .await
+        .unwrap();
+    let problem: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(problem["code"], "timeout");
+    // The slot is free again.
+    assert_eq!(api.get("/v1/node").await.status, StatusCode::OK);
+}
