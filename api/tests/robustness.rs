@@ -43,8 +43,12 @@ proptest! {
         let mut text = qr.clone();
         text.replace_range(position..position + 1, &replacement);
         let outcome = QrPayload::from_text(&text).and_then(|payload| payload.verify_with_genesis(genesis));
-        if text != *qr {
-            prop_assert!(outcome.is_err(), "a changed payload verified: {text}");
+        if let Ok(mut verified) = outcome {
+            // Only the issued height is outside the signature (it selects the issuer's key):
+            // whatever else verifies is exactly what the issuer signed.
+            let original = QrPayload::from_text(qr).unwrap().verify_with_genesis(genesis).unwrap();
+            verified.issued_height = original.issued_height;
+            prop_assert_eq!(verified, original);
         }
     }
 

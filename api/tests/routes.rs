@@ -368,6 +368,21 @@ async fn qr_code_and_presentations() {
             .starts_with("bad-signature")
     );
 
+    // The issued height is outside the signature: a changed one still verifies offline but is
+    // not what the ledger recorded.
+    let mut moved = payload.clone();
+    moved.issued_height += 1;
+    let moved_view = api
+        .post_json(
+            "/v1/presentations/verify",
+            &json!({ "payload": moved.to_text() }),
+        )
+        .await
+        .json();
+    assert_eq!(moved_view["authentic"], true);
+    assert_eq!(moved_view["recorded"], false);
+    assert_eq!(moved_view["verification"], serde_json::Value::Null);
+
     api.post_json("/v1/presentations/verify", &json!({ "payload": "HELLO" }))
         .await
         .assert_problem(StatusCode::BAD_REQUEST, "invalid_qr_payload");

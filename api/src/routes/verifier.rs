@@ -623,6 +623,7 @@ pub(crate) async fn verify_presentation(
     let mut recorded_licence = None;
     if let (Some(signed), Some((type_code, number))) = (&signed, qr.licence())
         && let Some(licence) = store.licence(type_code, number)?
+        && licence.issued_at == signed.issued_height
         && licence.events.iter().any(|event| {
             matches!(event.kind, LicenceEventKind::Issued) && event.tx == signed.transaction_id
         })
