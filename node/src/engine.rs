@@ -27,7 +27,8 @@ use hutong_ledger::store::{BlockError, Execution, Mode};
 
 use crate::config::ConsensusConfig;
 use crate::messages::{
-    self, ConsensusMessage, ProposedBlock, SyncRequest, SyncResponse, TransactionBatch, Value,
+    self, ConsensusEnvelope, ConsensusMessage, ProposedBlock, SyncRequest, SyncResponse,
+    TransactionBatch, Value,
 };
 use crate::network::{Misbehaviour, RequestId, Topic};
 use crate::shared::{Shared, now_ms};
@@ -288,7 +289,9 @@ impl Engine {
     fn feed(&mut self, input: Input<Value>) -> Result<(), EngineError> {
         let mut queue = std::collections::VecDeque::from([input]);
         while let Some(input) = queue.pop_front() {
+            let summary = input_summary(&input);
             let actions = self.machine.handle(input);
+            tracing::debug!(input = %summary, actions = actions.len(), position = ?self.machine.position(), "consensus step");
             for action in actions {
                 if let Some(next) = self.perform(action)? {
                     queue.push_back(next);
@@ -325,14 +328,11 @@ impl Engine {
                     proposal,
                     block: candidate.block.clone(),
                 };
-                self.publish(Topic::Consensus, messages::encode(&message));
+                self.publish_consensus(message);
                 Ok(None)
             }
             Action::BroadcastVote(vote) => {
-                self.publish(
-                    Topic::Consensus,
-                    messages::encode(&ConsensusMessage::Vote(vote)),
-                );
+                self.publish_consensus(ConsensusMessage::Vote(vote));
                 Ok(None)
             }
             Action::ScheduleTimeout {
@@ -364,6 +364,14 @@ impl Engine {
         }
     }
 
+    fn publish_consensus(&self, message: ConsensusMessage) {
+        let envelope = ConsensusEnvelope {
+            sent_at_ms: now_ms(),
+            message,
+        };
+        self.publish(Topic::Consensus, messages::encode(&envelope));
+    }
+
     fn publish(&self, topic: Topic, bytes: Vec<u8>) {
         if self
             .outgoing
@@ -375,6 +383,7 @@ impl Engine {
     }
 
     fn penalise(&self, peer: PublicKey, reason: &str) {
+        tracing::debug!(%peer, reason, "penalising a peer");
         self.shared.metrics.reject_message(reason);
         let misbehaviour = if reason.starts_with("malformed") {
             Misbehaviour::MalformedMessage
@@ -645,13 +654,15 @@ impl Engine {
     }
 
     fn on_consensus_message(&mut self, from: PublicKey, bytes: &[u8]) -> Result<(), EngineError> {
-        let message: ConsensusMessage = match messages::decode(bytes, CONSENSUS_MESSAGE_BYTES_MAX) {
-            Ok(message) => message,
-            Err(_) => {
-                self.penalise(from, "malformed_consensus_message");
-                return Ok(());
-            }
-        };
+        let message =
+            match messages::decode::<ConsensusEnvelope>(bytes, CONSENSUS_MESSAGE_BYTES_MAX) {
+                Ok(envelope) => envelope.message,
+                Err(error) => {
+                    tracing::debug!(%error, size = bytes.len(), "undecodable consensus message");
+                    self.penalise(from, "malformed_consensus_message");
+                    return Ok(());
+                }
+            };
         match message {
             ConsensusMessage::Proposal { proposal, block } => {
                 let value = proposal.proposal.value;
@@ -726,7 +737,8 @@ impl Engine {
                             });
                         }
                     }
-                    Err(_) => {
+                    Err(error) => {
+                        tracing::debug!(%error, "malformed transaction in a batch");
                         shared.metrics.reject_message("malformed_transaction");
                         let _ = outgoing.try_send(Outgoing::Penalise {
                             peer: from,
@@ -892,29 +904,52 @@ impl Engine {
 
     fn on_status_tick(&mut self) {
         let committed = self.height.saturating_sub(1);
-        self.publish(
-            Topic::Consensus,
-            messages::encode(&ConsensusMessage::Status { height: committed }),
-        );
-        // Re-send our latest messages of this height: after a partition heals or a peer
-        // restarts, they are what lets the round finish.
+        self.publish_consensus(ConsensusMessage::Status { height: committed });
+        // When the height is stuck, re-send our latest messages of it: after a partition
+        // heals or a peer restarts, they are what lets the round finish.
+        if self.last_commit.elapsed() < STATUS_INTERVAL * 2 {
+            return;
+        }
         for message in self.machine.gossip_messages() {
-            let encoded = match message {
-                hutong_consensus::SignedMessage::Vote(vote) => {
-                    messages::encode(&ConsensusMessage::Vote(vote))
-                }
+            let message = match message {
+                hutong_consensus::SignedMessage::Vote(vote) => ConsensusMessage::Vote(vote),
                 hutong_consensus::SignedMessage::Proposal(proposal) => {
                     match self.candidates.get(&proposal.proposal.value) {
-                        Some(candidate) => messages::encode(&ConsensusMessage::Proposal {
+                        Some(candidate) => ConsensusMessage::Proposal {
                             proposal,
                             block: candidate.block.clone(),
-                        }),
+                        },
                         None => continue,
                     }
                 }
             };
-            self.publish(Topic::Consensus, encoded);
+            self.publish_consensus(message);
         }
+    }
+}
+
+fn input_summary(input: &Input<Value>) -> String {
+    match input {
+        Input::NewHeight { height, .. } => format!("new height {height}"),
+        Input::Proposal(proposal) => format!(
+            "proposal h{} r{}",
+            proposal.proposal.height, proposal.proposal.round
+        ),
+        Input::Vote(vote) => format!(
+            "{:?} h{} r{} from {}",
+            vote.vote.vote_type,
+            vote.vote.height,
+            vote.vote.round,
+            &hex::encode(vote.vote.validator.0)[..8]
+        ),
+        Input::Timeout {
+            height,
+            round,
+            step,
+        } => format!("timeout {step:?} h{height} r{round}"),
+        Input::ProposeValue { height, round, .. } => format!("propose value h{height} r{round}"),
+        Input::ProposalVerdict { height, valid, .. } => format!("verdict h{height} {valid}"),
+        Input::CommitCertificate(certificate) => format!("certificate h{}", certificate.height),
     }
 }
 

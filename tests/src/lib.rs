@@ -219,6 +219,7 @@ const TEST_CONSENSUS: &[(&str, &str)] = &[
     ("timeout_prevote_ms = 1000", "timeout_prevote_ms = 500"),
     ("timeout_precommit_ms = 1000", "timeout_precommit_ms = 500"),
     ("heartbeat_ms = 2000", "heartbeat_ms = 500"),
+    ("level = \"info\"", "level = \"hutong=debug,info\""),
 ];
 
 /// Networks run one at a time: several at once on a 2-core machine would starve each
