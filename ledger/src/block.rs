@@ -10,9 +10,9 @@ use hutong_consensus::{
 
 use crate::codec;
 use crate::crypto::{self, PublicKey, Signature};
-use crate::records::NodeRegistry;
 use crate::hash::{Hash32, tagged};
 use crate::log::{Blake3Log, root_from_leaves};
+use crate::records::NodeRegistry;
 use crate::records::{Height, TimeMs};
 use crate::tx::Transaction;
 
@@ -149,7 +149,11 @@ pub fn verify_block_certificate(
 }
 
 /// Builds a certificate for `header` signed by `signers` (all precommitting in `round`).
-pub fn certify(header: &BlockHeader, round: u32, signers: &[&crypto::SecretKey]) -> CommitCertificate {
+pub fn certify(
+    header: &BlockHeader,
+    round: u32,
+    signers: &[&crypto::SecretKey],
+) -> CommitCertificate {
     let mut certificate = CommitCertificate {
         height: header.height,
         round,
@@ -164,7 +168,7 @@ pub fn certify(header: &BlockHeader, round: u32, signers: &[&crypto::SecretKey])
             signature: ConsensusSignature(key.sign(&message).0),
         })
         .collect();
-    signatures.sort_by(|a, b| a.validator.cmp(&b.validator));
+    signatures.sort_by_key(|signature| signature.validator);
     certificate.signatures = signatures;
     certificate
 }

@@ -197,7 +197,7 @@ impl Genesis {
             }));
         }
         let mut nodes = self.nodes.clone();
-        nodes.sort_by(|a, b| a.key.cmp(&b.key));
+        nodes.sort_by_key(|node| node.key);
         records.push(Record::Nodes(NodeRegistry {
             nodes,
             pending: Vec::new(),

@@ -3,7 +3,7 @@
 //! A transaction is checked against [`TX_BYTES_MAX`] before a single byte of it is decoded,
 //! and against the rest right after decoding, before any rule looks at it. Blocks are bounded
 //! by [`BLOCK_TRANSACTIONS_MAX`] and [`BLOCK_BYTES_MAX`]. The relations between the limits are
-//! asserted in the tests below, so that changing one cannot silently break another.
+//! asserted at compile time below, so that changing one cannot silently break another.
 
 /// Largest canonical encoding of one signed transaction.
 pub const TX_BYTES_MAX: usize = 32 * 1024;
@@ -53,22 +53,17 @@ pub const GENESIS_BYTES_MAX: usize = 4 * 1024 * 1024;
 /// How far the `created_at` a signer puts on a transaction may be ahead of the block time.
 pub const TX_CLOCK_SKEW_MS_MAX: u64 = 10 * 60 * 1000;
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn limits_fit_together() {
-        // A block must hold at least one transaction of the largest size.
-        assert!(BLOCK_BYTES_MAX >= TX_BYTES_MAX);
-        // A full governance record (every governor signing) fits in a transaction.
-        assert!(GOVERNORS_MAX * (64 + IDENTIFIER_BYTES_MAX + 2) < TX_BYTES_MAX);
-        // Chain ids are length-prefixed with one byte in signed messages.
-        assert!(CHAIN_ID_BYTES_MAX <= u8::MAX as usize);
-        // A licence with every field at its largest value cannot exceed a transaction, so it
-        // is the transaction limit, not the field limits, that bounds an issuance.
-        assert!(FIELDS_PER_TYPE_MAX * FIELD_VALUE_BYTES_MAX > TX_BYTES_MAX);
-        assert!(NODE_CHANGES_PER_TX_MAX <= NODES_MAX);
-        assert!(BLOCK_TRANSACTIONS_MAX * 64 <= BLOCK_BYTES_MAX);
-    }
-}
+// The relations between the limits, checked when the crate compiles.
+const _: () = {
+    // A block must hold at least one transaction of the largest size.
+    assert!(BLOCK_BYTES_MAX >= TX_BYTES_MAX);
+    // A full governance record (every governor signing) fits in a transaction.
+    assert!(GOVERNORS_MAX * (64 + IDENTIFIER_BYTES_MAX + 2) < TX_BYTES_MAX);
+    // Chain ids are length-prefixed with one byte in signed messages.
+    assert!(CHAIN_ID_BYTES_MAX <= u8::MAX as usize);
+    // A licence with every field at its largest value cannot exceed a transaction, so it is
+    // the transaction limit, not the field limits, that bounds an issuance.
+    assert!(FIELDS_PER_TYPE_MAX * FIELD_VALUE_BYTES_MAX > TX_BYTES_MAX);
+    assert!(NODE_CHANGES_PER_TX_MAX <= NODES_MAX);
+    assert!(BLOCK_TRANSACTIONS_MAX * 64 <= BLOCK_BYTES_MAX);
+};

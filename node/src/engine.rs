@@ -89,6 +89,9 @@ pub enum Incoming {
     PeerDisconnected,
 }
 
+/// A peer's answer to a catch-up request.
+type SyncResult = (PublicKey, Result<Vec<u8>, String>);
+
 /// A proposed block we hold, with its execution once we ran it.
 #[derive(Debug)]
 struct Candidate {
@@ -124,10 +127,7 @@ pub struct Engine {
     last_commit: Instant,
     signing_state_path: PathBuf,
     sync_in_flight: bool,
-    sync_results: (
-        mpsc::Sender<(PublicKey, Result<Vec<u8>, String>)>,
-        mpsc::Receiver<(PublicKey, Result<Vec<u8>, String>)>,
-    ),
+    sync_results: (mpsc::Sender<SyncResult>, mpsc::Receiver<SyncResult>),
     peer_heights: HashMap<PublicKey, u64>,
     allowed: Vec<PublicKey>,
     extra_allowed: Vec<PublicKey>,
@@ -326,7 +326,7 @@ impl Engine {
                 };
                 let message = ConsensusMessage::Proposal {
                     proposal,
-                    block: candidate.block.clone(),
+                    block: Box::new(candidate.block.clone()),
                 };
                 self.publish_consensus(message);
                 Ok(None)
@@ -451,8 +451,10 @@ impl Engine {
             .metrics
             .block_execute_seconds
             .observe(started.elapsed().as_secs_f64());
-        if !execution.rejected.is_empty() {
-            if let Ok(mut mempool) = self.shared.mempool.lock() {
+        if !execution.rejected.is_empty()
+            && let Ok(mut mempool) = self.shared.mempool.lock()
+        {
+            {
                 let ids: Vec<Hash32> = execution.rejected.iter().map(|(id, _)| *id).collect();
                 mempool.remove(&ids);
                 for (id, error) in &execution.rejected {
@@ -677,17 +679,17 @@ impl Engine {
                     self.candidates.insert(
                         value,
                         Candidate {
-                            block,
+                            block: *block,
                             execution: None,
                             verdict: None,
                         },
                     );
                 }
                 self.feed(Input::Proposal(proposal))?;
-                if self.awaiting_validation.remove(&value) {
-                    if let Some(input) = self.validate(self.height, value) {
-                        self.feed(input)?;
-                    }
+                if self.awaiting_validation.remove(&value)
+                    && let Some(input) = self.validate(self.height, value)
+                {
+                    self.feed(input)?;
                 }
                 Ok(())
             }
@@ -917,7 +919,7 @@ impl Engine {
                     match self.candidates.get(&proposal.proposal.value) {
                         Some(candidate) => ConsensusMessage::Proposal {
                             proposal,
-                            block: candidate.block.clone(),
+                            block: Box::new(candidate.block.clone()),
                         },
                         None => continue,
                     }
@@ -953,27 +955,30 @@ fn input_summary(input: &Input<Value>) -> String {
     }
 }
 
-fn read_signing_state(path: &PathBuf) -> Result<Option<SigningState<Value>>, EngineError> {
+fn read_signing_state(path: &std::path::Path) -> Result<Option<SigningState<Value>>, EngineError> {
     match std::fs::read(path) {
         Ok(bytes) => serde_json::from_slice(&bytes).map(Some).map_err(|error| EngineError::SigningState {
-            path: path.clone(),
+            path: path.to_path_buf(),
             error: format!("unreadable ({error}); it must never be deleted or edited while the node's key votes"),
         }),
         Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(error) => Err(EngineError::SigningState {
-            path: path.clone(),
+            path: path.to_path_buf(),
             error: error.to_string(),
         }),
     }
 }
 
-fn write_signing_state(path: &PathBuf, state: &SigningState<Value>) -> Result<(), EngineError> {
+fn write_signing_state(
+    path: &std::path::Path,
+    state: &SigningState<Value>,
+) -> Result<(), EngineError> {
     let bytes = serde_json::to_vec(state).map_err(|error| EngineError::SigningState {
-        path: path.clone(),
+        path: path.to_path_buf(),
         error: error.to_string(),
     })?;
     crate::durable::write_atomic(path, &bytes, 0o600).map_err(|error| EngineError::SigningState {
-        path: path.clone(),
+        path: path.to_path_buf(),
         error: error.to_string(),
     })
 }

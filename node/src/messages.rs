@@ -27,7 +27,7 @@ pub enum ConsensusMessage {
     /// A signed proposal with the block it proposes (the block's header hash is the value).
     Proposal {
         proposal: SignedProposal<Value>,
-        block: ProposedBlock,
+        block: Box<ProposedBlock>,
     },
     Vote(SignedVote<Value>),
     /// The sender's committed height, so that a node behind learns it must catch up.

@@ -98,10 +98,10 @@ impl Shared {
             }
             Err(error) => {
                 self.metrics.reject_transaction(error.code());
-                if let AdmissionError::Rule(rule) = error {
-                    if let Ok(mut mempool) = self.mempool.lock() {
-                        mempool.remember_rejection(id, rule.code(), rule.to_string());
-                    }
+                if let AdmissionError::Rule(rule) = error
+                    && let Ok(mut mempool) = self.mempool.lock()
+                {
+                    mempool.remember_rejection(id, rule.code(), rule.to_string());
                 }
             }
         }
