@@ -47,9 +47,7 @@ fn commit_next(store: &Store, fixture: &Fixture) -> (u64, Hash32) {
         )
         .unwrap();
     let header = execution.header.clone();
-    let block = store
-        .commit(execution, fixture.certify(&header))
-        .unwrap();
+    let block = store.commit(execution, fixture.certify(&header)).unwrap();
     (height, block.hash())
 }
 

@@ -39,8 +39,11 @@ impl Chain {
             .execute(self.time, proposer, transactions, Mode::Verify)
         {
             Ok(execution) => {
-                { let certificate = self.fixture.certify(&execution.header); self.store.commit(execution, certificate) }
-                    .unwrap();
+                {
+                    let certificate = self.fixture.certify(&execution.header);
+                    self.store.commit(execution, certificate)
+                }
+                .unwrap();
                 Ok(())
             }
             Err(BlockError::InvalidTransaction { error, .. }) => Err(error),

@@ -26,9 +26,7 @@ fn commit_blocks(store: &Store, fixture: &mut Fixture, blocks: u64, per_block: u
             )
             .unwrap();
         let header = execution.header.clone();
-        store
-            .commit(execution, fixture.certify(&header))
-            .unwrap();
+        store.commit(execution, fixture.certify(&header)).unwrap();
     }
 }
 
@@ -110,11 +108,7 @@ fn failed_write_changes_nothing() {
         .unwrap();
     backend.0.fail_next_write();
     let header = execution.header.clone();
-    assert!(
-        store
-            .commit(execution, fixture.certify(&header))
-            .is_err()
-    );
+    assert!(store.commit(execution, fixture.certify(&header)).is_err());
     assert_eq!(store.head().unwrap(), head);
     assert!(
         store
@@ -132,9 +126,7 @@ fn failed_write_changes_nothing() {
         )
         .unwrap();
     let header = execution.header.clone();
-    store
-        .commit(execution, fixture.certify(&header))
-        .unwrap();
+    store.commit(execution, fixture.certify(&header)).unwrap();
     let reopened = Store::open_with(Box::new(backend)).unwrap();
     assert_eq!(reopened.head().unwrap(), store.head().unwrap());
     assert!(
@@ -161,9 +153,16 @@ fn stale_execution_is_refused() {
             Mode::Build,
         )
         .unwrap();
-    { let certificate = fixture.certify(&first.header); store.commit(first, certificate) }.unwrap();
+    {
+        let certificate = fixture.certify(&first.header);
+        store.commit(first, certificate)
+    }
+    .unwrap();
     assert!(matches!(
-        { let certificate = fixture.certify(&second.header); store.commit(second, certificate) },
+        {
+            let certificate = fixture.certify(&second.header);
+            store.commit(second, certificate)
+        },
         Err(BlockError::Stale)
     ));
 }
@@ -340,7 +339,10 @@ fn blocks_replay_on_another_store_and_tampering_is_caught() {
     wrong_size.header.log_size += 1;
     assert!(matches!(
         replica.verify_block(&wrong_size),
-        Err(BlockError::HeaderMismatch { field: "log_size", .. })
+        Err(BlockError::HeaderMismatch {
+            field: "log_size",
+            ..
+        })
     ));
 
     for height in 1..=3 {
@@ -409,6 +411,10 @@ fn block_certificates_verify_against_the_registry() {
     assert!(verify_block_certificate(&block.header, &forged, &registry).is_err());
     // Signers outside the set.
     let stranger = hutong_ledger::testkit::secret("stranger");
-    let outsiders = certify(&block.header, 0, &[&stranger, &fixture.node_keys[0], &fixture.node_keys[1]]);
+    let outsiders = certify(
+        &block.header,
+        0,
+        &[&stranger, &fixture.node_keys[0], &fixture.node_keys[1]],
+    );
     assert!(verify_block_certificate(&block.header, &outsiders, &registry).is_err());
 }

@@ -38,8 +38,11 @@ impl Chain {
                 Mode::Verify,
             )
             .unwrap();
-        { let certificate = self.fixture.certify(&execution.header); self.store.commit(execution, certificate) }
-            .unwrap();
+        {
+            let certificate = self.fixture.certify(&execution.header);
+            self.store.commit(execution, certificate)
+        }
+        .unwrap();
     }
 
     fn issue(&mut self, n: u64) -> LicenceNumber {
