@@ -22,7 +22,7 @@ use crate::records::{
     Authority, AuthorityId, FaceValue, FieldKind, Grant, Height, IllegalTransition, IssuedBy,
     KeyEpoch, Licence, LicenceEvent, LicenceEventKind, LicenceNumber, LicenceType, NodeChange,
     NodeEntry, NodeRegistry, Objection, PendingNodeChange, Recognition, Record, RecordKey,
-    Resolution, Role, Status, StatusAction, TimeMs, TypeCode, Visibility, transition,
+    Resolution, Role, StatusAction, TimeMs, TypeCode, Visibility, transition,
 };
 use crate::tx::{
     EncodedTransaction, Transaction, TxBody, TxPayload, ValidUntil, signing_message_of,
@@ -1193,14 +1193,10 @@ fn execute_body<R: StateReader + ?Sized>(
             }
             push_event(
                 &mut licence,
-                LicenceEvent {
-                    kind: LicenceEventKind::Status(action.clone()),
-                    effective_at: *effective_at,
-                    reason: reason.clone(),
-                    by: signer_id.clone(),
-                    height: context.height,
-                    tx: id,
-                },
+                LicenceEventKind::Status(action.clone()),
+                (*effective_at, reason, signer_id),
+                context,
+                id,
             )?;
             state.put(Record::Licence(licence));
             Ok(Some((type_code.clone(), number.clone())))
@@ -1243,14 +1239,10 @@ fn execute_body<R: StateReader + ?Sized>(
             licence.face = face;
             push_event(
                 &mut licence,
-                LicenceEvent {
-                    kind: LicenceEventKind::Amended { previous },
-                    effective_at: *effective_at,
-                    reason: reason.clone(),
-                    by: signer_id.clone(),
-                    height: context.height,
-                    tx: id,
-                },
+                LicenceEventKind::Amended { previous },
+                (*effective_at, reason, signer_id),
+                context,
+                id,
             )?;
             state.put(Record::Licence(licence));
             Ok(Some((type_code.clone(), number.clone())))
@@ -1477,7 +1469,23 @@ fn update_governors<R: StateReader + ?Sized>(
     Ok(())
 }
 
-fn push_event(licence: &mut Licence, event: LicenceEvent) -> Result<(), RuleError> {
+/// Appends one event to a licence's history: `(effective time, reason, signer)`, recorded at
+/// `context.height` by transaction `id`. Effective times never decrease.
+fn push_event(
+    licence: &mut Licence,
+    kind: LicenceEventKind,
+    (effective_at, reason, by): (TimeMs, &str, &AuthorityId),
+    context: &Context<'_>,
+    id: Hash32,
+) -> Result<(), RuleError> {
+    let event = LicenceEvent {
+        kind,
+        effective_at,
+        reason: reason.to_owned(),
+        by: by.clone(),
+        height: context.height,
+        tx: id,
+    };
     let last = licence.last_effective_at();
     if event.effective_at < last {
         return Err(RuleError::EffectiveTimeBeforeLastEvent {
@@ -1620,12 +1628,4 @@ pub fn is_calendar_date(text: &str) -> bool {
         _ => return false,
     };
     year >= 1 && day >= 1 && day <= days_in_month
-}
-
-/// Whether a licence is terminal at the end of its history (used by queries).
-pub fn is_terminal(licence: &Licence) -> bool {
-    matches!(
-        licence.final_standing().status,
-        Status::Revoked | Status::Cancelled | Status::Abolished
-    )
 }
