@@ -16,7 +16,8 @@ use hutong_ledger::hash::Hash32;
 use hutong_ledger::testkit::Fixture;
 use hutong_ledger::tx::Transaction;
 
-/// The `hutong` binary next to the test executable (cargo builds it for the workspace's tests).
+/// The `hutong` binary in the target directory of the test executable (`scripts/test` builds it
+/// first; `HUTONG_BIN` overrides the path).
 pub fn hutong_binary() -> PathBuf {
     if let Ok(path) = std::env::var("HUTONG_BIN") {
         return PathBuf::from(path);
@@ -29,7 +30,7 @@ pub fn hutong_binary() -> PathBuf {
     let binary = directory.join("hutong");
     assert!(
         binary.exists(),
-        "{} is missing: build it with `cargo build -p hutong-node` (cargo test --workspace does)",
+        "{} is missing: build it with `cargo build -p hutong-node` (scripts/test does)",
         binary.display()
     );
     binary
