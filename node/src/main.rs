@@ -15,6 +15,7 @@ mod network;
 mod run;
 mod service;
 mod shared;
+mod verify;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -80,6 +81,9 @@ enum Command {
     },
     /// Build, sign and submit a transaction to a node's API.
     Tx(commands::TxArgs),
+    /// Check a proof bundle, transaction proof, checkpoint, QR payload or log consistency
+    /// proof offline, trusting only the genesis file.
+    Verify(verify::VerifyArgs),
 }
 
 fn main() -> ExitCode {
@@ -106,6 +110,7 @@ fn main() -> ExitCode {
         Command::Genesis { input, out } => commands::genesis(&input, out.as_deref()),
         Command::Run { home } => run::run(&home),
         Command::Tx(args) => commands::tx(&args),
+        Command::Verify(args) => verify::verify(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -124,13 +129,15 @@ pub struct Failure {
 }
 
 /// Exit codes: 1 runtime failure, 2 bad usage (clap), 3 bad configuration or input file,
-/// 4 corrupt or foreign store, 5 transaction rejected, 6 node unreachable.
+/// 4 corrupt or foreign store, 5 transaction rejected, 6 node unreachable, 7 a proof does not
+/// verify.
 pub mod exit {
     pub const RUNTIME: u8 = 1;
     pub const CONFIG: u8 = 3;
     pub const STORE: u8 = 4;
     pub const REJECTED: u8 = 5;
     pub const UNREACHABLE: u8 = 6;
+    pub const INVALID: u8 = 7;
 }
 
 impl Failure {

@@ -56,7 +56,7 @@ fn url_component(text: &str) -> String {
 }
 
 /// `YYYY-MM-DD HH:MM` in China Standard Time (UTC+8), the time every department works in.
-pub(crate) fn format_time(ms: TimeMs) -> String {
+pub fn format_time(ms: TimeMs) -> String {
     let seconds = (ms / 1000) as i64 + 8 * 3600;
     let days = seconds.div_euclid(86_400);
     let of_day = seconds.rem_euclid(86_400);

@@ -2,7 +2,7 @@
 //! document is generated from the same handlers the router serves.
 
 mod auditor;
-mod explorer;
+pub(crate) mod explorer;
 mod operator;
 mod verifier;
 
