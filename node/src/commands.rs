@@ -1,5 +1,6 @@
 //! The offline commands: keygen, init, genesis, and tx (which talks to a node's API).
 
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -12,7 +13,7 @@ use hutong_ledger::tx::{Transaction, TxBody, TxPayload};
 
 use crate::config::Config;
 use crate::shared::now_ms;
-use crate::{Failure, WithCode, exit, keys};
+use crate::{Failure, WithCode, exit, keys, tx_examples};
 
 pub fn keygen(dir: &Path, force: bool) -> Result<(), Failure> {
     std::fs::create_dir_all(dir)
@@ -148,11 +149,11 @@ pub struct TxArgs {
     #[arg(long)]
     chain_id: Option<String>,
     /// The submitting authority's id.
-    #[arg(long)]
-    signer: String,
+    #[arg(long, required_unless_present = "example")]
+    signer: Option<String>,
     /// The submitting authority's key file.
-    #[arg(long)]
-    key: PathBuf,
+    #[arg(long, required_unless_present = "example")]
+    key: Option<PathBuf>,
     /// Another authority that co-signs (governance records), as `ID=KEYFILE` (repeatable).
     #[arg(long = "endorse")]
     endorsements: Vec<String>,
@@ -160,9 +161,13 @@ pub struct TxArgs {
     #[arg(long)]
     nonce: Option<u64>,
     /// The record to submit: a JSON file holding the body (`{"issue_licence": {...}}` and so
-    /// on, see docs/api.md), or `-` for standard input.
-    #[arg(long)]
-    body: PathBuf,
+    /// on; `--example KIND` prints one of each kind), or `-` for standard input.
+    #[arg(long, required_unless_present = "example")]
+    body: Option<PathBuf>,
+    /// Print an example body of a record kind (`list` names the kinds) and exit; nothing is
+    /// signed or sent.
+    #[arg(long, value_name = "KIND", conflicts_with_all = ["signer", "key", "body", "endorsements", "wait"])]
+    example: Option<String>,
     /// Wait until the transaction is committed (or rejected) and print where.
     #[arg(long)]
     wait: bool,
@@ -191,7 +196,43 @@ fn get_json(agent: &ureq::Agent, url: &str) -> Result<(u16, serde_json::Value), 
     Ok((status, value))
 }
 
+/// Largest body `hutong tx` reads: far above any record the node accepts.
+const BODY_BYTES_MAX: u64 = 4 * 1024 * 1024;
+
+fn print_example(kind: &str) -> Result<(), Failure> {
+    if kind == "list" {
+        for kind in tx_examples::KINDS {
+            println!("{kind:<22} signed by {}", tx_examples::signer_of(kind));
+        }
+        return Ok(());
+    }
+    let example = tx_examples::example(kind).ok_or_else(|| {
+        Failure::new(
+            exit::CONFIG,
+            anyhow!(
+                "no record kind {kind:?}; the kinds are: {}",
+                tx_examples::KINDS.join(", ")
+            ),
+        )
+    })?;
+    println!("{example:#}");
+    eprintln!(
+        "# signed by {}; save it, edit it, and submit it with --body FILE",
+        tx_examples::signer_of(kind)
+    );
+    Ok(())
+}
+
 pub fn tx(args: &TxArgs) -> Result<(), Failure> {
+    if let Some(kind) = &args.example {
+        return print_example(kind);
+    }
+    let (Some(signer), Some(key), Some(body_path)) = (&args.signer, &args.key, &args.body) else {
+        return Err(Failure::new(
+            exit::CONFIG,
+            anyhow!("--signer, --key and --body are required to submit a record"),
+        ));
+    };
     let agent = http_agent();
     let base = args.node.trim_end_matches('/');
     let chain_id = match &args.chain_id {
@@ -209,20 +250,29 @@ pub fn tx(args: &TxArgs) -> Result<(), Failure> {
                 })?
         }
     };
-    let body_text = if args.body.as_os_str() == "-" {
-        std::io::read_to_string(std::io::stdin())
+    let mut body_text = String::new();
+    let read = if body_path.as_os_str() == "-" {
+        std::io::stdin()
+            .take(BODY_BYTES_MAX + 1)
+            .read_to_string(&mut body_text)
             .context("reading the body from standard input")
-            .code(exit::CONFIG)?
     } else {
-        std::fs::read_to_string(&args.body)
-            .with_context(|| format!("reading {}", args.body.display()))
-            .code(exit::CONFIG)?
+        std::fs::File::open(body_path)
+            .and_then(|file| file.take(BODY_BYTES_MAX + 1).read_to_string(&mut body_text))
+            .with_context(|| format!("reading {}", body_path.display()))
     };
+    read.code(exit::CONFIG)?;
+    if body_text.len() as u64 > BODY_BYTES_MAX {
+        return Err(Failure::new(
+            exit::CONFIG,
+            anyhow!("the body is larger than {BODY_BYTES_MAX} bytes"),
+        ));
+    }
     let body: TxBody = serde_json::from_str(&body_text)
-        .context("the body is not a record of DESIGN.md section 3 in JSON (see docs/api.md)")
+        .context("the body is not a record in JSON (`hutong tx --example list` shows the kinds)")
         .code(exit::CONFIG)?;
-    let signer = AuthorityId::from(args.signer.as_str());
-    let mut signers = vec![(signer.clone(), keys::read(&args.key).code(exit::CONFIG)?)];
+    let signer = AuthorityId::from(signer.as_str());
+    let mut signers = vec![(signer.clone(), keys::read(key).code(exit::CONFIG)?)];
     for endorsement in &args.endorsements {
         let (id, path) = endorsement.split_once('=').ok_or_else(|| {
             Failure::new(

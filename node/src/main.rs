@@ -15,6 +15,7 @@ mod network;
 mod run;
 mod service;
 mod shared;
+mod tx_examples;
 mod verify;
 
 use std::path::PathBuf;
