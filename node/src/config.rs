@@ -380,4 +380,39 @@ mod tests {
         let error = Config::load(dir.path()).unwrap_err().to_string();
         assert!(error.contains("heartbeat_ms"), "{error}");
     }
+
+    #[test]
+    fn testing_switches_are_absent_by_default_and_need_enabled() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = Config::new("/ip4/127.0.0.1/tcp/1".into(), "127.0.0.1:2".into(), vec![]);
+        let text = config.to_commented_toml();
+        assert!(
+            !text.contains("[testing]"),
+            "init must never write the section"
+        );
+        std::fs::write(dir.path().join("config.toml"), &text).unwrap();
+        assert_eq!(
+            Config::load(dir.path()).unwrap().testing,
+            TestingConfig::default()
+        );
+
+        // A switch without `enabled` is refused.
+        std::fs::write(
+            dir.path().join("config.toml"),
+            format!("{text}\n[testing]\nequivocate = true\n"),
+        )
+        .unwrap();
+        let error = Config::load(dir.path()).unwrap_err().to_string();
+        assert!(error.contains("testing.enabled"), "{error}");
+
+        // With `enabled`, the file loads; the switches still need the environment variable
+        // (checked when the node starts, see `faults`).
+        std::fs::write(
+            dir.path().join("config.toml"),
+            format!("{text}\n[testing]\nenabled = true\npartition_file = \"cut\"\n"),
+        )
+        .unwrap();
+        let loaded = Config::load(dir.path()).unwrap();
+        assert!(loaded.testing.enabled && loaded.testing.any_switch());
+    }
 }

@@ -88,3 +88,74 @@ impl Equivocator {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn switches_are_off_unless_enabled() {
+        let config = TestingConfig {
+            enabled: false,
+            partition_file: Some("cut".into()),
+            equivocate: true,
+        };
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("cut"), b"").unwrap();
+        let faults = Faults::from_config(&config, dir.path()).unwrap();
+        assert!(!faults.partitioned());
+        assert!(
+            faults
+                .equivocator(&hutong_ledger::testkit::secret("node"))
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn enabled_switches_need_the_environment_variable() {
+        // The test process does not set the variable (only the end-to-end harness sets it,
+        // for the node processes it starts).
+        if std::env::var(ALLOW_ENV).is_ok() {
+            return;
+        }
+        let config = TestingConfig {
+            enabled: true,
+            partition_file: None,
+            equivocate: true,
+        };
+        let error = Faults::from_config(&config, Path::new(".")).unwrap_err();
+        assert!(error.contains(ALLOW_ENV), "{error}");
+    }
+
+    #[test]
+    fn the_twin_vote_conflicts_and_is_validly_signed() {
+        use hutong_consensus::{SignatureVerifier, ValidatorId, Vote, VoteType};
+        let key = hutong_ledger::testkit::secret("node");
+        let signer = Ed25519Signer(key.clone());
+        let vote = Vote {
+            vote_type: VoteType::Prevote,
+            height: 3,
+            round: 1,
+            value: Some([9u8; 32]),
+            validator: ValidatorId(key.public_key().0),
+        };
+        let signed = SignedVote {
+            signature: signer.sign(&vote.sign_bytes("c1")),
+            vote,
+        };
+        let twin = Equivocator(Ed25519Signer(key)).twin(&signed, "c1");
+        assert_eq!(twin.vote.value, None);
+        assert_eq!(
+            (twin.vote.height, twin.vote.round),
+            (signed.vote.height, signed.vote.round)
+        );
+        assert!(hutong_ledger::block::Ed25519Verifier.verify(
+            &twin.vote.validator,
+            &twin.vote.sign_bytes("c1"),
+            &twin.signature
+        ));
+        let nil_twin =
+            Equivocator(Ed25519Signer(hutong_ledger::testkit::secret("node"))).twin(&twin, "c1");
+        assert!(nil_twin.vote.value.is_some());
+    }
+}
