@@ -99,9 +99,9 @@ fn conflicting_votes_are_recorded_indexed_and_provable() {
     let record = store.evidence(&key).unwrap().expect("recorded");
     assert_eq!(record.evidence, evidence);
     assert_eq!(record.recorded_at, 3);
-    let listed = store.evidence_from(0, 10).unwrap();
+    let listed = store.evidence_from(0, None, 10).unwrap();
     assert_eq!(listed, vec![record.clone()]);
-    assert!(store.evidence_from(4, 10).unwrap().is_empty());
+    assert!(store.evidence_from(4, None, 10).unwrap().is_empty());
 
     // Provable against the header's state root.
     let proof = store.prove(&RecordKey::Evidence(key.clone())).unwrap();
@@ -145,7 +145,7 @@ fn conflicting_precommits_and_proposals_are_recorded_under_their_kind() {
     };
     commit(&store, &fixture, vec![precommits, proposals]).unwrap();
     let kinds: Vec<EquivocationKind> = store
-        .evidence_from(0, 10)
+        .evidence_from(0, None, 10)
         .unwrap()
         .into_iter()
         .map(|record| record.key.kind)
@@ -263,7 +263,7 @@ fn evidence_that_proves_nothing_is_refused() {
             "{name}: {error}"
         );
     }
-    assert!(store.evidence_from(0, 10).unwrap().is_empty());
+    assert!(store.evidence_from(0, None, 10).unwrap().is_empty());
 }
 
 #[test]
@@ -356,4 +356,37 @@ fn the_validator_set_of_the_evidence_height_is_checked() {
     let set = store.validator_set_at(1).unwrap().expect("known");
     assert!(set.contains(&ValidatorId(fixture.node_keys[0].public_key().0)));
     assert!(store.validator_set_at(3).unwrap().is_some());
+}
+
+#[test]
+fn the_list_pages_through_records_of_one_height() {
+    let fixture = Fixture::new();
+    let store = store_with_blocks(&fixture, 3);
+    let items: Vec<Evidence> = (0..5)
+        .map(|round| conflicting_prevotes(&fixture.node_keys[round as usize % 4], 2, round))
+        .collect();
+    commit(&store, &fixture, items).unwrap();
+    commit(
+        &store,
+        &fixture,
+        vec![conflicting_prevotes(&fixture.node_keys[0], 3, 0)],
+    )
+    .unwrap();
+    let all = store.evidence_from(0, None, 100).unwrap();
+    assert_eq!(all.len(), 6);
+    let mut paged = Vec::new();
+    let mut cursor: Option<(u64, EvidenceKey)> = None;
+    loop {
+        let page = store
+            .evidence_from(0, cursor.as_ref().map(|(height, key)| (*height, key)), 2)
+            .unwrap();
+        if page.is_empty() {
+            break;
+        }
+        let last = page.last().unwrap();
+        cursor = Some((last.recorded_at, last.key.clone()));
+        paged.extend(page);
+    }
+    assert_eq!(paged, all);
+    assert_eq!(store.evidence_from(5, None, 100).unwrap().len(), 1);
 }

@@ -84,8 +84,9 @@ impl From<EvidenceRecord> for EvidenceView {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct EvidenceList {
     pub items: Vec<EvidenceView>,
-    /// Where the next page starts (`from_height`), when this page is full.
-    pub next_from_height: Option<Height>,
+    /// The `cursor` of the next page; absent on the last page.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_cursor: Option<String>,
     pub state: StateView,
 }
 
@@ -105,8 +106,31 @@ pub struct EvidenceProofView {
 pub(crate) struct EvidenceQuery {
     /// Only evidence recorded at this height or later.
     from_height: Option<Height>,
+    /// `next_cursor` of the previous page.
+    cursor: Option<String>,
     /// Page size.
     limit: Option<usize>,
+}
+
+/// The cursor after `record`: base32 of its recorded height (8 bytes, big-endian) and its
+/// key's canonical bytes.
+fn encode_cursor(record: &EvidenceRecord) -> String {
+    let mut bytes = record.recorded_at.to_be_bytes().to_vec();
+    bytes.extend_from_slice(&hutong_ledger::codec::to_canonical(&record.key));
+    crate::offline::base32::encode(&bytes)
+}
+
+fn decode_cursor(text: &str) -> Result<(Height, EvidenceKey), ApiError> {
+    let invalid = || ApiError::bad_request("invalid_cursor", "the cursor cannot be read");
+    let bytes = crate::offline::base32::decode(text).map_err(|_| invalid())?;
+    if bytes.len() < 8 || bytes.len() > 256 {
+        return Err(invalid());
+    }
+    let (height, key) = bytes.split_at(8);
+    let mut height_bytes = [0u8; 8];
+    height_bytes.copy_from_slice(height);
+    let key: EvidenceKey = hutong_ledger::codec::from_canonical(key, 248).map_err(|_| invalid())?;
+    Ok((Height::from_be_bytes(height_bytes), key))
 }
 
 /// Equivocations (two conflicting signed votes or proposals of one validator for one slot)
@@ -127,23 +151,26 @@ pub(crate) async fn evidence_list(
 ) -> Result<Json<EvidenceList>, ApiError> {
     let limit = page_size(&state, query.limit)?;
     let from_height = query.from_height.unwrap_or(0);
+    let after = query.cursor.as_deref().map(decode_cursor).transpose()?;
     let work = state.clone();
     blocking(move || {
         let store = work.store();
         let state_view = state_view_of(store)?;
         // One more than the page, to know whether another page follows.
-        let mut records = store.evidence_from(from_height, limit + 1)?;
-        let next_from_height = if records.len() > limit {
+        let mut records = store.evidence_from(
+            from_height,
+            after.as_ref().map(|(height, key)| (*height, key)),
+            limit + 1,
+        )?;
+        let next_cursor = if records.len() > limit {
             records.truncate(limit);
-            // A page boundary inside one height restarts at that height; the block bounds
-            // the items of one height well below any page size.
-            records.last().map(|record| record.recorded_at + 1)
+            records.last().map(encode_cursor)
         } else {
             None
         };
         Ok(Json(EvidenceList {
             items: records.into_iter().map(EvidenceView::from).collect(),
-            next_from_height,
+            next_cursor,
             state: state_view,
         }))
     })

@@ -742,16 +742,21 @@ impl Store {
         }
     }
 
-    /// Recorded equivocations in the order they were recorded, from block `from_height` on,
-    /// at most `limit`.
+    /// Recorded equivocations in the order they were recorded (by recorded height, then by
+    /// key), from block `from_height` on, after the record `after` (a cursor: the recorded
+    /// height and key of the last record of the previous page), at most `limit`.
     pub fn evidence_from(
         &self,
         from_height: Height,
+        after: Option<(Height, &EvidenceKey)>,
         limit: usize,
     ) -> Result<Vec<EvidenceRecord>, StoreError> {
-        let start = height_key(b'e', from_height);
-        let mut records = Vec::new();
         // Every entry of `from_height` and later sorts after the bare height key.
+        let start = match after {
+            Some((height, key)) if height >= from_height => evidence_index_key(height, key),
+            _ => height_key(b'e', from_height),
+        };
+        let mut records = Vec::new();
         for (key, _) in self.backend.scan(b"e", Some(&start), limit)? {
             let Some(record_key_bytes) = key.get(9..) else {
                 return Err(StoreError::Corrupt("short evidence index key".into()));
