@@ -258,6 +258,19 @@ fn an_equivocating_validator_is_recorded_on_the_ledger_and_safety_holds() {
         assert_eq!(status, 200, "{path}: {body}");
         assert_eq!(body["record"], *item);
     }
+    // Each honest node detected it itself.
+    for index in 0..3 {
+        let (_, metrics) = network.nodes[index].get("/metrics").expect("metrics");
+        let seen: f64 = metrics
+            .as_str()
+            .unwrap_or_default()
+            .lines()
+            .find(|line| line.starts_with("hutong_equivocations_seen"))
+            .and_then(|line| line.split_whitespace().last())
+            .and_then(|value| value.parse().ok())
+            .unwrap_or(0.0);
+        assert!(seen > 0.0, "node{index} counted no equivocation");
+    }
     // Safety: the honest nodes hold the same blocks, and so the same records.
     same_chain(&network, &[0, 1, 2], height);
     assert_eq!(
@@ -445,6 +458,19 @@ fn bad_input_gets_a_clear_refusal_and_changes_nothing() {
     value["payload"]["body"] = serde_json::json!("x".repeat(200 * 1024));
     let (status, code) = post_json(&network, &value.to_string());
     assert_eq!((status, code.as_str()), (413, "body_too_large"));
+    // Canonical bytes that do not decode.
+    let (status, answer) = network.nodes[0]
+        .post_raw(
+            "/v1/transactions",
+            "application/octet-stream",
+            &[0xff, 0x00, 0x13, 0x37],
+        )
+        .expect("node0");
+    assert_eq!(
+        (status, answer["code"].as_str()),
+        (400, Some("malformed_transaction")),
+        "{answer}"
+    );
     // Another media type.
     let (status, answer) = network.nodes[0]
         .post_raw("/v1/transactions", "text/plain", b"hello")
