@@ -1029,6 +1029,8 @@ async fn openapi_document_matches_the_router() {
         "GET /v1/authorities/{id}/actions",
         "GET /v1/licence-types",
         "GET /v1/recognitions",
+        "GET /v1/evidence",
+        "GET /v1/evidence/{validator}/{height}/{round}/{kind}",
         "GET /",
         "GET /explorer/search",
         "GET /explorer/licences/{type}/{number}",
@@ -1051,7 +1053,10 @@ async fn openapi_document_matches_the_router() {
             .replace("{holder}", &number)
             .replace("{hash}", &"0".repeat(64))
             .replace("{height}", "1")
-            .replace("{id}", "qd-approval");
+            .replace("{id}", "qd-approval")
+            .replace("{validator}", &"ab".repeat(32))
+            .replace("{round}", "0")
+            .replace("{kind}", "prevote");
         let method = Method::from_bytes(method.as_bytes()).unwrap();
         let answer = api
             .request(method, &uri, Some("application/json"), b"{}".to_vec())

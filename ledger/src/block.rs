@@ -59,6 +59,11 @@ pub struct Block {
     pub header: BlockHeader,
     pub transactions: Vec<Transaction>,
     pub certificate: CommitCertificate,
+    /// Equivocation evidence the block records (ADR 0009), at most
+    /// [`crate::limits::EVIDENCE_PER_BLOCK_MAX`] items. Its effect, one record per item in
+    /// the state, is committed by the header's `state_root`; the header has no field of its own.
+    #[serde(default)]
+    pub evidence: Vec<crate::evidence::Evidence>,
 }
 
 impl Block {

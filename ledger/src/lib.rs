@@ -34,6 +34,7 @@
 pub mod block;
 pub mod codec;
 pub mod crypto;
+pub mod evidence;
 pub mod genesis;
 pub mod hash;
 pub mod ident;

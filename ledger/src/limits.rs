@@ -47,6 +47,10 @@ pub const VALIDATOR_CHANGE_DELAY_BLOCKS_MAX: u64 = 1_000_000;
 pub const BLOCK_TRANSACTIONS_MAX: usize = 10_000;
 /// Largest block body (the transactions' canonical bytes together).
 pub const BLOCK_BYTES_MAX: usize = 16 * 1024 * 1024;
+/// Most equivocation evidence items in one block (ADR 0009).
+pub const EVIDENCE_PER_BLOCK_MAX: usize = 16;
+/// Evidence of height `h` may be recorded in blocks `h + 1 ..= h + EVIDENCE_AGE_BLOCKS_MAX`.
+pub const EVIDENCE_AGE_BLOCKS_MAX: u64 = 1000;
 /// Largest genesis file.
 pub const GENESIS_BYTES_MAX: usize = 4 * 1024 * 1024;
 

@@ -668,6 +668,8 @@ pub enum RecordKey {
     Objection(Hash32),
     Nodes,
     Governors,
+    /// An equivocation recorded on the ledger (ADR 0009).
+    Evidence(crate::evidence::EvidenceKey),
 }
 
 impl RecordKey {
@@ -696,6 +698,8 @@ pub enum Record {
     /// The authorities holding the governor role, sorted: who counts for "more than two
     /// thirds of the governors".
     Governors(Vec<AuthorityId>),
+    /// An equivocation recorded on the ledger (ADR 0009).
+    Evidence(crate::evidence::EvidenceRecord),
 }
 
 impl Record {
@@ -716,6 +720,7 @@ impl Record {
             Record::Objection(objection) => RecordKey::Objection(objection.id),
             Record::Nodes(_) => RecordKey::Nodes,
             Record::Governors(_) => RecordKey::Governors,
+            Record::Evidence(record) => RecordKey::Evidence(record.key.clone()),
         }
     }
 

@@ -750,6 +750,44 @@ pub fn begin_block<R: StateReader + ?Sized>(
     Ok(())
 }
 
+/// Records one equivocation carried by the block (ADR 0009). The evidence authenticates
+/// itself: its age is checked against the block's height, both signatures against
+/// `validator_set_at(height)` (the validator set in force at the equivocation's height, or
+/// `None` when the state no longer knows it), and its slot must not be recorded yet (in the
+/// state or earlier in this block). On error nothing is written.
+pub fn apply_evidence<R: StateReader + ?Sized>(
+    overlay: &mut Overlay<'_, R>,
+    context: &Context<'_>,
+    evidence: &crate::evidence::Evidence,
+    validator_set_at: impl Fn(Height) -> Result<Option<hutong_consensus::ValidatorSet>, StateError>,
+) -> Result<crate::evidence::EvidenceKey, crate::evidence::EvidenceRuleError> {
+    use crate::evidence::{self, EvidenceKey, EvidenceRecord, EvidenceRuleError};
+    let key = EvidenceKey::of(evidence);
+    evidence::check_age(key.height, context.height)?;
+    let Some(set) = validator_set_at(key.height)? else {
+        return Err(EvidenceRuleError::ValidatorSetUnavailable { height: key.height });
+    };
+    let key = evidence::check_evidence(evidence, context.chain_id, context.height, &set)?;
+    let record_key = RecordKey::Evidence(key.clone());
+    if overlay.record(&record_key)?.is_some() {
+        return Err(EvidenceRuleError::AlreadyRecorded {
+            validator: key.validator,
+            height: key.height,
+            round: key.round,
+            kind: key.kind.as_str(),
+        });
+    }
+    overlay.writes.insert(
+        record_key,
+        Record::Evidence(EvidenceRecord {
+            key: key.clone(),
+            evidence: evidence.clone(),
+            recorded_at: context.height,
+        }),
+    );
+    Ok(key)
+}
+
 /// Applies one transaction whose signatures [`check_signatures`] accepted. On error nothing
 /// is written.
 pub fn apply_transaction<R: StateReader + ?Sized>(

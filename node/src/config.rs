@@ -19,6 +19,42 @@ pub struct Config {
     pub consensus: ConsensusConfig,
     pub mempool: MempoolConfig,
     pub log: LogConfig,
+    /// Fault-injection switches for the end-to-end tests. Absent from files `hutong init`
+    /// writes, off by default, and honoured only under the conditions of [`TestingConfig`].
+    #[serde(default, skip_serializing_if = "TestingConfig::is_default")]
+    pub testing: TestingConfig,
+}
+
+/// Fault injection, for tests only (see `docs/adr/0009-equivocation-evidence-and-fault-tests.md`).
+///
+/// The switches act only when `enabled` is true **and** the process runs with the
+/// environment variable `HUTONG_ALLOW_TESTING_SWITCHES=1`; a switch set without `enabled`
+/// is a configuration error, and `enabled` without the variable stops the node at start.
+/// A node with the switches on logs so at every start, at warning level.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TestingConfig {
+    #[serde(default)]
+    pub enabled: bool,
+    /// While a file exists at this path (relative to the home directory), the node drops all
+    /// its peer traffic: nothing it would send leaves, nothing it receives reaches its engine.
+    #[serde(default)]
+    pub partition_file: Option<PathBuf>,
+    /// The validator signs and sends a second, conflicting vote for every vote it casts (a
+    /// nil vote for a value vote, a made-up value for a nil vote): an equivocator.
+    #[serde(default)]
+    pub equivocate: bool,
+}
+
+impl TestingConfig {
+    fn is_default(&self) -> bool {
+        *self == TestingConfig::default()
+    }
+
+    /// Whether any switch is set.
+    pub fn any_switch(&self) -> bool {
+        self.partition_file.is_some() || self.equivocate
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -133,6 +169,7 @@ impl Config {
                 format: "human".into(),
                 level: "info".into(),
             },
+            testing: TestingConfig::default(),
         }
     }
 
@@ -200,6 +237,12 @@ impl Config {
                 "mempool.transactions_max must be above zero and mempool.bytes_max at least {} bytes",
                 hutong_ledger::limits::TX_BYTES_MAX
             ));
+        }
+        if self.testing.any_switch() && !self.testing.enabled {
+            return Err(
+                "testing switches are set but testing.enabled is false; they are for tests only"
+                    .into(),
+            );
         }
         if self.log.format != "human" && self.log.format != "json" {
             return Err(format!(
@@ -336,5 +379,40 @@ mod tests {
         std::fs::write(dir.path().join("config.toml"), text).unwrap();
         let error = Config::load(dir.path()).unwrap_err().to_string();
         assert!(error.contains("heartbeat_ms"), "{error}");
+    }
+
+    #[test]
+    fn testing_switches_are_absent_by_default_and_need_enabled() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = Config::new("/ip4/127.0.0.1/tcp/1".into(), "127.0.0.1:2".into(), vec![]);
+        let text = config.to_commented_toml();
+        assert!(
+            !text.contains("[testing]"),
+            "init must never write the section"
+        );
+        std::fs::write(dir.path().join("config.toml"), &text).unwrap();
+        assert_eq!(
+            Config::load(dir.path()).unwrap().testing,
+            TestingConfig::default()
+        );
+
+        // A switch without `enabled` is refused.
+        std::fs::write(
+            dir.path().join("config.toml"),
+            format!("{text}\n[testing]\nequivocate = true\n"),
+        )
+        .unwrap();
+        let error = Config::load(dir.path()).unwrap_err().to_string();
+        assert!(error.contains("testing.enabled"), "{error}");
+
+        // With `enabled`, the file loads; the switches still need the environment variable
+        // (checked when the node starts, see `faults`).
+        std::fs::write(
+            dir.path().join("config.toml"),
+            format!("{text}\n[testing]\nenabled = true\npartition_file = \"cut\"\n"),
+        )
+        .unwrap();
+        let loaded = Config::load(dir.path()).unwrap();
+        assert!(loaded.testing.enabled && loaded.testing.any_switch());
     }
 }

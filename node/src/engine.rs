@@ -22,10 +22,12 @@ use hutong_ledger::block::{
     Block, Ed25519Signer, Ed25519Verifier, validator_set, verify_block_certificate,
 };
 use hutong_ledger::crypto::{PublicKey, SecretKey};
+use hutong_ledger::evidence::{Evidence, EvidenceKey, EvidenceRuleError};
 use hutong_ledger::hash::Hash32;
 use hutong_ledger::store::{BlockError, Execution, Mode};
 
 use crate::config::ConsensusConfig;
+use crate::faults::Equivocator;
 use crate::messages::{
     self, ConsensusEnvelope, ConsensusMessage, ProposedBlock, SyncRequest, SyncResponse,
     TransactionBatch, Value,
@@ -47,6 +49,8 @@ pub const SYNC_RESPONSE_BYTES_MAX: usize = 24 * 1024 * 1024;
 pub const CANDIDATES_MAX: usize = 64;
 /// How often the node tells its peers its height and re-sends its latest consensus messages.
 pub const STATUS_INTERVAL: Duration = Duration::from_millis(1000);
+/// Most equivocation evidence items held for a block to record (ADR 0009).
+pub const PENDING_EVIDENCE_MAX: usize = 64;
 
 /// What the engine asks of the network.
 #[derive(Debug)]
@@ -131,6 +135,10 @@ pub struct Engine {
     peer_heights: HashMap<PublicKey, u64>,
     allowed: Vec<PublicKey>,
     extra_allowed: Vec<PublicKey>,
+    /// Evidence seen by this node and not yet recorded on the ledger, for its next proposal.
+    pending_evidence: Vec<Evidence>,
+    /// Test-only: the signer of conflicting votes (see `faults`).
+    equivocator: Option<Equivocator>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -194,7 +202,15 @@ impl Engine {
             peer_heights: HashMap::new(),
             allowed: Vec::new(),
             extra_allowed,
+            pending_evidence: Vec::new(),
+            equivocator: None,
         })
+    }
+
+    /// Test-only fault injection: also sign and send a conflicting vote for every vote.
+    pub fn with_equivocator(mut self, equivocator: Option<Equivocator>) -> Self {
+        self.equivocator = equivocator;
+        self
     }
 
     /// Runs until `shutdown` turns true. Returns an error only when the store fails.
@@ -332,7 +348,19 @@ impl Engine {
                 Ok(None)
             }
             Action::BroadcastVote(vote) => {
+                let twin = self
+                    .equivocator
+                    .as_ref()
+                    .map(|equivocator| equivocator.twin(&vote, self.shared.store.chain_id()));
                 self.publish_consensus(ConsensusMessage::Vote(vote));
+                if let Some(twin) = twin {
+                    tracing::warn!(
+                        height = twin.vote.height,
+                        round = twin.vote.round,
+                        "testing: sending a conflicting vote"
+                    );
+                    self.publish_consensus(ConsensusMessage::Vote(twin));
+                }
                 Ok(None)
             }
             Action::ScheduleTimeout {
@@ -358,10 +386,36 @@ impl Engine {
             }
             Action::Evidence(evidence) => {
                 self.shared.metrics.equivocations_seen.inc();
-                tracing::warn!(?evidence, "equivocation detected");
+                self.hold_evidence(evidence);
                 Ok(None)
             }
         }
+    }
+
+    /// Keeps evidence for this node's next proposal (ADR 0009), unless it is held already or
+    /// recorded; when the pool is full, the oldest item makes room.
+    fn hold_evidence(&mut self, evidence: Evidence) {
+        let key = EvidenceKey::of(&evidence);
+        tracing::warn!(
+            validator = %key.validator,
+            height = key.height,
+            round = key.round,
+            kind = key.kind.as_str(),
+            "equivocation detected"
+        );
+        let recorded = matches!(self.shared.store.evidence(&key), Ok(Some(_)));
+        if recorded
+            || self
+                .pending_evidence
+                .iter()
+                .any(|held| EvidenceKey::of(held) == key)
+        {
+            return;
+        }
+        if self.pending_evidence.len() == PENDING_EVIDENCE_MAX {
+            self.pending_evidence.remove(0);
+        }
+        self.pending_evidence.push(evidence);
     }
 
     fn publish_consensus(&self, message: ConsensusMessage) {
@@ -437,10 +491,15 @@ impl Engine {
         let head = self.shared.store.head().map_err(store_error)?;
         let time = now_ms().max(head.header.time + 1);
         let started = Instant::now();
+        let evidence = self.pending_evidence.clone();
         let execution = tokio::task::block_in_place(|| {
-            self.shared
-                .store
-                .execute(time, self.key, transactions, Mode::Build)
+            self.shared.store.execute_with_evidence(
+                time,
+                self.key,
+                transactions,
+                evidence,
+                Mode::Build,
+            )
         });
         let execution = match execution {
             Ok(execution) => execution,
@@ -463,6 +522,18 @@ impl Engine {
                 }
             }
         }
+        // Evidence the rules refuse for good is dropped; evidence of the current height (not
+        // committed yet) and beyond the block's limit waits for a later block.
+        for (key, error) in &execution.rejected_evidence {
+            if !matches!(
+                error,
+                EvidenceRuleError::NotYetCommitted { .. } | EvidenceRuleError::TooMany { .. }
+            ) {
+                tracing::info!(height = key.height, validator = %key.validator, %error, "evidence dropped");
+                self.pending_evidence
+                    .retain(|held| EvidenceKey::of(held) != *key);
+            }
+        }
         let value = execution.header.hash().0;
         tracing::debug!(
             height,
@@ -476,6 +547,7 @@ impl Engine {
                 block: ProposedBlock {
                     header: execution.header.clone(),
                     transactions: execution.transactions.clone(),
+                    evidence: execution.evidence.clone(),
                 },
                 execution: Some(execution),
                 verdict: Some(true),
@@ -532,6 +604,7 @@ impl Engine {
                     value,
                     signatures: Vec::new(),
                 },
+                evidence: candidate.block.evidence.clone(),
             };
             let started = Instant::now();
             match tokio::task::block_in_place(|| self.shared.store.verify_block(&block)) {
@@ -576,6 +649,7 @@ impl Engine {
                     header: candidate.block.header.clone(),
                     transactions: candidate.block.transactions.clone(),
                     certificate: certificate.clone(),
+                    evidence: candidate.block.evidence.clone(),
                 };
                 tokio::task::block_in_place(|| self.shared.store.verify_block(&block))
                     .map_err(store_error)?
@@ -605,6 +679,24 @@ impl Engine {
 
     fn after_commit(&mut self, block: &Block, ids: &[Hash32]) {
         self.last_commit = Instant::now();
+        for evidence in &block.evidence {
+            let key = EvidenceKey::of(evidence);
+            tracing::warn!(
+                height = block.header.height,
+                validator = %key.validator,
+                equivocation_height = key.height,
+                round = key.round,
+                kind = key.kind.as_str(),
+                "equivocation recorded on the ledger"
+            );
+            self.pending_evidence
+                .retain(|held| EvidenceKey::of(held) != key);
+        }
+        let horizon = block
+            .header
+            .height
+            .saturating_sub(hutong_ledger::limits::EVIDENCE_AGE_BLOCKS_MAX);
+        self.pending_evidence.retain(|held| held.height() > horizon);
         if let Ok(mut mempool) = self.shared.mempool.lock() {
             mempool.remove(ids);
             self.shared

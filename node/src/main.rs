@@ -4,6 +4,7 @@ mod commands;
 mod config;
 mod durable;
 mod engine;
+mod faults;
 mod keys;
 mod mempool;
 mod messages;

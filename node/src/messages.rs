@@ -19,6 +19,8 @@ pub type Value = [u8; 32];
 pub struct ProposedBlock {
     pub header: BlockHeader,
     pub transactions: Vec<Transaction>,
+    /// The equivocation evidence the block records (ADR 0009).
+    pub evidence: Vec<hutong_ledger::evidence::Evidence>,
 }
 
 /// Messages on the consensus topic.

@@ -15,6 +15,7 @@ use hutong_ledger::store::{Store, StoreError};
 
 use crate::config::Config;
 use crate::engine::{Engine, Incoming, Outgoing, TRANSACTION_BATCH_COUNT_MAX};
+use crate::faults::Faults;
 use crate::mempool::{Mempool, MempoolLimits};
 use crate::messages::{self, TransactionBatch};
 use crate::metrics::Metrics;
@@ -69,6 +70,9 @@ async fn run_node(home: &Path, config: Config) -> Result<(), Failure> {
         .with_context(|| format!("checking {}", genesis_path.display()))
         .code(exit::CONFIG)?;
     let node_key = keys::read(&Config::resolve(home, &config.node_key)).code(exit::CONFIG)?;
+    let faults = Faults::from_config(&config.testing, home)
+        .map_err(|problem| anyhow!(problem))
+        .code(exit::CONFIG)?;
     let data_dir = Config::resolve(home, &config.data_dir);
     std::fs::create_dir_all(&data_dir)
         .with_context(|| format!("creating {}", data_dir.display()))
@@ -185,16 +189,22 @@ async fn run_node(home: &Path, config: Config) -> Result<(), Failure> {
         outgoing_sender.clone(),
         extra_allowed,
     )
-    .code(exit::STORE)?;
+    .code(exit::STORE)?
+    .with_equivocator(faults.equivocator(&node_key));
 
     let peers = Arc::new(RwLock::new(Vec::new()));
     let network_metrics = Arc::new(RwLock::new(String::new()));
     let ready = Arc::new(AtomicBool::new(false));
-    tokio::spawn(forward_outgoing(network.clone(), outgoing_receiver));
+    tokio::spawn(forward_outgoing(
+        network.clone(),
+        outgoing_receiver,
+        faults.clone(),
+    ));
     tokio::spawn(forward_incoming(
         network_events,
         incoming_sender,
         shared.clone(),
+        faults,
     ));
     tokio::spawn(batch_gossip(gossip_receiver, outgoing_sender.clone()));
     tokio::spawn(refresh_network_view(
@@ -270,8 +280,18 @@ async fn forward_incoming(
     mut events: mpsc::Receiver<NetworkEvent>,
     engine: mpsc::Sender<Incoming>,
     shared: Arc<Shared>,
+    faults: Faults,
 ) {
     while let Some(event) = events.recv().await {
+        // Test-only partition: peer traffic is dropped before the engine sees it.
+        if faults.partitioned()
+            && matches!(
+                event,
+                NetworkEvent::Gossip { .. } | NetworkEvent::Request { .. }
+            )
+        {
+            continue;
+        }
         let incoming = match event {
             NetworkEvent::Gossip { topic, from, bytes } => Incoming::Gossip { topic, from, bytes },
             NetworkEvent::Request {
@@ -293,8 +313,23 @@ async fn forward_incoming(
     drop(shared);
 }
 
-async fn forward_outgoing(network: NetworkHandle, mut outgoing: mpsc::Receiver<Outgoing>) {
+async fn forward_outgoing(
+    network: NetworkHandle,
+    mut outgoing: mpsc::Receiver<Outgoing>,
+    faults: Faults,
+) {
     while let Some(message) = outgoing.recv().await {
+        // Test-only partition: nothing the engine says leaves the node.
+        if faults.partitioned() {
+            match message {
+                Outgoing::Publish { .. } | Outgoing::Respond { .. } => continue,
+                Outgoing::Request { reply, .. } => {
+                    let _ = reply.send(Err("partitioned (testing switch)".into()));
+                    continue;
+                }
+                Outgoing::Penalise { .. } | Outgoing::SetAllowed(_) => {}
+            }
+        }
         let result = match message {
             Outgoing::Publish { topic, bytes } => network.publish(topic, bytes).await,
             Outgoing::Penalise { peer, reason } => network.penalise(peer, reason).await,

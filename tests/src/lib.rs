@@ -96,9 +96,12 @@ impl Node {
         assert!(!self.is_running(), "{} is already running", self.name);
         let log = std::fs::File::create(self.home.join(format!("node-{}.log", now_seconds())))
             .expect("log file");
+        // The node honours a `[testing]` section of its configuration only with this variable
+        // set; without such a section the variable changes nothing.
         let child = Command::new(hutong_binary())
             .args(["run", "--home"])
             .arg(&self.home)
+            .env("HUTONG_ALLOW_TESTING_SWITCHES", "1")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(log)
@@ -200,6 +203,75 @@ impl Node {
         body.get("state")?.as_str().map(str::to_owned)
     }
 
+    /// POST raw bytes to `path` with `content_type`; the status and body.
+    pub fn post_raw(
+        &self,
+        path: &str,
+        content_type: &str,
+        body: &[u8],
+    ) -> Option<(u16, serde_json::Value)> {
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .timeout_global(Some(Duration::from_secs(5)))
+            .http_status_as_error(false)
+            .build()
+            .into();
+        let mut response = agent
+            .post(&format!("{}{path}", self.api))
+            .header("content-type", content_type)
+            .send(body)
+            .ok()?;
+        let status = response.status().as_u16();
+        let text = response.body_mut().read_to_string().ok()?;
+        Some((
+            status,
+            serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text)),
+        ))
+    }
+
+    /// The headers of blocks `from ..= to` (through the paginated block list).
+    pub fn headers(&self, from: u64, to: u64) -> Option<Vec<serde_json::Value>> {
+        let mut headers = Vec::new();
+        let mut next = from;
+        while next <= to {
+            let (status, body) = self.get(&format!("/v1/blocks?from={next}&limit=100"))?;
+            if status != 200 {
+                return None;
+            }
+            let items = body.get("items")?.as_array()?.clone();
+            if items.is_empty() {
+                return None;
+            }
+            for item in items {
+                let height = item
+                    .get("header")
+                    .and_then(|header| header.get("height"))
+                    .or_else(|| item.get("height"))
+                    .and_then(serde_json::Value::as_u64)?;
+                if height > to {
+                    return Some(headers);
+                }
+                next = height + 1;
+                headers.push(item);
+            }
+        }
+        Some(headers)
+    }
+
+    /// Equivocations recorded on the ledger, as `GET /v1/evidence` lists them.
+    pub fn evidence(&self) -> Option<Vec<serde_json::Value>> {
+        let (status, body) = self.get("/v1/evidence?limit=100")?;
+        (status == 200)
+            .then(|| body.get("items")?.as_array().cloned())
+            .flatten()
+    }
+
+    /// Rewrites this node's `config.toml` with `edit` (while it is stopped).
+    pub fn edit_config(&self, edit: impl FnOnce(String) -> String) {
+        let path = self.home.join("config.toml");
+        let text = std::fs::read_to_string(&path).expect("config");
+        std::fs::write(&path, edit(text)).expect("config");
+    }
+
     /// Connected peers as the node reports them.
     pub fn peer_count(&self) -> Option<usize> {
         let (_, body) = self.get("/v1/node")?;
@@ -242,16 +314,30 @@ impl Network {
         let turn = ONE_NETWORK_AT_A_TIME
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
-        Self::build(validators, Some(turn))
+        Self::build(validators, Some(turn), |_| {})
+    }
+
+    /// Like [`Network::new`], with the fixture's genesis changed by `edit` first (for example,
+    /// to make a node an observer with no voting power).
+    pub fn with_genesis(nodes: usize, edit: impl FnOnce(&mut Genesis)) -> Self {
+        let turn = ONE_NETWORK_AT_A_TIME
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        Self::build(nodes, Some(turn), edit)
     }
 
     /// Homes for another set of nodes while this test already holds the turn.
     pub fn new_within_turn(validators: usize) -> Self {
-        Self::build(validators, None)
+        Self::build(validators, None, |_| {})
     }
 
-    fn build(validators: usize, turn: Option<std::sync::MutexGuard<'static, ()>>) -> Self {
-        let fixture = Fixture::with_validators(validators);
+    fn build(
+        validators: usize,
+        turn: Option<std::sync::MutexGuard<'static, ()>>,
+        edit: impl FnOnce(&mut Genesis),
+    ) -> Self {
+        let mut fixture = Fixture::with_validators(validators);
+        edit(&mut fixture.genesis);
         let directory = tempfile::tempdir().expect("temp dir");
         let genesis_path = directory.path().join("genesis.json");
         let mut genesis: Genesis = fixture.genesis.clone();

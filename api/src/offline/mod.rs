@@ -669,6 +669,13 @@ pub fn describe_key(key: &RecordKey) -> String {
         RecordKey::Objection(id) => format!("objection {id}"),
         RecordKey::Nodes => "node registry".into(),
         RecordKey::Governors => "governors".into(),
+        RecordKey::Evidence(key) => format!(
+            "equivocation of {} at height {}, round {} ({})",
+            key.validator,
+            key.height,
+            key.round,
+            key.kind.as_str()
+        ),
     }
 }
 

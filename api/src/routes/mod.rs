@@ -2,6 +2,7 @@
 //! document is generated from the same handlers the router serves.
 
 mod auditor;
+mod evidence;
 pub(crate) mod explorer;
 mod operator;
 mod verifier;
@@ -71,6 +72,8 @@ fn parts() -> (Router<ApiState>, utoipa::openapi::OpenApi) {
         .routes(routes!(auditor::authority_actions))
         .routes(routes!(auditor::licence_types))
         .routes(routes!(auditor::recognitions))
+        .routes(routes!(evidence::evidence_list))
+        .routes(routes!(evidence::evidence_record))
         .routes(routes!(explorer::home))
         .routes(routes!(explorer::search_page))
         .routes(routes!(explorer::licence_page))

@@ -24,6 +24,7 @@
 //! | `i` | issuer, type, number | — (licences of an issuer) |
 //! | `r` | region, type, number | — (licences issued in a region) |
 //! | `a` | authority, height, index | transaction id (what an authority signed) |
+//! | `e` | recorded height, evidence record key | — (equivocations by the height that recorded them, ADR 0009) |
 
 pub mod backend;
 
@@ -38,6 +39,7 @@ pub use backend::{Backend, Durability, Entry, MemoryBackend, SledBackend, Write}
 use crate::block::{Block, BlockHeader, CommitCertificate, tx_root};
 use crate::codec::{self, CodecError};
 use crate::crypto::PublicKey;
+use crate::evidence::{Evidence, EvidenceKey, EvidenceRecord, EvidenceRuleError};
 use crate::genesis::Genesis;
 use crate::hash::Hash32;
 use crate::ident::RegionCode;
@@ -102,6 +104,11 @@ pub enum BlockError {
         id: Hash32,
         error: RuleError,
     },
+    #[error("evidence item {index} is rejected: {error}")]
+    InvalidEvidence {
+        index: usize,
+        error: EvidenceRuleError,
+    },
     #[error("the block has {count} transactions; the limit is {limit}")]
     TooManyTransactions { count: usize, limit: usize },
     #[error("the block's transactions take {size_bytes} bytes; the limit is {limit_bytes}")]
@@ -162,6 +169,11 @@ pub struct Execution {
     pub rejected: Vec<(Hash32, RuleError)>,
     /// Transactions not considered because the block was full (build mode only).
     pub deferred: Vec<Transaction>,
+    /// The equivocation evidence the block records (ADR 0009).
+    pub evidence: Vec<Evidence>,
+    /// Evidence left out (build mode only), with why.
+    pub rejected_evidence: Vec<(EvidenceKey, EvidenceRuleError)>,
+    evidence_keys: Vec<EvidenceKey>,
     ids: Vec<Hash32>,
     /// The canonical bytes of `transactions`, encoded once by `execute` and reused for the
     /// block that `commit` stores.
@@ -212,8 +224,9 @@ impl Execution {
                 1 + effects.authorities.len() + if issuance { 3 } else { 0 }
             })
             .sum();
-        // The block, its header, the head record.
-        3 + self.record_writes.len()
+        // The block, its header, the head record, and an index entry per evidence item.
+        3 + self.evidence_keys.len()
+            + self.record_writes.len()
             + self.tree_writes.writes().len()
             + self.tree_writes.deletes().len()
             + self.log_writes.len()
@@ -639,12 +652,148 @@ impl Store {
         Ok(registry)
     }
 
+    /// The validator set in force at `height` (at most the next height), if the state still
+    /// knows it: the committed registry with the changes due by `height` applied, accepted only
+    /// when it hashes to the `validators_hash` that header `height` carries (for the next
+    /// height, no header exists yet and the registry is taken as is). `None` when the
+    /// validators changed after `height` or the header is missing.
+    pub fn validator_set_at(
+        &self,
+        height: Height,
+    ) -> Result<Option<hutong_consensus::ValidatorSet>, StoreError> {
+        let registry = self.registry_for(height)?;
+        if height <= self.height()? {
+            let Some(header) = self.header(height)? else {
+                return Ok(None);
+            };
+            if header.validators_hash != registry.validators_hash() {
+                return Ok(None);
+            }
+        }
+        Ok(crate::block::validator_set(&registry).ok())
+    }
+
+    /// Applies the block's evidence to `overlay` (see [`rules::apply_evidence`]): the items
+    /// kept, their keys, and (build mode) those left out with why.
+    #[allow(clippy::type_complexity)]
+    fn apply_evidence(
+        &self,
+        overlay: &mut Overlay<'_, Self>,
+        context: &Context<'_>,
+        evidence: Vec<Evidence>,
+        mode: Mode,
+    ) -> Result<
+        (
+            Vec<Evidence>,
+            Vec<EvidenceKey>,
+            Vec<(EvidenceKey, EvidenceRuleError)>,
+        ),
+        BlockError,
+    > {
+        if mode == Mode::Verify && evidence.len() > limits::EVIDENCE_PER_BLOCK_MAX {
+            return Err(BlockError::InvalidEvidence {
+                index: limits::EVIDENCE_PER_BLOCK_MAX,
+                error: EvidenceRuleError::TooMany {
+                    count: evidence.len(),
+                    limit: limits::EVIDENCE_PER_BLOCK_MAX,
+                },
+            });
+        }
+        let mut kept = Vec::new();
+        let mut keys = Vec::new();
+        let mut rejected = Vec::new();
+        for (index, item) in evidence.into_iter().enumerate() {
+            if kept.len() == limits::EVIDENCE_PER_BLOCK_MAX {
+                rejected.push((
+                    EvidenceKey::of(&item),
+                    EvidenceRuleError::TooMany {
+                        count: index + 1,
+                        limit: limits::EVIDENCE_PER_BLOCK_MAX,
+                    },
+                ));
+                continue;
+            }
+            let outcome = rules::apply_evidence(overlay, context, &item, |height| {
+                self.validator_set_at(height).map_err(StateError::from)
+            });
+            match outcome {
+                Ok(key) => {
+                    keys.push(key);
+                    kept.push(item);
+                }
+                Err(EvidenceRuleError::State(error)) => return Err(BlockError::State(error)),
+                Err(error) => match mode {
+                    Mode::Build => rejected.push((EvidenceKey::of(&item), error)),
+                    Mode::Verify => return Err(BlockError::InvalidEvidence { index, error }),
+                },
+            }
+        }
+        Ok((kept, keys, rejected))
+    }
+
+    /// The equivocation recorded for `key`, if any.
+    pub fn evidence(&self, key: &EvidenceKey) -> Result<Option<EvidenceRecord>, StoreError> {
+        match self.record(&RecordKey::Evidence(key.clone()))? {
+            Some(Record::Evidence(record)) => Ok(Some(record)),
+            Some(_) => Err(StoreError::Corrupt(format!(
+                "the record under evidence key {key:?} is of another kind"
+            ))),
+            None => Ok(None),
+        }
+    }
+
+    /// Recorded equivocations in the order they were recorded (by recorded height, then by
+    /// key), from block `from_height` on, after the record `after` (a cursor: the recorded
+    /// height and key of the last record of the previous page), at most `limit`.
+    pub fn evidence_from(
+        &self,
+        from_height: Height,
+        after: Option<(Height, &EvidenceKey)>,
+        limit: usize,
+    ) -> Result<Vec<EvidenceRecord>, StoreError> {
+        // Every entry of `from_height` and later sorts after the bare height key.
+        let start = match after {
+            Some((height, key)) if height >= from_height => evidence_index_key(height, key),
+            _ => height_key(b'e', from_height),
+        };
+        let mut records = Vec::new();
+        for (key, _) in self.backend.scan(b"e", Some(&start), limit)? {
+            let Some(record_key_bytes) = key.get(9..) else {
+                return Err(StoreError::Corrupt("short evidence index key".into()));
+            };
+            let record_key: RecordKey = codec::from_stored(record_key_bytes)?;
+            match self.record(&record_key)? {
+                Some(Record::Evidence(record)) => records.push(record),
+                _ => {
+                    return Err(StoreError::Corrupt(format!(
+                        "evidence index entry {record_key:?} has no evidence record"
+                    )));
+                }
+            }
+        }
+        Ok(records)
+    }
+
     /// Executes `transactions` as block `height = head + 1` at `time`, proposed by `proposer`.
     pub fn execute(
         &self,
         time: TimeMs,
         proposer: PublicKey,
         transactions: Vec<Transaction>,
+        mode: Mode,
+    ) -> Result<Execution, BlockError> {
+        self.execute_with_evidence(time, proposer, transactions, Vec::new(), mode)
+    }
+
+    /// [`Store::execute`] for a block that also records equivocation `evidence` (ADR 0009).
+    /// In build mode, evidence the rules refuse (or beyond the block's limit) is left out and
+    /// reported in `rejected_evidence`; in verify mode it makes the block invalid.
+    pub fn execute_with_evidence(
+        &self,
+        time: TimeMs,
+        proposer: PublicKey,
+        transactions: Vec<Transaction>,
+        evidence: Vec<Evidence>,
         mode: Mode,
     ) -> Result<Execution, BlockError> {
         let _gate = self.gate.read().map_err(|_| StoreError::Poisoned)?;
@@ -698,6 +847,8 @@ impl Store {
         };
         let mut overlay = Overlay::new(self);
         rules::begin_block(&mut overlay, &context)?;
+        let (evidence, evidence_keys, rejected_evidence) =
+            self.apply_evidence(&mut overlay, &context, evidence, mode)?;
 
         let mut kept = Vec::with_capacity(transactions.len());
         let mut rejected = Vec::new();
@@ -801,6 +952,9 @@ impl Store {
             transactions: kept,
             rejected,
             deferred,
+            evidence,
+            rejected_evidence,
+            evidence_keys,
             ids,
             transaction_bytes,
             applied,
@@ -911,10 +1065,11 @@ impl Store {
                 found: block.header.height,
             });
         }
-        let execution = self.execute(
+        let execution = self.execute_with_evidence(
             block.header.time,
             block.header.proposer,
             block.transactions.clone(),
+            block.evidence.clone(),
             Mode::Verify,
         )?;
         let expected = &execution.header;
@@ -981,16 +1136,19 @@ impl Store {
             record_writes,
             tree_writes,
             log_writes,
+            evidence,
+            evidence_keys,
             ..
         } = execution;
         let height = header.height;
         let header_bytes = codec::to_canonical(&header);
-        let block_bytes = block_bytes(&header_bytes, &transaction_bytes, &certificate);
+        let block_bytes = block_bytes(&header_bytes, &transaction_bytes, &certificate, &evidence);
         drop(transaction_bytes);
         let block = Block {
             header: header.clone(),
             transactions,
             certificate,
+            evidence,
         };
         debug_assert_eq!(block_bytes, codec::to_canonical(&block));
         let mut batch: Vec<Write> = Vec::with_capacity(
@@ -1011,6 +1169,9 @@ impl Store {
             batch.push((prefixed(b'S', key), None));
         }
         batch.extend(log_writes);
+        for key in &evidence_keys {
+            batch.push((evidence_index_key(height, key), Some(Vec::new())));
+        }
         let first_log_index = header.log_size - ids.len() as u64;
         for (index, (id, effects)) in ids.iter().zip(&applied).enumerate() {
             let location = TxLocation {
@@ -1459,13 +1620,16 @@ fn block_bytes(
     header_bytes: &[u8],
     transaction_bytes: &[Vec<u8>],
     certificate: &CommitCertificate,
+    evidence: &[Evidence],
 ) -> Vec<u8> {
     let certificate_bytes = codec::to_canonical(certificate);
+    let evidence_bytes = codec::to_canonical(&evidence);
     let length_bytes = codec::to_canonical(&(transaction_bytes.len() as u64));
     let total = header_bytes.len()
         + length_bytes.len()
         + transaction_bytes.iter().map(Vec::len).sum::<usize>()
-        + certificate_bytes.len();
+        + certificate_bytes.len()
+        + evidence_bytes.len();
     let mut bytes = Vec::with_capacity(total);
     bytes.extend_from_slice(header_bytes);
     bytes.extend_from_slice(&length_bytes);
@@ -1473,6 +1637,14 @@ fn block_bytes(
         bytes.extend_from_slice(transaction);
     }
     bytes.extend_from_slice(&certificate_bytes);
+    bytes.extend_from_slice(&evidence_bytes);
+    bytes
+}
+
+/// The store key of the evidence index: recorded height, then the record key's bytes.
+fn evidence_index_key(height: Height, key: &EvidenceKey) -> Vec<u8> {
+    let mut bytes = height_key(b'e', height);
+    bytes.extend_from_slice(&RecordKey::Evidence(key.clone()).to_bytes());
     bytes
 }
 
@@ -1578,11 +1750,17 @@ mod tests {
             .unwrap();
         let certificate = fixture.certify(&execution.header);
         let header_bytes = codec::to_canonical(&execution.header);
-        let bytes = block_bytes(&header_bytes, &execution.transaction_bytes, &certificate);
+        let bytes = block_bytes(
+            &header_bytes,
+            &execution.transaction_bytes,
+            &certificate,
+            &[],
+        );
         let block = Block {
             header: execution.header.clone(),
             transactions: execution.transactions.clone(),
             certificate,
+            evidence: Vec::new(),
         };
         assert_eq!(bytes, codec::to_canonical(&block));
         let empty = Block {
@@ -1590,7 +1768,7 @@ mod tests {
             ..block
         };
         assert_eq!(
-            block_bytes(&header_bytes, &[], &empty.certificate),
+            block_bytes(&header_bytes, &[], &empty.certificate, &[]),
             codec::to_canonical(&empty)
         );
     }

@@ -1,0 +1,161 @@
+//! Fault injection for the end-to-end tests: a partition switch and an equivocating signer.
+//! Off unless the configuration's `[testing]` section enables it and the process runs with
+//! `HUTONG_ALLOW_TESTING_SWITCHES=1` (see [`crate::config::TestingConfig`]).
+
+use std::path::{Path, PathBuf};
+
+use hutong_consensus::{Signature, SignedVote, Signer};
+use hutong_ledger::block::Ed25519Signer;
+use hutong_ledger::crypto::SecretKey;
+use hutong_ledger::hash::tagged;
+
+use crate::config::{Config, TestingConfig};
+
+/// The environment variable that must be `1` for `[testing]` to take effect.
+pub const ALLOW_ENV: &str = "HUTONG_ALLOW_TESTING_SWITCHES";
+
+/// The fault switches in force for this process.
+#[derive(Clone, Debug, Default)]
+pub struct Faults {
+    partition_file: Option<PathBuf>,
+    equivocate: bool,
+}
+
+impl Faults {
+    /// The switches of `config` (paths resolved against `home`). An error when the section
+    /// is enabled but the environment does not allow it.
+    pub fn from_config(config: &TestingConfig, home: &Path) -> Result<Self, String> {
+        if !config.enabled {
+            return Ok(Faults::default());
+        }
+        if std::env::var(ALLOW_ENV).as_deref() != Ok("1") {
+            return Err(format!(
+                "testing.enabled is true in config.toml, but {ALLOW_ENV}=1 is not set: \
+                 fault injection is for tests only; remove the [testing] section"
+            ));
+        }
+        let faults = Faults {
+            partition_file: config
+                .partition_file
+                .as_deref()
+                .map(|path| Config::resolve(home, path)),
+            equivocate: config.equivocate,
+        };
+        for _ in 0..3 {
+            tracing::warn!(
+                partition_file = ?faults.partition_file,
+                equivocate = faults.equivocate,
+                "TESTING SWITCHES ARE ON: this node injects faults and must never run in production"
+            );
+        }
+        eprintln!(
+            "WARNING: hutong testing switches are on (partition_file = {:?}, equivocate = {}); never in production",
+            faults.partition_file, faults.equivocate
+        );
+        Ok(faults)
+    }
+
+    /// Whether the node is cut off from its peers now (the partition file exists).
+    pub fn partitioned(&self) -> bool {
+        self.partition_file
+            .as_deref()
+            .is_some_and(|path| path.exists())
+    }
+
+    /// A signer of conflicting votes, when this node is to equivocate.
+    pub fn equivocator(&self, key: &SecretKey) -> Option<Equivocator> {
+        self.equivocate
+            .then(|| Equivocator(Ed25519Signer(key.clone())))
+    }
+}
+
+/// Signs, for every vote the node casts, a second vote of the same slot with another value.
+#[derive(Debug)]
+pub struct Equivocator(Ed25519Signer);
+
+impl Equivocator {
+    /// The conflicting twin of `vote`: nil for a value, a made-up value for nil.
+    pub fn twin(&self, vote: &SignedVote<[u8; 32]>, chain_id: &str) -> SignedVote<[u8; 32]> {
+        let mut twin = vote.vote.clone();
+        twin.value = match twin.value {
+            Some(_) => None,
+            None => Some(tagged("hutong/testing/equivocation/v1", &twin.height.to_be_bytes()).0),
+        };
+        let signature: Signature = self.0.sign(&twin.sign_bytes(chain_id));
+        SignedVote {
+            vote: twin,
+            signature,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn switches_are_off_unless_enabled() {
+        let config = TestingConfig {
+            enabled: false,
+            partition_file: Some("cut".into()),
+            equivocate: true,
+        };
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("cut"), b"").unwrap();
+        let faults = Faults::from_config(&config, dir.path()).unwrap();
+        assert!(!faults.partitioned());
+        assert!(
+            faults
+                .equivocator(&hutong_ledger::testkit::secret("node"))
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn enabled_switches_need_the_environment_variable() {
+        // The test process does not set the variable (only the end-to-end harness sets it,
+        // for the node processes it starts).
+        if std::env::var(ALLOW_ENV).is_ok() {
+            return;
+        }
+        let config = TestingConfig {
+            enabled: true,
+            partition_file: None,
+            equivocate: true,
+        };
+        let error = Faults::from_config(&config, Path::new(".")).unwrap_err();
+        assert!(error.contains(ALLOW_ENV), "{error}");
+    }
+
+    #[test]
+    fn the_twin_vote_conflicts_and_is_validly_signed() {
+        use hutong_consensus::{SignatureVerifier, ValidatorId, Vote, VoteType};
+        let key = hutong_ledger::testkit::secret("node");
+        let signer = Ed25519Signer(key.clone());
+        let vote = Vote {
+            vote_type: VoteType::Prevote,
+            height: 3,
+            round: 1,
+            value: Some([9u8; 32]),
+            validator: ValidatorId(key.public_key().0),
+        };
+        let signed = SignedVote {
+            signature: signer.sign(&vote.sign_bytes("c1")),
+            vote,
+        };
+        let twin = Equivocator(Ed25519Signer(key)).twin(&signed, "c1");
+        assert_eq!(twin.vote.value, None);
+        assert_eq!(
+            (twin.vote.height, twin.vote.round),
+            (signed.vote.height, signed.vote.round)
+        );
+        assert!(hutong_ledger::block::Ed25519Verifier.verify(
+            &twin.vote.validator,
+            &twin.vote.sign_bytes("c1"),
+            &twin.signature
+        ));
+        let nil_twin =
+            Equivocator(Ed25519Signer(hutong_ledger::testkit::secret("node"))).twin(&twin, "c1");
+        assert!(nil_twin.vote.value.is_some());
+    }
+}
