@@ -15,6 +15,7 @@ mod network;
 mod run;
 mod service;
 mod shared;
+mod testnet_commands;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -80,6 +81,12 @@ enum Command {
     },
     /// Build, sign and submit a transaction to a node's API.
     Tx(commands::TxArgs),
+    /// A local network of real node processes on loopback, with demo data.
+    #[command(subcommand)]
+    Testnet(testnet_commands::TestnetCommand),
+    /// Drive a running testnet with signed transactions (or verification reads) and print
+    /// one line of JSON with the throughput and latency.
+    Bench(testnet_commands::BenchArgs),
 }
 
 fn main() -> ExitCode {
@@ -106,6 +113,8 @@ fn main() -> ExitCode {
         Command::Genesis { input, out } => commands::genesis(&input, out.as_deref()),
         Command::Run { home } => run::run(&home),
         Command::Tx(args) => commands::tx(&args),
+        Command::Testnet(command) => testnet_commands::testnet(command),
+        Command::Bench(args) => testnet_commands::bench(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
