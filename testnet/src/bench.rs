@@ -68,7 +68,10 @@ pub struct BenchResult {
     pub latency_p50_ms: f64,
     pub latency_p99_ms: f64,
     pub rejected: u64,
-    /// Answers "busy" (mempool full) that were retried.
+    /// Writes accepted (202) that had not committed when the run ended (a signer's later
+    /// nonce committed first, or the commit wait ran out).
+    pub uncommitted: u64,
+    /// Answers "busy" (mempool full, or over the API's limits) that were retried.
     pub busy: u64,
     pub nodes: usize,
     pub streams: usize,
@@ -160,6 +163,7 @@ fn bench_issuers(
     }
     let mut keys = BTreeMap::new();
     let mut registrations = Vec::new();
+    let mut grants = Vec::new();
     let now = demo::now_ms();
     for index in 0..options.streams {
         let id = format!("bench-{index:02}");
@@ -171,66 +175,73 @@ fn bench_issuers(
             keyfile::write(&path, "authority", &key)?;
             key
         };
-        registrations.push(governor.sign(
-            "samr",
-            TxBody::RegisterAuthority(AuthorityDraft {
-                id: id.as_str().into(),
-                name_zh: format!("压力测试签发机构{index:02}"),
-                name_en: format!("Load test issuer {index:02}"),
-                region: region("370200")?,
-                uscc: demo::uscc("370200", 9_900_000 + index as u64)?,
-                roles: vec![Role::Issuer],
-                key: key.public_key(),
-            }),
-            now,
-        )?);
-        registrations.push(governor.sign(
-            "samr",
-            TxBody::GrantIssuance {
-                authority: id.as_str().into(),
-                type_code: "business-licence".into(),
-                region: region("370200")?,
-            },
-            now,
-        )?);
+        registrations.push(TxBody::RegisterAuthority(AuthorityDraft {
+            id: id.as_str().into(),
+            name_zh: format!("压力测试签发机构{index:02}"),
+            name_en: format!("Load test issuer {index:02}"),
+            region: region("370200")?,
+            uscc: demo::uscc("370200", 9_900_000 + index as u64)?,
+            roles: vec![Role::Issuer],
+            key: key.public_key(),
+        }));
+        grants.push(TxBody::GrantIssuance {
+            authority: id.as_str().into(),
+            type_code: "business-licence".into(),
+            region: region("370200")?,
+        });
         keys.insert(id, key);
     }
-    // One signer (the governor) in nonce order to one node; rejections of already registered
-    // issuers or existing grants are expected and harmless.
-    let api = &options.nodes[0];
+    // The registrations commit before the grants that name them. An issuer registered by an
+    // earlier run is refused again, harmlessly.
+    for wave in [registrations, grants] {
+        let mut signed = Vec::new();
+        for body in wave {
+            signed.push(governor.sign("samr", body, now)?);
+        }
+        submit_and_wait(client, &options.nodes[0], &signed)?;
+    }
+    Ok(keys)
+}
+
+/// Submits one signer's transactions in order to `api` and waits (bounded) until the last
+/// one it accepted is committed or rejected; refusals (4xx) are left be.
+fn submit_and_wait(
+    client: &Client,
+    api: &str,
+    transactions: &[hutong_ledger::tx::Transaction],
+) -> Result<(), Error> {
     let mut last = None;
-    for transaction in &registrations {
+    for transaction in transactions {
         let body =
             serde_json::to_vec(transaction).map_err(|error| Error::Demo(error.to_string()))?;
         let (status, answer) = client.post_json(&format!("{api}/v1/transactions"), &body)?;
-        if status != 202 && status != 200 && status != 422 && status != 409 {
-            return Err(Error::Node(format!(
-                "{api} refused a registration ({status}): {answer}"
-            )));
-        }
-        if status == 202 || status == 200 {
-            last = Some(transaction.id());
+        match status {
+            200 | 202 => last = Some(transaction.id()),
+            400..=499 => {}
+            _ => {
+                return Err(Error::Node(format!(
+                    "{api} refused a registration ({status}): {answer}"
+                )));
+            }
         }
     }
-    if let Some(id) = last {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            let (_, answer) = client.get(&format!("{api}/v1/transactions/{id}"))?;
-            if matches!(
-                answer.get("state").and_then(|state| state.as_str()),
-                Some("committed") | Some("rejected")
-            ) {
-                break;
-            }
-            if Instant::now() >= deadline {
-                return Err(Error::Node(
-                    "the bench issuers' registrations did not commit within 60 s".into(),
-                ));
-            }
-            std::thread::sleep(Duration::from_millis(100));
+    let Some(id) = last else { return Ok(()) };
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let (_, answer) = client.get(&format!("{api}/v1/transactions/{id}"))?;
+        if matches!(
+            answer.get("state").and_then(|state| state.as_str()),
+            Some("committed") | Some("rejected")
+        ) {
+            return Ok(());
         }
+        if Instant::now() >= deadline {
+            return Err(Error::Node(
+                "the bench issuers' registrations did not commit within 60 s".into(),
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(100));
     }
-    Ok(keys)
 }
 
 fn region(code: &str) -> Result<hutong_ledger::ident::RegionCode, Error> {
@@ -436,6 +447,7 @@ fn write(options: &BenchOptions, client: &Client) -> Result<BenchResult, Error> 
             eprintln!("a stream stopped: {error}");
         }
     }
+    result.uncommitted = result.submitted - result.rejected - result.committed;
     latencies_ms.sort_by(f64::total_cmp);
     let seconds = last_commit.saturating_duration_since(start).as_secs_f64();
     result.seconds = round3(seconds);
@@ -570,7 +582,10 @@ fn read(options: &BenchOptions) -> Result<BenchResult, Error> {
                         asked += 1;
                         match client.get_status(&url) {
                             Ok(200) => latencies.push(sent.elapsed().as_secs_f64() * 1000.0),
-                            Ok(_) => failed += 1,
+                            Ok(status) => {
+                                failed += 1;
+                                first_error.get_or_insert(format!("{status} from {url}"));
+                            }
                             Err(error) => {
                                 failed += 1;
                                 first_error.get_or_insert(error.to_string());

@@ -252,9 +252,15 @@ pub fn down(dir: &Path) -> Result<(), Error> {
     Ok(())
 }
 
-/// Consensus settings for a testnet on one machine: shorter rounds than the defaults, and a
-/// heartbeat block every second so that the explorer shows a living chain.
+/// Settings for a testnet on one machine: shorter rounds than the defaults, a heartbeat block
+/// every second so that the explorer shows a living chain, and a per-client API rate limit
+/// high enough for the load generator, which is one client on one address.
 const CONFIG_CHANGES: &[(&str, &str)] = &[
+    (
+        "client_requests_per_second = 200",
+        "client_requests_per_second = 1000000",
+    ),
+    ("client_burst = 400", "client_burst = 1000000"),
     ("timeout_propose_ms = 3000", "timeout_propose_ms = 2000"),
     ("timeout_prevote_ms = 1000", "timeout_prevote_ms = 500"),
     ("timeout_precommit_ms = 1000", "timeout_precommit_ms = 500"),
