@@ -30,6 +30,9 @@ pub enum TestnetCommand {
         /// Load the demo licences, departments' history and recognitions (once per DIR).
         #[arg(long)]
         demo: bool,
+        /// How much demo data: `standard` (3,000 licences) or `small` (135, for tests).
+        #[arg(long, default_value = "standard", value_parser = ["standard", "small"])]
+        demo_size: String,
         /// Return once the network runs instead of staying to supervise it; stop it with
         /// `hutong testnet down`.
         #[arg(long)]
@@ -91,6 +94,7 @@ pub fn testnet(command: TestnetCommand) -> Result<(), Failure> {
             observers,
             dir,
             demo,
+            demo_size,
             detach,
         } => {
             let binary = std::env::current_exe()
@@ -101,7 +105,11 @@ pub fn testnet(command: TestnetCommand) -> Result<(), Failure> {
                 validators,
                 observers,
                 demo,
-                demo_size: DemoSize::STANDARD,
+                demo_size: if demo_size == "small" {
+                    DemoSize::SMALL
+                } else {
+                    DemoSize::STANDARD
+                },
                 detach,
             })
             .map_err(failure)

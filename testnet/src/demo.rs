@@ -491,6 +491,18 @@ impl DemoSize {
         qualifications: 50,
     };
 
+    /// A small demo for tests: 135 licences, the same history in proportion.
+    pub const SMALL: DemoSize = DemoSize {
+        qingdao_business: 60,
+        jining_business: 10,
+        jiyuan_business: 10,
+        food_permits: 20,
+        social_insurance: 10,
+        tax_ratings: 10,
+        road_transport: 10,
+        qualifications: 5,
+    };
+
     /// How many issuances in all.
     pub fn total(&self) -> u64 {
         self.qingdao_business

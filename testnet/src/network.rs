@@ -173,7 +173,7 @@ fn signal(pid: u32, name: &str) {
 fn stop_nodes(nodes: &mut [NodeEntry]) -> Vec<String> {
     for node in nodes.iter() {
         if let Some(pid) = node.pid
-            && is_ours(pid, Some(&node.home))
+            && running(pid, &node.home)
         {
             signal(pid, "TERM");
         }
@@ -182,11 +182,10 @@ fn stop_nodes(nodes: &mut [NodeEntry]) -> Vec<String> {
     let mut killed = Vec::new();
     for node in nodes.iter_mut() {
         let Some(pid) = node.pid else { continue };
-        while is_ours(pid, Some(&node.home)) && Instant::now() < deadline {
-            reap();
+        while running(pid, &node.home) && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(50));
         }
-        if is_ours(pid, Some(&node.home)) {
+        if running(pid, &node.home) {
             signal(pid, "KILL");
             killed.push(node.name.clone());
         }
@@ -194,6 +193,19 @@ fn stop_nodes(nodes: &mut [NodeEntry]) -> Vec<String> {
     }
     reap();
     killed
+}
+
+/// Whether the node process `pid` still runs: for a child of this process, what waiting on
+/// it says (its PID cannot be reused before it is reaped); for others, [`is_ours`].
+fn running(pid: u32, home: &Path) -> bool {
+    let own = SUPERVISED.with(|children| {
+        children
+            .borrow_mut()
+            .iter_mut()
+            .find(|child| child.id() == pid)
+            .map(|child| matches!(child.try_wait(), Ok(None)))
+    });
+    own.unwrap_or_else(|| is_ours(pid, Some(home)))
 }
 
 /// The supervisor's children, once they exit, stay zombies until waited for; `up` keeps its
@@ -204,6 +216,17 @@ fn reap() {
             let _ = child.try_wait();
         }
     });
+}
+
+/// How the supervised child at `index` (in manifest order) exited, if it has.
+fn child_exited(index: usize) -> Option<String> {
+    SUPERVISED.with(|children| {
+        children
+            .borrow_mut()
+            .get_mut(index)
+            .and_then(|child| child.try_wait().ok().flatten())
+            .map(|status| status.to_string())
+    })
 }
 
 thread_local! {
@@ -474,12 +497,10 @@ fn wait_for_height(
         if heights.iter().all(|h| h.is_some_and(|h| h >= height)) {
             return Ok(());
         }
-        for node in &manifest.nodes {
-            if let Some(pid) = node.pid
-                && !is_ours(pid, Some(&node.home))
-            {
+        for (index, node) in manifest.nodes.iter().enumerate() {
+            if let Some(status) = child_exited(index) {
                 return Err(Error::Node(format!(
-                    "{} exited while starting; the end of {}:\n{}",
+                    "{} exited while starting ({status}); the end of {}:\n{}",
                     node.name,
                     node.home.join("node.log").display(),
                     log_tail(node)
@@ -530,6 +551,7 @@ pub fn up(options: &UpOptions) -> Result<(), Error> {
     configure(options, &mut manifest)?;
     let client = Client::new(Duration::from_secs(5));
     let old_height = manifest.stopped_at_height;
+    SUPERVISED.with(|supervised| supervised.borrow_mut().clear());
     let mut children = Vec::new();
     for node in &mut manifest.nodes {
         match start_node(&options.binary, node) {
@@ -626,15 +648,14 @@ fn supervise(manifest: &Manifest) -> String {
                 _ = tokio::signal::ctrl_c() => return "interrupted".to_string(),
                 _ = terminate.recv() => return "terminated".to_string(),
                 _ = check.tick() => {
-                    reap();
-                    if let Some(node) = manifest.nodes.iter().find(|node| {
-                        node.pid.is_some_and(|pid| !is_ours(pid, Some(&node.home)))
-                    }) {
-                        return format!(
-                            "{} exited on its own; the end of its log:\n{}",
-                            node.name,
-                            log_tail(node)
-                        );
+                    for (index, node) in manifest.nodes.iter().enumerate() {
+                        if let Some(status) = child_exited(index) {
+                            return format!(
+                                "{} exited on its own ({status}); the end of its log:\n{}",
+                                node.name,
+                                log_tail(node)
+                            );
+                        }
                     }
                 }
             }
