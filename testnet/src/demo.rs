@@ -322,8 +322,9 @@ pub fn genesis(
 }
 
 /// Signs transactions for the demo authorities with nonces that only increase: the nonce is
-/// the signing time in microseconds, or one more than the last nonce handed out, so that a
-/// later run (a resumed network, the load generator) never reuses one.
+/// the signing time in milliseconds (as `hutong tx` picks it), or one more than the last
+/// nonce handed out, so that a later run (a resumed network, the load generator, an operator
+/// with `hutong tx`) never reuses one.
 #[derive(Debug)]
 pub struct Signer {
     chain_id: String,
@@ -357,7 +358,7 @@ impl Signer {
             .get(authority)
             .ok_or_else(|| Error::Demo(format!("no key for {authority}")))?;
         let last = self.last_nonces.get(authority).copied().unwrap_or(0);
-        let nonce = now_micros().max(last + 1);
+        let nonce = now_ms().max(last + 1);
         self.last_nonces.insert(authority.to_string(), nonce);
         let signer = AuthorityId::from(authority);
         let payload = TxPayload {
