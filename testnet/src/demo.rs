@@ -358,7 +358,7 @@ impl Signer {
             .get(authority)
             .ok_or_else(|| Error::Demo(format!("no key for {authority}")))?;
         let last = self.last_nonces.get(authority).copied().unwrap_or(0);
-        let nonce = now_ms().max(last + 1);
+        let nonce = crate::demo::now_ms().max(last + 1);
         self.last_nonces.insert(authority.to_string(), nonce);
         let signer = AuthorityId::from(authority);
         let payload = TxPayload {
