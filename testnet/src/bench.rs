@@ -448,6 +448,12 @@ fn write(options: &BenchOptions, client: &Client) -> Result<BenchResult, Error> 
         }
     }
     result.uncommitted = result.submitted - result.rejected - result.committed;
+    if result.uncommitted > 0 {
+        eprintln!(
+            "why some did not commit (a sample): {}",
+            sample_uncommitted(client, options, &counts, &map)
+        );
+    }
     latencies_ms.sort_by(f64::total_cmp);
     let seconds = last_commit.saturating_duration_since(start).as_secs_f64();
     result.seconds = round3(seconds);
@@ -460,6 +466,46 @@ fn write(options: &BenchOptions, client: &Client) -> Result<BenchResult, Error> 
     result.latency_p99_ms = round3(percentile(&latencies_ms, 0.99));
     Ok(result)
 }
+
+/// Asks the nodes about up to [`UNCOMMITTED_SAMPLE_MAX`] accepted transactions that were
+/// not seen committed, and counts their states (`rejected: CODE`, `pending`, ...).
+fn sample_uncommitted(
+    client: &Client,
+    options: &BenchOptions,
+    counts: &[StreamCounts],
+    committed: &HashMap<Hash32, Instant>,
+) -> String {
+    let mut states: BTreeMap<String, u64> = BTreeMap::new();
+    let mut asked = 0;
+    for (index, count) in counts.iter().enumerate() {
+        let api = &options.nodes[index % options.nodes.len()];
+        for (id, _) in &count.submitted {
+            if asked >= UNCOMMITTED_SAMPLE_MAX {
+                break;
+            }
+            if committed.contains_key(id) {
+                continue;
+            }
+            asked += 1;
+            let state = match client.get(&format!("{api}/v1/transactions/{id}")) {
+                Ok((_, answer)) => match answer.get("state").and_then(|state| state.as_str()) {
+                    Some("rejected") => format!(
+                        "rejected {}",
+                        answer.get("code").and_then(|code| code.as_str()).unwrap_or("?")
+                    ),
+                    Some(state) => state.to_string(),
+                    None => "unknown".to_string(),
+                },
+                Err(_) => "no answer".to_string(),
+            };
+            *states.entry(state).or_default() += 1;
+        }
+    }
+    serde_json::to_string(&states).unwrap_or_default()
+}
+
+/// How many uncommitted transactions a run asks about at its end.
+const UNCOMMITTED_SAMPLE_MAX: usize = 200;
 
 /// Paces a stream: the time its `index`-th item is due.
 fn due(start: Instant, interval: Option<Duration>, index: usize) -> Option<Instant> {
