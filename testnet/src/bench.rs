@@ -491,7 +491,10 @@ fn sample_uncommitted(
                 Ok((_, answer)) => match answer.get("state").and_then(|state| state.as_str()) {
                     Some("rejected") => format!(
                         "rejected {}",
-                        answer.get("code").and_then(|code| code.as_str()).unwrap_or("?")
+                        answer
+                            .get("code")
+                            .and_then(|code| code.as_str())
+                            .unwrap_or("?")
                     ),
                     Some(state) => state.to_string(),
                     None => "unknown".to_string(),
