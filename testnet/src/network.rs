@@ -49,7 +49,7 @@ pub struct NodeEntry {
     pub name: String,
     /// `validator` or `observer`.
     pub role: String,
-    /// The HTTP API, e.g. `http://127.0.0.1:8080`; the explorer is at `{api}/explorer`.
+    /// The HTTP API, e.g. `http://127.0.0.1:8080`; the explorer is its root page `{api}/`.
     pub api: String,
     /// The p2p listen address.
     pub p2p: String,
@@ -674,7 +674,7 @@ fn print_table(manifest: &Manifest, dir: &Path) {
     println!("{:<14} {:<10} {:<24} explorer", "node", "role", "API");
     for node in &manifest.nodes {
         println!(
-            "{:<14} {:<10} {:<24} {}/explorer",
+            "{:<14} {:<10} {:<24} {}/",
             node.name, node.role, node.api, node.api
         );
     }
