@@ -75,6 +75,20 @@ pub struct P2pConfig {
 pub struct ApiConfig {
     /// Address of the HTTP API, e.g. `127.0.0.1:8080`.
     pub listen: String,
+    /// Sustained requests per second one client (one IP address) may make.
+    #[serde(default = "default_client_requests_per_second")]
+    pub client_requests_per_second: u32,
+    /// Requests one client may make in a burst above the sustained rate.
+    #[serde(default = "default_client_burst")]
+    pub client_burst: u32,
+}
+
+fn default_client_requests_per_second() -> u32 {
+    hutong_api::ApiConfig::default().client_requests_per_second
+}
+
+fn default_client_burst() -> u32 {
+    hutong_api::ApiConfig::default().client_burst
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -159,7 +173,11 @@ impl Config {
                 peers,
                 extra_allowed: Vec::new(),
             },
-            api: ApiConfig { listen: api_listen },
+            api: ApiConfig {
+                listen: api_listen,
+                client_requests_per_second: default_client_requests_per_second(),
+                client_burst: default_client_burst(),
+            },
             consensus: ConsensusConfig::default(),
             mempool: MempoolConfig {
                 transactions_max: 50_000,
@@ -291,6 +309,10 @@ extra_allowed = {extra}
 [api]
 # Address of the HTTP API and explorer page.
 listen = {api}
+# Requests per second one client (one IP address) may make, and its burst above that;
+# beyond them the API answers 429 rate_limited.
+client_requests_per_second = {rps}
+client_burst = {burst}
 
 [consensus]
 # Round timeouts: base plus an increment per round, so rounds lengthen until they succeed.
@@ -327,6 +349,8 @@ level = {ll}
             peers = list(&self.p2p.peers),
             extra = list(&self.p2p.extra_allowed),
             api = quote(&self.api.listen),
+            rps = self.api.client_requests_per_second,
+            burst = self.api.client_burst,
             tp = c.timeout_propose_ms,
             tpi = c.timeout_propose_increment_ms,
             tv = c.timeout_prevote_ms,

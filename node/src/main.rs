@@ -18,6 +18,7 @@ mod service;
 mod shared;
 mod tx_examples;
 mod verify;
+mod testnet_commands;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -86,6 +87,12 @@ enum Command {
     /// Check a proof bundle, transaction proof, checkpoint, QR payload or log consistency
     /// proof offline, trusting only the genesis file.
     Verify(verify::VerifyArgs),
+    /// A local network of real node processes on loopback, with demo data.
+    #[command(subcommand)]
+    Testnet(testnet_commands::TestnetCommand),
+    /// Drive a running testnet with signed transactions (or verification reads) and print
+    /// one line of JSON with the throughput and latency.
+    Bench(testnet_commands::BenchArgs),
 }
 
 fn main() -> ExitCode {
@@ -113,6 +120,8 @@ fn main() -> ExitCode {
         Command::Run { home } => run::run(&home),
         Command::Tx(args) => commands::tx(&args),
         Command::Verify(args) => verify::verify(&args),
+        Command::Testnet(command) => testnet_commands::testnet(command),
+        Command::Bench(args) => testnet_commands::bench(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -223,10 +223,14 @@ async fn run_node(home: &Path, config: Config) -> Result<(), Failure> {
         network_metrics,
         ready: ready.clone(),
     });
-    let api_state =
-        hutong_api::ApiState::new(store.clone(), service, hutong_api::ApiConfig::default())
-            .context("the API configuration")
-            .code(exit::CONFIG)?;
+    let api_config = hutong_api::ApiConfig {
+        client_requests_per_second: config.api.client_requests_per_second,
+        client_burst: config.api.client_burst,
+        ..hutong_api::ApiConfig::default()
+    };
+    let api_state = hutong_api::ApiState::new(store.clone(), service, api_config)
+        .context("the API configuration")
+        .code(exit::CONFIG)?;
     let listener = tokio::net::TcpListener::bind(&config.api.listen)
         .await
         .with_context(|| format!("binding the API address {}", config.api.listen))

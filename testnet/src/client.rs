@@ -1,0 +1,85 @@
+//! A small blocking HTTP client for the node API (JSON in, JSON out), every call bounded by a
+//! timeout.
+
+use std::time::Duration;
+
+use crate::Error;
+
+/// The largest answer read (a block of 5,000 transactions as JSON is about 8 MiB).
+const RESPONSE_BYTES_MAX: u64 = 64 * 1024 * 1024;
+
+/// One client; keeps connections alive between calls.
+#[derive(Debug, Clone)]
+pub struct Client {
+    agent: ureq::Agent,
+}
+
+impl Client {
+    pub fn new(timeout: Duration) -> Self {
+        Client {
+            agent: ureq::Agent::config_builder()
+                .timeout_global(Some(timeout))
+                .http_status_as_error(false)
+                .build()
+                .into(),
+        }
+    }
+
+    /// GET `url`: the status and the body as JSON (a JSON string when it is not JSON).
+    pub fn get(&self, url: &str) -> Result<(u16, serde_json::Value), Error> {
+        let mut response = self
+            .agent
+            .get(url)
+            .call()
+            .map_err(|error| Error::Unreachable(format!("{url}: {error}")))?;
+        let status = response.status().as_u16();
+        let text = response
+            .body_mut()
+            .with_config()
+            .limit(RESPONSE_BYTES_MAX)
+            .read_to_string()
+            .map_err(|error| Error::Unreachable(format!("{url}: {error}")))?;
+        Ok((status, parse(text)))
+    }
+
+    /// GET `url` and only the status (the body is read and dropped).
+    pub fn get_status(&self, url: &str) -> Result<u16, Error> {
+        let mut response = self
+            .agent
+            .get(url)
+            .call()
+            .map_err(|error| Error::Unreachable(format!("{url}: {error}")))?;
+        let status = response.status().as_u16();
+        response
+            .body_mut()
+            .read_to_vec()
+            .map_err(|error| Error::Unreachable(format!("{url}: {error}")))?;
+        Ok(status)
+    }
+
+    /// POST a JSON document: the status and the answer as JSON.
+    pub fn post_json(&self, url: &str, body: &[u8]) -> Result<(u16, serde_json::Value), Error> {
+        let mut response = self
+            .agent
+            .post(url)
+            .header("content-type", "application/json")
+            .send(body)
+            .map_err(|error| Error::Unreachable(format!("{url}: {error}")))?;
+        let status = response.status().as_u16();
+        let text = response
+            .body_mut()
+            .read_to_string()
+            .map_err(|error| Error::Unreachable(format!("{url}: {error}")))?;
+        Ok((status, parse(text)))
+    }
+}
+
+fn parse(text: String) -> serde_json::Value {
+    serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text))
+}
+
+/// The committed height a node reports, if it answers.
+pub fn height(client: &Client, api: &str) -> Option<u64> {
+    let (status, body) = client.get(&format!("{api}/v1/node")).ok()?;
+    (status == 200).then(|| body.get("height")?.as_u64())?
+}
