@@ -33,7 +33,9 @@ use std::sync::{Mutex, RwLock};
 
 use serde::{Deserialize, Serialize};
 
-pub use backend::{Backend, Durability, Entry, MemoryBackend, SledBackend, Write};
+pub use backend::{
+    Backend, Durability, Engine, Entry, MemoryBackend, REDB_FILE, RedbBackend, SledBackend, Write,
+};
 
 use crate::block::{Block, BlockHeader, CommitCertificate, tx_root};
 use crate::codec::{self, CodecError};
@@ -71,6 +73,11 @@ pub enum StoreError {
     AlreadyInitialised,
     #[error("the store is corrupt: {0}; restore it from a backup or resynchronise the node")]
     Corrupt(String),
+    #[error(
+        "the store's directory holds a {found} database, but the {configured} engine was asked for; \
+         set the engine to {found}, or move the directory away to start a new store"
+    )]
+    WrongEngine { configured: Engine, found: Engine },
     #[error("the store holds chain {found:?}, not {expected:?}")]
     WrongChain { expected: String, found: String },
     #[error("decoding stored data: {0}")]
@@ -457,14 +464,39 @@ impl smt::SmtNodeStore for TreeNodes<'_> {
 }
 
 impl Store {
-    /// Opens the store in `path` with the sled engine, checking it (see [`Store::open_with`]).
+    /// Opens the store in `path` with the engine whose files are there (the default engine,
+    /// [`Engine::Redb`], when there are none), checking it (see [`Store::open_with`]).
     pub fn open(path: &Path) -> Result<Self, StoreError> {
-        Self::open_with(Box::new(SledBackend::open(path)?))
+        Self::open_engine(path, Engine::found_in(path).unwrap_or_default())
     }
 
-    /// Creates a new store in `path` from a genesis file.
+    /// Creates a new store in `path` from a genesis file, on the default engine.
     pub fn create(path: &Path, genesis: &Genesis) -> Result<Self, StoreError> {
-        Self::create_with(Box::new(SledBackend::open(path)?), genesis)
+        Self::create_engine(path, Engine::default(), genesis)
+    }
+
+    /// Opens the store in `path` on `engine`, refusing a directory that holds the other
+    /// engine's database ([`StoreError::WrongEngine`]) rather than starting an empty store
+    /// beside it.
+    pub fn open_engine(path: &Path, engine: Engine) -> Result<Self, StoreError> {
+        Self::check_engine(path, engine)?;
+        Self::open_with(engine.open(path, Durability::Synced)?)
+    }
+
+    /// Creates a new store in `path` on `engine` from a genesis file.
+    pub fn create_engine(path: &Path, engine: Engine, genesis: &Genesis) -> Result<Self, StoreError> {
+        Self::check_engine(path, engine)?;
+        Self::create_with(engine.open(path, Durability::Synced)?, genesis)
+    }
+
+    fn check_engine(path: &Path, engine: Engine) -> Result<(), StoreError> {
+        match Engine::found_in(path) {
+            Some(found) if found != engine => Err(StoreError::WrongEngine {
+                configured: engine,
+                found,
+            }),
+            _ => Ok(()),
+        }
     }
 
     /// Opens a store on `backend` and checks it: the head names a block that is there, whose
