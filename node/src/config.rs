@@ -19,6 +19,9 @@ pub struct Config {
     pub consensus: ConsensusConfig,
     pub mempool: MempoolConfig,
     pub log: LogConfig,
+    /// Absent in files written before it existed: the default engine.
+    #[serde(default)]
+    pub storage: StorageConfig,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -66,6 +69,14 @@ pub struct ConsensusConfig {
 pub struct MempoolConfig {
     pub transactions_max: usize,
     pub bytes_max: usize,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StorageConfig {
+    /// `redb` (the default) or `sled`; a store keeps the engine it was created with.
+    #[serde(default)]
+    pub engine: hutong_ledger::store::Engine,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -133,6 +144,7 @@ impl Config {
                 format: "human".into(),
                 level: "info".into(),
             },
+            storage: StorageConfig::default(),
         }
     }
 
@@ -276,6 +288,10 @@ bytes_max = {mb}
 format = {lf}
 # A tracing filter, e.g. "info" or "hutong_node=debug,info".
 level = {ll}
+
+[storage]
+# The store's engine: "redb" or "sled". An existing store keeps the engine it was created with.
+engine = {se}
 "#,
             data_dir = quote(&self.data_dir.to_string_lossy()),
             genesis = quote(&self.genesis.to_string_lossy()),
@@ -298,6 +314,7 @@ level = {ll}
             mb = self.mempool.bytes_max,
             lf = quote(&self.log.format),
             ll = quote(&self.log.level),
+            se = quote(self.storage.engine.name()),
         )
     }
 }
@@ -336,5 +353,36 @@ mod tests {
         std::fs::write(dir.path().join("config.toml"), text).unwrap();
         let error = Config::load(dir.path()).unwrap_err().to_string();
         assert!(error.contains("heartbeat_ms"), "{error}");
+    }
+
+    #[test]
+    fn the_storage_engine_is_chosen_in_the_file_and_defaults_to_redb() {
+        use hutong_ledger::store::Engine;
+        let dir = tempfile::tempdir().unwrap();
+        let config = Config::new("/ip4/127.0.0.1/tcp/1".into(), "127.0.0.1:2".into(), vec![]);
+        assert_eq!(config.storage.engine, Engine::Redb);
+        let text = config.to_commented_toml();
+        std::fs::write(
+            dir.path().join("config.toml"),
+            text.replace("engine = \"redb\"", "engine = \"sled\""),
+        )
+        .unwrap();
+        assert_eq!(
+            Config::load(dir.path()).unwrap().storage.engine,
+            Engine::Sled
+        );
+        // A file written before the section existed loads with the default engine.
+        let (before, _) = text.split_once("[storage]").unwrap();
+        std::fs::write(dir.path().join("config.toml"), before).unwrap();
+        assert_eq!(Config::load(dir.path()).unwrap(), config);
+        std::fs::write(
+            dir.path().join("config.toml"),
+            text.replace("engine = \"redb\"", "engine = \"rocks\""),
+        )
+        .unwrap();
+        assert!(matches!(
+            Config::load(dir.path()),
+            Err(ConfigError::Parse { .. })
+        ));
     }
 }
