@@ -484,7 +484,11 @@ impl Store {
     }
 
     /// Creates a new store in `path` on `engine` from a genesis file.
-    pub fn create_engine(path: &Path, engine: Engine, genesis: &Genesis) -> Result<Self, StoreError> {
+    pub fn create_engine(
+        path: &Path,
+        engine: Engine,
+        genesis: &Genesis,
+    ) -> Result<Self, StoreError> {
         Self::check_engine(path, engine)?;
         Self::create_with(engine.open(path, Durability::Synced)?, genesis)
     }
