@@ -1,20 +1,24 @@
-//! The write path: executing and committing a block of 1,000 business-licence issuances on
-//! sled in a temporary directory, signature checks and the durable commit included, reported
-//! as transactions per second. Transactions are signed before the timed section.
+//! The write path: executing and committing a block of 1,000 business-licence issuances in a
+//! temporary directory, signature checks and the durable commit included, reported as
+//! transactions per second. Transactions are signed before the timed section.
 //!
 //! Cases:
-//! - `sled_synced`: the store as a node runs it (the block reaches the disk before `commit`
-//!   returns);
-//! - `sled_unsynced`: the same without the store's own fsync, to measure what the sync costs;
+//! - `redb_synced`: the store as a node runs it by default (the block reaches the disk before
+//!   `commit` returns);
+//! - `redb_unsynced`: the same without the sync, to measure what the sync costs;
+//! - `sled_synced`, `sled_unsynced`: the same on sled, the other engine a node may choose
+//!   (docs/adr/0006-redb-default-engine.md);
 //! - `memory`: the in-memory engine, what execution and encoding cost without any engine;
-//! - `redb_synced`, `redb_unsynced`: the same block on redb, for the engine comparison of
-//!   docs/adr/0001-storage-engine.md;
-//! - `sled_synced_preverified`: signatures already checked by `check_transaction` on
-//!   admission, as the mempool does, so that execution skips the curve arithmetic.
+//! - `redb_synced_preverified`: signatures already checked by `check_transactions` on
+//!   admission (outside the timing), as the mempool does, so that execution skips the curve
+//!   arithmetic;
+//! - `redb_synced_admitted`: the admission check of the block's transactions in one batch
+//!   (`check_transactions`: signatures and rules) inside the timing, then execution and
+//!   commit: everything a node does with a transaction it receives, once.
 //!
 //! Before criterion runs, a short profile prints how one block's time splits between
 //! signature checks, rule application, tree and log updates (execute minus the two), and
-//! commit, and how many store writes and bytes each transaction costs.
+//! commit, and how many store writes and bytes each transaction costs, on redb.
 //!
 //! `cargo bench -p hutong-ledger --bench apply`
 
@@ -28,13 +32,10 @@ use std::time::{Duration, Instant};
 use criterion::{Criterion, SamplingMode, Throughput, criterion_group, criterion_main};
 use hutong_ledger::rules::{self, Context, Overlay};
 use hutong_ledger::store::{
-    Backend, Durability, Entry, MemoryBackend, Mode, SledBackend, Store, StoreError, Write,
+    Backend, Durability, Engine, Entry, MemoryBackend, Mode, Store, StoreError, Write,
 };
 use hutong_ledger::testkit::{CHAIN_ID, Fixture};
 use hutong_ledger::tx::Transaction;
-
-#[path = "support/redb_backend.rs"]
-mod redb_backend;
 
 const BLOCK_TRANSACTIONS: u64 = 1_000;
 const ISSUER: &str = "qd-approval";
@@ -136,20 +137,21 @@ impl Chain {
     }
 }
 
-fn backend(engine: &str, path: &Path) -> Box<dyn Backend> {
-    match engine {
-        "memory" => Box::new(MemoryBackend::new()),
-        "sled_unsynced" => {
-            Box::new(SledBackend::open_with(path, Durability::Unsynced).expect("open sled"))
-        }
-        "redb_synced" => {
-            Box::new(redb_backend::RedbBackend::open(path, Durability::Synced).expect("open redb"))
-        }
-        "redb_unsynced" => Box::new(
-            redb_backend::RedbBackend::open(path, Durability::Unsynced).expect("open redb"),
-        ),
-        _ => Box::new(SledBackend::open(path).expect("open sled")),
+fn backend(case: &str, path: &Path) -> Box<dyn Backend> {
+    if case == "memory" {
+        return Box::new(MemoryBackend::new());
     }
+    let engine = if case.starts_with("sled") {
+        Engine::Sled
+    } else {
+        Engine::Redb
+    };
+    let durability = if case.contains("unsynced") {
+        Durability::Unsynced
+    } else {
+        Durability::Synced
+    };
+    engine.open(path, durability).expect("open the engine")
 }
 
 fn apply_block(c: &mut Criterion) {
@@ -157,10 +159,10 @@ fn apply_block(c: &mut Criterion) {
     group.throughput(Throughput::Elements(BLOCK_TRANSACTIONS));
     group.sampling_mode(SamplingMode::Flat);
     for engine in [
-        "sled_synced",
-        "sled_unsynced",
         "redb_synced",
         "redb_unsynced",
+        "sled_synced",
+        "sled_unsynced",
         "memory",
     ] {
         let mut chain = Chain::new(engine);
@@ -177,20 +179,28 @@ fn apply_block(c: &mut Criterion) {
             })
         });
     }
-    let mut chain = Chain::new("sled_synced");
-    group.bench_function("sled_synced_preverified", |b| {
+    let mut chain = Chain::new("redb_synced");
+    group.bench_function("redb_synced_preverified", |b| {
         b.iter_custom(|iterations| {
             let mut elapsed = Duration::ZERO;
             for _ in 0..iterations {
                 let transactions = chain.signed_block();
-                let time = chain.next_time();
-                for transaction in &transactions {
-                    chain
-                        .store
-                        .check_transaction(transaction, time)
-                        .expect("admission");
-                }
+                admit(&chain, &transactions);
                 let started = Instant::now();
+                chain.execute_and_commit(transactions);
+                elapsed += started.elapsed();
+            }
+            elapsed
+        })
+    });
+    let mut chain = Chain::new("redb_synced");
+    group.bench_function("redb_synced_admitted", |b| {
+        b.iter_custom(|iterations| {
+            let mut elapsed = Duration::ZERO;
+            for _ in 0..iterations {
+                let transactions = chain.signed_block();
+                let started = Instant::now();
+                admit(&chain, &transactions);
                 chain.execute_and_commit(transactions);
                 elapsed += started.elapsed();
             }
@@ -200,7 +210,16 @@ fn apply_block(c: &mut Criterion) {
     group.finish();
 }
 
-/// Where one block's time goes, measured phase by phase on sled with the sync.
+/// The mempool's admission check of a block's transactions, in one batch.
+fn admit(chain: &Chain, transactions: &[Transaction]) {
+    let references: Vec<&Transaction> = transactions.iter().collect();
+    let results = chain
+        .store
+        .check_transactions(&references, chain.next_time());
+    assert!(results.iter().all(Result::is_ok), "admission");
+}
+
+/// Where one block's time goes, measured phase by phase on redb with the sync.
 fn profile() {
     let dir = tempfile::tempdir().expect("temporary directory");
     let writes = Arc::new(AtomicU64::new(0));
@@ -208,7 +227,9 @@ fn profile() {
     let mut fixture = Fixture::new();
     let by_prefix = Arc::new(Mutex::new(BTreeMap::new()));
     let counting = Counting {
-        inner: Box::new(SledBackend::open(dir.path()).expect("open sled")),
+        inner: Engine::Redb
+            .open(dir.path(), Durability::Synced)
+            .expect("open redb"),
         writes: Arc::clone(&writes),
         bytes: Arc::clone(&bytes),
         by_prefix: Arc::clone(&by_prefix),
@@ -275,7 +296,7 @@ fn profile() {
     let per_transaction_us = |duration: Duration| duration.as_secs_f64() * 1e6 / transactions;
     let tree_and_log = execute.saturating_sub(signatures + rules_time);
     println!(
-        "profile of {PROFILE_BLOCKS} blocks of {BLOCK_TRANSACTIONS} issuances on sled (synced), per transaction:"
+        "profile of {PROFILE_BLOCKS} blocks of {BLOCK_TRANSACTIONS} issuances on redb (synced), per transaction:"
     );
     println!(
         "  signature check {:.1} us, rules {:.1} us, tree + log + ids {:.1} us (execute {:.1} us), commit {:.1} us; total {:.1} us = {:.0} tx/s",
