@@ -46,7 +46,8 @@ use hutong_ledger::tx::Transaction;
 const BLOCK_TRANSACTIONS: u64 = 1_000;
 const ISSUER: &str = "qd-approval";
 const REGION: &str = "370200";
-const PROFILE_BLOCKS: u64 = 20;
+/// Blocks the profile runs; `HUTONG_PROFILE_BLOCKS` changes it.
+const PROFILE_BLOCKS_DEFAULT: u64 = 20;
 
 /// Counts what the store hands its engine, to report writes and bytes per transaction, in
 /// all and by key prefix (the kinds of the table in `store/mod.rs`).
@@ -280,6 +281,10 @@ fn profile() {
         by_prefix: Arc::clone(&by_prefix),
     };
     let store = Store::create_with(Box::new(counting), &fixture.genesis).expect("create");
+    let profile_blocks: u64 = std::env::var("HUTONG_PROFILE_BLOCKS")
+        .ok()
+        .and_then(|text| text.parse().ok())
+        .unwrap_or(PROFILE_BLOCKS_DEFAULT);
     let cpu_before = process_cpu_seconds();
     let wall_before = Instant::now();
     let mut chain_number = 1;
@@ -293,7 +298,7 @@ fn profile() {
     writes.store(0, Ordering::Relaxed);
     bytes.store(0, Ordering::Relaxed);
     by_prefix.lock().expect("counter lock").clear();
-    for _ in 0..PROFILE_BLOCKS {
+    for _ in 0..profile_blocks {
         let transactions: Vec<Transaction> = (chain_number..chain_number + BLOCK_TRANSACTIONS)
             .map(|number| fixture.issue_business_licence(ISSUER, REGION, number))
             .collect();
@@ -339,11 +344,11 @@ fn profile() {
     }
     let wall_seconds = wall_before.elapsed().as_secs_f64();
     let cpu_seconds = process_cpu_seconds() - cpu_before;
-    let transactions = (PROFILE_BLOCKS * BLOCK_TRANSACTIONS) as f64;
+    let transactions = (profile_blocks * BLOCK_TRANSACTIONS) as f64;
     let per_transaction_us = |duration: Duration| duration.as_secs_f64() * 1e6 / transactions;
     let tree_and_log = execute.saturating_sub(signatures + rules_time);
     println!(
-        "profile of {PROFILE_BLOCKS} blocks of {BLOCK_TRANSACTIONS} issuances on redb (synced), CPU time of the thread per transaction:"
+        "profile of {profile_blocks} blocks of {BLOCK_TRANSACTIONS} issuances on redb (synced), CPU time of the thread per transaction:"
     );
     println!(
         "  signature check {:.1} us, rules {:.1} us, tree + log + ids {:.1} us (execute {:.1} us), commit {:.1} us; total {:.1} us = {:.0} tx/s on one core",
@@ -358,7 +363,7 @@ fn profile() {
     println!(
         "  commit by the wall clock (the sync's wait for the disk and any wait for a core included): {:.1} us per transaction, {:.1} ms per block",
         per_transaction_us(commit_wall),
-        commit_wall.as_secs_f64() * 1e3 / PROFILE_BLOCKS as f64,
+        commit_wall.as_secs_f64() * 1e3 / profile_blocks as f64,
     );
     println!(
         "  store writes per transaction {:.2}, bytes written per transaction {:.0}, disk bytes after {} transactions: {}",
