@@ -58,7 +58,13 @@ fn memory() -> (f64, f64) {
         status
             .lines()
             .find_map(|line| line.strip_prefix(name))
-            .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+            .and_then(|rest| {
+                rest.trim()
+                    .trim_end_matches("kB")
+                    .trim()
+                    .parse::<f64>()
+                    .ok()
+            })
             .map_or(0.0, |kib| kib / 1024.0)
     };
     (field("VmRSS:"), field("VmHWM:"))
@@ -107,7 +113,7 @@ fn build(dir: &Path, engine: Engine, licences: u64) -> Result<(), Failure> {
     while number <= licences {
         let last = (number + BUILD_BLOCK - 1).min(licences);
         apply(&store, &fixture, number, last)?;
-        if last % 100_000 == 0 || last == licences {
+        if last.is_multiple_of(100_000) || last == licences {
             report(&format!(
                 "applying blocks: {last} licences after {:.0} s",
                 started.elapsed().as_secs_f64()

@@ -1364,7 +1364,7 @@ impl Store {
                 .and_then(|bytes| <[u8; 8]>::try_from(bytes).ok())
                 .map(u64::from_be_bytes)
                 .ok_or_else(|| StoreError::Corrupt("malformed action index key".into()))?;
-            if value.is_empty() || value.len() % 36 != 0 {
+            if value.is_empty() || !value.len().is_multiple_of(36) {
                 return Err(StoreError::Corrupt(format!(
                     "the action index entry of {authority} at height {height} is {} bytes long",
                     value.len()
