@@ -74,7 +74,8 @@ pub struct MempoolConfig {
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StorageConfig {
-    /// `redb` (the default) or `sled`; a store keeps the engine it was created with.
+    /// `redb` (the default) or `sled`. A store keeps the engine it was created with; the node
+    /// refuses to open it with the other one.
     #[serde(default)]
     pub engine: hutong_ledger::store::Engine,
 }
@@ -290,7 +291,8 @@ format = {lf}
 level = {ll}
 
 [storage]
-# The store's engine: "redb" or "sled". An existing store keeps the engine it was created with.
+# The store's engine: "redb" or "sled". A store keeps the engine it was created with: the node
+# refuses to open an existing store with the other one.
 engine = {se}
 "#,
             data_dir = quote(&self.data_dir.to_string_lossy()),
