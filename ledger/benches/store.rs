@@ -1,13 +1,13 @@
 //! Reads on a store of a million licences: the store is built once, in blocks of 5,000
-//! issuances on sled in a temporary directory (how long that took is printed, not measured by
+//! issuances on redb (the default engine) in a temporary directory (how long that took is printed, not measured by
 //! criterion), then criterion measures the point reads a verifier makes (`licence`,
 //! `verdict`), building and verifying a state proof (`prove` + `smt::verify_membership`) and a
 //! log inclusion proof (`log_inclusion` + `InclusionProof::verify`). It also prints the disk
 //! bytes per licence.
 //!
 //! `cargo bench -p hutong-ledger --bench store`; `HUTONG_BENCH_LICENCES=100000` builds a
-//! smaller store for a quick look, and `HUTONG_BENCH_ENGINE=redb` runs the same on redb for
-//! the engine comparison of docs/adr/0001-storage-engine.md.
+//! smaller store for a quick look, and `HUTONG_BENCH_ENGINE=sled` runs the same on sled for
+//! the engine comparison of docs/adr/0006-redb-default-engine.md.
 
 use std::hint::black_box;
 use std::path::Path;
@@ -18,12 +18,9 @@ use hutong_ledger::hash::Hash32;
 use hutong_ledger::log::{Blake3Log, LogHasher};
 use hutong_ledger::records::{LicenceNumber, RecordKey, TypeCode};
 use hutong_ledger::smt;
-use hutong_ledger::store::{Backend, Durability, Mode, SledBackend, Store};
+use hutong_ledger::store::{Backend, Durability, Engine, Mode, Store};
 use hutong_ledger::testkit::{self, Fixture, GENESIS_TIME};
 use hutong_ledger::tx::Transaction;
-
-#[path = "support/redb_backend.rs"]
-mod redb_backend;
 
 const LICENCES_DEFAULT: u64 = 1_000_000;
 const BUILD_BLOCK_TRANSACTIONS: u64 = 5_000;
@@ -76,16 +73,16 @@ fn directory_bytes(path: &Path) -> u64 {
         .sum()
 }
 
-fn engine() -> String {
-    std::env::var("HUTONG_BENCH_ENGINE").unwrap_or_else(|_| "sled".into())
+fn engine() -> Engine {
+    std::env::var("HUTONG_BENCH_ENGINE")
+        .map(|name| name.parse().expect("HUTONG_BENCH_ENGINE is redb or sled"))
+        .unwrap_or_default()
 }
 
 fn backend(path: &Path) -> Box<dyn Backend> {
-    if engine() == "redb" {
-        Box::new(redb_backend::RedbBackend::open(path, Durability::Synced).expect("open redb"))
-    } else {
-        Box::new(SledBackend::open(path).expect("open sled"))
-    }
+    engine()
+        .open(path, Durability::Synced)
+        .expect("open the engine")
 }
 
 fn build(path: &Path, licences: u64) -> (Store, Fixture) {

@@ -28,11 +28,16 @@ pub enum CodecError {
 
 /// The canonical bytes of `value`.
 pub fn to_canonical<T: Serialize + ?Sized>(value: &T) -> Vec<u8> {
-    // Invariant: postcard only fails on sequences of unknown length and on writer errors,
-    // neither of which can happen for the ledger's derived types written into a Vec.
-    #[allow(clippy::expect_used)]
-    postcard::to_stdvec(value).expect("ledger types always encode")
+    // Room for a typical record or transaction from the start, so that encoding one does
+    // not grow the vector several times over (one allocation of this size costs the same as
+    // a smaller one).
+    let mut bytes = Vec::with_capacity(ENCODING_CAPACITY_BYTES);
+    append_canonical(&mut bytes, value);
+    bytes
 }
+
+/// The capacity [`to_canonical`] starts with.
+const ENCODING_CAPACITY_BYTES: usize = 512;
 
 /// Appends the canonical bytes of `value` to `bytes`.
 pub fn append_canonical<T: Serialize + ?Sized>(bytes: &mut Vec<u8>, value: &T) {

@@ -749,3 +749,569 @@ mod encoding_tests {
         }
     }
 }
+
+/// Whole transactions of every body kind, with their endorsements, through the canonical
+/// encoding: decoding gives the transaction back, encoding it again gives the same bytes, and
+/// bytes that are not the canonical encoding of a transaction are refused.
+#[cfg(test)]
+mod canonical_properties {
+    use std::collections::BTreeSet;
+
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::records::{FieldKind, NodeEntry, Visibility};
+
+    fn config() -> ProptestConfig {
+        ProptestConfig {
+            cases: 512,
+            failure_persistence: None,
+            ..ProptestConfig::default()
+        }
+    }
+
+    fn identifier() -> impl Strategy<Value = String> {
+        "[a-z][a-z0-9-]{0,15}"
+    }
+
+    fn authority() -> impl Strategy<Value = AuthorityId> {
+        identifier().prop_map(AuthorityId)
+    }
+
+    fn type_code() -> impl Strategy<Value = TypeCode> {
+        identifier().prop_map(TypeCode)
+    }
+
+    fn number() -> impl Strategy<Value = LicenceNumber> {
+        "[A-Za-z0-9][A-Za-z0-9/().-]{0,20}".prop_map(LicenceNumber)
+    }
+
+    /// Non-empty printable text, Chinese included.
+    fn text() -> impl Strategy<Value = String> {
+        "[a-zA-Z\u{4e00}-\u{4e2f}][a-zA-Z0-9 \u{4e00}-\u{4e2f},.]{0,24}"
+    }
+
+    fn region() -> impl Strategy<Value = RegionCode> {
+        prop_oneof![
+            Just(RegionCode::NATIONAL),
+            "[1-9][0-9]{5}".prop_filter_map("six digits", |code| RegionCode::parse(&code).ok()),
+        ]
+    }
+
+    fn uscc() -> impl Strategy<Value = Uscc> {
+        "[0-9]{2}[1-9][0-9]{5}[0-9A-H]{9}"
+            .prop_filter_map("a USCC body", |body| Uscc::with_check(&body).ok())
+    }
+
+    fn hash() -> impl Strategy<Value = Hash32> {
+        any::<[u8; 32]>().prop_map(Hash32)
+    }
+
+    fn key() -> impl Strategy<Value = PublicKey> {
+        any::<[u8; 32]>().prop_map(PublicKey)
+    }
+
+    fn time() -> impl Strategy<Value = TimeMs> {
+        prop_oneof![0u64..4_000_000_000_000, any::<u64>()]
+    }
+
+    fn roles() -> impl Strategy<Value = Vec<Role>> {
+        proptest::sample::subsequence(
+            vec![
+                Role::Governor,
+                Role::Issuer,
+                Role::Supervisor,
+                Role::Recognizer,
+            ],
+            0..=4,
+        )
+    }
+
+    fn status_action() -> impl Strategy<Value = StatusAction> {
+        prop_oneof![
+            Just(StatusAction::Suspend),
+            Just(StatusAction::Reinstate),
+            Just(StatusAction::Revoke),
+            Just(StatusAction::Cancel),
+            Just(StatusAction::Abolish),
+            proptest::option::of(time())
+                .prop_map(|valid_until| StatusAction::Renew { valid_until }),
+            Just(StatusAction::AnnualInspection),
+            (text(), identifier()).prop_map(|(secured_party, reference)| {
+                StatusAction::PledgeRegistered {
+                    secured_party,
+                    reference,
+                }
+            }),
+            identifier().prop_map(|reference| StatusAction::PledgeReleased { reference }),
+        ]
+    }
+
+    fn face_value() -> impl Strategy<Value = FaceValue> {
+        prop_oneof![
+            "[a-zA-Z0-9 \u{4e00}-\u{4e2f}]{0,30}".prop_map(FaceValue::Clear),
+            hash().prop_map(FaceValue::Committed),
+        ]
+    }
+
+    fn holder() -> impl Strategy<Value = Holder> {
+        prop_oneof![
+            uscc().prop_map(Holder::Enterprise),
+            hash().prop_map(Holder::Person)
+        ]
+    }
+
+    fn field_schema() -> impl Strategy<Value = FieldSchema> {
+        (
+            text(),
+            proptest::sample::select(vec![
+                FieldKind::Text,
+                FieldKind::Date,
+                FieldKind::Integer,
+                FieldKind::Decimal,
+                FieldKind::Uscc,
+                FieldKind::Region,
+            ]),
+            any::<bool>(),
+            any::<bool>(),
+        )
+            .prop_map(|(name_zh, kind, required, private)| FieldSchema {
+                name: String::new(),
+                name_zh,
+                kind,
+                required,
+                visibility: if private {
+                    Visibility::Private
+                } else {
+                    Visibility::Public
+                },
+            })
+    }
+
+    fn licence_type_draft() -> impl Strategy<Value = LicenceTypeDraft> {
+        (
+            type_code(),
+            text(),
+            text(),
+            any::<bool>(),
+            proptest::collection::btree_map(identifier(), field_schema(), 0..5),
+            proptest::option::of(any::<u32>()),
+            proptest::collection::vec(status_action(), 0..5),
+        )
+            .prop_map(
+                |(code, name_zh, name_en, enterprise, fields, default_validity_days, actions)| {
+                    let mut seen = BTreeSet::new();
+                    LicenceTypeDraft {
+                        code,
+                        name_zh,
+                        name_en,
+                        holder_kind: if enterprise {
+                            HolderKind::Enterprise
+                        } else {
+                            HolderKind::Person
+                        },
+                        fields: fields
+                            .into_iter()
+                            .map(|(name, schema)| FieldSchema { name, ..schema })
+                            .collect(),
+                        default_validity_days,
+                        supervisor_actions: actions
+                            .into_iter()
+                            .filter(|action| seen.insert(action.name()))
+                            .collect(),
+                    }
+                },
+            )
+    }
+
+    fn issue_licence() -> impl Strategy<Value = TxBody> {
+        (
+            (type_code(), number(), holder(), text(), region()),
+            (
+                proptest::collection::btree_map(identifier(), face_value(), 0..6),
+                time(),
+                prop_oneof![
+                    Just(ValidUntil::TypeDefault),
+                    time().prop_map(ValidUntil::At),
+                    Just(ValidUntil::LongTerm),
+                ],
+                hash(),
+            ),
+        )
+            .prop_map(
+                |(
+                    (type_code, number, holder, holder_name, region),
+                    (face, valid_from, valid_until, document_hash),
+                )| TxBody::IssueLicence {
+                    type_code,
+                    number,
+                    holder,
+                    holder_name,
+                    region,
+                    face,
+                    valid_from,
+                    valid_until,
+                    document_hash,
+                },
+            )
+    }
+
+    fn node_changes() -> impl Strategy<Value = Vec<NodeChange>> {
+        proptest::collection::btree_map(
+            any::<[u8; 32]>(),
+            proptest::option::of((authority(), any::<u64>())),
+            1..5,
+        )
+        .prop_map(|changes| {
+            changes
+                .into_iter()
+                .map(|(key, set)| match set {
+                    Some((authority, power)) => NodeChange::Set(NodeEntry {
+                        key: PublicKey(key),
+                        authority,
+                        power,
+                    }),
+                    None => NodeChange::Remove(PublicKey(key)),
+                })
+                .collect()
+        })
+    }
+
+    /// Every kind of body.
+    fn body() -> impl Strategy<Value = TxBody> {
+        prop_oneof![
+            (
+                authority(),
+                text(),
+                text(),
+                region(),
+                uscc(),
+                roles(),
+                key()
+            )
+                .prop_map(|(id, name_zh, name_en, region, uscc, roles, key)| {
+                    TxBody::RegisterAuthority(AuthorityDraft {
+                        id,
+                        name_zh,
+                        name_en,
+                        region,
+                        uscc,
+                        roles,
+                        key,
+                    })
+                }),
+            (
+                authority(),
+                proptest::option::of(text()),
+                proptest::option::of(text()),
+                proptest::option::of(roles())
+            )
+                .prop_map(|(id, name_zh, name_en, roles)| TxBody::UpdateAuthority {
+                    id,
+                    name_zh,
+                    name_en,
+                    roles,
+                }),
+            (authority(), key(), any::<u64>()).prop_map(
+                |(authority, new_key, effective_height)| TxBody::RotateKey {
+                    authority,
+                    new_key,
+                    effective_height,
+                }
+            ),
+            licence_type_draft().prop_map(TxBody::DefineLicenceType),
+            (authority(), type_code(), region()).prop_map(|(authority, type_code, region)| {
+                TxBody::GrantIssuance {
+                    authority,
+                    type_code,
+                    region,
+                }
+            }),
+            (authority(), type_code(), region()).prop_map(|(authority, type_code, region)| {
+                TxBody::RevokeGrant {
+                    authority,
+                    type_code,
+                    region,
+                }
+            }),
+            issue_licence(),
+            (type_code(), number(), status_action(), time(), text()).prop_map(
+                |(type_code, number, action, effective_at, reason)| TxBody::ChangeStatus {
+                    type_code,
+                    number,
+                    action,
+                    effective_at,
+                    reason,
+                }
+            ),
+            (
+                type_code(),
+                number(),
+                proptest::collection::btree_map(
+                    identifier(),
+                    proptest::option::of(face_value()),
+                    1..5
+                ),
+                time(),
+                text()
+            )
+                .prop_map(|(type_code, number, changes, effective_at, reason)| {
+                    TxBody::AmendLicence {
+                        type_code,
+                        number,
+                        changes,
+                        effective_at,
+                        reason,
+                    }
+                }),
+            (
+                region(),
+                proptest::collection::btree_set(type_code(), 1..5),
+                prop_oneof![
+                    region().prop_map(IssuedBy::Region),
+                    authority().prop_map(IssuedBy::Authority)
+                ],
+                text(),
+                time(),
+                proptest::option::of(time())
+            )
+                .prop_map(
+                    |(
+                        recognizing_region,
+                        type_codes,
+                        issued_by,
+                        scope,
+                        valid_from,
+                        valid_until,
+                    )| {
+                        TxBody::AttestRecognition {
+                            recognizing_region,
+                            type_codes: type_codes.into_iter().collect(),
+                            issued_by,
+                            scope,
+                            valid_from,
+                            valid_until,
+                        }
+                    }
+                ),
+            (hash(), time(), text()).prop_map(|(id, effective_at, reason)| {
+                TxBody::WithdrawRecognition {
+                    id,
+                    effective_at,
+                    reason,
+                }
+            }),
+            (type_code(), number(), text()).prop_map(|(type_code, number, reason)| {
+                TxBody::FileObjection {
+                    type_code,
+                    number,
+                    reason,
+                }
+            }),
+            (hash(), any::<bool>(), text()).prop_map(|(id, upheld, note)| {
+                TxBody::ResolveObjection {
+                    id,
+                    outcome: if upheld {
+                        ObjectionOutcome::Upheld
+                    } else {
+                        ObjectionOutcome::Dismissed
+                    },
+                    note,
+                }
+            }),
+            (node_changes(), any::<u64>()).prop_map(|(changes, effective_height)| {
+                TxBody::ChangeValidators {
+                    changes,
+                    effective_height,
+                }
+            }),
+        ]
+    }
+
+    /// A signed-looking transaction: the signer's endorsement first, then up to four more
+    /// from other authorities (the signatures are arbitrary bytes: encoding does not check
+    /// them).
+    fn transaction() -> impl Strategy<Value = Transaction> {
+        (
+            "[a-z][a-z0-9-]{0,20}",
+            authority(),
+            any::<u64>(),
+            time(),
+            body(),
+            proptest::collection::btree_map(authority(), any::<[u8; 32]>(), 0..5),
+            any::<[u8; 32]>(),
+        )
+            .prop_map(
+                |(chain_id, signer, nonce, created_at, body, others, half)| {
+                    let signature = |seed: [u8; 32]| {
+                        let mut bytes = [0u8; 64];
+                        bytes[..32].copy_from_slice(&seed);
+                        bytes[32..].copy_from_slice(&half);
+                        crate::crypto::Signature(bytes)
+                    };
+                    let mut signatures = vec![Endorsement {
+                        authority: signer.clone(),
+                        signature: signature(half),
+                    }];
+                    signatures.extend(others.into_iter().filter(|(id, _)| *id != signer).map(
+                        |(authority, seed)| Endorsement {
+                            authority,
+                            signature: signature(seed),
+                        },
+                    ));
+                    Transaction {
+                        payload: TxPayload {
+                            chain_id,
+                            signer,
+                            nonce,
+                            created_at,
+                            body,
+                        },
+                        signatures,
+                    }
+                },
+            )
+    }
+
+    /// The bytes of an unsigned varint of `value` made one byte longer than it must be (a
+    /// continuation bit on the last byte, then a zero byte): the same number, another spelling.
+    fn overlong_varint(bytes: &[u8]) -> Option<(usize, Vec<u8>)> {
+        let length = bytes.iter().position(|byte| byte & 0x80 == 0)? + 1;
+        let mut longer = bytes[..length].to_vec();
+        *longer.last_mut()? |= 0x80;
+        longer.push(0);
+        Some((length, longer))
+    }
+
+    proptest! {
+        #![proptest_config(config())]
+
+        #[test]
+        fn every_transaction_round_trips_and_re_encodes_byte_for_byte(
+            transaction in transaction()
+        ) {
+            prop_assert_eq!(transaction.check_form(), Ok(()));
+            let bytes = transaction.to_bytes();
+            let decoded = Transaction::decode(&bytes).unwrap();
+            prop_assert_eq!(&decoded, &transaction);
+            prop_assert_eq!(decoded.to_bytes(), bytes.clone());
+            let encoded = decoded.encode();
+            prop_assert_eq!(encoded.bytes(), bytes.as_slice());
+            prop_assert_eq!(encoded.id(), transaction.id());
+            let payload_bytes = codec::to_canonical(&transaction.payload);
+            prop_assert_eq!(encoded.payload_bytes(), payload_bytes.as_slice());
+            // The JSON form (the API's) carries the same transaction.
+            let json = serde_json::to_string(&transaction).unwrap();
+            let from_json: Transaction = serde_json::from_str(&json).unwrap();
+            prop_assert_eq!(from_json.to_bytes(), bytes);
+        }
+
+        #[test]
+        fn trailing_bytes_and_truncations_are_refused(
+            transaction in transaction(),
+            extra in proptest::collection::vec(any::<u8>(), 1..4),
+            cut in any::<proptest::sample::Index>(),
+        ) {
+            let bytes = transaction.to_bytes();
+            let mut longer = bytes.clone();
+            longer.extend_from_slice(&extra);
+            prop_assert_eq!(
+                Transaction::decode(&longer),
+                Err(FormError::Encoding(CodecError::TrailingBytes(extra.len())))
+            );
+            let shorter = &bytes[..cut.index(bytes.len())];
+            prop_assert!(Transaction::decode(shorter).is_err());
+        }
+
+        #[test]
+        fn over_long_lengths_and_integers_are_refused(transaction in transaction()) {
+            let bytes = transaction.to_bytes();
+            // The chain id's length prefix comes first, the nonce after the chain id and the
+            // signer (each a length and its bytes).
+            let chain_id_end = codec::to_canonical(&transaction.payload.chain_id).len();
+            let nonce_start =
+                chain_id_end + codec::to_canonical(&transaction.payload.signer).len();
+            for start in [0, nonce_start] {
+                let (length, longer) = overlong_varint(&bytes[start..]).unwrap();
+                let mut spelled = bytes[..start].to_vec();
+                spelled.extend_from_slice(&longer);
+                spelled.extend_from_slice(&bytes[start + length..]);
+                let decoded = Transaction::decode(&spelled);
+                prop_assert!(
+                    matches!(
+                        decoded,
+                        Err(FormError::Encoding(
+                            CodecError::NonCanonical | CodecError::Malformed(_)
+                        ))
+                    ),
+                    "an over-long varint at byte {} was accepted: {:?}", start, decoded
+                );
+            }
+        }
+
+        #[test]
+        fn whatever_decodes_is_the_canonical_encoding_of_what_it_decodes_to(
+            transaction in transaction(),
+            position in any::<proptest::sample::Index>(),
+            mask in 1u8..=255,
+        ) {
+            // Any change to the bytes is refused, or decodes to a transaction whose canonical
+            // bytes are exactly the changed bytes: one transaction, one spelling.
+            let mut bytes = transaction.to_bytes();
+            let index = position.index(bytes.len());
+            bytes[index] ^= mask;
+            if let Ok(decoded) = Transaction::decode(&bytes) {
+                prop_assert_eq!(decoded.to_bytes(), bytes);
+                prop_assert_ne!(decoded, transaction);
+            }
+        }
+
+        #[test]
+        fn maps_out_of_key_order_are_refused(
+            transaction in issue_licence()
+                .prop_filter("two face fields at least", |body| matches!(
+                    body, TxBody::IssueLicence { face, .. } if face.len() >= 2
+                ))
+                .prop_map(|body| Transaction {
+                    payload: TxPayload {
+                        chain_id: "hutong-test".into(),
+                        signer: AuthorityId::from("qd-approval"),
+                        nonce: 1,
+                        created_at: 0,
+                        body,
+                    },
+                    signatures: vec![Endorsement {
+                        authority: AuthorityId::from("qd-approval"),
+                        signature: crate::crypto::Signature([7u8; 64]),
+                    }],
+                })
+        ) {
+            // The face map's entries, encoded one by one, appear in key order in the bytes;
+            // writing the first two the other way round must be refused.
+            let TxBody::IssueLicence { face, .. } = &transaction.payload.body else {
+                unreachable!("filtered above");
+            };
+            let entries: Vec<Vec<u8>> = face
+                .iter()
+                .map(|(name, value)| {
+                    let mut entry = codec::to_canonical(name);
+                    codec::append_canonical(&mut entry, value);
+                    entry
+                })
+                .collect();
+            let first_two: Vec<u8> = entries[0].iter().chain(&entries[1]).copied().collect();
+            let swapped: Vec<u8> = entries[1].iter().chain(&entries[0]).copied().collect();
+            let bytes = transaction.to_bytes();
+            let start = bytes
+                .windows(first_two.len())
+                .position(|window| window == first_two.as_slice())
+                .unwrap();
+            let mut reordered = bytes.clone();
+            reordered[start..start + first_two.len()].copy_from_slice(&swapped);
+            prop_assert_eq!(
+                Transaction::decode(&reordered),
+                Err(FormError::Encoding(CodecError::NonCanonical))
+            );
+        }
+    }
+}

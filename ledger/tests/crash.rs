@@ -1,11 +1,12 @@
-//! Crash consistency of the block store on sled: a writer process commits blocks and reports
+//! Crash consistency of the block store, on each engine (redb and sled): a writer process commits blocks and reports
 //! each one after `commit` returns; it is killed with SIGKILL at a random moment (mid-block,
 //! mid-write, between blocks); the store is reopened and must (1) open without complaint,
 //! (2) hold every block the writer reported, and (3) be exactly what replaying its blocks
 //! from genesis gives: same state root, same log root, same block hashes.
 //!
-//! Reproduce a run with `HUTONG_CRASH_SEED=<seed> cargo test -p hutong-ledger --test crash`;
-//! `HUTONG_CRASH_ROUNDS` sets how many kills (default 8).
+//! Reproduce a run with `HUTONG_CRASH_SEED=<seed> cargo test -p hutong-ledger --test crash`
+//! (add the test's name to run one engine); `HUTONG_CRASH_ROUNDS` sets how many kills per
+//! engine (default 8).
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
@@ -13,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use hutong_ledger::hash::Hash32;
 use hutong_ledger::records::AuthorityId;
-use hutong_ledger::store::{MemoryBackend, Mode, Store};
+use hutong_ledger::store::{Engine, MemoryBackend, Mode, Store};
 use hutong_ledger::testkit::{self, CHAIN_ID, Fixture, GENESIS_TIME};
 use hutong_ledger::tx::{Transaction, TxPayload};
 
@@ -53,17 +54,21 @@ fn commit_next(store: &Store, fixture: &Fixture) -> (u64, Hash32) {
 
 /// The writer: runs only when the parent test starts it with HUTONG_CRASH_DIR set.
 #[test]
-#[ignore = "started by crash_at_random_points_keeps_every_reported_block"]
+#[ignore = "started by the crash_at_random_points tests"]
 fn crash_child_writer() {
     let Ok(dir) = std::env::var("HUTONG_CRASH_DIR") else {
         return;
     };
+    let engine: Engine = std::env::var("HUTONG_CRASH_ENGINE")
+        .unwrap()
+        .parse()
+        .unwrap();
     let fixture = Fixture::new();
     let path = std::path::Path::new(&dir);
-    let store = match Store::open(path) {
+    let store = match Store::open_engine(path, engine) {
         Ok(store) => store,
         Err(hutong_ledger::store::StoreError::Uninitialised) => {
-            Store::create(path, &fixture.genesis).unwrap()
+            Store::create_engine(path, engine, &fixture.genesis).unwrap()
         }
         Err(error) => panic!("writer could not open the store: {error}"),
     };
@@ -91,7 +96,16 @@ impl Rng {
 }
 
 #[test]
-fn crash_at_random_points_keeps_every_reported_block() {
+fn crash_at_random_points_keeps_every_reported_block_on_redb() {
+    crash_at_random_points(Engine::Redb);
+}
+
+#[test]
+fn crash_at_random_points_keeps_every_reported_block_on_sled() {
+    crash_at_random_points(Engine::Sled);
+}
+
+fn crash_at_random_points(engine: Engine) {
     let seed: u64 = std::env::var("HUTONG_CRASH_SEED")
         .ok()
         .and_then(|text| text.parse().ok())
@@ -106,7 +120,7 @@ fn crash_at_random_points_keeps_every_reported_block() {
         .and_then(|text| text.parse().ok())
         .unwrap_or(8);
     eprintln!(
-        "crash test seed {seed}: reproduce with HUTONG_CRASH_SEED={seed} cargo test -p hutong-ledger --test crash"
+        "crash test on {engine}, seed {seed}: reproduce with HUTONG_CRASH_SEED={seed} cargo test -p hutong-ledger --test crash"
     );
     let mut rng = Rng(seed);
     let dir = tempfile::tempdir().unwrap();
@@ -124,6 +138,7 @@ fn crash_at_random_points_keeps_every_reported_block() {
                 "--test-threads=1",
             ])
             .env("HUTONG_CRASH_DIR", dir.path())
+            .env("HUTONG_CRASH_ENGINE", engine.name())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
@@ -150,20 +165,20 @@ fn crash_at_random_points_keeps_every_reported_block() {
         child.wait().unwrap();
         let lines = reader.join().unwrap();
         eprintln!(
-            "round {round}: killed after {} ms, writer reported {} blocks",
+            "{engine} round {round}: killed after {} ms, writer reported {} blocks",
             started.elapsed().as_millis(),
             lines.len()
         );
         reported.extend(lines);
 
-        let store = Store::open(dir.path()).unwrap_or_else(|error| {
-            panic!("seed {seed} round {round}: store does not reopen: {error}")
+        let store = Store::open_engine(dir.path(), engine).unwrap_or_else(|error| {
+            panic!("{engine} seed {seed} round {round}: store does not reopen: {error}")
         });
         let head = store.head().unwrap();
         if let Some((height, hash)) = reported.last() {
             assert!(
                 head.header.height >= *height,
-                "seed {seed} round {round}: block {height} was reported committed but the store is at {}",
+                "{engine} seed {seed} round {round}: block {height} was reported committed but the store is at {}",
                 head.header.height
             );
             for (height, hash_reported) in &reported {
@@ -174,7 +189,7 @@ fn crash_at_random_points_keeps_every_reported_block() {
                         .map(|header| header.hash())
                         .as_ref(),
                     Some(hash_reported),
-                    "seed {seed}: block {height} changed or vanished"
+                    "{engine} seed {seed}: block {height} changed or vanished"
                 );
             }
             let _ = hash;
@@ -183,24 +198,25 @@ fn crash_at_random_points_keeps_every_reported_block() {
     }
 
     // Replay every stored block from genesis in memory: same roots, same hashes.
-    let store = Store::open(dir.path()).unwrap();
+    assert_eq!(Engine::found_in(dir.path()), Some(engine));
+    let store = Store::open_engine(dir.path(), engine).unwrap();
     let replay = Store::create_with(Box::new(MemoryBackend::new()), &fixture.genesis).unwrap();
     let height = store.height().unwrap();
     for h in 1..=height {
         let block = store
             .block(h)
             .unwrap()
-            .unwrap_or_else(|| panic!("seed {seed}: block {h} missing"));
+            .unwrap_or_else(|| panic!("{engine} seed {seed}: block {h} missing"));
         let execution = replay.verify_block(&block).unwrap();
         replay.commit(execution, block.certificate.clone()).unwrap();
     }
     assert_eq!(
         replay.head().unwrap(),
         store.head().unwrap(),
-        "seed {seed}: replay differs"
+        "{engine} seed {seed}: replay differs"
     );
     assert!(
         height > 0,
-        "seed {seed}: the writer never committed a block"
+        "{engine} seed {seed}: the writer never committed a block"
     );
 }

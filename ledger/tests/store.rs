@@ -5,7 +5,7 @@ use hutong_ledger::log::{Blake3Log, LogHasher};
 use hutong_ledger::records::{LicenceNumber, RecordKey};
 use hutong_ledger::smt;
 use hutong_ledger::store::{
-    Backend, BlockError, MemoryBackend, Mode, SledBackend, Store, StoreError,
+    Backend, BlockError, Engine, MemoryBackend, Mode, SledBackend, Store, StoreError,
 };
 use hutong_ledger::testkit::{Fixture, GENESIS_TIME};
 
@@ -49,6 +49,50 @@ fn reopen_gives_the_same_head_and_roots() {
     // And it keeps going from there.
     commit_blocks(&store, &mut fixture, 1, 5);
     assert_eq!(store.height().unwrap(), 6);
+}
+
+#[test]
+fn each_engine_reopens_its_own_store_and_refuses_the_other() {
+    for engine in Engine::ALL {
+        let dir = tempfile::tempdir().unwrap();
+        let mut fixture = Fixture::new();
+        let head = {
+            let store = Store::create_engine(dir.path(), engine, &fixture.genesis).unwrap();
+            commit_blocks(&store, &mut fixture, 3, 10);
+            store.head().unwrap()
+        };
+        assert_eq!(Engine::found_in(dir.path()), Some(engine));
+        let other = Engine::ALL
+            .into_iter()
+            .find(|candidate| *candidate != engine)
+            .unwrap();
+        match Store::open_engine(dir.path(), other) {
+            Err(StoreError::WrongEngine { configured, found }) => {
+                assert_eq!((configured, found), (other, engine))
+            }
+            result => panic!("{other} opened a {engine} store: {:?}", result.map(|_| ())),
+        }
+        assert!(matches!(
+            Store::create_engine(dir.path(), other, &fixture.genesis),
+            Err(StoreError::WrongEngine { .. })
+        ));
+        // Nothing of the other engine was left behind by the refusals.
+        assert_eq!(Engine::found_in(dir.path()), Some(engine));
+        assert_eq!(
+            Store::open_engine(dir.path(), engine)
+                .unwrap()
+                .head()
+                .unwrap(),
+            head
+        );
+        let store = Store::open(dir.path()).unwrap();
+        assert_eq!(store.head().unwrap(), head);
+        commit_blocks(&store, &mut fixture, 1, 5);
+        assert_eq!(store.height().unwrap(), 4);
+    }
+    assert_eq!("sled".parse::<Engine>().unwrap(), Engine::Sled);
+    assert_eq!("redb".parse::<Engine>().unwrap(), Engine::default());
+    assert!("rocksdb".parse::<Engine>().is_err());
 }
 
 #[test]

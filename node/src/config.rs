@@ -19,6 +19,9 @@ pub struct Config {
     pub consensus: ConsensusConfig,
     pub mempool: MempoolConfig,
     pub log: LogConfig,
+    /// Absent in files written before it existed: the default engine.
+    #[serde(default)]
+    pub storage: StorageConfig,
     /// Fault-injection switches for the end-to-end tests. Absent from files `hutong init`
     /// writes, off by default, and honoured only under the conditions of [`TestingConfig`].
     #[serde(default, skip_serializing_if = "TestingConfig::is_default")]
@@ -118,6 +121,15 @@ pub struct MempoolConfig {
     pub bytes_max: usize,
 }
 
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StorageConfig {
+    /// `redb` (the default) or `sled`. A store keeps the engine it was created with; the node
+    /// refuses to open it with the other one.
+    #[serde(default)]
+    pub engine: hutong_ledger::store::Engine,
+}
+
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LogConfig {
@@ -187,6 +199,7 @@ impl Config {
                 format: "human".into(),
                 level: "info".into(),
             },
+            storage: StorageConfig::default(),
             testing: TestingConfig::default(),
         }
     }
@@ -341,6 +354,11 @@ bytes_max = {mb}
 format = {lf}
 # A tracing filter, e.g. "info" or "hutong_node=debug,info".
 level = {ll}
+
+[storage]
+# The store's engine: "redb" or "sled". A store keeps the engine it was created with: the node
+# refuses to open an existing store with the other one.
+engine = {se}
 "#,
             data_dir = quote(&self.data_dir.to_string_lossy()),
             genesis = quote(&self.genesis.to_string_lossy()),
@@ -365,6 +383,7 @@ level = {ll}
             mb = self.mempool.bytes_max,
             lf = quote(&self.log.format),
             ll = quote(&self.log.level),
+            se = quote(self.storage.engine.name()),
         )
     }
 }
@@ -438,5 +457,36 @@ mod tests {
         .unwrap();
         let loaded = Config::load(dir.path()).unwrap();
         assert!(loaded.testing.enabled && loaded.testing.any_switch());
+    }
+
+    #[test]
+    fn the_storage_engine_is_chosen_in_the_file_and_defaults_to_redb() {
+        use hutong_ledger::store::Engine;
+        let dir = tempfile::tempdir().unwrap();
+        let config = Config::new("/ip4/127.0.0.1/tcp/1".into(), "127.0.0.1:2".into(), vec![]);
+        assert_eq!(config.storage.engine, Engine::Redb);
+        let text = config.to_commented_toml();
+        std::fs::write(
+            dir.path().join("config.toml"),
+            text.replace("engine = \"redb\"", "engine = \"sled\""),
+        )
+        .unwrap();
+        assert_eq!(
+            Config::load(dir.path()).unwrap().storage.engine,
+            Engine::Sled
+        );
+        // A file written before the section existed loads with the default engine.
+        let (before, _) = text.split_once("[storage]").unwrap();
+        std::fs::write(dir.path().join("config.toml"), before).unwrap();
+        assert_eq!(Config::load(dir.path()).unwrap(), config);
+        std::fs::write(
+            dir.path().join("config.toml"),
+            text.replace("engine = \"redb\"", "engine = \"rocks\""),
+        )
+        .unwrap();
+        assert!(matches!(
+            Config::load(dir.path()),
+            Err(ConfigError::Parse { .. })
+        ));
     }
 }

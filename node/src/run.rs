@@ -78,11 +78,12 @@ async fn run_node(home: &Path, config: Config) -> Result<(), Failure> {
         .with_context(|| format!("creating {}", data_dir.display()))
         .code(exit::RUNTIME)?;
     let store_dir = data_dir.join("store");
-    let store = match Store::open(&store_dir) {
+    let engine = config.storage.engine;
+    let store = match Store::open_engine(&store_dir, engine) {
         Ok(store) => store,
         Err(StoreError::Uninitialised) => {
-            tracing::info!(chain = %genesis.chain_id, "creating the store from genesis");
-            Store::create(&store_dir, &genesis).code(exit::STORE)?
+            tracing::info!(chain = %genesis.chain_id, %engine, "creating the store from genesis");
+            Store::create_engine(&store_dir, engine, &genesis).code(exit::STORE)?
         }
         Err(error) => {
             return Err(Failure::new(

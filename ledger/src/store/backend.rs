@@ -1,5 +1,6 @@
 //! The narrow interface between the block store and the key-value engine under it, and its
-//! implementations: sled (the default of the design), and an in-memory map for tests.
+//! implementations: redb (the default, docs/adr/0006-redb-default-engine.md), sled (the engine
+//! of the design, still selectable), and an in-memory map for tests.
 //!
 //! The store asks four things of an engine: read a key, scan a key prefix in order, apply a
 //! batch of writes atomically (a crash leaves all of the batch or none of it), and make that
@@ -9,6 +10,9 @@ use std::collections::BTreeMap;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, RwLock};
+
+use redb::{ReadableDatabase, TableDefinition};
+use serde::{Deserialize, Serialize};
 
 use super::StoreError;
 
@@ -52,6 +56,211 @@ pub enum Durability {
     /// returns, so a crash of the machine (not of the process) can lose the latest ones.
     /// Only for measuring what the sync costs, and for tests that do not crash machines.
     Unsynced,
+}
+
+/// The engines a store on disk can run on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Engine {
+    /// redb: one file, copy-on-write B-trees, a checksummed commit synced once per batch.
+    #[default]
+    Redb,
+    /// sled 0.34, with the store's own sync round after each batch.
+    Sled,
+}
+
+/// The file a redb store keeps everything in, inside the store's directory.
+pub const REDB_FILE: &str = "hutong.redb";
+/// The file sled writes its configuration to, inside the store's directory.
+const SLED_MARKER: &str = "conf";
+
+impl Engine {
+    /// Both engines, the default first.
+    pub const ALL: [Engine; 2] = [Engine::Redb, Engine::Sled];
+
+    /// The engine's name as a configuration file spells it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Engine::Redb => "redb",
+            Engine::Sled => "sled",
+        }
+    }
+
+    /// The engine whose files are in `directory`, if any (redb's file first).
+    pub fn found_in(directory: &Path) -> Option<Engine> {
+        if directory.join(REDB_FILE).is_file() {
+            Some(Engine::Redb)
+        } else if directory.join(SLED_MARKER).is_file() {
+            Some(Engine::Sled)
+        } else {
+            None
+        }
+    }
+
+    /// Opens (or creates) this engine's database in `directory`.
+    pub fn open(
+        self,
+        directory: &Path,
+        durability: Durability,
+    ) -> Result<Box<dyn Backend>, StoreError> {
+        Ok(match self {
+            Engine::Redb => Box::new(RedbBackend::open_with(directory, durability)?),
+            Engine::Sled => Box::new(SledBackend::open_with(directory, durability)?),
+        })
+    }
+}
+
+impl std::fmt::Display for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for Engine {
+    type Err = StoreError;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        Engine::ALL
+            .into_iter()
+            .find(|engine| engine.name() == text)
+            .ok_or_else(|| {
+                StoreError::Engine(format!(
+                    "unknown storage engine {text:?}: use \"redb\" or \"sled\""
+                ))
+            })
+    }
+}
+
+const REDB_TABLE: TableDefinition<&[u8], &[u8]> = TableDefinition::new("hutong");
+/// redb's page cache; it grows to this as pages are read or written, no further.
+pub const REDB_CACHE_BYTES: usize = 256 * 1024 * 1024;
+
+/// redb 4 behind the [`Backend`] interface: one file, `hutong.redb`, in the store's directory.
+///
+/// Each batch is one write transaction committed with `Durability::Immediate`: redb writes the
+/// changed pages and then the header slot that makes them current, with checksums, and syncs
+/// the file with one `fdatasync` before `commit` returns (a torn commit fails its checksum on
+/// the next open and the previous commit stays current). Keys are inserted in key order, which
+/// keeps the pages a block touches together.
+pub struct RedbBackend {
+    database: redb::Database,
+    file: PathBuf,
+    durability: Durability,
+}
+
+impl std::fmt::Debug for RedbBackend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedbBackend")
+            .field("file", &self.file)
+            .field("durability", &self.durability)
+            .finish()
+    }
+}
+
+impl RedbBackend {
+    /// Opens (or creates) the database in `directory`, syncing every batch.
+    pub fn open(directory: &Path) -> Result<Self, StoreError> {
+        Self::open_with(directory, Durability::Synced)
+    }
+
+    /// Opens (or creates) the database in `directory` with the given durability.
+    pub fn open_with(directory: &Path, durability: Durability) -> Result<Self, StoreError> {
+        std::fs::create_dir_all(directory).map_err(engine_error)?;
+        let file = directory.join(REDB_FILE);
+        let created = !file.exists();
+        let database = redb::Database::builder()
+            .set_cache_size(REDB_CACHE_BYTES)
+            .create(&file)
+            .map_err(engine_error)?;
+        let transaction = database.begin_write().map_err(engine_error)?;
+        transaction.open_table(REDB_TABLE).map_err(engine_error)?;
+        transaction.commit().map_err(engine_error)?;
+        if created {
+            // The new file's directory entry must reach the disk too.
+            File::open(directory)
+                .and_then(|dir| dir.sync_all())
+                .map_err(engine_error)?;
+        }
+        Ok(RedbBackend {
+            database,
+            file,
+            durability,
+        })
+    }
+}
+
+impl Backend for RedbBackend {
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        let transaction = self.database.begin_read().map_err(engine_error)?;
+        let table = transaction.open_table(REDB_TABLE).map_err(engine_error)?;
+        Ok(table
+            .get(key)
+            .map_err(engine_error)?
+            .map(|value| value.value().to_vec()))
+    }
+
+    fn scan(
+        &self,
+        prefix: &[u8],
+        after: Option<&[u8]>,
+        limit: usize,
+    ) -> Result<Vec<Entry>, StoreError> {
+        let transaction = self.database.begin_read().map_err(engine_error)?;
+        let table = transaction.open_table(REDB_TABLE).map_err(engine_error)?;
+        let start: Vec<u8> = match after {
+            Some(after) => {
+                let mut start = after.to_vec();
+                start.push(0);
+                start
+            }
+            None => prefix.to_vec(),
+        };
+        let mut out = Vec::new();
+        for entry in table
+            .range::<&[u8]>(start.as_slice()..)
+            .map_err(engine_error)?
+        {
+            let (key, value) = entry.map_err(engine_error)?;
+            if !key.value().starts_with(prefix) || out.len() >= limit {
+                break;
+            }
+            out.push((key.value().to_vec(), value.value().to_vec()));
+        }
+        Ok(out)
+    }
+
+    fn write(&self, mut batch: Vec<Write>) -> Result<(), StoreError> {
+        // A stable sort: a key written twice keeps its last value.
+        batch.sort_by(|left, right| left.0.cmp(&right.0));
+        let mut transaction = self.database.begin_write().map_err(engine_error)?;
+        if self.durability == Durability::Unsynced {
+            transaction
+                .set_durability(redb::Durability::None)
+                .map_err(engine_error)?;
+        }
+        {
+            let mut table = transaction.open_table(REDB_TABLE).map_err(engine_error)?;
+            for (key, value) in &batch {
+                match value {
+                    Some(value) => {
+                        table
+                            .insert(key.as_slice(), value.as_slice())
+                            .map_err(engine_error)?;
+                    }
+                    None => {
+                        table.remove(key.as_slice()).map_err(engine_error)?;
+                    }
+                }
+            }
+        }
+        transaction.commit().map_err(engine_error)
+    }
+
+    fn disk_bytes(&self) -> Result<u64, StoreError> {
+        std::fs::metadata(&self.file)
+            .map(|metadata| metadata.len())
+            .map_err(engine_error)
+    }
 }
 
 /// sled 0.34 behind the [`Backend`] interface.

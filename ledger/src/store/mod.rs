@@ -23,7 +23,7 @@
 //! | `h` | holder, type, number | — (licences of a holder) |
 //! | `i` | issuer, type, number | — (licences of an issuer) |
 //! | `r` | region, type, number | — (licences issued in a region) |
-//! | `a` | authority, height, index | transaction id (what an authority signed) |
+//! | `a` | authority, height | (index in the block, transaction id) of each transaction of that block the authority signed, in order (what an authority signed; one value per authority and block) |
 //! | `e` | recorded height, evidence record key | — (equivocations by the height that recorded them, ADR 0009) |
 
 pub mod backend;
@@ -34,7 +34,9 @@ use std::sync::{Mutex, RwLock};
 
 use serde::{Deserialize, Serialize};
 
-pub use backend::{Backend, Durability, Entry, MemoryBackend, SledBackend, Write};
+pub use backend::{
+    Backend, Durability, Engine, Entry, MemoryBackend, REDB_FILE, RedbBackend, SledBackend, Write,
+};
 
 use crate::block::{Block, BlockHeader, CommitCertificate, tx_root};
 use crate::codec::{self, CodecError};
@@ -73,6 +75,11 @@ pub enum StoreError {
     AlreadyInitialised,
     #[error("the store is corrupt: {0}; restore it from a backup or resynchronise the node")]
     Corrupt(String),
+    #[error(
+        "the store's directory holds a {found} database, but the {configured} engine was asked for; \
+         set the engine to {found}, or move the directory away to start a new store"
+    )]
+    WrongEngine { configured: Engine, found: Engine },
     #[error("the store holds chain {found:?}, not {expected:?}")]
     WrongChain { expected: String, found: String },
     #[error("decoding stored data: {0}")]
@@ -209,8 +216,8 @@ impl Execution {
 
     /// The number of key-value writes that committing the block hands the storage engine.
     pub fn store_writes(&self) -> usize {
-        // Per transaction: its location, one action entry per signer, and for an issuance
-        // the holder, issuer and region entries.
+        // Per transaction: its location, and for an issuance the holder, issuer and region
+        // entries; per signer of the block: one action entry.
         let index_writes: usize = self
             .applied
             .iter()
@@ -221,9 +228,15 @@ impl Execution {
                         transaction.payload.body,
                         crate::tx::TxBody::IssueLicence { .. }
                     );
-                1 + effects.authorities.len() + if issuance { 3 } else { 0 }
+                1 + if issuance { 3 } else { 0 }
             })
             .sum();
+        let signers: HashSet<&AuthorityId> = self
+            .applied
+            .iter()
+            .flat_map(|effects| &effects.authorities)
+            .collect();
+        let index_writes = index_writes + signers.len();
         // The block, its header, the head record, and an index entry per evidence item.
         3 + self.evidence_keys.len()
             + self.record_writes.len()
@@ -470,14 +483,43 @@ impl smt::SmtNodeStore for TreeNodes<'_> {
 }
 
 impl Store {
-    /// Opens the store in `path` with the sled engine, checking it (see [`Store::open_with`]).
+    /// Opens the store in `path` with the engine whose files are there (the default engine,
+    /// [`Engine::Redb`], when there are none), checking it (see [`Store::open_with`]).
     pub fn open(path: &Path) -> Result<Self, StoreError> {
-        Self::open_with(Box::new(SledBackend::open(path)?))
+        Self::open_engine(path, Engine::found_in(path).unwrap_or_default())
     }
 
-    /// Creates a new store in `path` from a genesis file.
+    /// Creates a new store in `path` from a genesis file, on the default engine.
     pub fn create(path: &Path, genesis: &Genesis) -> Result<Self, StoreError> {
-        Self::create_with(Box::new(SledBackend::open(path)?), genesis)
+        Self::create_engine(path, Engine::default(), genesis)
+    }
+
+    /// Opens the store in `path` on `engine`, refusing a directory that holds the other
+    /// engine's database ([`StoreError::WrongEngine`]) rather than starting an empty store
+    /// beside it.
+    pub fn open_engine(path: &Path, engine: Engine) -> Result<Self, StoreError> {
+        Self::check_engine(path, engine)?;
+        Self::open_with(engine.open(path, Durability::Synced)?)
+    }
+
+    /// Creates a new store in `path` on `engine` from a genesis file.
+    pub fn create_engine(
+        path: &Path,
+        engine: Engine,
+        genesis: &Genesis,
+    ) -> Result<Self, StoreError> {
+        Self::check_engine(path, engine)?;
+        Self::create_with(engine.open(path, Durability::Synced)?, genesis)
+    }
+
+    fn check_engine(path: &Path, engine: Engine) -> Result<(), StoreError> {
+        match Engine::found_in(path) {
+            Some(found) if found != engine => Err(StoreError::WrongEngine {
+                configured: engine,
+                found,
+            }),
+            _ => Ok(()),
+        }
     }
 
     /// Opens a store on `backend` and checks it: the head names a block that is there, whose
@@ -1173,6 +1215,8 @@ impl Store {
             batch.push((evidence_index_key(height, key), Some(Vec::new())));
         }
         let first_log_index = header.log_size - ids.len() as u64;
+        // One action entry per signer of the block: (index, id) of each transaction it signed.
+        let mut actions: BTreeMap<&AuthorityId, Vec<u8>> = BTreeMap::new();
         for (index, (id, effects)) in ids.iter().zip(&applied).enumerate() {
             let location = TxLocation {
                 height,
@@ -1180,13 +1224,10 @@ impl Store {
                 log_index: first_log_index + index as u64,
             };
             batch.push((prefixed(b'T', &id.0), Some(codec::to_canonical(&location))));
-            let mut position = height.to_be_bytes().to_vec();
-            position.extend_from_slice(&(index as u32).to_be_bytes());
             for authority in &effects.authorities {
-                batch.push((
-                    joined(b'a', &[authority.as_str().as_bytes(), &position]),
-                    Some(id.0.to_vec()),
-                ));
+                let entry = actions.entry(authority).or_default();
+                entry.extend_from_slice(&(index as u32).to_be_bytes());
+                entry.extend_from_slice(&id.0);
             }
             if let (Some((type_code, number)), Some(transaction)) =
                 (&effects.licence, block.transactions.get(index))
@@ -1215,6 +1256,15 @@ impl Store {
                     Some(Vec::new()),
                 ));
             }
+        }
+        for (authority, entry) in actions {
+            batch.push((
+                joined(
+                    b'a',
+                    &[authority.as_str().as_bytes(), &height.to_be_bytes()],
+                ),
+                Some(entry),
+            ));
         }
         let new_head = Head {
             block_hash: block.hash(),
@@ -1441,7 +1491,8 @@ impl Store {
             .collect()
     }
 
-    /// What one authority signed, oldest first: `(height, index, transaction id)`.
+    /// What one authority signed, oldest first: `(height, index, transaction id)`, after a
+    /// position `(height, index)` when given.
     pub fn actions_of(
         &self,
         authority: &AuthorityId,
@@ -1451,31 +1502,49 @@ impl Store {
         let mut start = vec![b'a'];
         start.extend_from_slice(authority.as_str().as_bytes());
         start.push(0);
-        let after_key = after.map(|(height, index)| {
+        let block_key = |height: Height| {
             let mut key = start.clone();
             key.extend_from_slice(&height.to_be_bytes());
-            key.extend_from_slice(&index.to_be_bytes());
             key
-        });
-        self.backend
-            .scan(&start, after_key.as_deref(), limit)?
-            .into_iter()
-            .map(|(key, value)| {
-                let position = &key[start.len()..];
-                let (height, index) = match (position.get(..8), position.get(8..12)) {
-                    (Some(height), Some(index)) => (
-                        u64::from_be_bytes(height.try_into().unwrap_or_default()),
-                        u32::from_be_bytes(index.try_into().unwrap_or_default()),
-                    ),
-                    _ => return Err(StoreError::Corrupt("malformed action index key".into())),
-                };
-                let id: [u8; 32] = value
-                    .as_slice()
-                    .try_into()
-                    .map_err(|_| StoreError::Corrupt("malformed action index value".into()))?;
-                Ok((height, index, Hash32(id)))
-            })
-            .collect()
+        };
+        let mut out = Vec::new();
+        // The rest of the block the cursor is in, then the blocks after it; every entry holds
+        // at least one action, so `limit` entries are enough.
+        let mut entries: Vec<Entry> = Vec::new();
+        if let Some((height, _)) = after {
+            let key = block_key(height);
+            if let Some(value) = self.backend.get(&key)? {
+                entries.push((key, value));
+            }
+        }
+        let after_key = after.map(|(height, _)| block_key(height));
+        entries.extend(self.backend.scan(&start, after_key.as_deref(), limit)?);
+        for (key, value) in entries {
+            let height = key
+                .get(start.len()..)
+                .and_then(|bytes| <[u8; 8]>::try_from(bytes).ok())
+                .map(u64::from_be_bytes)
+                .ok_or_else(|| StoreError::Corrupt("malformed action index key".into()))?;
+            if value.is_empty() || !value.len().is_multiple_of(36) {
+                return Err(StoreError::Corrupt(format!(
+                    "the action index entry of {authority} at height {height} is {} bytes long",
+                    value.len()
+                )));
+            }
+            for item in value.chunks_exact(36) {
+                let (index, id) = item.split_at(4);
+                let index = u32::from_be_bytes(index.try_into().unwrap_or_default());
+                if after.is_some_and(|cursor| (height, index) <= cursor) {
+                    continue;
+                }
+                if out.len() >= limit {
+                    return Ok(out);
+                }
+                let id: [u8; 32] = id.try_into().unwrap_or_default();
+                out.push((height, index, Hash32(id)));
+            }
+        }
+        Ok(out)
     }
 }
 
@@ -1835,6 +1904,57 @@ mod tests {
         assert_eq!(
             store.check_transactions(&[&transaction], GENESIS_TIME + 1_000),
             vec![Ok(())]
+        );
+    }
+
+    #[test]
+    fn actions_are_indexed_once_per_block_and_page_in_order() {
+        let mut fixture = Fixture::new();
+        let store = Store::create_with(Box::new(MemoryBackend::new()), &fixture.genesis).unwrap();
+        let mut expected = Vec::new();
+        for block in 0..3u64 {
+            let transactions: Vec<Transaction> = (0..4)
+                .map(|number| {
+                    fixture.issue_business_licence("qd-approval", "370200", block * 10 + number)
+                })
+                .collect();
+            let execution = store
+                .execute(
+                    store.head().unwrap().header.time + 1_000,
+                    fixture.node_keys[0].public_key(),
+                    transactions,
+                    Mode::Verify,
+                )
+                .unwrap();
+            // Four locations, twelve query index entries, one action entry for the signer.
+            let writes = execution.store_writes();
+            let height = execution.header.height;
+            for (index, id) in execution.ids().iter().enumerate() {
+                expected.push((height, index as u32, *id));
+            }
+            let certificate = fixture.certify(&execution.header);
+            store.commit(execution, certificate).unwrap();
+            assert!(writes >= 4 + 12 + 1 + 3, "{writes}");
+        }
+        let authority = AuthorityId::from("qd-approval");
+        assert_eq!(store.actions_of(&authority, None, 100).unwrap(), expected);
+        for limit in [1, 3, 5] {
+            let mut paged = Vec::new();
+            let mut after = None;
+            loop {
+                let page = store.actions_of(&authority, after, limit).unwrap();
+                assert!(page.len() <= limit);
+                let Some(last) = page.last() else { break };
+                after = Some((last.0, last.1));
+                paged.extend(page);
+            }
+            assert_eq!(paged, expected, "pages of {limit}");
+        }
+        assert!(
+            store
+                .actions_of(&AuthorityId::from("nobody"), None, 10)
+                .unwrap()
+                .is_empty()
         );
     }
 
