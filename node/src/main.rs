@@ -16,9 +16,9 @@ mod network;
 mod run;
 mod service;
 mod shared;
+mod testnet_commands;
 mod tx_examples;
 mod verify;
-mod testnet_commands;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
