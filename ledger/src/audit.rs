@@ -53,7 +53,7 @@ use crate::tx::{Transaction, TxBody, signing_message_of};
 pub const CHUNK_TRANSACTIONS: usize = 8_192;
 /// Most blocks handed to [`preverify`] at once by [`audit`].
 pub const CHUNK_BLOCKS: usize = 256;
-/// Chunks in flight between the two stages of [`audit`].
+/// Chunks in flight between two stages of [`audit`].
 const CHUNKS_IN_FLIGHT: usize = 2;
 /// Most verifier threads [`preverify`] starts.
 pub const THREADS_MAX: usize = 64;
@@ -113,20 +113,12 @@ pub enum Violation {
         validators: usize,
         total_power: u64,
     },
-    #[error(
-        "block {height}, transaction {index} ({id}): signed by {authority} with key {key}, valid from height {valid_from}{}; at height {height} the key of {authority} is {}",
-        valid_until.map(|until| format!(" until before height {until}")).unwrap_or_default(),
-        expected.map(|key| key.to_string()).unwrap_or_else(|| "none".into())
-    )]
+    #[error("block {height}, transaction {index} ({id}): {key}")]
     KeyNotValidAtHeight {
         height: Height,
         index: usize,
         id: Hash32,
-        authority: AuthorityId,
-        key: PublicKey,
-        valid_from: Height,
-        valid_until: Option<Height>,
-        expected: Option<PublicKey>,
+        key: Box<OutOfTermKey>,
     },
     #[error("block {height}, transaction {index} ({id}) is refused by the rules: {error}")]
     Transaction {
@@ -148,6 +140,23 @@ pub enum Violation {
     Limit { height: Height, problem: String },
     #[error("re-execution could not proceed at block {height}: {problem}")]
     Internal { height: Height, problem: String },
+}
+
+/// A key of an authority's history used at a height where it was not the authority's key.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "signed by {authority} with key {key}, valid from height {valid_from}{}; at that height the key of {authority} is {}",
+    valid_until.map(|until| format!(" until before height {until}")).unwrap_or_default(),
+    expected.map(|key| key.to_string()).unwrap_or_else(|| "none".into())
+)]
+pub struct OutOfTermKey {
+    pub authority: AuthorityId,
+    /// The key that made the signature.
+    pub key: PublicKey,
+    pub valid_from: Height,
+    pub valid_until: Option<Height>,
+    /// The key valid at the height, if any.
+    pub expected: Option<PublicKey>,
 }
 
 impl Violation {
@@ -517,11 +526,13 @@ impl Auditor {
                         height,
                         index,
                         id,
-                        authority: authority.clone(),
-                        key: found.0,
-                        valid_from: found.1,
-                        valid_until: found.2,
-                        expected: found.3,
+                        key: Box::new(OutOfTermKey {
+                            authority: authority.clone(),
+                            key: found.0,
+                            valid_from: found.1,
+                            valid_until: found.2,
+                            expected: found.3,
+                        }),
                     };
                 }
                 Violation::Transaction {
@@ -791,11 +802,19 @@ pub struct AuditFailure {
     pub verified: Box<AuditSummary>,
 }
 
-/// Re-verifies every block `blocks` yields, from genesis, in order: signatures of the next
-/// chunk of blocks are checked on `options.threads` threads while the calling thread executes
-/// the current one. Calls `progress` after every chunk. Stops at the first violation, or at
-/// the first entry the source could not read (after verifying every block before it).
-/// Returns the auditor, holding the re-executed state, with its summary.
+/// A run of consecutive blocks on its way through the pipeline of [`audit`], and the source's
+/// failure that ended it, if any (after its blocks).
+struct Chunk {
+    blocks: Vec<SourceBlock>,
+    error: Option<Violation>,
+}
+
+/// Re-verifies every block `blocks` yields, from genesis, in order, as a pipeline of three
+/// threads: one pulls blocks from `blocks` (reading and decoding them there), one checks the
+/// signatures of each run of blocks ([`preverify`], itself on `options.threads` threads),
+/// and the calling thread executes them. Calls `progress` after every run. Stops at the
+/// first violation, or at the first entry the source could not read (after verifying every
+/// block before it). Returns the auditor, holding the re-executed state, with its summary.
 pub fn audit<I>(
     genesis: &Genesis,
     blocks: I,
@@ -803,7 +822,7 @@ pub fn audit<I>(
     progress: &mut dyn FnMut(&Progress),
 ) -> Result<Auditor, AuditFailure>
 where
-    I: Iterator<Item = Result<SourceBlock, Violation>>,
+    I: Iterator<Item = Result<SourceBlock, Violation>> + Send,
 {
     let mut auditor = Auditor::new(genesis).map_err(|violation| AuditFailure {
         violation,
@@ -812,38 +831,26 @@ where
     let mut directory = KeyDirectory::from_genesis(genesis);
     let threads = options.threads;
     let outcome = std::thread::scope(|scope| -> Result<(), Violation> {
-        let (to_verifier, verifier_in) = mpsc::sync_channel::<Vec<SourceBlock>>(CHUNKS_IN_FLIGHT);
+        let (to_verifier, verifier_in) = mpsc::sync_channel::<Chunk>(CHUNKS_IN_FLIGHT);
         let (verifier_out, from_verifier) =
-            mpsc::sync_channel::<(Vec<SourceBlock>, VerifiedSet)>(CHUNKS_IN_FLIGHT);
+            mpsc::sync_channel::<(Chunk, VerifiedSet)>(CHUNKS_IN_FLIGHT);
         scope.spawn(move || {
-            for chunk in verifier_in {
-                let verified = preverify(
-                    chunk.iter().map(|source| &source.block),
-                    &mut directory,
-                    threads,
-                );
-                if verifier_out.send((chunk, verified)).is_err() {
-                    return;
-                }
-            }
-        });
-        let mut blocks = blocks;
-        let mut in_flight = 0usize;
-        let mut source_error: Option<Violation> = None;
-        let mut finished = false;
-        loop {
-            // Fill the pipeline.
-            while !finished && in_flight < CHUNKS_IN_FLIGHT {
-                let mut chunk = Vec::new();
+            let mut blocks = blocks;
+            loop {
+                let mut chunk = Chunk {
+                    blocks: Vec::new(),
+                    error: None,
+                };
                 let mut transactions = 0usize;
-                while chunk.len() < CHUNK_BLOCKS && transactions < CHUNK_TRANSACTIONS {
+                let mut finished = false;
+                while chunk.blocks.len() < CHUNK_BLOCKS && transactions < CHUNK_TRANSACTIONS {
                     match blocks.next() {
                         Some(Ok(source)) => {
                             transactions += source.block.transactions.len();
-                            chunk.push(source);
+                            chunk.blocks.push(source);
                         }
                         Some(Err(violation)) => {
-                            source_error = Some(violation);
+                            chunk.error = Some(violation);
                             finished = true;
                             break;
                         }
@@ -853,28 +860,31 @@ where
                         }
                     }
                 }
-                if chunk.is_empty() {
-                    break;
+                if (!chunk.blocks.is_empty() || chunk.error.is_some())
+                    && to_verifier.send(chunk).is_err()
+                {
+                    return;
                 }
-                if to_verifier.send(chunk).is_err() {
-                    return Err(Violation::Internal {
-                        height: auditor.last_header().height,
-                        problem: "the signature checker stopped".into(),
-                    });
+                if finished {
+                    return;
                 }
-                in_flight += 1;
             }
-            if in_flight == 0 {
-                break;
+        });
+        scope.spawn(move || {
+            for chunk in verifier_in {
+                let verified = preverify(
+                    chunk.blocks.iter().map(|source| &source.block),
+                    &mut directory,
+                    threads,
+                );
+                if verifier_out.send((chunk, verified)).is_err() {
+                    return;
+                }
             }
-            let Ok((chunk, verified)) = from_verifier.recv() else {
-                return Err(Violation::Internal {
-                    height: auditor.last_header().height,
-                    problem: "the signature checker stopped".into(),
-                });
-            };
-            in_flight -= 1;
-            for source in &chunk {
+        });
+        // Dropping the receiver on a violation stops the two other threads at their next send.
+        for (chunk, verified) in from_verifier {
+            for source in &chunk.blocks {
                 auditor.verify_block(source, &verified)?;
             }
             let summary = auditor.summary();
@@ -883,12 +893,11 @@ where
                 blocks: summary.blocks,
                 transactions: summary.transactions,
             });
+            if let Some(violation) = chunk.error {
+                return Err(violation);
+            }
         }
-        drop(to_verifier);
-        match source_error {
-            Some(violation) => Err(violation),
-            None => Ok(()),
-        }
+        Ok(())
     });
     match outcome {
         Ok(()) => Ok(auditor),
@@ -1164,7 +1173,11 @@ pub fn licence_events_csv(
     let trailer = format!(
         "# 报告范围 range: {} .. {} (UTC){}{}; 检查点 checkpoint: height {} block {} log_size {} log_root {} state_root {}",
         utc_text(filter.from),
-        utc_text(filter.to),
+        if filter.to == TimeMs::MAX {
+            "无截止 no end".to_owned()
+        } else {
+            utc_text(filter.to)
+        },
         filter
             .type_code
             .as_ref()

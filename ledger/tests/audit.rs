@@ -4,8 +4,8 @@
 
 use hutong_consensus::CertificateError;
 use hutong_ledger::audit::{
-    self, AuditOptions, Auditor, EventFilter, ExportLine, KeyDirectory, SourceBlock, Violation,
-    licence_events, licence_events_csv, parse_export_line, preverify,
+    self, AuditOptions, Auditor, EventFilter, ExportLine, KeyDirectory, OutOfTermKey, SourceBlock,
+    Violation, licence_events, licence_events_csv, parse_export_line, preverify,
 };
 use hutong_ledger::block::{Block, BlockCertificateError, certify};
 use hutong_ledger::crypto::SecretKey;
@@ -55,16 +55,15 @@ impl Chain {
             store,
         };
 
-        let mut heights: Vec<Vec<Transaction>> = Vec::new();
         // 1: four issuances, one by Jining.
-        heights.push(vec![
+        let first = vec![
             fixture.issue_business_licence("qd-approval", "370200", 1),
             fixture.issue_business_licence("qd-approval", "370200", 2),
             fixture.issue_business_licence("qd-approval", "370200", 3),
             fixture.issue_business_licence("jn-approval", "370800", 4),
-        ]);
+        ];
         // 2: qd-approval rotates its key from ROTATION_HEIGHT on.
-        heights.push(vec![
+        let second = vec![
             fixture.tx(
                 "qd-approval",
                 TxBody::RotateKey {
@@ -74,9 +73,9 @@ impl Chain {
                 },
             ),
             fixture.issue_business_licence("qd-approval", "370200", 5),
-        ]);
+        ];
         // 3: the governors add a validator from NEW_VALIDATOR_HEIGHT on.
-        heights.push(vec![
+        let third = vec![
             fixture.governance(
                 TxBody::ChangeValidators {
                     changes: vec![NodeChange::Set(NodeEntry {
@@ -89,8 +88,8 @@ impl Chain {
                 3,
             ),
             fixture.issue_business_licence("qd-approval", "370200", 6),
-        ]);
-        for (index, transactions) in heights.into_iter().enumerate() {
+        ];
+        for (index, transactions) in [first, second, third].into_iter().enumerate() {
             chain.push(transactions, &all_nodes, index as u64 + 1);
         }
         // 4: the new key signs; the market regulator revokes licence 1.
@@ -424,16 +423,19 @@ fn a_transaction_signed_with_a_key_rotated_away_is_refused() {
             height: 5,
             index: 0,
             id: found,
-            authority,
             key,
-            valid_from: 0,
-            valid_until: Some(ROTATION_HEIGHT),
-            expected: Some(expected),
         } => {
             assert_eq!(found, id);
-            assert_eq!(authority.as_str(), "qd-approval");
-            assert_eq!(key, chain.old_qd_key.public_key());
-            assert_eq!(expected, testkit::secret("qd-approval-2").public_key());
+            assert_eq!(
+                *key,
+                OutOfTermKey {
+                    authority: "qd-approval".into(),
+                    key: chain.old_qd_key.public_key(),
+                    valid_from: 0,
+                    valid_until: Some(ROTATION_HEIGHT),
+                    expected: Some(testkit::secret("qd-approval-2").public_key()),
+                }
+            );
         }
         other => panic!("unexpected: {other}"),
     }

@@ -1,5 +1,6 @@
 //! `hutong`: a department's node of the licence ledger network, and the tools around it.
 
+mod audit;
 mod commands;
 mod config;
 mod durable;
@@ -80,6 +81,9 @@ enum Command {
     },
     /// Build, sign and submit a transaction to a node's API.
     Tx(commands::TxArgs),
+    /// Re-verify the whole chain from genesis (an export file or a node), compare nodes, and
+    /// query the verified history.
+    Audit(audit::AuditArgs),
 }
 
 fn main() -> ExitCode {
@@ -106,6 +110,7 @@ fn main() -> ExitCode {
         Command::Genesis { input, out } => commands::genesis(&input, out.as_deref()),
         Command::Run { home } => run::run(&home),
         Command::Tx(args) => commands::tx(&args),
+        Command::Audit(args) => audit::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
