@@ -1,0 +1,153 @@
+//! `hutong audit` against a network of real node processes on loopback: a node's whole chain
+//! re-verifies from the genesis file, two nodes agree, the downloaded export verifies on its
+//! own and yields the CSV report, and an altered copy of it fails with the explanation.
+
+use std::process::Command;
+use std::time::Duration;
+
+use hutong_tests::{Network, hutong_binary};
+
+fn audit(arguments: &[&str]) -> (Option<i32>, String, String) {
+    let output = Command::new(hutong_binary())
+        .arg("audit")
+        .args(arguments)
+        .output()
+        .expect("hutong audit runs");
+    (
+        output.status.code(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn a_nodes_chain_reverifies_and_an_altered_export_does_not() {
+    let mut network = Network::new(2);
+    network.start_all();
+    network.wait_for(
+        "both nodes to commit a block",
+        Duration::from_secs(60),
+        |network| {
+            network
+                .heights()
+                .iter()
+                .all(|height| height.is_some_and(|height| height >= 1))
+        },
+    );
+    let mut ids = Vec::new();
+    for n in 1..=5 {
+        let transaction = network
+            .fixture
+            .issue_business_licence("qd-approval", "370200", n);
+        let (status, body) = network.nodes[0]
+            .submit(&transaction)
+            .expect("the node answers");
+        assert_eq!(status, 202, "submission refused: {body}");
+        ids.push(transaction.id());
+    }
+    network.wait_for(
+        "the issuances to be committed on both nodes",
+        Duration::from_secs(60),
+        |network| {
+            network.nodes.iter().all(|node| {
+                ids.iter()
+                    .all(|id| node.transaction_state(id).as_deref() == Some("committed"))
+            })
+        },
+    );
+    let directory = network.directory.path().to_path_buf();
+    let genesis = directory.join("genesis.json");
+    let genesis = genesis.to_str().unwrap();
+    let saved = directory.join("export.ndjson");
+    let saved_text = saved.to_str().unwrap();
+    let node0 = network.nodes[0].api.clone();
+    let node1 = network.nodes[1].api.clone();
+
+    let (code, stdout, stderr) = audit(&[
+        "--node",
+        &node0,
+        "--genesis",
+        genesis,
+        "--progress",
+        "lines",
+        "--save-export",
+        saved_text,
+    ]);
+    assert_eq!(code, Some(0), "{stdout}\n{stderr}");
+    assert!(stdout.contains("audit passed"), "{stdout}");
+    assert!(stdout.contains("is the verified block"), "{stdout}");
+    assert!(stderr.contains("audit: "), "progress lines: {stderr}");
+
+    let (code, stdout, stderr) = audit(&[
+        "--node",
+        &node0,
+        "--against",
+        &node1,
+        "--genesis",
+        genesis,
+        "--json",
+    ]);
+    assert_eq!(code, Some(0), "{stdout}\n{stderr}");
+    let comparison: serde_json::Value = serde_json::from_str(&stdout).expect("JSON");
+    assert_eq!(comparison["fork"], false);
+    let relation = &comparison["relations"][0];
+    assert!(
+        ["same", "behind", "ahead"].contains(&relation["relation"].as_str().unwrap()),
+        "{comparison}"
+    );
+    if relation["relation"] != "same" {
+        assert_eq!(relation["log_consistent"], true, "{comparison}");
+    }
+    for head in comparison["heads"].as_array().unwrap() {
+        assert_eq!(head["certified"], true, "{comparison}");
+    }
+
+    // The saved export verifies on its own, and the report lists the five issuances.
+    let report = directory.join("report.csv");
+    let (code, stdout, stderr) = audit(&[
+        "--export",
+        saved_text,
+        "--genesis",
+        genesis,
+        "--progress",
+        "none",
+        "--report-csv",
+        report.to_str().unwrap(),
+    ]);
+    assert_eq!(code, Some(0), "{stdout}\n{stderr}");
+    let csv = std::fs::read_to_string(&report).expect("report");
+    assert_eq!(csv.matches("\"issued\"").count(), 5, "{csv}");
+
+    // One altered field in one transaction: its signature no longer holds.
+    let text = std::fs::read_to_string(&saved).expect("saved export");
+    let mut lines: Vec<String> = text.lines().map(str::to_owned).collect();
+    let (index, mut line) = lines
+        .iter()
+        .enumerate()
+        .find_map(|(index, line)| {
+            let value: serde_json::Value = serde_json::from_str(line).ok()?;
+            (!value["block"]["transactions"].as_array()?.is_empty()).then_some((index, value))
+        })
+        .expect("a block with transactions");
+    let body = &mut line["block"]["transactions"][0]["payload"]["body"]["issue_licence"];
+    body["holder_name"] = serde_json::Value::String("Someone Else Ltd".into());
+    let height = line["block"]["header"]["height"].as_u64().unwrap();
+    lines[index] = line.to_string();
+    let altered = directory.join("altered.ndjson");
+    std::fs::write(&altered, lines.join("\n")).expect("altered export");
+    let (code, stdout, _) = audit(&[
+        "--export",
+        altered.to_str().unwrap(),
+        "--genesis",
+        genesis,
+        "--progress",
+        "none",
+    ]);
+    assert_eq!(code, Some(7), "{stdout}");
+    assert!(
+        stdout.contains(&format!("AUDIT FAILED at block {height} (transaction)")),
+        "{stdout}"
+    );
+    assert!(stdout.contains("transaction 0"), "{stdout}");
+    assert!(stdout.contains("signature of qd-approval"), "{stdout}");
+}
