@@ -151,3 +151,61 @@ fn a_nodes_chain_reverifies_and_an_altered_export_does_not() {
     assert!(stdout.contains("transaction 0"), "{stdout}");
     assert!(stdout.contains("signature of qd-approval"), "{stdout}");
 }
+
+#[test]
+fn two_networks_from_one_genesis_are_reported_as_a_fork() {
+    // The same genesis and the same validator keys, run twice apart: every block of one is
+    // certified, and so is every block of the other, as if the validators had signed twice.
+    let mut first = Network::new(2);
+    let mut second = Network::new_within_turn(2);
+    first.start_all();
+    second.start_all();
+    for network in [&first, &second] {
+        network.wait_for(
+            "both nodes to commit two blocks",
+            Duration::from_secs(60),
+            |network| {
+                network
+                    .heights()
+                    .iter()
+                    .all(|height| height.is_some_and(|height| height >= 2))
+            },
+        );
+    }
+    let genesis = first.directory.path().join("genesis.json");
+    let (code, stdout, stderr) = audit(&[
+        "--node",
+        &first.nodes[0].api,
+        "--against",
+        &first.nodes[1].api,
+        "--against",
+        &second.nodes[0].api,
+        "--genesis",
+        genesis.to_str().unwrap(),
+        "--json",
+    ]);
+    assert_eq!(code, Some(7), "{stdout}\n{stderr}");
+    let comparison: serde_json::Value = serde_json::from_str(&stdout).expect("JSON");
+    assert_eq!(comparison["fork"], true, "{comparison}");
+    assert_ne!(
+        comparison["relations"][0]["relation"], "fork",
+        "{comparison}"
+    );
+    let fork = &comparison["relations"][1];
+    assert_eq!(fork["relation"], "fork", "{comparison}");
+    // The chains part at their first block whose time differs: block 1 unless both were
+    // proposed in the same millisecond.
+    let height = fork["fork_height"].as_u64().unwrap();
+    let lowest = comparison["heads"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|head| head["height"].as_u64().unwrap())
+        .min()
+        .unwrap();
+    assert!((1..=lowest).contains(&height), "{comparison}");
+    assert_ne!(fork["reference_block"], fork["other_block"]);
+    for head in comparison["heads"].as_array().unwrap() {
+        assert_eq!(head["certified"], true, "{comparison}");
+    }
+}
