@@ -80,6 +80,11 @@ pub struct AuditArgs {
     /// With --node: also keep the downloaded export in this file (NDJSON).
     #[arg(long, requires = "node")]
     save_export: Option<PathBuf>,
+    /// A signed checkpoint (`GET /v1/log/checkpoint`, saved) the verified chain must reach:
+    /// its certificate is verified from genesis, and the chain must hold its block. An export
+    /// cut short, or from another history, fails.
+    #[arg(long)]
+    checkpoint: Option<PathBuf>,
     /// Start of the time range of the history queries (ms since the epoch, `YYYY-MM-DD`, or
     /// `YYYY-MM-DDTHH:MM:SSZ`; UTC). Default: the beginning.
     #[arg(long)]
@@ -189,6 +194,23 @@ pub fn run(args: &AuditArgs) -> Result<(), Failure> {
     if let Some((agent, base, head)) = node {
         node_check = Some(check_node_answers(&agent, &base, &head, &summary)?);
     }
+    if let Some(path) = &args.checkpoint {
+        let problem = check_against_checkpoint(path, &genesis, &auditor)?;
+        match problem {
+            Ok(line) => eprintln!("checkpoint: {line}"),
+            Err(problem) => {
+                print_summary(&summary, elapsed, args.json, true, node_check.as_deref());
+                println!(
+                    "AUDIT FAILED against the checkpoint {}:\n  {problem}",
+                    path.display()
+                );
+                return Err(Failure::new(
+                    EXIT_VIOLATION,
+                    anyhow!("the verified chain does not reach the signed checkpoint"),
+                ));
+            }
+        }
+    }
     let queries = args.report_csv.is_some()
         || args.signed_by.is_some()
         || args.licence.is_some()
@@ -287,6 +309,52 @@ fn node_header(agent: &ureq::Agent, base: &str, height: Height) -> Result<BlockH
         ));
     }
     Ok(item.header)
+}
+
+/// Checks the verified chain against a saved signed checkpoint: `Ok(Ok(what matched))`, or
+/// `Ok(Err(what does not))`.
+fn check_against_checkpoint(
+    path: &Path,
+    genesis: &Genesis,
+    auditor: &Auditor,
+) -> Result<Result<String, String>, Failure> {
+    let bytes = std::fs::read(path)
+        .with_context(|| format!("reading {}", path.display()))
+        .code(exit::CONFIG)?;
+    let document: CheckpointDocument = serde_json::from_slice(&bytes)
+        .with_context(|| format!("{} is not a checkpoint document", path.display()))
+        .code(exit::CONFIG)?;
+    let checkpoint = document.checkpoint;
+    if let Err(error) = verify_checkpoint(&checkpoint, genesis) {
+        return Ok(Err(format!(
+            "the checkpoint itself does not verify from genesis: {error}"
+        )));
+    }
+    let height = checkpoint.header.height;
+    let signed = checkpoint.header.hash();
+    let verified = &auditor.summary().checkpoint;
+    if height > verified.height {
+        return Ok(Err(format!(
+            "the checkpoint is signed at height {height}, but the verified chain ends at {}: \
+             blocks {} to {height} are missing",
+            verified.height,
+            verified.height + 1
+        )));
+    }
+    let ours = auditor
+        .store()
+        .header(height)
+        .code(exit::RUNTIME)?
+        .map(|header| header.hash());
+    if ours != Some(signed) {
+        return Ok(Err(format!(
+            "at height {height} the checkpoint signs block {signed}, the verified chain holds {}",
+            ours.map(|hash| hash.to_string()).unwrap_or_default()
+        )));
+    }
+    Ok(Ok(format!(
+        "the signed checkpoint at height {height} (block {signed}) is on the verified chain"
+    )))
 }
 
 /// After verifying a node's export: does what the node says now match the verified chain?

@@ -102,6 +102,17 @@ fn a_nodes_chain_reverifies_and_an_altered_export_does_not() {
         assert_eq!(head["certified"], true, "{comparison}");
     }
 
+    // A signed checkpoint saved now, later than the export: the export is cut short.
+    let checkpoint = network.nodes[0]
+        .get("/v1/log/checkpoint")
+        .expect("the node answers")
+        .1;
+    let checkpoint_path = directory.join("checkpoint.json");
+    std::fs::write(&checkpoint_path, checkpoint.to_string()).expect("checkpoint");
+    let later = checkpoint["checkpoint"]["header"]["height"]
+        .as_u64()
+        .unwrap();
+
     // The saved export verifies on its own, and the report lists the five issuances.
     let report = directory.join("report.csv");
     let (code, stdout, stderr) = audit(&[
@@ -117,6 +128,41 @@ fn a_nodes_chain_reverifies_and_an_altered_export_does_not() {
     assert_eq!(code, Some(0), "{stdout}\n{stderr}");
     let csv = std::fs::read_to_string(&report).expect("report");
     assert_eq!(csv.matches("\"issued\"").count(), 5, "{csv}");
+
+    // The export without its last block does not reach the checkpoint saved after it.
+    let saved_lines: Vec<String> = std::fs::read_to_string(&saved)
+        .unwrap()
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    assert!(later >= saved_lines.len() as u64);
+    let truncated = directory.join("truncated.ndjson");
+    std::fs::write(&truncated, saved_lines[..saved_lines.len() - 1].join("\n")).unwrap();
+    let (code, stdout, stderr) = audit(&[
+        "--export",
+        truncated.to_str().unwrap(),
+        "--genesis",
+        genesis,
+        "--progress",
+        "none",
+        "--checkpoint",
+        checkpoint_path.to_str().unwrap(),
+    ]);
+    assert_eq!(code, Some(7), "{stdout}\n{stderr}");
+    assert!(stdout.contains("are missing"), "{stdout}");
+    // Re-verified from the node now, the chain reaches that checkpoint.
+    let (code, stdout, stderr) = audit(&[
+        "--node",
+        &node0,
+        "--genesis",
+        genesis,
+        "--progress",
+        "none",
+        "--checkpoint",
+        checkpoint_path.to_str().unwrap(),
+    ]);
+    assert_eq!(code, Some(0), "{stdout}\n{stderr}");
+    assert!(stderr.contains("is on the verified chain"), "{stderr}");
 
     // One altered field in one transaction: its signature no longer holds.
     let text = std::fs::read_to_string(&saved).expect("saved export");
