@@ -406,6 +406,8 @@ pub struct AuthorityPage {
 pub struct ActionView {
     pub height: Height,
     pub index: u32,
+    /// The block's time (ms since the epoch).
+    pub time: Option<TimeMs>,
     #[schema(value_type = String)]
     pub transaction_id: Hash32,
     /// The record kind (`issue_licence`, `change_status`, ...).
@@ -495,4 +497,50 @@ pub struct PresentationView {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct QrTextView {
     pub payload: String,
+}
+
+/// Licence events in a time range, with the signed checkpoint they were read at.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct LicenceEventList {
+    #[schema(value_type = Vec<Object>)]
+    pub items: Vec<hutong_ledger::audit::LicenceEventRow>,
+    #[schema(value_type = Object)]
+    pub checkpoint: crate::offline::Checkpoint,
+}
+
+/// One step of a licence's history with its inclusion proof.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct LicenceHistoryStep {
+    /// `issued`, `amended`, or the status action (`revoke`, `suspend`, ...).
+    pub event: String,
+    /// The same in Chinese (发证, 变更, 吊销, ...).
+    pub event_zh: String,
+    pub effective_at: TimeMs,
+    #[schema(value_type = String)]
+    pub by: AuthorityId,
+    pub reason: String,
+    pub height: Height,
+    #[schema(value_type = String)]
+    pub transaction_id: Hash32,
+    #[schema(value_type = Object)]
+    pub transaction: hutong_ledger::tx::Transaction,
+    /// The transaction's log leaf hash; with `inclusion` it leads to the checkpoint's log root.
+    #[schema(value_type = String)]
+    pub leaf_hash: Hash32,
+    #[schema(value_type = Object)]
+    pub inclusion: hutong_ledger::log::InclusionProof,
+}
+
+/// A licence's full history, each step proven in the log of the checkpoint, and the record
+/// proven in its state.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct LicenceHistory {
+    #[schema(value_type = Object)]
+    pub licence: hutong_ledger::records::Licence,
+    pub steps: Vec<LicenceHistoryStep>,
+    /// The licence record's sparse-Merkle proof against the checkpoint's state root.
+    #[schema(value_type = Object)]
+    pub state_proof: hutong_ledger::smt::SmtProof,
+    #[schema(value_type = Object)]
+    pub checkpoint: crate::offline::Checkpoint,
 }

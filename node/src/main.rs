@@ -1,5 +1,6 @@
 //! `hutong`: a department's node of the licence ledger network, and the tools around it.
 
+mod audit;
 mod commands;
 mod config;
 mod durable;
@@ -93,6 +94,9 @@ enum Command {
     /// Drive a running testnet with signed transactions (or verification reads) and print
     /// one line of JSON with the throughput and latency.
     Bench(testnet_commands::BenchArgs),
+    /// Re-verify the whole chain from genesis (an export file or a node), compare nodes, and
+    /// query the verified history.
+    Audit(audit::AuditArgs),
 }
 
 fn main() -> ExitCode {
@@ -122,6 +126,7 @@ fn main() -> ExitCode {
         Command::Verify(args) => verify::verify(&args),
         Command::Testnet(command) => testnet_commands::testnet(command),
         Command::Bench(args) => testnet_commands::bench(&args),
+        Command::Audit(args) => audit::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -6,19 +6,22 @@ use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
+use hutong_ledger::audit::{self as ledger_audit, EventFilter, LicenceEventRow, ReportError};
 use hutong_ledger::log::{Blake3Log, LogHasher};
-use hutong_ledger::records::{AuthorityId, Height, Record, RecordKey, TypeCode};
+use hutong_ledger::records::{AuthorityId, Height, Record, RecordKey, TimeMs, TypeCode};
+use hutong_ledger::store::Store;
 use serde::Deserialize;
 use utoipa::IntoParams;
 
 use super::verifier::{parse_region, state_view_of};
-use super::{ApiPath, ApiQuery, blocking, page_size, parse_authority};
+use super::{ApiPath, ApiQuery, blocking, page_size, parse_authority, parse_number, parse_type};
 use crate::offline::{CHECKPOINT_FORMAT, CheckpointDocument};
 use crate::problem::{ApiError, Problem};
 use crate::state::ApiState;
 use crate::views::{
     ActionPage, ActionView, AuthorityPage, AuthorityView, BlockPage, BlockView, ConsistencyView,
-    HeaderView, InclusionView, LicenceTypeList, RecognitionList,
+    HeaderView, InclusionView, LicenceEventList, LicenceHistory, LicenceHistoryStep,
+    LicenceTypeList, RecognitionList,
 };
 
 fn parse_height(text: &str) -> Result<Height, ApiError> {
@@ -389,6 +392,29 @@ pub(crate) struct ActionsQuery {
     limit: Option<usize>,
     /// `next_cursor` of the previous page (`height-index`).
     cursor: Option<String>,
+    /// Only actions in blocks whose time is at or after this (ms since the epoch).
+    from: Option<TimeMs>,
+    /// Only actions in blocks whose time is before this (ms since the epoch).
+    to: Option<TimeMs>,
+}
+
+/// The first height from which block times are at or after `time` (one past the head when
+/// none is): block times increase with height, so a binary search over headers finds it.
+fn first_height_at(store: &Store, time: TimeMs) -> Result<Height, ApiError> {
+    let (mut low, mut high) = (0, store.height()? + 1);
+    while low < high {
+        let middle = low + (high - low) / 2;
+        let header_time = store
+            .header(middle)?
+            .map(|header| header.time)
+            .ok_or_else(|| ApiError::internal(format!("header {middle} is missing")))?;
+        if header_time < time {
+            low = middle + 1;
+        } else {
+            high = middle;
+        }
+    }
+    Ok(low)
 }
 
 fn parse_action_cursor(text: &str) -> Result<(Height, u32), ApiError> {
@@ -424,11 +450,19 @@ pub(crate) async fn authority_actions(
 ) -> Result<Json<ActionPage>, ApiError> {
     let id = parse_authority(&id_text)?;
     let limit = page_size(&state, query.limit)?;
-    let after = query
+    let cursor = query
         .cursor
         .as_deref()
         .map(parse_action_cursor)
         .transpose()?;
+    if let (Some(from), Some(to)) = (query.from, query.to)
+        && to < from
+    {
+        return Err(ApiError::bad_request(
+            "range_out_of_order",
+            format!("to ({to}) is before from ({from})"),
+        ));
+    }
     let work = state.clone();
     blocking(move || {
         let store = work.store();
@@ -438,7 +472,25 @@ pub(crate) async fn authority_actions(
                 format!("no authority {id}"),
             ));
         }
-        let actions = store.actions_of(&id, after, limit)?;
+        // Heights [start, end) hold the blocks of the time range.
+        let start = match query.from {
+            Some(from) => first_height_at(store, from)?,
+            None => 0,
+        };
+        let end = match query.to {
+            Some(to) => first_height_at(store, to)?,
+            None => Height::MAX,
+        };
+        let after = match cursor {
+            Some(cursor) if cursor.0 >= start => Some(cursor),
+            _ if start > 0 => Some((start - 1, u32::MAX)),
+            _ => cursor,
+        };
+        let mut actions = store.actions_of(&id, after, limit)?;
+        let complete = actions.len() < limit;
+        let before_end = actions.len();
+        actions.retain(|(height, _, _)| *height < end);
+        let reached_end = actions.len() < before_end;
         let mut items = Vec::with_capacity(actions.len());
         for (height, index, transaction_id) in &actions {
             let (kind, licence, submitted) = match store.transaction(transaction_id)? {
@@ -453,16 +505,18 @@ pub(crate) async fn authority_actions(
                 ),
                 None => (String::new(), None, false),
             };
+            let time = store.header(*height)?.map(|header| header.time);
             items.push(ActionView {
                 height: *height,
                 index: *index,
+                time,
                 transaction_id: *transaction_id,
                 kind,
                 licence,
                 submitted,
             });
         }
-        let next_cursor = (actions.len() == limit)
+        let next_cursor = (!complete && !reached_end)
             .then(|| {
                 actions
                     .last()
@@ -511,9 +565,13 @@ pub(crate) async fn licence_types(
 pub(crate) struct RecognitionsQuery {
     /// Only attestations whose recognising region covers this region.
     region: Option<String>,
+    /// Only attestations in force at this time (ms since the epoch): begun, not ended, not
+    /// withdrawn.
+    at: Option<TimeMs>,
 }
 
-/// Mutual-recognition attestations (跨地区互通互认), including withdrawn ones.
+/// Mutual-recognition attestations (跨地区互通互认), including withdrawn ones unless `at` asks
+/// for those in force at a time.
 #[utoipa::path(
     get,
     path = "/v1/recognitions",
@@ -537,10 +595,219 @@ pub(crate) async fn recognitions(
             region
                 .as_ref()
                 .is_none_or(|region| recognition.recognizing_region.covers(region))
+                && query.at.is_none_or(|at| recognition.in_force_at(at))
         })
         .collect();
     Ok(Json(RecognitionList {
         items,
         state: state_view_of(store)?,
     }))
+}
+
+/// Most licence events `GET /v1/licence-events` returns.
+pub const LICENCE_EVENTS_MAX: usize = 10_000;
+/// Most licence events one CSV report holds.
+pub const REPORT_EVENTS_MAX: usize = 100_000;
+
+/// Query of the licence events and the CSV report.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct LicenceEventsQuery {
+    /// Events effective at or after this time (ms since the epoch; default 0).
+    from: Option<TimeMs>,
+    /// Events effective before this time (ms since the epoch; default: no end).
+    to: Option<TimeMs>,
+    /// Only licences of this type.
+    #[serde(rename = "type")]
+    #[param(rename = "type")]
+    type_code: Option<String>,
+    /// Only licences issued in regions this region covers.
+    region: Option<String>,
+}
+
+impl LicenceEventsQuery {
+    fn filter(&self) -> Result<EventFilter, ApiError> {
+        let from = self.from.unwrap_or(0);
+        let to = self.to.unwrap_or(TimeMs::MAX);
+        if to < from {
+            return Err(ApiError::bad_request(
+                "range_out_of_order",
+                format!("to ({to}) is before from ({from})"),
+            ));
+        }
+        Ok(EventFilter {
+            from,
+            to,
+            type_code: self.type_code.as_deref().map(parse_type).transpose()?,
+            region: self.region.as_deref().map(parse_region).transpose()?,
+        })
+    }
+}
+
+fn report_error(error: ReportError) -> ApiError {
+    match error {
+        ReportError::TooManyEvents { .. } => {
+            ApiError::bad_request("too_many_events", error.to_string())
+        }
+        ReportError::Store(error) => error.into(),
+        ReportError::MissingTransaction(_) => ApiError::internal(error),
+    }
+}
+
+/// Reads the events and the header they were read at, consistently: retried when a block
+/// was committed in between.
+fn events_at_head(
+    store: &Store,
+    filter: &EventFilter,
+    limit: usize,
+) -> Result<(Vec<LicenceEventRow>, hutong_ledger::block::BlockHeader), ApiError> {
+    for _ in 0..4 {
+        let before = store.head()?.header;
+        let rows = ledger_audit::licence_events(store, filter, limit).map_err(report_error)?;
+        let after = store.head()?.header;
+        if before == after {
+            return Ok((rows, after));
+        }
+    }
+    Err(ApiError::new(
+        axum::http::StatusCode::SERVICE_UNAVAILABLE,
+        "busy",
+        "blocks kept arriving while the events were read; retry",
+    ))
+}
+
+/// Every licence of a type in a region issued, changed or revoked in a time range: each event
+/// with the transaction that recorded it and its leaf index in the log of the signed
+/// checkpoint returned with it (`/v1/log/inclusion` proves each one).
+#[utoipa::path(
+    get,
+    path = "/v1/licence-events",
+    tag = "auditors",
+    params(LicenceEventsQuery),
+    responses(
+        (status = 200, description = "The events, oldest first, and the checkpoint", body = LicenceEventList),
+        (status = 400, description = "Malformed query, or more than 10,000 events (`too_many_events`)", body = Problem, content_type = "application/problem+json")
+    )
+)]
+pub(crate) async fn licence_events(
+    State(state): State<ApiState>,
+    ApiQuery(query): ApiQuery<LicenceEventsQuery>,
+) -> Result<Json<LicenceEventList>, ApiError> {
+    let filter = query.filter()?;
+    let work = state.clone();
+    blocking(move || {
+        let (items, header) = events_at_head(work.store(), &filter, LICENCE_EVENTS_MAX)?;
+        Ok(Json(LicenceEventList {
+            items,
+            checkpoint: crate::proofs::checkpoint(&work, header)?,
+        }))
+    })
+    .await
+}
+
+/// The CSV report of licence events in a time range (columns in Chinese and English, UTF-8
+/// with a byte-order mark), ending with the checkpoint it was read at; the same as
+/// `hutong audit --report-csv` writes from a verified chain.
+#[utoipa::path(
+    get,
+    path = "/v1/reports/licence-events.csv",
+    tag = "auditors",
+    params(LicenceEventsQuery),
+    responses(
+        (status = 200, description = "The report", content_type = "text/csv"),
+        (status = 400, description = "Malformed query, or more than 100,000 events (`too_many_events`)", body = Problem, content_type = "application/problem+json")
+    )
+)]
+pub(crate) async fn licence_events_report(
+    State(state): State<ApiState>,
+    ApiQuery(query): ApiQuery<LicenceEventsQuery>,
+) -> Result<Response, ApiError> {
+    let filter = query.filter()?;
+    let work = state.clone();
+    let csv = blocking(move || {
+        let (rows, header) = events_at_head(work.store(), &filter, REPORT_EVENTS_MAX)?;
+        Ok(ledger_audit::licence_events_csv(
+            &rows,
+            &filter,
+            &ledger_audit::Checkpoint::of(&header),
+        ))
+    })
+    .await?;
+    let mut response = Body::from(csv).into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/csv; charset=utf-8"),
+    );
+    response.headers_mut().insert(
+        header::CONTENT_DISPOSITION,
+        HeaderValue::from_static("attachment; filename=\"licence-events.csv\""),
+    );
+    Ok(response)
+}
+
+/// The full history of one licence, each step with the transaction that recorded it and its
+/// inclusion proof in the log of the signed checkpoint returned with it, and the licence
+/// record with its sparse-Merkle proof against that checkpoint's state root.
+#[utoipa::path(
+    get,
+    path = "/v1/licences/{type}/{number}/history",
+    tag = "auditors",
+    params(
+        ("type" = String, Path, description = "Licence type code", example = "business-licence"),
+        ("number" = String, Path, description = "Licence number", example = "91370200MA00000012")
+    ),
+    responses(
+        (status = 200, description = "The history with its proofs", body = LicenceHistory),
+        (status = 400, description = "Malformed path", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such licence", body = Problem, content_type = "application/problem+json")
+    )
+)]
+pub(crate) async fn licence_history(
+    State(state): State<ApiState>,
+    ApiPath((type_text, number_text)): ApiPath<(String, String)>,
+) -> Result<Json<LicenceHistory>, ApiError> {
+    let type_code = parse_type(&type_text)?;
+    let number = parse_number(&number_text)?;
+    let work = state.clone();
+    blocking(move || {
+        let store = work.store();
+        let key = RecordKey::Licence(type_code.clone(), number.clone());
+        let proof = store.prove(&key)?;
+        let Some(Record::Licence(licence)) = &proof.record else {
+            return Err(ApiError::not_found(
+                "licence_not_found",
+                format!("no licence {type_code}/{number}"),
+            ));
+        };
+        let size = proof.header.log_size;
+        let mut steps = Vec::with_capacity(licence.events.len());
+        for event in &licence.events {
+            let (transaction, location) = store.transaction(&event.tx)?.ok_or_else(|| {
+                ApiError::internal(format!(
+                    "transaction {} of the history is missing",
+                    event.tx
+                ))
+            })?;
+            steps.push(LicenceHistoryStep {
+                event: ledger_audit::event_name(&event.kind).to_owned(),
+                event_zh: ledger_audit::event_name_zh(&event.kind).to_owned(),
+                effective_at: event.effective_at,
+                by: event.by.clone(),
+                reason: event.reason.clone(),
+                height: event.height,
+                transaction_id: event.tx,
+                leaf_hash: Blake3Log.leaf_hash(&transaction.to_bytes()),
+                inclusion: store.log_inclusion(location.log_index, size)?,
+                transaction,
+            });
+        }
+        Ok(Json(LicenceHistory {
+            licence: licence.clone(),
+            steps,
+            state_proof: proof.proof.clone(),
+            checkpoint: crate::proofs::checkpoint(&work, proof.header.clone())?,
+        }))
+    })
+    .await
 }

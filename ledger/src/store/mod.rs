@@ -824,7 +824,7 @@ impl Store {
         transactions: Vec<Transaction>,
         mode: Mode,
     ) -> Result<Execution, BlockError> {
-        self.execute_with_evidence(time, proposer, transactions, Vec::new(), mode)
+        self.execute_checked(time, proposer, transactions, Vec::new(), mode, None)
     }
 
     /// [`Store::execute`] for a block that also records equivocation `evidence` (ADR 0009).
@@ -837,6 +837,41 @@ impl Store {
         transactions: Vec<Transaction>,
         evidence: Vec<Evidence>,
         mode: Mode,
+    ) -> Result<Execution, BlockError> {
+        self.execute_checked(time, proposer, transactions, evidence, mode, None)
+    }
+
+    /// [`Store::execute_with_evidence`], skipping the signature arithmetic for the
+    /// endorsements that `already_verified` holds (instead of those the admission check
+    /// remembered). The key valid at the block's height is looked up as always; see
+    /// [`rules::check_candidate_signatures`] for what the set may hold.
+    pub fn execute_with(
+        &self,
+        time: TimeMs,
+        proposer: PublicKey,
+        transactions: Vec<Transaction>,
+        evidence: Vec<Evidence>,
+        mode: Mode,
+        already_verified: &dyn rules::VerifiedSignatures,
+    ) -> Result<Execution, BlockError> {
+        self.execute_checked(
+            time,
+            proposer,
+            transactions,
+            evidence,
+            mode,
+            Some(already_verified),
+        )
+    }
+
+    fn execute_checked(
+        &self,
+        time: TimeMs,
+        proposer: PublicKey,
+        transactions: Vec<Transaction>,
+        evidence: Vec<Evidence>,
+        mode: Mode,
+        already_verified: Option<&dyn rules::VerifiedSignatures>,
     ) -> Result<Execution, BlockError> {
         let _gate = self.gate.read().map_err(|_| StoreError::Poisoned)?;
         let head = self.head()?;
@@ -880,8 +915,15 @@ impl Store {
                     payload_bytes: encoded.payload_bytes(),
                 })
                 .collect();
-            let verified = self.verified.read().map_err(|_| StoreError::Poisoned)?;
-            rules::check_candidate_signatures(self, &context, &candidates, &*verified)
+            match already_verified {
+                Some(already_verified) => {
+                    rules::check_candidate_signatures(self, &context, &candidates, already_verified)
+                }
+                None => {
+                    let verified = self.verified.read().map_err(|_| StoreError::Poisoned)?;
+                    rules::check_candidate_signatures(self, &context, &candidates, &*verified)
+                }
+            }
         };
         let signatures = SignatureCounts {
             already_verified: signature_check.skipped,
@@ -1100,6 +1142,24 @@ impl Store {
     /// Re-executes a block received from elsewhere and checks its header against the result
     /// (its certificate is the caller's to verify first). Returns the execution to commit.
     pub fn verify_block(&self, block: &Block) -> Result<Execution, BlockError> {
+        self.verify_block_checked(block, None)
+    }
+
+    /// [`Store::verify_block`] with the signatures of `already_verified` taken as checked
+    /// (see [`Store::execute_with`]).
+    pub fn verify_block_with(
+        &self,
+        block: &Block,
+        already_verified: &dyn rules::VerifiedSignatures,
+    ) -> Result<Execution, BlockError> {
+        self.verify_block_checked(block, Some(already_verified))
+    }
+
+    fn verify_block_checked(
+        &self,
+        block: &Block,
+        already_verified: Option<&dyn rules::VerifiedSignatures>,
+    ) -> Result<Execution, BlockError> {
         let head = self.head()?;
         if block.header.height != head.header.height + 1 {
             return Err(BlockError::WrongHeight {
@@ -1107,12 +1167,13 @@ impl Store {
                 found: block.header.height,
             });
         }
-        let execution = self.execute_with_evidence(
+        let execution = self.execute_checked(
             block.header.time,
             block.header.proposer,
             block.transactions.clone(),
             block.evidence.clone(),
             Mode::Verify,
+            already_verified,
         )?;
         let expected = &execution.header;
         let found = &block.header;
