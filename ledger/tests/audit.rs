@@ -604,3 +604,84 @@ fn the_licence_event_report_lists_events_with_their_log_position() {
     assert_eq!(audit::utc_text(GENESIS_TIME), "2026-01-01T00:00:00.000Z");
     assert_eq!(audit::utc_text(951_782_400_123), "2000-02-29T00:00:00.123Z");
 }
+
+/// A chain whose second block records one equivocation of validator 1 at height 1.
+fn chain_with_evidence() -> (Genesis, Vec<Block>) {
+    use hutong_consensus::{Evidence, Signature, SignedVote, ValidatorId, Vote, VoteType};
+    let fixture = Fixture::new();
+    let store = Store::create_with(Box::new(MemoryBackend::new()), &fixture.genesis).unwrap();
+    let equivocator = &fixture.node_keys[1];
+    let vote = |value: Option<[u8; 32]>| {
+        let vote = Vote {
+            vote_type: VoteType::Prevote,
+            height: 1,
+            round: 0,
+            value,
+            validator: ValidatorId(equivocator.public_key().0),
+        };
+        let signature = Signature(equivocator.sign(&vote.sign_bytes(testkit::CHAIN_ID)).0);
+        SignedVote { vote, signature }
+    };
+    let evidence = Evidence::ConflictingVotes {
+        first: vote(Some([1; 32])),
+        second: vote(None),
+    };
+    let signers: Vec<&SecretKey> = fixture.node_keys.iter().collect();
+    let mut blocks = Vec::new();
+    for (height, evidence) in [(1, Vec::new()), (2, vec![evidence])] {
+        let execution = store
+            .execute_with_evidence(
+                block_time(height),
+                fixture.node_keys[0].public_key(),
+                Vec::new(),
+                evidence,
+                Mode::Verify,
+            )
+            .unwrap();
+        let certificate = certify(&execution.header, 0, &signers);
+        blocks.push(store.commit(execution, certificate).unwrap());
+    }
+    assert_eq!(blocks[1].evidence.len(), 1);
+    (fixture.genesis.clone(), blocks)
+}
+
+#[test]
+fn recorded_evidence_is_re_verified_and_cannot_be_stripped_or_forged() {
+    let (genesis, blocks) = chain_with_evidence();
+    run(&genesis, &blocks).unwrap();
+
+    // Stripping the evidence leaves the header (and its certificate) valid, but the state it
+    // commits to held the evidence record.
+    let mut stripped = blocks.clone();
+    stripped[1].evidence.clear();
+    match violation(&genesis, &stripped) {
+        Violation::Header {
+            height: 2,
+            field: "state_root",
+            ..
+        } => {}
+        other => panic!("unexpected: {other}"),
+    }
+
+    // A forged signature in the evidence is refused as evidence.
+    let mut forged = blocks.clone();
+    if let hutong_consensus::Evidence::ConflictingVotes { second, .. } = &mut forged[1].evidence[0]
+    {
+        second.signature.0[0] ^= 1;
+    } else {
+        panic!("conflicting votes");
+    }
+    let found = violation(&genesis, &forged);
+    assert!(
+        matches!(
+            found,
+            Violation::Evidence {
+                height: 2,
+                index: 0,
+                ..
+            }
+        ),
+        "unexpected: {found}"
+    );
+    assert_eq!(found.code(), "evidence");
+}
