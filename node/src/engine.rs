@@ -41,6 +41,13 @@ pub const CONSENSUS_MESSAGE_BYTES_MAX: usize = hutong_ledger::limits::BLOCK_BYTE
 pub const TRANSACTION_BATCH_BYTES_MAX: usize = 4 * 1024 * 1024;
 /// Most transactions in one gossiped batch.
 pub const TRANSACTION_BATCH_COUNT_MAX: usize = 512;
+/// How long after it starts, or after it caught up from peers, a validator proposes blocks
+/// without transactions. Its mempool then lacks the transactions gossiped while it was down
+/// or behind; proposing a signer's later transaction without its earlier one would get the
+/// earlier one rejected (`nonce_not_increasing`). The other validators' proposals commit
+/// those meanwhile.
+const MEMPOOL_WARMUP: Duration = Duration::from_secs(3);
+
 /// Most blocks asked for or served in one catch-up request.
 pub const SYNC_BLOCKS_PER_REQUEST_MAX: u32 = 32;
 /// Most bytes of blocks served in one catch-up answer.
@@ -129,6 +136,8 @@ pub struct Engine {
     awaiting_value: Option<(u64, Round, Instant)>,
     height: u64,
     last_commit: Instant,
+    /// Before this instant the node proposes no transactions ([`MEMPOOL_WARMUP`]).
+    transactions_from: Instant,
     signing_state_path: PathBuf,
     sync_in_flight: bool,
     sync_results: (mpsc::Sender<SyncResult>, mpsc::Receiver<SyncResult>),
@@ -196,6 +205,7 @@ impl Engine {
             awaiting_value: None,
             height,
             last_commit: Instant::now(),
+            transactions_from: Instant::now() + MEMPOOL_WARMUP,
             signing_state_path,
             sync_in_flight: false,
             sync_results: mpsc::channel(4),
@@ -258,12 +268,13 @@ impl Engine {
     /// the heartbeat when there are none.
     fn value_deadline(&self) -> Option<Instant> {
         let (_, _, requested) = self.awaiting_value?;
-        let pending = self
-            .shared
-            .mempool
-            .lock()
-            .map(|mempool| !mempool.is_empty())
-            .unwrap_or(false);
+        let pending = Instant::now() >= self.transactions_from
+            && self
+                .shared
+                .mempool
+                .lock()
+                .map(|mempool| !mempool.is_empty())
+                .unwrap_or(false);
         Some(if pending {
             requested + Duration::from_millis(self.config.batch_wait_ms)
         } else {
@@ -482,12 +493,15 @@ impl Engine {
         if height != self.height {
             return Ok(());
         }
-        let transactions = self
-            .shared
-            .mempool
-            .lock()
-            .map(|mempool| mempool.candidates(self.config.block_transactions_max))
-            .unwrap_or_default();
+        let transactions = if Instant::now() < self.transactions_from {
+            Vec::new()
+        } else {
+            self.shared
+                .mempool
+                .lock()
+                .map(|mempool| mempool.candidates(self.config.block_transactions_max))
+                .unwrap_or_default()
+        };
         let head = self.shared.store.head().map_err(store_error)?;
         let time = now_ms().max(head.header.time + 1);
         let started = Instant::now();
@@ -985,6 +999,7 @@ impl Engine {
         }
         if advanced {
             self.candidates.clear();
+            self.transactions_from = Instant::now() + MEMPOOL_WARMUP;
             self.start_height(self.height)?;
         }
         let best = self.peer_heights.values().copied().max().unwrap_or(0);

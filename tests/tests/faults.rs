@@ -71,6 +71,20 @@ fn committed_on(network: &Network, index: usize, ids: &[Hash32]) -> usize {
         .count()
 }
 
+/// What the node says about each of `ids` that it does not report committed (at most five).
+fn not_committed(network: &Network, index: usize, ids: &[Hash32]) -> Vec<String> {
+    ids.iter()
+        .filter_map(|id| {
+            let answer = network.nodes[index].get(&format!("/v1/transactions/{id}"));
+            match &answer {
+                Some((_, body)) if body["state"] == "committed" => None,
+                _ => Some(format!("{id}: {answer:?}")),
+            }
+        })
+        .take(5)
+        .collect()
+}
+
 #[test]
 fn load_with_a_validator_killed_and_restarted_loses_nothing() {
     let mut network = Network::new(4);
@@ -117,7 +131,8 @@ fn load_with_a_validator_killed_and_restarted_loses_nothing() {
     assert_eq!(
         committed_on(&network, 0, &admitted),
         admitted.len(),
-        "node0 misses committed transactions"
+        "node0 misses committed transactions: {:?}",
+        not_committed(&network, 0, &admitted)
     );
     // ...and is then on every node, node2 included.
     let height = network.nodes[0].height().expect("height");
