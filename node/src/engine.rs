@@ -41,8 +41,8 @@ pub const CONSENSUS_MESSAGE_BYTES_MAX: usize = hutong_ledger::limits::BLOCK_BYTE
 pub const TRANSACTION_BATCH_BYTES_MAX: usize = 4 * 1024 * 1024;
 /// Most transactions in one gossiped batch.
 pub const TRANSACTION_BATCH_COUNT_MAX: usize = 512;
-/// How long after it starts, or after it caught up from peers, a validator proposes blocks
-/// without transactions. Its mempool then lacks the transactions gossiped while it was down
+/// How long after it restarts on an existing chain, or after it caught up from peers, a
+/// validator proposes blocks without transactions (when there are other validators). Its mempool then lacks the transactions gossiped while it was down
 /// or behind; proposing a signer's later transaction without its earlier one would get the
 /// earlier one rejected (`nonce_not_increasing`). The other validators' proposals commit
 /// those meanwhile.
@@ -192,7 +192,9 @@ impl Engine {
         }
         .map_err(|error| EngineError::Consensus(error.to_string()))?;
         let height = shared.store.height().map_err(store_error)? + 1;
-        Ok(Engine {
+        // A restart with a chain behind it may have missed gossip; a new chain has not.
+        let restarted = height > 1;
+        let mut engine = Engine {
             shared,
             machine,
             config,
@@ -205,7 +207,7 @@ impl Engine {
             awaiting_value: None,
             height,
             last_commit: Instant::now(),
-            transactions_from: Instant::now() + MEMPOOL_WARMUP,
+            transactions_from: Instant::now(),
             signing_state_path,
             sync_in_flight: false,
             sync_results: mpsc::channel(4),
@@ -214,7 +216,11 @@ impl Engine {
             extra_allowed,
             pending_evidence: Vec::new(),
             equivocator: None,
-        })
+        };
+        if restarted {
+            engine.warm_up();
+        }
+        Ok(engine)
     }
 
     /// Test-only fault injection: also sign and send a conflicting vote for every vote.
@@ -280,6 +286,20 @@ impl Engine {
         } else {
             (self.last_commit + Duration::from_millis(self.config.heartbeat_ms)).max(requested)
         })
+    }
+
+    /// Holds transactions back from this node's proposals for [`MEMPOOL_WARMUP`], when other
+    /// validators can commit what it may have missed.
+    fn warm_up(&mut self) {
+        let others = self
+            .shared
+            .store
+            .registry_for(self.height)
+            .map(|registry| registry.validators().any(|node| node.key != self.key))
+            .unwrap_or(true);
+        if others {
+            self.transactions_from = Instant::now() + MEMPOOL_WARMUP;
+        }
     }
 
     fn start_height(&mut self, height: u64) -> Result<(), EngineError> {
@@ -999,7 +1019,7 @@ impl Engine {
         }
         if advanced {
             self.candidates.clear();
-            self.transactions_from = Instant::now() + MEMPOOL_WARMUP;
+            self.warm_up();
             self.start_height(self.height)?;
         }
         let best = self.peer_heights.values().copied().max().unwrap_or(0);
