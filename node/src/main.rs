@@ -21,6 +21,12 @@ mod testnet_commands;
 mod tx_examples;
 mod verify;
 
+/// The process's allocator: mimalloc. Block execution, the state tree and the audit allocate
+/// and free many small buffers; the system allocator took about a quarter of their time
+/// (docs/adr/0010-global-allocator.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::path::PathBuf;
 use std::process::ExitCode;
 
