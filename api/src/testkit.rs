@@ -227,10 +227,20 @@ impl DemoChain {
 /// person's qualification with a private field, and a validator added to the set. In memory.
 ///
 /// For tests, benchmarks and demonstrations only: it panics if the fixture is inconsistent.
-#[allow(clippy::panic)]
 pub fn demo_chain(qingdao_licences: u64) -> DemoChain {
+    demo_chain_in(
+        Box::new(hutong_ledger::store::MemoryBackend::new()),
+        qingdao_licences,
+    )
+}
+
+/// [`demo_chain`] on a storage engine of the caller's choice (an empty one).
+#[allow(clippy::panic)]
+pub fn demo_chain_in(
+    backend: Box<dyn hutong_ledger::store::Backend>,
+    qingdao_licences: u64,
+) -> DemoChain {
     use hutong_ledger::records::{IssuedBy, NodeChange, NodeEntry, StatusAction};
-    use hutong_ledger::store::MemoryBackend;
     use hutong_ledger::testkit::{
         DAY_MS, Fixture, GENESIS_TIME, business_licence_body, qualification_body, region, secret,
     };
@@ -238,7 +248,7 @@ pub fn demo_chain(qingdao_licences: u64) -> DemoChain {
 
     const BLOCK_TRANSACTIONS: u64 = 1000;
     let fixture = Fixture::new();
-    let store = match Store::create_with(Box::new(MemoryBackend::new()), &fixture.genesis) {
+    let store = match Store::create_with(backend, &fixture.genesis) {
         Ok(store) => Arc::new(store),
         Err(error) => panic!("demo store: {error}"),
     };
