@@ -279,6 +279,23 @@ pub struct Checkpoint {
     pub validators_hash: Hash32,
 }
 
+impl AuditSummary {
+    /// The summary before any block: the chain of `genesis`, at `checkpoint`.
+    fn nothing_verified(genesis: &Genesis, checkpoint: Checkpoint) -> Self {
+        AuditSummary {
+            chain_id: genesis.chain_id.clone(),
+            genesis_hash: genesis.hash(),
+            blocks: 0,
+            transactions: 0,
+            endorsements: 0,
+            certificate_signatures: 0,
+            signing_authorities: 0,
+            validator_set_changes: 0,
+            checkpoint,
+        }
+    }
+}
+
 impl Checkpoint {
     pub fn of(header: &BlockHeader) -> Self {
         Checkpoint {
@@ -317,10 +334,9 @@ pub struct AuditSummary {
 #[derive(Debug)]
 pub struct Auditor {
     store: Store,
-    genesis_hash: Hash32,
-    chain_id: String,
     last: BlockHeader,
     last_hash: Hash32,
+    /// Also names the chain and its genesis hash.
     summary: AuditSummary,
     signers: BTreeSet<AuthorityId>,
 }
@@ -339,20 +355,8 @@ impl Auditor {
             height: 0,
             problem: error.to_string(),
         })?;
-        let summary = AuditSummary {
-            chain_id: genesis.chain_id.clone(),
-            genesis_hash: genesis.hash(),
-            blocks: 0,
-            transactions: 0,
-            endorsements: 0,
-            certificate_signatures: 0,
-            signing_authorities: 0,
-            validator_set_changes: 0,
-            checkpoint: Checkpoint::of(&head.header),
-        };
+        let summary = AuditSummary::nothing_verified(genesis, Checkpoint::of(&head.header));
         Ok(Auditor {
-            genesis_hash: genesis.hash(),
-            chain_id: genesis.chain_id.clone(),
             last_hash: head.block_hash,
             last: head.header,
             store,
@@ -363,7 +367,7 @@ impl Auditor {
 
     /// The hash of the genesis file the audit started from.
     pub fn genesis_hash(&self) -> Hash32 {
-        self.genesis_hash
+        self.summary.genesis_hash
     }
 
     /// What was verified so far.
@@ -440,10 +444,10 @@ impl Auditor {
                 });
             }
         }
-        if header.chain_id != self.chain_id {
+        if header.chain_id != self.summary.chain_id {
             return Err(Violation::ChainId {
                 height,
-                expected: self.chain_id.clone(),
+                expected: self.summary.chain_id.clone(),
                 found: header.chain_id.clone(),
             });
         }
@@ -840,7 +844,19 @@ where
 {
     let mut auditor = Auditor::new(genesis).map_err(|violation| AuditFailure {
         violation,
-        verified: Box::new(empty_summary(genesis)),
+        // Not even the genesis state could be built: no checkpoint to name.
+        verified: Box::new(AuditSummary::nothing_verified(
+            genesis,
+            Checkpoint {
+                height: 0,
+                block_hash: Hash32([0; 32]),
+                time: genesis.genesis_time,
+                log_size: 0,
+                log_root: Hash32([0; 32]),
+                state_root: Hash32([0; 32]),
+                validators_hash: Hash32([0; 32]),
+            },
+        )),
     })?;
     let mut directory = KeyDirectory::from_genesis(genesis);
     let threads = options.threads;
@@ -919,28 +935,6 @@ where
             violation,
             verified: Box::new(auditor.summary().clone()),
         }),
-    }
-}
-
-fn empty_summary(genesis: &Genesis) -> AuditSummary {
-    AuditSummary {
-        chain_id: genesis.chain_id.clone(),
-        genesis_hash: genesis.hash(),
-        blocks: 0,
-        transactions: 0,
-        endorsements: 0,
-        certificate_signatures: 0,
-        signing_authorities: 0,
-        validator_set_changes: 0,
-        checkpoint: Checkpoint {
-            height: 0,
-            block_hash: Hash32([0; 32]),
-            time: genesis.genesis_time,
-            log_size: 0,
-            log_root: Hash32([0; 32]),
-            state_root: Hash32([0; 32]),
-            validators_hash: Hash32([0; 32]),
-        },
     }
 }
 
