@@ -288,11 +288,26 @@ impl SledBackend {
 
     /// Opens (or creates) the sled database in `path` with the given durability.
     pub fn open_with(path: &Path, durability: Durability) -> Result<Self, StoreError> {
-        let db = sled::Config::new()
+        // A database this process just dropped stays locked until sled's background flusher
+        // lets go of it, a moment later: wait for that, boundedly. A lock another process
+        // holds is still an error, after the wait.
+        const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+        let config = sled::Config::new()
             .path(path)
-            .cache_capacity(256 * 1024 * 1024)
-            .open()
-            .map_err(engine_error)?;
+            .cache_capacity(256 * 1024 * 1024);
+        let started = std::time::Instant::now();
+        let db = loop {
+            match config.open() {
+                // sled reports a held lock as an `Other` I/O error with this message.
+                Err(sled::Error::Io(error))
+                    if error.to_string().starts_with("could not acquire lock")
+                        && started.elapsed() < LOCK_WAIT =>
+                {
+                    std::thread::sleep(std::time::Duration::from_millis(10));
+                }
+                result => break result.map_err(engine_error)?,
+            }
+        };
         let tree = db.open_tree("hutong").map_err(engine_error)?;
         Ok(SledBackend {
             db,
@@ -465,5 +480,32 @@ impl Backend for MemoryBackend {
 
     fn disk_bytes(&self) -> Result<u64, StoreError> {
         Ok(0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sled_waits_for_a_lock_released_a_moment_later_but_not_forever() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = SledBackend::open(dir.path()).unwrap();
+        let holder = std::thread::spawn(move || {
+            std::thread::sleep(std::time::Duration::from_millis(300));
+            drop(first);
+        });
+        // Opened once the holder lets go, within the wait.
+        let second = SledBackend::open(dir.path()).unwrap();
+        holder.join().unwrap();
+        // A lock that is kept is still an error after the wait.
+        let started = std::time::Instant::now();
+        let error = SledBackend::open(dir.path()).unwrap_err();
+        assert!(
+            error.to_string().contains("could not acquire lock"),
+            "{error}"
+        );
+        assert!(started.elapsed() >= std::time::Duration::from_secs(2));
+        drop(second);
     }
 }
