@@ -849,22 +849,12 @@ impl Engine {
         };
         let shared = self.shared.clone();
         let outgoing = self.outgoing.clone();
-        // Admission checks signatures and rules: off the consensus task.
+        // Admission checks signatures (one batch) and rules: off the consensus task.
         tokio::task::spawn_blocking(move || {
+            let mut transactions = Vec::with_capacity(batch.transactions.len());
             for encoded in batch.transactions {
                 match hutong_ledger::tx::Transaction::decode(&encoded) {
-                    Ok(transaction) => {
-                        if let Err(crate::shared::AdmissionError::Rule(
-                            hutong_ledger::rules::RuleError::BadSignature { .. },
-                        )) = shared.admit(transaction, false)
-                        {
-                            shared.metrics.reject_message("bad_signature");
-                            let _ = outgoing.try_send(Outgoing::Penalise {
-                                peer: from,
-                                reason: Misbehaviour::InvalidSignature,
-                            });
-                        }
-                    }
+                    Ok(transaction) => transactions.push(transaction),
                     Err(error) => {
                         tracing::debug!(%error, "malformed transaction in a batch");
                         shared.metrics.reject_message("malformed_transaction");
@@ -874,6 +864,24 @@ impl Engine {
                         });
                     }
                 }
+            }
+            let bad_signature = shared
+                .admit_batch(transactions, false)
+                .iter()
+                .any(|result| {
+                    matches!(
+                        result,
+                        Err(crate::shared::AdmissionError::Rule(
+                            hutong_ledger::rules::RuleError::BadSignature { .. },
+                        ))
+                    )
+                });
+            if bad_signature {
+                shared.metrics.reject_message("bad_signature");
+                let _ = outgoing.try_send(Outgoing::Penalise {
+                    peer: from,
+                    reason: Misbehaviour::InvalidSignature,
+                });
             }
         });
     }

@@ -1,5 +1,6 @@
 //! `hutong`: a department's node of the licence ledger network, and the tools around it.
 
+mod admitter;
 mod audit;
 mod commands;
 mod config;

@@ -13,6 +13,7 @@ use hutong_ledger::crypto::PublicKey;
 use hutong_ledger::genesis::Genesis;
 use hutong_ledger::store::{Store, StoreError};
 
+use crate::admitter::Admitter;
 use crate::config::Config;
 use crate::engine::{Engine, Incoming, Outgoing, TRANSACTION_BATCH_COUNT_MAX};
 use crate::faults::Faults;
@@ -223,6 +224,9 @@ async fn run_node(home: &Path, config: Config) -> Result<(), Failure> {
         peers,
         network_metrics,
         ready: ready.clone(),
+        admitter: Admitter::start(&shared)
+            .context("starting the admission thread")
+            .code(exit::RUNTIME)?,
     });
     let api_config = hutong_api::ApiConfig {
         client_requests_per_second: config.api.client_requests_per_second,

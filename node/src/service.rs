@@ -8,6 +8,7 @@ use hutong_ledger::crypto::PublicKey;
 use hutong_ledger::hash::Hash32;
 use hutong_ledger::tx::Transaction;
 
+use crate::admitter::Admitter;
 use crate::mempool::AdmitError;
 use crate::shared::{AdmissionError, Shared};
 
@@ -20,21 +21,25 @@ pub struct NodeService {
     pub peers: Arc<std::sync::RwLock<Vec<PublicKey>>>,
     pub network_metrics: Arc<std::sync::RwLock<String>>,
     pub ready: Arc<std::sync::atomic::AtomicBool>,
+    /// Submissions are admitted in batches by one thread.
+    pub admitter: Admitter,
 }
 
 impl NodeControl for NodeService {
     fn submit(&self, transaction: Transaction) -> Result<Hash32, SubmitError> {
         let id = transaction.id();
-        self.shared
-            .admit(transaction, true)
+        self.admitter
+            .submit(transaction)
             .map_err(|error| match error {
                 AdmissionError::Form(form) => SubmitError::Malformed(form),
                 AdmissionError::Rule(rule) => SubmitError::from_rule(rule, id),
                 AdmissionError::AlreadyCommitted(id)
                 | AdmissionError::Pool(AdmitError::Duplicate(id)) => SubmitError::Duplicate(id),
-                AdmissionError::Pool(AdmitError::Full { .. }) => SubmitError::Busy {
-                    retry_after_seconds: 1,
-                },
+                AdmissionError::Pool(AdmitError::Full { .. }) | AdmissionError::QueueFull => {
+                    SubmitError::Busy {
+                        retry_after_seconds: 1,
+                    }
+                }
                 AdmissionError::ShuttingDown => {
                     SubmitError::Unavailable("the node is shutting down".into())
                 }

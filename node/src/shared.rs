@@ -36,6 +36,8 @@ pub enum AdmissionError {
     AlreadyCommitted(Hash32),
     #[error(transparent)]
     Pool(#[from] AdmitError),
+    #[error("too many transactions are waiting for admission; retry later")]
+    QueueFull,
     #[error("the node is shutting down")]
     ShuttingDown,
 }
@@ -49,6 +51,7 @@ impl AdmissionError {
             AdmissionError::AlreadyCommitted(_) => "replay",
             AdmissionError::Pool(AdmitError::Duplicate(_)) => "duplicate",
             AdmissionError::Pool(AdmitError::Full { .. }) => "busy",
+            AdmissionError::QueueFull => "busy",
             AdmissionError::ShuttingDown => "shutting_down",
         }
     }
@@ -76,72 +79,272 @@ pub fn now_ms() -> u64 {
         .unwrap_or(0)
 }
 
+/// Most transactions admitted in one call of [`Shared::admit_batch`] (one batched
+/// signature check).
+pub const ADMISSION_BATCH_MAX: usize = 512;
+
+/// A transaction on its way through admission.
+struct Candidate {
+    id: Hash32,
+    transaction: Transaction,
+    bytes: Vec<u8>,
+}
+
 impl Shared {
-    /// Admits a transaction: form, not already waiting or committed, room in the pool, then
-    /// signatures and rules against the committed state. `gossip` sends it on to the peers
-    /// (false for transactions that arrived by gossip: gossipsub forwards those itself).
-    pub fn admit(&self, transaction: Transaction, gossip: bool) -> Result<Hash32, AdmissionError> {
+    /// Admits transactions: form, not already waiting or committed, room in the pool, then
+    /// signatures (one batch for all of them, with the strict single check as fallback) and
+    /// rules against the committed state, each as if it were alone in the next block. The
+    /// results are in the order of `transactions`; each is decided as if it came alone.
+    /// `gossip` sends the admitted ones on to the peers (false for transactions that
+    /// arrived by gossip: gossipsub forwards those itself).
+    pub fn admit_batch(
+        &self,
+        transactions: Vec<Transaction>,
+        gossip: bool,
+    ) -> Vec<Result<Hash32, AdmissionError>> {
         if !self.accepting.load(Ordering::Relaxed) {
-            return Err(AdmissionError::ShuttingDown);
+            return transactions
+                .iter()
+                .map(|_| Err(AdmissionError::ShuttingDown))
+                .collect();
         }
-        let bytes = transaction.check_size_and_form()?;
-        let id = hutong_ledger::tx::tx_id_of_bytes(&bytes);
-        let result = self.admit_checked(id, transaction, bytes.len());
-        match &result {
-            Ok(_) => {
-                if gossip && self.gossip.try_send(bytes).is_err() {
-                    // The gossip queue is full: the peers will get the transaction in the
-                    // block that commits it.
-                    self.metrics.reject_message("gossip_queue_full");
-                }
-                self.mempool_changed.notify_one();
-            }
-            Err(error) => {
-                self.metrics.reject_transaction(error.code());
-                if let AdmissionError::Rule(rule) = error
-                    && let Ok(mut mempool) = self.mempool.lock()
-                {
-                    mempool.remember_rejection(id, rule.code(), rule.to_string());
-                }
+        let mut stages: Vec<Result<Candidate, AdmissionError>> = transactions
+            .into_iter()
+            .map(|transaction| {
+                let bytes = transaction.check_size_and_form()?;
+                let id = hutong_ledger::tx::tx_id_of_bytes(&bytes);
+                Ok(Candidate {
+                    id,
+                    transaction,
+                    bytes,
+                })
+            })
+            .collect();
+        self.screen(&mut stages);
+        self.check_rules(&mut stages);
+        let results = self.insert(stages);
+        let mut admitted = false;
+        for result in &results {
+            match result {
+                Ok(_) => admitted = true,
+                Err(error) => self.metrics.reject_transaction(error.code()),
             }
         }
-        result
+        if admitted {
+            self.mempool_changed.notify_one();
+        }
+        results
+            .into_iter()
+            .map(|result| {
+                result.map(|(id, bytes)| {
+                    if gossip && self.gossip.try_send(bytes).is_err() {
+                        // The gossip queue is full: the peers will get the transaction in
+                        // the block that commits it.
+                        self.metrics.reject_message("gossip_queue_full");
+                    }
+                    id
+                })
+            })
+            .collect()
     }
 
-    fn admit_checked(
-        &self,
-        id: Hash32,
-        transaction: Transaction,
-        size_bytes: usize,
-    ) -> Result<Hash32, AdmissionError> {
-        {
-            let mempool = self
-                .mempool
-                .lock()
-                .map_err(|_| AdmissionError::ShuttingDown)?;
-            if mempool.contains(&id) {
-                return Err(AdmitError::Duplicate(id).into());
+    /// The cheap checks first: not already waiting (in the pool or earlier in the batch),
+    /// room in the pool, not already committed.
+    fn screen(&self, stages: &mut [Result<Candidate, AdmissionError>]) {
+        let Ok(mempool) = self.mempool.lock() else {
+            for stage in stages.iter_mut() {
+                *stage = Err(AdmissionError::ShuttingDown);
             }
-            mempool.has_room(size_bytes)?;
+            return;
+        };
+        let mut seen = std::collections::HashSet::new();
+        for stage in stages.iter_mut() {
+            let Ok(candidate) = stage else { continue };
+            let id = candidate.id;
+            if mempool.contains(&id) || !seen.insert(id) {
+                *stage = Err(AdmitError::Duplicate(id).into());
+            } else if let Err(full) = mempool.has_room(candidate.bytes.len()) {
+                *stage = Err(full.into());
+            }
         }
-        if self
-            .store
-            .transaction_location(&id)
-            .map_err(|error| AdmissionError::Rule(RuleError::State(error.into())))?
-            .is_some()
+        drop(mempool);
+        for stage in stages.iter_mut() {
+            let Ok(candidate) = stage else { continue };
+            match self.store.transaction_location(&candidate.id) {
+                Ok(None) => {}
+                Ok(Some(_)) => *stage = Err(AdmissionError::AlreadyCommitted(candidate.id)),
+                Err(error) => *stage = Err(AdmissionError::Rule(RuleError::State(error.into()))),
+            }
+        }
+    }
+
+    /// Signatures (one batch) and rules against the committed state.
+    fn check_rules(&self, stages: &mut [Result<Candidate, AdmissionError>]) {
+        let checked: Vec<Result<(), RuleError>> = {
+            let candidates: Vec<&Transaction> = stages
+                .iter()
+                .filter_map(|stage| stage.as_ref().ok().map(|c| &c.transaction))
+                .collect();
+            if candidates.is_empty() {
+                return;
+            }
+            self.store.check_transactions(&candidates, now_ms())
+        };
+        let mut checked = checked.into_iter();
+        let mut rejected = Vec::new();
+        for stage in stages.iter_mut() {
+            let Ok(candidate) = stage else { continue };
+            // One result per candidate; a missing one is treated as a failure of the store.
+            let result = checked.next().unwrap_or_else(|| {
+                Err(RuleError::State(hutong_ledger::rules::StateError(
+                    "the store returned fewer admission results than transactions".into(),
+                )))
+            });
+            if let Err(rule) = result {
+                rejected.push((candidate.id, rule.code(), rule.to_string()));
+                *stage = Err(AdmissionError::Rule(rule));
+            }
+        }
+        if !rejected.is_empty()
+            && let Ok(mut mempool) = self.mempool.lock()
         {
-            return Err(AdmissionError::AlreadyCommitted(id));
+            for (id, code, message) in rejected {
+                mempool.remember_rejection(id, code, message);
+            }
         }
-        self.store
-            .check_transaction(&transaction, now_ms())
-            .map_err(AdmissionError::Rule)?;
-        let mut mempool = self
-            .mempool
-            .lock()
-            .map_err(|_| AdmissionError::ShuttingDown)?;
-        mempool.insert_at(id, transaction, size_bytes, now_ms())?;
+    }
+
+    /// Inserts what passed into the pool; returns each transaction's id and bytes (to
+    /// gossip) or why it was not admitted.
+    fn insert(
+        &self,
+        stages: Vec<Result<Candidate, AdmissionError>>,
+    ) -> Vec<Result<(Hash32, Vec<u8>), AdmissionError>> {
+        let Ok(mut mempool) = self.mempool.lock() else {
+            return stages
+                .iter()
+                .map(|_| Err(AdmissionError::ShuttingDown))
+                .collect();
+        };
+        let now = now_ms();
+        let results = stages
+            .into_iter()
+            .map(|stage| {
+                let candidate = stage?;
+                mempool.insert_at(
+                    candidate.id,
+                    candidate.transaction,
+                    candidate.bytes.len(),
+                    now,
+                )?;
+                Ok((candidate.id, candidate.bytes))
+            })
+            .collect();
         self.metrics.mempool_transactions.set(mempool.len() as i64);
         self.metrics.mempool_bytes.set(mempool.bytes() as i64);
-        Ok(id)
+        results
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use hutong_ledger::crypto::Signature;
+    use hutong_ledger::store::MemoryBackend;
+    use hutong_ledger::testkit::Fixture;
+
+    use crate::mempool::MempoolLimits;
+
+    /// A node's shared state on an in-memory store of `fixture`'s genesis, with the receiving
+    /// end of its gossip queue.
+    pub(crate) fn shared_for(fixture: &Fixture) -> (Arc<Shared>, mpsc::Receiver<Vec<u8>>) {
+        let store = Store::create_with(Box::new(MemoryBackend::new()), &fixture.genesis)
+            .expect("an in-memory store");
+        let (gossip, gossiped) = mpsc::channel(1024);
+        let shared = Shared {
+            store: Arc::new(store),
+            mempool: Mutex::new(Mempool::new(MempoolLimits::default())),
+            mempool_changed: Notify::new(),
+            metrics: Metrics::new(),
+            status: Status::default(),
+            gossip,
+            accepting: AtomicBool::new(true),
+        };
+        (Arc::new(shared), gossiped)
+    }
+
+    #[test]
+    fn a_batch_is_decided_per_transaction_in_order() {
+        let mut fixture = Fixture::new();
+        let (shared, mut gossiped) = shared_for(&fixture);
+        let good = fixture.issue_business_licence("qd-approval", "370200", 1);
+        let mut forged = fixture.issue_business_licence("qd-approval", "370200", 2);
+        forged.signatures[0].signature = Signature([7; 64]);
+        let ungranted = fixture.issue_business_licence("jn-approval", "370200", 3);
+        let later = fixture.issue_business_licence("qd-approval", "370200", 4);
+
+        let results = shared.admit_batch(
+            vec![
+                good.clone(),
+                good.clone(),
+                forged.clone(),
+                ungranted.clone(),
+                later.clone(),
+            ],
+            true,
+        );
+        assert_eq!(results.len(), 5);
+        assert_eq!(results[0].as_ref().ok(), Some(&good.id()));
+        assert!(
+            matches!(results[1], Err(AdmissionError::Pool(AdmitError::Duplicate(id))) if id == good.id())
+        );
+        assert!(
+            matches!(&results[2], Err(AdmissionError::Rule(rule)) if rule.code() == "bad_signature"),
+            "{:?}",
+            results[2]
+        );
+        assert!(
+            matches!(&results[3], Err(AdmissionError::Rule(rule)) if rule.code() != "bad_signature"),
+            "{:?}",
+            results[3]
+        );
+        assert_eq!(results[4].as_ref().ok(), Some(&later.id()));
+
+        let mempool = shared.mempool.lock().unwrap();
+        assert_eq!(mempool.len(), 2);
+        assert!(mempool.contains(&good.id()) && mempool.contains(&later.id()));
+        assert_eq!(
+            mempool.rejection(&forged.id()).map(|(code, _)| code),
+            Some("bad_signature".to_owned())
+        );
+        assert!(mempool.rejection(&ungranted.id()).is_some());
+        drop(mempool);
+        // Exactly the admitted ones go to the peers, as their canonical bytes.
+        let first = gossiped.try_recv().unwrap();
+        let second = gossiped.try_recv().unwrap();
+        assert!(gossiped.try_recv().is_err());
+        assert_eq!(hutong_ledger::tx::tx_id_of_bytes(&first), good.id());
+        assert_eq!(hutong_ledger::tx::tx_id_of_bytes(&second), later.id());
+
+        // Again: both are already waiting; nothing changes.
+        let again = shared.admit_batch(vec![good.clone(), later.clone()], false);
+        assert!(
+            again.iter().all(|result| matches!(
+                result,
+                Err(AdmissionError::Pool(AdmitError::Duplicate(_)))
+            ))
+        );
+        assert_eq!(shared.mempool.lock().unwrap().len(), 2);
+    }
+
+    #[test]
+    fn nothing_is_admitted_while_shutting_down() {
+        let mut fixture = Fixture::new();
+        let (shared, _gossiped) = shared_for(&fixture);
+        shared.accepting.store(false, Ordering::Relaxed);
+        let transaction = fixture.issue_business_licence("qd-approval", "370200", 1);
+        let results = shared.admit_batch(vec![transaction], true);
+        assert!(matches!(results[..], [Err(AdmissionError::ShuttingDown)]));
+        assert!(shared.mempool.lock().unwrap().is_empty());
     }
 }
