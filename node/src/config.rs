@@ -47,6 +47,10 @@ pub struct TestingConfig {
     /// nil vote for a value vote, a made-up value for a nil vote): an equivocator.
     #[serde(default)]
     pub equivocate: bool,
+    /// The node does not gossip the transactions submitted to it: the other validators see
+    /// them first in its proposals and must fetch them from it.
+    #[serde(default)]
+    pub withhold_transactions: bool,
 }
 
 impl TestingConfig {
@@ -56,7 +60,7 @@ impl TestingConfig {
 
     /// Whether any switch is set.
     pub fn any_switch(&self) -> bool {
-        self.partition_file.is_some() || self.equivocate
+        self.partition_file.is_some() || self.equivocate || self.withhold_transactions
     }
 }
 

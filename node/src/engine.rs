@@ -25,17 +25,19 @@ use hutong_ledger::crypto::{PublicKey, SecretKey};
 use hutong_ledger::evidence::{Evidence, EvidenceKey, EvidenceRuleError};
 use hutong_ledger::hash::Hash32;
 use hutong_ledger::store::{BlockError, Execution, Mode};
+use hutong_ledger::tx::Transaction;
 
 use crate::config::ConsensusConfig;
 use crate::faults::Equivocator;
 use crate::messages::{
-    self, ConsensusEnvelope, ConsensusMessage, ProposedBlock, SyncRequest, SyncResponse,
-    TransactionBatch, Value,
+    self, CompactBlock, ConsensusEnvelope, ConsensusMessage, ProposedBlock, SyncRequest,
+    SyncResponse, TransactionBatch, Value,
 };
 use crate::network::{Misbehaviour, RequestId, Topic};
 use crate::shared::{Shared, now_ms};
 
-/// Largest consensus message accepted (a proposal carries its whole block).
+/// Largest consensus message accepted (a proposal carries its block's header, evidence and
+/// transaction ids; the bound also admits a block's worth of bytes).
 pub const CONSENSUS_MESSAGE_BYTES_MAX: usize = hutong_ledger::limits::BLOCK_BYTES_MAX + 64 * 1024;
 /// Largest transaction batch accepted.
 pub const TRANSACTION_BATCH_BYTES_MAX: usize = 4 * 1024 * 1024;
@@ -54,6 +56,10 @@ pub const SYNC_BLOCKS_PER_REQUEST_MAX: u32 = 32;
 pub const SYNC_RESPONSE_BYTES_MAX: usize = 24 * 1024 * 1024;
 /// Most proposed blocks kept per height (a Byzantine proposer may send many).
 pub const CANDIDATES_MAX: usize = 64;
+/// Largest request accepted over request-response (a proposal's missing transaction ids).
+pub const SYNC_REQUEST_BYTES_MAX: usize = 512 * 1024;
+/// How many peers are asked, one after the other, for a proposal's missing transactions.
+pub const TRANSACTION_FETCH_ATTEMPTS_MAX: usize = 3;
 /// How often the node tells its peers its height and re-sends its latest consensus messages.
 pub const STATUS_INTERVAL: Duration = Duration::from_millis(1000);
 /// Most equivocation evidence items held for a block to record (ADR 0009).
@@ -102,13 +108,51 @@ pub enum Incoming {
 
 /// A peer's answer to a catch-up request.
 type SyncResult = (PublicKey, Result<Vec<u8>, String>);
+/// A peer's answer to a request for a proposal's transactions.
+type FetchResult = (Value, PublicKey, Result<Vec<u8>, String>);
 
 /// A proposed block we hold, with its execution once we ran it.
 #[derive(Debug)]
 struct Candidate {
     block: ProposedBlock,
+    /// The ids of `block.transactions`, in order.
+    ids: Vec<Hash32>,
     execution: Option<Execution>,
     verdict: Option<bool>,
+}
+
+impl Incomplete {
+    /// The ids of the block's transactions not here yet.
+    fn missing(&self) -> Vec<Hash32> {
+        self.block
+            .transaction_ids
+            .iter()
+            .filter(|id| !self.have.contains_key(*id))
+            .copied()
+            .collect()
+    }
+}
+
+impl Candidate {
+    fn compact(&self) -> CompactBlock {
+        CompactBlock {
+            header: self.block.header.clone(),
+            transaction_ids: self.ids.clone(),
+            evidence: self.block.evidence.clone(),
+        }
+    }
+}
+
+/// A proposed block some of whose transactions are not here yet: they are asked for by
+/// request-response, from the proposer first.
+#[derive(Debug)]
+struct Incomplete {
+    block: CompactBlock,
+    have: HashMap<Hash32, Transaction>,
+    /// The peers asked so far.
+    asked: Vec<PublicKey>,
+    /// The peer that relayed the proposal (it holds the block's transactions if it checked it).
+    relay: PublicKey,
 }
 
 /// The engine's own failures (the store's): they stop the node, which restarts cleanly.
@@ -132,6 +176,9 @@ pub struct Engine {
     timers: BTreeMap<(Instant, u64), (u64, Round, Step)>,
     timer_sequence: u64,
     candidates: HashMap<Value, Candidate>,
+    /// Proposed blocks waiting for some of their transactions.
+    incomplete: HashMap<Value, Incomplete>,
+    fetch_results: (mpsc::Sender<FetchResult>, mpsc::Receiver<FetchResult>),
     awaiting_validation: HashSet<Value>,
     awaiting_value: Option<(u64, Round, Instant)>,
     height: u64,
@@ -203,6 +250,8 @@ impl Engine {
             timers: BTreeMap::new(),
             timer_sequence: 0,
             candidates: HashMap::new(),
+            incomplete: HashMap::new(),
+            fetch_results: mpsc::channel(CANDIDATES_MAX),
             awaiting_validation: HashSet::new(),
             awaiting_value: None,
             height,
@@ -252,6 +301,7 @@ impl Engine {
                     None => break,
                 },
                 Some((peer, result)) = self.sync_results.1.recv() => self.on_sync_response(peer, result)?,
+                Some((value, peer, result)) = self.fetch_results.1.recv() => self.on_transactions_fetched(value, peer, result)?,
                 _ = shared.mempool_changed.notified() => {}
                 _ = status_tick.tick() => self.on_status_tick(),
                 _ = tokio::time::sleep_until(deadline.into()) => {}
@@ -309,6 +359,8 @@ impl Engine {
         self.awaiting_validation.clear();
         self.candidates
             .retain(|_, candidate| candidate.block.header.height >= height);
+        self.incomplete
+            .retain(|_, incomplete| incomplete.block.header.height >= height);
         let registry = self
             .shared
             .store
@@ -373,7 +425,7 @@ impl Engine {
                 };
                 let message = ConsensusMessage::Proposal {
                     proposal,
-                    block: Box::new(candidate.block.clone()),
+                    block: Box::new(candidate.compact()),
                 };
                 self.publish_consensus(message);
                 Ok(None)
@@ -583,6 +635,7 @@ impl Engine {
                     transactions: execution.transactions.clone(),
                     evidence: execution.evidence.clone(),
                 },
+                ids: execution.ids().to_vec(),
                 execution: Some(execution),
                 verdict: Some(true),
             },
@@ -798,26 +851,19 @@ impl Engine {
                     self.penalise(from, "proposal_block_mismatch");
                     return Ok(());
                 }
+                if block.transaction_ids.len() > hutong_ledger::limits::BLOCK_TRANSACTIONS_MAX {
+                    self.penalise(from, "proposal_too_large");
+                    return Ok(());
+                }
                 if block.header.height == self.height
                     && !self.candidates.contains_key(&value)
-                    && self.candidates.len() < CANDIDATES_MAX
+                    && !self.incomplete.contains_key(&value)
+                    && self.candidates.len() + self.incomplete.len() < CANDIDATES_MAX
                 {
-                    self.candidates.insert(
-                        value,
-                        Candidate {
-                            block: *block,
-                            execution: None,
-                            verdict: None,
-                        },
-                    );
+                    self.assemble(value, *block, from)?;
                 }
                 self.feed(Input::Proposal(proposal))?;
-                if self.awaiting_validation.remove(&value)
-                    && let Some(input) = self.validate(self.height, value)
-                {
-                    self.feed(input)?;
-                }
-                Ok(())
+                self.validate_if_awaited(value)
             }
             ConsensusMessage::Vote(vote) => self.feed(Input::Vote(vote)),
             ConsensusMessage::Status { height } => {
@@ -887,7 +933,7 @@ impl Engine {
     }
 
     fn on_sync_request(&self, from: PublicKey, request_id: RequestId, bytes: &[u8]) {
-        let response = match messages::decode::<SyncRequest>(bytes, 1024) {
+        let response = match messages::decode::<SyncRequest>(bytes, SYNC_REQUEST_BYTES_MAX) {
             Ok(SyncRequest::Blocks { from: first, count }) => {
                 let mut blocks = Vec::new();
                 let mut size = 0usize;
@@ -905,6 +951,9 @@ impl Engine {
                     }
                 }
                 SyncResponse::Blocks(blocks)
+            }
+            Ok(SyncRequest::Transactions { ids }) => {
+                SyncResponse::Transactions(self.transactions_held(&ids))
             }
             Err(_) => {
                 self.penalise(from, "malformed_sync_request");
@@ -939,26 +988,40 @@ impl Engine {
             from: self.height,
             count: SYNC_BLOCKS_PER_REQUEST_MAX,
         };
+        let results = self.sync_results.0.clone();
+        if !self.request(peer, &request, results, move |result| (peer, result)) {
+            self.sync_in_flight = false;
+        }
+    }
+
+    /// Sends `request` to `peer`; its answer, or why there is none, arrives on `results`
+    /// (wrapped by `wrap`). False when the network's queue is full.
+    fn request<T: Send + 'static>(
+        &self,
+        peer: PublicKey,
+        request: &SyncRequest,
+        results: mpsc::Sender<T>,
+        wrap: impl FnOnce(Result<Vec<u8>, String>) -> T + Send + 'static,
+    ) -> bool {
         let (reply, answer) = oneshot::channel();
         if self
             .outgoing
             .try_send(Outgoing::Request {
                 peer,
-                bytes: messages::encode(&request),
+                bytes: messages::encode(request),
                 reply,
             })
             .is_err()
         {
-            self.sync_in_flight = false;
-            return;
+            return false;
         }
-        let results = self.sync_results.0.clone();
         tokio::spawn(async move {
             let result = answer
                 .await
                 .unwrap_or_else(|_| Err("network stopped".into()));
-            let _ = results.send((peer, result)).await;
+            let _ = results.send(wrap(result)).await;
         });
+        true
     }
 
     fn on_sync_response(
@@ -979,6 +1042,10 @@ impl Engine {
             Ok(SyncResponse::Blocks(blocks)) => blocks,
             Ok(SyncResponse::Refused(reason)) => {
                 tracing::debug!(%reason, "catch-up refused");
+                return Ok(());
+            }
+            Ok(SyncResponse::Transactions(_)) => {
+                self.penalise(peer, "unexpected_sync_response");
                 return Ok(());
             }
             Err(_) => {
@@ -1027,6 +1094,7 @@ impl Engine {
         }
         if advanced {
             self.candidates.clear();
+            self.incomplete.clear();
             self.warm_up();
             self.start_height(self.height)?;
         }
@@ -1037,6 +1105,176 @@ impl Engine {
             self.request_sync();
         }
         Ok(())
+    }
+
+    /// Completes a compact proposal from the mempool; asks the proposer for what is missing.
+    fn assemble(
+        &mut self,
+        value: Value,
+        block: CompactBlock,
+        relay: PublicKey,
+    ) -> Result<(), EngineError> {
+        let mut have = HashMap::new();
+        if let Ok(mempool) = self.shared.mempool.lock() {
+            for id in &block.transaction_ids {
+                if let Some(transaction) = mempool.get(id) {
+                    have.insert(*id, transaction.clone());
+                }
+            }
+        }
+        let mut incomplete = Incomplete {
+            block,
+            have,
+            asked: Vec::new(),
+            relay,
+        };
+        if incomplete.missing().is_empty() {
+            self.complete(value, incomplete);
+            return Ok(());
+        }
+        self.fetch_missing(value, &mut incomplete);
+        self.incomplete.insert(value, incomplete);
+        Ok(())
+    }
+
+    /// Asks the next peer (the proposer, then the relay, then any validator not asked yet)
+    /// for a proposal's missing transactions. After [`TRANSACTION_FETCH_ATTEMPTS_MAX`] peers
+    /// the block stays incomplete: the round times out and moves on without it.
+    fn fetch_missing(&self, value: Value, incomplete: &mut Incomplete) {
+        if incomplete.asked.len() >= TRANSACTION_FETCH_ATTEMPTS_MAX {
+            tracing::warn!(
+                height = incomplete.block.header.height,
+                missing = incomplete.missing().len(),
+                "a proposal's transactions could not be fetched"
+            );
+            return;
+        }
+        let proposer = incomplete.block.header.proposer;
+        let others = self.allowed.iter().copied();
+        let Some(peer) = [proposer, incomplete.relay]
+            .into_iter()
+            .chain(others)
+            .find(|peer| *peer != self.key && !incomplete.asked.contains(peer))
+        else {
+            return;
+        };
+        incomplete.asked.push(peer);
+        let request = SyncRequest::Transactions {
+            ids: incomplete.missing(),
+        };
+        let results = self.fetch_results.0.clone();
+        if self.request(peer, &request, results, move |result| (value, peer, result)) {
+            self.shared.metrics.proposal_transaction_fetches.inc();
+        }
+    }
+
+    fn on_transactions_fetched(
+        &mut self,
+        value: Value,
+        peer: PublicKey,
+        result: Result<Vec<u8>, String>,
+    ) -> Result<(), EngineError> {
+        let Some(mut incomplete) = self.incomplete.remove(&value) else {
+            return Ok(());
+        };
+        match result.map(|bytes| messages::decode::<SyncResponse>(&bytes, SYNC_RESPONSE_BYTES_MAX))
+        {
+            Ok(Ok(SyncResponse::Transactions(transactions))) => {
+                let missing: HashSet<Hash32> = incomplete.missing().into_iter().collect();
+                for bytes in transactions {
+                    let id = hutong_ledger::tx::tx_id_of_bytes(&bytes);
+                    if !missing.contains(&id) {
+                        self.penalise(peer, "unasked_transaction");
+                        continue;
+                    }
+                    match Transaction::decode(&bytes) {
+                        Ok(transaction) => {
+                            incomplete.have.insert(id, transaction);
+                        }
+                        Err(_) => self.penalise(peer, "malformed_transaction"),
+                    }
+                }
+            }
+            Ok(Ok(_)) | Ok(Err(_)) => self.penalise(peer, "malformed_sync_response"),
+            Err(error) => tracing::debug!(%error, "transaction request failed"),
+        }
+        if incomplete.missing().is_empty() {
+            self.complete(value, incomplete);
+            return self.validate_if_awaited(value);
+        }
+        self.fetch_missing(value, &mut incomplete);
+        self.incomplete.insert(value, incomplete);
+        Ok(())
+    }
+
+    /// A proposal whose transactions are all here becomes a candidate.
+    fn complete(&mut self, value: Value, mut incomplete: Incomplete) {
+        let transactions = incomplete
+            .block
+            .transaction_ids
+            .iter()
+            .filter_map(|id| incomplete.have.remove(id))
+            .collect();
+        let CompactBlock {
+            header,
+            transaction_ids,
+            evidence,
+        } = incomplete.block;
+        self.candidates.insert(
+            value,
+            Candidate {
+                block: ProposedBlock {
+                    header,
+                    transactions,
+                    evidence,
+                },
+                ids: transaction_ids,
+                execution: None,
+                verdict: None,
+            },
+        );
+    }
+
+    /// Answers the machine about `value` if it waits for that block's check.
+    fn validate_if_awaited(&mut self, value: Value) -> Result<(), EngineError> {
+        if self.candidates.contains_key(&value)
+            && self.awaiting_validation.remove(&value)
+            && let Some(input) = self.validate(self.height, value)
+        {
+            self.feed(input)?;
+        }
+        Ok(())
+    }
+
+    /// The transactions of `ids` this node holds (waiting in its mempool, or in a block it
+    /// proposed or received), as canonical bytes, within the response's size bound.
+    fn transactions_held(&self, ids: &[Hash32]) -> Vec<Vec<u8>> {
+        let wanted: HashSet<&Hash32> = ids.iter().collect();
+        let mut found: Vec<Vec<u8>> = Vec::new();
+        let mut size = 0usize;
+        let mut push = |transaction: &Transaction| {
+            let bytes = transaction.encode().into_bytes();
+            size += bytes.len();
+            found.push(bytes);
+            size < SYNC_RESPONSE_BYTES_MAX / 2
+        };
+        for candidate in self.candidates.values() {
+            for (id, transaction) in candidate.ids.iter().zip(&candidate.block.transactions) {
+                if wanted.contains(id) && !push(transaction) {
+                    return found;
+                }
+            }
+        }
+        if let Ok(mempool) = self.shared.mempool.lock() {
+            for id in ids {
+                if let Some(transaction) = mempool.get(id)
+                    && !push(transaction)
+                {
+                    break;
+                }
+            }
+        }
+        found
     }
 
     fn on_status_tick(&mut self) {
@@ -1054,7 +1292,7 @@ impl Engine {
                     match self.candidates.get(&proposal.proposal.value) {
                         Some(candidate) => ConsensusMessage::Proposal {
                             proposal,
-                            block: Box::new(candidate.block.clone()),
+                            block: Box::new(candidate.compact()),
                         },
                         None => continue,
                     }

@@ -1,4 +1,5 @@
-//! Fault injection for the end-to-end tests: a partition switch and an equivocating signer.
+//! Fault injection for the end-to-end tests: a partition switch, an equivocating signer and a
+//! node that withholds its transactions from the gossip.
 //! Off unless the configuration's `[testing]` section enables it and the process runs with
 //! `HUTONG_ALLOW_TESTING_SWITCHES=1` (see [`crate::config::TestingConfig`]).
 
@@ -19,6 +20,7 @@ pub const ALLOW_ENV: &str = "HUTONG_ALLOW_TESTING_SWITCHES";
 pub struct Faults {
     partition_file: Option<PathBuf>,
     equivocate: bool,
+    withhold_transactions: bool,
 }
 
 impl Faults {
@@ -40,17 +42,19 @@ impl Faults {
                 .as_deref()
                 .map(|path| Config::resolve(home, path)),
             equivocate: config.equivocate,
+            withhold_transactions: config.withhold_transactions,
         };
         for _ in 0..3 {
             tracing::warn!(
                 partition_file = ?faults.partition_file,
                 equivocate = faults.equivocate,
+                withhold_transactions = faults.withhold_transactions,
                 "TESTING SWITCHES ARE ON: this node injects faults and must never run in production"
             );
         }
         eprintln!(
-            "WARNING: hutong testing switches are on (partition_file = {:?}, equivocate = {}); never in production",
-            faults.partition_file, faults.equivocate
+            "WARNING: hutong testing switches are on (partition_file = {:?}, equivocate = {}, withhold_transactions = {}); never in production",
+            faults.partition_file, faults.equivocate, faults.withhold_transactions
         );
         Ok(faults)
     }
@@ -60,6 +64,11 @@ impl Faults {
         self.partition_file
             .as_deref()
             .is_some_and(|path| path.exists())
+    }
+
+    /// Whether the node keeps the transactions submitted to it out of the gossip.
+    pub fn withholds_transactions(&self) -> bool {
+        self.withhold_transactions
     }
 
     /// A signer of conflicting votes, when this node is to equivocate.
@@ -99,11 +108,13 @@ mod tests {
             enabled: false,
             partition_file: Some("cut".into()),
             equivocate: true,
+            withhold_transactions: true,
         };
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("cut"), b"").unwrap();
         let faults = Faults::from_config(&config, dir.path()).unwrap();
         assert!(!faults.partitioned());
+        assert!(!faults.withholds_transactions());
         assert!(
             faults
                 .equivocator(&hutong_ledger::testkit::secret("node"))
@@ -122,6 +133,7 @@ mod tests {
             enabled: true,
             partition_file: None,
             equivocate: true,
+            withhold_transactions: false,
         };
         let error = Faults::from_config(&config, Path::new(".")).unwrap_err();
         assert!(error.contains(ALLOW_ENV), "{error}");

@@ -133,6 +133,11 @@ impl Mempool {
         Ok(())
     }
 
+    /// A waiting transaction.
+    pub fn get(&self, id: &Hash32) -> Option<&Transaction> {
+        self.entries.get(id).map(|entry| &entry.transaction)
+    }
+
     /// When a waiting transaction arrived (ms since the epoch).
     pub fn received_at(&self, id: &Hash32) -> Option<u64> {
         self.entries.get(id).map(|entry| entry.received_at_ms)

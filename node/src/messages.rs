@@ -1,14 +1,16 @@
 //! What nodes say to each other, in the ledger's canonical encoding (postcard).
 //!
 //! Gossip carries transaction batches and consensus messages; request-response carries
-//! catch-up (blocks with their certificates, by height range). Every message is decoded with
-//! a size bound first; a peer that sends bytes that do not decode is penalised.
+//! catch-up (blocks with their certificates, by height range) and a proposal's transactions
+//! that a node lacks. Every message is decoded with a size bound first; a peer that sends
+//! bytes that do not decode is penalised.
 
 use serde::{Deserialize, Serialize};
 
 use hutong_consensus::{SignedProposal, SignedVote};
 use hutong_ledger::block::{Block, BlockHeader};
 use hutong_ledger::codec::{self, CodecError};
+use hutong_ledger::hash::Hash32;
 use hutong_ledger::tx::Transaction;
 
 /// The value consensus agrees on: a block hash.
@@ -23,13 +25,24 @@ pub struct ProposedBlock {
     pub evidence: Vec<hutong_ledger::evidence::Evidence>,
 }
 
+/// A proposed block as it travels: the header, the ids of its transactions in block order
+/// (each validator already holds most of them from the transaction gossip and asks the
+/// proposer for the others), and its evidence.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CompactBlock {
+    pub header: BlockHeader,
+    pub transaction_ids: Vec<Hash32>,
+    pub evidence: Vec<hutong_ledger::evidence::Evidence>,
+}
+
 /// Messages on the consensus topic.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ConsensusMessage {
-    /// A signed proposal with the block it proposes (the block's header hash is the value).
+    /// A signed proposal with the block it proposes in compact form (the block's header
+    /// hash is the value).
     Proposal {
         proposal: SignedProposal<Value>,
-        block: Box<ProposedBlock>,
+        block: Box<CompactBlock>,
     },
     Vote(SignedVote<Value>),
     /// The sender's committed height, so that a node behind learns it must catch up.
@@ -59,12 +72,16 @@ pub struct TransactionBatch {
 pub enum SyncRequest {
     /// Committed blocks from `from` on, at most `count` (the responder may send fewer).
     Blocks { from: u64, count: u32 },
+    /// Transactions by id (those of a proposal the asker lacks).
+    Transactions { ids: Vec<Hash32> },
 }
 
 /// Answers over request-response.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum SyncResponse {
     Blocks(Vec<Block>),
+    /// Canonical bytes of the asked transactions the responder holds (it may hold fewer).
+    Transactions(Vec<Vec<u8>>),
     /// The request could not be served (with why).
     Refused(String),
 }
@@ -126,10 +143,21 @@ mod tests {
             decode::<TransactionBatch>(&encode(&batch), 1 << 20).unwrap(),
             batch
         );
-        let request = SyncRequest::Blocks { from: 4, count: 2 };
+        for request in [
+            SyncRequest::Blocks { from: 4, count: 2 },
+            SyncRequest::Transactions {
+                ids: vec![Hash32([3; 32])],
+            },
+        ] {
+            assert_eq!(
+                decode::<SyncRequest>(&encode(&request), 1024).unwrap(),
+                request
+            );
+        }
+        let response = SyncResponse::Transactions(vec![vec![4, 5]]);
         assert_eq!(
-            decode::<SyncRequest>(&encode(&request), 1024).unwrap(),
-            request
+            decode::<SyncResponse>(&encode(&response), 1024).unwrap(),
+            response
         );
     }
 }

@@ -30,6 +30,7 @@ pub struct Metrics {
     pub block_commit_seconds: Histogram,
     pub catch_up_target_height: Gauge,
     pub catch_up_blocks: Counter,
+    pub proposal_transaction_fetches: Counter,
     pub equivocations_seen: Counter,
     pub signing_refused: Gauge,
 }
@@ -57,6 +58,7 @@ impl Metrics {
             block_commit_seconds: Histogram::new(exponential_buckets(0.001, 2.0, 14)),
             catch_up_target_height: Gauge::default(),
             catch_up_blocks: Counter::default(),
+            proposal_transaction_fetches: Counter::default(),
             equivocations_seen: Counter::default(),
             signing_refused: Gauge::default(),
             registry: Registry::default(),
@@ -121,6 +123,11 @@ impl Metrics {
             "catch_up_blocks",
             "Blocks committed through catch-up",
             metrics.catch_up_blocks.clone(),
+        );
+        registry.register(
+            "proposal_transaction_fetches",
+            "Requests to peers for a proposed block's transactions this node lacked",
+            metrics.proposal_transaction_fetches.clone(),
         );
         registry.register(
             "equivocations_seen",

@@ -328,6 +328,19 @@ async fn forward_outgoing(
     faults: Faults,
 ) {
     while let Some(message) = outgoing.recv().await {
+        // Test-only: the node keeps its transactions to itself; its peers learn of them only
+        // from its proposals.
+        if faults.withholds_transactions()
+            && matches!(
+                message,
+                Outgoing::Publish {
+                    topic: Topic::Transactions,
+                    ..
+                }
+            )
+        {
+            continue;
+        }
         // Test-only partition: nothing the engine says leaves the node.
         if faults.partitioned() {
             match message {

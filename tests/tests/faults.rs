@@ -5,6 +5,8 @@
 //! - a partition (the node's test-only `testing.partition_file` switch) and its healing;
 //! - a Byzantine validator (the test-only `testing.equivocate` switch) whose equivocation is
 //!   recorded on the ledger and listed by `GET /v1/evidence` on every honest node, with safety;
+//! - a validator that withholds its transactions from the gossip (`testing.withhold_transactions`):
+//!   the others fetch them from it when it proposes them (compact proposals);
 //! - bad input against a live node: each gets a clear 4xx and the state does not change;
 //! - a restart of the whole network, cleanly and after SIGKILL: history and state intact.
 //!
@@ -214,6 +216,68 @@ fn a_partitioned_validator_catches_up_when_the_partition_heals() {
     wait_for_height(&network, &[1, 2, 3], from + 2, Duration::from_secs(40));
 }
 
+/// A counter of `/metrics` (0 when absent).
+fn counter(network: &Network, index: usize, name: &str) -> f64 {
+    let (_, metrics) = network.nodes[index].get("/metrics").expect("metrics");
+    metrics
+        .as_str()
+        .unwrap_or_default()
+        .lines()
+        .find(|line| line.starts_with(name))
+        .and_then(|line| line.split_whitespace().last())
+        .and_then(|value| value.parse().ok())
+        .unwrap_or(0.0)
+}
+
+#[test]
+fn transactions_only_the_proposer_holds_are_fetched_from_it() {
+    let mut network = Network::new(4);
+    network.nodes[3].edit_config(|text| {
+        format!("{text}\n[testing]\nenabled = true\nwithhold_transactions = true\n")
+    });
+    network.start_all();
+    wait_for_height(&network, &[0, 1, 2, 3], 1, Duration::from_secs(60));
+
+    // Submitted to node3 alone, which keeps them out of the gossip: the other validators
+    // first see them as ids in node3's proposals and must ask node3 for them.
+    let transactions: Vec<Transaction> = (0..12)
+        .map(|n| {
+            network
+                .fixture
+                .issue_business_licence("qd-approval", "370200", 30_000 + n)
+        })
+        .collect();
+    for transaction in &transactions {
+        let (status, body) = network.nodes[3].submit(transaction).expect("node3 answers");
+        assert_eq!(status, 202, "{body}");
+    }
+    let ids: Vec<Hash32> = transactions.iter().map(Transaction::id).collect();
+    network.wait_for(
+        "node3's transactions to commit on every node",
+        Duration::from_secs(60),
+        |network| (0..4).all(|index| committed_on(network, index, &ids[ids.len() - 1..]) == 1),
+    );
+    for index in 0..4 {
+        assert_eq!(
+            committed_on(&network, index, &ids),
+            ids.len(),
+            "{}: {:?}",
+            network.nodes[index].name,
+            not_committed(&network, index, &ids)
+        );
+    }
+    let fetches: f64 = (0..3)
+        .map(|index| counter(&network, index, "hutong_proposal_transaction_fetches"))
+        .sum();
+    assert!(
+        fetches > 0.0,
+        "no validator fetched a proposal's transactions"
+    );
+    let height = network.nodes[0].height().expect("height");
+    wait_for_height(&network, &[0, 1, 2, 3], height, Duration::from_secs(30));
+    same_chain(&network, &[0, 1, 2, 3], height);
+}
+
 #[test]
 fn an_equivocating_validator_is_recorded_on_the_ledger_and_safety_holds() {
     let mut network = Network::new(4);
@@ -283,15 +347,7 @@ fn an_equivocating_validator_is_recorded_on_the_ledger_and_safety_holds() {
     }
     // Each honest node detected it itself.
     for index in 0..3 {
-        let (_, metrics) = network.nodes[index].get("/metrics").expect("metrics");
-        let seen: f64 = metrics
-            .as_str()
-            .unwrap_or_default()
-            .lines()
-            .find(|line| line.starts_with("hutong_equivocations_seen"))
-            .and_then(|line| line.split_whitespace().last())
-            .and_then(|value| value.parse().ok())
-            .unwrap_or(0.0);
+        let seen = counter(&network, index, "hutong_equivocations_seen");
         assert!(seen > 0.0, "node{index} counted no equivocation");
     }
     // Safety: the honest nodes hold the same blocks, and so the same records.
