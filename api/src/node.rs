@@ -33,6 +33,18 @@ pub trait NodeControl: Send + Sync + 'static {
 
     /// The node's own metrics in the Prometheus text format (the API appends its own).
     fn metrics(&self) -> String;
+
+    /// The nonce `authority`'s next transaction should carry when submitted to this node:
+    /// `committed_next` (one above its last committed nonce), or beyond it by the run of that
+    /// signer's transactions waiting in the node's mempool.
+    fn next_nonce(
+        &self,
+        authority: &hutong_ledger::records::AuthorityId,
+        committed_next: u64,
+    ) -> u64 {
+        let _ = authority;
+        committed_next
+    }
 }
 
 /// A transaction known to the node and not committed.
@@ -82,6 +94,7 @@ pub struct NodeInfo {
 /// | `Unauthorised` | 403 | the rule's code (`unknown_authority`, `bad_signature`, `key_not_valid`, ...) |
 /// | `Rejected` | 422 | the rule's code |
 /// | `Duplicate` | 409 | `duplicate_transaction` |
+/// | `NonceTaken` | 409 | `nonce_taken` |
 /// | `Busy` | 503 + `Retry-After` | `mempool_full` |
 /// | `Unavailable` | 503 | `not_ready` |
 ///
@@ -104,6 +117,8 @@ pub enum SubmitError {
     Rejected(RuleError),
     #[error("transaction {0} is already pending or committed")]
     Duplicate(Hash32),
+    #[error("{0}")]
+    NonceTaken(String),
     #[error("the mempool is full; retry in {retry_after_seconds} s")]
     Busy { retry_after_seconds: u64 },
     #[error("the node cannot accept transactions now: {0}")]
@@ -146,6 +161,9 @@ impl From<SubmitError> for ApiError {
             }
             SubmitError::Duplicate(_) => {
                 ApiError::new(StatusCode::CONFLICT, "duplicate_transaction", detail)
+            }
+            SubmitError::NonceTaken(_) => {
+                ApiError::new(StatusCode::CONFLICT, "nonce_taken", detail)
             }
             SubmitError::Busy {
                 retry_after_seconds,

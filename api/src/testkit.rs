@@ -14,6 +14,9 @@ use hutong_ledger::tx::Transaction;
 
 use crate::node::{NodeControl, NodeInfo, NodeRole, PendingStatus, SubmitError};
 
+/// How far ahead of its signer's next nonce the stand-in admits a transaction, as a node does.
+const NONCE_AHEAD_MAX: u64 = 1024;
+
 /// A stand-in for a node: admission by the ledger's rules, an in-memory mempool.
 #[derive(Debug)]
 pub struct StoreNode {
@@ -93,16 +96,14 @@ impl StoreNode {
             .map_err(|error| unavailable(error.to_string()))?
             .header
             .time;
-        let execution = self
+        // As a node admits: a nonce ahead of the signer's next waits for the ones before it.
+        let checked = self
             .store
-            .execute(
-                head_time + 1,
-                self.node_key,
-                vec![transaction.clone()],
-                Mode::Build,
-            )
-            .map_err(|error| unavailable(error.to_string()))?;
-        if let Some((_, error)) = execution.rejected.into_iter().next() {
+            .check_transactions(&[&transaction], head_time + 1, NONCE_AHEAD_MAX)
+            .into_iter()
+            .next()
+            .unwrap_or(Ok(()));
+        if let Err(error) = checked {
             known.insert(
                 id,
                 PendingStatus::Rejected {
@@ -126,6 +127,24 @@ impl StoreNode {
 impl NodeControl for StoreNode {
     fn submit(&self, transaction: Transaction) -> Result<Hash32, SubmitError> {
         self.admit(transaction)
+    }
+
+    fn next_nonce(
+        &self,
+        authority: &hutong_ledger::records::AuthorityId,
+        committed_next: u64,
+    ) -> u64 {
+        let Ok(pending) = self.pending.lock() else {
+            return committed_next;
+        };
+        let mut next = committed_next;
+        while pending
+            .iter()
+            .any(|waiting| waiting.payload.signer == *authority && waiting.payload.nonce == next)
+        {
+            next += 1;
+        }
+        next
     }
 
     fn pending_status(&self, id: &Hash32) -> Option<PendingStatus> {

@@ -284,6 +284,17 @@ pub struct SubmittedView {
     pub status_url: String,
 }
 
+/// `GET /v1/authorities/{id}/nonce`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct NonceView {
+    #[schema(value_type = String)]
+    pub authority: hutong_ledger::records::AuthorityId,
+    /// The authority's last nonce in a committed transaction (0 before its first).
+    pub last_committed: u64,
+    /// The nonce its next transaction submitted to this node should carry.
+    pub next: u64,
+}
+
 /// `GET /v1/node`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct NodeView {

@@ -448,10 +448,20 @@ fn signed(signer: &str, key: &SecretKey, nonce: u64, body: TxBody) -> Transactio
 #[tokio::test]
 async fn submitting_transactions() {
     let api = api();
+    // The next nonce of each signer, as the node reports it.
+    let nonces = api.get("/v1/authorities/qd-approval/nonce").await.json();
+    let next = nonces["next"].as_u64().unwrap();
+    assert_eq!(nonces["last_committed"].as_u64().unwrap() + 1, next);
+    api.get("/v1/authorities/nobody/nonce")
+        .await
+        .assert_problem(StatusCode::NOT_FOUND, "authority_not_found");
+    let next_of = |answer: serde_json::Value| answer["next"].as_u64().unwrap();
+    let jn_next = next_of(api.get("/v1/authorities/jn-approval/nonce").await.json());
+    let market_next = next_of(api.get("/v1/authorities/qd-market/nonce").await.json());
     let issuance = signed(
         "qd-approval",
         &secret("qd-approval"),
-        1_000_000,
+        next,
         business_licence_body("370200", 900_001),
     );
     let answer = api
@@ -478,7 +488,7 @@ async fn submitting_transactions() {
     let binary = signed(
         "qd-approval",
         &secret("qd-approval"),
-        1_000_001,
+        next + 1,
         business_licence_body("370200", 900_002),
     );
     let answer = api
@@ -490,12 +500,25 @@ async fn submitting_transactions() {
         )
         .await;
     assert_eq!(answer.status, StatusCode::ACCEPTED, "{}", answer.text());
+    // Both wait in the mempool: the next nonce counts them.
+    let waiting = api.get("/v1/authorities/qd-approval/nonce").await.json();
+    assert_eq!(waiting["next"].as_u64().unwrap(), next + 2);
+    // A nonce far beyond the next is refused.
+    let far = signed(
+        "qd-approval",
+        &secret("qd-approval"),
+        next + 5_000,
+        business_licence_body("370200", 900_007),
+    );
+    api.post_json("/v1/transactions", &serde_json::to_value(&far).unwrap())
+        .await
+        .assert_problem(StatusCode::UNPROCESSABLE_ENTITY, "nonce_gap");
 
     // Rule rejections: 422 with the rule's code, and the node remembers why.
     let not_granted = signed(
         "jn-approval",
         &secret("jn-approval"),
-        1_000_000,
+        jn_next,
         business_licence_body("370200", 900_003),
     );
     api.post_json(
@@ -513,7 +536,7 @@ async fn submitting_transactions() {
     let no_role = signed(
         "qd-market",
         &secret("qd-market"),
-        1_000_000,
+        market_next,
         business_licence_body("370200", 900_004),
     );
     api.post_json("/v1/transactions", &serde_json::to_value(&no_role).unwrap())
@@ -522,7 +545,7 @@ async fn submitting_transactions() {
     let duplicate_licence = signed(
         "qd-approval",
         &secret("qd-approval"),
-        1_000_002,
+        next + 2,
         business_licence_body("370200", 1),
     );
     api.post_json(
@@ -536,7 +559,7 @@ async fn submitting_transactions() {
     let forged = signed(
         "qd-approval",
         &secret("impostor"),
-        1_000_003,
+        next + 2,
         business_licence_body("370200", 900_005),
     );
     api.post_json("/v1/transactions", &serde_json::to_value(&forged).unwrap())
@@ -1027,6 +1050,7 @@ async fn openapi_document_matches_the_router() {
         "GET /v1/export",
         "GET /v1/authorities",
         "GET /v1/authorities/{id}/actions",
+        "GET /v1/authorities/{id}/nonce",
         "GET /v1/licence-types",
         "GET /v1/recognitions",
         "GET /v1/evidence",

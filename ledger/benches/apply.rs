@@ -261,7 +261,7 @@ fn admit(chain: &Chain, transactions: &[Transaction]) {
     let references: Vec<&Transaction> = transactions.iter().collect();
     let results = chain
         .store
-        .check_transactions(&references, chain.next_time());
+        .check_transactions(&references, chain.next_time(), u64::MAX);
     assert!(results.iter().all(Result::is_ok), "admission");
 }
 

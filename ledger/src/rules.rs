@@ -68,6 +68,14 @@ pub enum RuleError {
         last: u64,
         found: u64,
     },
+    #[error(
+        "nonce {found} of {authority} skips ahead: the next is {expected} (each nonce is one above the last)"
+    )]
+    NonceGap {
+        authority: AuthorityId,
+        expected: u64,
+        found: u64,
+    },
     #[error("created_at {created_at} is more than {skew_ms} ms after the block time {block_time}")]
     CreatedInFuture {
         created_at: TimeMs,
@@ -235,6 +243,7 @@ impl RuleError {
             RuleError::WrongChain { .. } => "wrong_chain",
             RuleError::Replay(_) | RuleError::DuplicateInBlock(_) => "replay",
             RuleError::NonceNotIncreasing { .. } => "nonce_not_increasing",
+            RuleError::NonceGap { .. } => "nonce_gap",
             RuleError::CreatedInFuture { .. } => "created_in_future",
             RuleError::UnknownAuthority(_) => "unknown_authority",
             RuleError::NoKeyAtHeight { .. } => "key_not_valid",
@@ -351,6 +360,36 @@ impl<'a, R: StateReader + ?Sized> Overlay<'a, R> {
     /// Gives up the writes, for the store to persist.
     pub fn into_writes(self) -> BTreeMap<RecordKey, Record> {
         self.writes
+    }
+
+    /// Takes `signer`'s nonces below `nonce` as used, up to `ahead_max` beyond its next one,
+    /// for admission: a transaction that waits for its predecessors is checked as if they had
+    /// committed. A nonce further ahead is refused ([`RuleError::NonceGap`]); one at or below
+    /// the last changes nothing (the rules refuse it).
+    pub fn assume_nonces_before(
+        &mut self,
+        signer: &AuthorityId,
+        nonce: u64,
+        ahead_max: u64,
+    ) -> Result<(), RuleError> {
+        let key = RecordKey::Authority(signer.clone());
+        let Some(Record::Authority(mut authority)) = self.record(&key)? else {
+            return Ok(());
+        };
+        let expected = authority.last_nonce.saturating_add(1);
+        if nonce <= expected {
+            return Ok(());
+        }
+        if nonce - expected > ahead_max {
+            return Err(RuleError::NonceGap {
+                authority: signer.clone(),
+                expected,
+                found: nonce,
+            });
+        }
+        authority.last_nonce = nonce - 1;
+        self.writes.insert(key, Record::Authority(authority));
+        Ok(())
     }
 
     fn merge(&mut self, writes: BTreeMap<RecordKey, Record>, id: Hash32) {
@@ -833,10 +872,19 @@ fn execute<R: StateReader + ?Sized>(
         });
     }
     let mut signer = state.require_authority(&payload.signer)?;
+    // Each of a signer's nonces is exactly one above its last (ADR 0011): a block can never
+    // hold a signer's later transaction without the earlier ones.
     if payload.nonce <= signer.last_nonce {
         return Err(RuleError::NonceNotIncreasing {
             authority: signer.id.clone(),
             last: signer.last_nonce,
+            found: payload.nonce,
+        });
+    }
+    if payload.nonce - signer.last_nonce > 1 {
+        return Err(RuleError::NonceGap {
+            authority: signer.id.clone(),
+            expected: signer.last_nonce + 1,
             found: payload.nonce,
         });
     }

@@ -234,6 +234,55 @@ fn replay_and_nonce_reuse_are_rejected() {
 }
 
 #[test]
+fn each_nonce_is_exactly_one_above_the_last() {
+    let mut chain = Chain::new();
+    let first = chain
+        .fixture
+        .issue_business_licence("qd-approval", "370200", 11);
+    let second = chain
+        .fixture
+        .issue_business_licence("qd-approval", "370200", 12);
+    let third = chain
+        .fixture
+        .issue_business_licence("qd-approval", "370200", 13);
+    // The second before the first: a gap, which says what was expected.
+    assert_eq!(
+        chain.one(second.clone()),
+        Err(RuleError::NonceGap {
+            authority: "qd-approval".into(),
+            expected: first.payload.nonce,
+            found: second.payload.nonce,
+        })
+    );
+    assert_eq!(
+        RuleError::NonceGap {
+            authority: "qd-approval".into(),
+            expected: 1,
+            found: 2,
+        }
+        .code(),
+        "nonce_gap"
+    );
+    // In one block out of order: refused as a whole.
+    assert!(matches!(
+        chain.block(vec![second.clone(), first.clone()]),
+        Err(RuleError::NonceGap { .. })
+    ));
+    // In order, in one block: all three.
+    chain
+        .block(vec![first.clone(), second.clone(), third.clone()])
+        .unwrap();
+    // Afterwards a nonce already used is refused as not increasing.
+    let mut payload = second.payload.clone();
+    payload.body = testkit::business_licence_body("370200", 14);
+    let reused = chain.fixture.sign(payload, &["qd-approval"]);
+    assert!(matches!(
+        chain.one(reused),
+        Err(RuleError::NonceNotIncreasing { .. })
+    ));
+}
+
+#[test]
 fn duplicate_within_block_is_rejected() {
     let mut chain = Chain::new();
     let transaction = chain

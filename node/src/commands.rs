@@ -157,7 +157,8 @@ pub struct TxArgs {
     /// Another authority that co-signs (governance records), as `ID=KEYFILE` (repeatable).
     #[arg(long = "endorse")]
     endorsements: Vec<String>,
-    /// The nonce (default: the current time in milliseconds, which always increases).
+    /// The nonce: one above the signer's last (default: the next one, as the node reports it,
+    /// counting the signer's transactions waiting in its mempool).
     #[arg(long)]
     nonce: Option<u64>,
     /// The record to submit: a JSON file holding the body (`{"issue_licence": {...}}` and so
@@ -194,6 +195,20 @@ fn get_json(agent: &ureq::Agent, url: &str) -> Result<(u16, serde_json::Value), 
     let text = response.body_mut().read_to_string().unwrap_or_default();
     let value = serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text));
     Ok((status, value))
+}
+
+/// The nonce the node says `signer`'s next transaction should carry.
+fn next_nonce(agent: &ureq::Agent, base: &str, signer: &AuthorityId) -> Result<u64, Failure> {
+    let (status, answer) = get_json(agent, &format!("{base}/v1/authorities/{signer}/nonce"))?;
+    match answer.get("next").and_then(|next| next.as_u64()) {
+        Some(next) if status == 200 => Ok(next),
+        _ => Err(Failure::new(
+            exit::REJECTED,
+            anyhow!(
+                "the node cannot say the next nonce of {signer} ({status}): {answer}; pass --nonce"
+            ),
+        )),
+    }
 }
 
 /// Largest body `hutong tx` reads: far above any record the node accepts.
@@ -285,10 +300,14 @@ pub fn tx(args: &TxArgs) -> Result<(), Failure> {
             keys::read(Path::new(path)).code(exit::CONFIG)?,
         ));
     }
+    let nonce = match args.nonce {
+        Some(nonce) => nonce,
+        None => next_nonce(&agent, &base, &signer)?,
+    };
     let payload = TxPayload {
         chain_id,
         signer,
-        nonce: args.nonce.unwrap_or_else(now_ms),
+        nonce,
         created_at: now_ms(),
         body,
     };

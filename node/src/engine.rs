@@ -24,6 +24,7 @@ use hutong_ledger::block::{
 use hutong_ledger::crypto::{PublicKey, SecretKey};
 use hutong_ledger::evidence::{Evidence, EvidenceKey, EvidenceRuleError};
 use hutong_ledger::hash::Hash32;
+use hutong_ledger::rules::RuleError;
 use hutong_ledger::store::{BlockError, Execution, Mode};
 use hutong_ledger::tx::Transaction;
 
@@ -43,12 +44,6 @@ pub const CONSENSUS_MESSAGE_BYTES_MAX: usize = hutong_ledger::limits::BLOCK_BYTE
 pub const TRANSACTION_BATCH_BYTES_MAX: usize = 4 * 1024 * 1024;
 /// Most transactions in one gossiped batch.
 pub const TRANSACTION_BATCH_COUNT_MAX: usize = 512;
-/// How long after it restarts on an existing chain, or after it caught up from peers, a
-/// validator proposes blocks without transactions (when there are other validators). Its mempool then lacks the transactions gossiped while it was down
-/// or behind; proposing a signer's later transaction without its earlier one would get the
-/// earlier one rejected (`nonce_not_increasing`). The other validators' proposals commit
-/// those meanwhile.
-const MEMPOOL_WARMUP: Duration = Duration::from_secs(3);
 
 /// Most blocks asked for or served in one catch-up request.
 pub const SYNC_BLOCKS_PER_REQUEST_MAX: u32 = 32;
@@ -183,8 +178,6 @@ pub struct Engine {
     awaiting_value: Option<(u64, Round, Instant)>,
     height: u64,
     last_commit: Instant,
-    /// Before this instant the node proposes no transactions ([`MEMPOOL_WARMUP`]).
-    transactions_from: Instant,
     signing_state_path: PathBuf,
     sync_in_flight: bool,
     sync_results: (mpsc::Sender<SyncResult>, mpsc::Receiver<SyncResult>),
@@ -239,9 +232,7 @@ impl Engine {
         }
         .map_err(|error| EngineError::Consensus(error.to_string()))?;
         let height = shared.store.height().map_err(store_error)? + 1;
-        // A restart with a chain behind it may have missed gossip; a new chain has not.
-        let restarted = height > 1;
-        let mut engine = Engine {
+        let engine = Engine {
             shared,
             machine,
             config,
@@ -256,7 +247,6 @@ impl Engine {
             awaiting_value: None,
             height,
             last_commit: Instant::now(),
-            transactions_from: Instant::now(),
             signing_state_path,
             sync_in_flight: false,
             sync_results: mpsc::channel(4),
@@ -266,9 +256,6 @@ impl Engine {
             pending_evidence: Vec::new(),
             equivocator: None,
         };
-        if restarted {
-            engine.warm_up();
-        }
         Ok(engine)
     }
 
@@ -324,32 +311,17 @@ impl Engine {
     /// the heartbeat when there are none.
     fn value_deadline(&self) -> Option<Instant> {
         let (_, _, requested) = self.awaiting_value?;
-        let pending = Instant::now() >= self.transactions_from
-            && self
-                .shared
-                .mempool
-                .lock()
-                .map(|mempool| !mempool.is_empty())
-                .unwrap_or(false);
+        let shared = &self.shared;
+        let pending = shared
+            .mempool
+            .lock()
+            .map(|mempool| mempool.has_ready(|signer| shared.committed_next_nonce(signer)))
+            .unwrap_or(false);
         Some(if pending {
             requested + Duration::from_millis(self.config.batch_wait_ms)
         } else {
             (self.last_commit + Duration::from_millis(self.config.heartbeat_ms)).max(requested)
         })
-    }
-
-    /// Holds transactions back from this node's proposals for [`MEMPOOL_WARMUP`], when other
-    /// validators can commit what it may have missed.
-    fn warm_up(&mut self) {
-        let others = self
-            .shared
-            .store
-            .registry_for(self.height)
-            .map(|registry| registry.validators().any(|node| node.key != self.key))
-            .unwrap_or(true);
-        if others {
-            self.transactions_from = Instant::now() + MEMPOOL_WARMUP;
-        }
     }
 
     fn start_height(&mut self, height: u64) -> Result<(), EngineError> {
@@ -565,15 +537,16 @@ impl Engine {
         if height != self.height {
             return Ok(());
         }
-        let transactions = if Instant::now() < self.transactions_from {
-            Vec::new()
-        } else {
-            self.shared
-                .mempool
-                .lock()
-                .map(|mempool| mempool.candidates(self.config.block_transactions_max))
-                .unwrap_or_default()
-        };
+        let shared = &self.shared;
+        let transactions = shared
+            .mempool
+            .lock()
+            .map(|mempool| {
+                mempool.candidates(self.config.block_transactions_max, |signer| {
+                    shared.committed_next_nonce(signer)
+                })
+            })
+            .unwrap_or_default();
         let head = self.shared.store.head().map_err(store_error)?;
         let time = now_ms().max(head.header.time + 1);
         let started = Instant::now();
@@ -599,13 +572,18 @@ impl Engine {
         if !execution.rejected.is_empty()
             && let Ok(mut mempool) = self.shared.mempool.lock()
         {
-            {
-                let ids: Vec<Hash32> = execution.rejected.iter().map(|(id, _)| *id).collect();
-                mempool.remove(&ids);
-                for (id, error) in &execution.rejected {
-                    mempool.remember_rejection(*id, error.code(), error.to_string());
-                    self.shared.metrics.reject_transaction(error.code());
-                }
+            // A transaction after one of its signer's that the block left out waits for
+            // that nonce again (it may be submitted anew); the others are refused for good.
+            let refused: Vec<&(Hash32, RuleError)> = execution
+                .rejected
+                .iter()
+                .filter(|(_, error)| !matches!(error, RuleError::NonceGap { .. }))
+                .collect();
+            let ids: Vec<Hash32> = refused.iter().map(|(id, _)| *id).collect();
+            mempool.remove(&ids);
+            for (id, error) in refused {
+                mempool.remember_rejection(*id, error.code(), error.to_string());
+                self.shared.metrics.reject_transaction(error.code());
             }
         }
         // Evidence the rules refuse for good is dropped; evidence of the current height (not
@@ -786,6 +764,15 @@ impl Engine {
         self.pending_evidence.retain(|held| held.height() > horizon);
         if let Ok(mut mempool) = self.shared.mempool.lock() {
             mempool.remove(ids);
+            // What a committed nonce made stale, and what waited too long for a gap to fill.
+            let shared = &self.shared;
+            for id in mempool.prune(now_ms(), |signer| shared.committed_next_nonce(signer)) {
+                mempool.remember_rejection(
+                    id,
+                    "nonce_not_increasing",
+                    "another transaction of the signer with the same nonce was committed".into(),
+                );
+            }
             self.shared
                 .metrics
                 .mempool_transactions
@@ -1095,7 +1082,6 @@ impl Engine {
         if advanced {
             self.candidates.clear();
             self.incomplete.clear();
-            self.warm_up();
             self.start_height(self.height)?;
         }
         let best = self.peer_heights.values().copied().max().unwrap_or(0);

@@ -1,15 +1,23 @@
 //! The mempool: transactions admitted and waiting for a block, bounded in count and bytes.
 //!
 //! Admission checks the size, the decoding, the form, the signatures and the ledger's rules
-//! against the committed state (`Store::check_transaction`); a transaction that passes waits
+//! against the committed state (`Store::check_transactions`); a transaction that passes waits
 //! here until a block commits it. A full pool answers "busy" rather than growing. Rejections
 //! are remembered (bounded) so that a client asking about a transaction learns why.
+//!
+//! Each signer's nonces follow one another (ADR 0011). The pool keeps every signer's
+//! transactions by nonce and offers a block only the run that follows the signer's committed
+//! nonce without a gap; a transaction after a gap waits for the ones before it, for at most
+//! [`WAITING_MS_MAX`].
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 
 use hutong_ledger::hash::Hash32;
 use hutong_ledger::records::AuthorityId;
 use hutong_ledger::tx::Transaction;
+
+/// How long a transaction that waits for an earlier nonce of its signer stays in the pool.
+pub const WAITING_MS_MAX: u64 = 10 * 60 * 1000;
 
 /// Bounds of the pool.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -35,6 +43,12 @@ impl Default for MempoolLimits {
 pub enum AdmitError {
     #[error("transaction {0} is already waiting")]
     Duplicate(Hash32),
+    #[error("nonce {nonce} of {signer} is taken by transaction {pending}, which waits for a block")]
+    NonceTaken {
+        signer: AuthorityId,
+        nonce: u64,
+        pending: Hash32,
+    },
     #[error("the mempool is full ({transactions} transactions, {bytes} bytes); retry later")]
     Full { transactions: usize, bytes: usize },
 }
@@ -54,6 +68,8 @@ pub struct Mempool {
     entries: HashMap<Hash32, Entry>,
     /// Arrival order.
     order: BTreeMap<u64, Hash32>,
+    /// Each signer's waiting transactions by nonce.
+    by_nonce: HashMap<AuthorityId, BTreeMap<u64, Hash32>>,
     next_sequence: u64,
     bytes: usize,
     rejections: HashMap<Hash32, (String, String)>,
@@ -66,6 +82,7 @@ impl Mempool {
             limits,
             entries: HashMap::new(),
             order: BTreeMap::new(),
+            by_nonce: HashMap::new(),
             next_sequence: 0,
             bytes: 0,
             rejections: HashMap::new(),
@@ -77,6 +94,7 @@ impl Mempool {
         self.entries.len()
     }
 
+    #[cfg(test)]
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
     }
@@ -116,10 +134,27 @@ impl Mempool {
         if self.entries.contains_key(&id) {
             return Err(AdmitError::Duplicate(id));
         }
+        let signer = &transaction.payload.signer;
+        let nonce = transaction.payload.nonce;
+        if let Some(pending) = self
+            .by_nonce
+            .get(signer)
+            .and_then(|nonces| nonces.get(&nonce))
+        {
+            return Err(AdmitError::NonceTaken {
+                signer: signer.clone(),
+                nonce,
+                pending: *pending,
+            });
+        }
         self.has_room(size_bytes)?;
         let sequence = self.next_sequence;
         self.next_sequence += 1;
         self.order.insert(sequence, id);
+        self.by_nonce
+            .entry(signer.clone())
+            .or_default()
+            .insert(nonce, id);
         self.bytes += size_bytes;
         self.entries.insert(
             id,
@@ -143,33 +178,102 @@ impl Mempool {
         self.entries.get(id).map(|entry| entry.received_at_ms)
     }
 
-    /// Up to `count_max` transactions in arrival order, except that one signer's transactions
-    /// come in nonce order (so a block never holds a signer's nonces out of order).
-    pub fn candidates(&self, count_max: usize) -> Vec<Transaction> {
-        let mut first_seen: HashMap<&AuthorityId, u64> = HashMap::new();
-        let mut picked: Vec<&Entry> = Vec::with_capacity(count_max.min(self.entries.len()));
+    /// Up to `count_max` transactions for a block: signers in the order their transactions
+    /// arrived, and for each signer the run of nonces that follows its committed one
+    /// (`next_nonce`: the nonce a signer's next transaction must carry) without a gap.
+    pub fn candidates(
+        &self,
+        count_max: usize,
+        next_nonce: impl Fn(&AuthorityId) -> Option<u64>,
+    ) -> Vec<Transaction> {
+        let mut picked: Vec<Transaction> = Vec::with_capacity(count_max.min(self.entries.len()));
+        let mut signers_seen: std::collections::HashSet<&AuthorityId> = Default::default();
         for id in self.order.values() {
             if picked.len() >= count_max {
                 break;
             }
-            if let Some(entry) = self.entries.get(id) {
-                first_seen
-                    .entry(&entry.transaction.payload.signer)
-                    .or_insert(entry.sequence);
-                picked.push(entry);
+            let Some(entry) = self.entries.get(id) else {
+                continue;
+            };
+            let signer = &entry.transaction.payload.signer;
+            if !signers_seen.insert(signer) {
+                continue;
+            }
+            let (Some(nonces), Some(mut expected)) =
+                (self.by_nonce.get(signer), next_nonce(signer))
+            else {
+                continue;
+            };
+            for (nonce, id) in nonces.range(expected..) {
+                if *nonce != expected || picked.len() >= count_max {
+                    break;
+                }
+                if let Some(entry) = self.entries.get(id) {
+                    picked.push(entry.transaction.clone());
+                }
+                expected += 1;
             }
         }
-        picked.sort_by_key(|entry| {
-            let signer = &entry.transaction.payload.signer;
-            (
-                first_seen.get(signer).copied().unwrap_or(entry.sequence),
-                entry.transaction.payload.nonce,
-            )
-        });
         picked
-            .into_iter()
-            .map(|entry| entry.transaction.clone())
-            .collect()
+    }
+
+    /// Whether some signer's next nonce (`next_nonce`, by the committed state) waits here: a
+    /// block would hold a transaction.
+    pub fn has_ready(&self, next_nonce: impl Fn(&AuthorityId) -> Option<u64>) -> bool {
+        self.by_nonce.iter().any(|(signer, nonces)| {
+            next_nonce(signer).is_some_and(|next| nonces.contains_key(&next))
+        })
+    }
+
+    /// The nonce `signer`'s next transaction should carry: one above the last of the run of its
+    /// waiting transactions that follows `committed_next` (its next nonce by the committed
+    /// state) without a gap.
+    pub fn next_nonce(&self, signer: &AuthorityId, committed_next: u64) -> u64 {
+        let mut next = committed_next;
+        if let Some(nonces) = self.by_nonce.get(signer) {
+            for nonce in nonces.range(committed_next..).map(|(nonce, _)| *nonce) {
+                if nonce != next {
+                    break;
+                }
+                next += 1;
+            }
+        }
+        next
+    }
+
+    /// Drops what can no longer commit: transactions whose nonce a committed transaction used
+    /// (`next_nonce` says each signer's next nonce by the committed state), and transactions
+    /// that waited for an earlier nonce for longer than [`WAITING_MS_MAX`] (at `now_ms`).
+    /// Returns the ids of those dropped because their nonce was used.
+    pub fn prune(
+        &mut self,
+        now_ms: u64,
+        next_nonce: impl Fn(&AuthorityId) -> Option<u64>,
+    ) -> Vec<Hash32> {
+        let mut stale = Vec::new();
+        let mut expired = Vec::new();
+        for (signer, nonces) in &self.by_nonce {
+            let Some(next) = next_nonce(signer) else {
+                continue;
+            };
+            stale.extend(nonces.range(..next).map(|(_, id)| *id));
+            let mut expected = next;
+            for (nonce, id) in nonces.range(next..) {
+                if *nonce == expected {
+                    expected += 1;
+                    continue;
+                }
+                // After a gap: waiting.
+                if self.entries.get(id).is_some_and(|entry| {
+                    now_ms.saturating_sub(entry.received_at_ms) > WAITING_MS_MAX
+                }) {
+                    expired.push(*id);
+                }
+            }
+        }
+        self.remove(&stale);
+        self.remove(&expired);
+        stale
     }
 
     /// Removes transactions (committed, or rejected at block building).
@@ -178,6 +282,13 @@ impl Mempool {
             if let Some(entry) = self.entries.remove(id) {
                 self.order.remove(&entry.sequence);
                 self.bytes -= entry.size_bytes;
+                let signer = &entry.transaction.payload.signer;
+                if let Some(nonces) = self.by_nonce.get_mut(signer) {
+                    nonces.remove(&entry.transaction.payload.nonce);
+                    if nonces.is_empty() {
+                        self.by_nonce.remove(signer);
+                    }
+                }
             }
         }
     }
@@ -273,9 +384,101 @@ mod tests {
                 .insert_at(transaction.id(), transaction, 10, 0)
                 .unwrap();
         }
-        let order: Vec<Hash32> = mempool.candidates(10).iter().map(Transaction::id).collect();
+        let order: Vec<Hash32> = mempool
+            .candidates(10, |_| Some(1))
+            .iter()
+            .map(Transaction::id)
+            .collect();
         assert_eq!(order, vec![a1.id(), a2.id(), b1.id()]);
-        assert_eq!(mempool.candidates(1).len(), 1);
+        assert_eq!(mempool.candidates(1, |_| Some(1)).len(), 1);
+    }
+
+    #[test]
+    fn a_transaction_after_a_gap_waits_for_the_ones_before_it() {
+        let mut fixture = Fixture::new();
+        let mut mempool = pool(10, 10_000);
+        let signer: AuthorityId = "qd-approval".into();
+        let first = fixture.issue_business_licence("qd-approval", "370200", 1);
+        let second = fixture.issue_business_licence("qd-approval", "370200", 2);
+        let third = fixture.issue_business_licence("qd-approval", "370200", 3);
+        // The third arrives first: nothing of the signer is offered, and the next nonce to
+        // use is still the first.
+        mempool.insert_at(third.id(), third.clone(), 10, 0).unwrap();
+        assert!(mempool.candidates(10, |_| Some(1)).is_empty());
+        assert!(!mempool.has_ready(|_| Some(1)));
+        assert_eq!(mempool.next_nonce(&signer, 1), 1);
+        // The first: offered alone; the third still waits for the second.
+        mempool.insert_at(first.id(), first.clone(), 10, 0).unwrap();
+        let offered: Vec<Hash32> = mempool
+            .candidates(10, |_| Some(1))
+            .iter()
+            .map(Transaction::id)
+            .collect();
+        assert_eq!(offered, vec![first.id()]);
+        assert_eq!(mempool.next_nonce(&signer, 1), 2);
+        // The second fills the gap: all three, in nonce order.
+        mempool
+            .insert_at(second.id(), second.clone(), 10, 0)
+            .unwrap();
+        let offered: Vec<Hash32> = mempool
+            .candidates(10, |_| Some(1))
+            .iter()
+            .map(Transaction::id)
+            .collect();
+        assert_eq!(offered, vec![first.id(), second.id(), third.id()]);
+        assert_eq!(mempool.next_nonce(&signer, 1), 4);
+        // Once the first is committed, the run starts at the second.
+        mempool.remove(&[first.id()]);
+        assert_eq!(mempool.candidates(10, |_| Some(2)).len(), 2);
+        assert!(mempool.has_ready(|_| Some(2)));
+        assert!(!mempool.has_ready(|_| Some(5)));
+        assert!(mempool.candidates(10, |_| None).is_empty());
+    }
+
+    #[test]
+    fn a_second_transaction_with_a_pending_nonce_is_refused() {
+        let mut fixture = Fixture::new();
+        let mut mempool = pool(10, 10_000);
+        let pending = fixture.issue_business_licence("qd-approval", "370200", 1);
+        let mut rival = fixture.issue_business_licence("qd-approval", "370200", 2);
+        rival.payload.nonce = pending.payload.nonce;
+        mempool
+            .insert_at(pending.id(), pending.clone(), 10, 0)
+            .unwrap();
+        assert_eq!(
+            mempool.insert_at(rival.id(), rival, 10, 0),
+            Err(AdmitError::NonceTaken {
+                signer: "qd-approval".into(),
+                nonce: pending.payload.nonce,
+                pending: pending.id(),
+            })
+        );
+        assert_eq!(mempool.len(), 1);
+    }
+
+    #[test]
+    fn pruning_drops_used_nonces_and_transactions_that_waited_too_long() {
+        let mut fixture = Fixture::new();
+        let mut mempool = pool(10, 10_000);
+        let used = fixture.issue_business_licence("qd-approval", "370200", 1);
+        let next = fixture.issue_business_licence("qd-approval", "370200", 2);
+        let _skipped = fixture.issue_business_licence("qd-approval", "370200", 3);
+        let waiting = fixture.issue_business_licence("qd-approval", "370200", 4);
+        for transaction in [&used, &next, &waiting] {
+            mempool
+                .insert_at(transaction.id(), transaction.clone(), 10, 1_000)
+                .unwrap();
+        }
+        // Nonce 1 was used by a committed transaction: `used` goes; `waiting` (after the gap
+        // at 3) has not waited long enough yet.
+        let stale = mempool.prune(2_000, |_| Some(2));
+        assert_eq!(stale, vec![used.id()]);
+        assert_eq!(mempool.len(), 2);
+        // Later, `waiting` has waited too long; `next` follows the committed nonce and stays.
+        let stale = mempool.prune(1_000 + WAITING_MS_MAX + 1, |_| Some(2));
+        assert!(stale.is_empty());
+        assert!(mempool.contains(&next.id()));
+        assert!(!mempool.contains(&waiting.id()));
     }
 
     #[test]

@@ -6,6 +6,7 @@ use std::sync::atomic::Ordering;
 use hutong_api::node::{NodeControl, NodeInfo, NodeRole, PendingStatus, SubmitError};
 use hutong_ledger::crypto::PublicKey;
 use hutong_ledger::hash::Hash32;
+use hutong_ledger::records::AuthorityId;
 use hutong_ledger::tx::Transaction;
 
 use crate::admitter::Admitter;
@@ -35,6 +36,9 @@ impl NodeControl for NodeService {
                 AdmissionError::Rule(rule) => SubmitError::from_rule(rule, id),
                 AdmissionError::AlreadyCommitted(id)
                 | AdmissionError::Pool(AdmitError::Duplicate(id)) => SubmitError::Duplicate(id),
+                AdmissionError::Pool(taken @ AdmitError::NonceTaken { .. }) => {
+                    SubmitError::NonceTaken(taken.to_string())
+                }
                 AdmissionError::Pool(AdmitError::Full { .. }) | AdmissionError::QueueFull => {
                     SubmitError::Busy {
                         retry_after_seconds: 1,
@@ -44,6 +48,14 @@ impl NodeControl for NodeService {
                     SubmitError::Unavailable("the node is shutting down".into())
                 }
             })
+    }
+
+    fn next_nonce(&self, authority: &AuthorityId, committed_next: u64) -> u64 {
+        self.shared
+            .mempool
+            .lock()
+            .map(|mempool| mempool.next_nonce(authority, committed_next))
+            .unwrap_or(committed_next)
     }
 
     fn pending_status(&self, id: &Hash32) -> Option<PendingStatus> {

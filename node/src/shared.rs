@@ -6,6 +6,7 @@ use std::sync::{Arc, Mutex};
 use tokio::sync::{Notify, mpsc};
 
 use hutong_ledger::hash::Hash32;
+use hutong_ledger::records::{AuthorityId, Record, RecordKey};
 use hutong_ledger::rules::RuleError;
 use hutong_ledger::store::Store;
 use hutong_ledger::tx::{FormError, Transaction};
@@ -50,6 +51,7 @@ impl AdmissionError {
             AdmissionError::Rule(error) => error.code(),
             AdmissionError::AlreadyCommitted(_) => "replay",
             AdmissionError::Pool(AdmitError::Duplicate(_)) => "duplicate",
+            AdmissionError::Pool(AdmitError::NonceTaken { .. }) => "nonce_taken",
             AdmissionError::Pool(AdmitError::Full { .. }) => "busy",
             AdmissionError::QueueFull => "busy",
             AdmissionError::ShuttingDown => "shutting_down",
@@ -82,6 +84,9 @@ pub fn now_ms() -> u64 {
 /// Most transactions admitted in one call of [`Shared::admit_batch`] (one batched
 /// signature check).
 pub const ADMISSION_BATCH_MAX: usize = 512;
+/// How far beyond its signer's next nonce a transaction may be admitted, to wait in the
+/// mempool for the ones before it (ADR 0011).
+pub const NONCE_AHEAD_MAX: u64 = 1024;
 
 /// A transaction on its way through admission.
 struct Candidate {
@@ -148,6 +153,15 @@ impl Shared {
             .collect()
     }
 
+    /// The nonce `signer`'s next transaction must carry by the committed state (`None` for an
+    /// unknown signer, or when the store cannot say).
+    pub fn committed_next_nonce(&self, signer: &AuthorityId) -> Option<u64> {
+        match self.store.record(&RecordKey::Authority(signer.clone())) {
+            Ok(Some(Record::Authority(authority))) => Some(authority.last_nonce.saturating_add(1)),
+            _ => None,
+        }
+    }
+
     /// The cheap checks first: not already waiting (in the pool or earlier in the batch),
     /// room in the pool, not already committed.
     fn screen(&self, stages: &mut [Result<Candidate, AdmissionError>]) {
@@ -188,7 +202,8 @@ impl Shared {
             if candidates.is_empty() {
                 return;
             }
-            self.store.check_transactions(&candidates, now_ms())
+            self.store
+                .check_transactions(&candidates, now_ms(), NONCE_AHEAD_MAX)
         };
         let mut checked = checked.into_iter();
         let mut rejected = Vec::new();

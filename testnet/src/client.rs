@@ -83,3 +83,14 @@ pub fn height(client: &Client, api: &str) -> Option<u64> {
     let (status, body) = client.get(&format!("{api}/v1/node")).ok()?;
     (status == 200).then(|| body.get("height")?.as_u64())?
 }
+
+/// The nonce `authority`'s next transaction submitted to `api` should carry (ADR 0011).
+pub fn next_nonce(client: &Client, api: &str, authority: &str) -> Result<u64, Error> {
+    let (status, answer) = client.get(&format!("{api}/v1/authorities/{authority}/nonce"))?;
+    match answer.get("next").and_then(|next| next.as_u64()) {
+        Some(next) if status == 200 => Ok(next),
+        _ => Err(Error::Node(format!(
+            "{api} cannot say the next nonce of {authority} ({status}): {answer}"
+        ))),
+    }
+}

@@ -321,10 +321,9 @@ pub fn genesis(
     Ok(genesis)
 }
 
-/// Signs transactions for the demo authorities with nonces that only increase: the nonce is
-/// the signing time in milliseconds (as `hutong tx` picks it), or one more than the last
-/// nonce handed out, so that a later run (a resumed network, the load generator, an operator
-/// with `hutong tx`) never reuses one.
+/// Signs transactions for the demo authorities, each authority's nonces one after the other
+/// (ADR 0011) from where [`Signer::continue_from`] set them (the next nonce a node reports),
+/// or from 1.
 #[derive(Debug)]
 pub struct Signer {
     chain_id: String,
@@ -339,6 +338,12 @@ impl Signer {
             keys,
             last_nonces: BTreeMap::new(),
         }
+    }
+
+    /// `authority`'s next transaction gets nonce `next`.
+    pub fn continue_from(&mut self, authority: &str, next: u64) {
+        self.last_nonces
+            .insert(authority.to_string(), next.saturating_sub(1));
     }
 
     /// Whether `authority`'s key is known.
@@ -358,7 +363,7 @@ impl Signer {
             .get(authority)
             .ok_or_else(|| Error::Demo(format!("no key for {authority}")))?;
         let last = self.last_nonces.get(authority).copied().unwrap_or(0);
-        let nonce = crate::demo::now_ms().max(last + 1);
+        let nonce = last + 1;
         self.last_nonces.insert(authority.to_string(), nonce);
         let signer = AuthorityId::from(authority);
         let payload = TxPayload {

@@ -699,16 +699,10 @@ fn print_table(manifest: &Manifest, dir: &Path) {
     }
 }
 
-/// How many times the demo resubmits records whose nonce a block overtook.
-const DEMO_RESUBMISSIONS_MAX: usize = 3;
-
 /// Submits the demo's records (each department's to one node, in nonce order), waits for
-/// the issuances to commit before their follow-ups, and writes `DIR/demo.json`.
-///
-/// A node may commit a department's later nonce before an earlier one reached the block's
-/// proposer (transactions travel between nodes in batches); the earlier one is then
-/// rejected with `nonce_not_increasing`. The demo signs such records again with a fresh
-/// nonce and resubmits them, at most [`DEMO_RESUBMISSIONS_MAX`] times.
+/// the issuances to commit before their follow-ups, and writes `DIR/demo.json`. Each
+/// department's nonces continue from the next one the nodes report (a resumed network, or
+/// one an operator already wrote to).
 fn load_demo(
     client: &Client,
     dir: &Path,
@@ -725,6 +719,18 @@ fn load_demo(
         .filter(|node| node.role == "validator")
         .map(|node| node.api.clone())
         .collect();
+    let first_api = apis
+        .first()
+        .ok_or_else(|| Error::Demo("the testnet has no validator".into()))?;
+    let authorities: std::collections::BTreeSet<&String> = plan
+        .issuances
+        .iter()
+        .chain(&plan.follow_ups)
+        .map(|(authority, _)| authority)
+        .collect();
+    for authority in authorities {
+        signer.continue_from(authority, client::next_nonce(client, first_api, authority)?);
+    }
     println!(
         "loading demo data: {} issuances, then {} status changes, objections and recognitions",
         plan.issuances.len(),
@@ -732,37 +738,14 @@ fn load_demo(
     );
     let mut committed = 0;
     let mut rejected = Vec::new();
-    for wave in [plan.issuances, plan.follow_ups] {
-        let mut records = wave;
-        for attempt in 0..=DEMO_RESUBMISSIONS_MAX {
-            let mut signed = Vec::with_capacity(records.len());
-            for (authority, body) in &records {
-                signed.push(signer.sign(authority, body.clone(), demo::now_ms())?);
-            }
-            let outcome = submit_wave(client, &apis, &signed)?;
-            committed += outcome.committed;
-            let overtaken: std::collections::BTreeSet<usize> =
-                outcome.overtaken.into_iter().collect();
-            if attempt == DEMO_RESUBMISSIONS_MAX {
-                rejected.extend(overtaken.iter().map(|index| {
-                    format!(
-                        "{}: nonce overtaken {} times",
-                        signed[*index].id(),
-                        attempt + 1
-                    )
-                }));
-            }
-            rejected.extend(outcome.rejected);
-            records = records
-                .into_iter()
-                .enumerate()
-                .filter(|(index, _)| overtaken.contains(index))
-                .map(|(_, record)| record)
-                .collect();
-            if records.is_empty() {
-                break;
-            }
+    for wave in [&plan.issuances, &plan.follow_ups] {
+        let mut signed = Vec::with_capacity(wave.len());
+        for (authority, body) in wave {
+            signed.push(signer.sign(authority, body.clone(), demo::now_ms())?);
         }
+        let outcome = submit_wave(client, &apis, &signed)?;
+        committed += outcome.committed;
+        rejected.extend(outcome.rejected);
     }
     let mut text = serde_json::to_string_pretty(&plan.examples)
         .map_err(|error| Error::Demo(error.to_string()))?;
@@ -782,10 +765,7 @@ fn load_demo(
 /// What became of a wave of transactions.
 struct WaveOutcome {
     committed: usize,
-    /// Indexes of transactions rejected because a later nonce of their signer committed
-    /// first.
-    overtaken: Vec<usize>,
-    /// Other rejections, with their reasons.
+    /// Rejections, with their reasons.
     rejected: Vec<String>,
 }
 
@@ -844,7 +824,6 @@ fn submit_wave(
     let deadline = Instant::now() + DEMO_WAIT;
     let mut outcome = WaveOutcome {
         committed: 0,
-        overtaken: Vec::new(),
         rejected: Vec::new(),
     };
     // Each signer's last commits last (nonce order): waiting from the end waits little.
@@ -858,16 +837,10 @@ fn submit_wave(
                     break;
                 }
                 Some("rejected") => {
-                    if answer.get("code").and_then(|code| code.as_str())
-                        == Some("nonce_not_increasing")
-                    {
-                        outcome.overtaken.push(index);
-                    } else {
-                        outcome.rejected.push(format!(
-                            "{id}: {}",
-                            answer.get("reason").and_then(|r| r.as_str()).unwrap_or("?")
-                        ));
-                    }
+                    outcome.rejected.push(format!(
+                        "{id}: {}",
+                        answer.get("reason").and_then(|r| r.as_str()).unwrap_or("?")
+                    ));
                     break;
                 }
                 _ if Instant::now() >= deadline => {

@@ -1,6 +1,7 @@
 //! A network of real node processes on loopback: it commits, agrees, tolerates one of four
 //! validators down, halts without forking with two down and resumes, catches up a killed
-//! node, and refuses an unregistered peer. Each test is bounded in time.
+//! node, refuses an unregistered peer, and commits a signer's nonces in order when they reach
+//! different nodes out of order. Each test is bounded in time.
 
 use std::time::Duration;
 
@@ -269,4 +270,69 @@ fn stranger_node(network: &Network, other: &Network) -> Node {
     std::fs::write(&config_path, config).unwrap();
     node.key = key;
     node
+}
+
+#[test]
+fn a_signers_later_nonce_waits_for_the_earlier_one_sent_to_another_node() {
+    let mut network = Network::new(4);
+    network.start_all();
+    network.wait_for("height 1 everywhere", Duration::from_secs(60), |network| {
+        (0..4).all(|index| {
+            network.nodes[index]
+                .height()
+                .is_some_and(|height| height >= 1)
+        })
+    });
+    let signer = "qd-approval";
+    let (_, before) = network.nodes[0]
+        .get(&format!("/v1/authorities/{signer}/nonce"))
+        .expect("node0");
+    assert_eq!(before["next"], 1, "{before}");
+    let earlier = network
+        .fixture
+        .issue_business_licence(signer, "370200", 40_000);
+    let later = network
+        .fixture
+        .issue_business_licence(signer, "370200", 40_001);
+    assert_eq!(later.payload.nonce, earlier.payload.nonce + 1);
+    // The later one first, to node0: admitted, waiting for its predecessor, and not
+    // committed while it waits.
+    let (status, body) = network.nodes[0].submit(&later).expect("node0");
+    assert_eq!(status, 202, "{body}");
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(
+        network.nodes[0].transaction_state(&later.id()).as_deref(),
+        Some("pending")
+    );
+    let (_, waiting) = network.nodes[0]
+        .get(&format!("/v1/authorities/{signer}/nonce"))
+        .expect("node0");
+    assert_eq!(
+        waiting["next"], 1,
+        "a gap does not move the next nonce: {waiting}"
+    );
+    // The earlier one, to node2: both commit, in nonce order, everywhere.
+    let (status, body) = network.nodes[2].submit(&earlier).expect("node2");
+    assert_eq!(status, 202, "{body}");
+    let ids = [earlier.id(), later.id()];
+    network.wait_for(
+        "both transactions committed on every node",
+        Duration::from_secs(60),
+        |network| committed_everywhere(network, &ids, &[0, 1, 2, 3]),
+    );
+    let position = |id: &hutong_ledger::hash::Hash32| {
+        let (_, answer) = network.nodes[1]
+            .get(&format!("/v1/transactions/{id}"))
+            .expect("node1");
+        (
+            answer["height"].as_u64().expect("height"),
+            answer["index"].as_u64().expect("index"),
+        )
+    };
+    assert!(position(&earlier.id()) < position(&later.id()));
+    let (_, after) = network.nodes[3]
+        .get(&format!("/v1/authorities/{signer}/nonce"))
+        .expect("node3");
+    assert_eq!(after["last_committed"], later.payload.nonce, "{after}");
+    assert_eq!(after["next"], later.payload.nonce + 1, "{after}");
 }

@@ -58,6 +58,7 @@ fn parts() -> (Router<ApiState>, utoipa::openapi::OpenApi) {
         .routes(routes!(operator::submit))
         .routes(routes!(operator::transaction_status))
         .routes(routes!(operator::node))
+        .routes(routes!(operator::authority_nonce))
         .routes(routes!(operator::healthz))
         .routes(routes!(operator::readyz))
         .routes(routes!(operator::metrics))

@@ -15,7 +15,7 @@ use super::{ApiPath, openapi_text};
 use crate::node::SubmitError;
 use crate::problem::{ApiError, Problem};
 use crate::state::{ApiMetrics, ApiState};
-use crate::views::{HealthView, NodeView, SubmittedView, TransactionStatusView};
+use crate::views::{HealthView, NodeView, NonceView, SubmittedView, TransactionStatusView};
 
 /// Reads a request body up to the configured limit (413 `body_too_large` past it).
 pub(crate) async fn read_body(state: &ApiState, body: Body) -> Result<Bytes, ApiError> {
@@ -182,6 +182,38 @@ pub(crate) async fn node(State(state): State<ApiState>) -> Result<Json<NodeView>
         last_block_time: head.header.time,
         log_size: head.header.log_size,
         node: state.node().node_info(),
+    }))
+}
+
+/// The nonce an authority's next transaction should carry when submitted to this node: one
+/// above its last committed nonce, or beyond it by its transactions waiting here (ADR 0011).
+#[utoipa::path(
+    get,
+    path = "/v1/authorities/{id}/nonce",
+    tag = "operators",
+    params(("id" = String, Path, description = "Authority id", example = "qd-approval")),
+    responses(
+        (status = 200, description = "The authority's nonces", body = NonceView),
+        (status = 400, description = "Malformed authority id", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such authority", body = Problem, content_type = "application/problem+json")
+    )
+)]
+pub(crate) async fn authority_nonce(
+    State(state): State<ApiState>,
+    ApiPath(id): ApiPath<String>,
+) -> Result<Json<NonceView>, ApiError> {
+    let id = super::parse_authority(&id)?;
+    let authority = super::verifier::authority(state.store(), &id)?.ok_or_else(|| {
+        ApiError::not_found(
+            "authority_not_found",
+            format!("no authority {id} on the ledger"),
+        )
+    })?;
+    let committed_next = authority.last_nonce.saturating_add(1);
+    Ok(Json(NonceView {
+        next: state.node().next_nonce(&id, committed_next),
+        authority: id,
+        last_committed: authority.last_nonce,
     }))
 }
 

@@ -1060,7 +1060,7 @@ impl Store {
         transaction: &Transaction,
         time: TimeMs,
     ) -> Result<(), RuleError> {
-        self.check_transactions(&[transaction], time)
+        self.check_transactions(&[transaction], time, 0)
             .into_iter()
             .next()
             .unwrap_or(Ok(()))
@@ -1069,10 +1069,15 @@ impl Store {
     /// [`Store::check_transaction`] for many transactions at once, each checked as if it were
     /// alone in the next block (they do not see each other's effects), with their signatures
     /// in one batch: the admission path at a fraction of the cost per signature.
+    ///
+    /// `nonce_ahead_max`: how far beyond its signer's next nonce a transaction's nonce may be
+    /// (0: exactly the next). One ahead is checked as if the nonces before it had been used:
+    /// a node's mempool holds it until its predecessors arrive (ADR 0011).
     pub fn check_transactions(
         &self,
         transactions: &[&Transaction],
         time: TimeMs,
+        nonce_ahead_max: u64,
     ) -> Vec<Result<(), RuleError>> {
         let head = match self.head() {
             Ok(head) => head,
@@ -1128,6 +1133,8 @@ impl Store {
                 signatures?;
                 let mut overlay = Overlay::new(self);
                 rules::begin_block(&mut overlay, &context)?;
+                let payload = &candidate.transaction.payload;
+                overlay.assume_nonces_before(&payload.signer, payload.nonce, nonce_ahead_max)?;
                 rules::apply_transaction(
                     &mut overlay,
                     &context,
@@ -1911,7 +1918,7 @@ mod tests {
             .map(|number| fixture.issue_business_licence("qd-approval", "370200", number))
             .collect();
         let admitted: Vec<&Transaction> = transactions.iter().take(3).collect();
-        let results = store.check_transactions(&admitted, GENESIS_TIME + 1_000);
+        let results = store.check_transactions(&admitted, GENESIS_TIME + 1_000, 8);
         assert!(results.iter().all(Result::is_ok), "{results:?}");
         let execution = store
             .execute(
@@ -1963,7 +1970,7 @@ mod tests {
             })
         ));
         assert_eq!(
-            store.check_transactions(&[&transaction], GENESIS_TIME + 1_000),
+            store.check_transactions(&[&transaction], GENESIS_TIME + 1_000, 0),
             vec![Ok(())]
         );
     }
