@@ -302,6 +302,12 @@ impl Fixture {
         *nonce
     }
 
+    /// Sets `signer`'s last nonce (its next is one above): after a rejected transaction, whose
+    /// nonce the ledger did not use, the fixture continues from the ledger's.
+    pub fn set_last_nonce(&mut self, signer: &AuthorityId, last: u64) {
+        self.nonces.insert(signer.clone(), last);
+    }
+
     /// A payload from `signer` with its next nonce, created at `created_at`.
     pub fn payload(&mut self, signer: &str, body: TxBody, created_at: TimeMs) -> TxPayload {
         let signer = AuthorityId::from(signer);

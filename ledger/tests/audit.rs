@@ -272,7 +272,7 @@ fn an_altered_field_in_one_transaction_fails_its_signature() {
 fn a_removed_transaction_changes_the_transaction_root() {
     let chain = Chain::build();
     let mut blocks = chain.blocks.clone();
-    blocks[0].transactions.remove(1);
+    blocks[0].transactions.remove(3);
     match violation(&chain.genesis, &blocks) {
         Violation::Header {
             height: 1,
@@ -292,7 +292,7 @@ fn a_removed_transaction_under_a_re_signed_header_fails_on_the_log() {
     // The validators also rewrite tx_root: re-execution still disagrees on the log.
     let chain = Chain::build();
     let mut blocks = chain.blocks.clone();
-    blocks[0].transactions.remove(1);
+    blocks[0].transactions.remove(3);
     let bytes: Vec<Vec<u8>> = blocks[0]
         .transactions
         .iter()

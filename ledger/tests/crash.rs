@@ -28,7 +28,8 @@ fn block_transactions(fixture: &Fixture, height: u64) -> Vec<Transaction> {
             let payload = TxPayload {
                 chain_id: CHAIN_ID.into(),
                 signer: AuthorityId::from("qd-approval"),
-                nonce: number,
+                // One signer's nonces follow one another across blocks.
+                nonce: (height - 1) * TRANSACTIONS_PER_BLOCK + index + 1,
                 created_at: GENESIS_TIME,
                 body: testkit::business_licence_body("370200", number),
             };

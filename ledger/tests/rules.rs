@@ -34,6 +34,30 @@ impl Chain {
     fn block(&mut self, transactions: Vec<Transaction>) -> Result<(), RuleError> {
         self.time += 1000;
         let proposer = self.fixture.node_keys[0].public_key();
+        let signers: Vec<AuthorityId> = transactions
+            .iter()
+            .map(|transaction| transaction.payload.signer.clone())
+            .collect();
+        let result = self.execute_and_commit(proposer, transactions);
+        if result.is_err() {
+            // The ledger used none of the block's nonces: later transactions continue from
+            // its last ones (each nonce is one above the last).
+            for signer in signers {
+                if let Ok(Some(Record::Authority(authority))) =
+                    self.store.record(&RecordKey::Authority(signer.clone()))
+                {
+                    self.fixture.set_last_nonce(&signer, authority.last_nonce);
+                }
+            }
+        }
+        result
+    }
+
+    fn execute_and_commit(
+        &mut self,
+        proposer: PublicKey,
+        transactions: Vec<Transaction>,
+    ) -> Result<(), RuleError> {
         match self
             .store
             .execute(self.time, proposer, transactions, Mode::Verify)
