@@ -302,7 +302,7 @@ pub fn tx(args: &TxArgs) -> Result<(), Failure> {
     }
     let nonce = match args.nonce {
         Some(nonce) => nonce,
-        None => next_nonce(&agent, &base, &signer)?,
+        None => next_nonce(&agent, base, &signer)?,
     };
     let payload = TxPayload {
         chain_id,
