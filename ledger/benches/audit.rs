@@ -101,7 +101,10 @@ fn measure(fixture: &Fixture, export_path: &std::path::Path) {
         let auditor = audit::audit(
             &fixture.genesis,
             lines,
-            AuditOptions { threads },
+            AuditOptions {
+                threads,
+                ..AuditOptions::default()
+            },
             &mut |_| {},
         )
         .expect("the chain verifies");

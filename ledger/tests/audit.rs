@@ -174,7 +174,10 @@ fn run(genesis: &Genesis, blocks: &[Block]) -> Result<Auditor, audit::AuditFailu
     let result = audit::audit(
         genesis,
         sources(blocks).into_iter(),
-        AuditOptions { threads: 2 },
+        AuditOptions {
+            threads: 2,
+            ..AuditOptions::default()
+        },
         &mut |_| calls += 1,
     );
     assert!(calls <= blocks.len());
