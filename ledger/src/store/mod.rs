@@ -1352,7 +1352,8 @@ impl Store {
                 + tree_writes.writes().len()
                 + tree_writes.deletes().len()
                 + log_writes.len()
-                + ids.len() * 5
+                // Per transaction: location and licence indexes (serving), signer entries.
+                + ids.len() * if serving { 5 } else { usize::from(history) }
                 + 4,
         );
         if let Some(block_bytes) = block_bytes {
