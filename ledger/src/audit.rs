@@ -47,7 +47,7 @@ use crate::records::{
     TypeCode,
 };
 use crate::rules::{RuleError, VerifiedSignatures};
-use crate::store::{BlockError, MemoryBackend, Store};
+use crate::store::{AuditStore, BlockError, MemoryBackend, PreparedTransactions, Store};
 use crate::tx::{Transaction, TxBody, signing_message_of};
 
 /// Most transactions handed to [`preverify`] at once by [`audit`].
@@ -342,14 +342,20 @@ pub struct Auditor {
 }
 
 impl Auditor {
-    /// Starts from `genesis` (already read and checked with [`Genesis::from_json`]).
+    /// Starts from `genesis` (already read and checked with [`Genesis::from_json`]), with a
+    /// store in audit mode that keeps no history beyond the state and the log
+    /// ([`AuditStore::default`]).
     pub fn new(genesis: &Genesis) -> Result<Self, Violation> {
-        let store =
-            Store::create_with(Box::new(MemoryBackend::new()), genesis).map_err(|error| {
-                Violation::Internal {
-                    height: 0,
-                    problem: error.to_string(),
-                }
+        Self::with_store(genesis, AuditStore::default())
+    }
+
+    /// [`Auditor::new`] keeping what `store` asks for (the blocks and the index of what each
+    /// authority signed, for the history queries).
+    pub fn with_store(genesis: &Genesis, store: AuditStore) -> Result<Self, Violation> {
+        let store = Store::create_for_audit(Box::new(MemoryBackend::new()), genesis, store)
+            .map_err(|error| Violation::Internal {
+                height: 0,
+                problem: error.to_string(),
             })?;
         let head = store.head().map_err(|error| Violation::Internal {
             height: 0,
@@ -393,10 +399,31 @@ impl Auditor {
         source: &SourceBlock,
         already_verified: &dyn VerifiedSignatures,
     ) -> Result<(), Violation> {
+        self.verify_block_inner(source, None, already_verified)
+    }
+
+    /// [`Auditor::verify_block`] executing `prepared`, a copy of the block's transactions with
+    /// their encodings made ahead ([`PreparedTransactions::new`] of a clone of
+    /// `source.block.transactions`; other transactions fail on the header's `tx_root`).
+    pub fn verify_prepared(
+        &mut self,
+        source: &SourceBlock,
+        prepared: PreparedTransactions,
+        already_verified: &dyn VerifiedSignatures,
+    ) -> Result<(), Violation> {
+        self.verify_block_inner(source, Some(prepared), already_verified)
+    }
+
+    fn verify_block_inner(
+        &mut self,
+        source: &SourceBlock,
+        prepared: Option<PreparedTransactions>,
+        already_verified: &dyn VerifiedSignatures,
+    ) -> Result<(), Violation> {
         let block = &source.block;
         self.check_sequence(source)?;
         let validators_changed = self.check_certificate(block)?;
-        self.execute_transactions(block, already_verified)?;
+        self.execute_transactions(block, prepared, already_verified)?;
         // Further block sections are checked here, before the summary counts the block.
         self.last_hash = block.hash();
         self.last = block.header.clone();
@@ -507,10 +534,17 @@ impl Auditor {
     fn execute_transactions(
         &mut self,
         block: &Block,
+        prepared: Option<PreparedTransactions>,
         already_verified: &dyn VerifiedSignatures,
     ) -> Result<(), Violation> {
         let height = block.header.height;
-        let execution = match self.store.verify_block_with(block, already_verified) {
+        let outcome = match prepared {
+            Some(prepared) => self
+                .store
+                .verify_block_prepared(block, prepared, already_verified),
+            None => self.store.verify_block_with(block, already_verified),
+        };
+        let execution = match outcome {
             Ok(execution) => execution,
             Err(error) => return Err(self.explain(block, error)),
         };
@@ -707,20 +741,60 @@ pub fn preverify<'a>(
     directory: &mut KeyDirectory,
     threads: usize,
 ) -> VerifiedSet {
+    preverify_inner(
+        blocks.into_iter().map(|block| (block, None)),
+        directory,
+        threads,
+    )
+}
+
+/// [`preverify`] taking the encodings and ids of each block's transactions from `prepared`
+/// (made from the same transactions by [`PreparedTransactions::new`]).
+pub fn preverify_prepared<'a>(
+    blocks: impl IntoIterator<Item = (&'a Block, &'a PreparedTransactions)>,
+    directory: &mut KeyDirectory,
+    threads: usize,
+) -> VerifiedSet {
+    preverify_inner(
+        blocks
+            .into_iter()
+            .map(|(block, prepared)| (block, Some(prepared))),
+        directory,
+        threads,
+    )
+}
+
+fn preverify_inner<'a>(
+    blocks: impl Iterator<Item = (&'a Block, Option<&'a PreparedTransactions>)>,
+    directory: &mut KeyDirectory,
+    threads: usize,
+) -> VerifiedSet {
     let mut pairs: Vec<(Hash32, PublicKey)> = Vec::new();
     let mut messages: Vec<Vec<u8>> = Vec::new();
     // Per batch item: (index into pairs and messages, signature).
     let mut items: Vec<(usize, crypto::Signature)> = Vec::new();
-    for block in blocks {
+    for (block, prepared) in blocks {
         let height = block.header.height;
-        for transaction in &block.transactions {
-            let encoded = transaction.encode();
-            let Ok(message) =
-                signing_message_of(&transaction.payload.chain_id, encoded.payload_bytes())
+        // Prepared encodings are used only when they are one per transaction.
+        let prepared = prepared.filter(|prepared| prepared.len() == block.transactions.len());
+        for (position, transaction) in block.transactions.iter().enumerate() {
+            let own;
+            let (payload_bytes, id) = match prepared.and_then(|prepared| {
+                Some((
+                    prepared.encoded().get(position)?,
+                    *prepared.ids().get(position)?,
+                ))
+            }) {
+                Some((encoded, id)) => (encoded.payload_bytes(), id),
+                None => {
+                    own = transaction.encode();
+                    (own.payload_bytes(), own.id())
+                }
+            };
+            let Ok(message) = signing_message_of(&transaction.payload.chain_id, payload_bytes)
             else {
                 continue;
             };
-            let id = encoded.id();
             let mut message_index = None;
             for endorsement in &transaction.signatures {
                 let Some(key) = directory.key_at(&endorsement.authority, height) else {
@@ -804,11 +878,17 @@ pub struct Progress {
 pub struct AuditOptions {
     /// Threads checking signatures ahead of execution (execution runs on the calling thread).
     pub threads: usize,
+    /// What the auditor's store keeps beside the state and the log: the blocks and the index
+    /// of what each authority signed only when the history queries need them.
+    pub store: AuditStore,
 }
 
 impl Default for AuditOptions {
     fn default() -> Self {
-        AuditOptions { threads: 1 }
+        AuditOptions {
+            threads: 1,
+            store: AuditStore::default(),
+        }
     }
 }
 
@@ -842,28 +922,29 @@ pub fn audit<I>(
 where
     I: Iterator<Item = Result<SourceBlock, Violation>> + Send,
 {
-    let mut auditor = Auditor::new(genesis).map_err(|violation| AuditFailure {
-        violation,
-        // Not even the genesis state could be built: no checkpoint to name.
-        verified: Box::new(AuditSummary::nothing_verified(
-            genesis,
-            Checkpoint {
-                height: 0,
-                block_hash: Hash32([0; 32]),
-                time: genesis.genesis_time,
-                log_size: 0,
-                log_root: Hash32([0; 32]),
-                state_root: Hash32([0; 32]),
-                validators_hash: Hash32([0; 32]),
-            },
-        )),
-    })?;
+    let mut auditor =
+        Auditor::with_store(genesis, options.store).map_err(|violation| AuditFailure {
+            violation,
+            // Not even the genesis state could be built: no checkpoint to name.
+            verified: Box::new(AuditSummary::nothing_verified(
+                genesis,
+                Checkpoint {
+                    height: 0,
+                    block_hash: Hash32([0; 32]),
+                    time: genesis.genesis_time,
+                    log_size: 0,
+                    log_root: Hash32([0; 32]),
+                    state_root: Hash32([0; 32]),
+                    validators_hash: Hash32([0; 32]),
+                },
+            )),
+        })?;
     let mut directory = KeyDirectory::from_genesis(genesis);
     let threads = options.threads;
     let outcome = std::thread::scope(|scope| -> Result<(), Violation> {
         let (to_verifier, verifier_in) = mpsc::sync_channel::<Chunk>(CHUNKS_IN_FLIGHT);
         let (verifier_out, from_verifier) =
-            mpsc::sync_channel::<(Chunk, VerifiedSet)>(CHUNKS_IN_FLIGHT);
+            mpsc::sync_channel::<(Chunk, VerifiedSet, Vec<PreparedTransactions>)>(CHUNKS_IN_FLIGHT);
         scope.spawn(move || {
             let mut blocks = blocks;
             loop {
@@ -902,20 +983,32 @@ where
         });
         scope.spawn(move || {
             for chunk in verifier_in {
-                let verified = preverify(
-                    chunk.blocks.iter().map(|source| &source.block),
+                // What does not depend on the state is computed here, off the execution
+                // thread: a copy of the transactions to execute, their encodings, ids and
+                // leaf hashes (the copy leaves the block whole for explaining a violation).
+                let prepared: Vec<PreparedTransactions> = chunk
+                    .blocks
+                    .iter()
+                    .map(|source| PreparedTransactions::new(source.block.transactions.clone()))
+                    .collect();
+                let verified = preverify_prepared(
+                    chunk
+                        .blocks
+                        .iter()
+                        .map(|source| &source.block)
+                        .zip(&prepared),
                     &mut directory,
                     threads,
                 );
-                if verifier_out.send((chunk, verified)).is_err() {
+                if verifier_out.send((chunk, verified, prepared)).is_err() {
                     return;
                 }
             }
         });
         // Dropping the receiver on a violation stops the two other threads at their next send.
-        for (chunk, verified) in from_verifier {
-            for source in &chunk.blocks {
-                auditor.verify_block(source, &verified)?;
+        for (chunk, verified, prepared) in from_verifier {
+            for (source, prepared) in chunk.blocks.iter().zip(prepared) {
+                auditor.verify_prepared(source, prepared, &verified)?;
             }
             let summary = auditor.summary();
             progress(&Progress {

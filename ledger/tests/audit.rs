@@ -13,7 +13,9 @@ use hutong_ledger::genesis::Genesis;
 use hutong_ledger::hash::Hash32;
 use hutong_ledger::records::{LicenceNumber, NodeChange, NodeEntry, StatusAction};
 use hutong_ledger::rules::{NothingVerified, RuleError, VerifiedSignatures};
-use hutong_ledger::store::{MemoryBackend, Mode, Store};
+use hutong_ledger::store::{
+    AuditStore, BlockError, MemoryBackend, Mode, PreparedTransactions, Store,
+};
 use hutong_ledger::testkit::{self, Fixture, GENESIS_TIME};
 use hutong_ledger::tx::{Transaction, TxBody};
 
@@ -174,7 +176,10 @@ fn run(genesis: &Genesis, blocks: &[Block]) -> Result<Auditor, audit::AuditFailu
     let result = audit::audit(
         genesis,
         sources(blocks).into_iter(),
-        AuditOptions { threads: 2 },
+        AuditOptions {
+            threads: 2,
+            ..AuditOptions::default()
+        },
         &mut |_| calls += 1,
     );
     assert!(calls <= blocks.len());
@@ -209,6 +214,128 @@ fn an_honest_chain_verifies_from_genesis() {
     assert_eq!(summary.checkpoint.log_root, head.header.log_root);
     assert_eq!(summary.checkpoint.state_root, head.header.state_root);
     assert_eq!(summary.checkpoint.log_size, 14);
+}
+
+#[test]
+fn the_audit_store_commits_the_same_chain_without_the_serving_writes() {
+    let chain = Chain::build();
+    let lean = Store::create_for_audit(
+        Box::new(MemoryBackend::new()),
+        &chain.genesis,
+        AuditStore::default(),
+    )
+    .unwrap();
+    let history = Store::create_for_audit(
+        Box::new(MemoryBackend::new()),
+        &chain.genesis,
+        AuditStore { history: true },
+    )
+    .unwrap();
+    assert!(lean.is_audit_store() && !lean.keeps_history());
+    assert!(history.keeps_history() && chain.store.keeps_history());
+    for block in &chain.blocks {
+        for store in [&lean, &history] {
+            let execution = store.verify_block_with(block, &NothingVerified).unwrap();
+            store.commit(execution, block.certificate.clone()).unwrap();
+        }
+    }
+    let full = chain.store.head().unwrap();
+    assert_eq!(lean.head().unwrap(), full);
+    assert_eq!(history.head().unwrap(), full);
+    assert_eq!(lean.header(3).unwrap(), chain.store.header(3).unwrap());
+
+    // Where each transaction is, and therefore the refusal of a replay, as in a node's store.
+    // Jining's issuance: its key did not change, so only the replay rule can refuse it again.
+    let first = &chain.blocks[0].transactions[3];
+    let location = chain.store.transaction_location(&first.id()).unwrap();
+    assert!(location.is_some());
+    assert_eq!(lean.transaction_location(&first.id()).unwrap(), location);
+    let proposer = chain.fixture.node_keys[0].public_key();
+    let replay = lean.execute(block_time(7), proposer, vec![first.clone()], Mode::Verify);
+    assert!(
+        matches!(
+            replay,
+            Err(BlockError::InvalidTransaction {
+                error: RuleError::Replay(_),
+                ..
+            })
+        ),
+        "{replay:?}"
+    );
+
+    // The serving-only writes are not there; blocks and signers only with history.
+    let TxBody::IssueLicence { holder, region, .. } = &first.payload.body else {
+        panic!("the first transaction issues a licence");
+    };
+    assert!(
+        !chain
+            .store
+            .licences_of_holder(holder, None, 10)
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        lean.licences_of_holder(holder, None, 10)
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        lean.licences_in_region(region, None, 10)
+            .unwrap()
+            .is_empty()
+    );
+    assert!(lean.block(1).unwrap().is_none());
+    assert_eq!(history.block(1).unwrap().as_ref(), Some(&chain.blocks[0]));
+    let signer = &first.payload.signer;
+    let actions = chain.store.actions_of(signer, None, 100).unwrap();
+    assert!(!actions.is_empty());
+    assert!(lean.actions_of(signer, None, 100).unwrap().is_empty());
+    assert_eq!(history.actions_of(signer, None, 100).unwrap(), actions);
+    assert_eq!(
+        history.transaction(&first.id()).unwrap().map(|(tx, _)| tx),
+        Some(first.clone())
+    );
+}
+
+#[test]
+fn prepared_transactions_other_than_the_blocks_fail_on_the_transaction_root() {
+    let chain = Chain::build();
+    let mut auditor = Auditor::new(&chain.genesis).unwrap();
+    let source = SourceBlock {
+        block: chain.blocks[0].clone(),
+        claimed_hash: None,
+    };
+    // Jining's issuance first: every rule still holds, only the order differs.
+    let mut reordered = chain.blocks[0].transactions.clone();
+    reordered.rotate_right(1);
+    let mut fewer = chain.blocks[0].transactions.clone();
+    fewer.pop();
+    for transactions in [reordered, fewer] {
+        let error = auditor
+            .verify_prepared(
+                &source,
+                PreparedTransactions::new(transactions),
+                &NothingVerified,
+            )
+            .unwrap_err();
+        assert!(
+            matches!(
+                error,
+                Violation::Header {
+                    field: "tx_root",
+                    height: 1,
+                    ..
+                }
+            ),
+            "{error}"
+        );
+        assert_eq!(auditor.summary().blocks, 0);
+    }
+    let prepared = PreparedTransactions::new(chain.blocks[0].transactions.clone());
+    auditor
+        .verify_prepared(&source, prepared, &NothingVerified)
+        .unwrap();
+    assert_eq!(auditor.summary().blocks, 1);
 }
 
 #[test]

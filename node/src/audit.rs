@@ -25,6 +25,7 @@ use hutong_ledger::hash::Hash32;
 use hutong_ledger::ident::RegionCode;
 use hutong_ledger::log::{Blake3Log, LogHasher};
 use hutong_ledger::records::{AuthorityId, Height, LicenceNumber, Record, RecordKey, TimeMs};
+use hutong_ledger::store::AuditStore;
 use hutong_ledger::tx::Transaction;
 
 use crate::{Failure, WithCode, exit};
@@ -132,7 +133,14 @@ pub fn run(args: &AuditArgs) -> Result<(), Failure> {
     } else {
         args.threads.min(audit::THREADS_MAX)
     };
-    let options = AuditOptions { threads };
+    // The blocks and the index of what each authority signed are kept only for the queries
+    // that read them.
+    let options = AuditOptions {
+        threads,
+        store: AuditStore {
+            history: args.signed_by.is_some() || args.licence.is_some(),
+        },
+    };
     let mode = match args.progress {
         ProgressMode::Auto if std::io::stderr().is_terminal() => ProgressMode::Bar,
         ProgressMode::Auto => ProgressMode::Lines,

@@ -27,6 +27,7 @@
 //! | `e` | recorded height, evidence record key | — (equivocations by the height that recorded them, ADR 0009) |
 
 pub mod backend;
+mod lean;
 
 use std::collections::{BTreeMap, HashSet, VecDeque};
 use std::path::Path;
@@ -37,6 +38,7 @@ use serde::{Deserialize, Serialize};
 pub use backend::{
     Backend, Durability, Engine, Entry, MemoryBackend, REDB_FILE, RedbBackend, SledBackend, Write,
 };
+pub use lean::{AuditStore, PreparedTransactions};
 
 use crate::block::{Block, BlockHeader, CommitCertificate, tx_root};
 use crate::codec::{self, CodecError};
@@ -270,6 +272,8 @@ pub struct Store {
     /// Signatures that passed the admission check, so that executing the block that carries
     /// them does not check them again.
     verified: RwLock<VerifiedSignatureCache>,
+    /// Audit mode (see `lean.rs`): `None` for a node's store.
+    lean: Option<lean::Lean>,
 }
 
 /// Most signatures remembered as verified: a few seconds of admissions at the target rate,
@@ -578,6 +582,7 @@ impl Store {
             gate: RwLock::new(()),
             chain_id,
             verified: RwLock::new(VerifiedSignatureCache::default()),
+            lean: None,
         })
     }
 
@@ -642,6 +647,7 @@ impl Store {
             gate: RwLock::new(()),
             chain_id: genesis.chain_id.clone(),
             verified: RwLock::new(VerifiedSignatureCache::default()),
+            lean: None,
         })
     }
 
@@ -873,6 +879,55 @@ impl Store {
         mode: Mode,
         already_verified: Option<&dyn rules::VerifiedSignatures>,
     ) -> Result<Execution, BlockError> {
+        self.execute_inner(
+            time,
+            proposer,
+            transactions,
+            None,
+            evidence,
+            mode,
+            already_verified,
+        )
+    }
+
+    /// Verify-mode execution of transactions prepared ahead.
+    fn execute_prepared(
+        &self,
+        time: TimeMs,
+        proposer: PublicKey,
+        prepared: PreparedTransactions,
+        evidence: Vec<Evidence>,
+        already_verified: Option<&dyn rules::VerifiedSignatures>,
+    ) -> Result<Execution, BlockError> {
+        let PreparedTransactions {
+            transactions,
+            encoded,
+            ids,
+            leaf_hashes,
+        } = prepared;
+        self.execute_inner(
+            time,
+            proposer,
+            transactions,
+            Some((encoded, ids, leaf_hashes)),
+            evidence,
+            Mode::Verify,
+            already_verified,
+        )
+    }
+
+    /// `prepared`: the encodings, ids and leaf hashes of `transactions` (verify mode only).
+    #[allow(clippy::too_many_arguments, clippy::type_complexity)]
+    fn execute_inner(
+        &self,
+        time: TimeMs,
+        proposer: PublicKey,
+        transactions: Vec<Transaction>,
+        prepared: Option<(Vec<EncodedTransaction>, Vec<Hash32>, Vec<Hash32>)>,
+        evidence: Vec<Evidence>,
+        mode: Mode,
+        already_verified: Option<&dyn rules::VerifiedSignatures>,
+    ) -> Result<Execution, BlockError> {
         let _gate = self.gate.read().map_err(|_| StoreError::Poisoned)?;
         let head = self.head()?;
         if time <= head.header.time {
@@ -888,8 +943,21 @@ impl Store {
             time,
         };
 
-        let encoded: Vec<EncodedTransaction> =
-            transactions.iter().map(Transaction::encode).collect();
+        let (encoded, prepared_ids, prepared_leaf_hashes) = match prepared {
+            Some((encoded, ids, leaf_hashes))
+                if mode == Mode::Verify
+                    && encoded.len() == transactions.len()
+                    && ids.len() == transactions.len()
+                    && leaf_hashes.len() == transactions.len() =>
+            {
+                (encoded, Some(ids), Some(leaf_hashes))
+            }
+            _ => (
+                transactions.iter().map(Transaction::encode).collect(),
+                None,
+                None,
+            ),
+        };
         let (transactions, encoded, deferred) = match mode {
             Mode::Build => fit_block(transactions, encoded),
             Mode::Verify => {
@@ -902,7 +970,8 @@ impl Store {
                 (transactions, encoded, Vec::new())
             }
         };
-        let candidate_ids: Vec<Hash32> = encoded.iter().map(EncodedTransaction::id).collect();
+        let candidate_ids: Vec<Hash32> =
+            prepared_ids.unwrap_or_else(|| encoded.iter().map(EncodedTransaction::id).collect());
 
         let signature_check = {
             let candidates: Vec<SignatureCandidate<'_>> = transactions
@@ -1004,10 +1073,14 @@ impl Store {
             tree.apply(&TreeNodes(self.backend.as_ref()), &updates)
                 .map_err(|error| StoreError::Tree(error.to_string()))?
         };
-        let leaf_hashes: Vec<Hash32> = transaction_bytes
-            .iter()
-            .map(|bytes| Blake3Log.leaf_hash(bytes))
-            .collect();
+        // Verify mode keeps every transaction or fails: the prepared leaf hashes are in order.
+        let leaf_hashes: Vec<Hash32> = match prepared_leaf_hashes {
+            Some(leaf_hashes) if leaf_hashes.len() == transaction_bytes.len() => leaf_hashes,
+            _ => transaction_bytes
+                .iter()
+                .map(|bytes| Blake3Log.leaf_hash(bytes))
+                .collect(),
+        };
         let log_append = txlog::append(
             &Blake3Log,
             &LogNodes(self.backend.as_ref()),
@@ -1167,6 +1240,17 @@ impl Store {
         block: &Block,
         already_verified: Option<&dyn rules::VerifiedSignatures>,
     ) -> Result<Execution, BlockError> {
+        self.verify_parts(block, None, already_verified)
+    }
+
+    /// Verifies `block`, executing the copy of its transactions that `prepared` holds (see
+    /// [`PreparedTransactions`]), or a clone of them.
+    fn verify_parts(
+        &self,
+        block: &Block,
+        prepared: Option<PreparedTransactions>,
+        already_verified: Option<&dyn rules::VerifiedSignatures>,
+    ) -> Result<Execution, BlockError> {
         let head = self.head()?;
         if block.header.height != head.header.height + 1 {
             return Err(BlockError::WrongHeight {
@@ -1174,12 +1258,13 @@ impl Store {
                 found: block.header.height,
             });
         }
-        let execution = self.execute_checked(
+        let prepared =
+            prepared.unwrap_or_else(|| PreparedTransactions::new(block.transactions.clone()));
+        let execution = self.execute_prepared(
             block.header.time,
             block.header.proposer,
-            block.transactions.clone(),
+            prepared,
             block.evidence.clone(),
-            Mode::Verify,
             already_verified,
         )?;
         let expected = &execution.header;
@@ -1251,8 +1336,12 @@ impl Store {
             ..
         } = execution;
         let height = header.height;
+        // Audit mode (`lean.rs`) skips the writes that only serving reads.
+        let serving = self.lean.is_none();
+        let history = self.keeps_history();
         let header_bytes = codec::to_canonical(&header);
-        let block_bytes = block_bytes(&header_bytes, &transaction_bytes, &certificate, &evidence);
+        let block_bytes = history
+            .then(|| block_bytes(&header_bytes, &transaction_bytes, &certificate, &evidence));
         drop(transaction_bytes);
         let block = Block {
             header: header.clone(),
@@ -1260,16 +1349,23 @@ impl Store {
             certificate,
             evidence,
         };
-        debug_assert_eq!(block_bytes, codec::to_canonical(&block));
+        debug_assert!(
+            block_bytes
+                .as_ref()
+                .is_none_or(|bytes| *bytes == codec::to_canonical(&block))
+        );
         let mut batch: Vec<Write> = Vec::with_capacity(
             record_writes.len()
                 + tree_writes.writes().len()
                 + tree_writes.deletes().len()
                 + log_writes.len()
-                + ids.len() * 5
+                // Per transaction: location and licence indexes (serving), signer entries.
+                + ids.len() * if serving { 5 } else { usize::from(history) }
                 + 4,
         );
-        batch.push((height_key(b'B', height), Some(block_bytes)));
+        if let Some(block_bytes) = block_bytes {
+            batch.push((height_key(b'B', height), Some(block_bytes)));
+        }
         batch.push((height_key(b'H', height), Some(header_bytes)));
         batch.extend(record_writes);
         for (key, value) in tree_writes.writes() {
@@ -1279,10 +1375,11 @@ impl Store {
             batch.push((prefixed(b'S', key), None));
         }
         batch.extend(log_writes);
-        for key in &evidence_keys {
+        for key in evidence_keys.iter().filter(|_| serving) {
             batch.push((evidence_index_key(height, key), Some(Vec::new())));
         }
         let first_log_index = header.log_size - ids.len() as u64;
+        let mut lean_locations = Vec::new();
         // One action entry per signer of the block: (index, id) of each transaction it signed.
         let mut actions: BTreeMap<&AuthorityId, Vec<u8>> = BTreeMap::new();
         for (index, (id, effects)) in ids.iter().zip(&applied).enumerate() {
@@ -1291,14 +1388,19 @@ impl Store {
                 index: index as u32,
                 log_index: first_log_index + index as u64,
             };
-            batch.push((prefixed(b'T', &id.0), Some(codec::to_canonical(&location))));
-            for authority in &effects.authorities {
+            if serving {
+                batch.push((prefixed(b'T', &id.0), Some(codec::to_canonical(&location))));
+            } else {
+                lean_locations.push((*id, location));
+            }
+            for authority in effects.authorities.iter().filter(|_| history) {
                 let entry = actions.entry(authority).or_default();
                 entry.extend_from_slice(&(index as u32).to_be_bytes());
                 entry.extend_from_slice(&id.0);
             }
-            if let (Some((type_code, number)), Some(transaction)) =
-                (&effects.licence, block.transactions.get(index))
+            if serving
+                && let (Some((type_code, number)), Some(transaction)) =
+                    (&effects.licence, block.transactions.get(index))
                 && let crate::tx::TxBody::IssueLicence { holder, region, .. } =
                     &transaction.payload.body
             {
@@ -1342,6 +1444,9 @@ impl Store {
         batch.push((HEAD_KEY.to_vec(), Some(codec::to_canonical(&new_head))));
         self.backend.write(batch)?;
         // Durable: now the in-memory state may follow.
+        if let Some(lean) = &self.lean {
+            lean.add(lean_locations)?;
+        }
         self.tree
             .lock()
             .map_err(|_| StoreError::Poisoned)?
@@ -1392,6 +1497,9 @@ impl Store {
 
     /// Where a committed transaction is.
     pub fn transaction_location(&self, id: &Hash32) -> Result<Option<TxLocation>, StoreError> {
+        if let Some(lean) = &self.lean {
+            return lean.location(id);
+        }
         self.backend
             .get(&prefixed(b'T', &id.0))?
             .map(|bytes| codec::from_stored(&bytes).map_err(StoreError::from))
@@ -1791,6 +1899,9 @@ impl StateReader for Store {
     }
 
     fn contains_transaction(&self, id: &Hash32) -> Result<bool, StateError> {
+        if let Some(lean) = &self.lean {
+            return Ok(lean.location(id)?.is_some());
+        }
         Ok(self
             .backend
             .get(&prefixed(b'T', &id.0))
