@@ -26,6 +26,9 @@
 //! signature checks, rule application, tree and log updates (execute minus the two), and
 //! commit, and how many store writes and bytes each transaction costs, on redb.
 //!
+//! The benchmark allocates with mimalloc, as the `hutong` binary does (ADR 0010), so that it
+//! measures what a node runs.
+//!
 //! `cargo bench -p hutong-ledger --bench apply`
 
 use std::collections::BTreeMap;
@@ -34,6 +37,9 @@ use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use criterion::{Criterion, SamplingMode, Throughput, criterion_group, criterion_main};
 use hutong_ledger::rules::{self, Context, Overlay};
