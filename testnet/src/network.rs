@@ -792,7 +792,9 @@ fn submit_wave(
                 let client = client.clone();
                 scope.spawn(move || {
                     let mut submitted = Vec::new();
+                    let deadline = Instant::now() + DEMO_WAIT;
                     for index in batch {
+                        keep_within_nonce_window(&client, api, &transactions[*index], deadline)?;
                         let body = serde_json::to_vec(&transactions[*index])
                             .map_err(|error| Error::Demo(error.to_string()))?;
                         let url = format!("{api}/v1/transactions");
@@ -854,6 +856,38 @@ fn submit_wave(
         }
     }
     Ok(outcome)
+}
+
+/// How far ahead of its signer's committed nonce the demo submits a transaction: well inside
+/// the window a node admits (1,024, ADR 0011).
+const DEMO_NONCES_AHEAD_MAX: u64 = 512;
+
+/// Waits (until `deadline`) until `transaction`'s nonce is within [`DEMO_NONCES_AHEAD_MAX`] of
+/// its signer's committed one on `api`.
+fn keep_within_nonce_window(
+    client: &Client,
+    api: &str,
+    transaction: &hutong_ledger::tx::Transaction,
+    deadline: Instant,
+) -> Result<(), Error> {
+    let signer = transaction.payload.signer.to_string();
+    loop {
+        let (_, answer) = client.get(&format!("{api}/v1/authorities/{signer}/nonce"))?;
+        let committed = answer
+            .get("last_committed")
+            .and_then(|last| last.as_u64())
+            .unwrap_or(0);
+        if transaction.payload.nonce <= committed + DEMO_NONCES_AHEAD_MAX {
+            return Ok(());
+        }
+        if Instant::now() >= deadline {
+            return Err(Error::Demo(format!(
+                "{signer}'s transactions did not commit within {} s",
+                DEMO_WAIT.as_secs()
+            )));
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }
 
 /// POSTs a transaction, retrying (bounded) while the node says it is busy.
