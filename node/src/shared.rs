@@ -84,8 +84,9 @@ pub fn now_ms() -> u64 {
 /// Most transactions admitted in one call of [`Shared::admit_batch`] (one batched
 /// signature check).
 pub const ADMISSION_BATCH_MAX: usize = 512;
-/// How far beyond its signer's next nonce a transaction may be admitted, to wait in the
-/// mempool for the ones before it (ADR 0011).
+/// How far beyond its signer's next nonce (counting the signer's run of waiting
+/// transactions) a transaction may be admitted, to wait in the mempool for the ones before it
+/// (ADR 0011).
 pub const NONCE_AHEAD_MAX: u64 = 1024;
 
 /// A transaction on its way through admission.
@@ -179,6 +180,8 @@ impl Shared {
                 *stage = Err(AdmitError::Duplicate(id).into());
             } else if let Err(full) = mempool.has_room(candidate.bytes.len()) {
                 *stage = Err(full.into());
+            } else if let Some(gap) = self.beyond_window(&mempool, &candidate.transaction) {
+                *stage = Err(AdmissionError::Rule(gap));
             }
         }
         drop(mempool);
@@ -192,6 +195,21 @@ impl Shared {
         }
     }
 
+    /// A nonce more than [`NONCE_AHEAD_MAX`] beyond the run of its signer's nonces that the
+    /// committed state and the mempool hold without a gap: refused, so that the pool never
+    /// holds more than that window after a gap. (The ledger's check then takes any nonce
+    /// ahead as waiting.)
+    fn beyond_window(&self, mempool: &Mempool, transaction: &Transaction) -> Option<RuleError> {
+        let payload = &transaction.payload;
+        let committed_next = self.committed_next_nonce(&payload.signer)?;
+        let expected = mempool.next_nonce(&payload.signer, committed_next);
+        (payload.nonce > expected.saturating_add(NONCE_AHEAD_MAX)).then(|| RuleError::NonceGap {
+            authority: payload.signer.clone(),
+            expected,
+            found: payload.nonce,
+        })
+    }
+
     /// Signatures (one batch) and rules against the committed state.
     fn check_rules(&self, stages: &mut [Result<Candidate, AdmissionError>]) {
         let checked: Vec<Result<(), RuleError>> = {
@@ -203,7 +221,7 @@ impl Shared {
                 return;
             }
             self.store
-                .check_transactions(&candidates, now_ms(), NONCE_AHEAD_MAX)
+                .check_transactions(&candidates, now_ms(), u64::MAX)
         };
         let mut checked = checked.into_iter();
         let mut rejected = Vec::new();
@@ -350,6 +368,36 @@ pub(crate) mod tests {
             ))
         );
         assert_eq!(shared.mempool.lock().unwrap().len(), 2);
+    }
+
+    #[test]
+    fn the_window_ahead_counts_the_waiting_run() {
+        let mut fixture = Fixture::new();
+        let (shared, _gossiped) = shared_for(&fixture);
+        let run: Vec<Transaction> = (1..=3)
+            .map(|number| fixture.issue_business_licence("qd-approval", "370200", number))
+            .collect();
+        assert!(shared.admit_batch(run, false).iter().all(Result::is_ok));
+        // Nonces 1 to 3 wait; 4 + NONCE_AHEAD_MAX is the furthest admitted.
+        let mut edge = fixture.issue_business_licence("qd-approval", "370200", 10);
+        edge.payload.nonce = 4 + NONCE_AHEAD_MAX;
+        let edge = fixture.sign(edge.payload, &["qd-approval"]);
+        let mut beyond = fixture.issue_business_licence("qd-approval", "370200", 11);
+        beyond.payload.nonce = 5 + NONCE_AHEAD_MAX;
+        let beyond = fixture.sign(beyond.payload, &["qd-approval"]);
+        let results = shared.admit_batch(vec![edge, beyond], false);
+        assert!(results[0].is_ok(), "{:?}", results[0]);
+        assert!(
+            matches!(
+                &results[1],
+                Err(AdmissionError::Rule(RuleError::NonceGap {
+                    expected: 4,
+                    ..
+                }))
+            ),
+            "{:?}",
+            results[1]
+        );
     }
 
     #[test]
