@@ -39,9 +39,13 @@ async fn main() -> std::io::Result<()> {
     }
     let chain = match std::env::var_os("HUTONG_EXPLORER_REDB") {
         Some(directory) => {
-            let backend = hutong_ledger::store::RedbBackend::open(std::path::Path::new(&directory))
+            let backend = hutong_ledger::store::Engine::Redb
+                .open(
+                    std::path::Path::new(&directory),
+                    hutong_ledger::store::Durability::Synced,
+                )
                 .map_err(std::io::Error::other)?;
-            demo_chain_in(Box::new(backend), licences)
+            demo_chain_in(backend, licences)
         }
         None => demo_chain(licences),
     };

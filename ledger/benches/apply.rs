@@ -164,6 +164,11 @@ fn backend(case: &str, path: &Path) -> Box<dyn Backend> {
     } else {
         Durability::Synced
     };
+    if case.ends_with("_direct") {
+        return engine
+            .open_direct(path, durability)
+            .expect("open the engine");
+    }
     engine.open(path, durability).expect("open the engine")
 }
 
@@ -212,6 +217,7 @@ fn apply_block(c: &mut Criterion) {
     group.sampling_mode(SamplingMode::Flat);
     for engine in [
         "redb_synced",
+        "redb_synced_direct",
         "redb_unsynced",
         "sled_synced",
         "sled_unsynced",
@@ -279,9 +285,13 @@ fn profile() {
     let mut fixture = Fixture::new();
     let by_prefix = Arc::new(Mutex::new(BTreeMap::new()));
     let counting = Counting {
-        inner: Engine::Redb
-            .open(dir.path(), Durability::Synced)
-            .expect("open redb"),
+        // `HUTONG_BENCH_JOURNAL=off` profiles the engine without the store's journal.
+        inner: if std::env::var("HUTONG_BENCH_JOURNAL").as_deref() == Ok("off") {
+            Engine::Redb.open_direct(dir.path(), Durability::Synced)
+        } else {
+            Engine::Redb.open(dir.path(), Durability::Synced)
+        }
+        .expect("open redb"),
         writes: Arc::clone(&writes),
         bytes: Arc::clone(&bytes),
         by_prefix: Arc::clone(&by_prefix),

@@ -14,12 +14,18 @@ use std::time::{Duration, Instant};
 
 use hutong_ledger::hash::Hash32;
 use hutong_ledger::records::AuthorityId;
-use hutong_ledger::store::{Engine, MemoryBackend, Mode, Store};
+use hutong_ledger::store::{
+    Durability, Engine, JournalLimits, Journaled, MemoryBackend, Mode, Store,
+};
 use hutong_ledger::testkit::{self, CHAIN_ID, Fixture, GENESIS_TIME};
 use hutong_ledger::tx::{Transaction, TxPayload};
 
 const TRANSACTIONS_PER_BLOCK: u64 = 100;
 const CHILD_BLOCKS_MAX: u64 = 400;
+const JOURNAL_LIMITS: JournalLimits = JournalLimits {
+    fold_bytes: 1024 * 1024,
+    fold_batches: 5,
+};
 
 fn block_transactions(fixture: &Fixture, height: u64) -> Vec<Transaction> {
     (0..TRANSACTIONS_PER_BLOCK)
@@ -66,10 +72,21 @@ fn crash_child_writer() {
         .unwrap();
     let fixture = Fixture::new();
     let path = std::path::Path::new(&dir);
-    let store = match Store::open_engine(path, engine) {
+    // The store's journal with small limits, so that kills also land before, during and
+    // after its folds (every few blocks here; the parent reopens with the default limits).
+    let journaled = || {
+        Box::new(
+            Journaled::open(
+                engine.open_direct(path, Durability::Synced).unwrap(),
+                JOURNAL_LIMITS,
+            )
+            .unwrap(),
+        )
+    };
+    let store = match Store::open_with(journaled()) {
         Ok(store) => store,
         Err(hutong_ledger::store::StoreError::Uninitialised) => {
-            Store::create_engine(path, engine, &fixture.genesis).unwrap()
+            Store::create_with(journaled(), &fixture.genesis).unwrap()
         }
         Err(error) => panic!("writer could not open the store: {error}"),
     };

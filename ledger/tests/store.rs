@@ -111,33 +111,12 @@ fn opening_an_empty_directory_asks_for_genesis() {
 }
 
 /// A backend shared between two `Store`s, so a test can damage what the first wrote.
-#[derive(Debug, Clone)]
-struct Shared(std::sync::Arc<MemoryBackend>);
-
-impl Backend for Shared {
-    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
-        self.0.get(key)
-    }
-    fn scan(
-        &self,
-        prefix: &[u8],
-        after: Option<&[u8]>,
-        limit: usize,
-    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError> {
-        self.0.scan(prefix, after, limit)
-    }
-    fn write(&self, batch: Vec<hutong_ledger::store::Write>) -> Result<(), StoreError> {
-        self.0.write(batch)
-    }
-    fn disk_bytes(&self) -> Result<u64, StoreError> {
-        self.0.disk_bytes()
-    }
-}
+type Shared = std::sync::Arc<MemoryBackend>;
 
 #[test]
 fn failed_write_changes_nothing() {
     let mut fixture = Fixture::new();
-    let backend = Shared(std::sync::Arc::new(MemoryBackend::new()));
+    let backend = Shared::new(MemoryBackend::new());
     let store = Store::create_with(Box::new(backend.clone()), &fixture.genesis).unwrap();
     commit_blocks(&store, &mut fixture, 2, 3);
     let head = store.head().unwrap();
@@ -150,7 +129,7 @@ fn failed_write_changes_nothing() {
             Mode::Verify,
         )
         .unwrap();
-    backend.0.fail_next_write();
+    backend.fail_next_write();
     let header = execution.header.clone();
     assert!(store.commit(execution, fixture.certify(&header)).is_err());
     assert_eq!(store.head().unwrap(), head);
@@ -225,7 +204,7 @@ fn block_time_must_increase() {
 #[test]
 fn corruption_is_reported_on_open() {
     let mut fixture = Fixture::new();
-    let backend = Shared(std::sync::Arc::new(MemoryBackend::new()));
+    let backend = Shared::new(MemoryBackend::new());
     let store = Store::create_with(Box::new(backend.clone()), &fixture.genesis).unwrap();
     commit_blocks(&store, &mut fixture, 3, 4);
     drop(store);

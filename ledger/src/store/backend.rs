@@ -9,7 +9,7 @@
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 
 use redb::{ReadableDatabase, TableDefinition};
 use serde::{Deserialize, Serialize};
@@ -37,8 +37,43 @@ pub trait Backend: Send + Sync + std::fmt::Debug {
     /// Applies every write atomically and durably: when it returns `Ok`, a crash of the
     /// process or of the machine keeps all of them; a crash before that keeps all or none.
     fn write(&self, batch: Vec<Write>) -> Result<(), StoreError>;
+    /// [`Backend::write`] for writes the caller keeps: the same atomic, durable batch, read
+    /// from borrowed keys and values. Engines that can take them without copying override it.
+    fn write_borrowed(&self, batch: &[(&[u8], Option<&[u8]>)]) -> Result<(), StoreError> {
+        self.write(
+            batch
+                .iter()
+                .map(|(key, value)| (key.to_vec(), value.map(<[u8]>::to_vec)))
+                .collect(),
+        )
+    }
     /// Bytes the engine uses on disk (0 in memory).
     fn disk_bytes(&self) -> Result<u64, StoreError>;
+}
+
+/// One engine shared by several owners (a test that reopens a store on the engine it damaged,
+/// a journal opened again on the same engine).
+impl<B: Backend + ?Sized> Backend for Arc<B> {
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        (**self).get(key)
+    }
+    fn scan(
+        &self,
+        prefix: &[u8],
+        after: Option<&[u8]>,
+        limit: usize,
+    ) -> Result<Vec<Entry>, StoreError> {
+        (**self).scan(prefix, after, limit)
+    }
+    fn write(&self, batch: Vec<Write>) -> Result<(), StoreError> {
+        (**self).write(batch)
+    }
+    fn write_borrowed(&self, batch: &[(&[u8], Option<&[u8]>)]) -> Result<(), StoreError> {
+        (**self).write_borrowed(batch)
+    }
+    fn disk_bytes(&self) -> Result<u64, StoreError> {
+        (**self).disk_bytes()
+    }
 }
 
 fn engine_error(error: impl std::fmt::Display) -> StoreError {
@@ -97,8 +132,23 @@ impl Engine {
         }
     }
 
-    /// Opens (or creates) this engine's database in `directory`.
+    /// Opens (or creates) this engine's database in `directory`, with the store's write-back
+    /// journal in front of it (`journal.rs`), as a store runs it.
     pub fn open(
+        self,
+        directory: &Path,
+        durability: Durability,
+    ) -> Result<Box<dyn Backend>, StoreError> {
+        let inner = self.open_direct(directory, durability)?;
+        Ok(Box::new(super::Journaled::open(
+            inner,
+            super::JournalLimits::default(),
+        )?))
+    }
+
+    /// Opens (or creates) this engine's database in `directory` without the journal: for
+    /// measuring the engine alone, and for putting a journal with other limits in front.
+    pub fn open_direct(
         self,
         directory: &Path,
         durability: Durability,
@@ -146,7 +196,13 @@ pub struct RedbBackend {
     database: redb::Database,
     file: PathBuf,
     durability: Durability,
+    /// The table as of the latest commit, shared by reads until the next commit replaces it:
+    /// beginning a read transaction and opening the table for every read cost more than many
+    /// reads themselves.
+    reader: RwLock<Option<Arc<ReadOnlyTable>>>,
 }
+
+type ReadOnlyTable = redb::ReadOnlyTable<&'static [u8], &'static [u8]>;
 
 impl std::fmt::Debug for RedbBackend {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -185,14 +241,34 @@ impl RedbBackend {
             database,
             file,
             durability,
+            reader: RwLock::new(None),
         })
+    }
+
+    /// The table as of the latest commit (see `reader`).
+    fn table(&self) -> Result<Arc<ReadOnlyTable>, StoreError> {
+        if let Some(table) = self
+            .reader
+            .read()
+            .map_err(|_| StoreError::Poisoned)?
+            .as_ref()
+        {
+            return Ok(Arc::clone(table));
+        }
+        let mut reader = self.reader.write().map_err(|_| StoreError::Poisoned)?;
+        if let Some(table) = reader.as_ref() {
+            return Ok(Arc::clone(table));
+        }
+        let transaction = self.database.begin_read().map_err(engine_error)?;
+        let table = Arc::new(transaction.open_table(REDB_TABLE).map_err(engine_error)?);
+        *reader = Some(Arc::clone(&table));
+        Ok(table)
     }
 }
 
 impl Backend for RedbBackend {
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
-        let transaction = self.database.begin_read().map_err(engine_error)?;
-        let table = transaction.open_table(REDB_TABLE).map_err(engine_error)?;
+        let table = self.table()?;
         Ok(table
             .get(key)
             .map_err(engine_error)?
@@ -205,8 +281,7 @@ impl Backend for RedbBackend {
         after: Option<&[u8]>,
         limit: usize,
     ) -> Result<Vec<Entry>, StoreError> {
-        let transaction = self.database.begin_read().map_err(engine_error)?;
-        let table = transaction.open_table(REDB_TABLE).map_err(engine_error)?;
+        let table = self.table()?;
         let start: Vec<u8> = match after {
             Some(after) => {
                 let mut start = after.to_vec();
@@ -229,9 +304,18 @@ impl Backend for RedbBackend {
         Ok(out)
     }
 
-    fn write(&self, mut batch: Vec<Write>) -> Result<(), StoreError> {
+    fn write(&self, batch: Vec<Write>) -> Result<(), StoreError> {
+        let borrowed: Vec<(&[u8], Option<&[u8]>)> = batch
+            .iter()
+            .map(|(key, value)| (key.as_slice(), value.as_deref()))
+            .collect();
+        self.write_borrowed(&borrowed)
+    }
+
+    fn write_borrowed(&self, batch: &[(&[u8], Option<&[u8]>)]) -> Result<(), StoreError> {
         // A stable sort: a key written twice keeps its last value.
-        batch.sort_by(|left, right| left.0.cmp(&right.0));
+        let mut batch = batch.to_vec();
+        batch.sort_by(|left, right| left.0.cmp(right.0));
         let mut transaction = self.database.begin_write().map_err(engine_error)?;
         if self.durability == Durability::Unsynced {
             transaction
@@ -240,20 +324,21 @@ impl Backend for RedbBackend {
         }
         {
             let mut table = transaction.open_table(REDB_TABLE).map_err(engine_error)?;
-            for (key, value) in &batch {
+            for (key, value) in batch {
                 match value {
                     Some(value) => {
-                        table
-                            .insert(key.as_slice(), value.as_slice())
-                            .map_err(engine_error)?;
+                        table.insert(key, value).map_err(engine_error)?;
                     }
                     None => {
-                        table.remove(key.as_slice()).map_err(engine_error)?;
+                        table.remove(key).map_err(engine_error)?;
                     }
                 }
             }
         }
-        transaction.commit().map_err(engine_error)
+        transaction.commit().map_err(engine_error)?;
+        // Reads begun from now on see this commit; those under way keep their snapshot.
+        *self.reader.write().map_err(|_| StoreError::Poisoned)? = None;
+        Ok(())
     }
 
     fn disk_bytes(&self) -> Result<u64, StoreError> {

@@ -27,6 +27,7 @@
 //! | `e` | recorded height, evidence record key | — (equivocations by the height that recorded them, ADR 0009) |
 
 pub mod backend;
+mod journal;
 mod lean;
 
 use std::collections::{BTreeMap, HashSet, VecDeque};
@@ -38,6 +39,7 @@ use serde::{Deserialize, Serialize};
 pub use backend::{
     Backend, Durability, Engine, Entry, MemoryBackend, REDB_FILE, RedbBackend, SledBackend, Write,
 };
+pub use journal::{JournalLimits, Journaled};
 pub use lean::{AuditStore, PreparedTransactions};
 
 use crate::block::{Block, BlockHeader, CommitCertificate, tx_root};
