@@ -4,7 +4,8 @@
 //!
 //! Cases:
 //! - `redb_synced`: the store as a node runs it by default (the block reaches the disk before
-//!   `commit` returns);
+//!   `commit` returns), with the store's journal in front of the engine (ADR 0015);
+//! - `redb_synced_direct`: the same on the engine alone, without the journal;
 //! - `redb_unsynced`: the same without the sync, to measure what the sync costs;
 //! - `sled_synced`, `sled_unsynced`: the same on sled, the other engine a node may choose
 //!   (docs/adr/0006-redb-default-engine.md);
@@ -24,7 +25,8 @@
 //!
 //! Before criterion runs, a short profile prints how one block's time splits between
 //! signature checks, rule application, tree and log updates (execute minus the two), and
-//! commit, and how many store writes and bytes each transaction costs, on redb.
+//! commit, and how many store writes and bytes each transaction costs, on redb
+//! (`HUTONG_BENCH_JOURNAL=off`: on redb without the journal).
 //!
 //! The benchmark allocates with mimalloc, as the `hutong` binary does (ADR 0010), so that it
 //! measures what a node runs.

@@ -4,8 +4,10 @@
 //! Everything of one block — the block itself, its header, the records it changed, the
 //! sparse-Merkle nodes and log nodes it made, the transaction locations and the indexes, and
 //! the new head — goes to the engine as one batch, applied atomically and made durable before
-//! [`Store::commit`] returns. In-memory state (the head, the tree cache) changes only after the
-//! batch is durable, so a failed commit leaves the store exactly as it was.
+//! [`Store::commit`] returns. On disk, [`Engine::open`] puts a write-back journal in front of
+//! the engine (`journal.rs`): the batch is one journal value, folded into its keys later.
+//! In-memory state (the head, the tree cache) changes only after the batch is durable, so a
+//! failed commit leaves the store exactly as it was.
 //!
 //! Key layout (one keyspace, one prefix byte per kind; components separated by 0x00, which no
 //! identifier contains; heights and indexes big-endian so that key order is numeric order):
@@ -25,6 +27,7 @@
 //! | `r` | region, type, number | — (licences issued in a region) |
 //! | `a` | authority, height | (index in the block, transaction id) of each transaction of that block the authority signed, in order (what an authority signed; one value per authority and block) |
 //! | `e` | recorded height, evidence record key | — (equivocations by the height that recorded them, ADR 0009) |
+//! | `0xff journal` | sequence number | a batch not yet folded into its keys (`journal.rs`, ADR 0015; never seen by the store) |
 
 pub mod backend;
 mod journal;
