@@ -23,8 +23,10 @@ use hutong_ledger::tx::{Transaction, TxPayload};
 const TRANSACTIONS_PER_BLOCK: u64 = 100;
 const CHILD_BLOCKS_MAX: u64 = 400;
 const JOURNAL_LIMITS: JournalLimits = JournalLimits {
-    fold_bytes: 1024 * 1024,
-    fold_batches: 5,
+    sweep_bytes: 1024 * 1024,
+    sweep_batches: 5,
+    sweep_steps: 3,
+    held_bytes_max: 4 * 1024 * 1024,
 };
 
 fn block_transactions(fixture: &Fixture, height: u64) -> Vec<Transaction> {
@@ -73,7 +75,8 @@ fn crash_child_writer() {
     let fixture = Fixture::new();
     let path = std::path::Path::new(&dir);
     // The store's journal with small limits, so that kills also land before, during and
-    // after its folds (every few blocks here; the parent reopens with the default limits).
+    // after its folds (a sweep of three steps every few blocks here; the parent reopens with the
+    // default limits).
     let journaled = || {
         Box::new(
             Journaled::open(

@@ -1,20 +1,28 @@
 //! A write-back journal in front of an engine (docs/adr/0015-store-journal.md).
 //!
 //! A block's batch touches thousands of keys that land all over the engine's B-tree
-//! (transaction ids, state-tree pages, holders), and a copy-on-write B-tree rewrites one page
-//! per key: at 150,000 licences the commit was half of a block's cost. [`Journaled`] instead
-//! appends each batch to the engine as **one value** under a journal key (adjacent bytes, one
-//! durable write) and keeps the batch's writes in memory, where reads find them first. Once the
-//! writes held pass a bound, they are folded into their own keys in one engine batch, which
-//! also deletes the journal entries they came from; many blocks' keys then share each page
-//! rewritten, and a key written by several blocks (the state tree's upper pages, the head) is
-//! written once.
+//! (transaction ids, state-tree pages, holders), and a copy-on-write B-tree pays for every
+//! key at the commit of every block: at 150,000 licences the commit was half of a block's
+//! cost. [`Journaled`] instead appends each batch to the engine as **one value** under a
+//! journal key (adjacent bytes, one durable write) and keeps the batch's writes in memory,
+//! where reads find them first.
 //!
-//! Crash safety follows from the engine's: a batch is durable once its journal entry is (the
-//! engine's write is atomic and synced); a fold is one atomic engine batch, so a crash leaves
-//! either the journal entries or their folded writes, never neither. Opening replays whatever
-//! journal entries are there, in order, into memory. Reads see exactly what a plain engine
-//! would have: the writes held override the engine's keys, deletions included.
+//! The writes held are moved into their own keys by a **sweep**: once they pass a bound, the
+//! next `sweep_steps` writes each fold the next slice of them in key order, in the same
+//! engine batch as their own journal entry. A slice's keys have gathered over many blocks,
+//! so they share the engine's pages, and a key written by several blocks (the state tree's
+//! upper pages, the head) is written once; no single commit carries the whole fold. When a
+//! sweep reaches the end of the keys, the journal entries from before it began are deleted
+//! in that same batch: each of their writes is then in the engine or replaced by a newer one
+//! still journaled.
+//!
+//! Crash safety follows from the engine's: every write is one atomic, synced engine batch
+//! (journal entry, folded slice, deleted entries together), so a batch is durable once its
+//! journal entry is, and the folded writes and the journal entries they came from are never
+//! both gone. Opening replays the journal entries there, in order, into memory; a write
+//! already folded is replayed with the value the engine has or a newer one. Reads see
+//! exactly what a plain engine would have: the writes held override the engine's keys,
+//! deletions included.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::ops::Bound;
@@ -33,28 +41,36 @@ const ENTRY_OVERHEAD: usize = 64;
 /// Entries read per engine call while replaying the journal (each may be megabytes).
 const REPLAY_PAGE: usize = 16;
 
-/// When the writes held in memory are folded into the engine.
+/// When and how fast the writes held in memory are folded into the engine.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct JournalLimits {
-    /// Fold once the writes held take this many bytes (keys, values and bookkeeping). It
-    /// bounds the memory the journal holds, the time one fold takes and the bytes replayed
-    /// on opening.
-    pub fold_bytes: usize,
-    /// Fold once this many batches are journaled, however small (heartbeat blocks), so that
-    /// a fold's deletions and an opening's replay stay bounded in count too.
-    pub fold_batches: u64,
+    /// A sweep begins once the writes held take this many bytes (keys, values and
+    /// bookkeeping): the more a sweep gathers, the more keys share each page it rewrites.
+    pub sweep_bytes: usize,
+    /// ... or once this many batches are journaled, however small (heartbeat blocks), so
+    /// that the journal's entries stay bounded in count too.
+    pub sweep_batches: u64,
+    /// The writes a sweep takes to fold everything held: each folds about that fraction of
+    /// what is ahead of it, so a commit carries a slice of the fold, never all of it.
+    pub sweep_steps: u32,
+    /// Past this many bytes held (blocks far larger than usual), a write folds everything
+    /// ahead of the sweep at once: the bound on the journal's memory.
+    pub held_bytes_max: usize,
 }
 
 impl Default for JournalLimits {
     fn default() -> Self {
         JournalLimits {
-            fold_bytes: 32 * 1024 * 1024,
-            fold_batches: 4096,
+            sweep_bytes: 32 * 1024 * 1024,
+            sweep_batches: 4096,
+            sweep_steps: 8,
+            held_bytes_max: 256 * 1024 * 1024,
         }
     }
 }
 
-/// The writes journaled but not yet folded, newest value per key (`None`: deleted).
+/// The writes journaled but not yet folded, newest value per key (`None`: deleted), and
+/// where the sweep is.
 #[derive(Debug, Default)]
 struct Held {
     writes: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
@@ -63,17 +79,43 @@ struct Held {
     first: u64,
     /// The sequence number the next journal entry gets.
     next: u64,
+    /// The sweep under way: the last key it folded (`None`: not begun, or at the start).
+    cursor: Option<Vec<u8>>,
+    /// Keys held beyond the cursor: what the sweep has still to fold.
+    ahead: usize,
+    /// Steps the sweep under way has taken (0: none under way).
+    step: u32,
+    /// Journal entries below this one are deleted when the sweep under way ends: when it
+    /// began, every write they made was held (or already folded).
+    sweep_from: u64,
 }
 
 impl Held {
     fn insert(&mut self, key: Vec<u8>, value: Option<Vec<u8>>) {
         let key_length = key.len();
         let value_length = value.as_ref().map_or(0, Vec::len);
+        let beyond_cursor = self
+            .cursor
+            .as_ref()
+            .is_none_or(|cursor| key.as_slice() > cursor.as_slice());
         match self.writes.insert(key, value) {
             // The key and its bookkeeping are already counted: only the value changes.
             Some(old) => self.bytes = self.bytes - old.map_or(0, |old| old.len()) + value_length,
-            None => self.bytes += key_length + value_length + ENTRY_OVERHEAD,
+            None => {
+                self.bytes += key_length + value_length + ENTRY_OVERHEAD;
+                if beyond_cursor {
+                    self.ahead += 1;
+                }
+            }
         }
+    }
+
+    /// Starts a sweep over everything held now.
+    fn begin_sweep(&mut self) {
+        self.cursor = None;
+        self.ahead = self.writes.len();
+        self.step = 0;
+        self.sweep_from = self.next;
     }
 }
 
@@ -225,6 +267,7 @@ impl Journaled {
             }
         }
         held.next = expected.unwrap_or(held.first);
+        held.begin_sweep();
         Ok(Journaled {
             inner,
             held: RwLock::new(held),
@@ -240,21 +283,14 @@ impl Journaled {
     }
 
     /// Folds every write held into the engine's keys now, in one atomic batch that also
-    /// deletes the journal entries (a crash keeps either these or the folded writes).
+    /// deletes every journal entry (a crash keeps either these or the folded writes).
     pub fn fold(&self) -> Result<(), StoreError> {
         let _writer = self.writer.lock().map_err(|_| StoreError::Poisoned)?;
-        self.fold_locked()
-    }
-
-    fn fold_locked(&self) -> Result<(), StoreError> {
         let next = {
             // Readers keep reading the held writes while the engine takes them: they are the
             // same values, so a read gives the same answer before, during and after. Only
-            // this writer ever takes the lock for writing, after the fold.
+            // the writer ever takes the lock for writing, afterwards.
             let held = self.held.read().map_err(|_| StoreError::Poisoned)?;
-            if held.first == held.next {
-                return Ok(());
-            }
             let journal_keys: Vec<Vec<u8>> = (held.first..held.next).map(journal_key).collect();
             let batch: Vec<(&[u8], Option<&[u8]>)> = held
                 .writes
@@ -262,20 +298,23 @@ impl Journaled {
                 .map(|(key, value)| (key.as_slice(), value.as_deref()))
                 .chain(journal_keys.iter().map(|key| (key.as_slice(), None)))
                 .collect();
-            self.inner.write_borrowed(&batch)?;
+            if !batch.is_empty() {
+                self.inner.write_borrowed(&batch)?;
+            }
             held.next
         };
         let mut held = self.held.write().map_err(|_| StoreError::Poisoned)?;
         held.writes.clear();
         held.bytes = 0;
         held.first = next;
+        held.begin_sweep();
         Ok(())
     }
 }
 
 impl Backend for Journaled {
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
-        // The read lock is held across the engine's read so that a fold cannot clear the
+        // The read lock is held across the engine's read so that a fold cannot drop the
         // held value between the two lookups.
         let held = self.held.read().map_err(|_| StoreError::Poisoned)?;
         match held.writes.get(key) {
@@ -286,6 +325,159 @@ impl Backend for Journaled {
     }
 
     fn scan(
+        &self,
+        prefix: &[u8],
+        after: Option<&[u8]>,
+        limit: usize,
+    ) -> Result<Vec<Entry>, StoreError> {
+        self.scan_merged(prefix, after, limit)
+    }
+
+    fn write(&self, batch: Vec<Write>) -> Result<(), StoreError> {
+        let _writer = self.writer.lock().map_err(|_| StoreError::Poisoned)?;
+        if let Some((key, _)) = batch.iter().find(|(key, _)| is_journal_key(key)) {
+            return Err(StoreError::Engine(format!(
+                "key {key:02x?} is reserved for the store's journal"
+            )));
+        }
+        let entry = if batch.is_empty() {
+            None
+        } else {
+            Some(encode(&batch)?)
+        };
+        let step = {
+            // As in `fold`: readers go on reading the held writes meanwhile.
+            let held = self.held.read().map_err(|_| StoreError::Poisoned)?;
+            let step = self.plan_step(&held);
+            let start = match &held.cursor {
+                Some(cursor) => Bound::Excluded(cursor.clone()),
+                None => Bound::Unbounded,
+            };
+            let folded: Vec<(&[u8], Option<&[u8]>)> = held
+                .writes
+                .range::<Vec<u8>, _>((start, Bound::Unbounded))
+                .take(step.fold)
+                .map(|(key, value)| (key.as_slice(), value.as_deref()))
+                .collect();
+            let deleted: Vec<Vec<u8>> = if step.ends_sweep {
+                (held.first..held.sweep_from).map(journal_key).collect()
+            } else {
+                Vec::new()
+            };
+            let sequence_key = journal_key(held.next);
+            let mut engine_batch: Vec<(&[u8], Option<&[u8]>)> = folded.clone();
+            engine_batch.extend(deleted.iter().map(|key| (key.as_slice(), None)));
+            if let Some(entry) = &entry {
+                engine_batch.push((sequence_key.as_slice(), Some(entry.as_slice())));
+            }
+            if !engine_batch.is_empty() {
+                // One atomic, durable batch: the new entry, the slice folded, the entries
+                // the sweep has made redundant.
+                self.inner.write_borrowed(&engine_batch)?;
+            }
+            FoldedStep {
+                last: folded.last().map(|(key, _)| key.to_vec()),
+                count: folded.len(),
+                ends_sweep: step.ends_sweep,
+            }
+        };
+        // Durable: now readers may see it.
+        let mut held = self.held.write().map_err(|_| StoreError::Poisoned)?;
+        if step.ends_sweep {
+            held.first = held.sweep_from;
+        }
+        if let Some(last) = &step.last {
+            // The folded keys are the first `count` beyond the cursor, up to `last`.
+            let start = match held.cursor.take() {
+                Some(cursor) => Bound::Excluded(cursor),
+                None => Bound::Unbounded,
+            };
+            let mut freed = 0;
+            for (key, value) in held
+                .writes
+                .extract_if((start, Bound::Included(last.clone())), |_, _| true)
+            {
+                freed += key.len() + value.map_or(0, |value| value.len()) + ENTRY_OVERHEAD;
+            }
+            held.bytes -= freed;
+        }
+        held.ahead -= step.count;
+        let last_folded = step.last;
+        if entry.is_some() {
+            held.next += 1;
+        }
+        if step.ends_sweep {
+            // The entry just written is held below: the next sweep covers it.
+            held.cursor = None;
+            held.step = 0;
+            for (key, value) in batch {
+                held.insert(key, value);
+            }
+            held.begin_sweep();
+        } else {
+            if step.count > 0 || held.step > 0 {
+                held.step += 1;
+            }
+            if last_folded.is_some() {
+                held.cursor = last_folded;
+            }
+            for (key, value) in batch {
+                held.insert(key, value);
+            }
+        }
+        Ok(())
+    }
+
+    fn disk_bytes(&self) -> Result<u64, StoreError> {
+        self.inner.disk_bytes()
+    }
+}
+
+/// What one write folds (see [`Journaled::plan_step`]).
+struct Step {
+    /// How many held keys beyond the cursor to fold.
+    fold: usize,
+    /// Whether this folds the last of them: the sweep ends with this write.
+    ends_sweep: bool,
+}
+
+/// What a write folded, for updating the held writes once it is durable.
+struct FoldedStep {
+    /// The last key folded.
+    last: Option<Vec<u8>>,
+    /// How many keys were folded.
+    count: usize,
+    ends_sweep: bool,
+}
+
+impl Journaled {
+    /// The sweep's next step: nothing while no sweep is due; otherwise about `1/steps_left`
+    /// of what is ahead, and all of it at the last step or past `held_bytes_max`.
+    fn plan_step(&self, held: &Held) -> Step {
+        let under_way = held.step > 0;
+        let due = held.bytes >= self.limits.sweep_bytes
+            || held.next - held.first >= self.limits.sweep_batches;
+        if !under_way && !due {
+            return Step {
+                fold: 0,
+                ends_sweep: false,
+            };
+        }
+        let steps = self.limits.sweep_steps.max(1);
+        let steps_left = steps.saturating_sub(held.step).max(1) as usize;
+        let fold = if held.bytes >= self.limits.held_bytes_max || steps_left == 1 {
+            held.ahead
+        } else {
+            held.ahead.div_ceil(steps_left)
+        };
+        Step {
+            fold,
+            ends_sweep: fold >= held.ahead,
+        }
+    }
+
+    /// A scan of the engine with the held writes merged in (they win, deletions included).
+    fn scan_merged(
         &self,
         prefix: &[u8],
         after: Option<&[u8]>,
@@ -346,41 +538,6 @@ impl Backend for Journaled {
         }
         Ok(out)
     }
-
-    fn write(&self, batch: Vec<Write>) -> Result<(), StoreError> {
-        let _writer = self.writer.lock().map_err(|_| StoreError::Poisoned)?;
-        if let Some((key, _)) = batch.iter().find(|(key, _)| is_journal_key(key)) {
-            return Err(StoreError::Engine(format!(
-                "key {key:02x?} is reserved for the store's journal"
-            )));
-        }
-        let (bytes, sequence, first) = {
-            let held = self.held.read().map_err(|_| StoreError::Poisoned)?;
-            (held.bytes, held.next, held.first)
-        };
-        // Fold before journaling more, so that a failed fold fails this write and changes
-        // nothing (the held writes stay journaled and are folded by a later write).
-        if bytes >= self.limits.fold_bytes || sequence - first >= self.limits.fold_batches {
-            self.fold_locked()?;
-        }
-        if batch.is_empty() {
-            return Ok(());
-        }
-        let value = encode(&batch)?;
-        self.inner
-            .write(vec![(journal_key(sequence), Some(value))])?;
-        // Durable: now readers may see it.
-        let mut held = self.held.write().map_err(|_| StoreError::Poisoned)?;
-        held.next = sequence + 1;
-        for (key, value) in batch {
-            held.insert(key, value);
-        }
-        Ok(())
-    }
-
-    fn disk_bytes(&self) -> Result<u64, StoreError> {
-        self.inner.disk_bytes()
-    }
 }
 
 #[cfg(test)]
@@ -397,8 +554,18 @@ mod tests {
     type SharedEngine = Arc<MemoryBackend>;
 
     const SMALL: JournalLimits = JournalLimits {
-        fold_bytes: 400,
-        fold_batches: 3,
+        sweep_bytes: 400,
+        sweep_batches: 3,
+        sweep_steps: 2,
+        held_bytes_max: 2000,
+    };
+
+    /// Limits under which only the count of batches starts a sweep.
+    const BY_COUNT: JournalLimits = JournalLimits {
+        sweep_bytes: usize::MAX,
+        sweep_batches: 3,
+        sweep_steps: 2,
+        held_bytes_max: usize::MAX,
     };
 
     fn journal_on(engine: &SharedEngine, limits: JournalLimits) -> Journaled {
@@ -479,9 +646,14 @@ mod tests {
                     }
                 }
                 let (bytes, batches) = journal.held().unwrap();
-                // One batch may overshoot the bound once; the next write folds it.
-                prop_assert!(batches <= SMALL.fold_batches);
-                prop_assert!(bytes <= SMALL.fold_bytes + 8 * (3 + 40 + ENTRY_OVERHEAD));
+                // A sweep starts at 3 entries or 400 bytes, lasts 2 writes, and deletes
+                // the entries from before the previous one; past 2,000 bytes a write folds
+                // everything; a batch adds at most 8 writes.
+                prop_assert!(batches <= 3 * SMALL.sweep_batches, "{batches} entries");
+                prop_assert!(
+                    bytes <= SMALL.held_bytes_max + 8 * (3 + 40 + ENTRY_OVERHEAD),
+                    "{bytes} bytes"
+                );
                 for key in all_keys() {
                     prop_assert_eq!(journal.get(&key).unwrap(), model.get(&key).unwrap());
                     for limit in [0, 1, 2, 5, usize::MAX] {
@@ -521,28 +693,52 @@ mod tests {
     }
 
     #[test]
-    fn the_limits_fold_before_the_next_write() {
+    fn a_sweep_folds_in_slices_then_drops_the_journal_before_it() {
         let engine = SharedEngine::default();
-        let journal = journal_on(&engine, SMALL);
+        let journal = journal_on(&engine, BY_COUNT);
         for round in 0..3 {
             journal.write(vec![set(&format!("k{round}"), "v")]).unwrap();
         }
         assert_eq!(
             journal_entries(&engine),
             3,
-            "three batches are within the bound"
+            "no sweep due before the third entry"
         );
+        assert_eq!(engine.get(b"k0").unwrap(), None);
+        // Due: the first of two steps folds half of the three keys ahead, with this
+        // write's own entry in the same batch.
         journal.write(vec![set("k3", "v")]).unwrap();
-        assert_eq!(
-            journal_entries(&engine),
-            1,
-            "the fourth folded the first three"
-        );
-        assert_eq!(engine.get(b"k2").unwrap(), Some(b"v".to_vec()));
-        let big = "x".repeat(SMALL.fold_bytes);
-        journal.write(vec![set("big", &big)]).unwrap();
+        assert_eq!(engine.get(b"k1").unwrap(), Some(b"v".to_vec()));
+        assert_eq!(engine.get(b"k2").unwrap(), None);
+        assert_eq!(journal_entries(&engine), 4);
+        // The last step folds the rest, k3 included (it landed beyond the cursor). The
+        // entries from before this sweep began are none: it began at opening.
+        journal.write(vec![set("k4", "v")]).unwrap();
+        assert_eq!(engine.get(b"k3").unwrap(), Some(b"v".to_vec()));
+        assert_eq!(engine.get(b"k4").unwrap(), None, "written after the step");
+        assert_eq!(journal_entries(&engine), 5);
+        // The next sweep folds k4 and ends: every entry up to k4's is redundant.
+        journal.write(vec![set("k5", "v")]).unwrap();
+        assert_eq!(engine.get(b"k4").unwrap(), Some(b"v".to_vec()));
+        assert_eq!(journal_entries(&engine), 1);
+        assert_eq!(journal.held().unwrap().1, 1);
+        for round in 0..6 {
+            let key = format!("k{round}");
+            assert_eq!(journal.get(key.as_bytes()).unwrap(), Some(b"v".to_vec()));
+        }
+    }
+
+    #[test]
+    fn past_the_bound_a_write_folds_everything_ahead() {
+        let engine = SharedEngine::default();
+        let journal = journal_on(&engine, SMALL);
+        let big = "x".repeat(SMALL.held_bytes_max);
+        journal
+            .write(vec![set("big", &big), set("small", "v")])
+            .unwrap();
         journal.write(vec![set("after", "v")]).unwrap();
         assert_eq!(engine.get(b"big").unwrap(), Some(big.into_bytes()));
+        assert_eq!(engine.get(b"small").unwrap(), Some(b"v".to_vec()));
     }
 
     #[test]
@@ -559,22 +755,28 @@ mod tests {
     }
 
     #[test]
-    fn a_failed_fold_fails_the_write_and_keeps_the_journal() {
+    fn a_write_whose_fold_fails_changes_nothing() {
         let engine = SharedEngine::default();
-        let journal = journal_on(&engine, SMALL);
+        let journal = journal_on(&engine, BY_COUNT);
         for round in 0..3 {
-            journal.write(vec![set("a", &round.to_string())]).unwrap();
+            journal.write(vec![set(&format!("k{round}"), "v")]).unwrap();
         }
-        // The next write folds first; that fold fails.
+        // This write carries the sweep's first step; the batch fails as a whole.
         engine.fail_next_write();
         journal.write(vec![set("b", "1")]).unwrap_err();
         assert_eq!(journal.get(b"b").unwrap(), None);
-        assert_eq!(journal.get(b"a").unwrap(), Some(b"2".to_vec()));
+        assert_eq!(engine.get(b"k0").unwrap(), None);
         assert_eq!(journal_entries(&engine), 3);
-        // The next one folds and lands.
+        assert_eq!(journal.held().unwrap().1, 3);
+        // Tried again, it lands with its step.
         journal.write(vec![set("b", "1")]).unwrap();
-        assert_eq!(engine.get(b"a").unwrap(), Some(b"2".to_vec()));
+        assert_eq!(
+            engine.get(b"b").unwrap(),
+            None,
+            "folded only by a later step"
+        );
         assert_eq!(journal.get(b"b").unwrap(), Some(b"1".to_vec()));
+        assert_eq!(engine.get(b"k0").unwrap(), Some(b"v".to_vec()));
     }
 
     #[test]
