@@ -13,6 +13,8 @@
 
 use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap};
+use std::ops::Deref;
+use std::sync::Arc;
 
 use crate::crypto::{self, PublicKey, SignatureError};
 use crate::hash::Hash32;
@@ -307,8 +309,27 @@ pub struct Overlay<'a, R: StateReader + ?Sized> {
     writes: BTreeMap<RecordKey, Record>,
     applied: std::collections::HashSet<Hash32>,
     /// Committed records of the kinds that many transactions of a block read (the catalogue,
-    /// grants, authorities, governors, the node registry), decoded once per block.
-    shared_reads: RefCell<HashMap<RecordKey, Option<Record>>>,
+    /// grants, authorities, governors, the node registry), decoded once per block and shared,
+    /// not copied, with the transactions that read them.
+    shared_reads: RefCell<HashMap<RecordKey, Option<Arc<Record>>>>,
+}
+
+/// A record the rules only read: borrowed from the block's writes, or shared with the
+/// overlay's cache of committed records, so that reading it copies nothing.
+enum SharedRecord<'r> {
+    Borrowed(&'r Record),
+    Shared(Arc<Record>),
+}
+
+impl Deref for SharedRecord<'_> {
+    type Target = Record;
+
+    fn deref(&self) -> &Record {
+        match self {
+            SharedRecord::Borrowed(record) => record,
+            SharedRecord::Shared(record) => record,
+        }
+    }
 }
 
 /// Whether records under `key` are read by many transactions of a block, so that the overlay
@@ -336,20 +357,32 @@ impl<'a, R: StateReader + ?Sized> Overlay<'a, R> {
 
     /// The record under `key`, as the block has left it so far.
     pub fn record(&self, key: &RecordKey) -> Result<Option<Record>, StateError> {
-        if let Some(record) = self.writes.get(key) {
-            return Ok(Some(record.clone()));
-        }
-        if !is_shared(key) {
+        if !self.writes.contains_key(key) && !is_shared(key) {
             return self.base.record(key);
         }
-        if let Some(record) = self.shared_reads.borrow().get(key) {
-            return Ok(record.clone());
+        Ok(self.shared_record(key)?.map(|record| (*record).clone()))
+    }
+
+    /// The record under `key`, as the block has left it so far, without copying it where the
+    /// block wrote it or the overlay keeps it.
+    fn shared_record(&self, key: &RecordKey) -> Result<Option<SharedRecord<'_>>, StateError> {
+        if let Some(record) = self.writes.get(key) {
+            return Ok(Some(SharedRecord::Borrowed(record)));
         }
-        let record = self.base.record(key)?;
+        if !is_shared(key) {
+            return Ok(self
+                .base
+                .record(key)?
+                .map(|record| SharedRecord::Shared(Arc::new(record))));
+        }
+        if let Some(record) = self.shared_reads.borrow().get(key) {
+            return Ok(record.clone().map(SharedRecord::Shared));
+        }
+        let record = self.base.record(key)?.map(Arc::new);
         self.shared_reads
             .borrow_mut()
             .insert(key.clone(), record.clone());
-        Ok(record)
+        Ok(record.map(SharedRecord::Shared))
     }
 
     /// The records written, by key.
@@ -429,6 +462,14 @@ impl<R: StateReader + ?Sized> Scratch<'_, '_, R> {
         }
     }
 
+    /// The record under `key` for reading only: borrowed or shared, not copied.
+    fn get_shared(&self, key: &RecordKey) -> Result<Option<SharedRecord<'_>>, StateError> {
+        match self.writes.get(key) {
+            Some(record) => Ok(Some(SharedRecord::Borrowed(record))),
+            None => self.overlay.shared_record(key),
+        }
+    }
+
     fn put(&mut self, record: Record) {
         self.writes.insert(record.key(), record);
     }
@@ -503,6 +544,30 @@ impl<R: StateReader + ?Sized> Scratch<'_, '_, R> {
                 type_code: type_code.clone(),
                 number: number.clone(),
             })
+    }
+
+    /// Whether a grant of `type_code` to `authority` is in force at `height` in a region
+    /// covering `region` (what [`Self::covering_grant`] finds), without copying the grant.
+    fn has_covering_grant(
+        &self,
+        authority: &AuthorityId,
+        type_code: &TypeCode,
+        region: &RegionCode,
+        height: Height,
+    ) -> Result<bool, StateError> {
+        for candidate in region.covering_regions() {
+            let record = self.get_shared(&RecordKey::Grant(
+                authority.clone(),
+                type_code.clone(),
+                candidate,
+            ))?;
+            match record.as_deref() {
+                Some(Record::Grant(grant)) if grant.in_force_at(height) => return Ok(true),
+                Some(Record::Grant(_)) | None => {}
+                Some(_) => return Err(StateError("grant record has the wrong kind".into())),
+            }
+        }
+        Ok(false)
     }
 
     /// A grant of `type_code` to `authority` in force at `height` in a region covering
@@ -951,6 +1016,11 @@ fn authorise<R: StateReader + ?Sized>(
     Ok(())
 }
 
+/// The error for a record found under `key` that is not of the key's kind (a corrupt store).
+fn wrong_kind(key: &RecordKey) -> StateError {
+    StateError(format!("the record under {key:?} has the wrong kind"))
+}
+
 fn require_role(authority: &Authority, role: Role) -> Result<(), RuleError> {
     if authority.has_role(role) {
         Ok(())
@@ -1144,13 +1214,22 @@ fn execute_body<R: StateReader + ?Sized>(
             valid_until,
             document_hash,
         } => {
-            let issuer = state.require_authority(signer_id)?;
-            require_role(&issuer, Role::Issuer)?;
-            let licence_type = state.require_type(type_code)?;
-            if state
-                .covering_grant(signer_id, type_code, region, context.height)?
-                .is_none()
-            {
+            // The issuer's and the type's records are read in place, not copied: an issuance
+            // only looks at them.
+            let issuer_record = state.get_shared(&RecordKey::Authority(signer_id.clone()))?;
+            let issuer = match issuer_record.as_deref() {
+                Some(Record::Authority(issuer)) => issuer,
+                Some(_) => return Err(wrong_kind(&RecordKey::Authority(signer_id.clone())).into()),
+                None => return Err(RuleError::UnknownAuthority(signer_id.clone())),
+            };
+            require_role(issuer, Role::Issuer)?;
+            let type_record = state.get_shared(&RecordKey::LicenceType(type_code.clone()))?;
+            let licence_type = match type_record.as_deref() {
+                Some(Record::LicenceType(licence_type)) => licence_type,
+                Some(_) => return Err(wrong_kind(&RecordKey::LicenceType(type_code.clone())).into()),
+                None => return Err(RuleError::UnknownType(type_code.clone())),
+            };
+            if !state.has_covering_grant(signer_id, type_code, region, context.height)? {
                 return Err(RuleError::NotGranted {
                     authority: signer_id.clone(),
                     type_code: type_code.clone(),
@@ -1170,7 +1249,7 @@ fn execute_body<R: StateReader + ?Sized>(
                     found: holder.kind(),
                 });
             }
-            check_face(&licence_type, face, true)?;
+            check_face(licence_type, face, true)?;
             let valid_until = match valid_until {
                 ValidUntil::TypeDefault => licence_type
                     .default_validity_days
@@ -1208,6 +1287,7 @@ fn execute_body<R: StateReader + ?Sized>(
                 }],
                 open_objections: Vec::new(),
             };
+            drop((issuer_record, type_record));
             state.put(Record::Licence(licence));
             Ok(Some((type_code.clone(), number.clone())))
         }
