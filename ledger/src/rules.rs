@@ -1226,7 +1226,9 @@ fn execute_body<R: StateReader + ?Sized>(
             let type_record = state.get_shared(&RecordKey::LicenceType(type_code.clone()))?;
             let licence_type = match type_record.as_deref() {
                 Some(Record::LicenceType(licence_type)) => licence_type,
-                Some(_) => return Err(wrong_kind(&RecordKey::LicenceType(type_code.clone())).into()),
+                Some(_) => {
+                    return Err(wrong_kind(&RecordKey::LicenceType(type_code.clone())).into());
+                }
                 None => return Err(RuleError::UnknownType(type_code.clone())),
             };
             if !state.has_covering_grant(signer_id, type_code, region, context.height)? {

@@ -236,6 +236,24 @@ fn unknown_signer_and_bad_signature_are_rejected() {
     ));
 }
 
+/// The replay check reads the transaction index only for a nonce at or below the signer's last
+/// one: an older transaction replayed after its signer moved on is still a replay.
+#[test]
+fn an_older_transaction_replayed_after_later_ones_is_a_replay() {
+    let mut chain = Chain::new();
+    let first = chain
+        .fixture
+        .issue_business_licence("qd-approval", "370200", 20);
+    chain.one(first.clone()).unwrap();
+    for number in 21..24 {
+        let later = chain
+            .fixture
+            .issue_business_licence("qd-approval", "370200", number);
+        chain.one(later).unwrap();
+    }
+    assert!(matches!(chain.one(first), Err(RuleError::Replay(_))));
+}
+
 #[test]
 fn replay_and_nonce_reuse_are_rejected() {
     let mut chain = Chain::new();
