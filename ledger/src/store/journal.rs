@@ -61,9 +61,9 @@ pub struct JournalLimits {
 impl Default for JournalLimits {
     fn default() -> Self {
         JournalLimits {
-            sweep_bytes: 32 * 1024 * 1024,
+            sweep_bytes: 64 * 1024 * 1024,
             sweep_batches: 4096,
-            sweep_steps: 8,
+            sweep_steps: 16,
             held_bytes_max: 256 * 1024 * 1024,
         }
     }
