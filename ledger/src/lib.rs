@@ -39,6 +39,7 @@ pub mod evidence;
 pub mod genesis;
 pub mod hash;
 pub mod ident;
+pub mod keyfile;
 pub mod limits;
 pub mod log;
 pub mod records;

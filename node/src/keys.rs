@@ -1,27 +1,16 @@
-//! Key files: an ed25519 seed and its public key, JSON, written with mode 0600.
+//! Key files (the format of `hutong_ledger::keyfile`), written atomically with mode 0600.
 
 use std::path::Path;
 
-use serde::{Deserialize, Serialize};
-
-use hutong_ledger::crypto::{PublicKey, SecretKey};
-
-#[derive(Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct KeyFile {
-    /// `node` or `authority`.
-    kind: String,
-    public_key: PublicKey,
-    /// The 32-byte ed25519 seed, hex.
-    secret_seed: String,
-}
+use hutong_ledger::crypto::SecretKey;
+use hutong_ledger::keyfile;
 
 /// What is wrong with a key file.
 #[derive(Debug, thiserror::Error)]
 pub enum KeyError {
     #[error("{path}: {error}")]
     Io { path: String, error: std::io::Error },
-    #[error("{path}: not a hutong key file: {problem}")]
+    #[error("{path}: {problem}")]
     Format { path: String, problem: String },
     #[error("{path} already exists; pass --force to overwrite it")]
     Exists { path: String },
@@ -40,16 +29,7 @@ pub fn write(path: &Path, kind: &str, key: &SecretKey, force: bool) -> Result<()
     if path.exists() && !force {
         return Err(KeyError::Exists { path: display });
     }
-    let file = KeyFile {
-        kind: kind.into(),
-        public_key: key.public_key(),
-        secret_seed: hex::encode(key.to_seed_bytes()),
-    };
-    let mut text = serde_json::to_string_pretty(&file).map_err(|error| KeyError::Format {
-        path: display.clone(),
-        problem: error.to_string(),
-    })?;
-    text.push('\n');
+    let text = keyfile::encode(kind, key);
     crate::durable::write_atomic(path, text.as_bytes(), 0o600).map_err(|error| KeyError::Io {
         path: display,
         error,
@@ -63,19 +43,10 @@ pub fn read(path: &Path) -> Result<SecretKey, KeyError> {
         path: display.clone(),
         error,
     })?;
-    let format = |problem: String| KeyError::Format {
-        path: display.clone(),
-        problem,
-    };
-    let file: KeyFile = serde_json::from_str(&text).map_err(|error| format(error.to_string()))?;
-    let mut seed = [0u8; 32];
-    hex::decode_to_slice(file.secret_seed.trim(), &mut seed)
-        .map_err(|_| format("secret_seed is not 64 hexadecimal characters".into()))?;
-    let key = SecretKey::from_seed(seed);
-    if key.public_key() != file.public_key {
-        return Err(format("public_key does not belong to secret_seed".into()));
-    }
-    Ok(key)
+    keyfile::decode(&text).map_err(|error| KeyError::Format {
+        path: display,
+        problem: error.to_string(),
+    })
 }
 
 #[cfg(test)]

@@ -58,12 +58,7 @@ pub fn free_port() -> u16 {
 }
 
 fn write_key(path: &Path, key: &SecretKey) {
-    let text = serde_json::json!({
-        "kind": "node",
-        "public_key": key.public_key().to_string(),
-        "secret_seed": hex::encode(key.to_seed_bytes()),
-    });
-    std::fs::write(path, text.to_string()).expect("write key");
+    std::fs::write(path, hutong_ledger::keyfile::encode("node", key)).expect("write key");
 }
 
 /// One node of the network.

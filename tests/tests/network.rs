@@ -240,12 +240,11 @@ fn stranger_node(network: &Network, other: &Network) -> Node {
     let genesis = std::fs::read_to_string(network.nodes[0].home.join("genesis.json")).unwrap();
     std::fs::write(node.home.join("genesis.json"), genesis).unwrap();
     let key = hutong_ledger::testkit::secret("stranger");
-    let text = serde_json::json!({
-        "kind": "node",
-        "public_key": key.public_key().to_string(),
-        "secret_seed": hex::encode(key.to_seed_bytes()),
-    });
-    std::fs::write(node.home.join("node_key.json"), text.to_string()).unwrap();
+    std::fs::write(
+        node.home.join("node_key.json"),
+        hutong_ledger::keyfile::encode("node", &key),
+    )
+    .unwrap();
     let config_path = node.home.join("config.toml");
     let config = std::fs::read_to_string(&config_path).unwrap();
     let peers: Vec<String> = network
