@@ -5,7 +5,13 @@
 //! admission thread, which takes whatever waits, up to [`ADMISSION_BATCH_MAX`], and admits it
 //! with [`Shared::admit_batch`]: alone when the node is idle (no added delay), in batches
 //! under load. Each submission still gets its own answer, decided as if it came alone.
+//!
+//! "Busy" means not admitted. A submission and the admission thread settle who has it with
+//! one atomic claim: the thread takes a queued submission only if its submitter is still
+//! waiting, and a submitter that stops waiting gives up only a submission not yet taken.
+//! Once taken, the submitter waits (bounded) for the decision itself.
 
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError, sync_channel};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
@@ -18,12 +24,34 @@ use crate::shared::{ADMISSION_BATCH_MAX, AdmissionError, Shared};
 /// Most submissions waiting for the admission thread; beyond it a submission is answered
 /// "busy".
 pub const ADMISSION_QUEUE_MAX: usize = 4096;
-/// How long a submission waits for its admission before it is answered "busy".
-const ADMISSION_WAIT: Duration = Duration::from_secs(10);
+/// How long a submission waits in the queue before it is answered "busy" (and withdrawn):
+/// under the API's default request timeout (10 s), so that a full queue is answered as such.
+const ADMISSION_WAIT: Duration = Duration::from_secs(5);
+/// How long a submission the admission thread has taken waits for its decision beyond
+/// [`ADMISSION_WAIT`]. One batch is at most [`ADMISSION_BATCH_MAX`] transactions, decided in
+/// well under a second; this bounds the wait if the node stalls.
+const DECISION_WAIT: Duration = Duration::from_secs(30);
+
+/// A queued submission's claim: still waiting for the admission thread...
+const WAITING: u8 = 0;
+/// ... taken by it (it will be decided and answered) ...
+const TAKEN: u8 = 1;
+/// ... or given up by its submitter before it was taken (it is never admitted).
+const WITHDRAWN: u8 = 2;
 
 struct Request {
     transaction: Transaction,
     reply: SyncSender<Result<Hash32, AdmissionError>>,
+    claim: Arc<AtomicU8>,
+}
+
+impl Request {
+    /// Takes the request for admission, unless its submitter has withdrawn it.
+    fn take(&self) -> bool {
+        self.claim
+            .compare_exchange(WAITING, TAKEN, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok()
+    }
 }
 
 /// The submitting side of the admission thread.
@@ -43,54 +71,96 @@ impl Admitter {
     /// so it never keeps the store open past the node's shutdown; it ends when the last
     /// [`Admitter`] is dropped or the node's state is gone.
     pub fn start(shared: &Arc<Shared>) -> std::io::Result<Admitter> {
-        let (requests, receiver) = sync_channel(ADMISSION_QUEUE_MAX);
+        let (admitter, receiver) = Admitter::queue();
         let shared = Arc::downgrade(shared);
         std::thread::Builder::new()
             .name("admission".into())
-            .spawn(move || admit_queued(&shared, &receiver))?;
-        Ok(Admitter { requests })
+            .spawn(move || while admit_next(&shared, &receiver) {})?;
+        Ok(admitter)
+    }
+
+    /// The queue alone, without the thread that takes from it.
+    fn queue() -> (Admitter, Receiver<Request>) {
+        let (requests, receiver) = sync_channel(ADMISSION_QUEUE_MAX);
+        (Admitter { requests }, receiver)
     }
 
     /// Queues a transaction for admission and waits (bounded) for the answer.
     pub fn submit(&self, transaction: Transaction) -> Result<Hash32, AdmissionError> {
+        self.submit_waiting(transaction, ADMISSION_WAIT, DECISION_WAIT)
+    }
+
+    fn submit_waiting(
+        &self,
+        transaction: Transaction,
+        queue_wait: Duration,
+        decision_wait: Duration,
+    ) -> Result<Hash32, AdmissionError> {
+        let id = transaction.id();
         let (reply, answer) = sync_channel(1);
-        match self.requests.try_send(Request { transaction, reply }) {
+        let claim = Arc::new(AtomicU8::new(WAITING));
+        let request = Request {
+            transaction,
+            reply,
+            claim: claim.clone(),
+        };
+        match self.requests.try_send(request) {
             Ok(()) => {}
             Err(TrySendError::Full(_)) => return Err(AdmissionError::QueueFull),
             Err(TrySendError::Disconnected(_)) => return Err(AdmissionError::ShuttingDown),
         }
-        match answer.recv_timeout(ADMISSION_WAIT) {
+        match answer.recv_timeout(queue_wait) {
+            Ok(result) => return result,
+            Err(RecvTimeoutError::Disconnected) => return Err(AdmissionError::ShuttingDown),
+            Err(RecvTimeoutError::Timeout) => {}
+        }
+        if claim
+            .compare_exchange(WAITING, WITHDRAWN, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok()
+        {
+            // Never taken, now never will be: "busy" is the whole truth.
+            return Err(AdmissionError::QueueFull);
+        }
+        match answer.recv_timeout(decision_wait) {
             Ok(result) => result,
-            Err(RecvTimeoutError::Timeout) => Err(AdmissionError::QueueFull),
             Err(RecvTimeoutError::Disconnected) => Err(AdmissionError::ShuttingDown),
+            Err(RecvTimeoutError::Timeout) => Err(AdmissionError::Undecided(id)),
         }
     }
 }
 
-fn admit_queued(shared: &Weak<Shared>, receiver: &Receiver<Request>) {
-    while let Ok(first) = receiver.recv() {
-        let mut batch = vec![first];
-        while batch.len() < ADMISSION_BATCH_MAX {
-            match receiver.try_recv() {
-                Ok(request) => batch.push(request),
-                Err(_) => break,
-            }
-        }
-        // The node is gone: dropping the batch answers its submitters "shutting down".
-        let Some(shared) = shared.upgrade() else {
-            break;
-        };
-        let (transactions, replies): (Vec<_>, Vec<_>) = batch
-            .into_iter()
-            .map(|request| (request.transaction, request.reply))
-            .unzip();
-        let results = shared.admit_batch(transactions, true);
-        drop(shared);
-        for (reply, result) in replies.into_iter().zip(results) {
-            // A submitter that stopped waiting no longer needs its answer.
-            let _ = reply.send(result);
+/// Takes what waits in the queue (at least one request, at most a batch), admits the
+/// requests still wanted and answers them. False once the queue or the node is gone.
+fn admit_next(shared: &Weak<Shared>, receiver: &Receiver<Request>) -> bool {
+    let Ok(first) = receiver.recv() else {
+        return false;
+    };
+    let mut batch = vec![first];
+    while batch.len() < ADMISSION_BATCH_MAX {
+        match receiver.try_recv() {
+            Ok(request) => batch.push(request),
+            Err(_) => break,
         }
     }
+    // The node is gone: dropping the batch answers its submitters "shutting down".
+    let Some(shared) = shared.upgrade() else {
+        return false;
+    };
+    let (transactions, replies): (Vec<_>, Vec<_>) = batch
+        .into_iter()
+        .filter(Request::take)
+        .map(|request| (request.transaction, request.reply))
+        .unzip();
+    if transactions.is_empty() {
+        return true;
+    }
+    let results = shared.admit_batch(transactions, true);
+    drop(shared);
+    for (reply, result) in replies.into_iter().zip(results) {
+        // A submitter that stopped waiting no longer needs its answer.
+        let _ = reply.send(result);
+    }
+    true
 }
 
 #[cfg(test)]
@@ -129,6 +199,81 @@ mod tests {
             ));
         }
         assert_eq!(shared.mempool.lock().unwrap().len(), 64);
+    }
+
+    #[test]
+    fn a_submission_withdrawn_before_it_was_taken_is_never_admitted() {
+        let mut fixture = Fixture::new();
+        let (shared, _gossiped) = shared_for(&fixture);
+        let (admitter, receiver) = Admitter::queue();
+        let transaction = fixture.issue_business_licence("qd-approval", "370200", 1);
+        // Nothing takes from the queue: the submitter stops waiting and hears "busy".
+        assert!(matches!(
+            admitter.submit_waiting(
+                transaction.clone(),
+                Duration::from_millis(20),
+                DECISION_WAIT
+            ),
+            Err(AdmissionError::QueueFull)
+        ));
+        // The admission thread comes to it afterwards and leaves it alone.
+        let node = Arc::downgrade(&shared);
+        assert!(admit_next(&node, &receiver));
+        assert_eq!(shared.mempool.lock().unwrap().len(), 0);
+        // Submitted again, it is admitted, not "already waiting".
+        let taker = std::thread::spawn(move || admit_next(&node, &receiver));
+        assert_eq!(
+            admitter.submit(transaction.clone()).unwrap(),
+            transaction.id()
+        );
+        assert!(taker.join().unwrap());
+        assert_eq!(shared.mempool.lock().unwrap().len(), 1);
+    }
+
+    #[test]
+    fn a_submission_taken_before_its_wait_ends_gets_its_decision() {
+        let mut fixture = Fixture::new();
+        let (shared, _gossiped) = shared_for(&fixture);
+        let (admitter, receiver) = Admitter::queue();
+        let admitter = Arc::new(admitter);
+        let submit = |transaction: &Transaction, queue_wait_ms: u64, decision_wait_ms: u64| {
+            let admitter = admitter.clone();
+            let transaction = transaction.clone();
+            std::thread::spawn(move || {
+                admitter.submit_waiting(
+                    transaction,
+                    Duration::from_millis(queue_wait_ms),
+                    Duration::from_millis(decision_wait_ms),
+                )
+            })
+        };
+        let first = fixture.issue_business_licence("qd-approval", "370200", 1);
+        let submitter = submit(&first, 300, 10_000);
+        let request = receiver.recv().unwrap();
+        assert!(request.take());
+        // The submitter's wait in the queue ends while its transaction is being decided: it
+        // waits for the decision rather than answer "busy" for what is then admitted.
+        std::thread::sleep(Duration::from_millis(600));
+        let decision = shared.admit_batch(vec![request.transaction], true);
+        request
+            .reply
+            .send(decision.into_iter().next().unwrap())
+            .unwrap();
+        assert_eq!(submitter.join().unwrap().unwrap(), first.id());
+        assert_eq!(shared.mempool.lock().unwrap().len(), 1);
+
+        // A decision that does not come within its bound is reported as undecided, with
+        // the id to look up.
+        let second = fixture.issue_business_licence("qd-approval", "370200", 2);
+        let submitter = submit(&second, 10, 50);
+        let request = receiver.recv().unwrap();
+        assert!(request.take());
+        let answer = submitter.join().unwrap();
+        assert!(
+            matches!(answer, Err(AdmissionError::Undecided(id)) if id == second.id()),
+            "{answer:?}"
+        );
+        drop(request);
     }
 
     #[test]

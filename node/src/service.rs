@@ -47,6 +47,9 @@ impl NodeControl for NodeService {
                 AdmissionError::ShuttingDown => {
                     SubmitError::Unavailable("the node is shutting down".into())
                 }
+                undecided @ AdmissionError::Undecided(_) => {
+                    SubmitError::Unavailable(undecided.to_string())
+                }
             })
     }
 

@@ -41,6 +41,10 @@ pub enum AdmissionError {
     QueueFull,
     #[error("the node is shutting down")]
     ShuttingDown,
+    #[error(
+        "the node took too long to decide on transaction {0}; look it up by its id before submitting it again"
+    )]
+    Undecided(Hash32),
 }
 
 impl AdmissionError {
@@ -55,6 +59,7 @@ impl AdmissionError {
             AdmissionError::Pool(AdmitError::Full { .. }) => "busy",
             AdmissionError::QueueFull => "busy",
             AdmissionError::ShuttingDown => "shutting_down",
+            AdmissionError::Undecided(_) => "undecided",
         }
     }
 }
