@@ -43,8 +43,8 @@ use crate::genesis::Genesis;
 use crate::hash::Hash32;
 use crate::ident::RegionCode;
 use crate::records::{
-    AuthorityId, Height, LicenceEventKind, LicenceNumber, Record, RecordKey, StatusAction, TimeMs,
-    TypeCode,
+    AuthorityId, Height, Licence, LicenceEventKind, LicenceNumber, Record, RecordKey, StatusAction,
+    TimeMs, TypeCode,
 };
 use crate::rules::{RuleError, VerifiedSignatures};
 use crate::store::{AuditStore, BlockError, MemoryBackend, PreparedTransactions, Store};
@@ -1106,70 +1106,114 @@ pub fn event_name_zh(kind: &LicenceEventKind) -> &'static str {
 const REPORT_PAGE: usize = 1_024;
 
 /// Every licence event `filter` selects, in (effective time, height, transaction) order, at
-/// most `limit` of them, from the state of `store`.
+/// most `limit` of them, from the state of `store`. With a region below the nation, the
+/// licences come from the store's region index (only those the region covers are read);
+/// otherwise, and on a store in audit mode, which keeps no such index, every licence is.
 pub fn licence_events(
     store: &Store,
     filter: &EventFilter,
     limit: usize,
 ) -> Result<Vec<LicenceEventRow>, ReportError> {
-    let prefix = RecordKey::Licence(TypeCode(String::new()), LicenceNumber(String::new()));
-    let mut after: Option<RecordKey> = None;
     let mut rows = Vec::new();
-    loop {
-        let page = store.records_with_prefix(&prefix, after.as_ref(), REPORT_PAGE)?;
-        let Some(last) = page.last() else { break };
-        after = Some(last.key());
-        let full = page.len() == REPORT_PAGE;
-        for record in page {
-            let Record::Licence(licence) = record else {
-                continue;
-            };
-            if filter
-                .type_code
-                .as_ref()
-                .is_some_and(|code| code != &licence.type_code)
-                || filter
-                    .region
+    let region = filter
+        .region
+        .as_ref()
+        .filter(|region| **region != RegionCode::NATIONAL && store.keeps_licence_indexes());
+    if let Some(region) = region {
+        let mut after = None;
+        loop {
+            let page = store.licences_covered_by(region, after.as_ref(), REPORT_PAGE)?;
+            let full = page.len() == REPORT_PAGE;
+            for (_, type_code, number) in &page {
+                if filter
+                    .type_code
                     .as_ref()
-                    .is_some_and(|region| !region.covers(&licence.region))
-            {
-                continue;
-            }
-            for event in &licence.events {
-                if event.effective_at < filter.from || event.effective_at >= filter.to {
+                    .is_some_and(|code| code != type_code)
+                {
                     continue;
                 }
-                if rows.len() >= limit {
-                    return Err(ReportError::TooManyEvents { limit });
-                }
-                let location = store
-                    .transaction_location(&event.tx)?
-                    .ok_or(ReportError::MissingTransaction(event.tx))?;
-                rows.push(LicenceEventRow {
-                    type_code: licence.type_code.clone(),
-                    number: licence.number.clone(),
-                    region: licence.region.clone(),
-                    issuer: licence.issuer.clone(),
-                    holder: licence.holder.to_text(),
-                    event: event_name(&event.kind).to_owned(),
-                    event_zh: event_name_zh(&event.kind).to_owned(),
-                    effective_at: event.effective_at,
-                    by: event.by.clone(),
-                    reason: event.reason.clone(),
-                    height: event.height,
-                    transaction_id: event.tx,
-                    log_index: location.log_index,
-                });
+                let licence = store
+                    .licence(type_code, number)?
+                    .ok_or_else(|| crate::store::StoreError::Corrupt(format!(
+                        "the region index names licence {type_code}/{number}, which is not in the state"
+                    )))?;
+                add_licence_events(store, filter, &licence, limit, &mut rows)?;
+            }
+            after = page.into_iter().next_back();
+            if !full {
+                break;
             }
         }
-        if !full {
-            break;
+    } else {
+        let prefix = RecordKey::Licence(TypeCode(String::new()), LicenceNumber(String::new()));
+        let mut after: Option<RecordKey> = None;
+        loop {
+            let page = store.records_with_prefix(&prefix, after.as_ref(), REPORT_PAGE)?;
+            let Some(last) = page.last() else { break };
+            after = Some(last.key());
+            let full = page.len() == REPORT_PAGE;
+            for record in page {
+                if let Record::Licence(licence) = record {
+                    add_licence_events(store, filter, &licence, limit, &mut rows)?;
+                }
+            }
+            if !full {
+                break;
+            }
         }
     }
     rows.sort_by(|a, b| {
         (a.effective_at, a.height, a.log_index).cmp(&(b.effective_at, b.height, b.log_index))
     });
     Ok(rows)
+}
+
+/// Adds to `rows` the events of `licence` that `filter` selects.
+fn add_licence_events(
+    store: &Store,
+    filter: &EventFilter,
+    licence: &Licence,
+    limit: usize,
+    rows: &mut Vec<LicenceEventRow>,
+) -> Result<(), ReportError> {
+    if filter
+        .type_code
+        .as_ref()
+        .is_some_and(|code| code != &licence.type_code)
+        || filter
+            .region
+            .as_ref()
+            .is_some_and(|region| !region.covers(&licence.region))
+    {
+        return Ok(());
+    }
+    for event in &licence.events {
+        if event.effective_at < filter.from || event.effective_at >= filter.to {
+            continue;
+        }
+        if rows.len() >= limit {
+            return Err(ReportError::TooManyEvents { limit });
+        }
+        let location = store
+            .transaction_location(&event.tx)?
+            .ok_or(ReportError::MissingTransaction(event.tx))?;
+        rows.push(LicenceEventRow {
+            type_code: licence.type_code.clone(),
+            number: licence.number.clone(),
+            region: licence.region.clone(),
+            issuer: licence.issuer.clone(),
+            holder: licence.holder.to_text(),
+            event: event_name(&event.kind).to_owned(),
+            event_zh: event_name_zh(&event.kind).to_owned(),
+            effective_at: event.effective_at,
+            by: event.by.clone(),
+            reason: event.reason.clone(),
+            height: event.height,
+            transaction_id: event.tx,
+            log_index: location.log_index,
+        });
+    }
+    Ok(())
 }
 
 /// The header row of the CSV report: Chinese and English in each column name.

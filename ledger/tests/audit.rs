@@ -732,6 +732,64 @@ fn the_licence_event_report_lists_events_with_their_log_position() {
     assert_eq!(audit::utc_text(951_782_400_123), "2000-02-29T00:00:00.123Z");
 }
 
+#[test]
+fn the_report_from_the_region_index_matches_a_scan_of_every_licence() {
+    let chain = Chain::build();
+    let auditor = run(&chain.genesis, &chain.blocks).unwrap();
+    // The node's store keeps the region index; the auditor's (audit mode) does not, and
+    // scans every licence: the two must select the same events.
+    assert!(chain.store.keeps_licence_indexes());
+    assert!(!auditor.store().keeps_licence_indexes());
+    // The index read page by page gives what one read gives, in (region, type, number) order.
+    let province = testkit::region("370000");
+    let whole = chain
+        .store
+        .licences_covered_by(&province, None, 100)
+        .unwrap();
+    assert_eq!(whole.len(), 11);
+    assert!(whole.windows(2).all(|pair| pair[0] < pair[1]));
+    let mut paged = Vec::new();
+    loop {
+        let page = chain
+            .store
+            .licences_covered_by(&province, paged.last(), 2)
+            .unwrap();
+        if page.is_empty() {
+            break;
+        }
+        paged.extend(page);
+    }
+    assert_eq!(paged, whole);
+    // Qingdao (370200): nine issuances and a revocation; Jining (370800): two issuances.
+    for (region, events) in [
+        (None, 12),
+        (Some("000000"), 12),
+        (Some("370000"), 12),
+        (Some("370200"), 10),
+        (Some("370800"), 2),
+        (Some("370202"), 0),
+        (Some("410000"), 0),
+    ] {
+        for type_code in [None, Some("business-licence"), Some("no-such-type")] {
+            let filter = EventFilter {
+                from: 0,
+                to: u64::MAX,
+                type_code: type_code.map(Into::into),
+                region: region.map(testkit::region),
+            };
+            let indexed = licence_events(&chain.store, &filter, 100).unwrap();
+            let scanned = licence_events(auditor.store(), &filter, 100).unwrap();
+            assert_eq!(indexed, scanned, "{region:?} {type_code:?}");
+            let expected = if type_code == Some("no-such-type") {
+                0
+            } else {
+                events
+            };
+            assert_eq!(indexed.len(), expected, "{region:?} {type_code:?}");
+        }
+    }
+}
+
 /// A chain whose second block records one equivocation of validator 1 at height 1.
 fn chain_with_evidence() -> (Genesis, Vec<Block>) {
     use hutong_consensus::{Evidence, Signature, SignedVote, ValidatorId, Vote, VoteType};

@@ -144,6 +144,12 @@ impl Store {
         Ok(store)
     }
 
+    /// Whether the store keeps the licence indexes (by holder, issuer and region): always,
+    /// except in audit mode.
+    pub fn keeps_licence_indexes(&self) -> bool {
+        self.lean.is_none()
+    }
+
     /// Whether the store keeps its blocks and the index of what each authority signed
     /// (always, except in audit mode without [`AuditStore::history`]).
     pub fn keeps_history(&self) -> bool {

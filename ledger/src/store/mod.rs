@@ -51,7 +51,7 @@ use crate::crypto::PublicKey;
 use crate::evidence::{Evidence, EvidenceKey, EvidenceRecord, EvidenceRuleError};
 use crate::genesis::Genesis;
 use crate::hash::Hash32;
-use crate::ident::RegionCode;
+use crate::ident::{RegionCode, RegionLevel};
 use crate::limits;
 use crate::log::{
     self as txlog, Blake3Log, ConsistencyProof, InclusionProof, LogError, LogHasher, LogNodeStore,
@@ -1650,6 +1650,60 @@ impl Store {
         limit: usize,
     ) -> Result<Vec<(TypeCode, LicenceNumber)>, StoreError> {
         self.licence_index(b'r', region.as_str(), after, limit)
+    }
+
+    /// Licences issued in any region that `region` covers (the code itself and, for a
+    /// province or a city, every code under it; the nation covers all), in (region, type,
+    /// number) order, after a cursor.
+    pub fn licences_covered_by(
+        &self,
+        region: &RegionCode,
+        after: Option<&(RegionCode, TypeCode, LicenceNumber)>,
+        limit: usize,
+    ) -> Result<Vec<(RegionCode, TypeCode, LicenceNumber)>, StoreError> {
+        let code = region.as_str().as_bytes();
+        let mut start = vec![b'r'];
+        match region.level() {
+            RegionLevel::National => {}
+            RegionLevel::Province => start.extend_from_slice(&code[..2]),
+            RegionLevel::City => start.extend_from_slice(&code[..4]),
+            RegionLevel::County => {
+                start.extend_from_slice(code);
+                start.push(0);
+            }
+        }
+        let after_key = after.map(|(region, type_code, number)| {
+            joined(
+                b'r',
+                &[
+                    region.as_str().as_bytes(),
+                    type_code.as_str().as_bytes(),
+                    number.as_str().as_bytes(),
+                ],
+            )
+        });
+        let malformed = || StoreError::Corrupt("malformed region index key".into());
+        self.backend
+            .scan(&start, after_key.as_deref(), limit)?
+            .into_iter()
+            .map(|(key, _)| {
+                let mut parts = key[1..].splitn(3, |byte| *byte == 0);
+                let (Some(region), Some(type_code), Some(number)) =
+                    (parts.next(), parts.next(), parts.next())
+                else {
+                    return Err(malformed());
+                };
+                let region = std::str::from_utf8(region)
+                    .ok()
+                    .and_then(|text| RegionCode::parse(text).ok())
+                    .ok_or_else(malformed)?;
+                Ok((
+                    region,
+                    TypeCode(String::from_utf8_lossy(type_code).into_owned()),
+                    LicenceNumber(String::from_utf8_lossy(number).into_owned()),
+                ))
+            })
+            .collect()
     }
 
     /// Records of one kind, in key order, after a cursor (a record key).
