@@ -545,6 +545,10 @@ fn submit_stream(
     let url = format!("{api}/v1/transactions");
     let mut counts = StreamCounts::default();
     let mut index = 0;
+    // When the current item was first sent, if it was answered "busy" since: a 503 may come
+    // from a request that timed out after all while being admitted (docs/api.md), so its
+    // retry can meet the transaction already waiting.
+    let mut retrying_since: Option<Instant> = None;
     while index < prepared.len() {
         if stop.load(Ordering::Relaxed) || Instant::now() >= end {
             break;
@@ -561,11 +565,11 @@ fn submit_stream(
             .post(&url)
             .header("content-type", "application/octet-stream")
             .send(&item.bytes[..]);
-        let status = match answer {
+        let (status, body) = match answer {
             Ok(mut response) => {
                 let status = response.status().as_u16();
-                let _ = response.body_mut().read_to_vec();
-                status
+                let body = response.body_mut().read_to_vec().unwrap_or_default();
+                (status, body)
             }
             Err(error) => {
                 counts.first_error = Some(format!("{url}: {error}"));
@@ -574,21 +578,46 @@ fn submit_stream(
         };
         match status {
             200 | 202 => {
-                counts.submitted.push((item.id, sent));
+                counts
+                    .submitted
+                    .push((item.id, retrying_since.take().unwrap_or(sent)));
+                index += 1;
+            }
+            409 if retrying_since.is_some()
+                && error_code(&body) == Some("duplicate_transaction") =>
+            {
+                // An earlier attempt was admitted after all: it counts as submitted then.
+                counts
+                    .submitted
+                    .push((item.id, retrying_since.take().unwrap_or(sent)));
                 index += 1;
             }
             429 | 503 => {
                 // Busy: the same transaction again shortly (its place in the nonce order).
                 counts.busy += 1;
+                retrying_since.get_or_insert(sent);
                 std::thread::sleep(Duration::from_millis(20));
             }
             _ => {
                 counts.rejected += 1;
+                retrying_since = None;
                 index += 1;
             }
         }
     }
     counts
+}
+
+/// The `code` of an API error body, if it is one.
+fn error_code(body: &[u8]) -> Option<&str> {
+    #[derive(serde::Deserialize)]
+    struct ErrorBody<'a> {
+        #[serde(borrow)]
+        code: &'a str,
+    }
+    serde_json::from_slice::<ErrorBody<'_>>(body)
+        .ok()
+        .map(|error| error.code)
 }
 
 /// The numbers of the demo's business licences (Qingdao, Jining, Jiyuan).
@@ -697,4 +726,18 @@ fn read(options: &BenchOptions) -> Result<BenchResult, Error> {
     result.latency_p50_ms = round3(percentile(&latencies_ms, 0.50));
     result.latency_p99_ms = round3(percentile(&latencies_ms, 0.99));
     Ok(result)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_error_body_gives_its_code() {
+        let body = br#"{"type":"urn:hutong:problem:duplicate_transaction","title":"Conflict","status":409,"detail":"transaction 00 is already pending or committed","code":"duplicate_transaction"}"#;
+        assert_eq!(error_code(body), Some("duplicate_transaction"));
+        assert_eq!(error_code(b"{}"), None);
+        assert_eq!(error_code(b"not json"), None);
+        assert_eq!(error_code(b""), None);
+    }
 }
