@@ -478,12 +478,19 @@ impl RegionCode {
 
     /// Whether `other` lies within this region (every code covers itself).
     pub fn covers(&self, other: &RegionCode) -> bool {
-        match self.level() {
-            RegionLevel::National => true,
-            RegionLevel::Province => self.0[..2] == other.0[..2],
-            RegionLevel::City => self.0[..4] == other.0[..4],
-            RegionLevel::County => self == other,
-        }
+        other.as_str().starts_with(self.covered_prefix())
+    }
+
+    /// The digits every code this region covers starts with: none for the nation, two for
+    /// a province, four for a city, all six for a county.
+    pub fn covered_prefix(&self) -> &str {
+        let digits = match self.level() {
+            RegionLevel::National => 0,
+            RegionLevel::Province => 2,
+            RegionLevel::City => 4,
+            RegionLevel::County => 6,
+        };
+        &self.as_str()[..digits]
     }
 
     /// Every code that covers this one, most specific first: the code itself, its city,

@@ -547,7 +547,8 @@ impl<R: StateReader + ?Sized> Scratch<'_, '_, R> {
     }
 
     /// Whether a grant of `type_code` to `authority` is in force at `height` in a region
-    /// covering `region` (what [`Self::covering_grant`] finds), without copying the grant.
+    /// covering `region` (the region itself, its city, its province, or the nation), read
+    /// without copying the grant.
     fn has_covering_grant(
         &self,
         authority: &AuthorityId,
@@ -568,25 +569,6 @@ impl<R: StateReader + ?Sized> Scratch<'_, '_, R> {
             }
         }
         Ok(false)
-    }
-
-    /// A grant of `type_code` to `authority` in force at `height` in a region covering
-    /// `region` (the region itself, its city, its province, or the nation).
-    fn covering_grant(
-        &self,
-        authority: &AuthorityId,
-        type_code: &TypeCode,
-        region: &RegionCode,
-        height: Height,
-    ) -> Result<Option<Grant>, StateError> {
-        for candidate in region.covering_regions() {
-            if let Some(grant) = self.grant(authority, type_code, &candidate)?
-                && grant.in_force_at(height)
-            {
-                return Ok(Some(grant));
-            }
-        }
-        Ok(None)
     }
 }
 
@@ -1316,10 +1298,12 @@ fn execute_body<R: StateReader + ?Sized>(
                         type_code: type_code.clone(),
                     });
                 }
-                if state
-                    .covering_grant(&actor.id, type_code, &licence.region, context.height)?
-                    .is_none()
-                {
+                if !state.has_covering_grant(
+                    &actor.id,
+                    type_code,
+                    &licence.region,
+                    context.height,
+                )? {
                     return Err(RuleError::NotGranted {
                         authority: actor.id.clone(),
                         type_code: type_code.clone(),

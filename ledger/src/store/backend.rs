@@ -76,6 +76,21 @@ impl<B: Backend + ?Sized> Backend for Arc<B> {
     }
 }
 
+/// The entries of a sorted map under `prefix`, in key order, after `after` when given: a
+/// [`Backend::scan`] of a map held in memory.
+pub(super) fn prefix_range<'m, V>(
+    map: &'m BTreeMap<Vec<u8>, V>,
+    prefix: &'m [u8],
+    after: Option<&[u8]>,
+) -> impl Iterator<Item = (&'m Vec<u8>, &'m V)> {
+    let start = match after {
+        Some(after) => std::ops::Bound::Excluded(after.to_vec()),
+        None => std::ops::Bound::Included(prefix.to_vec()),
+    };
+    map.range((start, std::ops::Bound::Unbounded))
+        .take_while(move |(key, _)| key.starts_with(prefix))
+}
+
 fn engine_error(error: impl std::fmt::Display) -> StoreError {
     StoreError::Engine(error.to_string())
 }
@@ -530,13 +545,7 @@ impl Backend for MemoryBackend {
         limit: usize,
     ) -> Result<Vec<Entry>, StoreError> {
         let map = self.map.read().map_err(|_| StoreError::Poisoned)?;
-        let start = match after {
-            Some(after) => std::ops::Bound::Excluded(after.to_vec()),
-            None => std::ops::Bound::Included(prefix.to_vec()),
-        };
-        Ok(map
-            .range((start, std::ops::Bound::Unbounded))
-            .take_while(|(key, _)| key.starts_with(prefix))
+        Ok(prefix_range(&map, prefix, after)
             .take(limit)
             .map(|(key, value)| (key.clone(), value.clone()))
             .collect())

@@ -29,7 +29,7 @@ use std::ops::Bound;
 use std::sync::{Mutex, RwLock};
 
 use super::StoreError;
-use super::backend::{Backend, Entry, Write};
+use super::backend::{Backend, Entry, Write, prefix_range};
 
 /// The first byte of every journal key. No store key starts with it (store keys start with an
 /// ASCII letter), so journal entries sort after everything else and scans can stop at them.
@@ -324,13 +324,59 @@ impl Backend for Journaled {
         }
     }
 
+    /// A scan of the engine with the held writes merged in (they win, deletions included).
     fn scan(
         &self,
         prefix: &[u8],
         after: Option<&[u8]>,
         limit: usize,
     ) -> Result<Vec<Entry>, StoreError> {
-        self.scan_merged(prefix, after, limit)
+        let held = self.held.read().map_err(|_| StoreError::Poisoned)?;
+        let mut mine = prefix_range(&held.writes, prefix, after).peekable();
+        let mut out = Vec::new();
+        let mut cursor: Option<Vec<u8>> = after.map(<[u8]>::to_vec);
+        let mut page: VecDeque<Entry> = VecDeque::new();
+        let mut engine_done = limit == 0;
+        while out.len() < limit {
+            if page.is_empty() && !engine_done {
+                // Held deletions can hide engine entries, so the engine is read page by page
+                // until enough entries survive or it has no more.
+                let fetched = self.inner.scan(prefix, cursor.as_deref(), limit)?;
+                engine_done = fetched.len() < limit;
+                if let Some((key, _)) = fetched.last() {
+                    cursor = Some(key.clone());
+                }
+                for entry in fetched {
+                    if is_journal_key(&entry.0) {
+                        // Journal entries sort after every store key: nothing further.
+                        engine_done = true;
+                        break;
+                    }
+                    page.push_back(entry);
+                }
+                continue;
+            }
+            let order = match (page.front(), mine.peek()) {
+                (None, None) => break,
+                (Some(_), None) => std::cmp::Ordering::Less,
+                (None, Some(_)) => std::cmp::Ordering::Greater,
+                (Some((engine_key, _)), Some((held_key, _))) => engine_key.cmp(held_key),
+            };
+            if order == std::cmp::Ordering::Less {
+                if let Some(entry) = page.pop_front() {
+                    out.push(entry);
+                }
+                continue;
+            }
+            if order == std::cmp::Ordering::Equal {
+                // The held write replaces the engine's value (or deletes it).
+                page.pop_front();
+            }
+            if let Some((key, Some(value))) = mine.next() {
+                out.push((key.clone(), value.clone()));
+            }
+        }
+        Ok(out)
     }
 
     fn write(&self, batch: Vec<Write>) -> Result<(), StoreError> {
@@ -474,69 +520,6 @@ impl Journaled {
             fold,
             ends_sweep: fold >= held.ahead,
         }
-    }
-
-    /// A scan of the engine with the held writes merged in (they win, deletions included).
-    fn scan_merged(
-        &self,
-        prefix: &[u8],
-        after: Option<&[u8]>,
-        limit: usize,
-    ) -> Result<Vec<Entry>, StoreError> {
-        let held = self.held.read().map_err(|_| StoreError::Poisoned)?;
-        let start = match after {
-            Some(after) => Bound::Excluded(after.to_vec()),
-            None => Bound::Included(prefix.to_vec()),
-        };
-        let mut mine = held
-            .writes
-            .range((start, Bound::Unbounded))
-            .take_while(|(key, _)| key.starts_with(prefix))
-            .peekable();
-        let mut out = Vec::new();
-        let mut cursor: Option<Vec<u8>> = after.map(<[u8]>::to_vec);
-        let mut page: VecDeque<Entry> = VecDeque::new();
-        let mut engine_done = limit == 0;
-        while out.len() < limit {
-            if page.is_empty() && !engine_done {
-                // Held deletions can hide engine entries, so the engine is read page by page
-                // until enough entries survive or it has no more.
-                let fetched = self.inner.scan(prefix, cursor.as_deref(), limit)?;
-                engine_done = fetched.len() < limit;
-                if let Some((key, _)) = fetched.last() {
-                    cursor = Some(key.clone());
-                }
-                for entry in fetched {
-                    if is_journal_key(&entry.0) {
-                        // Journal entries sort after every store key: nothing further.
-                        engine_done = true;
-                        break;
-                    }
-                    page.push_back(entry);
-                }
-                continue;
-            }
-            let order = match (page.front(), mine.peek()) {
-                (None, None) => break,
-                (Some(_), None) => std::cmp::Ordering::Less,
-                (None, Some(_)) => std::cmp::Ordering::Greater,
-                (Some((engine_key, _)), Some((held_key, _))) => engine_key.cmp(held_key),
-            };
-            if order == std::cmp::Ordering::Less {
-                if let Some(entry) = page.pop_front() {
-                    out.push(entry);
-                }
-                continue;
-            }
-            if order == std::cmp::Ordering::Equal {
-                // The held write replaces the engine's value (or deletes it).
-                page.pop_front();
-            }
-            if let Some((key, Some(value))) = mine.next() {
-                out.push((key.clone(), value.clone()));
-            }
-        }
-        Ok(out)
     }
 }
 

@@ -51,7 +51,7 @@ use crate::crypto::PublicKey;
 use crate::evidence::{Evidence, EvidenceKey, EvidenceRecord, EvidenceRuleError};
 use crate::genesis::Genesis;
 use crate::hash::Hash32;
-use crate::ident::{RegionCode, RegionLevel};
+use crate::ident::RegionCode;
 use crate::limits;
 use crate::log::{
     self as txlog, Blake3Log, ConsistencyProof, InclusionProof, LogError, LogHasher, LogNodeStore,
@@ -1661,17 +1661,9 @@ impl Store {
         after: Option<&(RegionCode, TypeCode, LicenceNumber)>,
         limit: usize,
     ) -> Result<Vec<(RegionCode, TypeCode, LicenceNumber)>, StoreError> {
-        let code = region.as_str().as_bytes();
-        let mut start = vec![b'r'];
-        match region.level() {
-            RegionLevel::National => {}
-            RegionLevel::Province => start.extend_from_slice(&code[..2]),
-            RegionLevel::City => start.extend_from_slice(&code[..4]),
-            RegionLevel::County => {
-                start.extend_from_slice(code);
-                start.push(0);
-            }
-        }
+        // Every region code has six digits, so the covered prefix selects exactly the
+        // region index's keys of the codes covered.
+        let start = prefixed(b'r', region.covered_prefix().as_bytes());
         let after_key = after.map(|(region, type_code, number)| {
             joined(
                 b'r',
