@@ -71,7 +71,7 @@ fn bench(c: &mut Criterion) {
             .expect("body")
     });
     let bundle: ProofBundle = serde_json::from_slice(&bundle_bytes).expect("bundle");
-    let binary_bytes = hutong_ledger::codec::to_canonical(&bundle).len();
+    let binary_bytes = hutong_core::codec::to_canonical(&bundle).len();
     println!(
         "proof bundle: {} bytes JSON, {binary_bytes} bytes canonical binary; {} record proofs, \
          {} validator change(s), licence proof {} siblings",

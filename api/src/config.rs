@@ -3,7 +3,7 @@
 //! The node builds an [`ApiConfig`] from its config file; [`ApiConfig::default`] is what a node
 //! serves with when the file says nothing.
 
-use hutong_ledger::limits;
+use hutong_core::limits;
 
 /// Most catalogue entries listed by `/v1/licence-types` (the catalogue is small and governed).
 pub const CATALOGUE_ENTRIES_MAX: usize = 4096;

@@ -3,11 +3,11 @@
 //! store for tests, benchmarks and the explorer example.
 
 use axum::http::StatusCode;
-use hutong_ledger::crypto::PublicKey;
-use hutong_ledger::hash::Hash32;
-use hutong_ledger::records::{Height, TimeMs};
-use hutong_ledger::rules::RuleError;
-use hutong_ledger::tx::{FormError, Transaction};
+use hutong_core::crypto::PublicKey;
+use hutong_core::hash::Hash32;
+use hutong_core::records::{Height, TimeMs};
+use hutong_core::rules::RuleError;
+use hutong_core::tx::{FormError, Transaction};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -19,7 +19,7 @@ use crate::problem::ApiError;
 pub trait NodeControl: Send + Sync + 'static {
     /// Admits a transaction whose form the API has already checked (size, encoding, fields).
     /// The node runs the ledger's rules against its latest state (as in
-    /// `hutong_ledger::rules`) and either queues it for a block, returning its id, or says why
+    /// `hutong_core::rules`) and either queues it for a block, returning its id, or says why
     /// not.
     fn submit(&self, transaction: Transaction) -> Result<Hash32, SubmitError>;
 
@@ -39,7 +39,7 @@ pub trait NodeControl: Send + Sync + 'static {
     /// signer's transactions waiting in the node's mempool.
     fn next_nonce(
         &self,
-        authority: &hutong_ledger::records::AuthorityId,
+        authority: &hutong_core::records::AuthorityId,
         committed_next: u64,
     ) -> u64 {
         let _ = authority;

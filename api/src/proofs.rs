@@ -2,12 +2,12 @@
 //! genesis), licence proof bundles and transaction inclusion proofs. What they contain and how
 //! they are checked is in [`crate::offline`].
 
-use hutong_ledger::block::BlockHeader;
-use hutong_ledger::hash::Hash32;
-use hutong_ledger::ident::RegionCode;
-use hutong_ledger::records::{LicenceNumber, Record, RecordKey, TypeCode};
+use hutong_core::block::BlockHeader;
+use hutong_core::hash::Hash32;
+use hutong_core::ident::RegionCode;
+use hutong_core::records::{LicenceNumber, Record, RecordKey, TypeCode};
+use hutong_core::tx::TxBody;
 use hutong_ledger::store::{StateProof, Store, StoreError};
-use hutong_ledger::tx::TxBody;
 
 use crate::offline::{
     self, BUNDLE_FORMAT, Checkpoint, LoggedTransaction, ProofBundle, RecordProof,
@@ -37,7 +37,7 @@ pub(crate) fn checkpoint(state: &ApiState, header: BlockHeader) -> Result<Checkp
     let genesis = store.genesis()?;
     let mut validators = offline::genesis_validators(&genesis);
     let mut validator_changes = Vec::new();
-    let plan: Vec<(u64, Vec<(u64, hutong_ledger::tx::Transaction)>)> = {
+    let plan: Vec<(u64, Vec<(u64, hutong_core::tx::Transaction)>)> = {
         let mut index = state
             .inner
             .changes
@@ -78,7 +78,7 @@ pub(crate) fn checkpoint(state: &ApiState, header: BlockHeader) -> Result<Checkp
         for entry in &logged {
             if let TxBody::ChangeValidators { changes, .. } = &entry.transaction.payload.body {
                 for change in changes {
-                    hutong_ledger::records::NodeRegistry::apply_change(&mut validators, change);
+                    hutong_core::records::NodeRegistry::apply_change(&mut validators, change);
                 }
             }
         }

@@ -7,10 +7,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
-use hutong_ledger::hash::Hash32;
-use hutong_ledger::records::{AuthorityId, Height, Record, RecordKey, Role, TimeMs};
+use hutong_core::hash::Hash32;
+use hutong_core::records::{AuthorityId, Height, Record, RecordKey, Role, TimeMs};
+use hutong_core::tx::{Transaction, TxBody};
 use hutong_ledger::store::{Store, StoreError};
-use hutong_ledger::tx::{Transaction, TxBody};
 use tokio::sync::Semaphore;
 
 use crate::config::{ApiConfig, ConfigError};

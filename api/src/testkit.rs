@@ -6,11 +6,11 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
-use hutong_ledger::crypto::PublicKey;
-use hutong_ledger::hash::Hash32;
-use hutong_ledger::records::TimeMs;
+use hutong_core::crypto::PublicKey;
+use hutong_core::hash::Hash32;
+use hutong_core::records::TimeMs;
+use hutong_core::tx::Transaction;
 use hutong_ledger::store::{Mode, Store};
-use hutong_ledger::tx::Transaction;
 
 use crate::node::{NodeControl, NodeInfo, NodeRole, PendingStatus, SubmitError};
 
@@ -131,7 +131,7 @@ impl NodeControl for StoreNode {
 
     fn next_nonce(
         &self,
-        authority: &hutong_ledger::records::AuthorityId,
+        authority: &hutong_core::records::AuthorityId,
         committed_next: u64,
     ) -> u64 {
         let Ok(pending) = self.pending.lock() else {
@@ -180,45 +180,45 @@ impl NodeControl for StoreNode {
 #[derive(Debug, Clone)]
 pub struct DemoFacts {
     /// Business licences issued in Qingdao by `qd-approval`: `business-licence/<USCC>`.
-    pub qingdao_numbers: Vec<hutong_ledger::records::LicenceNumber>,
+    pub qingdao_numbers: Vec<hutong_core::records::LicenceNumber>,
     /// Business licences issued in Jining by `jn-approval`.
-    pub jining_numbers: Vec<hutong_ledger::records::LicenceNumber>,
+    pub jining_numbers: Vec<hutong_core::records::LicenceNumber>,
     /// Suspended by the Qingdao market regulator.
-    pub suspended: hutong_ledger::records::LicenceNumber,
+    pub suspended: hutong_core::records::LicenceNumber,
     /// Revoked.
-    pub revoked: hutong_ledger::records::LicenceNumber,
+    pub revoked: hutong_core::records::LicenceNumber,
     /// Under an open objection.
-    pub disputed: hutong_ledger::records::LicenceNumber,
+    pub disputed: hutong_core::records::LicenceNumber,
     pub objection: Hash32,
     /// Xinjiang recognises Shandong business licences.
     pub recognition: Hash32,
     /// A qualification held by a person, with a private `id_number` field.
-    pub qualification: hutong_ledger::records::LicenceNumber,
+    pub qualification: hutong_core::records::LicenceNumber,
     pub person: Hash32,
     pub id_number: String,
     pub salt: [u8; 32],
     /// The height at which a fifth validator joined.
-    pub validator_change_height: hutong_ledger::records::Height,
+    pub validator_change_height: hutong_core::records::Height,
 }
 
 /// A chain built with the ledger's fixture.
 #[derive(Debug)]
 pub struct DemoChain {
-    pub fixture: hutong_ledger::testkit::Fixture,
+    pub fixture: hutong_core::testkit::Fixture,
     pub store: Arc<Store>,
     pub facts: DemoFacts,
 }
 
 /// Time of block `index` of the demo chain: one second apart after genesis.
 fn block_time(index: u64) -> TimeMs {
-    hutong_ledger::testkit::GENESIS_TIME + index * 1000
+    hutong_core::testkit::GENESIS_TIME + index * 1000
 }
 
 impl DemoChain {
     /// Executes and commits one block of `transactions` (signed by all fixture validators).
     /// Panics when the block does not execute: a demo chain is built from consistent fixtures.
     #[allow(clippy::panic)]
-    pub fn commit(&self, transactions: Vec<Transaction>) -> hutong_ledger::block::Block {
+    pub fn commit(&self, transactions: Vec<Transaction>) -> hutong_core::block::Block {
         let head = self.store.head().map(|head| head.header).ok();
         let height = head.as_ref().map_or(0, |header| header.height);
         let time = head.as_ref().map_or(block_time(1), |header| {
@@ -259,11 +259,11 @@ pub fn demo_chain_in(
     backend: Box<dyn hutong_ledger::store::Backend>,
     qingdao_licences: u64,
 ) -> DemoChain {
-    use hutong_ledger::records::{IssuedBy, NodeChange, NodeEntry, StatusAction};
-    use hutong_ledger::testkit::{
+    use hutong_core::records::{IssuedBy, NodeChange, NodeEntry, StatusAction};
+    use hutong_core::testkit::{
         DAY_MS, Fixture, GENESIS_TIME, business_licence_body, qualification_body, region, secret,
     };
-    use hutong_ledger::tx::TxBody;
+    use hutong_core::tx::TxBody;
 
     const BLOCK_TRANSACTIONS: u64 = 1000;
     let fixture = Fixture::new();
@@ -283,7 +283,7 @@ pub fn demo_chain_in(
             objection: Hash32::ZERO,
             recognition: Hash32::ZERO,
             qualification: "QUAL-2026-0001".into(),
-            person: hutong_ledger::hash::tagged("demo/person", b"370202199001011234"),
+            person: hutong_core::hash::tagged("demo/person", b"370202199001011234"),
             id_number: "370202199001011234".into(),
             salt: [7u8; 32],
             validator_change_height: 0,
@@ -342,7 +342,7 @@ pub fn demo_chain_in(
     chain.facts.revoked = pick(2);
     chain.facts.disputed = pick(0);
     let change =
-        |number: &hutong_ledger::records::LicenceNumber, action: StatusAction, reason: &str| {
+        |number: &hutong_core::records::LicenceNumber, action: StatusAction, reason: &str| {
             TxBody::ChangeStatus {
                 type_code: "business-licence".into(),
                 number: number.clone(),

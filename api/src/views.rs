@@ -3,16 +3,16 @@
 
 use std::collections::BTreeMap;
 
-use hutong_ledger::block::{Block, BlockHeader};
-use hutong_ledger::hash::Hash32;
-use hutong_ledger::ident::RegionCode;
-use hutong_ledger::log::InclusionProof;
-use hutong_ledger::records::{
+use hutong_core::block::{Block, BlockHeader};
+use hutong_core::hash::Hash32;
+use hutong_core::ident::RegionCode;
+use hutong_core::log::InclusionProof;
+use hutong_core::records::{
     Authority, AuthorityId, FaceValue, Height, Holder, KeyEpoch, Licence, LicenceEvent,
     LicenceNumber, LicenceType, Objection, Recognition, Role, Standing, Status, TimeMs, TypeCode,
 };
+use hutong_core::verdict::{Reason, StateAt, Verdict};
 use hutong_ledger::store::VerdictAnswer;
-use hutong_ledger::verdict::{Reason, StateAt, Verdict};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -288,7 +288,7 @@ pub struct SubmittedView {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct NonceView {
     #[schema(value_type = String)]
-    pub authority: hutong_ledger::records::AuthorityId,
+    pub authority: hutong_core::records::AuthorityId,
     /// The authority's last nonce in a committed transaction (0 before its first).
     pub last_committed: u64,
     /// The nonce its next transaction submitted to this node should carry.
@@ -368,7 +368,7 @@ pub struct ConsistencyView {
     #[schema(value_type = String)]
     pub second_root: Hash32,
     #[schema(value_type = Object)]
-    pub proof: hutong_ledger::log::ConsistencyProof,
+    pub proof: hutong_core::log::ConsistencyProof,
 }
 
 /// An authority with its key history.
@@ -534,12 +534,12 @@ pub struct LicenceHistoryStep {
     #[schema(value_type = String)]
     pub transaction_id: Hash32,
     #[schema(value_type = Object)]
-    pub transaction: hutong_ledger::tx::Transaction,
+    pub transaction: hutong_core::tx::Transaction,
     /// The transaction's log leaf hash; with `inclusion` it leads to the checkpoint's log root.
     #[schema(value_type = String)]
     pub leaf_hash: Hash32,
     #[schema(value_type = Object)]
-    pub inclusion: hutong_ledger::log::InclusionProof,
+    pub inclusion: hutong_core::log::InclusionProof,
 }
 
 /// A licence's full history, each step proven in the log of the checkpoint, and the record
@@ -547,11 +547,11 @@ pub struct LicenceHistoryStep {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct LicenceHistory {
     #[schema(value_type = Object)]
-    pub licence: hutong_ledger::records::Licence,
+    pub licence: hutong_core::records::Licence,
     pub steps: Vec<LicenceHistoryStep>,
     /// The licence record's sparse-Merkle proof against the checkpoint's state root.
     #[schema(value_type = Object)]
-    pub state_proof: hutong_ledger::smt::SmtProof,
+    pub state_proof: hutong_core::smt::SmtProof,
     #[schema(value_type = Object)]
     pub checkpoint: crate::offline::Checkpoint,
 }

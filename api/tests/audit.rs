@@ -6,9 +6,9 @@ mod common;
 
 use axum::http::StatusCode;
 use common::{NOW, api, chain};
-use hutong_ledger::hash::Hash32;
-use hutong_ledger::log::{Blake3Log, InclusionProof};
-use hutong_ledger::testkit::{DAY_MS, GENESIS_TIME};
+use hutong_core::hash::Hash32;
+use hutong_core::log::{Blake3Log, InclusionProof};
+use hutong_core::testkit::{DAY_MS, GENESIS_TIME};
 
 /// The effective time of the demo chain's suspension and revocation.
 const STATUS_TIME: u64 = GENESIS_TIME + DAY_MS;

@@ -10,11 +10,11 @@ use common::Api;
 use hutong_api::testkit::StoreNode;
 use hutong_api::{ApiConfig, ApiState, router};
 use hutong_consensus::{Evidence, Signature, SignedVote, ValidatorId, Vote, VoteType};
-use hutong_ledger::crypto::SecretKey;
-use hutong_ledger::records::{Record, RecordKey};
-use hutong_ledger::smt;
+use hutong_core::crypto::SecretKey;
+use hutong_core::records::{Record, RecordKey};
+use hutong_core::smt;
+use hutong_core::testkit::{CHAIN_ID, Fixture, GENESIS_TIME};
 use hutong_ledger::store::{MemoryBackend, Mode, StateProof, Store};
-use hutong_ledger::testkit::{CHAIN_ID, Fixture, GENESIS_TIME};
 
 fn vote(key: &SecretKey, height: u64, round: u32, value: Option<[u8; 32]>) -> SignedVote<[u8; 32]> {
     let vote = Vote {

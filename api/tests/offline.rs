@@ -14,8 +14,8 @@ use hutong_api::offline::qr::QrPayload;
 use hutong_api::offline::{self, ProofBundle, VerifyOptions};
 use hutong_api::testkit::{DemoChain, StoreNode, demo_chain};
 use hutong_api::{ApiConfig, ApiState, router};
-use hutong_ledger::genesis::Genesis;
-use hutong_ledger::records::Record;
+use hutong_core::genesis::Genesis;
+use hutong_core::records::Record;
 use serde_json::{Value, json};
 use tower::ServiceExt;
 
@@ -184,7 +184,7 @@ async fn generate_vectors() -> Value {
         "encodings": {
             "header": {
                 "value": header,
-                "canonical_hex": hex::encode(hutong_ledger::codec::to_canonical(header)),
+                "canonical_hex": hex::encode(hutong_core::codec::to_canonical(header)),
                 "hash": header.hash(),
             },
             "licence_record": {
@@ -297,10 +297,10 @@ async fn vectors_verify_as_recorded() {
         );
     }
     // The encodings a verifier in another language reproduces first.
-    let header: hutong_ledger::block::BlockHeader =
+    let header: hutong_core::block::BlockHeader =
         serde_json::from_value(vectors["encodings"]["header"]["value"].clone()).unwrap();
     assert_eq!(
-        hex::encode(hutong_ledger::codec::to_canonical(&header)),
+        hex::encode(hutong_core::codec::to_canonical(&header)),
         vectors["encodings"]["header"]["canonical_hex"]
             .as_str()
             .unwrap()
@@ -319,7 +319,7 @@ async fn bundle_from_the_shared_chain_verifies_and_tampering_fails() {
     // The verdict offline is the node's verdict at the same time and region.
     let options = VerifyOptions {
         at: Some(common::NOW),
-        region: Some(hutong_ledger::testkit::region("650100")),
+        region: Some(hutong_core::testkit::region("650100")),
     };
     let offline_verdict = offline::verify_bundle_with(&bundle, &chain.fixture.genesis, &options)
         .unwrap()

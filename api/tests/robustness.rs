@@ -5,7 +5,7 @@ use std::sync::OnceLock;
 
 use hutong_api::offline::qr::QrPayload;
 use hutong_api::offline::{self, VerifyOptions, base32};
-use hutong_ledger::genesis::Genesis;
+use hutong_core::genesis::Genesis;
 use proptest::prelude::*;
 
 /// The valid bundle of the vectors and their genesis file.

@@ -7,10 +7,10 @@ use common::{NOW, QINGDAO_LICENCES, api, api_with, chain};
 use hutong_api::ApiConfig;
 use hutong_api::offline::qr::QrPayload;
 use hutong_api::offline::{self, ProofBundle, TransactionProof, VerifyOptions};
-use hutong_ledger::crypto::SecretKey;
-use hutong_ledger::log::{Blake3Log, ConsistencyProof, InclusionProof};
-use hutong_ledger::testkit::{CHAIN_ID, GENESIS_TIME, business_licence_body, secret};
-use hutong_ledger::tx::{Transaction, TxBody, TxPayload};
+use hutong_core::crypto::SecretKey;
+use hutong_core::log::{Blake3Log, ConsistencyProof, InclusionProof};
+use hutong_core::testkit::{CHAIN_ID, GENESIS_TIME, business_licence_body, secret};
+use hutong_core::tx::{Transaction, TxBody, TxPayload};
 use serde_json::json;
 
 fn licence_uri(number: &str) -> String {
@@ -164,7 +164,7 @@ async fn verification_with_proof_verifies_offline_to_the_same_verdict() {
     let bundle: ProofBundle = serde_json::from_value(answer["proof"].clone()).unwrap();
     let options = VerifyOptions {
         at: Some(NOW),
-        region: Some(hutong_ledger::testkit::region("650100")),
+        region: Some(hutong_core::testkit::region("650100")),
     };
     let verified =
         offline::verify_bundle_with(&bundle, &chain().fixture.genesis, &options).unwrap();
@@ -667,7 +667,7 @@ async fn full_mempool_asks_to_retry() {
 #[tokio::test]
 async fn committed_transaction_with_inclusion_proof() {
     let api = api();
-    let licence = hutong_ledger::testkit::uscc("370200", 7);
+    let licence = hutong_core::testkit::uscc("370200", 7);
     let id = chain()
         .store
         .licence(
@@ -785,7 +785,7 @@ async fn log_checkpoint_inclusion_and_consistency() {
         .await
         .json();
     let proof: InclusionProof = serde_json::from_value(inclusion["proof"].clone()).unwrap();
-    let leaf: hutong_ledger::hash::Hash32 =
+    let leaf: hutong_core::hash::Hash32 =
         serde_json::from_value(inclusion["leaf_hash"].clone()).unwrap();
     proof
         .verify(&Blake3Log, &leaf, &checkpoint.log_root)

@@ -44,12 +44,12 @@ use std::time::{Duration, Instant};
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use criterion::{Criterion, SamplingMode, Throughput, criterion_group, criterion_main};
-use hutong_ledger::rules::{self, Context, Overlay};
+use hutong_core::rules::{self, Context, Overlay};
+use hutong_core::testkit::{CHAIN_ID, Fixture};
+use hutong_core::tx::Transaction;
 use hutong_ledger::store::{
     Backend, Durability, Engine, Entry, MemoryBackend, Mode, Store, StoreError, Write,
 };
-use hutong_ledger::testkit::{CHAIN_ID, Fixture};
-use hutong_ledger::tx::Transaction;
 
 const BLOCK_TRANSACTIONS: u64 = 1_000;
 const ISSUER: &str = "qd-approval";

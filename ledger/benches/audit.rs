@@ -15,9 +15,9 @@ use std::io::{BufRead, BufReader, BufWriter, Write};
 use std::path::PathBuf;
 use std::time::Instant;
 
+use hutong_core::testkit::{Fixture, GENESIS_TIME};
 use hutong_ledger::audit::{self, AuditOptions, ExportLine, parse_export_line};
 use hutong_ledger::store::{MemoryBackend, Mode, PreparedTransactions, Store};
-use hutong_ledger::testkit::{Fixture, GENESIS_TIME};
 
 const BLOCK_TRANSACTIONS: u64 = 1_000;
 

@@ -14,13 +14,13 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use hutong_ledger::hash::Hash32;
-use hutong_ledger::log::{Blake3Log, LogHasher};
-use hutong_ledger::records::{LicenceNumber, RecordKey, TypeCode};
-use hutong_ledger::smt;
+use hutong_core::hash::Hash32;
+use hutong_core::log::{Blake3Log, LogHasher};
+use hutong_core::records::{LicenceNumber, RecordKey, TypeCode};
+use hutong_core::smt;
+use hutong_core::testkit::{self, Fixture, GENESIS_TIME};
+use hutong_core::tx::Transaction;
 use hutong_ledger::store::{Backend, Durability, Engine, Mode, Store};
-use hutong_ledger::testkit::{self, Fixture, GENESIS_TIME};
-use hutong_ledger::tx::Transaction;
 
 const LICENCES_DEFAULT: u64 = 1_000_000;
 const BUILD_BLOCK_TRANSACTIONS: u64 = 5_000;

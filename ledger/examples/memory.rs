@@ -14,10 +14,10 @@
 use std::path::Path;
 use std::time::Instant;
 
-use hutong_ledger::records::{AuthorityId, LicenceNumber, TypeCode};
+use hutong_core::records::{AuthorityId, LicenceNumber, TypeCode};
+use hutong_core::testkit::{self, CHAIN_ID, Fixture, GENESIS_TIME};
+use hutong_core::tx::{Transaction, TxPayload};
 use hutong_ledger::store::{Engine, Mode, Store};
-use hutong_ledger::testkit::{self, CHAIN_ID, Fixture, GENESIS_TIME};
-use hutong_ledger::tx::{Transaction, TxPayload};
 
 const ISSUER: &str = "qd-approval";
 const REGION: &str = "370200";

@@ -36,19 +36,19 @@ use std::sync::mpsc;
 
 use serde::{Deserialize, Serialize};
 
-use crate::block::{Block, BlockCertificateError, BlockHeader, verify_block_certificate};
-use crate::crypto::{self, PublicKey};
-use crate::evidence::EvidenceRuleError;
-use crate::genesis::Genesis;
-use crate::hash::Hash32;
-use crate::ident::RegionCode;
-use crate::records::{
+use crate::store::{AuditStore, BlockError, MemoryBackend, PreparedTransactions, Store};
+use hutong_core::block::{Block, BlockCertificateError, BlockHeader, verify_block_certificate};
+use hutong_core::crypto::{self, PublicKey};
+use hutong_core::evidence::EvidenceRuleError;
+use hutong_core::genesis::Genesis;
+use hutong_core::hash::Hash32;
+use hutong_core::ident::RegionCode;
+use hutong_core::records::{
     AuthorityId, Height, Licence, LicenceEventKind, LicenceNumber, Record, RecordKey, StatusAction,
     TimeMs, TypeCode,
 };
-use crate::rules::{RuleError, VerifiedSignatures};
-use crate::store::{AuditStore, BlockError, MemoryBackend, PreparedTransactions, Store};
-use crate::tx::{Transaction, TxBody, signing_message_of};
+use hutong_core::rules::{RuleError, VerifiedSignatures};
+use hutong_core::tx::{Transaction, TxBody, signing_message_of};
 
 /// Most transactions handed to [`preverify`] at once by [`audit`].
 pub const CHUNK_TRANSACTIONS: usize = 8_192;
@@ -219,7 +219,7 @@ pub struct SourceBlock {
 /// Most bytes of one line of an NDJSON export: a block at its size limit, in JSON (every
 /// byte of a hash or signature is two hexadecimal characters, and field names repeat), and
 /// its certificate.
-pub const EXPORT_LINE_BYTES_MAX: usize = 4 * crate::limits::BLOCK_BYTES_MAX + (1 << 20);
+pub const EXPORT_LINE_BYTES_MAX: usize = 4 * hutong_core::limits::BLOCK_BYTES_MAX + (1 << 20);
 
 /// One line of the NDJSON export (`GET /v1/export`): a block and the hash the source gives it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -392,7 +392,7 @@ impl Auditor {
     }
 
     /// Verifies the next block. `already_verified` holds endorsements whose arithmetic
-    /// [`preverify`] did (pass [`crate::rules::NothingVerified`] to check every one here).
+    /// [`preverify`] did (pass [`hutong_core::rules::NothingVerified`] to check every one here).
     /// On a violation nothing changes.
     pub fn verify_block(
         &mut self,

@@ -1,17 +1,13 @@
 //! # hutong-ledger
 //!
-//! The ledger of hutong: records, their canonical encoding and signatures, the rules that
-//! apply a transaction to the state, the verdict on a licence, the append-only transaction
-//! log (RFC 9162 structure, blake3), the sparse-Merkle state commitment, blocks, genesis and
-//! the block store.
-//!
-//! Nothing here does IO other than the store, and nothing reads a clock or a global random
-//! source: time and randomness arrive as inputs, so that every node computes the same
-//! result from the same inputs and an auditor can re-run everything offline.
+//! The block store of hutong and the audit driver, over the pure rules and proofs of
+//! [`hutong_core`]: the store executes a block with the core's rules, commits it atomically
+//! and durably to its engine (redb by default, sled selectable), keeps the indexes the API
+//! reads, and builds state and log proofs; the audit re-verifies a whole chain from genesis.
 //!
 //! ```
 //! use hutong_ledger::store::{MemoryBackend, Mode, Store};
-//! use hutong_ledger::testkit::{Fixture, GENESIS_TIME};
+//! use hutong_core::testkit::{Fixture, GENESIS_TIME};
 //!
 //! // A chain from a genesis with governors, issuers and four validators.
 //! let mut fixture = Fixture::new();
@@ -32,20 +28,4 @@
 )]
 
 pub mod audit;
-pub mod block;
-pub mod codec;
-pub mod crypto;
-pub mod evidence;
-pub mod genesis;
-pub mod hash;
-pub mod ident;
-pub mod keyfile;
-pub mod limits;
-pub mod log;
-pub mod records;
-pub mod rules;
-pub mod smt;
 pub mod store;
-pub mod testkit;
-pub mod tx;
-pub mod verdict;

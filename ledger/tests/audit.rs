@@ -3,21 +3,21 @@
 //! header (a colluding majority cannot make the chain lie about re-execution).
 
 use hutong_consensus::CertificateError;
+use hutong_core::block::{Block, BlockCertificateError, certify};
+use hutong_core::crypto::SecretKey;
+use hutong_core::genesis::Genesis;
+use hutong_core::hash::Hash32;
+use hutong_core::records::{LicenceNumber, NodeChange, NodeEntry, StatusAction};
+use hutong_core::rules::{NothingVerified, RuleError, VerifiedSignatures};
+use hutong_core::testkit::{self, Fixture, GENESIS_TIME};
+use hutong_core::tx::{Transaction, TxBody};
 use hutong_ledger::audit::{
     self, AuditOptions, Auditor, EventFilter, ExportLine, KeyDirectory, OutOfTermKey, SourceBlock,
     Violation, licence_events, licence_events_csv, parse_export_line, preverify,
 };
-use hutong_ledger::block::{Block, BlockCertificateError, certify};
-use hutong_ledger::crypto::SecretKey;
-use hutong_ledger::genesis::Genesis;
-use hutong_ledger::hash::Hash32;
-use hutong_ledger::records::{LicenceNumber, NodeChange, NodeEntry, StatusAction};
-use hutong_ledger::rules::{NothingVerified, RuleError, VerifiedSignatures};
 use hutong_ledger::store::{
     AuditStore, BlockError, MemoryBackend, Mode, PreparedTransactions, Store,
 };
-use hutong_ledger::testkit::{self, Fixture, GENESIS_TIME};
-use hutong_ledger::tx::{Transaction, TxBody};
 
 /// Height from which qd-approval signs with its new key.
 const ROTATION_HEIGHT: u64 = 4;
@@ -425,7 +425,7 @@ fn a_removed_transaction_under_a_re_signed_header_fails_on_the_log() {
         .iter()
         .map(Transaction::to_bytes)
         .collect();
-    blocks[0].header.tx_root = hutong_ledger::block::tx_root(&bytes);
+    blocks[0].header.tx_root = hutong_core::block::tx_root(&bytes);
     chain.recertify(&mut blocks, 1);
     let violation = violation(&chain.genesis, &blocks);
     assert!(

@@ -12,13 +12,13 @@ use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use hutong_ledger::hash::Hash32;
-use hutong_ledger::records::AuthorityId;
+use hutong_core::hash::Hash32;
+use hutong_core::records::AuthorityId;
+use hutong_core::testkit::{self, CHAIN_ID, Fixture, GENESIS_TIME};
+use hutong_core::tx::{Transaction, TxPayload};
 use hutong_ledger::store::{
     Durability, Engine, JournalLimits, Journaled, MemoryBackend, Mode, Store,
 };
-use hutong_ledger::testkit::{self, CHAIN_ID, Fixture, GENESIS_TIME};
-use hutong_ledger::tx::{Transaction, TxPayload};
 
 const TRANSACTIONS_PER_BLOCK: u64 = 100;
 const CHILD_BLOCKS_MAX: u64 = 400;

@@ -6,14 +6,14 @@ use hutong_consensus::{
     Evidence as ConsensusEvidence, Proposal, Signature, SignedProposal, SignedVote, ValidatorId,
     Vote, VoteType,
 };
-use hutong_ledger::block::Block;
-use hutong_ledger::crypto::SecretKey;
-use hutong_ledger::evidence::{EquivocationKind, Evidence, EvidenceKey, EvidenceRuleError};
-use hutong_ledger::limits;
-use hutong_ledger::records::{Record, RecordKey};
-use hutong_ledger::smt;
+use hutong_core::block::Block;
+use hutong_core::crypto::SecretKey;
+use hutong_core::evidence::{EquivocationKind, Evidence, EvidenceKey, EvidenceRuleError};
+use hutong_core::limits;
+use hutong_core::records::{Record, RecordKey};
+use hutong_core::smt;
+use hutong_core::testkit::{CHAIN_ID, Fixture, GENESIS_TIME};
 use hutong_ledger::store::{BlockError, MemoryBackend, Mode, Store};
-use hutong_ledger::testkit::{CHAIN_ID, Fixture, GENESIS_TIME};
 
 fn signed_vote(
     key: &SecretKey,
@@ -192,10 +192,10 @@ fn evidence_must_be_of_a_committed_height_and_not_too_old() {
         }
     ));
     assert!(matches!(
-        hutong_ledger::evidence::check_age(1, 2 + limits::EVIDENCE_AGE_BLOCKS_MAX),
+        hutong_core::evidence::check_age(1, 2 + limits::EVIDENCE_AGE_BLOCKS_MAX),
         Err(EvidenceRuleError::TooOld { .. })
     ));
-    assert!(hutong_ledger::evidence::check_age(1, 1 + limits::EVIDENCE_AGE_BLOCKS_MAX).is_ok());
+    assert!(hutong_core::evidence::check_age(1, 1 + limits::EVIDENCE_AGE_BLOCKS_MAX).is_ok());
 }
 
 #[test]
@@ -236,7 +236,7 @@ fn evidence_that_proves_nothing_is_refused() {
         second: forged,
     };
     // Signed by a key that is not a validator.
-    let stranger = hutong_ledger::testkit::secret("not-a-validator");
+    let stranger = hutong_core::testkit::secret("not-a-validator");
     let unknown = conflicting_prevotes(&stranger, 1, 0);
     // Signed for another chain.
     let other_chain = {

@@ -1,16 +1,16 @@
 //! Every rule's accept and reject paths, through the store (execute in verify mode, then
 //! commit), so that what is tested is what a node runs.
 
-use hutong_ledger::crypto::PublicKey;
-use hutong_ledger::hash::Hash32;
-use hutong_ledger::records::{
+use hutong_core::crypto::PublicKey;
+use hutong_core::hash::Hash32;
+use hutong_core::records::{
     AuthorityId, FaceValue, IssuedBy, LicenceNumber, NodeChange, NodeEntry, ObjectionOutcome,
     Record, RecordKey, Role, Status, StatusAction, TypeCode,
 };
-use hutong_ledger::rules::RuleError;
+use hutong_core::rules::RuleError;
+use hutong_core::testkit::{self, DAY_MS, Fixture, GENESIS_TIME};
+use hutong_core::tx::{AuthorityDraft, Transaction, TxBody};
 use hutong_ledger::store::{BlockError, MemoryBackend, Mode, Store};
-use hutong_ledger::testkit::{self, DAY_MS, Fixture, GENESIS_TIME};
-use hutong_ledger::tx::{AuthorityDraft, Transaction, TxBody};
 
 struct Chain {
     fixture: Fixture,

@@ -1,13 +1,13 @@
 //! The block store: reopening, failed writes, corruption detection, proofs, replay of blocks
 //! on another store.
 
-use hutong_ledger::log::{Blake3Log, LogHasher};
-use hutong_ledger::records::{LicenceNumber, RecordKey};
-use hutong_ledger::smt;
+use hutong_core::log::{Blake3Log, LogHasher};
+use hutong_core::records::{LicenceNumber, RecordKey};
+use hutong_core::smt;
+use hutong_core::testkit::{Fixture, GENESIS_TIME};
 use hutong_ledger::store::{
     Backend, BlockError, Engine, MemoryBackend, Mode, SledBackend, Store, StoreError,
 };
-use hutong_ledger::testkit::{Fixture, GENESIS_TIME};
 
 fn commit_blocks(store: &Store, fixture: &mut Fixture, blocks: u64, per_block: u64) {
     for _ in 0..blocks {
@@ -275,7 +275,7 @@ fn state_proofs_verify_against_the_header() {
     .unwrap();
     // The same proof does not prove another value.
     let mut other = record.clone();
-    if let hutong_ledger::records::Record::Licence(licence) = &mut other {
+    if let hutong_core::records::Record::Licence(licence) = &mut other {
         licence.holder_name.push('x');
     }
     assert!(
@@ -404,7 +404,7 @@ fn sled_backend_scans_in_order_with_cursor() {
 
 #[test]
 fn block_certificates_verify_against_the_registry() {
-    use hutong_ledger::block::{BlockCertificateError, certify, verify_block_certificate};
+    use hutong_core::block::{BlockCertificateError, certify, verify_block_certificate};
     let mut fixture = Fixture::new();
     let store = Store::create_with(Box::new(MemoryBackend::new()), &fixture.genesis).unwrap();
     commit_blocks(&store, &mut fixture, 1, 2);
@@ -434,7 +434,7 @@ fn block_certificates_verify_against_the_registry() {
     forged.signatures[0].signature.0[5] ^= 1;
     assert!(verify_block_certificate(&block.header, &forged, &registry).is_err());
     // Signers outside the set.
-    let stranger = hutong_ledger::testkit::secret("stranger");
+    let stranger = hutong_core::testkit::secret("stranger");
     let outsiders = certify(
         &block.header,
         0,

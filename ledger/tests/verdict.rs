@@ -2,13 +2,13 @@
 //! attestation that expired yesterday, province-level recognition covering cities, a key
 //! rotated after issuance, objections, pledges.
 
-use hutong_ledger::hash::Hash32;
-use hutong_ledger::ident::RegionCode;
-use hutong_ledger::records::{IssuedBy, LicenceNumber, StatusAction, TypeCode};
+use hutong_core::hash::Hash32;
+use hutong_core::ident::RegionCode;
+use hutong_core::records::{IssuedBy, LicenceNumber, StatusAction, TypeCode};
+use hutong_core::testkit::{self, DAY_MS, Fixture, GENESIS_TIME};
+use hutong_core::tx::{Transaction, TxBody};
+use hutong_core::verdict::{ReasonCode, Verdict};
 use hutong_ledger::store::{MemoryBackend, Mode, Store};
-use hutong_ledger::testkit::{self, DAY_MS, Fixture, GENESIS_TIME};
-use hutong_ledger::tx::{Transaction, TxBody};
-use hutong_ledger::verdict::{ReasonCode, Verdict};
 
 struct Chain {
     fixture: Fixture,

@@ -16,8 +16,8 @@ use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError, sync
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
-use hutong_ledger::hash::Hash32;
-use hutong_ledger::tx::Transaction;
+use hutong_core::hash::Hash32;
+use hutong_core::tx::Transaction;
 
 use crate::shared::{ADMISSION_BATCH_MAX, AdmissionError, Shared};
 
@@ -166,7 +166,7 @@ fn admit_next(shared: &Weak<Shared>, receiver: &Receiver<Request>) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use hutong_ledger::testkit::Fixture;
+    use hutong_core::testkit::Fixture;
 
     use crate::shared::tests::shared_for;
 

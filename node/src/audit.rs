@@ -15,18 +15,18 @@ use serde::Serialize;
 use serde_json::json;
 
 use hutong_api::offline::{CheckpointDocument, verify_checkpoint};
+use hutong_core::block::BlockHeader;
+use hutong_core::genesis::Genesis;
+use hutong_core::hash::Hash32;
+use hutong_core::ident::RegionCode;
+use hutong_core::log::{Blake3Log, LogHasher};
+use hutong_core::records::{AuthorityId, Height, LicenceNumber, Record, RecordKey, TimeMs};
+use hutong_core::tx::Transaction;
 use hutong_ledger::audit::{
     self, AuditOptions, AuditSummary, Auditor, EXPORT_LINE_BYTES_MAX, EventFilter, Progress,
     SourceBlock, Violation, licence_events, licence_events_csv, parse_export_line, utc_text,
 };
-use hutong_ledger::block::BlockHeader;
-use hutong_ledger::genesis::Genesis;
-use hutong_ledger::hash::Hash32;
-use hutong_ledger::ident::RegionCode;
-use hutong_ledger::log::{Blake3Log, LogHasher};
-use hutong_ledger::records::{AuthorityId, Height, LicenceNumber, Record, RecordKey, TimeMs};
 use hutong_ledger::store::AuditStore;
-use hutong_ledger::tx::Transaction;
 
 use crate::{Failure, WithCode, exit};
 
@@ -852,7 +852,7 @@ struct HistoryStep {
     transaction: Transaction,
     /// The transaction's leaf hash and its inclusion proof in the log of the checkpoint.
     leaf_hash: Hash32,
-    inclusion: hutong_ledger::log::InclusionProof,
+    inclusion: hutong_core::log::InclusionProof,
 }
 
 /// The history queries, answered from the verified chain.
@@ -1291,7 +1291,7 @@ mod tests {
 
     #[test]
     fn export_lines_round_trip() {
-        let mut fixture = hutong_ledger::testkit::Fixture::new();
+        let mut fixture = hutong_core::testkit::Fixture::new();
         let store = hutong_ledger::store::Store::create_with(
             Box::new(hutong_ledger::store::MemoryBackend::new()),
             &fixture.genesis,
@@ -1300,7 +1300,7 @@ mod tests {
         let issuance = fixture.issue_business_licence("qd-approval", "370200", 1);
         let execution = store
             .execute(
-                hutong_ledger::testkit::GENESIS_TIME + 1_000,
+                hutong_core::testkit::GENESIS_TIME + 1_000,
                 fixture.node_keys[0].public_key(),
                 vec![issuance],
                 hutong_ledger::store::Mode::Verify,

@@ -7,9 +7,9 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, anyhow, bail};
 use clap::Args;
 
-use hutong_ledger::genesis::Genesis;
-use hutong_ledger::records::AuthorityId;
-use hutong_ledger::tx::{Transaction, TxBody, TxPayload};
+use hutong_core::genesis::Genesis;
+use hutong_core::records::AuthorityId;
+use hutong_core::tx::{Transaction, TxBody, TxPayload};
 
 use crate::config::Config;
 use crate::shared::now_ms;
@@ -311,7 +311,7 @@ pub fn tx(args: &TxArgs) -> Result<(), Failure> {
         created_at: now_ms(),
         body,
     };
-    let pairs: Vec<(&AuthorityId, &hutong_ledger::crypto::SecretKey)> =
+    let pairs: Vec<(&AuthorityId, &hutong_core::crypto::SecretKey)> =
         signers.iter().map(|(id, key)| (id, key)).collect();
     let transaction = Transaction::sign(payload, &pairs)
         .context("signing")

@@ -258,19 +258,19 @@ impl Config {
             ));
         }
         if consensus.block_transactions_max == 0
-            || consensus.block_transactions_max > hutong_ledger::limits::BLOCK_TRANSACTIONS_MAX
+            || consensus.block_transactions_max > hutong_core::limits::BLOCK_TRANSACTIONS_MAX
         {
             return Err(format!(
                 "consensus.block_transactions_max must be between 1 and {}",
-                hutong_ledger::limits::BLOCK_TRANSACTIONS_MAX
+                hutong_core::limits::BLOCK_TRANSACTIONS_MAX
             ));
         }
         if self.mempool.transactions_max == 0
-            || self.mempool.bytes_max < hutong_ledger::limits::TX_BYTES_MAX
+            || self.mempool.bytes_max < hutong_core::limits::TX_BYTES_MAX
         {
             return Err(format!(
                 "mempool.transactions_max must be above zero and mempool.bytes_max at least {} bytes",
-                hutong_ledger::limits::TX_BYTES_MAX
+                hutong_core::limits::TX_BYTES_MAX
             ));
         }
         if self.testing.any_switch() && !self.testing.enabled {

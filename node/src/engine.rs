@@ -18,15 +18,15 @@ use hutong_consensus::{
     Action, CommitCertificate as ConsensusCertificate, Config as MachineConfig, Consensus, Input,
     Round, SigningState, Step, ValidatorId,
 };
-use hutong_ledger::block::{
+use hutong_core::block::{
     Block, Ed25519Signer, Ed25519Verifier, validator_set, verify_block_certificate,
 };
-use hutong_ledger::crypto::{PublicKey, SecretKey};
-use hutong_ledger::evidence::{Evidence, EvidenceKey, EvidenceRuleError};
-use hutong_ledger::hash::Hash32;
-use hutong_ledger::rules::RuleError;
+use hutong_core::crypto::{PublicKey, SecretKey};
+use hutong_core::evidence::{Evidence, EvidenceKey, EvidenceRuleError};
+use hutong_core::hash::Hash32;
+use hutong_core::rules::RuleError;
+use hutong_core::tx::Transaction;
 use hutong_ledger::store::{BlockError, Execution, Mode};
-use hutong_ledger::tx::Transaction;
 
 use crate::config::ConsensusConfig;
 use crate::faults::Equivocator;
@@ -39,7 +39,7 @@ use crate::shared::{Shared, now_ms};
 
 /// Largest consensus message accepted (a proposal carries its block's header, evidence and
 /// transaction ids; the bound also admits a block's worth of bytes).
-pub const CONSENSUS_MESSAGE_BYTES_MAX: usize = hutong_ledger::limits::BLOCK_BYTES_MAX + 64 * 1024;
+pub const CONSENSUS_MESSAGE_BYTES_MAX: usize = hutong_core::limits::BLOCK_BYTES_MAX + 64 * 1024;
 /// Largest transaction batch accepted.
 pub const TRANSACTION_BATCH_BYTES_MAX: usize = 4 * 1024 * 1024;
 /// Most transactions in one gossiped batch.
@@ -760,7 +760,7 @@ impl Engine {
         let horizon = block
             .header
             .height
-            .saturating_sub(hutong_ledger::limits::EVIDENCE_AGE_BLOCKS_MAX);
+            .saturating_sub(hutong_core::limits::EVIDENCE_AGE_BLOCKS_MAX);
         self.pending_evidence.retain(|held| held.height() > horizon);
         if let Ok(mut mempool) = self.shared.mempool.lock() {
             mempool.remove(ids);
@@ -838,7 +838,7 @@ impl Engine {
                     self.penalise(from, "proposal_block_mismatch");
                     return Ok(());
                 }
-                if block.transaction_ids.len() > hutong_ledger::limits::BLOCK_TRANSACTIONS_MAX {
+                if block.transaction_ids.len() > hutong_core::limits::BLOCK_TRANSACTIONS_MAX {
                     self.penalise(from, "proposal_too_large");
                     return Ok(());
                 }
@@ -886,7 +886,7 @@ impl Engine {
         tokio::task::spawn_blocking(move || {
             let mut transactions = Vec::with_capacity(batch.transactions.len());
             for encoded in batch.transactions {
-                match hutong_ledger::tx::Transaction::decode(&encoded) {
+                match hutong_core::tx::Transaction::decode(&encoded) {
                     Ok(transaction) => transactions.push(transaction),
                     Err(error) => {
                         tracing::debug!(%error, "malformed transaction in a batch");
@@ -905,7 +905,7 @@ impl Engine {
                     matches!(
                         result,
                         Err(crate::shared::AdmissionError::Rule(
-                            hutong_ledger::rules::RuleError::BadSignature { .. },
+                            hutong_core::rules::RuleError::BadSignature { .. },
                         ))
                     )
                 });
@@ -928,7 +928,7 @@ impl Engine {
                 for height in first.max(1)..last {
                     match self.shared.store.block(height) {
                         Ok(Some(block)) => {
-                            size += hutong_ledger::codec::to_canonical(&block).len();
+                            size += hutong_core::codec::to_canonical(&block).len();
                             blocks.push(block);
                             if size >= SYNC_RESPONSE_BYTES_MAX / 2 {
                                 break;
@@ -1168,7 +1168,7 @@ impl Engine {
             Ok(Ok(SyncResponse::Transactions(transactions))) => {
                 let missing: HashSet<Hash32> = incomplete.missing().into_iter().collect();
                 for bytes in transactions {
-                    let id = hutong_ledger::tx::tx_id_of_bytes(&bytes);
+                    let id = hutong_core::tx::tx_id_of_bytes(&bytes);
                     if !missing.contains(&id) {
                         self.penalise(peer, "unasked_transaction");
                         continue;

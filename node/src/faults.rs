@@ -6,9 +6,9 @@
 use std::path::{Path, PathBuf};
 
 use hutong_consensus::{Signature, SignedVote, Signer};
-use hutong_ledger::block::Ed25519Signer;
-use hutong_ledger::crypto::SecretKey;
-use hutong_ledger::hash::tagged;
+use hutong_core::block::Ed25519Signer;
+use hutong_core::crypto::SecretKey;
+use hutong_core::hash::tagged;
 
 use crate::config::{Config, TestingConfig};
 
@@ -117,7 +117,7 @@ mod tests {
         assert!(!faults.withholds_transactions());
         assert!(
             faults
-                .equivocator(&hutong_ledger::testkit::secret("node"))
+                .equivocator(&hutong_core::testkit::secret("node"))
                 .is_none()
         );
     }
@@ -142,7 +142,7 @@ mod tests {
     #[test]
     fn the_twin_vote_conflicts_and_is_validly_signed() {
         use hutong_consensus::{SignatureVerifier, ValidatorId, Vote, VoteType};
-        let key = hutong_ledger::testkit::secret("node");
+        let key = hutong_core::testkit::secret("node");
         let signer = Ed25519Signer(key.clone());
         let vote = Vote {
             vote_type: VoteType::Prevote,
@@ -161,13 +161,13 @@ mod tests {
             (twin.vote.height, twin.vote.round),
             (signed.vote.height, signed.vote.round)
         );
-        assert!(hutong_ledger::block::Ed25519Verifier.verify(
+        assert!(hutong_core::block::Ed25519Verifier.verify(
             &twin.vote.validator,
             &twin.vote.sign_bytes("c1"),
             &twin.signature
         ));
         let nil_twin =
-            Equivocator(Ed25519Signer(hutong_ledger::testkit::secret("node"))).twin(&twin, "c1");
+            Equivocator(Ed25519Signer(hutong_core::testkit::secret("node"))).twin(&twin, "c1");
         assert!(nil_twin.vote.value.is_some());
     }
 }

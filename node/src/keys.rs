@@ -1,9 +1,9 @@
-//! Key files (the format of `hutong_ledger::keyfile`), written atomically with mode 0600.
+//! Key files (the format of `hutong_core::keyfile`), written atomically with mode 0600.
 
 use std::path::Path;
 
-use hutong_ledger::crypto::SecretKey;
-use hutong_ledger::keyfile;
+use hutong_core::crypto::SecretKey;
+use hutong_core::keyfile;
 
 /// What is wrong with a key file.
 #[derive(Debug, thiserror::Error)]

@@ -12,9 +12,9 @@
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 
-use hutong_ledger::hash::Hash32;
-use hutong_ledger::records::AuthorityId;
-use hutong_ledger::tx::Transaction;
+use hutong_core::hash::Hash32;
+use hutong_core::records::AuthorityId;
+use hutong_core::tx::Transaction;
 
 /// How long a transaction that waits for an earlier nonce of its signer stays in the pool.
 pub const WAITING_MS_MAX: u64 = 10 * 60 * 1000;
@@ -318,7 +318,7 @@ impl Mempool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use hutong_ledger::testkit::Fixture;
+    use hutong_core::testkit::Fixture;
 
     fn pool(transactions_max: usize, bytes_max: usize) -> Mempool {
         Mempool::new(MempoolLimits {

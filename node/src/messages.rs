@@ -8,10 +8,10 @@
 use serde::{Deserialize, Serialize};
 
 use hutong_consensus::{SignedProposal, SignedVote};
-use hutong_ledger::block::{Block, BlockHeader};
-use hutong_ledger::codec::{self, CodecError};
-use hutong_ledger::hash::Hash32;
-use hutong_ledger::tx::Transaction;
+use hutong_core::block::{Block, BlockHeader};
+use hutong_core::codec::{self, CodecError};
+use hutong_core::hash::Hash32;
+use hutong_core::tx::Transaction;
 
 /// The value consensus agrees on: a block hash.
 pub type Value = [u8; 32];
@@ -22,7 +22,7 @@ pub struct ProposedBlock {
     pub header: BlockHeader,
     pub transactions: Vec<Transaction>,
     /// The equivocation evidence the block records (ADR 0009).
-    pub evidence: Vec<hutong_ledger::evidence::Evidence>,
+    pub evidence: Vec<hutong_core::evidence::Evidence>,
 }
 
 /// A proposed block as it travels: the header, the ids of its transactions in block order
@@ -32,7 +32,7 @@ pub struct ProposedBlock {
 pub struct CompactBlock {
     pub header: BlockHeader,
     pub transaction_ids: Vec<Hash32>,
-    pub evidence: Vec<hutong_ledger::evidence::Evidence>,
+    pub evidence: Vec<hutong_core::evidence::Evidence>,
 }
 
 /// Messages on the consensus topic.

@@ -9,8 +9,8 @@ use std::time::Duration;
 use anyhow::{Context, anyhow};
 use tokio::sync::{Notify, mpsc, watch};
 
-use hutong_ledger::crypto::PublicKey;
-use hutong_ledger::genesis::Genesis;
+use hutong_core::crypto::PublicKey;
+use hutong_core::genesis::Genesis;
 use hutong_ledger::store::{Store, StoreError};
 
 use crate::admitter::Admitter;

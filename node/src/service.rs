@@ -4,10 +4,10 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use hutong_api::node::{NodeControl, NodeInfo, NodeRole, PendingStatus, SubmitError};
-use hutong_ledger::crypto::PublicKey;
-use hutong_ledger::hash::Hash32;
-use hutong_ledger::records::AuthorityId;
-use hutong_ledger::tx::Transaction;
+use hutong_core::crypto::PublicKey;
+use hutong_core::hash::Hash32;
+use hutong_core::records::AuthorityId;
+use hutong_core::tx::Transaction;
 
 use crate::admitter::Admitter;
 use crate::mempool::AdmitError;

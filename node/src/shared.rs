@@ -5,11 +5,11 @@ use std::sync::{Arc, Mutex};
 
 use tokio::sync::{Notify, mpsc};
 
-use hutong_ledger::hash::Hash32;
-use hutong_ledger::records::{AuthorityId, Record, RecordKey};
-use hutong_ledger::rules::RuleError;
+use hutong_core::hash::Hash32;
+use hutong_core::records::{AuthorityId, Record, RecordKey};
+use hutong_core::rules::RuleError;
+use hutong_core::tx::{FormError, Transaction};
 use hutong_ledger::store::Store;
-use hutong_ledger::tx::{FormError, Transaction};
 
 use crate::mempool::{AdmitError, Mempool};
 use crate::metrics::Metrics;
@@ -123,7 +123,7 @@ impl Shared {
             .into_iter()
             .map(|transaction| {
                 let bytes = transaction.check_size_and_form()?;
-                let id = hutong_ledger::tx::tx_id_of_bytes(&bytes);
+                let id = hutong_core::tx::tx_id_of_bytes(&bytes);
                 Ok(Candidate {
                     id,
                     transaction,
@@ -234,7 +234,7 @@ impl Shared {
             let Ok(candidate) = stage else { continue };
             // One result per candidate; a missing one is treated as a failure of the store.
             let result = checked.next().unwrap_or_else(|| {
-                Err(RuleError::State(hutong_ledger::rules::StateError(
+                Err(RuleError::State(hutong_core::rules::StateError(
                     "the store returned fewer admission results than transactions".into(),
                 )))
             });
@@ -287,9 +287,9 @@ impl Shared {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use hutong_ledger::crypto::Signature;
+    use hutong_core::crypto::Signature;
+    use hutong_core::testkit::Fixture;
     use hutong_ledger::store::MemoryBackend;
-    use hutong_ledger::testkit::Fixture;
 
     use crate::mempool::MempoolLimits;
 
@@ -361,8 +361,8 @@ pub(crate) mod tests {
         let first = gossiped.try_recv().unwrap();
         let second = gossiped.try_recv().unwrap();
         assert!(gossiped.try_recv().is_err());
-        assert_eq!(hutong_ledger::tx::tx_id_of_bytes(&first), good.id());
-        assert_eq!(hutong_ledger::tx::tx_id_of_bytes(&second), later.id());
+        assert_eq!(hutong_core::tx::tx_id_of_bytes(&first), good.id());
+        assert_eq!(hutong_core::tx::tx_id_of_bytes(&second), later.id());
 
         // Again: both are already waiting; nothing changes.
         let again = shared.admit_batch(vec![good.clone(), later.clone()], false);

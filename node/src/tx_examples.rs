@@ -161,7 +161,7 @@ pub fn example(kind: &str) -> Option<Value> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use hutong_ledger::tx::TxBody;
+    use hutong_core::tx::TxBody;
 
     #[test]
     fn every_kind_has_an_example_the_ledger_reads() {

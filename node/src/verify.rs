@@ -16,11 +16,11 @@ use hutong_api::offline::qr::{QrPayload, VerifiedQr};
 use hutong_api::offline::{
     self, PROOF_DOCUMENT_BYTES_MAX, Verified, VerifiedCheckpoint, VerifiedLicence, VerifyOptions,
 };
-use hutong_ledger::genesis::Genesis;
-use hutong_ledger::hash::Hash32;
-use hutong_ledger::ident::RegionCode;
-use hutong_ledger::log::ConsistencyProof;
-use hutong_ledger::records::{LicenceEventKind, TimeMs};
+use hutong_core::genesis::Genesis;
+use hutong_core::hash::Hash32;
+use hutong_core::ident::RegionCode;
+use hutong_core::log::ConsistencyProof;
+use hutong_core::records::{LicenceEventKind, TimeMs};
 
 use crate::{Failure, WithCode, exit};
 

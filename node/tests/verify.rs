@@ -10,9 +10,9 @@ use axum::body::Body;
 use axum::http::Request;
 use hutong_api::testkit::{StoreNode, demo_chain};
 use hutong_api::{ApiConfig, ApiState, router};
-use hutong_ledger::crypto::PublicKey;
+use hutong_core::crypto::PublicKey;
+use hutong_core::testkit::business_licence_body;
 use hutong_ledger::store::Store;
-use hutong_ledger::testkit::business_licence_body;
 use serde_json::Value;
 use tower::ServiceExt;
 

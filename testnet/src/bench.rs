@@ -20,10 +20,10 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-use hutong_ledger::block::Block;
-use hutong_ledger::hash::Hash32;
-use hutong_ledger::records::{FaceValue, Holder, LicenceNumber, Role};
-use hutong_ledger::tx::{AuthorityDraft, TxBody, ValidUntil};
+use hutong_core::block::Block;
+use hutong_core::hash::Hash32;
+use hutong_core::records::{FaceValue, Holder, LicenceNumber, Role};
+use hutong_core::tx::{AuthorityDraft, TxBody, ValidUntil};
 
 use crate::client::{self, Client};
 use crate::demo::{self, DemoSize, Signer};
@@ -151,7 +151,7 @@ fn bench_issuers(
     options: &BenchOptions,
     client: &Client,
     chain_id: &str,
-) -> Result<BTreeMap<String, hutong_ledger::crypto::SecretKey>, Error> {
+) -> Result<BTreeMap<String, hutong_core::crypto::SecretKey>, Error> {
     let authority_dir = options.keys_dir.join("keys").join("authorities");
     let governor_keys = network::authority_keys(&options.keys_dir)?;
     let mut governor = Signer::new(chain_id, governor_keys);
@@ -218,7 +218,7 @@ fn bench_issuers(
 fn submit_and_wait(
     client: &Client,
     api: &str,
-    transactions: &[hutong_ledger::tx::Transaction],
+    transactions: &[hutong_core::tx::Transaction],
 ) -> Result<(), Error> {
     let mut last = None;
     for transaction in transactions {
@@ -254,8 +254,8 @@ fn submit_and_wait(
     }
 }
 
-fn region(code: &str) -> Result<hutong_ledger::ident::RegionCode, Error> {
-    hutong_ledger::ident::RegionCode::parse(code)
+fn region(code: &str) -> Result<hutong_core::ident::RegionCode, Error> {
+    hutong_core::ident::RegionCode::parse(code)
         .map_err(|error| Error::Demo(format!("region {code}: {error}")))
 }
 
@@ -268,7 +268,7 @@ struct Prepared {
 fn prepare(
     options: &BenchOptions,
     client: &Client,
-    keys: BTreeMap<String, hutong_ledger::crypto::SecretKey>,
+    keys: BTreeMap<String, hutong_core::crypto::SecretKey>,
     chain_id: &str,
 ) -> Result<Vec<Vec<Prepared>>, Error> {
     let total = planned(options);
@@ -301,7 +301,7 @@ fn prepare(
         let number = format!("BENCH-{run}-{index}");
         let body = TxBody::IssueLicence {
             type_code: "business-licence".into(),
-            document_hash: hutong_ledger::hash::tagged("hutong/bench/document", number.as_bytes()),
+            document_hash: hutong_core::hash::tagged("hutong/bench/document", number.as_bytes()),
             number: LicenceNumber(number),
             holder: Holder::Enterprise(holder),
             holder_name: format!("Load test enterprise {index}"),

@@ -7,15 +7,15 @@
 
 use std::collections::BTreeMap;
 
-use hutong_ledger::crypto::{PublicKey, SecretKey};
-use hutong_ledger::genesis::{Genesis, GenesisGrant};
-use hutong_ledger::hash::{Hash32, tagged};
-use hutong_ledger::ident::{RegionCode, ResidentId, Uscc};
-use hutong_ledger::records::{
+use hutong_core::crypto::{PublicKey, SecretKey};
+use hutong_core::genesis::{Genesis, GenesisGrant};
+use hutong_core::hash::{Hash32, tagged};
+use hutong_core::ident::{RegionCode, ResidentId, Uscc};
+use hutong_core::records::{
     AuthorityId, FaceValue, FieldKind, FieldSchema, Holder, HolderKind, IssuedBy, LicenceNumber,
     NodeEntry, Role, StatusAction, TimeMs, Visibility, face_commitment,
 };
-use hutong_ledger::tx::{
+use hutong_core::tx::{
     AuthorityDraft, LicenceTypeDraft, Transaction, TxBody, TxPayload, ValidUntil,
 };
 

@@ -1,11 +1,11 @@
-//! Key files in the node's format (`hutong_ledger::keyfile`), mode 0600, so that
+//! Key files in the node's format (`hutong_core::keyfile`), mode 0600, so that
 //! `hutong init --node-key` and `hutong tx --key` read what the testnet writes.
 
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
-use hutong_ledger::crypto::SecretKey;
-use hutong_ledger::keyfile;
+use hutong_core::crypto::SecretKey;
+use hutong_core::keyfile;
 
 use crate::Error;
 

@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
-use hutong_ledger::crypto::SecretKey;
+use hutong_core::crypto::SecretKey;
 
 use crate::client::{self, Client};
 use crate::demo::{self, DemoSize, Signer};
@@ -774,7 +774,7 @@ struct WaveOutcome {
 fn submit_wave(
     client: &Client,
     apis: &[String],
-    transactions: &[hutong_ledger::tx::Transaction],
+    transactions: &[hutong_core::tx::Transaction],
 ) -> Result<WaveOutcome, Error> {
     let mut by_signer: BTreeMap<String, Vec<usize>> = BTreeMap::new();
     for (index, transaction) in transactions.iter().enumerate() {
@@ -867,7 +867,7 @@ const DEMO_NONCES_AHEAD_MAX: u64 = 512;
 fn keep_within_nonce_window(
     client: &Client,
     api: &str,
-    transaction: &hutong_ledger::tx::Transaction,
+    transaction: &hutong_core::tx::Transaction,
     deadline: Instant,
 ) -> Result<(), Error> {
     let signer = transaction.payload.signer.to_string();

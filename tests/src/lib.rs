@@ -10,11 +10,11 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use hutong_ledger::crypto::SecretKey;
-use hutong_ledger::genesis::Genesis;
-use hutong_ledger::hash::Hash32;
-use hutong_ledger::testkit::Fixture;
-use hutong_ledger::tx::Transaction;
+use hutong_core::crypto::SecretKey;
+use hutong_core::genesis::Genesis;
+use hutong_core::hash::Hash32;
+use hutong_core::testkit::Fixture;
+use hutong_core::tx::Transaction;
 
 /// The `hutong` binary in the target directory of the test executable (`scripts/test` builds it
 /// first; `HUTONG_BIN` overrides the path).
@@ -58,7 +58,7 @@ pub fn free_port() -> u16 {
 }
 
 fn write_key(path: &Path, key: &SecretKey) {
-    std::fs::write(path, hutong_ledger::keyfile::encode("node", key)).expect("write key");
+    std::fs::write(path, hutong_core::keyfile::encode("node", key)).expect("write key");
 }
 
 /// One node of the network.
@@ -349,7 +349,7 @@ impl Network {
         let directory = tempfile::tempdir().expect("temp dir");
         let genesis_path = directory.path().join("genesis.json");
         let mut genesis: Genesis = fixture.genesis.clone();
-        genesis.genesis_time = hutong_ledger::testkit::GENESIS_TIME;
+        genesis.genesis_time = hutong_core::testkit::GENESIS_TIME;
         std::fs::write(&genesis_path, genesis.to_json()).expect("genesis");
         let ports: Vec<(u16, u16)> = (0..validators)
             .map(|_| (free_port(), free_port()))

@@ -18,9 +18,9 @@
 
 use std::time::{Duration, Instant};
 
-use hutong_ledger::records::{NodeChange, NodeEntry};
-use hutong_ledger::testkit::secret;
-use hutong_ledger::tx::TxBody;
+use hutong_core::records::{NodeChange, NodeEntry};
+use hutong_core::testkit::secret;
+use hutong_core::tx::TxBody;
 use hutong_tests::Network;
 
 fn blocks_behind(default: u64) -> u64 {

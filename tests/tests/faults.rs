@@ -14,9 +14,9 @@
 
 use std::time::{Duration, Instant};
 
-use hutong_ledger::hash::Hash32;
-use hutong_ledger::testkit::secret;
-use hutong_ledger::tx::{Transaction, TxBody};
+use hutong_core::hash::Hash32;
+use hutong_core::testkit::secret;
+use hutong_core::tx::{Transaction, TxBody};
 use hutong_tests::Network;
 
 fn soak() -> bool {
@@ -487,7 +487,7 @@ fn bad_input_gets_a_clear_refusal_and_changes_nothing() {
     );
     // A signature by a key that is not registered for the signer.
     let stranger = secret("stranger");
-    let signer: hutong_ledger::records::AuthorityId = "qd-approval".into();
+    let signer: hutong_core::records::AuthorityId = "qd-approval".into();
     let by_stranger =
         Transaction::sign(valid.payload.clone(), &[(&signer, &stranger)]).expect("signed");
     expect_refused(

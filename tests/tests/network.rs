@@ -9,7 +9,7 @@ use hutong_tests::{Network, Node};
 
 fn committed_everywhere(
     network: &Network,
-    ids: &[hutong_ledger::hash::Hash32],
+    ids: &[hutong_core::hash::Hash32],
     nodes: &[usize],
 ) -> bool {
     nodes.iter().all(|&index| {
@@ -57,7 +57,7 @@ fn submit_from(
     first: u64,
     count: u64,
     to: usize,
-) -> Vec<hutong_ledger::hash::Hash32> {
+) -> Vec<hutong_core::hash::Hash32> {
     let mut ids = Vec::new();
     for n in first..first + count {
         let transaction = network.fixture.issue_business_licence(issuer, region, n);
@@ -234,15 +234,15 @@ fn stranger_node(network: &Network, other: &Network) -> Node {
         other.nodes[0].home.clone(),
         other.nodes[0].api.clone(),
         other.nodes[0].p2p_port,
-        hutong_ledger::testkit::secret("stranger"),
+        hutong_core::testkit::secret("stranger"),
     );
     // Same genesis as the network, a foreign key, the network's validators as peers.
     let genesis = std::fs::read_to_string(network.nodes[0].home.join("genesis.json")).unwrap();
     std::fs::write(node.home.join("genesis.json"), genesis).unwrap();
-    let key = hutong_ledger::testkit::secret("stranger");
+    let key = hutong_core::testkit::secret("stranger");
     std::fs::write(
         node.home.join("node_key.json"),
-        hutong_ledger::keyfile::encode("node", &key),
+        hutong_core::keyfile::encode("node", &key),
     )
     .unwrap();
     let config_path = node.home.join("config.toml");
@@ -319,7 +319,7 @@ fn a_signers_later_nonce_waits_for_the_earlier_one_sent_to_another_node() {
         Duration::from_secs(60),
         |network| committed_everywhere(network, &ids, &[0, 1, 2, 3]),
     );
-    let position = |id: &hutong_ledger::hash::Hash32| {
+    let position = |id: &hutong_core::hash::Hash32| {
         let (_, answer) = network.nodes[1]
             .get(&format!("/v1/transactions/{id}"))
             .expect("node1");

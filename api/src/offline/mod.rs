@@ -13,7 +13,7 @@
 //!    for the header's hash. A checkpoint at height 0 has no certificate: its header is
 //!    recomputed from the genesis file instead.
 //! 3. **The records.** Each [`RecordProof`] shows a record (or its absence) under the header's
-//!    state root, by the sparse-Merkle proof of `hutong_ledger::smt`.
+//!    state root, by the sparse-Merkle proof of `hutong_core::smt`.
 //! 4. **The meaning.** For a licence bundle, the verdict function of the ledger runs on the
 //!    proved records, so an offline verifier gets the same verdict, with the same reasons, as
 //!    the node.
@@ -31,22 +31,22 @@ use std::collections::BTreeMap;
 use std::collections::BTreeSet;
 
 use hutong_consensus::{CertificateError, ValidatorId, ValidatorSetError};
-use hutong_ledger::block::{
+use hutong_core::block::{
     BlockCertificateError, BlockHeader, CommitCertificate, tx_root, validator_set,
 };
-use hutong_ledger::crypto::{PublicKey, Signature, verify_batch};
-use hutong_ledger::genesis::Genesis;
-use hutong_ledger::hash::Hash32;
-use hutong_ledger::ident::RegionCode;
-use hutong_ledger::log::{Blake3Log, ConsistencyProof, InclusionProof, LogError, LogHasher};
-use hutong_ledger::records::{
+use hutong_core::crypto::{PublicKey, Signature, verify_batch};
+use hutong_core::genesis::Genesis;
+use hutong_core::hash::Hash32;
+use hutong_core::ident::RegionCode;
+use hutong_core::log::{Blake3Log, ConsistencyProof, InclusionProof, LogError, LogHasher};
+use hutong_core::records::{
     Authority, Grant, Height, Licence, LicenceNumber, NodeEntry, NodeRegistry, Objection,
     Recognition, Record, RecordKey, TimeMs, TypeCode,
 };
-use hutong_ledger::smt::{self, SmtProof, SmtProofError};
+use hutong_core::smt::{self, SmtProof, SmtProofError};
+use hutong_core::tx::{Transaction, TxBody};
+use hutong_core::verdict::{self, Verdict, VerdictInputs};
 use hutong_ledger::store::TxLocation;
-use hutong_ledger::tx::{Transaction, TxBody};
-use hutong_ledger::verdict::{self, Verdict, VerdictInputs};
 use serde::{Deserialize, Serialize};
 
 /// The `format` of a licence proof bundle.
@@ -809,7 +809,7 @@ pub fn verify_transaction_proof(
         .map_err(BundleError::Inclusion)?;
     Ok(VerifiedTransaction {
         checkpoint,
-        id: hutong_ledger::tx::tx_id_of_bytes(&bytes),
+        id: hutong_core::tx::tx_id_of_bytes(&bytes),
         location: proof.location,
     })
 }
@@ -878,7 +878,7 @@ pub fn verify_json(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use hutong_ledger::testkit::Fixture;
+    use hutong_core::testkit::Fixture;
 
     #[test]
     fn genesis_header_matches_the_store() {

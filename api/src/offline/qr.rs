@@ -25,16 +25,16 @@
 
 use std::collections::BTreeMap;
 
-use hutong_ledger::codec::{self, CodecError};
-use hutong_ledger::crypto::{self, PublicKey, Signature, SignatureError};
-use hutong_ledger::genesis::Genesis;
-use hutong_ledger::hash::Hash32;
-use hutong_ledger::ident::RegionCode;
-use hutong_ledger::limits;
-use hutong_ledger::records::{
+use hutong_core::codec::{self, CodecError};
+use hutong_core::crypto::{self, PublicKey, Signature, SignatureError};
+use hutong_core::genesis::Genesis;
+use hutong_core::hash::Hash32;
+use hutong_core::ident::RegionCode;
+use hutong_core::limits;
+use hutong_core::records::{
     Authority, AuthorityId, FaceValue, Height, Holder, KeyEpoch, LicenceNumber, TimeMs, TypeCode,
 };
-use hutong_ledger::tx::{Endorsement, Transaction, TxBody, TxPayload, ValidUntil};
+use hutong_core::tx::{Endorsement, Transaction, TxBody, TxPayload, ValidUntil};
 use serde::{Deserialize, Serialize};
 
 use super::base32::{self, Base32Error};

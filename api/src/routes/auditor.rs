@@ -6,9 +6,9 @@ use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
+use hutong_core::log::{Blake3Log, LogHasher};
+use hutong_core::records::{AuthorityId, Height, Record, RecordKey, TimeMs, TypeCode};
 use hutong_ledger::audit::{self as ledger_audit, EventFilter, LicenceEventRow, ReportError};
-use hutong_ledger::log::{Blake3Log, LogHasher};
-use hutong_ledger::records::{AuthorityId, Height, Record, RecordKey, TimeMs, TypeCode};
 use hutong_ledger::store::Store;
 use serde::Deserialize;
 use utoipa::IntoParams;
@@ -661,7 +661,7 @@ fn events_at_head(
     store: &Store,
     filter: &EventFilter,
     limit: usize,
-) -> Result<(Vec<LicenceEventRow>, hutong_ledger::block::BlockHeader), ApiError> {
+) -> Result<(Vec<LicenceEventRow>, hutong_core::block::BlockHeader), ApiError> {
     for _ in 0..4 {
         let before = store.head()?.header;
         let rows = ledger_audit::licence_events(store, filter, limit).map_err(report_error)?;

@@ -3,9 +3,9 @@
 
 use axum::Json;
 use axum::extract::State;
-use hutong_ledger::crypto::PublicKey;
-use hutong_ledger::evidence::{EquivocationKind, Evidence, EvidenceKey, EvidenceRecord};
-use hutong_ledger::records::{Height, RecordKey};
+use hutong_core::crypto::PublicKey;
+use hutong_core::evidence::{EquivocationKind, Evidence, EvidenceKey, EvidenceRecord};
+use hutong_core::records::{Height, RecordKey};
 use hutong_ledger::store::StateProof;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -116,7 +116,7 @@ pub(crate) struct EvidenceQuery {
 /// key's canonical bytes.
 fn encode_cursor(record: &EvidenceRecord) -> String {
     let mut bytes = record.recorded_at.to_be_bytes().to_vec();
-    bytes.extend_from_slice(&hutong_ledger::codec::to_canonical(&record.key));
+    bytes.extend_from_slice(&hutong_core::codec::to_canonical(&record.key));
     crate::offline::base32::encode(&bytes)
 }
 
@@ -129,7 +129,7 @@ fn decode_cursor(text: &str) -> Result<(Height, EvidenceKey), ApiError> {
     let (height, key) = bytes.split_at(8);
     let mut height_bytes = [0u8; 8];
     height_bytes.copy_from_slice(height);
-    let key: EvidenceKey = hutong_ledger::codec::from_canonical(key, 248).map_err(|_| invalid())?;
+    let key: EvidenceKey = hutong_core::codec::from_canonical(key, 248).map_err(|_| invalid())?;
     Ok((Height::from_be_bytes(height_bytes), key))
 }
 
@@ -233,7 +233,7 @@ pub(crate) async fn evidence_record(
         let store = work.store();
         let proof = store.prove(&RecordKey::Evidence(key))?;
         match &proof.record {
-            Some(hutong_ledger::records::Record::Evidence(record)) => Ok(Json(EvidenceProofView {
+            Some(hutong_core::records::Record::Evidence(record)) => Ok(Json(EvidenceProofView {
                 record: EvidenceView::from(record.clone()),
                 proof,
             })),

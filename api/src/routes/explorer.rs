@@ -8,10 +8,10 @@ use std::fmt::Write as _;
 use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use hutong_ledger::records::{
+use hutong_core::records::{
     FaceValue, Holder, LicenceEventKind, Record, RecordKey, Status, StatusAction, TimeMs, TypeCode,
 };
-use hutong_ledger::tx::TxBody;
+use hutong_core::tx::TxBody;
 use serde::Deserialize;
 use utoipa::IntoParams;
 
@@ -634,7 +634,7 @@ pub(crate) async fn authorities_page(State(state): State<ApiState>) -> Response 
 
 fn render_authorities(state: &ApiState) -> Result<String, ApiError> {
     let records = state.store().records_with_prefix(
-        &RecordKey::Authority(hutong_ledger::records::AuthorityId(String::new())),
+        &RecordKey::Authority(hutong_core::records::AuthorityId(String::new())),
         None,
         state.config().page_size_max,
     )?;

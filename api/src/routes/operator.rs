@@ -6,9 +6,9 @@ use axum::body::{Body, Bytes};
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use hutong_ledger::codec::CodecError;
-use hutong_ledger::hash::Hash32;
-use hutong_ledger::tx::{FormError, Transaction};
+use hutong_core::codec::CodecError;
+use hutong_core::hash::Hash32;
+use hutong_core::tx::{FormError, Transaction};
 use serde::de::DeserializeOwned;
 
 use super::{ApiPath, openapi_text};

@@ -5,9 +5,9 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use hutong_ledger::hash::Hash32;
-use hutong_ledger::ident::{RegionCode, Uscc};
-use hutong_ledger::records::{
+use hutong_core::hash::Hash32;
+use hutong_core::ident::{RegionCode, Uscc};
+use hutong_core::records::{
     Authority, AuthorityId, FaceValue, Holder, Licence, LicenceEventKind, LicenceNumber, Record,
     RecordKey, Status, TimeMs, TypeCode, face_commitment,
 };

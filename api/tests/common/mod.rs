@@ -11,8 +11,8 @@ use axum::extract::ConnectInfo;
 use axum::http::{HeaderMap, Method, Request, StatusCode};
 use hutong_api::testkit::{DemoChain, StoreNode, demo_chain};
 use hutong_api::{ApiConfig, ApiState, router};
-use hutong_ledger::records::TimeMs;
-use hutong_ledger::testkit::{DAY_MS, GENESIS_TIME};
+use hutong_core::records::TimeMs;
+use hutong_core::testkit::{DAY_MS, GENESIS_TIME};
 use tower::ServiceExt;
 
 /// Licences issued in Qingdao on the shared chain.

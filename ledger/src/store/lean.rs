@@ -16,12 +16,12 @@ use std::collections::HashMap;
 use std::sync::RwLock;
 
 use super::{Backend, BlockError, Execution, Store, StoreError, TxLocation};
-use crate::block::Block;
-use crate::genesis::Genesis;
-use crate::hash::Hash32;
-use crate::log::{Blake3Log, LogHasher};
-use crate::rules::VerifiedSignatures;
-use crate::tx::{EncodedTransaction, Transaction};
+use hutong_core::block::Block;
+use hutong_core::genesis::Genesis;
+use hutong_core::hash::Hash32;
+use hutong_core::log::{Blake3Log, LogHasher};
+use hutong_core::rules::VerifiedSignatures;
+use hutong_core::tx::{EncodedTransaction, Transaction};
 
 /// What an audit store keeps beside the state.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

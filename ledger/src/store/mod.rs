@@ -45,29 +45,29 @@ pub use backend::{
 pub use journal::{JournalLimits, Journaled};
 pub use lean::{AuditStore, PreparedTransactions};
 
-use crate::block::{Block, BlockHeader, CommitCertificate, tx_root};
-use crate::codec::{self, CodecError};
-use crate::crypto::PublicKey;
-use crate::evidence::{Evidence, EvidenceKey, EvidenceRecord, EvidenceRuleError};
-use crate::genesis::Genesis;
-use crate::hash::Hash32;
-use crate::ident::RegionCode;
-use crate::limits;
-use crate::log::{
+use hutong_core::block::{Block, BlockHeader, CommitCertificate, tx_root};
+use hutong_core::codec::{self, CodecError};
+use hutong_core::crypto::PublicKey;
+use hutong_core::evidence::{Evidence, EvidenceKey, EvidenceRecord, EvidenceRuleError};
+use hutong_core::genesis::Genesis;
+use hutong_core::hash::Hash32;
+use hutong_core::ident::RegionCode;
+use hutong_core::limits;
+use hutong_core::log::{
     self as txlog, Blake3Log, ConsistencyProof, InclusionProof, LogError, LogHasher, LogNodeStore,
     NodeKey,
 };
-use crate::records::record_hash_of_bytes;
-use crate::records::{
+use hutong_core::records::record_hash_of_bytes;
+use hutong_core::records::{
     Authority, AuthorityId, Grant, Height, Holder, Licence, LicenceNumber, NodeRegistry, Objection,
     Recognition, Record, RecordKey, TimeMs, TypeCode,
 };
-use crate::rules::{
+use hutong_core::rules::{
     self, Applied, Context, Overlay, RuleError, SignatureCandidate, StateError, StateReader,
 };
-use crate::smt::{self, SmtProof};
-use crate::tx::{EncodedTransaction, Transaction};
-use crate::verdict::{self, StateAt, Verdict, VerdictInputs};
+use hutong_core::smt::{self, SmtProof};
+use hutong_core::tx::{EncodedTransaction, Transaction};
+use hutong_core::verdict::{self, StateAt, Verdict, VerdictInputs};
 
 /// The store's own failures.
 #[derive(Debug, thiserror::Error)]
@@ -233,7 +233,7 @@ impl Execution {
                 let issuance = effects.licence.is_some()
                     && matches!(
                         transaction.payload.body,
-                        crate::tx::TxBody::IssueLicence { .. }
+                        hutong_core::tx::TxBody::IssueLicence { .. }
                     );
                 1 + if issuance { 3 } else { 0 }
             })
@@ -297,7 +297,7 @@ struct VerifiedSignatureCache {
 
 impl VerifiedSignatureCache {
     fn entry(id: &Hash32, key: &PublicKey) -> Hash32 {
-        crate::hash::blake3_parts(&[b"hutong/verified-signature/v1", &id.0, &key.0])
+        hutong_core::hash::blake3_parts(&[b"hutong/verified-signature/v1", &id.0, &key.0])
     }
 
     fn insert(&mut self, id: &Hash32, key: &PublicKey) {
@@ -723,7 +723,7 @@ impl Store {
                 return Ok(None);
             }
         }
-        Ok(crate::block::validator_set(&registry).ok())
+        Ok(hutong_core::block::validator_set(&registry).ok())
     }
 
     /// Applies the block's evidence to `overlay` (see [`rules::apply_evidence`]): the items
@@ -1062,7 +1062,7 @@ impl Store {
             let key_bytes = key.to_bytes();
             let record_bytes = record.to_bytes();
             updates.push((
-                crate::hash::tagged(STATE_KEY_TAG, &key_bytes),
+                hutong_core::hash::tagged(STATE_KEY_TAG, &key_bytes),
                 Some(record_hash_of_bytes(&record_bytes)),
             ));
             record_writes.push((prefixed(b'R', &key_bytes), Some(record_bytes)));
@@ -1406,7 +1406,7 @@ impl Store {
             if serving
                 && let (Some((type_code, number)), Some(transaction)) =
                     (&effects.licence, block.transactions.get(index))
-                && let crate::tx::TxBody::IssueLicence { holder, region, .. } =
+                && let hutong_core::tx::TxBody::IssueLicence { holder, region, .. } =
                     &transaction.payload.body
             {
                 let tail = [type_code.as_str().as_bytes(), number.as_str().as_bytes()];
@@ -1964,8 +1964,8 @@ impl StateReader for Store {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::log::MemoryLogStore;
-    use crate::testkit::{Fixture, GENESIS_TIME};
+    use hutong_core::log::MemoryLogStore;
+    use hutong_core::testkit::{Fixture, GENESIS_TIME};
 
     fn leaf(number: u64) -> Hash32 {
         Blake3Log.leaf_hash(&number.to_be_bytes())
@@ -2107,7 +2107,7 @@ mod tests {
         let transaction = fixture.issue_business_licence("qd-approval", "370200", 1);
         // The cache holds the transaction under some other key: execution must still verify
         // the signature against the key the state names.
-        let other = crate::testkit::secret("someone-else").public_key();
+        let other = hutong_core::testkit::secret("someone-else").public_key();
         store
             .verified
             .write()
@@ -2191,15 +2191,18 @@ mod tests {
     #[test]
     fn the_verified_signature_cache_is_bounded() {
         let mut cache = VerifiedSignatureCache::default();
-        let key = crate::testkit::secret("k").public_key();
+        let key = hutong_core::testkit::secret("k").public_key();
         for number in 0..(VERIFIED_SIGNATURES_MAX as u64 + 10) {
-            cache.insert(&crate::hash::tagged("id", &number.to_be_bytes()), &key);
+            cache.insert(
+                &hutong_core::hash::tagged("id", &number.to_be_bytes()),
+                &key,
+            );
         }
         assert_eq!(cache.entries.len(), VERIFIED_SIGNATURES_MAX);
         use rules::VerifiedSignatures;
-        assert!(!cache.contains(&crate::hash::tagged("id", &0u64.to_be_bytes()), &key));
+        assert!(!cache.contains(&hutong_core::hash::tagged("id", &0u64.to_be_bytes()), &key));
         assert!(cache.contains(
-            &crate::hash::tagged("id", &(VERIFIED_SIGNATURES_MAX as u64 + 9).to_be_bytes()),
+            &hutong_core::hash::tagged("id", &(VERIFIED_SIGNATURES_MAX as u64 + 9).to_be_bytes()),
             &key
         ));
     }

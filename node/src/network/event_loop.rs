@@ -7,8 +7,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
-use hutong_ledger::crypto::PublicKey;
-use hutong_ledger::hash::blake3_parts;
+use hutong_core::crypto::PublicKey;
+use hutong_core::hash::blake3_parts;
 use libp2p::core::ConnectedPoint;
 use libp2p::core::multiaddr::Protocol;
 use libp2p::request_response::{self, OutboundFailure, OutboundRequestId, ResponseChannel};
@@ -1036,7 +1036,7 @@ mod tests {
 
     #[test]
     fn only_plain_tcp_addresses_are_remembered() {
-        let key = hutong_ledger::crypto::SecretKey::from_seed([1; 32]).public_key();
+        let key = hutong_core::crypto::SecretKey::from_seed([1; 32]).public_key();
         let peer = peer_id_of(&key).unwrap();
         let mut record = PeerRecord::new(key, Instant::now(), Duration::from_secs(1));
         let tcp: Multiaddr = "/ip4/127.0.0.1/tcp/4001".parse().unwrap();
@@ -1048,7 +1048,7 @@ mod tests {
 
     #[test]
     fn remembered_addresses_are_bounded_and_newest_first() {
-        let key = hutong_ledger::crypto::SecretKey::from_seed([1; 32]).public_key();
+        let key = hutong_core::crypto::SecretKey::from_seed([1; 32]).public_key();
         let mut record = PeerRecord::new(key, Instant::now(), Duration::from_secs(1));
         for port in 0..20u16 {
             record.remember(format!("/ip4/127.0.0.1/tcp/{port}").parse().unwrap());

@@ -1,7 +1,7 @@
 //! The map between ledger keys and libp2p identities. Nothing outside this module sees a
 //! `PeerId`: the node names peers by their ledger [`PublicKey`].
 
-use hutong_ledger::crypto::{PublicKey, SecretKey};
+use hutong_core::crypto::{PublicKey, SecretKey};
 use libp2p::PeerId;
 use libp2p::identity::{self, Keypair};
 

@@ -24,7 +24,7 @@
 //! ```ignore
 //! // `node` is a binary crate, so this example is compiled only as part of its docs.
 //! # async fn example() -> Result<(), Box<dyn std::error::Error>> {
-//! use hutong_ledger::crypto::SecretKey;
+//! use hutong_core::crypto::SecretKey;
 //! use hutong_node::network::{NetworkConfig, NetworkEvent, Topic, spawn};
 //!
 //! let peer = SecretKey::from_seed([2; 32]).public_key();
@@ -54,7 +54,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use hutong_ledger::crypto::{PublicKey, SecretKey};
+use hutong_core::crypto::{PublicKey, SecretKey};
 use tokio::sync::{mpsc, oneshot};
 
 pub use libp2p::Multiaddr;
@@ -121,15 +121,15 @@ impl Default for NetworkLimits {
     fn default() -> Self {
         Self {
             gossip_transactions_bytes_max: 1024 * 1024,
-            gossip_consensus_bytes_max: hutong_ledger::limits::BLOCK_BYTES_MAX + 64 * 1024,
+            gossip_consensus_bytes_max: hutong_core::limits::BLOCK_BYTES_MAX + 64 * 1024,
             request_bytes_max: 1024 * 1024,
-            response_bytes_max: 2 * hutong_ledger::limits::BLOCK_BYTES_MAX + 1024 * 1024,
+            response_bytes_max: 2 * hutong_core::limits::BLOCK_BYTES_MAX + 1024 * 1024,
             command_channel_capacity: 1024,
             event_channel_capacity: 4096,
             request_timeout: Duration::from_secs(10),
             outbound_requests_pending_max: 256,
             inbound_requests_pending_max: 256,
-            connections_established_max: 2 * hutong_ledger::limits::NODES_MAX as u32,
+            connections_established_max: 2 * hutong_core::limits::NODES_MAX as u32,
             connections_pending_incoming_max: 64,
             gossip_heartbeat: Duration::from_millis(150),
             redial_backoff_initial: Duration::from_secs(1),
@@ -671,7 +671,7 @@ fn validate_chain_id(chain_id: &str) -> Result<(), NetworkError> {
             reason,
         })
     };
-    if chain_id.is_empty() || chain_id.len() > hutong_ledger::limits::CHAIN_ID_BYTES_MAX {
+    if chain_id.is_empty() || chain_id.len() > hutong_core::limits::CHAIN_ID_BYTES_MAX {
         return fail("it is 1 to CHAIN_ID_BYTES_MAX bytes");
     }
     let allowed =

@@ -5,7 +5,7 @@ use std::future::Future;
 use std::time::Duration;
 
 use futures::StreamExt;
-use hutong_ledger::crypto::{PublicKey, SecretKey};
+use hutong_core::crypto::{PublicKey, SecretKey};
 use libp2p::swarm::SwarmEvent;
 use libp2p::{SwarmBuilder, gossipsub, noise, tcp, yamux};
 use tokio::sync::mpsc;

@@ -10,7 +10,7 @@
 //! `Serialize`, prints masked, and leaves only a salted commitment ([`ResidentId::commitment`]).
 //!
 //! ```
-//! use hutong_ledger::ident::{RegionCode, ResidentId, Uscc};
+//! use hutong_core::ident::{RegionCode, ResidentId, Uscc};
 //!
 //! let company = Uscc::parse("91350100M000100Y43")?;
 //! let fuzhou = RegionCode::parse("350100")?;
@@ -21,7 +21,7 @@
 //! let person = ResidentId::parse("11010519491231002X")?;
 //! let on_ledger = person.commitment(&[0x5a; 32]);
 //! # let _ = on_ledger;
-//! # Ok::<(), hutong_ledger::ident::IdentError>(())
+//! # Ok::<(), hutong_core::ident::IdentError>(())
 //! ```
 
 use std::fmt;

@@ -23,7 +23,7 @@
 //! the ledger reads no global random source, and the outcome must be reproducible offline.
 //!
 //! ```
-//! use hutong_ledger::crypto::{SecretKey, TX_DOMAIN, signing_message, verify, verify_batch};
+//! use hutong_core::crypto::{SecretKey, TX_DOMAIN, signing_message, verify, verify_batch};
 //!
 //! let key = SecretKey::from_seed([7; 32]);
 //! let public_key = key.public_key();
@@ -32,7 +32,7 @@
 //! let signature = key.sign(&message);
 //! verify(&public_key, &message, &signature)?;
 //! assert_eq!(verify_batch(&[(&public_key, message.as_slice(), &signature)]), Ok(()));
-//! # Ok::<(), hutong_ledger::crypto::SignatureError>(())
+//! # Ok::<(), hutong_core::crypto::SignatureError>(())
 //! ```
 
 use std::collections::BTreeMap;

@@ -6,8 +6,8 @@
 //! is the caller's: the ledger does no IO besides its store.
 //!
 //! ```
-//! use hutong_ledger::keyfile;
-//! use hutong_ledger::crypto::SecretKey;
+//! use hutong_core::keyfile;
+//! use hutong_core::crypto::SecretKey;
 //!
 //! let key = SecretKey::from_seed([7; 32]);
 //! let text = keyfile::encode("authority", &key);

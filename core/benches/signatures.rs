@@ -8,7 +8,7 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use hutong_ledger::crypto::{
+use hutong_core::crypto::{
     PublicKey, SecretKey, Signature, TX_DOMAIN, signing_message, verify, verify_batch,
 };
 

@@ -26,7 +26,7 @@
 //! # Example
 //!
 //! ```
-//! use hutong_ledger::log::{self, Blake3Log, LogHasher, MemoryLogStore};
+//! use hutong_core::log::{self, Blake3Log, LogHasher, MemoryLogStore};
 //!
 //! let hasher = Blake3Log;
 //! let mut store = MemoryLogStore::new();
@@ -46,7 +46,7 @@
 //! let old_root = log::root(&hasher, &store, 2)?;
 //! let consistency = log::consistency_proof(&hasher, &store, 2, 3)?;
 //! consistency.verify(&hasher, &old_root, &appended.new_root)?;
-//! # Ok::<(), hutong_ledger::log::LogError>(())
+//! # Ok::<(), hutong_core::log::LogError>(())
 //! ```
 
 use std::collections::HashMap;

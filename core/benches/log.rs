@@ -5,8 +5,8 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use hutong_ledger::hash::Hash32;
-use hutong_ledger::log::{
+use hutong_core::hash::Hash32;
+use hutong_core::log::{
     self, Blake3Log, ConsistencyProof, InclusionProof, LogHasher, MemoryLogStore,
 };
 

@@ -10,8 +10,8 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use hutong_ledger::hash::{Hash32, tagged};
-use hutong_ledger::smt::{
+use hutong_core::hash::{Hash32, tagged};
+use hutong_core::smt::{
     MemorySmtStore, SmtUpdate, SmtWriteSet, SparseMerkleTree, verify_membership,
     verify_non_membership,
 };

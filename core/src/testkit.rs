@@ -2,7 +2,7 @@
 //! small genesis with governors, issuers, a supervisor and a recognizer, and builders that sign
 //! transactions with the right nonces. Nothing here is used by a running node's logic.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use crate::block::{BlockHeader, CommitCertificate, certify};
 use crate::crypto::SecretKey;
@@ -11,8 +11,9 @@ use crate::hash::{Hash32, tagged};
 use crate::ident::{RegionCode, Uscc};
 use crate::records::{
     AuthorityId, FaceValue, FieldKind, FieldSchema, Holder, HolderKind, LicenceNumber, NodeEntry,
-    Role, StatusAction, TimeMs, TypeCode, Visibility, face_commitment,
+    Record, RecordKey, Role, StatusAction, TimeMs, TypeCode, Visibility, face_commitment,
 };
+use crate::rules::{StateError, StateReader};
 use crate::tx::{AuthorityDraft, LicenceTypeDraft, Transaction, TxBody, TxPayload, ValidUntil};
 
 /// The chain id of fixtures.
@@ -279,6 +280,11 @@ impl Fixture {
         }
     }
 
+    /// The state at height 0 of the fixture's genesis, in memory.
+    pub fn genesis_state(&self) -> MemoryState {
+        MemoryState::from_genesis(&self.genesis)
+    }
+
     /// A certificate for `header` signed by every fixture node in round 0.
     pub fn certify(&self, header: &BlockHeader) -> CommitCertificate {
         let signers: Vec<&SecretKey> = self.node_keys.iter().collect();
@@ -419,5 +425,47 @@ pub fn qualification_body(
         valid_from: GENESIS_TIME,
         valid_until: ValidUntil::TypeDefault,
         document_hash: tagged("document", number.as_bytes()),
+    }
+}
+
+/// A committed state held in memory: the records by key and the ids of the committed
+/// transactions. The rules' tests and examples run on it without a store.
+#[derive(Clone, Debug, Default)]
+pub struct MemoryState {
+    pub records: BTreeMap<RecordKey, Record>,
+    pub transactions: BTreeSet<Hash32>,
+}
+
+impl MemoryState {
+    /// The state at height 0 of `genesis`.
+    pub fn from_genesis(genesis: &Genesis) -> Self {
+        MemoryState {
+            records: genesis
+                .records()
+                .into_iter()
+                .map(|record| (record.key(), record))
+                .collect(),
+            transactions: BTreeSet::new(),
+        }
+    }
+
+    /// Takes the writes of a block (an overlay's) and the ids of its transactions as committed.
+    pub fn commit(
+        &mut self,
+        writes: BTreeMap<RecordKey, Record>,
+        transactions: impl IntoIterator<Item = Hash32>,
+    ) {
+        self.records.extend(writes);
+        self.transactions.extend(transactions);
+    }
+}
+
+impl StateReader for MemoryState {
+    fn record(&self, key: &RecordKey) -> Result<Option<Record>, StateError> {
+        Ok(self.records.get(key).cloned())
+    }
+
+    fn contains_transaction(&self, id: &Hash32) -> Result<bool, StateError> {
+        Ok(self.transactions.contains(id))
     }
 }

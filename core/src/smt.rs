@@ -140,8 +140,8 @@
 //! # Example
 //!
 //! ```
-//! use hutong_ledger::hash::tagged;
-//! use hutong_ledger::smt::{MemorySmtStore, SparseMerkleTree, verify_membership, verify_non_membership};
+//! use hutong_core::hash::tagged;
+//! use hutong_core::smt::{MemorySmtStore, SparseMerkleTree, verify_membership, verify_non_membership};
 //!
 //! let mut store = MemorySmtStore::new();
 //! let mut tree = SparseMerkleTree::empty();
@@ -157,7 +157,7 @@
 //! let absent = tagged("example/key", b"licence 2");
 //! let proof = tree.prove(&store, &absent)?;
 //! assert_eq!(verify_non_membership(tree.root(), &absent, &proof), Ok(()));
-//! # Ok::<(), hutong_ledger::smt::SmtError>(())
+//! # Ok::<(), hutong_core::smt::SmtError>(())
 //! ```
 
 use std::cmp::Reverse;
