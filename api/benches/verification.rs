@@ -9,9 +9,9 @@ use std::sync::Arc;
 use axum::body::Body;
 use axum::http::Request;
 use criterion::{Criterion, criterion_group, criterion_main};
-use hutong_api::offline::{self, ProofBundle};
 use hutong_api::testkit::{StoreNode, demo_chain};
 use hutong_api::{ApiConfig, ApiState, router};
+use hutong_verify::{self, ProofBundle};
 use tower::ServiceExt;
 
 fn bench(c: &mut Criterion) {
@@ -81,10 +81,10 @@ fn bench(c: &mut Criterion) {
         bundle.records[0].proof.siblings.len()
     );
     let genesis = chain.fixture.genesis.clone();
-    offline::verify_bundle(&bundle, &genesis).expect("the bundle verifies");
+    hutong_verify::verify_bundle(&bundle, &genesis).expect("the bundle verifies");
 
     c.bench_function("verify_bundle/parsed", |b| {
-        b.iter(|| black_box(offline::verify_bundle(black_box(&bundle), &genesis)))
+        b.iter(|| black_box(hutong_verify::verify_bundle(black_box(&bundle), &genesis)))
     });
     c.bench_function("verify_bundle/parse_json_only", |b| {
         b.iter(|| {
@@ -95,10 +95,10 @@ fn bench(c: &mut Criterion) {
     });
     c.bench_function("verify_bundle/from_json", |b| {
         b.iter(|| {
-            black_box(offline::verify_json(
+            black_box(hutong_verify::verify_json(
                 black_box(&bundle_bytes),
                 &genesis,
-                &offline::VerifyOptions::default(),
+                &hutong_verify::VerifyOptions::default(),
             ))
         })
     });

@@ -17,7 +17,8 @@
 //! # }
 //! ```
 //!
-//! What a verifier runs offline lives in [`offline`]: it depends on the ledger crate alone.
+//! What a verifier runs offline lives in the `hutong-verify` crate, which needs no web stack;
+//! the API builds the documents it checks.
 #![cfg_attr(
     not(test),
     deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
@@ -25,7 +26,6 @@
 
 pub mod config;
 pub mod node;
-pub mod offline;
 pub mod problem;
 mod proofs;
 pub mod qr_image;

@@ -1,6 +1,6 @@
 //! Building proofs from the store: signed checkpoints (with the validator-set hand-overs since
 //! genesis), licence proof bundles and transaction inclusion proofs. What they contain and how
-//! they are checked is in [`crate::offline`].
+//! they are checked is in [`hutong_verify`].
 
 use hutong_core::block::BlockHeader;
 use hutong_core::hash::Hash32;
@@ -9,12 +9,12 @@ use hutong_core::records::{LicenceNumber, Record, RecordKey, TypeCode};
 use hutong_core::tx::TxBody;
 use hutong_ledger::store::{StateProof, Store, StoreError};
 
-use crate::offline::{
+use crate::problem::ApiError;
+use crate::state::ApiState;
+use hutong_verify::{
     self, BUNDLE_FORMAT, Checkpoint, LoggedTransaction, ProofBundle, RecordProof,
     TRANSACTION_PROOF_FORMAT, TransactionProof, ValidatorChange,
 };
-use crate::problem::ApiError;
-use crate::state::ApiState;
 
 /// How many times a proof is rebuilt when a block commits while it is being read.
 const CONSISTENT_READ_ATTEMPTS: usize = 4;
@@ -35,7 +35,7 @@ pub(crate) fn checkpoint(state: &ApiState, header: BlockHeader) -> Result<Checkp
         Some(block.certificate)
     };
     let genesis = store.genesis()?;
-    let mut validators = offline::genesis_validators(&genesis);
+    let mut validators = hutong_verify::genesis_validators(&genesis);
     let mut validator_changes = Vec::new();
     let plan: Vec<(u64, Vec<(u64, hutong_core::tx::Transaction)>)> = {
         let mut index = state
@@ -87,7 +87,7 @@ pub(crate) fn checkpoint(state: &ApiState, header: BlockHeader) -> Result<Checkp
             .header(effective_height)?
             .ok_or_else(|| corrupt(format!("header {effective_height} is missing")))?
             .validators_hash;
-        if offline::validators_hash(&validators) != expected {
+        if hutong_verify::validators_hash(&validators) != expected {
             return Err(ApiError::internal(format!(
                 "the validator set that took effect at height {effective_height} cannot be \
                  connected to genesis from the governors' ChangeValidators records"
@@ -100,7 +100,7 @@ pub(crate) fn checkpoint(state: &ApiState, header: BlockHeader) -> Result<Checkp
             transactions: logged,
         });
     }
-    if offline::validators_hash(&validators) != header.validators_hash {
+    if hutong_verify::validators_hash(&validators) != header.validators_hash {
         return Err(ApiError::internal(format!(
             "the validator set of height {} does not match its header",
             header.height

@@ -17,8 +17,8 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::node::{NodeInfo, PendingStatus};
-use crate::offline::TransactionProof;
-use crate::offline::qr::VerifiedQr;
+use hutong_verify::TransactionProof;
+use hutong_verify::qr::VerifiedQr;
 
 /// The height and time of the state an answer was computed on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -177,7 +177,7 @@ pub struct VerificationView {
     /// The proof bundle, when `proof=true` was asked.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<Object>)]
-    pub proof: Option<crate::offline::ProofBundle>,
+    pub proof: Option<hutong_verify::ProofBundle>,
 }
 
 impl VerificationView {
@@ -516,7 +516,7 @@ pub struct LicenceEventList {
     #[schema(value_type = Vec<Object>)]
     pub items: Vec<hutong_ledger::audit::LicenceEventRow>,
     #[schema(value_type = Object)]
-    pub checkpoint: crate::offline::Checkpoint,
+    pub checkpoint: hutong_verify::Checkpoint,
 }
 
 /// One step of a licence's history with its inclusion proof.
@@ -553,5 +553,5 @@ pub struct LicenceHistory {
     #[schema(value_type = Object)]
     pub state_proof: hutong_core::smt::SmtProof,
     #[schema(value_type = Object)]
-    pub checkpoint: crate::offline::Checkpoint,
+    pub checkpoint: hutong_verify::Checkpoint,
 }

@@ -1,6 +1,7 @@
 //! Offline verification: a bundle from the router verifies with the genesis file alone, and
 //! every tampered bundle fails with the error its mutation calls for. The vectors in
-//! `tests/vectors/proofs.json` pin the format for verifiers written elsewhere; set
+//! `verify/tests/vectors/proofs.json` (with `genesis.json` and `licence-bundle.json` beside it,
+//! the example of the verifier crate's docs) pin the format for verifiers written elsewhere; set
 //! `HUTONG_WRITE_VECTORS=1` to regenerate them after a deliberate format change.
 
 mod common;
@@ -10,12 +11,12 @@ use std::sync::Arc;
 
 use axum::body::Body;
 use axum::http::Request;
-use hutong_api::offline::qr::QrPayload;
-use hutong_api::offline::{self, ProofBundle, VerifyOptions};
 use hutong_api::testkit::{DemoChain, StoreNode, demo_chain};
 use hutong_api::{ApiConfig, ApiState, router};
 use hutong_core::genesis::Genesis;
 use hutong_core::records::Record;
+use hutong_verify::qr::QrPayload;
+use hutong_verify::{self, ProofBundle, VerifyOptions};
 use serde_json::{Value, json};
 use tower::ServiceExt;
 
@@ -144,7 +145,32 @@ fn tampered(bundle: &ProofBundle) -> Vec<(&'static str, ProofBundle, &'static st
 }
 
 fn vectors_path() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/vectors/proofs.json")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../verify/tests/vectors/proofs.json")
+}
+
+/// The genesis file of the vectors, alone: what the verifier crate's example reads.
+const GENESIS_EXAMPLE: &str = "genesis.json";
+/// The first valid bundle of the vectors, alone.
+const BUNDLE_EXAMPLE: &str = "licence-bundle.json";
+
+fn example_path(name: &str) -> PathBuf {
+    vectors_path().with_file_name(name)
+}
+
+/// The example files hold the same genesis and bundle as the vectors.
+fn check_example_files(vectors: &Value, genesis: &Genesis) {
+    let example_genesis =
+        Genesis::from_json(&std::fs::read(example_path(GENESIS_EXAMPLE)).unwrap()).unwrap();
+    assert_eq!(
+        &example_genesis, genesis,
+        "{GENESIS_EXAMPLE} is the vectors' genesis"
+    );
+    let example_bundle: Value =
+        serde_json::from_slice(&std::fs::read(example_path(BUNDLE_EXAMPLE)).unwrap()).unwrap();
+    assert_eq!(
+        example_bundle, vectors["valid"][0]["bundle"],
+        "{BUNDLE_EXAMPLE} is the vectors' first valid bundle"
+    );
 }
 
 /// The vectors a verifier written elsewhere checks itself against.
@@ -152,7 +178,7 @@ async fn generate_vectors() -> Value {
     let chain = demo_chain(3);
     let bundle_bytes = get(&chain, &bundle_uri(&chain, 0)).await;
     let bundle: ProofBundle = serde_json::from_slice(&bundle_bytes).unwrap();
-    let verified = offline::verify_bundle(&bundle, &chain.fixture.genesis).unwrap();
+    let verified = hutong_verify::verify_bundle(&bundle, &chain.fixture.genesis).unwrap();
     let absent: ProofBundle = serde_json::from_slice(
         &get(
             &chain,
@@ -238,14 +264,22 @@ async fn vectors_verify_as_recorded() {
             serde_json::to_string_pretty(&vectors).unwrap() + "\n",
         )
         .unwrap();
+        let genesis: Genesis = serde_json::from_value(vectors["genesis"].clone()).unwrap();
+        std::fs::write(example_path(GENESIS_EXAMPLE), genesis.to_json() + "\n").unwrap();
+        std::fs::write(
+            example_path(BUNDLE_EXAMPLE),
+            serde_json::to_string_pretty(&vectors["valid"][0]["bundle"]).unwrap() + "\n",
+        )
+        .unwrap();
     }
     let vectors: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
     let genesis: Genesis = serde_json::from_value(vectors["genesis"].clone()).unwrap();
+    check_example_files(&vectors, &genesis);
     for case in vectors["valid"].as_array().unwrap() {
         let document = serde_json::to_vec(&case["bundle"]).unwrap();
-        let verified = offline::verify_json(&document, &genesis, &VerifyOptions::default())
+        let verified = hutong_verify::verify_json(&document, &genesis, &VerifyOptions::default())
             .unwrap_or_else(|error| panic!("{}: {error}", case["name"]));
-        let offline::Verified::Licence(verified) = verified else {
+        let hutong_verify::Verified::Licence(verified) = verified else {
             panic!("a licence bundle");
         };
         let expected = &case["expected"];
@@ -267,7 +301,7 @@ async fn vectors_verify_as_recorded() {
     }
     for case in vectors["tampered"].as_array().unwrap() {
         let bundle: ProofBundle = serde_json::from_value(case["bundle"].clone()).unwrap();
-        let error = offline::verify_bundle(&bundle, &genesis).unwrap_err();
+        let error = hutong_verify::verify_bundle(&bundle, &genesis).unwrap_err();
         assert_eq!(
             error.code(),
             case["error"].as_str().unwrap(),
@@ -312,7 +346,7 @@ async fn bundle_from_the_shared_chain_verifies_and_tampering_fails() {
     let chain = common::chain();
     let bytes = get(chain, &bundle_uri(chain, 10)).await;
     let bundle: ProofBundle = serde_json::from_slice(&bytes).unwrap();
-    let verified = offline::verify_bundle(&bundle, &chain.fixture.genesis).unwrap();
+    let verified = hutong_verify::verify_bundle(&bundle, &chain.fixture.genesis).unwrap();
     assert_eq!(verified.checkpoint.validator_changes, 1);
     assert_eq!(verified.checkpoint.height, chain.store.height().unwrap());
     assert!(verified.issuer.is_some());
@@ -321,10 +355,11 @@ async fn bundle_from_the_shared_chain_verifies_and_tampering_fails() {
         at: Some(common::NOW),
         region: Some(hutong_core::testkit::region("650100")),
     };
-    let offline_verdict = offline::verify_bundle_with(&bundle, &chain.fixture.genesis, &options)
-        .unwrap()
-        .verdict
-        .unwrap();
+    let offline_verdict =
+        hutong_verify::verify_bundle_with(&bundle, &chain.fixture.genesis, &options)
+            .unwrap()
+            .verdict
+            .unwrap();
     let online = chain
         .store
         .verdict(
@@ -338,13 +373,16 @@ async fn bundle_from_the_shared_chain_verifies_and_tampering_fails() {
         .verdict;
     assert_eq!(offline_verdict, online);
     for (name, tampered_bundle, expected) in tampered(&bundle) {
-        let error = offline::verify_bundle(&tampered_bundle, &chain.fixture.genesis).unwrap_err();
+        let error =
+            hutong_verify::verify_bundle(&tampered_bundle, &chain.fixture.genesis).unwrap_err();
         assert_eq!(error.code(), expected, "{name}: {error}");
     }
     let mut other = chain.fixture.genesis.clone();
     other.chain_id = "another-chain".into();
     assert_eq!(
-        offline::verify_bundle(&bundle, &other).unwrap_err().code(),
+        hutong_verify::verify_bundle(&bundle, &other)
+            .unwrap_err()
+            .code(),
         "chain-mismatch"
     );
 }
@@ -357,7 +395,7 @@ async fn disputed_licence_bundle_carries_its_objection() {
         chain.facts.disputed
     );
     let bundle: ProofBundle = serde_json::from_slice(&get(chain, &uri).await).unwrap();
-    let verified = offline::verify_bundle(&bundle, &chain.fixture.genesis).unwrap();
+    let verified = hutong_verify::verify_bundle(&bundle, &chain.fixture.genesis).unwrap();
     let verdict = verified.verdict.unwrap();
     assert_eq!(verdict.open_objections, vec![chain.facts.objection]);
 }
@@ -365,14 +403,14 @@ async fn disputed_licence_bundle_carries_its_objection() {
 #[test]
 fn genesis_checkpoint_verifies_without_a_certificate() {
     let genesis = &common::chain().fixture.genesis;
-    let checkpoint = offline::Checkpoint {
-        header: offline::genesis_header(genesis),
+    let checkpoint = hutong_verify::Checkpoint {
+        header: hutong_verify::genesis_header(genesis),
         certificate: None,
-        validators: offline::genesis_validators(genesis),
+        validators: hutong_verify::genesis_validators(genesis),
         validator_changes: Vec::new(),
     };
     assert_eq!(
-        offline::verify_checkpoint(&checkpoint, genesis)
+        hutong_verify::verify_checkpoint(&checkpoint, genesis)
             .unwrap()
             .height,
         0
@@ -380,7 +418,7 @@ fn genesis_checkpoint_verifies_without_a_certificate() {
     let mut wrong = checkpoint.clone();
     wrong.header.time += 1;
     assert_eq!(
-        offline::verify_checkpoint(&wrong, genesis)
+        hutong_verify::verify_checkpoint(&wrong, genesis)
             .unwrap_err()
             .code(),
         "genesis-header-mismatch"

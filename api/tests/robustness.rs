@@ -3,16 +3,19 @@
 
 use std::sync::OnceLock;
 
-use hutong_api::offline::qr::QrPayload;
-use hutong_api::offline::{self, VerifyOptions, base32};
 use hutong_core::genesis::Genesis;
+use hutong_verify::qr::QrPayload;
+use hutong_verify::{self, VerifyOptions, base32};
 use proptest::prelude::*;
 
 /// The valid bundle of the vectors and their genesis file.
 fn vectors() -> &'static (Vec<u8>, Genesis, String) {
     static VECTORS: OnceLock<(Vec<u8>, Genesis, String)> = OnceLock::new();
     VECTORS.get_or_init(|| {
-        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/vectors/proofs.json");
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../verify/tests/vectors/proofs.json"
+        );
         let vectors: serde_json::Value =
             serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
         let genesis = serde_json::from_value(vectors["genesis"].clone()).unwrap();
@@ -62,13 +65,13 @@ proptest! {
             let position = index.index(document.len());
             document[position] = *byte;
         }
-        if let Ok(offline::Verified::Licence(verified)) =
-            offline::verify_json(&document, genesis, &VerifyOptions::default())
+        if let Ok(hutong_verify::Verified::Licence(verified)) =
+            hutong_verify::verify_json(&document, genesis, &VerifyOptions::default())
         {
             // Only changes that leave every hashed value as it was (white space, the order
             // or spelling of JSON that decodes to the same values) may still verify.
-            let original = offline::verify_json(bundle, genesis, &VerifyOptions::default()).unwrap();
-            prop_assert_eq!(offline::Verified::Licence(verified), original);
+            let original = hutong_verify::verify_json(bundle, genesis, &VerifyOptions::default()).unwrap();
+            prop_assert_eq!(hutong_verify::Verified::Licence(verified), original);
         }
     }
 }

@@ -5,12 +5,12 @@ mod common;
 use axum::http::{Method, StatusCode};
 use common::{NOW, QINGDAO_LICENCES, api, api_with, chain};
 use hutong_api::ApiConfig;
-use hutong_api::offline::qr::QrPayload;
-use hutong_api::offline::{self, ProofBundle, TransactionProof, VerifyOptions};
 use hutong_core::crypto::SecretKey;
 use hutong_core::log::{Blake3Log, ConsistencyProof, InclusionProof};
 use hutong_core::testkit::{CHAIN_ID, GENESIS_TIME, business_licence_body, secret};
 use hutong_core::tx::{Transaction, TxBody, TxPayload};
+use hutong_verify::qr::QrPayload;
+use hutong_verify::{self, ProofBundle, TransactionProof, VerifyOptions};
 use serde_json::json;
 
 fn licence_uri(number: &str) -> String {
@@ -167,7 +167,7 @@ async fn verification_with_proof_verifies_offline_to_the_same_verdict() {
         region: Some(hutong_core::testkit::region("650100")),
     };
     let verified =
-        offline::verify_bundle_with(&bundle, &chain().fixture.genesis, &options).unwrap();
+        hutong_verify::verify_bundle_with(&bundle, &chain().fixture.genesis, &options).unwrap();
     let verdict = verified.verdict.unwrap();
     assert!(verdict.valid);
     assert_eq!(verdict.valid_in_region, Some(true));
@@ -185,7 +185,7 @@ async fn proof_of_absence() {
         .await;
     assert_eq!(answer.status, StatusCode::OK);
     let bundle: ProofBundle = serde_json::from_slice(&answer.body).unwrap();
-    let verified = offline::verify_bundle(&bundle, &chain().fixture.genesis).unwrap();
+    let verified = hutong_verify::verify_bundle(&bundle, &chain().fixture.genesis).unwrap();
     assert!(verified.licence.is_none());
     assert!(verified.verdict.is_none());
     api.get(&format!("{}/proof?region=x", licence_uri(&first())))
@@ -683,7 +683,8 @@ async fn committed_transaction_with_inclusion_proof() {
     let view = answer.json();
     assert_eq!(view["state"], "committed");
     let proof: TransactionProof = serde_json::from_value(view["proof"].clone()).unwrap();
-    let verified = offline::verify_transaction_proof(&proof, &chain().fixture.genesis).unwrap();
+    let verified =
+        hutong_verify::verify_transaction_proof(&proof, &chain().fixture.genesis).unwrap();
     assert_eq!(verified.id, id);
     assert_eq!(verified.checkpoint.validator_changes, 1);
 
@@ -757,13 +758,13 @@ async fn blocks_and_pages() {
 async fn log_checkpoint_inclusion_and_consistency() {
     let api = api();
     let document = api.get("/v1/log/checkpoint").await;
-    let verified = offline::verify_json(
+    let verified = hutong_verify::verify_json(
         &document.body,
         &chain().fixture.genesis,
         &VerifyOptions::default(),
     )
     .unwrap();
-    let offline::Verified::Checkpoint(checkpoint) = verified else {
+    let hutong_verify::Verified::Checkpoint(checkpoint) = verified else {
         panic!("a checkpoint");
     };
     assert_eq!(checkpoint.height, chain().store.height().unwrap());
@@ -809,7 +810,7 @@ async fn log_checkpoint_inclusion_and_consistency() {
     let consistency = api.get("/v1/log/consistency?first=100").await.json();
     let proof: ConsistencyProof = serde_json::from_value(consistency["proof"].clone()).unwrap();
     let first_root = serde_json::from_value(consistency["first_root"].clone()).unwrap();
-    offline::verify_log_consistency(&proof, &first_root, &checkpoint.log_root).unwrap();
+    hutong_verify::verify_log_consistency(&proof, &first_root, &checkpoint.log_root).unwrap();
     api.get("/v1/log/consistency?first=10&second=5")
         .await
         .assert_problem(StatusCode::BAD_REQUEST, "sizes_out_of_order");

@@ -177,3 +177,13 @@ pub fn certify(
     certificate.signatures = signatures;
     certificate
 }
+
+/// Where a committed transaction is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TxLocation {
+    pub height: Height,
+    /// Position in its block.
+    pub index: u32,
+    /// Position in the transaction log (its leaf index).
+    pub log_index: u64,
+}

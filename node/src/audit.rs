@@ -14,7 +14,6 @@ use clap::{Args, ValueEnum};
 use serde::Serialize;
 use serde_json::json;
 
-use hutong_api::offline::{CheckpointDocument, verify_checkpoint};
 use hutong_core::block::BlockHeader;
 use hutong_core::genesis::Genesis;
 use hutong_core::hash::Hash32;
@@ -27,6 +26,7 @@ use hutong_ledger::audit::{
     SourceBlock, Violation, licence_events, licence_events_csv, parse_export_line, utc_text,
 };
 use hutong_ledger::store::AuditStore;
+use hutong_verify::{CheckpointDocument, verify_checkpoint};
 
 use crate::{Failure, WithCode, exit};
 
@@ -278,10 +278,7 @@ fn get_json<T: serde::de::DeserializeOwned>(agent: &ureq::Agent, url: &str) -> R
         .code(exit::RUNTIME)
 }
 
-fn node_checkpoint(
-    agent: &ureq::Agent,
-    base: &str,
-) -> Result<hutong_api::offline::Checkpoint, Failure> {
+fn node_checkpoint(agent: &ureq::Agent, base: &str) -> Result<hutong_verify::Checkpoint, Failure> {
     let document: CheckpointDocument = get_json(agent, &format!("{base}/v1/log/checkpoint"))?;
     Ok(document.checkpoint)
 }
@@ -369,7 +366,7 @@ fn check_against_checkpoint(
 fn check_node_answers(
     agent: &ureq::Agent,
     base: &str,
-    head_before: &hutong_api::offline::Checkpoint,
+    head_before: &hutong_verify::Checkpoint,
     summary: &AuditSummary,
 ) -> Result<String, Failure> {
     let verified = &summary.checkpoint;

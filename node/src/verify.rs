@@ -1,5 +1,5 @@
 //! `hutong verify`: checks a proof document of the API with no network, against the chain's
-//! genesis file only. The checks are those of `hutong_api::offline` (docs/proofs.md): the
+//! genesis file only. The checks are those of `hutong_verify` (docs/proofs.md): the
 //! signers from genesis through every validator-set change, the certificate of more than two
 //! thirds of the voting power, the records under the state root, and the verdict recomputed
 //! from the proved records.
@@ -12,15 +12,15 @@ use clap::Args;
 use serde::Deserialize;
 
 use hutong_api::format_time;
-use hutong_api::offline::qr::{QrPayload, VerifiedQr};
-use hutong_api::offline::{
-    self, PROOF_DOCUMENT_BYTES_MAX, Verified, VerifiedCheckpoint, VerifiedLicence, VerifyOptions,
-};
 use hutong_core::genesis::Genesis;
 use hutong_core::hash::Hash32;
 use hutong_core::ident::RegionCode;
 use hutong_core::log::ConsistencyProof;
 use hutong_core::records::{LicenceEventKind, TimeMs};
+use hutong_verify::qr::{QrPayload, VerifiedQr};
+use hutong_verify::{
+    self, PROOF_DOCUMENT_BYTES_MAX, Verified, VerifiedCheckpoint, VerifiedLicence, VerifyOptions,
+};
 
 use crate::{Failure, WithCode, exit};
 
@@ -107,7 +107,7 @@ pub fn verify(args: &VerifyArgs) -> Result<(), Failure> {
     let verified = match &args.bundle {
         Some(path) => {
             let document = read_bounded(path).code(exit::CONFIG)?;
-            let verified = offline::verify_json(&document, &genesis, &options)
+            let verified = hutong_verify::verify_json(&document, &genesis, &options)
                 .map_err(|error| {
                     anyhow!(
                         "{} does not verify ({}): {error}",
@@ -260,7 +260,7 @@ fn verify_consistency(
     };
     let checkpoint = |path: &PathBuf| -> Result<VerifiedCheckpoint, Failure> {
         let document = read_bounded(path).code(exit::CONFIG)?;
-        match offline::verify_json(&document, genesis, &VerifyOptions::default()) {
+        match hutong_verify::verify_json(&document, genesis, &VerifyOptions::default()) {
             Ok(Verified::Checkpoint(checkpoint)) => Ok(checkpoint),
             Ok(_) => Err(Failure::new(
                 exit::CONFIG,
@@ -310,7 +310,7 @@ fn verify_consistency(
             ),
         ));
     }
-    offline::verify_log_consistency(proof, &first.log_root, &second.log_root)
+    hutong_verify::verify_log_consistency(proof, &first.log_root, &second.log_root)
         .map_err(|error| {
             anyhow!(
                 "the log at height {} is not a prefix of the log at height {}: {error}",

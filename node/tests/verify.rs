@@ -37,7 +37,8 @@ fn hutong(args: &[&str]) -> Outcome {
 }
 
 fn vectors() -> Value {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../api/tests/vectors/proofs.json");
+    let path =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../verify/tests/vectors/proofs.json");
     serde_json::from_slice(&std::fs::read(path).expect("read the vectors")).expect("vectors")
 }
 

@@ -15,7 +15,6 @@ use utoipa::IntoParams;
 
 use super::verifier::{parse_region, state_view_of};
 use super::{ApiPath, ApiQuery, blocking, page_size, parse_authority, parse_number, parse_type};
-use crate::offline::{CHECKPOINT_FORMAT, CheckpointDocument};
 use crate::problem::{ApiError, Problem};
 use crate::state::ApiState;
 use crate::views::{
@@ -23,6 +22,7 @@ use crate::views::{
     HeaderView, InclusionView, LicenceEventList, LicenceHistory, LicenceHistoryStep,
     LicenceTypeList, RecognitionList,
 };
+use hutong_verify::{CHECKPOINT_FORMAT, CheckpointDocument};
 
 fn parse_height(text: &str) -> Result<Height, ApiError> {
     text.parse::<Height>().map_err(|_| {

@@ -117,12 +117,12 @@ pub(crate) struct EvidenceQuery {
 fn encode_cursor(record: &EvidenceRecord) -> String {
     let mut bytes = record.recorded_at.to_be_bytes().to_vec();
     bytes.extend_from_slice(&hutong_core::codec::to_canonical(&record.key));
-    crate::offline::base32::encode(&bytes)
+    hutong_verify::base32::encode(&bytes)
 }
 
 fn decode_cursor(text: &str) -> Result<(Height, EvidenceKey), ApiError> {
     let invalid = || ApiError::bad_request("invalid_cursor", "the cursor cannot be read");
-    let bytes = crate::offline::base32::decode(text).map_err(|_| invalid())?;
+    let bytes = hutong_verify::base32::decode(text).map_err(|_| invalid())?;
     if bytes.len() < 8 || bytes.len() > 256 {
         return Err(invalid());
     }

@@ -17,11 +17,11 @@ use utoipa::IntoParams;
 
 use super::verifier::{licence_not_found, parse_region, qr_payload};
 use super::{ApiPath, ApiQuery, parse_number, parse_type};
-use crate::offline::qr::QrPayload;
 use crate::problem::ApiError;
 use crate::qr_image;
 use crate::state::ApiState;
 use crate::views::VerificationView;
+use hutong_verify::qr::QrPayload;
 
 /// How many recent blocks the home page lists.
 const HOME_BLOCKS: u64 = 10;

@@ -24,9 +24,9 @@ use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::offline::base32;
 use crate::problem::{ApiError, Problem};
 use crate::state::{ApiMetrics, ApiState};
+use hutong_verify::base32;
 
 #[derive(OpenApi)]
 #[openapi(

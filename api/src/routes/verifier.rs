@@ -19,8 +19,6 @@ use super::{
     ApiPath, ApiQuery, blocking, decode_licence_cursor, encode_licence_cursor, page_size,
     parse_authority, parse_number, parse_type,
 };
-use crate::offline::ProofBundle;
-use crate::offline::qr::QrPayload;
 use crate::problem::{ApiError, Problem};
 use crate::qr_image;
 use crate::state::{ApiMetrics, ApiState};
@@ -28,6 +26,8 @@ use crate::views::{
     AuthoritySummary, FieldCheck, HolderView, LicencePage, LicenceSummary, LicenceView,
     PresentationRequest, PresentationView, QrTextView, StateView, VerificationView,
 };
+use hutong_verify::ProofBundle;
+use hutong_verify::qr::QrPayload;
 
 pub(crate) fn licence_not_found(type_code: &TypeCode, number: &LicenceNumber) -> ApiError {
     ApiError::not_found(
@@ -612,7 +612,7 @@ pub(crate) async fn verify_presentation(
     let store = state.store();
     let signed = match authority(store, &qr.payload.signer)? {
         Some(issuer) => qr.verify_with_authority(store.chain_id(), &issuer),
-        None => Err(crate::offline::qr::QrError::UnknownIssuer(
+        None => Err(hutong_verify::qr::QrError::UnknownIssuer(
             qr.payload.signer.clone(),
         )),
     };

@@ -154,15 +154,7 @@ pub struct Head {
     pub genesis_hash: Hash32,
 }
 
-/// Where a committed transaction is.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct TxLocation {
-    pub height: Height,
-    /// Position in its block.
-    pub index: u32,
-    /// Position in the transaction log (its leaf index).
-    pub log_index: u64,
-}
+pub use hutong_core::block::TxLocation;
 
 /// How to treat transactions the rules reject while executing.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -1,6 +1,41 @@
-//! Offline verification: everything a verifier needs to check an answer of the API with no
-//! network and no store, given only the chain's genesis file. It depends on `hutong-ledger`
-//! (and the consensus crate's certificate types) and nothing that does IO.
+//! # hutong-verify
+//!
+//! Offline verification of hutong's answers: everything a verifier needs to check a proof that
+//! a node served, with no network and no store, trusting only the chain's genesis file and
+//! never the node that answered. This is the library a bank, a court or another province's
+//! system embeds; `hutong verify` and the node's API use it too. It depends on
+//! `hutong-core` (and the consensus crate's certificate types) and on nothing that does IO,
+//! needs an async runtime or a web stack.
+//!
+//! A licence's proof bundle (`GET /v1/licences/{type}/{number}/proof`) checked against the
+//! genesis file:
+//!
+//! ```
+//! use hutong_core::genesis::Genesis;
+//! use hutong_core::records::Status;
+//! use hutong_verify::{Verified, VerifyOptions, verify_json};
+//!
+//! // The chain's genesis file, which the verifier got from the network's governors, and a
+//! // bundle that any node served.
+//! let genesis = Genesis::from_json(include_bytes!("../tests/vectors/genesis.json"))?;
+//! let bundle = include_bytes!("../tests/vectors/licence-bundle.json");
+//!
+//! let Verified::Licence(licence) = verify_json(bundle, &genesis, &VerifyOptions::default())? else {
+//!     panic!("a licence bundle verifies as a licence");
+//! };
+//! let verdict = licence.verdict.as_ref().expect("the bundle proves the licence exists");
+//! assert!(verdict.valid);
+//! assert_eq!(verdict.status, Status::Active);
+//! println!(
+//!     "{} {}: valid, proved against block {} signed by the validators",
+//!     licence.type_code, licence.number, licence.checkpoint.height
+//! );
+//!
+//! // A bundle changed on the way does not verify.
+//! let forged = String::from_utf8_lossy(bundle).replacen("\"height\": ", "\"height\": 1", 1);
+//! assert!(verify_json(forged.as_bytes(), &genesis, &VerifyOptions::default()).is_err());
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 //!
 //! What is checked, in order (`docs/proofs.md` gives the bytes):
 //!
@@ -14,7 +49,7 @@
 //!    recomputed from the genesis file instead.
 //! 3. **The records.** Each [`RecordProof`] shows a record (or its absence) under the header's
 //!    state root, by the sparse-Merkle proof of `hutong_core::smt`.
-//! 4. **The meaning.** For a licence bundle, the verdict function of the ledger runs on the
+//! 4. **The meaning.** For a licence bundle, the verdict function of the core runs on the
 //!    proved records, so an offline verifier gets the same verdict, with the same reasons, as
 //!    the node.
 //!
@@ -32,7 +67,7 @@ use std::collections::BTreeSet;
 
 use hutong_consensus::{CertificateError, ValidatorId, ValidatorSetError};
 use hutong_core::block::{
-    BlockCertificateError, BlockHeader, CommitCertificate, tx_root, validator_set,
+    BlockCertificateError, BlockHeader, CommitCertificate, TxLocation, tx_root, validator_set,
 };
 use hutong_core::crypto::{PublicKey, Signature, verify_batch};
 use hutong_core::genesis::Genesis;
@@ -46,7 +81,6 @@ use hutong_core::records::{
 use hutong_core::smt::{self, SmtProof, SmtProofError};
 use hutong_core::tx::{Transaction, TxBody};
 use hutong_core::verdict::{self, Verdict, VerdictInputs};
-use hutong_ledger::store::TxLocation;
 use serde::{Deserialize, Serialize};
 
 /// The `format` of a licence proof bundle.
