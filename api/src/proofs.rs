@@ -7,6 +7,7 @@ use hutong_core::hash::Hash32;
 use hutong_core::ident::RegionCode;
 use hutong_core::records::{LicenceNumber, Record, RecordKey, TypeCode};
 use hutong_core::tx::TxBody;
+use hutong_core::verdict;
 use hutong_ledger::store::{StateProof, Store, StoreError};
 
 use crate::problem::ApiError;
@@ -173,31 +174,30 @@ pub(crate) fn bundle(
         let Some(Record::Licence(licence)) = record else {
             return Ok(Vec::new());
         };
-        let mut keys = vec![RecordKey::Authority(licence.issuer.clone())];
-        for candidate in licence.region.covering_regions() {
-            let key = RecordKey::Grant(licence.issuer.clone(), type_code.clone(), candidate);
-            if store.record(&key)?.is_some() {
-                keys.push(key);
+        // Which records the verdict reads is the core's to say; the bundle proves those that
+        // exist, within the API's bounds on recognitions and objections.
+        let mut keys = Vec::new();
+        let mut objections = Vec::new();
+        for key in verdict::input_keys(licence) {
+            match key {
+                RecordKey::Authority(_) => keys.push(key),
+                RecordKey::Objection(_) => objections.push(key),
+                _ => {
+                    if store.record(&key)?.is_some() {
+                        keys.push(key);
+                    }
+                }
             }
         }
         let recognitions = store.recognitions()?;
         keys.extend(
             recognitions
                 .iter()
-                .filter(|recognition| match region {
-                    Some(region) => recognition.covers(licence, region),
-                    None => recognition.type_codes.contains(&licence.type_code),
-                })
+                .filter(|recognition| verdict::recognition_is_input(recognition, licence, region))
                 .take(config.bundle_recognitions_max)
                 .map(|recognition| RecordKey::Recognition(recognition.id)),
         );
-        keys.extend(
-            licence
-                .open_objections
-                .iter()
-                .take(config.bundle_objections_max)
-                .map(|id| RecordKey::Objection(*id)),
-        );
+        keys.extend(objections.into_iter().take(config.bundle_objections_max));
         Ok(keys)
     })?;
     let checkpoint = checkpoint(state, header)?;

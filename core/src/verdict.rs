@@ -16,7 +16,8 @@ use serde::{Deserialize, Serialize};
 use crate::hash::Hash32;
 use crate::ident::RegionCode;
 use crate::records::{
-    Authority, AuthorityId, Grant, Height, Licence, Objection, Recognition, Status, TimeMs,
+    Authority, AuthorityId, Grant, Height, Licence, Objection, Recognition, Record, RecordKey,
+    Status, TimeMs,
 };
 
 /// What one reason is about.
@@ -89,6 +90,136 @@ pub struct VerdictInputs<'a> {
     pub objections: &'a [Objection],
 }
 
+/// The keys of the records, other than the licence itself and the recognitions, that the
+/// verdict on `licence` reads: its issuer, the issuer's grants of the licence's type in every
+/// region covering the licence's (the one in force at issuance authorised it), and its open
+/// objections. Recognitions are found by [`recognition_is_input`] instead, since no key names
+/// them from the licence.
+///
+/// The store reads these keys to answer a verification, the API proves them in a licence's
+/// bundle, and [`VerdictRecords::collect`] picks them out of what a bundle proved: the three
+/// cannot disagree on what a verdict is made of.
+pub fn input_keys(licence: &Licence) -> Vec<RecordKey> {
+    let mut keys = vec![RecordKey::Authority(licence.issuer.clone())];
+    keys.extend(
+        licence.region.covering_regions().into_iter().map(|region| {
+            RecordKey::Grant(licence.issuer.clone(), licence.type_code.clone(), region)
+        }),
+    );
+    keys.extend(
+        licence
+            .open_objections
+            .iter()
+            .map(|id| RecordKey::Objection(*id)),
+    );
+    keys
+}
+
+/// Whether a recognition attestation is an input of the verdict on `licence`: for use in
+/// `region`, one that covers the licence there (in force or not at the time asked: the verdict
+/// looks at the time); for no region, any that names the licence's type.
+pub fn recognition_is_input(
+    recognition: &Recognition,
+    licence: &Licence,
+    region: Option<&RegionCode>,
+) -> bool {
+    match region {
+        Some(region) => recognition.covers(licence, region),
+        None => recognition.type_codes.contains(&licence.type_code),
+    }
+}
+
+/// Whether `grant` is the one that authorised `licence`: the issuer's, for the licence's type,
+/// in a region covering the licence's, in force at the height the licence was issued.
+pub fn grant_authorised(grant: &Grant, licence: &Licence) -> bool {
+    grant.authority == licence.issuer
+        && grant.type_code == licence.type_code
+        && grant.region.covers(&licence.region)
+        && grant.in_force_at(licence.issued_at)
+}
+
+/// The records a verdict on one licence is computed from, sorted out of records read from a
+/// store or proved in a bundle.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct VerdictRecords {
+    /// The licence's issuer, when among the records.
+    pub issuer: Option<Authority>,
+    /// The grant that authorised the licence, when among the records.
+    pub grant: Option<Grant>,
+    /// The recognitions that are inputs ([`recognition_is_input`]), each once, in the order
+    /// given.
+    pub recognitions: Vec<Recognition>,
+    /// The licence's open objections, in the licence's order, each once.
+    pub objections: Vec<Objection>,
+}
+
+impl VerdictRecords {
+    /// Sorts `records` (in any order; any that is not an input of the verdict on `licence` in
+    /// `region` is left out) into the verdict's inputs.
+    pub fn collect(
+        licence: &Licence,
+        region: Option<&RegionCode>,
+        records: impl IntoIterator<Item = Record>,
+    ) -> Self {
+        let mut collected = VerdictRecords::default();
+        let mut objections = Vec::new();
+        for record in records {
+            match record {
+                Record::Authority(authority) if authority.id == licence.issuer => {
+                    collected.issuer = Some(authority);
+                }
+                Record::Grant(grant)
+                    if collected.grant.is_none() && grant_authorised(&grant, licence) =>
+                {
+                    collected.grant = Some(grant);
+                }
+                Record::Recognition(recognition)
+                    if recognition_is_input(&recognition, licence, region)
+                        && !collected
+                            .recognitions
+                            .iter()
+                            .any(|known| known.id == recognition.id) =>
+                {
+                    collected.recognitions.push(recognition);
+                }
+                Record::Objection(objection) if licence.open_objections.contains(&objection.id) => {
+                    objections.push(objection);
+                }
+                _ => {}
+            }
+        }
+        collected.objections = licence
+            .open_objections
+            .iter()
+            .filter_map(|id| objections.iter().find(|objection| objection.id == *id))
+            .cloned()
+            .collect();
+        collected
+    }
+
+    /// The verdict at `at`, for use in `region` if given; `None` when the issuer's record is
+    /// not among the records (a verdict cannot say who issued the licence without it).
+    pub fn verdict(
+        &self,
+        licence: &Licence,
+        region: Option<&RegionCode>,
+        at: TimeMs,
+    ) -> Option<Verdict> {
+        let issuer = self.issuer.as_ref()?;
+        Some(verdict(
+            &VerdictInputs {
+                licence,
+                issuer,
+                grant: self.grant.as_ref(),
+                recognitions: &self.recognitions,
+                objections: &self.objections,
+            },
+            region,
+            at,
+        ))
+    }
+}
+
 fn reason(code: ReasonCode, ok: bool, detail: String, detail_zh: String) -> Reason {
     Reason {
         code,
@@ -109,12 +240,10 @@ pub fn verdict(inputs: &VerdictInputs<'_>, region: Option<&RegionCode>, at: Time
     let standing = licence.standing_at(at);
     let mut reasons = Vec::new();
 
-    let authorised = inputs.grant.is_some_and(|grant| {
-        grant.authority == licence.issuer
-            && grant.type_code == licence.type_code
-            && grant.region.covers(&licence.region)
-            && grant.in_force_at(licence.issued_at)
-    }) && inputs.issuer.id == licence.issuer;
+    let authorised = inputs
+        .grant
+        .is_some_and(|grant| grant_authorised(grant, licence))
+        && inputs.issuer.id == licence.issuer;
     reasons.push(match inputs.grant {
         Some(grant) if authorised => reason(
             ReasonCode::IssuerAuthorised,
@@ -306,4 +435,226 @@ pub fn verdict(inputs: &VerdictInputs<'_>, region: Option<&RegionCode>, at: Time
 pub struct StateAt {
     pub height: Height,
     pub time: TimeMs,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::records::{IssuedBy, TypeCode};
+    use crate::rules::{self, Context, Overlay};
+    use crate::testkit::{Fixture, GENESIS_TIME, MemoryState, region};
+    use crate::tx::{Transaction, TxBody};
+
+    /// A chain in memory: a Qingdao business licence with one objection filed, and Xinjiang's
+    /// recognition of business licences issued in Shandong.
+    struct Chain {
+        fixture: Fixture,
+        state: MemoryState,
+        height: Height,
+    }
+
+    impl Chain {
+        fn new() -> Self {
+            let fixture = Fixture::new();
+            let state = fixture.genesis_state();
+            Chain {
+                fixture,
+                state,
+                height: 0,
+            }
+        }
+
+        fn commit(&mut self, transaction: Transaction) {
+            self.height += 1;
+            let context = Context {
+                chain_id: &self.fixture.genesis.chain_id,
+                height: self.height,
+                time: GENESIS_TIME + self.height * 1_000,
+            };
+            let id = transaction.id();
+            let mut overlay = Overlay::new(&self.state);
+            rules::apply_transaction(&mut overlay, &context, &transaction, id).unwrap();
+            let writes = overlay.into_writes();
+            self.state.commit(writes, [id]);
+        }
+
+        fn licence(&self) -> Licence {
+            let key = RecordKey::Licence(
+                TypeCode::from("business-licence"),
+                self.state
+                    .records
+                    .keys()
+                    .find_map(|key| match key {
+                        RecordKey::Licence(_, number) => Some(number.clone()),
+                        _ => None,
+                    })
+                    .unwrap(),
+            );
+            match self.state.records.get(&key) {
+                Some(Record::Licence(licence)) => licence.clone(),
+                other => panic!("no licence: {other:?}"),
+            }
+        }
+    }
+
+    fn chain() -> Chain {
+        let mut chain = Chain::new();
+        let issuance = chain
+            .fixture
+            .issue_business_licence("qd-approval", "370200", 1);
+        chain.commit(issuance);
+        let licence = chain.licence();
+        let objection = chain.fixture.tx(
+            "jn-approval",
+            TxBody::FileObjection {
+                type_code: licence.type_code.clone(),
+                number: licence.number.clone(),
+                reason: "the address is wrong".into(),
+            },
+        );
+        chain.commit(objection);
+        let recognition = chain.fixture.tx(
+            "xj-recognizer",
+            TxBody::AttestRecognition {
+                recognizing_region: region("650000"),
+                type_codes: vec![licence.type_code.clone()],
+                issued_by: IssuedBy::Region(region("370000")),
+                scope: "market access".into(),
+                valid_from: GENESIS_TIME,
+                valid_until: None,
+            },
+        );
+        chain.commit(recognition);
+        chain
+    }
+
+    #[test]
+    fn input_keys_name_the_issuer_every_covering_grant_and_the_open_objections() {
+        let chain = chain();
+        let licence = chain.licence();
+        let issuer = licence.issuer.clone();
+        let grant =
+            |code: &str| RecordKey::Grant(issuer.clone(), licence.type_code.clone(), region(code));
+        assert_eq!(licence.open_objections.len(), 1);
+        assert_eq!(
+            input_keys(&licence),
+            vec![
+                RecordKey::Authority(issuer.clone()),
+                grant("370200"),
+                grant("370000"),
+                grant("000000"),
+                RecordKey::Objection(licence.open_objections[0]),
+            ]
+        );
+    }
+
+    #[test]
+    fn collect_keeps_exactly_the_inputs_whatever_else_is_given() {
+        let chain = chain();
+        let licence = chain.licence();
+        // Every record of the state, in key order: most are not inputs.
+        let all: Vec<Record> = chain.state.records.values().cloned().collect();
+        let collected = VerdictRecords::collect(&licence, Some(&region("650100")), all.clone());
+        assert_eq!(
+            collected.issuer.as_ref().map(|a| a.id.clone()),
+            Some(licence.issuer.clone())
+        );
+        let grant = collected.grant.as_ref().unwrap();
+        assert_eq!(
+            (&grant.authority, &grant.region),
+            (&licence.issuer, &region("370200"))
+        );
+        assert_eq!(collected.recognitions.len(), 1);
+        assert_eq!(
+            collected
+                .objections
+                .iter()
+                .map(|o| o.id)
+                .collect::<Vec<_>>(),
+            licence.open_objections
+        );
+
+        // The same records in reverse order, and each twice, give the same inputs.
+        let shuffled: Vec<Record> = all.iter().rev().chain(all.iter()).cloned().collect();
+        assert_eq!(
+            VerdictRecords::collect(&licence, Some(&region("650100")), shuffled),
+            collected
+        );
+
+        // For a region the recognition does not cover, it is no input.
+        let elsewhere = VerdictRecords::collect(&licence, Some(&region("440300")), all.clone());
+        assert!(elsewhere.recognitions.is_empty());
+        // For no region, every recognition naming the type is one.
+        let anywhere = VerdictRecords::collect(&licence, None, all);
+        assert_eq!(anywhere.recognitions.len(), 1);
+    }
+
+    #[test]
+    fn the_verdict_from_collected_records_needs_the_issuer() {
+        let chain = chain();
+        let licence = chain.licence();
+        let at = GENESIS_TIME + 10_000;
+        let all: Vec<Record> = chain.state.records.values().cloned().collect();
+        let region_asked = region("650100");
+        let verdict_of = |records: Vec<Record>| {
+            VerdictRecords::collect(&licence, Some(&region_asked), records).verdict(
+                &licence,
+                Some(&region_asked),
+                at,
+            )
+        };
+        let verdict = verdict_of(all.clone()).unwrap();
+        assert!(verdict.valid);
+        assert_eq!(verdict.valid_in_region, Some(true));
+        assert!(verdict.recognition.is_some());
+        assert_eq!(verdict.open_objections, licence.open_objections);
+
+        let without_issuer: Vec<Record> = all
+            .iter()
+            .filter(|record| !matches!(record, Record::Authority(a) if a.id == licence.issuer))
+            .cloned()
+            .collect();
+        assert_eq!(verdict_of(without_issuer), None);
+
+        // Without the grant the issuer is not shown to be authorised: not valid.
+        let without_grant: Vec<Record> = all
+            .into_iter()
+            .filter(|record| !matches!(record, Record::Grant(_)))
+            .collect();
+        let verdict = verdict_of(without_grant).unwrap();
+        assert!(!verdict.valid);
+        assert!(
+            verdict
+                .reasons
+                .iter()
+                .any(|reason| reason.code == ReasonCode::IssuerAuthorised && !reason.ok)
+        );
+    }
+
+    #[test]
+    fn a_grant_counts_only_if_it_was_in_force_when_the_licence_was_issued() {
+        let chain = chain();
+        let licence = chain.licence();
+        let Some(Record::Grant(mut grant)) = chain
+            .state
+            .records
+            .get(&RecordKey::Grant(
+                licence.issuer.clone(),
+                licence.type_code.clone(),
+                region("370200"),
+            ))
+            .cloned()
+        else {
+            panic!("the fixture grants qd-approval business licences in 370200");
+        };
+        assert!(grant_authorised(&grant, &licence));
+        grant.periods = vec![(licence.issued_at + 1, None)];
+        assert!(!grant_authorised(&grant, &licence));
+        grant.periods = vec![(0, Some(licence.issued_at))];
+        assert!(!grant_authorised(&grant, &licence));
+        let mut other_type = grant.clone();
+        other_type.periods = vec![(0, None)];
+        other_type.type_code = TypeCode::from("qualification");
+        assert!(!grant_authorised(&other_type, &licence));
+    }
 }

@@ -61,8 +61,6 @@
 pub mod base32;
 pub mod qr;
 
-use std::collections::BTreeMap;
-
 use std::collections::BTreeSet;
 
 use hutong_consensus::{CertificateError, ValidatorId, ValidatorSetError};
@@ -75,12 +73,12 @@ use hutong_core::hash::Hash32;
 use hutong_core::ident::RegionCode;
 use hutong_core::log::{Blake3Log, ConsistencyProof, InclusionProof, LogError, LogHasher};
 use hutong_core::records::{
-    Authority, Grant, Height, Licence, LicenceNumber, NodeEntry, NodeRegistry, Objection,
-    Recognition, Record, RecordKey, TimeMs, TypeCode,
+    Authority, Height, Licence, LicenceNumber, NodeEntry, NodeRegistry, Record, RecordKey, TimeMs,
+    TypeCode,
 };
 use hutong_core::smt::{self, SmtProof, SmtProofError};
 use hutong_core::tx::{Transaction, TxBody};
-use hutong_core::verdict::{self, Verdict, VerdictInputs};
+use hutong_core::verdict::{Verdict, VerdictRecords};
 use serde::{Deserialize, Serialize};
 
 /// The `format` of a licence proof bundle.
@@ -759,49 +757,25 @@ pub fn verify_bundle_with(
         Some(Record::Licence(licence)) => Some(licence.clone()),
         _ => None,
     };
-    let mut issuer = None;
-    let mut grants: Vec<&Grant> = Vec::new();
-    let mut recognitions: Vec<Recognition> = Vec::new();
-    let mut objections: BTreeMap<Hash32, Objection> = BTreeMap::new();
-    for proof in &bundle.records[1..] {
-        match &proof.record {
-            Some(Record::Authority(authority))
-                if licence
-                    .as_ref()
-                    .is_some_and(|licence| licence.issuer == authority.id) =>
-            {
-                issuer = Some(authority.clone());
-            }
-            Some(Record::Grant(grant)) => grants.push(grant),
-            Some(Record::Recognition(recognition)) => recognitions.push(recognition.clone()),
-            Some(Record::Objection(objection)) => {
-                objections.insert(objection.id, objection.clone());
-            }
-            _ => {}
-        }
-    }
-    let verdict = match (&licence, &issuer) {
-        (Some(licence), Some(issuer)) => {
-            let grant = grants.into_iter().find(|grant| {
-                grant.authority == licence.issuer
-                    && grant.type_code == licence.type_code
-                    && grant.region.covers(&licence.region)
-                    && grant.in_force_at(licence.issued_at)
-            });
-            let objections: Vec<Objection> = objections.into_values().collect();
-            Some(verdict::verdict(
-                &VerdictInputs {
-                    licence,
-                    issuer,
-                    grant,
-                    recognitions: &recognitions,
-                    objections: &objections,
-                },
+    // The proved records are sorted into the verdict's inputs by the same definition the node
+    // used to choose them (`verdict::VerdictRecords`), so the verdict here is the node's.
+    let (issuer, verdict) = match &licence {
+        Some(licence) => {
+            let inputs = VerdictRecords::collect(
+                licence,
+                options.region.as_ref(),
+                bundle.records[1..]
+                    .iter()
+                    .filter_map(|proof| proof.record.clone()),
+            );
+            let verdict = inputs.verdict(
+                licence,
                 options.region.as_ref(),
                 options.at.unwrap_or(checkpoint.time),
-            ))
+            );
+            (inputs.issuer, verdict)
         }
-        _ => None,
+        None => (None, None),
     };
     Ok(VerifiedLicence {
         checkpoint,

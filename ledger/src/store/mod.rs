@@ -67,7 +67,7 @@ use hutong_core::rules::{
 };
 use hutong_core::smt::{self, SmtProof};
 use hutong_core::tx::{EncodedTransaction, Transaction};
-use hutong_core::verdict::{self, StateAt, Verdict, VerdictInputs};
+use hutong_core::verdict::{self, StateAt, Verdict, VerdictRecords};
 
 /// The store's own failures.
 #[derive(Debug, thiserror::Error)]
@@ -1774,7 +1774,8 @@ pub struct VerdictAnswer {
     pub licence: Licence,
     pub issuer: Authority,
     pub grant: Option<Grant>,
-    /// Recognitions that name the licence's type (in force or not at the time asked).
+    /// The recognitions the verdict read (`verdict::recognition_is_input`: for a region, those
+    /// covering the licence there; else those naming its type), in force or not at the time.
     pub recognitions: Vec<Recognition>,
     /// The licence's open objections.
     pub objections: Vec<Objection>,
@@ -1796,49 +1797,30 @@ impl Store {
         let Some(licence) = self.licence(type_code, number)? else {
             return Ok(None);
         };
-        let issuer = match self.record(&RecordKey::Authority(licence.issuer.clone()))? {
-            Some(Record::Authority(authority)) => authority,
-            _ => {
-                return Err(StoreError::Corrupt(format!(
-                    "the issuer {} of a licence is missing",
-                    licence.issuer
-                )));
+        // The records the verdict reads are the core's to name (`verdict::input_keys`), so
+        // that the answer here, the API's proof bundle and the offline verifier use the same.
+        let mut records = Vec::new();
+        for key in verdict::input_keys(&licence) {
+            if let Some(record) = self.record(&key)? {
+                records.push(record);
             }
+        }
+        records.extend(self.recognitions()?.into_iter().map(Record::Recognition));
+        let inputs = VerdictRecords::collect(&licence, region, records);
+        let (Some(verdict), Some(issuer)) =
+            (inputs.verdict(&licence, region, at), inputs.issuer.clone())
+        else {
+            return Err(StoreError::Corrupt(format!(
+                "the issuer {} of a licence is missing",
+                licence.issuer
+            )));
         };
-        let mut grant = None;
-        for candidate in licence.region.covering_regions() {
-            if let Some(Record::Grant(found)) = self.record(&RecordKey::Grant(
-                licence.issuer.clone(),
-                type_code.clone(),
-                candidate,
-            ))? && found.in_force_at(licence.issued_at)
-            {
-                grant = Some(found);
-                break;
-            }
-        }
-        let recognitions: Vec<Recognition> = self
-            .recognitions()?
-            .into_iter()
-            .filter(|recognition| recognition.type_codes.contains(type_code))
-            .collect();
-        let mut objections = Vec::new();
-        for id in &licence.open_objections {
-            if let Some(Record::Objection(objection)) = self.record(&RecordKey::Objection(*id))? {
-                objections.push(objection);
-            }
-        }
-        let verdict = verdict::verdict(
-            &VerdictInputs {
-                licence: &licence,
-                issuer: &issuer,
-                grant: grant.as_ref(),
-                recognitions: &recognitions,
-                objections: &objections,
-            },
-            region,
-            at,
-        );
+        let VerdictRecords {
+            grant,
+            recognitions,
+            objections,
+            ..
+        } = inputs;
         Ok(Some(VerdictAnswer {
             verdict,
             licence,
