@@ -5,8 +5,14 @@
 
 use hutong_core::limits;
 
-/// Most catalogue entries listed by `/v1/licence-types` (the catalogue is small and governed).
-pub const CATALOGUE_ENTRIES_MAX: usize = 4096;
+/// The record proofs of a bundle besides its recognitions and objections: the licence, its
+/// issuer, and a grant for each of the (at most four) regions covering the licence's.
+const BUNDLE_FIXED_RECORDS_MAX: usize = 2 + 4;
+
+const _: () = assert!(
+    BUNDLE_FIXED_RECORDS_MAX + limits::OPEN_OBJECTIONS_PER_LICENCE_MAX
+        <= hutong_verify::limits::RECORD_PROOFS_MAX
+);
 
 /// The limits and switches of the HTTP API.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -151,6 +157,19 @@ impl ApiConfig {
             self.bundle_objections_max as u64,
             limits::OPEN_OBJECTIONS_PER_LICENCE_MAX as u64,
         )?;
+        // A bundle proves the licence, its issuer, a grant for each region covering the
+        // licence's (at most four: its own, its city, its province, the nation), and the
+        // recognitions and objections allowed here; a verifier refuses one with more record
+        // proofs than it reads, so a node must never build one.
+        at_most(
+            "bundle_recognitions_max",
+            self.bundle_recognitions_max as u64,
+            (hutong_verify::limits::RECORD_PROOFS_MAX
+                - BUNDLE_FIXED_RECORDS_MAX
+                - self
+                    .bundle_objections_max
+                    .min(hutong_verify::limits::RECORD_PROOFS_MAX)) as u64,
+        )?;
         at_least(
             "qr_png_module_pixels",
             u64::from(self.qr_png_module_pixels),
@@ -195,5 +214,24 @@ mod tests {
             config.validate(),
             Err(ConfigError::PageDefaultAboveMax { .. })
         ));
+        // A bundle the verifier would refuse for its number of record proofs.
+        let config = ApiConfig {
+            bundle_recognitions_max: hutong_verify::limits::RECORD_PROOFS_MAX,
+            ..ApiConfig::default()
+        };
+        assert!(matches!(
+            config.validate(),
+            Err(ConfigError::TooLarge {
+                field: "bundle_recognitions_max",
+                ..
+            })
+        ));
+        let largest = ApiConfig {
+            bundle_recognitions_max: hutong_verify::limits::RECORD_PROOFS_MAX
+                - 6
+                - ApiConfig::default().bundle_objections_max,
+            ..ApiConfig::default()
+        };
+        assert_eq!(largest.validate(), Ok(()));
     }
 }

@@ -25,6 +25,7 @@
 )]
 
 pub mod config;
+pub mod limits;
 pub mod node;
 pub mod problem;
 mod proofs;

@@ -10,15 +10,13 @@ use hutong_core::tx::TxBody;
 use hutong_core::verdict;
 use hutong_ledger::store::{StateProof, Store, StoreError};
 
+use crate::limits::CONSISTENT_READ_ATTEMPTS;
 use crate::problem::ApiError;
 use crate::state::ApiState;
 use hutong_verify::{
     self, BUNDLE_FORMAT, Checkpoint, LoggedTransaction, ProofBundle, RecordProof,
     TRANSACTION_PROOF_FORMAT, TransactionProof, ValidatorChange,
 };
-
-/// How many times a proof is rebuilt when a block commits while it is being read.
-const CONSISTENT_READ_ATTEMPTS: usize = 4;
 
 fn corrupt(message: String) -> ApiError {
     ApiError::internal(StoreError::Corrupt(message))

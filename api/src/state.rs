@@ -14,6 +14,7 @@ use hutong_ledger::store::{Store, StoreError};
 use tokio::sync::Semaphore;
 
 use crate::config::{ApiConfig, ConfigError};
+use crate::limits::ACTIONS_PAGE;
 use crate::node::NodeControl;
 
 /// A source of the current time (ms since the Unix epoch): the wall clock in a node, a fixed
@@ -274,9 +275,6 @@ pub(crate) struct ChangeIndex {
     /// `ChangeValidators` transactions by effective height: `(log index, transaction)`.
     pub transactions: BTreeMap<Height, BTreeMap<u64, Transaction>>,
 }
-
-/// How many actions are read per page while scanning a governor's history.
-const ACTIONS_PAGE: usize = 256;
 
 impl ChangeIndex {
     /// Brings the index up to `head`.

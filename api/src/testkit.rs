@@ -8,14 +8,12 @@ use std::sync::{Arc, Mutex};
 
 use hutong_core::crypto::PublicKey;
 use hutong_core::hash::Hash32;
+use hutong_core::limits::NONCE_AHEAD_MAX;
 use hutong_core::records::TimeMs;
 use hutong_core::tx::Transaction;
 use hutong_ledger::store::{Mode, Store};
 
 use crate::node::{NodeControl, NodeInfo, NodeRole, PendingStatus, SubmitError};
-
-/// How far ahead of its signer's next nonce the stand-in admits a transaction, as a node does.
-const NONCE_AHEAD_MAX: u64 = 1024;
 
 /// A stand-in for a node: admission by the ledger's rules, an in-memory mempool.
 #[derive(Debug)]

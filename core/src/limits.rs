@@ -57,6 +57,12 @@ pub const GENESIS_BYTES_MAX: usize = 4 * 1024 * 1024;
 /// How far the `created_at` a signer puts on a transaction may be ahead of the block time.
 pub const TX_CLOCK_SKEW_MS_MAX: u64 = 10 * 60 * 1000;
 
+/// How far beyond its signer's next nonce (counting the signer's run of transactions already
+/// waiting) a node admits a transaction to wait in its mempool for the ones before it (ADR
+/// 0011). Not a rule of blocks, which take each signer's nonces one above the last; clients
+/// that submit ahead (the demo loader, the load generator) stay inside it.
+pub const NONCE_AHEAD_MAX: u64 = 1024;
+
 // The relations between the limits, checked when the crate compiles.
 const _: () = {
     // A block must hold at least one transaction of the largest size.

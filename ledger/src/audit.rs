@@ -36,6 +36,8 @@ use std::sync::mpsc;
 
 use serde::{Deserialize, Serialize};
 
+pub use crate::limits::{CHUNK_BLOCKS, CHUNK_TRANSACTIONS, EXPORT_LINE_BYTES_MAX, THREADS_MAX};
+use crate::limits::{CHUNKS_IN_FLIGHT, DIRECTORY_KEYS_MAX, REPORT_PAGE};
 use crate::store::{AuditStore, BlockError, MemoryBackend, PreparedTransactions, Store};
 use hutong_core::block::{Block, BlockCertificateError, BlockHeader, verify_block_certificate};
 use hutong_core::crypto::{self, PublicKey};
@@ -49,15 +51,6 @@ use hutong_core::records::{
 };
 use hutong_core::rules::{RuleError, VerifiedSignatures};
 use hutong_core::tx::{Transaction, TxBody, signing_message_of};
-
-/// Most transactions handed to [`preverify`] at once by [`audit`].
-pub const CHUNK_TRANSACTIONS: usize = 8_192;
-/// Most blocks handed to [`preverify`] at once by [`audit`].
-pub const CHUNK_BLOCKS: usize = 256;
-/// Chunks in flight between two stages of [`audit`].
-const CHUNKS_IN_FLIGHT: usize = 2;
-/// Most verifier threads [`preverify`] starts.
-pub const THREADS_MAX: usize = 64;
 
 /// What an audit found wrong. Each variant names the height and what was expected and found.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -215,11 +208,6 @@ pub struct SourceBlock {
     pub block: Block,
     pub claimed_hash: Option<Hash32>,
 }
-
-/// Most bytes of one line of an NDJSON export: a block at its size limit, in JSON (every
-/// byte of a hash or signature is two hexadecimal characters, and field names repeat), and
-/// its certificate.
-pub const EXPORT_LINE_BYTES_MAX: usize = 4 * hutong_core::limits::BLOCK_BYTES_MAX + (1 << 20);
 
 /// One line of the NDJSON export (`GET /v1/export`): a block and the hash the source gives it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -688,9 +676,6 @@ pub struct KeyDirectory {
     keys: BTreeMap<AuthorityId, Vec<(Height, PublicKey)>>,
 }
 
-/// Most keys the directory keeps per authority (older guesses are dropped).
-const DIRECTORY_KEYS_MAX: usize = 64;
-
 impl KeyDirectory {
     pub fn from_genesis(genesis: &Genesis) -> Self {
         let mut directory = KeyDirectory::default();
@@ -1101,9 +1086,6 @@ pub fn event_name_zh(kind: &LicenceEventKind) -> &'static str {
         },
     }
 }
-
-/// Licences read per page while a report scans the state.
-const REPORT_PAGE: usize = 1_024;
 
 /// Every licence event `filter` selects, in (effective time, height, transaction) order, at
 /// most `limit` of them, from the state of `store`. With a region below the nation, the

@@ -28,4 +28,5 @@
 )]
 
 pub mod audit;
+pub mod limits;
 pub mod store;

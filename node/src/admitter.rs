@@ -19,18 +19,9 @@ use std::time::Duration;
 use hutong_core::hash::Hash32;
 use hutong_core::tx::Transaction;
 
-use crate::shared::{ADMISSION_BATCH_MAX, AdmissionError, Shared};
-
-/// Most submissions waiting for the admission thread; beyond it a submission is answered
-/// "busy".
-pub const ADMISSION_QUEUE_MAX: usize = 4096;
-/// How long a submission waits in the queue before it is answered "busy" (and withdrawn):
-/// under the API's default request timeout (10 s), so that a full queue is answered as such.
-const ADMISSION_WAIT: Duration = Duration::from_secs(5);
-/// How long a submission the admission thread has taken waits for its decision beyond
-/// [`ADMISSION_WAIT`]. One batch is at most [`ADMISSION_BATCH_MAX`] transactions, decided in
-/// well under a second; this bounds the wait if the node stalls.
-const DECISION_WAIT: Duration = Duration::from_secs(30);
+use crate::limits::{ADMISSION_BATCH_MAX, ADMISSION_QUEUE_MAX};
+use crate::limits::{ADMISSION_WAIT, DECISION_WAIT};
+use crate::shared::{AdmissionError, Shared};
 
 /// A queued submission's claim: still waiting for the admission thread...
 const WAITING: u8 = 0;

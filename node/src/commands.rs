@@ -12,6 +12,7 @@ use hutong_core::records::AuthorityId;
 use hutong_core::tx::{Transaction, TxBody, TxPayload};
 
 use crate::config::Config;
+use crate::limits::TX_BODY_FILE_BYTES_MAX;
 use crate::shared::now_ms;
 use crate::{Failure, WithCode, exit, keys, tx_examples};
 
@@ -211,9 +212,6 @@ fn next_nonce(agent: &ureq::Agent, base: &str, signer: &AuthorityId) -> Result<u
     }
 }
 
-/// Largest body `hutong tx` reads: far above any record the node accepts.
-const BODY_BYTES_MAX: u64 = 4 * 1024 * 1024;
-
 fn print_example(kind: &str) -> Result<(), Failure> {
     if kind == "list" {
         for kind in tx_examples::KINDS {
@@ -268,19 +266,22 @@ pub fn tx(args: &TxArgs) -> Result<(), Failure> {
     let mut body_text = String::new();
     let read = if body_path.as_os_str() == "-" {
         std::io::stdin()
-            .take(BODY_BYTES_MAX + 1)
+            .take(TX_BODY_FILE_BYTES_MAX + 1)
             .read_to_string(&mut body_text)
             .context("reading the body from standard input")
     } else {
         std::fs::File::open(body_path)
-            .and_then(|file| file.take(BODY_BYTES_MAX + 1).read_to_string(&mut body_text))
+            .and_then(|file| {
+                file.take(TX_BODY_FILE_BYTES_MAX + 1)
+                    .read_to_string(&mut body_text)
+            })
             .with_context(|| format!("reading {}", body_path.display()))
     };
     read.code(exit::CONFIG)?;
-    if body_text.len() as u64 > BODY_BYTES_MAX {
+    if body_text.len() as u64 > TX_BODY_FILE_BYTES_MAX {
         return Err(Failure::new(
             exit::CONFIG,
-            anyhow!("the body is larger than {BODY_BYTES_MAX} bytes"),
+            anyhow!("the body is larger than {TX_BODY_FILE_BYTES_MAX} bytes"),
         ));
     }
     let body: TxBody = serde_json::from_str(&body_text)

@@ -30,35 +30,17 @@ use hutong_ledger::store::{BlockError, Execution, Mode};
 
 use crate::config::ConsensusConfig;
 use crate::faults::Equivocator;
+use crate::limits::{
+    CANDIDATES_MAX, CONSENSUS_MESSAGE_BYTES_MAX, PENDING_EVIDENCE_MAX, STATUS_INTERVAL,
+    SYNC_BLOCKS_PER_REQUEST_MAX, SYNC_REQUEST_BYTES_MAX, SYNC_RESPONSE_BYTES_MAX,
+    TRANSACTION_BATCH_BYTES_MAX, TRANSACTION_BATCH_COUNT_MAX, TRANSACTION_FETCH_ATTEMPTS_MAX,
+};
 use crate::messages::{
     self, CompactBlock, ConsensusEnvelope, ConsensusMessage, ProposedBlock, SyncRequest,
     SyncResponse, TransactionBatch, Value,
 };
 use crate::network::{Misbehaviour, RequestId, Topic};
 use crate::shared::{Shared, now_ms};
-
-/// Largest consensus message accepted (a proposal carries its block's header, evidence and
-/// transaction ids; the bound also admits a block's worth of bytes).
-pub const CONSENSUS_MESSAGE_BYTES_MAX: usize = hutong_core::limits::BLOCK_BYTES_MAX + 64 * 1024;
-/// Largest transaction batch accepted.
-pub const TRANSACTION_BATCH_BYTES_MAX: usize = 4 * 1024 * 1024;
-/// Most transactions in one gossiped batch.
-pub const TRANSACTION_BATCH_COUNT_MAX: usize = 512;
-
-/// Most blocks asked for or served in one catch-up request.
-pub const SYNC_BLOCKS_PER_REQUEST_MAX: u32 = 32;
-/// Most bytes of blocks served in one catch-up answer.
-pub const SYNC_RESPONSE_BYTES_MAX: usize = 24 * 1024 * 1024;
-/// Most proposed blocks kept per height (a Byzantine proposer may send many).
-pub const CANDIDATES_MAX: usize = 64;
-/// Largest request accepted over request-response (a proposal's missing transaction ids).
-pub const SYNC_REQUEST_BYTES_MAX: usize = 512 * 1024;
-/// How many peers are asked, one after the other, for a proposal's missing transactions.
-pub const TRANSACTION_FETCH_ATTEMPTS_MAX: usize = 3;
-/// How often the node tells its peers its height and re-sends its latest consensus messages.
-pub const STATUS_INTERVAL: Duration = Duration::from_millis(1000);
-/// Most equivocation evidence items held for a block to record (ADR 0009).
-pub const PENDING_EVIDENCE_MAX: usize = 64;
 
 /// What the engine asks of the network.
 #[derive(Debug)]

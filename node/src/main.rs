@@ -8,6 +8,7 @@ mod durable;
 mod engine;
 mod faults;
 mod keys;
+mod limits;
 mod mempool;
 mod messages;
 mod metrics;

@@ -12,12 +12,10 @@
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 
+use crate::limits::WAITING_MS_MAX;
 use hutong_core::hash::Hash32;
 use hutong_core::records::AuthorityId;
 use hutong_core::tx::Transaction;
-
-/// How long a transaction that waits for an earlier nonce of its signer stays in the pool.
-pub const WAITING_MS_MAX: u64 = 10 * 60 * 1000;
 
 /// Bounds of the pool.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -15,8 +15,9 @@ use hutong_ledger::store::{Store, StoreError};
 
 use crate::admitter::Admitter;
 use crate::config::Config;
-use crate::engine::{Engine, Incoming, Outgoing, TRANSACTION_BATCH_COUNT_MAX};
+use crate::engine::{Engine, Incoming, Outgoing};
 use crate::faults::Faults;
+use crate::limits::{GOSSIP_BATCH_WAIT, GOSSIP_QUEUE_CAPACITY, TRANSACTION_BATCH_COUNT_MAX};
 use crate::mempool::{Mempool, MempoolLimits};
 use crate::messages::{self, TransactionBatch};
 use crate::metrics::Metrics;
@@ -24,11 +25,6 @@ use crate::network::{self, NetworkConfig, NetworkEvent, NetworkHandle, Topic};
 use crate::service::NodeService;
 use crate::shared::{Shared, Status};
 use crate::{Failure, WithCode, exit, keys};
-
-/// How long the gossip batcher waits to fill a batch of transactions.
-const GOSSIP_BATCH_WAIT: Duration = Duration::from_millis(20);
-/// Capacity of the queue of transactions waiting to be gossiped.
-const GOSSIP_QUEUE_CAPACITY: usize = 16_384;
 
 pub fn run(home: &Path) -> Result<(), Failure> {
     let config = Config::load(home).code(exit::CONFIG)?;

@@ -6,6 +6,7 @@ use std::sync::{Arc, Mutex};
 use tokio::sync::{Notify, mpsc};
 
 use hutong_core::hash::Hash32;
+use hutong_core::limits::NONCE_AHEAD_MAX;
 use hutong_core::records::{AuthorityId, Record, RecordKey};
 use hutong_core::rules::RuleError;
 use hutong_core::tx::{FormError, Transaction};
@@ -85,14 +86,6 @@ pub fn now_ms() -> u64 {
         .map(|elapsed| elapsed.as_millis() as u64)
         .unwrap_or(0)
 }
-
-/// Most transactions admitted in one call of [`Shared::admit_batch`] (one batched
-/// signature check).
-pub const ADMISSION_BATCH_MAX: usize = 512;
-/// How far beyond its signer's next nonce (counting the signer's run of waiting
-/// transactions) a transaction may be admitted, to wait in the mempool for the ones before it
-/// (ADR 0011).
-pub const NONCE_AHEAD_MAX: u64 = 1024;
 
 /// A transaction on its way through admission.
 struct Candidate {

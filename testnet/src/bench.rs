@@ -27,14 +27,9 @@ use hutong_core::tx::{AuthorityDraft, TxBody, ValidUntil};
 
 use crate::client::{self, Client};
 use crate::demo::{self, DemoSize, Signer};
+use crate::limits::UNCOMMITTED_SAMPLE_MAX;
+pub use crate::limits::{COUNT_MAX, DURATION_SECONDS_MAX, STREAMS_MAX};
 use crate::{Error, keyfile, network};
-
-/// Most streams (requests in flight at once).
-pub const STREAMS_MAX: usize = 256;
-/// Most transactions or requests in one run.
-pub const COUNT_MAX: u64 = 2_000_000;
-/// Most seconds a run lasts.
-pub const DURATION_SECONDS_MAX: u64 = 3600;
 
 /// Options of `hutong bench`.
 #[derive(Clone, Debug)]
@@ -520,9 +515,6 @@ fn sample_uncommitted(
     }
     serde_json::to_string(&states).unwrap_or_default()
 }
-
-/// How many uncommitted transactions a run asks about at its end.
-const UNCOMMITTED_SAMPLE_MAX: usize = 200;
 
 /// Paces a stream: the time its `index`-th item is due.
 fn due(start: Instant, interval: Option<Duration>, index: usize) -> Option<Instant> {

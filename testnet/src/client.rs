@@ -4,9 +4,7 @@
 use std::time::Duration;
 
 use crate::Error;
-
-/// The largest answer read (a block of 5,000 transactions as JSON is about 8 MiB).
-const RESPONSE_BYTES_MAX: u64 = 64 * 1024 * 1024;
+use crate::limits::RESPONSE_BYTES_MAX;
 
 /// One client; keeps connections alive between calls.
 #[derive(Debug, Clone)]

@@ -9,6 +9,7 @@ pub mod bench;
 pub mod client;
 pub mod demo;
 pub mod keyfile;
+pub mod limits;
 pub mod network;
 
 use std::path::Path;

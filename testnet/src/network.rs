@@ -29,16 +29,9 @@ use hutong_core::crypto::SecretKey;
 
 use crate::client::{self, Client};
 use crate::demo::{self, DemoSize, Signer};
+use crate::limits::DEMO_NONCES_AHEAD_MAX;
+pub use crate::limits::{DEMO_WAIT, NODES_MAX, START_WAIT, STOP_WAIT};
 use crate::{Error, keyfile};
-
-/// Most nodes `up` starts.
-pub const NODES_MAX: usize = 16;
-/// How long `up` waits for the network's first blocks.
-pub const START_WAIT: Duration = Duration::from_secs(120);
-/// How long a node gets to exit after SIGTERM before SIGKILL.
-pub const STOP_WAIT: Duration = Duration::from_secs(20);
-/// How long the demo data may take to commit.
-pub const DEMO_WAIT: Duration = Duration::from_secs(300);
 
 /// The manifest file's name in the testnet directory.
 pub const MANIFEST: &str = "testnet.json";
@@ -857,10 +850,6 @@ fn submit_wave(
     }
     Ok(outcome)
 }
-
-/// How far ahead of its signer's committed nonce the demo submits a transaction: well inside
-/// the window a node admits (1,024, ADR 0011).
-const DEMO_NONCES_AHEAD_MAX: u64 = 512;
 
 /// Waits (until `deadline`) until `transaction`'s nonce is within [`DEMO_NONCES_AHEAD_MAX`] of
 /// its signer's committed one on `api`.

@@ -59,6 +59,7 @@
 //! that more than two thirds of a former set do not sign a false header after they leave.
 
 pub mod base32;
+pub mod limits;
 pub mod qr;
 
 use std::collections::BTreeSet;
@@ -88,12 +89,7 @@ pub const TRANSACTION_PROOF_FORMAT: &str = "hutong-transaction-proof/v1";
 /// The `format` of a signed checkpoint.
 pub const CHECKPOINT_FORMAT: &str = "hutong-checkpoint/v1";
 
-/// Largest proof document [`verify_json`] reads.
-pub const PROOF_DOCUMENT_BYTES_MAX: usize = 8 * 1024 * 1024;
-/// Most record proofs in one bundle.
-pub const RECORD_PROOFS_MAX: usize = 256;
-/// Most validator-set changes one checkpoint may carry.
-pub const VALIDATOR_CHANGES_MAX: usize = 4096;
+pub use limits::{PROOF_DOCUMENT_BYTES_MAX, RECORD_PROOFS_MAX, VALIDATOR_CHANGES_MAX};
 
 /// A header the validators signed, with what connects its signers to the genesis file.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -43,11 +43,8 @@ use super::base32::{self, Base32Error};
 pub const QR_PREFIX: &str = "HT1:";
 /// The form byte of a payload that carries an issuance transaction.
 pub const QR_FORM_ISSUANCE: u8 = 0x01;
-/// The most characters a QR code can hold in alphanumeric mode (version 40, level L); a longer
-/// text cannot have come from a QR code and is refused before decoding.
-pub const QR_TEXT_CHARS_MAX: usize = 4296;
-/// Longest varint accepted (a u64 needs at most 10 groups of 7 bits).
-const VARINT_BYTES_MAX: usize = 10;
+pub use crate::limits::QR_TEXT_CHARS_MAX;
+use crate::limits::VARINT_BYTES_MAX;
 
 /// Why a QR payload is refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

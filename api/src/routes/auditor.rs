@@ -15,6 +15,7 @@ use utoipa::IntoParams;
 
 use super::verifier::{parse_region, state_view_of};
 use super::{ApiPath, ApiQuery, blocking, page_size, parse_authority, parse_number, parse_type};
+use crate::limits::{LICENCE_EVENTS_MAX, REPORT_EVENTS_MAX};
 use crate::problem::{ApiError, Problem};
 use crate::state::ApiState;
 use crate::views::{
@@ -545,7 +546,7 @@ pub(crate) async fn licence_types(
     let records = state.store().records_with_prefix(
         &RecordKey::LicenceType(TypeCode(String::new())),
         None,
-        crate::config::CATALOGUE_ENTRIES_MAX,
+        crate::limits::CATALOGUE_ENTRIES_MAX,
     )?;
     Ok(Json(LicenceTypeList {
         items: records
@@ -603,11 +604,6 @@ pub(crate) async fn recognitions(
         state: state_view_of(store)?,
     }))
 }
-
-/// Most licence events `GET /v1/licence-events` returns.
-pub const LICENCE_EVENTS_MAX: usize = 10_000;
-/// Most licence events one CSV report holds.
-pub const REPORT_EVENTS_MAX: usize = 100_000;
 
 /// Query of the licence events and the CSV report.
 #[derive(Debug, Deserialize, IntoParams)]

@@ -151,7 +151,7 @@ fn search_forms(state: &ApiState, selected_type: Option<&str>) -> Result<String,
     let types = state.store().records_with_prefix(
         &RecordKey::LicenceType(TypeCode(String::new())),
         None,
-        crate::config::CATALOGUE_ENTRIES_MAX,
+        crate::limits::CATALOGUE_ENTRIES_MAX,
     )?;
     let mut types: Vec<_> = types
         .into_iter()

@@ -15,6 +15,7 @@ use redb::{ReadableDatabase, TableDefinition};
 use serde::{Deserialize, Serialize};
 
 use super::StoreError;
+use crate::limits::REDB_CACHE_BYTES;
 
 /// One write of a batch: a value to set, or `None` to delete the key.
 pub type Write = (Vec<u8>, Option<Vec<u8>>);
@@ -197,8 +198,6 @@ impl std::str::FromStr for Engine {
 }
 
 const REDB_TABLE: TableDefinition<&[u8], &[u8]> = TableDefinition::new("hutong");
-/// redb's page cache; it grows to this as pages are read or written, no further.
-pub const REDB_CACHE_BYTES: usize = 256 * 1024 * 1024;
 
 /// redb 4 behind the [`Backend`] interface: one file, `hutong.redb`, in the store's directory.
 ///

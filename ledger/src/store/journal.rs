@@ -30,6 +30,10 @@ use std::sync::{Mutex, RwLock};
 
 use super::StoreError;
 use super::backend::{Backend, Entry, Write, prefix_range};
+use crate::limits::{
+    JOURNAL_HELD_BYTES_MAX, JOURNAL_SWEEP_BATCHES, JOURNAL_SWEEP_BYTES, JOURNAL_SWEEP_STEPS,
+    REPLAY_PAGE,
+};
 
 /// The first byte of every journal key. No store key starts with it (store keys start with an
 /// ASCII letter), so journal entries sort after everything else and scans can stop at them.
@@ -37,9 +41,6 @@ const JOURNAL_PREFIX: &[u8] = b"\xffjournal";
 
 /// Bookkeeping charged per held write on top of its key and value (map node, vectors).
 const ENTRY_OVERHEAD: usize = 64;
-
-/// Entries read per engine call while replaying the journal (each may be megabytes).
-const REPLAY_PAGE: usize = 16;
 
 /// When and how fast the writes held in memory are folded into the engine.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -61,10 +62,10 @@ pub struct JournalLimits {
 impl Default for JournalLimits {
     fn default() -> Self {
         JournalLimits {
-            sweep_bytes: 64 * 1024 * 1024,
-            sweep_batches: 4096,
-            sweep_steps: 16,
-            held_bytes_max: 256 * 1024 * 1024,
+            sweep_bytes: JOURNAL_SWEEP_BYTES,
+            sweep_batches: JOURNAL_SWEEP_BATCHES,
+            sweep_steps: JOURNAL_SWEEP_STEPS,
+            held_bytes_max: JOURNAL_HELD_BYTES_MAX,
         }
     }
 }

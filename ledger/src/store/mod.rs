@@ -45,6 +45,7 @@ pub use backend::{
 pub use journal::{JournalLimits, Journaled};
 pub use lean::{AuditStore, PreparedTransactions};
 
+use crate::limits::{RECOGNITIONS_SCAN_MAX, VERIFIED_SIGNATURES_MAX};
 use hutong_core::block::{Block, BlockHeader, CommitCertificate, tx_root};
 use hutong_core::codec::{self, CodecError};
 use hutong_core::crypto::PublicKey;
@@ -272,11 +273,6 @@ pub struct Store {
     /// Audit mode (see `lean.rs`): `None` for a node's store.
     lean: Option<lean::Lean>,
 }
-
-/// Most signatures remembered as verified: a few seconds of admissions at the target rate,
-/// more than the mempool holds between its check and the block that carries the transaction.
-/// About 8 MiB at the limit (two copies of a 32-byte digest per entry, plus the set's slots).
-pub const VERIFIED_SIGNATURES_MAX: usize = 1 << 17;
 
 /// A bounded set of (transaction id, public key) pairs whose signature verified, forgetting
 /// the oldest first. An entry says nothing about whether the key may sign at a height: the
@@ -1852,9 +1848,6 @@ impl Store {
             .collect())
     }
 }
-
-/// Most recognitions read for one verdict.
-pub const RECOGNITIONS_SCAN_MAX: usize = 10_000;
 
 /// Takes transactions in order while the block stays within its count and byte limits; the
 /// rest wait for a later block.

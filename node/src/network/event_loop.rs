@@ -29,6 +29,7 @@ use super::{
     Command, Counters, GOSSIP_ENVELOPE_BYTES, Misbehaviour, NetworkConfig, NetworkError,
     NetworkEvent, NetworkLimits, RequestId, Topic, increment,
 };
+use crate::limits::{ADDRESSES_PER_PEER_MAX, CONNECTIONS_PER_PEER_MAX, IDLE_CONNECTION_TIMEOUT};
 
 /// Gossipsub mesh degree. A permissioned network has a handful to a few dozen nodes, so
 /// the mesh is sized for that: with 3 peers (a 4-node network) every peer is in the mesh
@@ -56,17 +57,9 @@ const GOSSIP_INVALID_MESSAGE_DECAY: f64 = 0.5;
 /// succession. One may be a race at a key rotation; two are not.
 const GOSSIP_SCORE_BAN: f64 = -20.0;
 
-/// Connections to one peer: two, because two nodes that dial each other at once both
-/// succeed, and refusing the second would make one of them see a failure.
-const CONNECTIONS_PER_PEER_MAX: u32 = 2;
-/// Addresses remembered per peer (bootstrap entries and identify reports, newest first).
-const ADDRESSES_PER_PEER_MAX: usize = 8;
 /// How often bans expire, penalties are forgiven, gossip scores are checked and dropped
 /// peers are re-dialled.
 const MAINTENANCE_INTERVAL: Duration = Duration::from_millis(200);
-/// Connections with no open stream are kept this long. Registered peers are meant to stay
-/// connected, so this is long; the re-dial loop restores any that close anyway.
-const IDLE_CONNECTION_TIMEOUT: Duration = Duration::from_secs(60 * 60);
 /// Domain tag of gossip message ids.
 const GOSSIP_MESSAGE_ID_TAG: &[u8] = b"hutong/gossip-message-id/v1";
 

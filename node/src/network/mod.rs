@@ -54,20 +54,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use crate::limits::{GOSSIP_ENVELOPE_BYTES, REQUEST_REPLY_SLACK};
 use hutong_core::crypto::{PublicKey, SecretKey};
 use tokio::sync::{mpsc, oneshot};
 
 pub use libp2p::Multiaddr;
-
-/// Bytes a gossipsub frame adds around a payload: the author's peer id, sequence number,
-/// topic name, signature and protobuf tags. About 200 bytes in practice; the margin keeps a
-/// payload at its limit from being refused by the frame limit.
-const GOSSIP_ENVELOPE_BYTES: usize = 1024;
-
-/// Room the handle gives the event loop, beyond the request timeout, to report a request's
-/// outcome before the handle gives up on it. The event loop's own timer (libp2p's) fires
-/// first; this only matters if the loop is stalled.
-const REQUEST_REPLY_SLACK: Duration = Duration::from_secs(1);
 
 /// Every bound the network enforces, in one place. [`NetworkLimits::default`] holds the
 /// production values; tests shorten the timers.

@@ -1,0 +1,105 @@
+//! Every fixed bound of the node, in one place: message and batch sizes, queue lengths, how
+//! many peers and attempts, how long each wait lasts. What an operator may set (mempool size,
+//! peers, timeouts of consensus) is in [`crate::config`], checked there against these; the
+//! limits of records, transactions and blocks are the core's (`hutong_core::limits`), those of
+//! the API its own (`hutong_api::limits`, `hutong_api::ApiConfig`).
+
+use std::time::Duration;
+
+use hutong_core::limits as core_limits;
+
+/// Largest consensus message accepted (a proposal carries its block's header, evidence and
+/// transaction ids; the bound also admits a block's worth of bytes).
+pub const CONSENSUS_MESSAGE_BYTES_MAX: usize = core_limits::BLOCK_BYTES_MAX + 64 * 1024;
+
+/// Largest transaction batch accepted.
+pub const TRANSACTION_BATCH_BYTES_MAX: usize = 4 * 1024 * 1024;
+
+/// Most transactions in one gossiped batch.
+pub const TRANSACTION_BATCH_COUNT_MAX: usize = 512;
+
+/// Most blocks asked for or served in one catch-up request.
+pub const SYNC_BLOCKS_PER_REQUEST_MAX: u32 = 32;
+
+/// Most bytes of blocks served in one catch-up answer.
+pub const SYNC_RESPONSE_BYTES_MAX: usize = 24 * 1024 * 1024;
+
+/// Most proposed blocks kept per height (a Byzantine proposer may send many).
+pub const CANDIDATES_MAX: usize = 64;
+
+/// Largest request accepted over request-response (a proposal's missing transaction ids).
+pub const SYNC_REQUEST_BYTES_MAX: usize = 512 * 1024;
+
+/// How many peers are asked, one after the other, for a proposal's missing transactions.
+pub const TRANSACTION_FETCH_ATTEMPTS_MAX: usize = 3;
+
+/// How often the node tells its peers its height and re-sends its latest consensus messages.
+pub const STATUS_INTERVAL: Duration = Duration::from_millis(1000);
+
+/// Most equivocation evidence items held for a block to record (ADR 0009).
+pub const PENDING_EVIDENCE_MAX: usize = 64;
+
+/// Most transactions admitted in one call of [`Shared::admit_batch`] (one batched
+/// signature check).
+pub const ADMISSION_BATCH_MAX: usize = 512;
+
+/// Most submissions waiting for the admission thread; beyond it a submission is answered
+/// "busy".
+pub const ADMISSION_QUEUE_MAX: usize = 4096;
+
+/// How long a submission waits in the queue before it is answered "busy" (and withdrawn):
+/// under the API's default request timeout (10 s), so that a full queue is answered as such.
+pub const ADMISSION_WAIT: Duration = Duration::from_secs(5);
+
+/// How long a submission the admission thread has taken waits for its decision beyond
+/// [`ADMISSION_WAIT`]. One batch is at most [`ADMISSION_BATCH_MAX`] transactions, decided in
+/// well under a second; this bounds the wait if the node stalls.
+pub const DECISION_WAIT: Duration = Duration::from_secs(30);
+
+/// How long a transaction that waits for an earlier nonce of its signer stays in the pool.
+pub const WAITING_MS_MAX: u64 = 10 * 60 * 1000;
+
+/// How long the gossip batcher waits to fill a batch of transactions.
+pub const GOSSIP_BATCH_WAIT: Duration = Duration::from_millis(20);
+
+/// Capacity of the queue of transactions waiting to be gossiped.
+pub const GOSSIP_QUEUE_CAPACITY: usize = 16_384;
+
+/// Connections to one peer: two, because two nodes that dial each other at once both
+/// succeed, and refusing the second would make one of them see a failure.
+pub const CONNECTIONS_PER_PEER_MAX: u32 = 2;
+
+/// Addresses remembered per peer (bootstrap entries and identify reports, newest first).
+pub const ADDRESSES_PER_PEER_MAX: usize = 8;
+
+/// Connections with no open stream are kept this long. Registered peers are meant to stay
+/// connected, so this is long; the re-dial loop restores any that close anyway.
+pub const IDLE_CONNECTION_TIMEOUT: Duration = Duration::from_secs(60 * 60);
+
+/// Bytes a gossipsub frame adds around a payload: the author's peer id, sequence number,
+/// topic name, signature and protobuf tags. About 200 bytes in practice; the margin keeps a
+/// payload at its limit from being refused by the frame limit.
+pub const GOSSIP_ENVELOPE_BYTES: usize = 1024;
+
+/// Room the handle gives the event loop, beyond the request timeout, to report a request's
+/// outcome before the handle gives up on it. The event loop's own timer (libp2p's) fires
+/// first; this only matters if the loop is stalled.
+pub const REQUEST_REPLY_SLACK: Duration = Duration::from_secs(1);
+
+/// Largest body `hutong tx` reads: far above any record the node accepts.
+pub const TX_BODY_FILE_BYTES_MAX: u64 = 4 * 1024 * 1024;
+
+const _: () = {
+    // A proposal, a gossiped batch and a catch-up answer each hold at least one of the
+    // largest items they carry.
+    assert!(CONSENSUS_MESSAGE_BYTES_MAX >= core_limits::BLOCK_BYTES_MAX);
+    assert!(TRANSACTION_BATCH_BYTES_MAX >= core_limits::TX_BYTES_MAX);
+    assert!(SYNC_RESPONSE_BYTES_MAX >= core_limits::BLOCK_BYTES_MAX);
+    assert!(SYNC_BLOCKS_PER_REQUEST_MAX >= 1);
+    // The admission thread takes at most a batch from a queue that holds at least one.
+    assert!(ADMISSION_BATCH_MAX <= ADMISSION_QUEUE_MAX);
+    // A submission taken by the admission thread is decided before it is given up on.
+    assert!(DECISION_WAIT.as_millis() > ADMISSION_WAIT.as_millis());
+    // A `hutong tx` body file can hold the largest transaction, however it is written.
+    assert!(TX_BODY_FILE_BYTES_MAX >= 4 * core_limits::TX_BYTES_MAX as u64);
+};
