@@ -2,7 +2,7 @@
 //! (reported per signature), with every signature under its own key (the worst case) and
 //! with 16 keys shared by the batch (many transactions from few authorities).
 //!
-//! `cargo bench -p hutong-ledger --bench signatures`
+//! `cargo bench -p hutong-core --bench signatures`
 
 use std::hint::black_box;
 use std::time::Duration;

@@ -4,7 +4,7 @@
 //! proof built and verified against it. Besides the timings it prints the store writes per
 //! update, which the ledger's commit pays for in its storage batch.
 //!
-//! Run with `cargo bench -p hutong-ledger --bench smt`.
+//! Run with `cargo bench -p hutong-core --bench smt`.
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};

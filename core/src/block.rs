@@ -1,4 +1,4 @@
-//! Blocks (DESIGN.md section 4): a header that is also a signed checkpoint of the transaction
+//! Blocks (docs/design.md section 4): a header that is also a signed checkpoint of the transaction
 //! log and of the state, the transactions, and the commit certificate.
 
 use serde::{Deserialize, Serialize};

@@ -1,4 +1,4 @@
-//! The records the ledger holds (DESIGN.md section 3): authorities, the licence-type
+//! The records the ledger holds (docs/design.md section 3): authorities, the licence-type
 //! catalogue, issuance grants, licences with their history, recognition attestations,
 //! objections and the node registry.
 //!
@@ -98,7 +98,7 @@ impl KeyEpoch {
     }
 }
 
-/// A department (DESIGN.md section 2).
+/// A department (docs/design.md section 2).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Authority {
     pub id: AuthorityId,
@@ -275,7 +275,7 @@ pub fn face_commitment(salt: &[u8; 32], name: &str, value: &str) -> Hash32 {
     tagged("hutong/face/v1", &data)
 }
 
-/// A change of status (DESIGN.md section 3).
+/// A change of status (docs/design.md section 3).
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum StatusAction {

@@ -1,5 +1,5 @@
 //! Transactions: `{chain_id, signer, nonce, created_at, body}` signed by one or more
-//! authorities (DESIGN.md section 3).
+//! authorities (docs/design.md section 3).
 //!
 //! Every endorsement signs the same message, `signing_message("hutong/tx/v1", chain_id,
 //! canonical(payload))`. The transaction id is blake3 of the canonical bytes of the whole
@@ -27,7 +27,7 @@ pub struct TxPayload {
     pub chain_id: String,
     /// The authority that submits it; its nonce is the one that must increase.
     pub signer: AuthorityId,
-    /// Strictly greater than every earlier nonce of the signer (gaps allowed).
+    /// Exactly one above the signer's last committed nonce (ADR 0011).
     pub nonce: u64,
     /// When the signer made it; at most [`limits::TX_CLOCK_SKEW_MS_MAX`] after the block time.
     pub created_at: TimeMs,
@@ -88,7 +88,7 @@ pub struct LicenceTypeDraft {
     pub supervisor_actions: Vec<StatusAction>,
 }
 
-/// The kinds of record (DESIGN.md section 3).
+/// The kinds of record (docs/design.md section 3).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub enum TxBody {

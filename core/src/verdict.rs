@@ -1,5 +1,5 @@
 //! The verdict: "is licence L genuine, valid, and valid for use in region R, at time T?",
-//! with every reason (DESIGN.md sections 1 and 7).
+//! with every reason (docs/design.md sections 1 and 7).
 //!
 //! It is a pure function of records, so that a verifier holding a proof bundle (the licence,
 //! its issuer, the grant, the recognitions and objections, each proved against a signed state

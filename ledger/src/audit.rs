@@ -1,4 +1,4 @@
-//! Independent re-verification of a whole chain from its genesis file (DESIGN.md section 7,
+//! Independent re-verification of a whole chain from its genesis file (docs/design.md section 7,
 //! `docs/adr/0007-audit.md`): nothing the source of the blocks says is trusted.
 //!
 //! For every block, in order, the [`Auditor`] checks, one section after the other

@@ -1,5 +1,5 @@
 //! The block store: executes blocks against the committed state, commits them atomically and
-//! durably, and answers the reads and proofs of DESIGN.md sections 4 and 7.
+//! durably, and answers the reads and proofs of docs/design.md sections 4 and 7.
 //!
 //! Everything of one block — the block itself, its header, the records it changed, the
 //! sparse-Merkle nodes and log nodes it made, the transaction locations and the indexes, and
