@@ -6,7 +6,8 @@ use hutong_core::records::{LicenceNumber, RecordKey};
 use hutong_core::smt;
 use hutong_core::testkit::{Fixture, GENESIS_TIME};
 use hutong_ledger::store::{
-    Backend, BlockError, Engine, MemoryBackend, Mode, SledBackend, Store, StoreError,
+    Backend, BlockError, Engine, MemoryBackend, Mode, STORE_FORMAT_VERSION, SledBackend, Store,
+    StoreError,
 };
 
 fn commit_blocks(store: &Store, fixture: &mut Fixture, blocks: u64, per_block: u64) {
@@ -252,6 +253,62 @@ fn corruption_is_reported_on_open() {
         Store::open_with(Box::new(backend)),
         Err(StoreError::Corrupt(_))
     ));
+}
+
+#[test]
+fn a_store_of_another_format_is_refused_naming_both_versions() {
+    let mut fixture = Fixture::new();
+    let backend = Shared::new(MemoryBackend::new());
+    let store = Store::create_with(Box::new(backend.clone()), &fixture.genesis).unwrap();
+    commit_blocks(&store, &mut fixture, 2, 3);
+    let head = store.head().unwrap();
+    drop(store);
+    let format_key = b"Mformat".to_vec();
+    let recorded = backend.get(&format_key).unwrap().unwrap();
+    assert_eq!(recorded, STORE_FORMAT_VERSION.to_be_bytes().to_vec());
+
+    // A store written before the format was recorded is format 1.
+    backend.write(vec![(format_key.clone(), None)]).unwrap();
+    let error = Store::open_with(Box::new(backend.clone())).unwrap_err();
+    assert!(
+        matches!(error, StoreError::FormatVersion { expected, found: 1 } if expected == STORE_FORMAT_VERSION),
+        "{error}"
+    );
+    let message = error.to_string();
+    assert!(
+        message.contains("format version 1")
+            && message.contains(&format!("format version {STORE_FORMAT_VERSION}")),
+        "{message}"
+    );
+
+    // A store of a later format.
+    let later = STORE_FORMAT_VERSION + 1;
+    backend
+        .write(vec![(
+            format_key.clone(),
+            Some(later.to_be_bytes().to_vec()),
+        )])
+        .unwrap();
+    assert!(matches!(
+        Store::open_with(Box::new(backend.clone())),
+        Err(StoreError::FormatVersion { found, .. }) if found == later
+    ));
+
+    // A format record that is not four bytes is damage, not a version.
+    backend
+        .write(vec![(format_key.clone(), Some(vec![0, 0, 2]))])
+        .unwrap();
+    assert!(matches!(
+        Store::open_with(Box::new(backend.clone())),
+        Err(StoreError::Corrupt(ref text)) if text.contains("format record")
+    ));
+
+    // Put back, the store opens where it was.
+    backend.write(vec![(format_key, Some(recorded))]).unwrap();
+    assert_eq!(
+        Store::open_with(Box::new(backend)).unwrap().head().unwrap(),
+        head
+    );
 }
 
 #[test]

@@ -90,6 +90,12 @@ pub enum StoreError {
     WrongEngine { configured: Engine, found: Engine },
     #[error("the store holds chain {found:?}, not {expected:?}")]
     WrongChain { expected: String, found: String },
+    #[error(
+        "the store is in format version {found}, this build reads format version {expected}; \
+         run a build of that format, or move the directory away and let the node catch up from \
+         its peers (docs/operations.md, upgrades)"
+    )]
+    FormatVersion { expected: u32, found: u32 },
     #[error("decoding stored data: {0}")]
     Codec(#[from] CodecError),
     #[error("transaction log: {0}")]
@@ -310,6 +316,23 @@ impl rules::VerifiedSignatures for VerifiedSignatureCache {
 }
 
 const HEAD_KEY: &[u8] = b"Mhead";
+/// The key of the store's format version, written once when the store is created.
+const FORMAT_KEY: &[u8] = b"Mformat";
+
+/// The format of the keys and values this build writes and reads. A store of another format is
+/// refused when opened ([`StoreError::FormatVersion`]), never read as if it were this one.
+///
+/// 1: stores written before the format was recorded (no format record). 2: block headers carry
+/// the protocol version and the genesis file names its algorithm suite (ADR 0016).
+pub const STORE_FORMAT_VERSION: u32 = 2;
+/// The format of a store that holds data but no format record: written before the version was
+/// recorded.
+const UNRECORDED_FORMAT_VERSION: u32 = 1;
+
+/// The stored bytes of a format version: four bytes, big-endian, readable by every version.
+fn format_version_bytes(version: u32) -> [u8; 4] {
+    version.to_be_bytes()
+}
 /// The tag of [`RecordKey::state_hash`].
 const STATE_KEY_TAG: &str = "hutong/state-key/v1";
 const GENESIS_KEY: &[u8] = b"Ggenesis";
@@ -523,10 +546,22 @@ impl Store {
     /// hash matches, whose state root is the tree's root and whose log root is the log's root
     /// at its size. A store that fails any check is reported, never served.
     pub fn open_with(backend: Box<dyn Backend>) -> Result<Self, StoreError> {
-        let Some(head_bytes) = backend.get(HEAD_KEY)? else {
-            if backend.scan(b"", None, 1)?.is_empty() {
+        let found = match backend.get(FORMAT_KEY)? {
+            Some(bytes) => u32::from_be_bytes(bytes.as_slice().try_into().map_err(|_| {
+                StoreError::Corrupt(format!("the format record is {} bytes, not 4", bytes.len()))
+            })?),
+            None if backend.scan(b"", None, 1)?.is_empty() => {
                 return Err(StoreError::Uninitialised);
             }
+            None => UNRECORDED_FORMAT_VERSION,
+        };
+        if found != STORE_FORMAT_VERSION {
+            return Err(StoreError::FormatVersion {
+                expected: STORE_FORMAT_VERSION,
+                found,
+            });
+        }
+        let Some(head_bytes) = backend.get(HEAD_KEY)? else {
             return Err(StoreError::Corrupt(
                 "data is present but the head record is missing".into(),
             ));
@@ -627,6 +662,10 @@ impl Store {
         for key in tree_writes.deletes() {
             batch.push((prefixed(b'S', key), None));
         }
+        batch.push((
+            FORMAT_KEY.to_vec(),
+            Some(format_version_bytes(STORE_FORMAT_VERSION).to_vec()),
+        ));
         batch.push((GENESIS_KEY.to_vec(), Some(genesis.to_json().into_bytes())));
         batch.push((height_key(b'H', 0), Some(codec::to_canonical(&header))));
         batch.push((HEAD_KEY.to_vec(), Some(codec::to_canonical(&head))));
