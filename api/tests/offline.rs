@@ -84,6 +84,13 @@ fn tampered(bundle: &ProofBundle) -> Vec<(&'static str, ProofBundle, &'static st
     case("header-changed", "certificate-wrong-block", &|b| {
         b.checkpoint.header.time += 1;
     });
+    case(
+        "protocol-version-changed",
+        "unsupported-protocol-version",
+        &|b| {
+            b.checkpoint.header.protocol_version += 1;
+        },
+    );
     case("state-root-changed", "certificate-wrong-block", &|b| {
         b.checkpoint.header.state_root.0[0] ^= 1;
     });

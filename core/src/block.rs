@@ -16,11 +16,22 @@ use crate::records::NodeRegistry;
 use crate::records::{Height, TimeMs};
 use crate::tx::Transaction;
 
+/// The protocol version of the blocks this build makes and accepts: what the rules, the block
+/// format and the proofs of a block are. A header carries it, so that a node or a verifier
+/// meeting a block of a version it does not implement refuses it by name rather than
+/// misreading it (ADR 0016). 1: the first recorded version.
+///
+/// A later version will come with a governance record that schedules it from a height on, so
+/// that nodes upgrade before that height, not at one moment; until then every block is 1.
+pub const PROTOCOL_VERSION: u32 = 1;
+
 /// The header. Its hash, `H("hutong/header/v1", canonical(header))`, is what the validators
 /// sign, so it is a signed checkpoint of the log (`log_size`, `log_root`) and of the state.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BlockHeader {
+    /// [`PROTOCOL_VERSION`] for every block this build makes or accepts.
+    pub protocol_version: u32,
     pub chain_id: String,
     pub height: Height,
     /// Agreed time, strictly greater than the previous block's.

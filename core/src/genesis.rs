@@ -15,6 +15,7 @@ use crate::records::{
 };
 use crate::records::{AuthorityId, TypeCode};
 use crate::rules::RuleError;
+use crate::suite::Suite;
 use crate::tx::{AuthorityDraft, FormError, LicenceTypeDraft, TxBody, check_identifier};
 
 /// A grant in the genesis file.
@@ -31,6 +32,8 @@ pub struct GenesisGrant {
 #[serde(deny_unknown_fields)]
 pub struct Genesis {
     pub chain_id: String,
+    /// The algorithm suite of every hash and signature of the chain (`"ed25519-blake3"`).
+    pub suite: Suite,
     pub genesis_time: TimeMs,
     pub authorities: Vec<AuthorityDraft>,
     pub licence_types: Vec<LicenceTypeDraft>,
@@ -216,5 +219,41 @@ fn type_from_draft(draft: &LicenceTypeDraft) -> LicenceType {
         default_validity_days: draft.default_validity_days,
         supervisor_actions: draft.supervisor_actions.clone(),
         defined_at: 0,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testkit::Fixture;
+
+    #[test]
+    fn the_genesis_file_names_its_suite() {
+        let genesis = Fixture::new().genesis;
+        let json: serde_json::Value = serde_json::from_str(&genesis.to_json()).unwrap();
+        assert_eq!(json["suite"], "ed25519-blake3");
+        assert_eq!(
+            Genesis::from_json(genesis.to_json().as_bytes()).unwrap(),
+            genesis
+        );
+    }
+
+    #[test]
+    fn a_genesis_file_without_a_suite_or_with_an_unknown_one_is_refused() {
+        let genesis = Fixture::new().genesis;
+        let mut json: serde_json::Value = serde_json::from_str(&genesis.to_json()).unwrap();
+        json.as_object_mut().unwrap().remove("suite");
+        let error = Genesis::from_json(json.to_string().as_bytes()).unwrap_err();
+        assert!(
+            error.to_string().contains("missing field `suite`"),
+            "{error}"
+        );
+
+        json["suite"] = "sm2-sm3".into();
+        let error = Genesis::from_json(json.to_string().as_bytes()).unwrap_err();
+        assert!(
+            error.to_string().contains("sm2-sm3") && error.to_string().contains("ed25519-blake3"),
+            "{error}"
+        );
     }
 }

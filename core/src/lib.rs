@@ -49,6 +49,7 @@ pub mod log;
 pub mod records;
 pub mod rules;
 pub mod smt;
+pub mod suite;
 pub mod testkit;
 pub mod tx;
 pub mod verdict;

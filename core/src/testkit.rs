@@ -14,6 +14,7 @@ use crate::records::{
     Record, RecordKey, Role, StatusAction, TimeMs, TypeCode, Visibility, face_commitment,
 };
 use crate::rules::{StateError, StateReader};
+use crate::suite::Suite;
 use crate::tx::{AuthorityDraft, LicenceTypeDraft, Transaction, TxBody, TxPayload, ValidUntil};
 
 /// The chain id of fixtures.
@@ -261,6 +262,7 @@ impl Fixture {
         };
         let genesis = Genesis {
             chain_id: CHAIN_ID.into(),
+            suite: Suite::Ed25519Blake3,
             genesis_time: GENESIS_TIME,
             authorities,
             licence_types: vec![business_licence_type(), qualification_type()],

@@ -592,6 +592,12 @@ impl Auditor {
                 expected,
                 found,
             },
+            BlockError::ProtocolVersion { expected, found } => Violation::Header {
+                height,
+                field: "protocol_version",
+                expected: expected.to_string(),
+                found: found.to_string(),
+            },
             BlockError::WrongHeight { head, found } => Violation::OutOfSequence {
                 expected: head + 1,
                 found,

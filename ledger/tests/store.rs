@@ -416,6 +416,21 @@ fn blocks_replay_on_another_store_and_tampering_is_caught() {
         replica.verify_block(&reordered),
         Err(BlockError::InvalidTransaction { index: 0, .. })
     ));
+    // A block of another protocol version is refused by name, before it is executed.
+    let mut other_version = block.clone();
+    other_version.header.protocol_version += 1;
+    let refusal = replica.verify_block(&other_version).unwrap_err();
+    assert!(
+        matches!(
+            refusal,
+            BlockError::ProtocolVersion {
+                expected: 1,
+                found: 2
+            }
+        ),
+        "{refusal}"
+    );
+    assert_eq!(replica.height().unwrap(), 0);
     let mut wrong_size = block.clone();
     wrong_size.header.log_size += 1;
     assert!(matches!(

@@ -79,7 +79,7 @@ enum Command {
     },
     /// Check a genesis file, write it in canonical form, and print its hash.
     Genesis {
-        /// The genesis JSON (chain id, time, authorities, catalogue, grants, nodes).
+        /// The genesis JSON (chain id, algorithm suite, time, authorities, catalogue, grants, nodes).
         #[arg(long)]
         input: PathBuf,
         /// Where to write the checked file (default: print only the hash).

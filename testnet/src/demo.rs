@@ -15,6 +15,7 @@ use hutong_core::records::{
     AuthorityId, FaceValue, FieldKind, FieldSchema, Holder, HolderKind, IssuedBy, LicenceNumber,
     NodeEntry, Role, StatusAction, TimeMs, Visibility, face_commitment,
 };
+use hutong_core::suite::Suite;
 use hutong_core::tx::{
     AuthorityDraft, LicenceTypeDraft, Transaction, TxBody, TxPayload, ValidUntil,
 };
@@ -309,6 +310,7 @@ pub fn genesis(
         .collect();
     let genesis = Genesis {
         chain_id: CHAIN_ID.into(),
+        suite: Suite::Ed25519Blake3,
         genesis_time,
         authorities,
         licence_types: catalogue(),

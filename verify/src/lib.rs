@@ -66,7 +66,8 @@ use std::collections::BTreeSet;
 
 use hutong_consensus::{CertificateError, ValidatorId, ValidatorSetError};
 use hutong_core::block::{
-    BlockCertificateError, BlockHeader, CommitCertificate, TxLocation, tx_root, validator_set,
+    BlockCertificateError, BlockHeader, CommitCertificate, PROTOCOL_VERSION, TxLocation, tx_root,
+    validator_set,
 };
 use hutong_core::crypto::{PublicKey, Signature, verify_batch};
 use hutong_core::genesis::Genesis;
@@ -187,6 +188,14 @@ pub enum BundleError {
     },
     #[error("unsupported format {found:?}")]
     UnsupportedFormat { found: String },
+    #[error(
+        "header {height} is of protocol version {found}; this verifier checks version {supported}"
+    )]
+    UnsupportedProtocolVersion {
+        height: Height,
+        found: u32,
+        supported: u32,
+    },
     #[error("the proof is for chain {found:?}, the genesis file is for {expected:?}")]
     ChainMismatch { expected: String, found: String },
     #[error("the proof carries {count} {what}; the limit is {limit}")]
@@ -258,6 +267,7 @@ impl BundleError {
             BundleError::Json(_) => "json".into(),
             BundleError::TooLarge { .. } => "too-large".into(),
             BundleError::UnsupportedFormat { .. } => "unsupported-format".into(),
+            BundleError::UnsupportedProtocolVersion { .. } => "unsupported-protocol-version".into(),
             BundleError::ChainMismatch { .. } => "chain-mismatch".into(),
             BundleError::TooMany { .. } => "too-many".into(),
             BundleError::ChangesOutOfOrder { .. } => "validator-changes-out-of-order".into(),
@@ -391,6 +401,7 @@ pub fn genesis_header(genesis: &Genesis) -> BlockHeader {
     // unvalidated file with duplicates gets the zero root, which no header will match.
     let state_root = smt::root_of_leaves(leaves).unwrap_or(Hash32::ZERO);
     BlockHeader {
+        protocol_version: PROTOCOL_VERSION,
         chain_id: genesis.chain_id.clone(),
         height: 0,
         time: genesis.genesis_time,
@@ -468,9 +479,16 @@ fn check_signed_header(
     validators: &[NodeEntry],
     pending: &mut PendingSignatures,
 ) -> Result<(), BundleError> {
+    let height = header.height;
+    if header.protocol_version != PROTOCOL_VERSION {
+        return Err(BundleError::UnsupportedProtocolVersion {
+            height,
+            found: header.protocol_version,
+            supported: PROTOCOL_VERSION,
+        });
+    }
     let registry = as_registry(validators);
     let expected = registry.validators_hash();
-    let height = header.height;
     if header.validators_hash != expected {
         return Err(BundleError::ValidatorsHashMismatch {
             height,

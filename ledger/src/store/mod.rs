@@ -46,7 +46,7 @@ pub use journal::{JournalLimits, Journaled};
 pub use lean::{AuditStore, PreparedTransactions};
 
 use crate::limits::{RECOGNITIONS_SCAN_MAX, VERIFIED_SIGNATURES_MAX};
-use hutong_core::block::{Block, BlockHeader, CommitCertificate, tx_root};
+use hutong_core::block::{Block, BlockHeader, CommitCertificate, PROTOCOL_VERSION, tx_root};
 use hutong_core::codec::{self, CodecError};
 use hutong_core::crypto::PublicKey;
 use hutong_core::evidence::{Evidence, EvidenceKey, EvidenceRecord, EvidenceRuleError};
@@ -115,6 +115,10 @@ impl From<StoreError> for StateError {
 /// Why a block cannot be executed or committed.
 #[derive(Debug, thiserror::Error)]
 pub enum BlockError {
+    #[error(
+        "the block is of protocol version {found}; this build makes and accepts version {expected}"
+    )]
+    ProtocolVersion { expected: u32, found: u32 },
     #[error("block height {found} does not follow the store's height {head}")]
     WrongHeight { head: Height, found: Height },
     #[error("block time {time} is not after the previous block's time {previous}")]
@@ -636,6 +640,7 @@ impl Store {
             })
             .unwrap_or_default();
         let header = BlockHeader {
+            protocol_version: PROTOCOL_VERSION,
             chain_id: genesis.chain_id.clone(),
             height: 0,
             time: genesis.genesis_time,
@@ -1123,6 +1128,7 @@ impl Store {
         let log_writes = log_tile_writes(self.backend.as_ref(), &log_append.nodes)?;
 
         let header = BlockHeader {
+            protocol_version: PROTOCOL_VERSION,
             chain_id: self.chain_id.clone(),
             height,
             time,
@@ -1284,6 +1290,12 @@ impl Store {
         already_verified: Option<&dyn rules::VerifiedSignatures>,
     ) -> Result<Execution, BlockError> {
         let head = self.head()?;
+        if block.header.protocol_version != PROTOCOL_VERSION {
+            return Err(BlockError::ProtocolVersion {
+                expected: PROTOCOL_VERSION,
+                found: block.header.protocol_version,
+            });
+        }
         if block.header.height != head.header.height + 1 {
             return Err(BlockError::WrongHeight {
                 head: head.header.height,
