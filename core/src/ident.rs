@@ -29,6 +29,7 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+use crate::calendar;
 use crate::hash::{Hash32, tagged};
 
 /// Tag of the salted commitment to a person's identity number.
@@ -332,7 +333,7 @@ fn resident_id_check_character(body: &[u8]) -> u8 {
         .unwrap_or(b'0')
 }
 
-/// Positions 7-14 must be a day of the Gregorian calendar.
+/// Positions 7-14 must be a day of the Gregorian calendar, from [`BIRTH_YEAR_MIN`] on.
 fn check_birth_date(body: &[u8]) -> Result<(), IdentError> {
     let number = |range: std::ops::Range<usize>| -> u16 {
         body.get(range)
@@ -341,17 +342,10 @@ fn check_birth_date(body: &[u8]) -> Result<(), IdentError> {
             .fold(0u16, |value, digit| value * 10 + u16::from(digit - b'0'))
     };
     let year = number(6..10);
-    let month = number(10..12) as u8;
-    let day = number(12..14) as u8;
-    let leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
-    let days_in_month = match month {
-        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
-        4 | 6 | 9 | 11 => 30,
-        2 if leap => 29,
-        2 => 28,
-        _ => 0,
-    };
-    if year < BIRTH_YEAR_MIN || day == 0 || day > days_in_month {
+    // Two digits each, so at most 99: the conversions cannot fail.
+    let month = u8::try_from(number(10..12)).unwrap_or(u8::MAX);
+    let day = u8::try_from(number(12..14)).unwrap_or(u8::MAX);
+    if year < BIRTH_YEAR_MIN || calendar::check_date(year, month, day).is_err() {
         return Err(IdentError::InvalidBirthDate { year, month, day });
     }
     Ok(())
@@ -759,6 +753,67 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(message.contains("GB 11643-1999"), "{message}");
+    }
+
+    /// The birth-date check as it was written by hand before the calendar module: the new
+    /// check must accept exactly what it accepted.
+    fn hand_written_check_birth_date(body: &[u8]) -> Result<(), IdentError> {
+        let number = |range: std::ops::Range<usize>| -> u16 {
+            body.get(range)
+                .unwrap_or_default()
+                .iter()
+                .fold(0u16, |value, digit| value * 10 + u16::from(digit - b'0'))
+        };
+        let year = number(6..10);
+        let month = number(10..12) as u8;
+        let day = number(12..14) as u8;
+        let leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
+        let days_in_month = match month {
+            1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
+            4 | 6 | 9 | 11 => 30,
+            2 if leap => 29,
+            2 => 28,
+            _ => 0,
+        };
+        if year < BIRTH_YEAR_MIN || day == 0 || day > days_in_month {
+            return Err(IdentError::InvalidBirthDate { year, month, day });
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn birth_dates_are_accepted_exactly_as_before() {
+        let mut accepted = 0;
+        // From a little before the earliest year allowed, to find the boundary too.
+        for year in 1790..=2100 {
+            for month in 0..=13 {
+                for day in 0..=32 {
+                    let body = format!("110105{year:04}{month:02}{day:02}002");
+                    let new = check_birth_date(body.as_bytes());
+                    assert_eq!(
+                        new,
+                        hand_written_check_birth_date(body.as_bytes()),
+                        "{body}"
+                    );
+                    accepted += usize::from(new.is_ok());
+                }
+            }
+        }
+        // Every day of 1800-2100: 301 years of 365 days, plus 73 leap days (1800 and 1900
+        // are not leap years, 2000 is, 2100 is not).
+        assert_eq!(accepted, 301 * 365 + 73);
+        for year in [0, 1, 1799, 2400, 9999] {
+            for month in 1..=12 {
+                for day in 28..=31 {
+                    let body = format!("110105{year:04}{month:02}{day:02}002");
+                    assert_eq!(
+                        check_birth_date(body.as_bytes()),
+                        hand_written_check_birth_date(body.as_bytes()),
+                        "{body}"
+                    );
+                }
+            }
+        }
     }
 
     #[test]

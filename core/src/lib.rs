@@ -37,6 +37,7 @@
 )]
 
 pub mod block;
+pub mod calendar;
 pub mod codec;
 pub mod crypto;
 pub mod evidence;

@@ -13,6 +13,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::calendar;
 use crate::hash::Hash32;
 use crate::ident::RegionCode;
 use crate::records::{
@@ -234,6 +235,23 @@ pub fn usable_without_recognition(issued_in: &RegionCode, region: &RegionCode) -
     issued_in.is_national() || issued_in.province() == region.province()
 }
 
+/// A time in an English reason: China Standard Time to the minute, the time the departments
+/// and the holders read, with its zone named.
+fn time_en(time_ms: TimeMs) -> String {
+    match calendar::format_china(time_ms) {
+        Ok(text) => format!("{text} (UTC+8)"),
+        Err(_) => calendar::milliseconds_text(time_ms),
+    }
+}
+
+/// The same time in a Chinese reason: "北京时间2026年1月1日 08:00".
+fn time_zh(time_ms: TimeMs) -> String {
+    match calendar::format_china_zh(time_ms) {
+        Ok(text) => format!("北京时间{text}"),
+        Err(_) => format!("1970年1月1日起第{time_ms}毫秒"),
+    }
+}
+
 /// Computes the verdict at `at`, for use in `region` if given.
 pub fn verdict(inputs: &VerdictInputs<'_>, region: Option<&RegionCode>, at: TimeMs) -> Verdict {
     let licence = inputs.licence;
@@ -276,16 +294,16 @@ pub fn verdict(inputs: &VerdictInputs<'_>, region: Option<&RegionCode>, at: Time
         reasons.push(reason(
             ReasonCode::NotYetValid,
             false,
-            format!("valid only from {} (ms since epoch)", licence.valid_from),
-            format!("有效期自{}起，尚未生效", licence.valid_from),
+            format!("valid only from {}", time_en(licence.valid_from)),
+            format!("有效期自{}起，尚未生效", time_zh(licence.valid_from)),
         ));
         false
     } else if let Some(until) = standing.valid_until.filter(|until| at >= *until) {
         reasons.push(reason(
             ReasonCode::Expired,
             false,
-            format!("expired at {until} (ms since epoch)"),
-            format!("已于{until}过期"),
+            format!("expired at {}", time_en(until)),
+            format!("已于{}过期", time_zh(until)),
         ));
         false
     } else {
@@ -293,12 +311,20 @@ pub fn verdict(inputs: &VerdictInputs<'_>, region: Option<&RegionCode>, at: Time
             ReasonCode::WithinValidity,
             true,
             match standing.valid_until {
-                Some(until) => format!("within its validity, {} to {until}", licence.valid_from),
-                None => format!("long-term validity from {}", licence.valid_from),
+                Some(until) => format!(
+                    "within its validity, {} to {}",
+                    time_en(licence.valid_from),
+                    time_en(until)
+                ),
+                None => format!("long-term validity from {}", time_en(licence.valid_from)),
             },
             match standing.valid_until {
-                Some(until) => format!("在有效期内（{}至{until}）", licence.valid_from),
-                None => format!("长期有效（自{}起）", licence.valid_from),
+                Some(until) => format!(
+                    "在有效期内（{}至{}）",
+                    time_zh(licence.valid_from),
+                    time_zh(until)
+                ),
+                None => format!("长期有效（自{}起）", time_zh(licence.valid_from)),
             },
         ));
         true
@@ -656,5 +682,121 @@ mod tests {
         other_type.periods = vec![(0, None)];
         other_type.type_code = TypeCode::from("qualification");
         assert!(!grant_authorised(&other_type, &licence));
+    }
+}
+
+/// The sentences of the verdict's reasons, as people read them.
+#[cfg(test)]
+mod text_tests {
+    use super::*;
+    use crate::records::{Record, RecordKey};
+    use crate::rules::{self, Context, Overlay};
+    use crate::testkit::{DAY_MS, Fixture, GENESIS_TIME};
+
+    /// A business licence valid from GENESIS_TIME (2026-01-01T00:00Z, 08:00 in Beijing), and
+    /// its issuer.
+    fn issued_licence() -> (Licence, Authority) {
+        let mut fixture = Fixture::new();
+        let state = fixture.genesis_state();
+        let issuance = fixture.issue_business_licence("qd-approval", "370200", 1);
+        let context = Context {
+            chain_id: &fixture.genesis.chain_id,
+            height: 1,
+            time: GENESIS_TIME + 1_000,
+        };
+        let mut overlay = Overlay::new(&state);
+        let applied =
+            rules::apply_transaction(&mut overlay, &context, &issuance, issuance.id()).unwrap();
+        let (type_code, number) = applied.licence.unwrap();
+        let Some(Record::Licence(licence)) = overlay
+            .record(&RecordKey::Licence(type_code, number))
+            .unwrap()
+        else {
+            panic!("the issuance wrote no licence");
+        };
+        let Some(Record::Authority(issuer)) = overlay
+            .record(&RecordKey::Authority(licence.issuer.clone()))
+            .unwrap()
+        else {
+            panic!("the issuer is not on the ledger");
+        };
+        (licence, issuer)
+    }
+
+    /// The English and Chinese sentences of the validity reason of `licence` at `at`.
+    fn validity_sentences(licence: &Licence, issuer: &Authority, at: TimeMs) -> (String, String) {
+        let inputs = VerdictInputs {
+            licence,
+            issuer,
+            grant: None,
+            recognitions: &[],
+            objections: &[],
+        };
+        let verdict = verdict(&inputs, None, at);
+        let reason = verdict
+            .reasons
+            .into_iter()
+            .find(|reason| {
+                matches!(
+                    reason.code,
+                    ReasonCode::NotYetValid | ReasonCode::Expired | ReasonCode::WithinValidity
+                )
+            })
+            .unwrap();
+        (reason.detail, reason.detail_zh)
+    }
+
+    #[test]
+    fn validity_reasons_show_china_standard_time() {
+        let (mut licence, issuer) = issued_licence();
+        assert_eq!(licence.valid_from, GENESIS_TIME);
+        assert_eq!(
+            validity_sentences(&licence, &issuer, GENESIS_TIME + DAY_MS),
+            (
+                "long-term validity from 2026-01-01 08:00 (UTC+8)".to_owned(),
+                "长期有效（自北京时间2026年1月1日 08:00起）".to_owned()
+            )
+        );
+        // 2027-01-01T00:30Z, half past eight in Beijing.
+        let until = GENESIS_TIME + 365 * DAY_MS + 30 * 60_000;
+        licence.valid_until = Some(until);
+        assert_eq!(
+            validity_sentences(&licence, &issuer, GENESIS_TIME - 1),
+            (
+                "valid only from 2026-01-01 08:00 (UTC+8)".to_owned(),
+                "有效期自北京时间2026年1月1日 08:00起，尚未生效".to_owned()
+            )
+        );
+        assert_eq!(
+            validity_sentences(&licence, &issuer, until - 1),
+            (
+                "within its validity, 2026-01-01 08:00 (UTC+8) to 2027-01-01 08:30 (UTC+8)"
+                    .to_owned(),
+                "在有效期内（北京时间2026年1月1日 08:00至北京时间2027年1月1日 08:30）".to_owned()
+            )
+        );
+        assert_eq!(
+            validity_sentences(&licence, &issuer, until),
+            (
+                "expired at 2027-01-01 08:30 (UTC+8)".to_owned(),
+                "已于北京时间2027年1月1日 08:30过期".to_owned()
+            )
+        );
+    }
+
+    #[test]
+    fn a_validity_beyond_the_calendar_shows_its_milliseconds() {
+        let (mut licence, issuer) = issued_licence();
+        licence.valid_until = Some(TimeMs::MAX);
+        assert_eq!(
+            validity_sentences(&licence, &issuer, GENESIS_TIME),
+            (
+                "within its validity, 2026-01-01 08:00 (UTC+8) to 18446744073709551615 ms since \
+                 the epoch"
+                    .to_owned(),
+                "在有效期内（北京时间2026年1月1日 08:00至1970年1月1日起第18446744073709551615毫秒）"
+                    .to_owned()
+            )
+        );
     }
 }

@@ -40,6 +40,7 @@ pub use crate::limits::{CHUNK_BLOCKS, CHUNK_TRANSACTIONS, EXPORT_LINE_BYTES_MAX,
 use crate::limits::{CHUNKS_IN_FLIGHT, DIRECTORY_KEYS_MAX, REPORT_PAGE};
 use crate::store::{AuditStore, BlockError, MemoryBackend, PreparedTransactions, Store};
 use hutong_core::block::{Block, BlockCertificateError, BlockHeader, verify_block_certificate};
+use hutong_core::calendar;
 use hutong_core::crypto::{self, PublicKey};
 use hutong_core::evidence::EvidenceRuleError;
 use hutong_core::genesis::Genesis;
@@ -1236,28 +1237,11 @@ fn csv_field(text: &str) -> String {
     out
 }
 
-/// `YYYY-MM-DDTHH:MM:SS.mmmZ` for milliseconds since the Unix epoch.
+/// `YYYY-MM-DDTHH:MM:SS.mmmZ` for milliseconds since the Unix epoch. A time after the year
+/// 9999, which only a mistyped validity or range can give, shows as its milliseconds
+/// ([`calendar::display_utc`]).
 pub fn utc_text(ms: TimeMs) -> String {
-    let days = (ms / 86_400_000) as i64;
-    let in_day = ms % 86_400_000;
-    // Civil date from days since 1970-01-01 (proleptic Gregorian calendar, 400-year eras).
-    let shifted = days + 719_468;
-    let era = shifted.div_euclid(146_097);
-    let day_of_era = shifted.rem_euclid(146_097);
-    let year_of_era =
-        (day_of_era - day_of_era / 1_460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
-    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
-    let month_from_march = (5 * day_of_year + 2) / 153;
-    let day = day_of_year - (153 * month_from_march + 2) / 5 + 1;
-    let month = (month_from_march + 2) % 12 + 1;
-    let year = year_of_era + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
-        in_day / 3_600_000,
-        in_day / 60_000 % 60,
-        in_day / 1_000 % 60,
-        in_day % 1_000
-    )
+    calendar::display_utc(ms)
 }
 
 /// The CSV report of `rows` (UTF-8 with a byte-order mark, so that spreadsheet programs read
@@ -1330,4 +1314,96 @@ pub fn licence_events_csv(
     out.push_str(&csv_field(&trailer));
     out.push_str("\r\n");
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// The report's UTC text as it was computed by hand before the calendar module: the
+    /// calendar must print the same.
+    fn hand_written_utc_text(ms: TimeMs) -> String {
+        let days = (ms / 86_400_000) as i64;
+        let in_day = ms % 86_400_000;
+        let shifted = days + 719_468;
+        let era = shifted.div_euclid(146_097);
+        let day_of_era = shifted.rem_euclid(146_097);
+        let year_of_era =
+            (day_of_era - day_of_era / 1_460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+        let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+        let month_from_march = (5 * day_of_year + 2) / 153;
+        let day = day_of_year - (153 * month_from_march + 2) / 5 + 1;
+        let month = (month_from_march + 2) % 12 + 1;
+        let year = year_of_era + era * 400 + i64::from(month <= 2);
+        format!(
+            "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
+            in_day / 3_600_000,
+            in_day / 60_000 % 60,
+            in_day / 1_000 % 60,
+            in_day % 1_000
+        )
+    }
+
+    #[test]
+    fn utc_texts_are_as_before_at_the_edges() {
+        let edges = [
+            0,
+            1,
+            999,
+            86_399_999,
+            86_400_000,
+            // 1999-12-31T23:59:59.999Z, and the millisecond after.
+            946_684_799_999,
+            946_684_800_000,
+            // 2000-02-29, a leap day of a year divisible by 400, and the day after.
+            951_782_400_123,
+            951_868_800_000,
+            // 2100-02-28T23:59:59.999Z: 2100 is no leap year, so 1 March follows.
+            4_107_542_399_999,
+            4_107_542_400_000,
+            // The last millisecond of the year 9999.
+            calendar::TIME_MS_MAX,
+        ];
+        for ms in edges {
+            assert_eq!(utc_text(ms), hand_written_utc_text(ms), "{ms}");
+        }
+        assert_eq!(utc_text(946_684_799_999), "1999-12-31T23:59:59.999Z");
+        assert_eq!(utc_text(4_107_542_400_000), "2100-03-01T00:00:00.000Z");
+        assert_eq!(utc_text(calendar::TIME_MS_MAX), "9999-12-31T23:59:59.999Z");
+    }
+
+    #[test]
+    fn utc_texts_after_the_year_9999_show_their_milliseconds() {
+        // Before the calendar module these printed a five-digit year.
+        let first_beyond = calendar::TIME_MS_MAX + 1;
+        assert_eq!(
+            hand_written_utc_text(first_beyond),
+            "10000-01-01T00:00:00.000Z"
+        );
+        assert_eq!(utc_text(first_beyond), "253402300800000 ms since the epoch");
+        assert_eq!(
+            utc_text(TimeMs::MAX),
+            "18446744073709551615 ms since the epoch"
+        );
+    }
+
+    #[test]
+    fn every_day_to_2100_is_as_before() {
+        // One millisecond in each day from 1970 to 2100, at a different time of day each.
+        let day_ms: TimeMs = 86_400_000;
+        for day in 0..47_482u64 {
+            let ms = day * day_ms + (day * 7_919_993) % day_ms;
+            assert_eq!(utc_text(ms), hand_written_utc_text(ms), "{ms}");
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(10_000))]
+
+        #[test]
+        fn utc_texts_are_as_before(ms in 0..=calendar::TIME_MS_MAX) {
+            prop_assert_eq!(utc_text(ms), hand_written_utc_text(ms));
+        }
+    }
 }

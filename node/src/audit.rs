@@ -15,6 +15,7 @@ use serde::Serialize;
 use serde_json::json;
 
 use hutong_core::block::BlockHeader;
+use hutong_core::calendar;
 use hutong_core::genesis::Genesis;
 use hutong_core::hash::Hash32;
 use hutong_core::ident::RegionCode;
@@ -86,8 +87,9 @@ pub struct AuditArgs {
     /// cut short, or from another history, fails.
     #[arg(long)]
     checkpoint: Option<PathBuf>,
-    /// Start of the time range of the history queries (ms since the epoch, `YYYY-MM-DD`, or
-    /// `YYYY-MM-DDTHH:MM:SSZ`; UTC). Default: the beginning.
+    /// Start of the time range of the history queries: ms since the epoch, `YYYY-MM-DD`
+    /// (midnight UTC), or an RFC 3339 time such as `2026-01-01T08:00:00Z` or
+    /// `2026-01-01T16:00:00+08:00`. Default: the beginning.
     #[arg(long)]
     from: Option<String>,
     /// End of the time range (exclusive), same forms. Default: no end.
@@ -769,8 +771,14 @@ struct TimeRange {
 
 impl TimeRange {
     fn parse(from: Option<&str>, to: Option<&str>) -> anyhow::Result<Self> {
-        let from = from.map(parse_time).transpose()?.unwrap_or(0);
-        let to = to.map(parse_time).transpose()?.unwrap_or(u64::MAX);
+        let from = from
+            .map(|text| parse_time(text).context("--from"))
+            .transpose()?
+            .unwrap_or(0);
+        let to = to
+            .map(|text| parse_time(text).context("--to"))
+            .transpose()?
+            .unwrap_or(u64::MAX);
         if to < from {
             bail!("--to ({to}) is before --from ({from})");
         }
@@ -778,60 +786,22 @@ impl TimeRange {
     }
 }
 
-/// Milliseconds since the epoch, `YYYY-MM-DD` (midnight UTC) or `YYYY-MM-DDTHH:MM:SSZ`.
+/// Milliseconds since the epoch, `YYYY-MM-DD` (midnight UTC), or an RFC 3339 time with `Z` or
+/// an offset. A date the calendar does not have, such as 31 February, is refused by name.
 fn parse_time(text: &str) -> anyhow::Result<TimeMs> {
     if let Ok(ms) = text.parse::<u64>() {
         return Ok(ms);
     }
-    let bad = || {
+    let parsed = if text.len() <= "YYYY-MM-DD".len() {
+        calendar::parse_date(text)
+    } else {
+        calendar::parse_timestamp(text)
+    };
+    parsed.map_err(|error| {
         anyhow!(
-            "time {text:?}: give milliseconds since the epoch, YYYY-MM-DD or YYYY-MM-DDTHH:MM:SSZ"
+            "{text:?}: {error} (give milliseconds since the epoch, YYYY-MM-DD, or an RFC 3339 time such as 2026-01-01T08:00:00Z)"
         )
-    };
-    let (date, time) = match text.split_once('T') {
-        Some((date, time)) => (date, Some(time.strip_suffix('Z').ok_or_else(bad)?)),
-        None => (text, None),
-    };
-    let parts: Vec<&str> = date.split('-').collect();
-    let [year, month, day] = parts.as_slice() else {
-        return Err(bad());
-    };
-    let (year, month, day): (i64, i64, i64) = (
-        year.parse().map_err(|_| bad())?,
-        month.parse().map_err(|_| bad())?,
-        day.parse().map_err(|_| bad())?,
-    );
-    if !(1970..=9999).contains(&year) || !(1..=12).contains(&month) || !(1..=31).contains(&day) {
-        return Err(bad());
-    }
-    let seconds_of_day = match time {
-        None => 0,
-        Some(time) => {
-            let parts: Vec<&str> = time.split(':').collect();
-            let [hours, minutes, seconds] = parts.as_slice() else {
-                return Err(bad());
-            };
-            let (hours, minutes, seconds): (i64, i64, i64) = (
-                hours.parse().map_err(|_| bad())?,
-                minutes.parse().map_err(|_| bad())?,
-                seconds.parse().map_err(|_| bad())?,
-            );
-            if hours > 23 || minutes > 59 || seconds > 59 {
-                return Err(bad());
-            }
-            hours * 3600 + minutes * 60 + seconds
-        }
-    };
-    // Days since 1970-01-01 of a civil date (the year counted from March).
-    let year_from_march = if month <= 2 { year - 1 } else { year };
-    let era = year_from_march.div_euclid(400);
-    let year_of_era = year_from_march - era * 400;
-    let month_from_march = (month + 9) % 12;
-    let day_of_year = (153 * month_from_march + 2) / 5 + day - 1;
-    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
-    let days = era * 146_097 + day_of_era - 719_468;
-    let ms = (days * 86_400 + seconds_of_day) * 1000;
-    u64::try_from(ms).map_err(|_| bad())
+    })
 }
 
 /// One step of a licence's history with its proof.
@@ -992,7 +962,9 @@ fn history(args: &AuditArgs, auditor: &Auditor, range: &TimeRange) -> Result<(),
         }));
     }
     if let Some(at) = &args.recognitions_at {
-        let at = parse_time(at).code(exit::CONFIG)?;
+        let at = parse_time(at)
+            .context("--recognitions-at")
+            .code(exit::CONFIG)?;
         let recognitions: Vec<_> = store
             .recognitions()
             .code(exit::RUNTIME)?
@@ -1272,6 +1244,63 @@ mod tests {
             let text = utc_text(ms);
             assert_eq!(parse_time(&text[..10]).unwrap(), ms - ms % 86_400_000);
         }
+    }
+
+    #[test]
+    fn impossible_dates_are_refused_by_name() {
+        let message = |text: &str| format!("{:#}", parse_time(text).unwrap_err());
+        assert_eq!(
+            message("2026-02-31"),
+            "\"2026-02-31\": 2026-02-31 is not a day of the calendar: February 2026 has 28 days \
+             (give milliseconds since the epoch, YYYY-MM-DD, or an RFC 3339 time such as \
+             2026-01-01T08:00:00Z)"
+        );
+        for (text, reason) in [
+            ("2026-02-29", "February 2026 has 28 days"),
+            ("2100-02-29", "February 2100 has 28 days"),
+            ("2026-04-31", "April 2026 has 30 days"),
+            ("2026-01-32", "January 2026 has 31 days"),
+            ("2026-01-00", "January 2026 has 31 days"),
+            ("2026-00-10", "a year has months 01 to 12"),
+            ("2026-02-31T00:00:00Z", "February 2026 has 28 days"),
+        ] {
+            let date = &text[..10];
+            assert!(
+                message(text).contains(&format!("{date} is not a day of the calendar: {reason}")),
+                "{text}: {}",
+                message(text)
+            );
+        }
+        assert_eq!(parse_time("2024-02-29").unwrap(), 1_709_164_800_000);
+        assert_eq!(
+            format!(
+                "{:#}",
+                TimeRange::parse(Some("2026-02-31"), None).unwrap_err()
+            ),
+            format!("--from: {}", message("2026-02-31"))
+        );
+        assert_eq!(
+            format!(
+                "{:#}",
+                TimeRange::parse(None, Some("2026-02-31")).unwrap_err()
+            ),
+            format!("--to: {}", message("2026-02-31"))
+        );
+    }
+
+    #[test]
+    fn times_take_an_offset() {
+        assert_eq!(
+            parse_time("2026-01-01T16:00:01+08:00").unwrap(),
+            1_767_225_600_000 + 8 * 3_600_000 + 1_000
+        );
+        assert_eq!(
+            parse_time("2026-01-01T08:00:01.250Z").unwrap(),
+            1_767_225_600_000 + 8 * 3_600_000 + 1_250
+        );
+        // A time without an offset is refused, not guessed.
+        let message = format!("{:#}", parse_time("2026-01-01T08:00:01").unwrap_err());
+        assert!(message.contains("no offset"), "{message}");
     }
 
     #[test]

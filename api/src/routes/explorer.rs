@@ -8,6 +8,7 @@ use std::fmt::Write as _;
 use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use hutong_core::calendar;
 use hutong_core::records::{
     FaceValue, Holder, LicenceEventKind, Record, RecordKey, Status, StatusAction, TimeMs, TypeCode,
 };
@@ -56,30 +57,10 @@ fn url_component(text: &str) -> String {
 }
 
 /// `YYYY-MM-DD HH:MM` in China Standard Time (UTC+8), the time every department works in.
+/// A time after the year 9999, which only a mistyped validity can give, shows as its
+/// milliseconds ([`calendar::display_china`]).
 pub fn format_time(ms: TimeMs) -> String {
-    let seconds = (ms / 1000) as i64 + 8 * 3600;
-    let days = seconds.div_euclid(86_400);
-    let of_day = seconds.rem_euclid(86_400);
-    // Days to civil date (proleptic Gregorian), after H. Hinnant's `civil_from_days`.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let day_of_era = z - era * 146_097;
-    let year_of_era =
-        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
-    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
-    let month_index = (5 * day_of_year + 2) / 153;
-    let day = day_of_year - (153 * month_index + 2) / 5 + 1;
-    let month = if month_index < 10 {
-        month_index + 3
-    } else {
-        month_index - 9
-    };
-    let year = year_of_era + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02} {:02}:{:02}",
-        of_day / 3600,
-        (of_day % 3600) / 60
-    )
+    calendar::display_china(ms)
 }
 
 const STYLE: &str = "\
@@ -667,6 +648,96 @@ fn render_authorities(state: &ApiState) -> Result<String, ApiError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    /// The explorer's time as it was computed by hand before the calendar module (days to a
+    /// civil date after H. Hinnant's `civil_from_days`): the calendar must print the same.
+    fn hand_written_format_time(ms: TimeMs) -> String {
+        let seconds = (ms / 1000) as i64 + 8 * 3600;
+        let days = seconds.div_euclid(86_400);
+        let of_day = seconds.rem_euclid(86_400);
+        let z = days + 719_468;
+        let era = z.div_euclid(146_097);
+        let day_of_era = z - era * 146_097;
+        let year_of_era =
+            (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+        let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+        let month_index = (5 * day_of_year + 2) / 153;
+        let day = day_of_year - (153 * month_index + 2) / 5 + 1;
+        let month = if month_index < 10 {
+            month_index + 3
+        } else {
+            month_index - 9
+        };
+        let year = year_of_era + era * 400 + i64::from(month <= 2);
+        format!(
+            "{year:04}-{month:02}-{day:02} {:02}:{:02}",
+            of_day / 3600,
+            (of_day % 3600) / 60
+        )
+    }
+
+    #[test]
+    fn times_print_as_before_at_the_edges() {
+        let edges = [
+            0,
+            999,
+            59_999,
+            60_000,
+            // 1999-12-31T23:59:59.999Z, and the millisecond after.
+            946_684_799_999,
+            946_684_800_000,
+            // 2000-02-29T00:00Z and 2024-02-29T15:59:59.999Z (the end of a leap day in
+            // Beijing), then the next millisecond.
+            951_782_400_000,
+            1_709_222_399_999,
+            1_709_222_400_000,
+            // 2100-02-28T16:00Z: 2100 is no leap year, so Beijing goes on to 1 March.
+            4_107_513_600_000,
+            // The last minute of the year 9999 in Beijing.
+            calendar::CHINA_TIME_MS_MAX - 59_999,
+            calendar::CHINA_TIME_MS_MAX,
+        ];
+        for ms in edges {
+            assert_eq!(format_time(ms), hand_written_format_time(ms), "{ms}");
+        }
+        assert_eq!(format_time(4_107_513_600_000), "2100-03-01 00:00");
+        assert_eq!(format_time(calendar::CHINA_TIME_MS_MAX), "9999-12-31 23:59");
+    }
+
+    #[test]
+    fn times_after_the_year_9999_show_their_milliseconds() {
+        // Before the calendar module these printed a five-digit year.
+        let first_beyond = calendar::CHINA_TIME_MS_MAX + 1;
+        assert_eq!(hand_written_format_time(first_beyond), "10000-01-01 00:00");
+        assert_eq!(
+            format_time(first_beyond),
+            "253402272000000 ms since the epoch"
+        );
+        assert_eq!(
+            format_time(TimeMs::MAX),
+            "18446744073709551615 ms since the epoch"
+        );
+    }
+
+    #[test]
+    fn every_day_to_2100_prints_as_before() {
+        // One millisecond in each day from 1970 to 2100, at a different time of day each.
+        let day_ms: TimeMs = 86_400_000;
+        for day in 0..47_482u64 {
+            let ms = day * day_ms + (day * 7_919_993) % day_ms;
+            assert_eq!(format_time(ms), hand_written_format_time(ms), "{ms}");
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(10_000))]
+
+        #[test]
+        fn times_print_as_before(ms in 0..=calendar::CHINA_TIME_MS_MAX) {
+            prop_assert_eq!(format_time(ms), hand_written_format_time(ms));
+        }
+    }
 
     #[test]
     fn times_are_china_standard_time() {
