@@ -25,7 +25,7 @@ use tracing::{debug, info, warn};
 
 use super::codec::{BytesCodec, FrameTooLarge};
 use super::identity::{keypair_of, peer_id_of, public_key_of};
-use super::{
+use super::types::{
     Command, Counters, GOSSIP_ENVELOPE_BYTES, Misbehaviour, NetworkConfig, NetworkError,
     NetworkEvent, NetworkLimits, RequestId, Topic, increment,
 };
