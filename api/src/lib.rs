@@ -39,5 +39,5 @@ pub use config::{ApiConfig, ConfigError};
 pub use node::{NodeControl, NodeInfo, NodeRole, PendingStatus, SubmitError};
 pub use problem::{ApiError, PROBLEM_CONTENT_TYPE, Problem};
 pub use routes::explorer::format_time;
-pub use routes::{openapi, router};
+pub use routes::router::{openapi, router};
 pub use state::{ApiState, Clock};

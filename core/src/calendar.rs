@@ -40,7 +40,9 @@ use jiff::SignedDuration;
 use jiff::civil::{Date, DateTime, Time};
 use thiserror::Error;
 
-use crate::records::TimeMs;
+/// Milliseconds since the Unix epoch, UTC. All times on the ledger use it; dates exist only
+/// where people read or write them.
+pub type TimeMs = u64;
 
 /// The last millisecond the calendar can write: 9999-12-31T23:59:59.999Z.
 pub const TIME_MS_MAX: TimeMs = 253_402_300_799_999;

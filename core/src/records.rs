@@ -14,8 +14,7 @@ use crate::crypto::PublicKey;
 use crate::hash::{Hash32, tagged};
 use crate::ident::{RegionCode, Uscc};
 
-/// Milliseconds since the Unix epoch, UTC. All times on the ledger use it.
-pub type TimeMs = u64;
+pub use crate::calendar::TimeMs;
 /// A block height; genesis state is height 0, the first block is height 1.
 pub type Height = u64;
 

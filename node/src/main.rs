@@ -6,6 +6,7 @@ mod commands;
 mod config;
 mod durable;
 mod engine;
+mod failure;
 mod faults;
 mod keys;
 mod limits;
@@ -33,6 +34,10 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+
+// What every command returns on failure, named `crate::Failure` (and so on) by the commands.
+// Defined in `failure.rs` rather than here, since `main` in turn calls the commands.
+pub(crate) use failure::{Failure, WithCode, exit};
 
 /// hutong (互通): a permissioned ledger of government electronic licences.
 #[derive(Debug, Parser)]
@@ -142,44 +147,5 @@ fn main() -> ExitCode {
             eprintln!("hutong: {:#}", failure.error);
             ExitCode::from(failure.code)
         }
-    }
-}
-
-/// A failed command: what to tell the operator and the exit code that classifies it.
-#[derive(Debug)]
-pub struct Failure {
-    pub error: anyhow::Error,
-    pub code: u8,
-}
-
-/// Exit codes: 1 runtime failure, 2 bad usage (clap), 3 bad configuration or input file,
-/// 4 corrupt or foreign store, 5 transaction rejected, 6 node unreachable, 7 a proof does not
-/// verify.
-pub mod exit {
-    pub const RUNTIME: u8 = 1;
-    pub const CONFIG: u8 = 3;
-    pub const STORE: u8 = 4;
-    pub const REJECTED: u8 = 5;
-    pub const UNREACHABLE: u8 = 6;
-    pub const INVALID: u8 = 7;
-}
-
-impl Failure {
-    pub fn new(code: u8, error: impl Into<anyhow::Error>) -> Self {
-        Failure {
-            error: error.into(),
-            code,
-        }
-    }
-}
-
-/// Attaches an exit code to any error.
-pub trait WithCode<T> {
-    fn code(self, code: u8) -> Result<T, Failure>;
-}
-
-impl<T, E: Into<anyhow::Error>> WithCode<T> for Result<T, E> {
-    fn code(self, code: u8) -> Result<T, Failure> {
-        self.map_err(|error| Failure::new(code, error))
     }
 }

@@ -1,204 +1,27 @@
-//! The router: every route is registered through `utoipa_axum::routes!`, so the OpenAPI
-//! document is generated from the same handlers the router serves.
+//! The HTTP routes: the handlers by audience (`verifier`, `operator`, `auditor`, `evidence`,
+//! `explorer`), the router that registers them and serves the OpenAPI document
+//! (`router.rs`), and, here, what the handlers share: extractors whose rejections are problem
+//! documents, parsers of path parameters, page sizes and cursors, request bodies, and the
+//! blocking pool.
 
 mod auditor;
 mod evidence;
 pub(crate) mod explorer;
 mod operator;
+pub(crate) mod router;
 mod verifier;
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::sync::OnceLock;
-use std::time::Duration;
-
-use axum::Router;
-use axum::extract::{ConnectInfo, FromRequestParts, Request, State};
+use axum::body::{Body, Bytes};
+use axum::extract::FromRequestParts;
 use axum::http::StatusCode;
 use axum::http::request::Parts;
-use axum::middleware::{self, Next};
-use axum::response::{IntoResponse, Response};
 use hutong_core::records::{AuthorityId, LicenceNumber, TypeCode};
 use hutong_core::tx::{check_identifier, check_licence_number};
 use serde::de::DeserializeOwned;
-use utoipa::OpenApi;
-use utoipa_axum::router::OpenApiRouter;
-use utoipa_axum::routes;
 
-use crate::problem::{ApiError, Problem};
-use crate::state::{ApiMetrics, ApiState};
+use crate::problem::ApiError;
+use crate::state::ApiState;
 use hutong_verify::base32;
-
-#[derive(OpenApi)]
-#[openapi(
-    info(
-        title = "hutong API",
-        description = "Verifier, operator and auditor routes of a hutong node. Errors are RFC 9457 \
-                       problem documents (application/problem+json) with a stable `code`.",
-        license(name = "Apache-2.0")
-    ),
-    components(schemas(Problem)),
-    tags(
-        (name = "verifiers", description = "Is this licence genuine, valid, and recognised here?"),
-        (name = "operators", description = "Submit records; watch the node."),
-        (name = "auditors", description = "Blocks, the transaction log, authorities, export."),
-        (name = "explorer", description = "Server-rendered HTML pages for people.")
-    )
-)]
-struct ApiDoc;
-
-fn parts() -> (Router<ApiState>, utoipa::openapi::OpenApi) {
-    OpenApiRouter::with_openapi(ApiDoc::openapi())
-        .routes(routes!(verifier::licence))
-        .routes(routes!(verifier::verification))
-        .routes(routes!(verifier::proof))
-        .routes(routes!(verifier::holder_licences))
-        .routes(routes!(verifier::search))
-        .routes(routes!(verifier::qr))
-        .routes(routes!(verifier::verify_presentation))
-        .routes(routes!(operator::submit))
-        .routes(routes!(operator::transaction_status))
-        .routes(routes!(operator::node))
-        .routes(routes!(operator::authority_nonce))
-        .routes(routes!(operator::healthz))
-        .routes(routes!(operator::readyz))
-        .routes(routes!(operator::metrics))
-        .routes(routes!(operator::openapi_json))
-        .routes(routes!(auditor::block))
-        .routes(routes!(auditor::blocks))
-        .routes(routes!(auditor::checkpoint))
-        .routes(routes!(auditor::inclusion))
-        .routes(routes!(auditor::consistency))
-        .routes(routes!(auditor::export))
-        .routes(routes!(auditor::authorities))
-        .routes(routes!(auditor::authority_actions))
-        .routes(routes!(auditor::licence_types))
-        .routes(routes!(auditor::recognitions))
-        .routes(routes!(evidence::evidence_list))
-        .routes(routes!(evidence::evidence_record))
-        .routes(routes!(auditor::licence_events))
-        .routes(routes!(auditor::licence_events_report))
-        .routes(routes!(auditor::licence_history))
-        .routes(routes!(explorer::home))
-        .routes(routes!(explorer::search_page))
-        .routes(routes!(explorer::licence_page))
-        .routes(routes!(explorer::block_page))
-        .routes(routes!(explorer::authorities_page))
-        .split_for_parts()
-}
-
-/// The OpenAPI 3.1 document of the router, generated from the handlers.
-pub fn openapi() -> utoipa::openapi::OpenApi {
-    parts().1
-}
-
-/// The OpenAPI document as JSON, built once.
-pub(crate) fn openapi_text() -> &'static str {
-    static TEXT: OnceLock<String> = OnceLock::new();
-    TEXT.get_or_init(|| openapi().to_pretty_json().unwrap_or_default())
-}
-
-/// The API's router. The node serves it with
-/// `axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())` so that
-/// the rate limit can key on the client's address.
-pub fn router(state: ApiState) -> Router {
-    let (router, _) = parts();
-    router
-        .fallback(not_found)
-        .method_not_allowed_fallback(method_not_allowed)
-        .layer(middleware::from_fn_with_state(state.clone(), guard))
-        .with_state(state)
-}
-
-async fn not_found() -> ApiError {
-    ApiError::not_found("route_not_found", "no such route; see /openapi.json")
-}
-
-async fn method_not_allowed() -> ApiError {
-    ApiError::new(
-        StatusCode::METHOD_NOT_ALLOWED,
-        "method_not_allowed",
-        "this route does not take that method; see /openapi.json",
-    )
-}
-
-/// Routes that probes call: never rate limited.
-fn is_probe(path: &str) -> bool {
-    matches!(path, "/healthz" | "/readyz" | "/metrics")
-}
-
-fn client_of(request: &Request, trust_forwarded_for: bool) -> IpAddr {
-    if trust_forwarded_for
-        && let Some(address) = request
-            .headers()
-            .get("x-forwarded-for")
-            .and_then(|value| value.to_str().ok())
-            .and_then(|value| value.split(',').next())
-            .and_then(|first| first.trim().parse::<IpAddr>().ok())
-    {
-        return address;
-    }
-    request
-        .extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |info| info.0.ip())
-}
-
-/// Rate limit, concurrency limit, timeout, counters: one layer, in that order, so that a
-/// client over its rate costs no concurrency slot.
-async fn guard(State(state): State<ApiState>, request: Request, next: Next) -> Response {
-    let metrics = &state.inner.metrics;
-    ApiMetrics::bump(&metrics.requests);
-    if !is_probe(request.uri().path()) {
-        let client = client_of(&request, state.config().trust_forwarded_for);
-        if let Err(retry_after_seconds) = state.inner.limiter.check(client) {
-            ApiMetrics::bump(&metrics.rate_limited);
-            return ApiError::new(
-                StatusCode::TOO_MANY_REQUESTS,
-                "rate_limited",
-                format!(
-                    "more than {} requests per second from {client}; retry in {retry_after_seconds} s",
-                    state.config().client_requests_per_second
-                ),
-            )
-            .retry_after(retry_after_seconds)
-            .into_response();
-        }
-    }
-    let Ok(permit) = state.inner.concurrency.clone().try_acquire_owned() else {
-        ApiMetrics::bump(&metrics.overloaded);
-        return ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "overloaded",
-            "the node is serving as many requests as it may; retry shortly",
-        )
-        .retry_after(1)
-        .into_response();
-    };
-    let timeout = Duration::from_millis(state.config().request_timeout_ms);
-    let response = match tokio::time::timeout(timeout, next.run(request)).await {
-        Ok(response) => response,
-        Err(_) => {
-            ApiMetrics::bump(&metrics.timeouts);
-            ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "timeout",
-                format!(
-                    "the answer took longer than {} ms",
-                    state.config().request_timeout_ms
-                ),
-            )
-            .retry_after(1)
-            .into_response()
-        }
-    };
-    drop(permit);
-    if response.status().is_client_error() {
-        ApiMetrics::bump(&metrics.client_errors);
-    } else if response.status().is_server_error() {
-        ApiMetrics::bump(&metrics.server_errors);
-    }
-    response
-}
 
 /// Query parameters, with unknown parameters and malformed values answered 400
 /// `invalid_query`.
@@ -297,4 +120,22 @@ where
     tokio::task::spawn_blocking(work)
         .await
         .map_err(ApiError::internal)?
+}
+
+/// Reads a request body up to the configured limit (413 `body_too_large` past it).
+pub(crate) async fn read_body(state: &ApiState, body: Body) -> Result<Bytes, ApiError> {
+    let limit = state.config().body_bytes_max;
+    axum::body::to_bytes(body, limit).await.map_err(|error| {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "body_too_large",
+            format!("the body exceeds {limit} bytes ({error})"),
+        )
+    })
+}
+
+/// Decodes a JSON body, refusing unknown fields.
+pub(crate) fn json_body<T: DeserializeOwned>(body: &Bytes) -> Result<T, ApiError> {
+    serde_json::from_slice(body)
+        .map_err(|error| ApiError::bad_request("invalid_body", error.to_string()))
 }

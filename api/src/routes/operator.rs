@@ -1,39 +1,20 @@
-//! Operator routes: submitting transactions and following them, the node's state, probes,
-//! metrics, and the OpenAPI document.
+//! Operator routes: submitting transactions and following them, the node's state, probes and
+//! metrics. (The OpenAPI document is served by `router.rs`, which builds it.)
 
 use axum::Json;
-use axum::body::{Body, Bytes};
+use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use hutong_core::codec::CodecError;
 use hutong_core::hash::Hash32;
 use hutong_core::tx::{FormError, Transaction};
-use serde::de::DeserializeOwned;
 
-use super::{ApiPath, openapi_text};
+use super::{ApiPath, json_body, read_body};
 use crate::node::SubmitError;
 use crate::problem::{ApiError, Problem};
 use crate::state::{ApiMetrics, ApiState};
 use crate::views::{HealthView, NodeView, NonceView, SubmittedView, TransactionStatusView};
-
-/// Reads a request body up to the configured limit (413 `body_too_large` past it).
-pub(crate) async fn read_body(state: &ApiState, body: Body) -> Result<Bytes, ApiError> {
-    let limit = state.config().body_bytes_max;
-    axum::body::to_bytes(body, limit).await.map_err(|error| {
-        ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "body_too_large",
-            format!("the body exceeds {limit} bytes ({error})"),
-        )
-    })
-}
-
-/// Decodes a JSON body, refusing unknown fields.
-pub(crate) fn json_body<T: DeserializeOwned>(body: &Bytes) -> Result<T, ApiError> {
-    serde_json::from_slice(body)
-        .map_err(|error| ApiError::bad_request("invalid_body", error.to_string()))
-}
 
 fn content_type(headers: &HeaderMap) -> &str {
     headers
@@ -280,24 +261,6 @@ pub(crate) async fn metrics(State(state): State<ApiState>) -> Response {
             HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
         )],
         text,
-    )
-        .into_response()
-}
-
-/// This document: OpenAPI 3.1, generated from the handlers.
-#[utoipa::path(
-    get,
-    path = "/openapi.json",
-    tag = "operators",
-    responses((status = 200, description = "The OpenAPI document", body = Object))
-)]
-pub(crate) async fn openapi_json() -> Response {
-    (
-        [(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json"),
-        )],
-        openapi_text(),
     )
         .into_response()
 }

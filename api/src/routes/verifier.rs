@@ -590,8 +590,8 @@ pub(crate) async fn verify_presentation(
     State(state): State<ApiState>,
     body: axum::body::Body,
 ) -> Result<Json<PresentationView>, ApiError> {
-    let body = super::operator::read_body(&state, body).await?;
-    let request: PresentationRequest = super::operator::json_body(&body)?;
+    let body = super::read_body(&state, body).await?;
+    let request: PresentationRequest = super::json_body(&body)?;
     let qr = QrPayload::from_text(&request.payload).map_err(|error| {
         ApiError::bad_request(
             "invalid_qr_payload",

@@ -5,17 +5,64 @@
 //! The store asks four things of an engine: read a key, scan a key prefix in order, apply a
 //! batch of writes atomically (a crash leaves all of the batch or none of it), and make that
 //! batch durable before `write` returns.
+//!
+//! [`StoreError`], the store's error type, is defined here, at the bottom of the store: the
+//! engines report their failures in it, and it names the [`Engine`] a directory holds.
 
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, RwLock};
 
+use hutong_core::codec::CodecError;
+use hutong_core::log::LogError;
+use hutong_core::rules::StateError;
 use redb::{ReadableDatabase, TableDefinition};
 use serde::{Deserialize, Serialize};
 
-use super::StoreError;
 use crate::limits::REDB_CACHE_BYTES;
+
+/// The store's own failures.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("storage engine: {0}")]
+    Engine(String),
+    #[error("a lock was poisoned by a panic in another thread")]
+    Poisoned,
+    #[error("the store is empty: initialise it from a genesis file first")]
+    Uninitialised,
+    #[error("the store already holds a chain")]
+    AlreadyInitialised,
+    #[error("the store is corrupt: {0}; restore it from a backup or resynchronise the node")]
+    Corrupt(String),
+    #[error(
+        "the store's directory holds a {found} database, but the {configured} engine was asked for; \
+         set the engine to {found}, or move the directory away to start a new store"
+    )]
+    WrongEngine { configured: Engine, found: Engine },
+    #[error("the store holds chain {found:?}, not {expected:?}")]
+    WrongChain { expected: String, found: String },
+    #[error(
+        "the store is in format version {found}, this build reads format version {expected}; \
+         run a build of that format, or move the directory away and let the node catch up from \
+         its peers (docs/operations.md, upgrades)"
+    )]
+    FormatVersion { expected: u32, found: u32 },
+    #[error("decoding stored data: {0}")]
+    Codec(#[from] CodecError),
+    #[error("transaction log: {0}")]
+    Log(#[from] LogError),
+    #[error("state tree: {0}")]
+    Tree(String),
+    #[error("state: {0}")]
+    State(#[from] StateError),
+}
+
+impl From<StoreError> for StateError {
+    fn from(error: StoreError) -> Self {
+        StateError(error.to_string())
+    }
+}
 
 /// One write of a batch: a value to set, or `None` to delete the key.
 pub type Write = (Vec<u8>, Option<Vec<u8>>);
@@ -146,20 +193,6 @@ impl Engine {
         } else {
             None
         }
-    }
-
-    /// Opens (or creates) this engine's database in `directory`, with the store's write-back
-    /// journal in front of it (`journal.rs`), as a store runs it.
-    pub fn open(
-        self,
-        directory: &Path,
-        durability: Durability,
-    ) -> Result<Box<dyn Backend>, StoreError> {
-        let inner = self.open_direct(directory, durability)?;
-        Ok(Box::new(super::Journaled::open(
-            inner,
-            super::JournalLimits::default(),
-        )?))
     }
 
     /// Opens (or creates) this engine's database in `directory` without the journal: for

@@ -26,10 +26,10 @@
 
 use std::collections::{BTreeMap, VecDeque};
 use std::ops::Bound;
+use std::path::Path;
 use std::sync::{Mutex, RwLock};
 
-use super::StoreError;
-use super::backend::{Backend, Entry, Write, prefix_range};
+use super::backend::{Backend, Durability, Engine, Entry, StoreError, Write, prefix_range};
 use crate::limits::{
     JOURNAL_HELD_BYTES_MAX, JOURNAL_SWEEP_BATCHES, JOURNAL_SWEEP_BYTES, JOURNAL_SWEEP_STEPS,
     REPLAY_PAGE,
@@ -142,6 +142,19 @@ impl std::fmt::Debug for Journaled {
             .field("held_bytes", &bytes)
             .field("limits", &self.limits)
             .finish()
+    }
+}
+
+impl Engine {
+    /// Opens (or creates) this engine's database in `directory`, with the store's write-back
+    /// journal (this module's [`Journaled`]) in front of it, as a store runs it.
+    pub fn open(
+        self,
+        directory: &Path,
+        durability: Durability,
+    ) -> Result<Box<dyn Backend>, StoreError> {
+        let inner = self.open_direct(directory, durability)?;
+        Ok(Box::new(Journaled::open(inner, JournalLimits::default())?))
     }
 }
 

@@ -11,23 +11,26 @@
 //! only the API serves; and, unless [`AuditStore::history`] asks for them, the stored blocks
 //! and the index of what each authority signed, which only the audit's `--signed-by` and
 //! `--licence` queries read.
+//!
+//! This module holds the audit mode's own state and the transactions an audit prepares ahead;
+//! the store's methods of audit mode ([`Store::create_for_audit`](super::Store::create_for_audit)
+//! and the questions about what it keeps) sit with the rest of the store's in `mod.rs`.
 
 use std::collections::HashMap;
 use std::sync::RwLock;
 
-use super::{Backend, BlockError, Execution, Store, StoreError, TxLocation};
-use hutong_core::block::Block;
-use hutong_core::genesis::Genesis;
+use super::backend::StoreError;
+use hutong_core::block::TxLocation;
 use hutong_core::hash::Hash32;
 use hutong_core::log::{Blake3Log, LogHasher};
-use hutong_core::rules::VerifiedSignatures;
 use hutong_core::tx::{EncodedTransaction, Transaction};
 
 /// What an audit store keeps beside the state.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct AuditStore {
     /// Also keep the blocks and the index of what each authority signed, so that
-    /// [`Store::transaction`] and [`Store::actions_of`] answer.
+    /// [`Store::transaction`](super::Store::transaction) and
+    /// [`Store::actions_of`](super::Store::actions_of) answer.
     pub history: bool,
 }
 
@@ -40,7 +43,7 @@ pub(super) struct Lean {
 }
 
 impl Lean {
-    fn new(options: AuditStore) -> Self {
+    pub(super) fn new(options: AuditStore) -> Self {
         Lean {
             history: options.history,
             locations: RwLock::new(HashMap::new()),
@@ -114,50 +117,5 @@ impl PreparedTransactions {
 
     pub fn is_empty(&self) -> bool {
         self.transactions.is_empty()
-    }
-}
-
-impl Store {
-    /// [`Store::verify_block_with`] for `block` whose transactions `prepared` holds (a copy
-    /// made ahead, with their encodings): nothing of it is encoded or hashed again. The
-    /// header is checked against the re-execution of `prepared`'s transactions, so any other
-    /// transactions than the block's fail on its `tx_root`.
-    pub fn verify_block_prepared(
-        &self,
-        block: &Block,
-        prepared: PreparedTransactions,
-        already_verified: &dyn VerifiedSignatures,
-    ) -> Result<Execution, BlockError> {
-        self.verify_parts(block, Some(prepared), Some(already_verified))
-    }
-
-    /// Creates a store in audit mode on an empty `backend` from `genesis` (see the module
-    /// documentation): blocks execute and commit as in [`Store::create_with`], and every
-    /// check and root is the same, but the serving-only writes are skipped.
-    pub fn create_for_audit(
-        backend: Box<dyn Backend>,
-        genesis: &Genesis,
-        options: AuditStore,
-    ) -> Result<Self, StoreError> {
-        let mut store = Self::create_with(backend, genesis)?;
-        store.lean = Some(Lean::new(options));
-        Ok(store)
-    }
-
-    /// Whether the store keeps the licence indexes (by holder, issuer and region): always,
-    /// except in audit mode.
-    pub fn keeps_licence_indexes(&self) -> bool {
-        self.lean.is_none()
-    }
-
-    /// Whether the store keeps its blocks and the index of what each authority signed
-    /// (always, except in audit mode without [`AuditStore::history`]).
-    pub fn keeps_history(&self) -> bool {
-        self.lean.as_ref().is_none_or(|lean| lean.history)
-    }
-
-    /// Whether the store is in audit mode.
-    pub fn is_audit_store(&self) -> bool {
-        self.lean.is_some()
     }
 }

@@ -40,14 +40,15 @@ use std::sync::{Mutex, RwLock};
 use serde::{Deserialize, Serialize};
 
 pub use backend::{
-    Backend, Durability, Engine, Entry, MemoryBackend, REDB_FILE, RedbBackend, SledBackend, Write,
+    Backend, Durability, Engine, Entry, MemoryBackend, REDB_FILE, RedbBackend, SledBackend,
+    StoreError, Write,
 };
 pub use journal::{JournalLimits, Journaled};
 pub use lean::{AuditStore, PreparedTransactions};
 
 use crate::limits::{RECOGNITIONS_SCAN_MAX, VERIFIED_SIGNATURES_MAX};
 use hutong_core::block::{Block, BlockHeader, CommitCertificate, PROTOCOL_VERSION, tx_root};
-use hutong_core::codec::{self, CodecError};
+use hutong_core::codec;
 use hutong_core::crypto::PublicKey;
 use hutong_core::evidence::{Evidence, EvidenceKey, EvidenceRecord, EvidenceRuleError};
 use hutong_core::genesis::Genesis;
@@ -69,48 +70,6 @@ use hutong_core::rules::{
 use hutong_core::smt::{self, SmtProof};
 use hutong_core::tx::{EncodedTransaction, Transaction};
 use hutong_core::verdict::{self, StateAt, Verdict, VerdictRecords};
-
-/// The store's own failures.
-#[derive(Debug, thiserror::Error)]
-pub enum StoreError {
-    #[error("storage engine: {0}")]
-    Engine(String),
-    #[error("a lock was poisoned by a panic in another thread")]
-    Poisoned,
-    #[error("the store is empty: initialise it from a genesis file first")]
-    Uninitialised,
-    #[error("the store already holds a chain")]
-    AlreadyInitialised,
-    #[error("the store is corrupt: {0}; restore it from a backup or resynchronise the node")]
-    Corrupt(String),
-    #[error(
-        "the store's directory holds a {found} database, but the {configured} engine was asked for; \
-         set the engine to {found}, or move the directory away to start a new store"
-    )]
-    WrongEngine { configured: Engine, found: Engine },
-    #[error("the store holds chain {found:?}, not {expected:?}")]
-    WrongChain { expected: String, found: String },
-    #[error(
-        "the store is in format version {found}, this build reads format version {expected}; \
-         run a build of that format, or move the directory away and let the node catch up from \
-         its peers (docs/operations.md, upgrades)"
-    )]
-    FormatVersion { expected: u32, found: u32 },
-    #[error("decoding stored data: {0}")]
-    Codec(#[from] CodecError),
-    #[error("transaction log: {0}")]
-    Log(#[from] LogError),
-    #[error("state tree: {0}")]
-    Tree(String),
-    #[error("state: {0}")]
-    State(#[from] StateError),
-}
-
-impl From<StoreError> for StateError {
-    fn from(error: StoreError) -> Self {
-        StateError(error.to_string())
-    }
-}
 
 /// Why a block cannot be executed or committed.
 #[derive(Debug, thiserror::Error)]
@@ -1897,6 +1856,53 @@ impl Store {
                 _ => None,
             })
             .collect())
+    }
+}
+
+// Audit mode (`lean.rs`, docs/adr/0012-lean-audit-execution.md): what the store does
+// differently when it holds a `lean::Lean`.
+impl Store {
+    /// [`Store::verify_block_with`] for `block` whose transactions `prepared` holds (a copy
+    /// made ahead, with their encodings): nothing of it is encoded or hashed again. The
+    /// header is checked against the re-execution of `prepared`'s transactions, so any other
+    /// transactions than the block's fail on its `tx_root`.
+    pub fn verify_block_prepared(
+        &self,
+        block: &Block,
+        prepared: PreparedTransactions,
+        already_verified: &dyn rules::VerifiedSignatures,
+    ) -> Result<Execution, BlockError> {
+        self.verify_parts(block, Some(prepared), Some(already_verified))
+    }
+
+    /// Creates a store in audit mode on an empty `backend` from `genesis` (see `lean.rs`):
+    /// blocks execute and commit as in [`Store::create_with`], and every
+    /// check and root is the same, but the serving-only writes are skipped.
+    pub fn create_for_audit(
+        backend: Box<dyn Backend>,
+        genesis: &Genesis,
+        options: AuditStore,
+    ) -> Result<Self, StoreError> {
+        let mut store = Self::create_with(backend, genesis)?;
+        store.lean = Some(lean::Lean::new(options));
+        Ok(store)
+    }
+
+    /// Whether the store keeps the licence indexes (by holder, issuer and region): always,
+    /// except in audit mode.
+    pub fn keeps_licence_indexes(&self) -> bool {
+        self.lean.is_none()
+    }
+
+    /// Whether the store keeps its blocks and the index of what each authority signed
+    /// (always, except in audit mode without [`AuditStore::history`]).
+    pub fn keeps_history(&self) -> bool {
+        self.lean.as_ref().is_none_or(|lean| lean.history)
+    }
+
+    /// Whether the store is in audit mode.
+    pub fn is_audit_store(&self) -> bool {
+        self.lean.is_some()
     }
 }
 

@@ -25,11 +25,14 @@ use tracing::{debug, info, warn};
 
 use super::codec::{BytesCodec, FrameTooLarge};
 use super::identity::{keypair_of, peer_id_of, public_key_of};
-use super::{
-    Command, Counters, GOSSIP_ENVELOPE_BYTES, Misbehaviour, NetworkConfig, NetworkError,
-    NetworkEvent, NetworkLimits, RequestId, Topic, increment,
+use super::types::{
+    Command, Counters, Misbehaviour, NetworkConfig, NetworkError, NetworkEvent, NetworkLimits,
+    RequestId, Topic, increment,
 };
-use crate::limits::{ADDRESSES_PER_PEER_MAX, CONNECTIONS_PER_PEER_MAX, IDLE_CONNECTION_TIMEOUT};
+use crate::limits::{
+    ADDRESSES_PER_PEER_MAX, CONNECTIONS_PER_PEER_MAX, GOSSIP_ENVELOPE_BYTES,
+    IDLE_CONNECTION_TIMEOUT,
+};
 
 /// Gossipsub mesh degree. A permissioned network has a handful to a few dozen nodes, so
 /// the mesh is sized for that: with 3 peers (a 4-node network) every peer is in the mesh

@@ -5,7 +5,7 @@ use hutong_core::crypto::{PublicKey, SecretKey};
 use libp2p::PeerId;
 use libp2p::identity::{self, Keypair};
 
-use super::NetworkError;
+use super::types::NetworkError;
 
 /// Multihash code of the identity "hash", which libp2p uses to inline short keys (every
 /// ed25519 key) into the peer id itself.

@@ -1,0 +1,210 @@
+//! The router: every route is registered through `utoipa_axum::routes!`, so the OpenAPI
+//! document is generated from the same handlers the router serves; the document itself is
+//! served here too, beside what builds it.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::{auditor, evidence, explorer, operator, verifier};
+use crate::problem::{ApiError, Problem};
+use crate::state::{ApiMetrics, ApiState};
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "hutong API",
+        description = "Verifier, operator and auditor routes of a hutong node. Errors are RFC 9457 \
+                       problem documents (application/problem+json) with a stable `code`.",
+        license(name = "Apache-2.0")
+    ),
+    components(schemas(Problem)),
+    tags(
+        (name = "verifiers", description = "Is this licence genuine, valid, and recognised here?"),
+        (name = "operators", description = "Submit records; watch the node."),
+        (name = "auditors", description = "Blocks, the transaction log, authorities, export."),
+        (name = "explorer", description = "Server-rendered HTML pages for people.")
+    )
+)]
+struct ApiDoc;
+
+fn parts() -> (Router<ApiState>, utoipa::openapi::OpenApi) {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(verifier::licence))
+        .routes(routes!(verifier::verification))
+        .routes(routes!(verifier::proof))
+        .routes(routes!(verifier::holder_licences))
+        .routes(routes!(verifier::search))
+        .routes(routes!(verifier::qr))
+        .routes(routes!(verifier::verify_presentation))
+        .routes(routes!(operator::submit))
+        .routes(routes!(operator::transaction_status))
+        .routes(routes!(operator::node))
+        .routes(routes!(operator::authority_nonce))
+        .routes(routes!(operator::healthz))
+        .routes(routes!(operator::readyz))
+        .routes(routes!(operator::metrics))
+        .routes(routes!(openapi_json))
+        .routes(routes!(auditor::block))
+        .routes(routes!(auditor::blocks))
+        .routes(routes!(auditor::checkpoint))
+        .routes(routes!(auditor::inclusion))
+        .routes(routes!(auditor::consistency))
+        .routes(routes!(auditor::export))
+        .routes(routes!(auditor::authorities))
+        .routes(routes!(auditor::authority_actions))
+        .routes(routes!(auditor::licence_types))
+        .routes(routes!(auditor::recognitions))
+        .routes(routes!(evidence::evidence_list))
+        .routes(routes!(evidence::evidence_record))
+        .routes(routes!(auditor::licence_events))
+        .routes(routes!(auditor::licence_events_report))
+        .routes(routes!(auditor::licence_history))
+        .routes(routes!(explorer::home))
+        .routes(routes!(explorer::search_page))
+        .routes(routes!(explorer::licence_page))
+        .routes(routes!(explorer::block_page))
+        .routes(routes!(explorer::authorities_page))
+        .split_for_parts()
+}
+
+/// The OpenAPI 3.1 document of the router, generated from the handlers.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    parts().1
+}
+
+/// The OpenAPI document as JSON, built once.
+pub(crate) fn openapi_text() -> &'static str {
+    static TEXT: OnceLock<String> = OnceLock::new();
+    TEXT.get_or_init(|| openapi().to_pretty_json().unwrap_or_default())
+}
+
+/// The API's router. The node serves it with
+/// `axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())` so that
+/// the rate limit can key on the client's address.
+pub fn router(state: ApiState) -> Router {
+    let (router, _) = parts();
+    router
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(middleware::from_fn_with_state(state.clone(), guard))
+        .with_state(state)
+}
+
+async fn not_found() -> ApiError {
+    ApiError::not_found("route_not_found", "no such route; see /openapi.json")
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        "this route does not take that method; see /openapi.json",
+    )
+}
+
+/// Routes that probes call: never rate limited.
+fn is_probe(path: &str) -> bool {
+    matches!(path, "/healthz" | "/readyz" | "/metrics")
+}
+
+fn client_of(request: &Request, trust_forwarded_for: bool) -> IpAddr {
+    if trust_forwarded_for
+        && let Some(address) = request
+            .headers()
+            .get("x-forwarded-for")
+            .and_then(|value| value.to_str().ok())
+            .and_then(|value| value.split(',').next())
+            .and_then(|first| first.trim().parse::<IpAddr>().ok())
+    {
+        return address;
+    }
+    request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |info| info.0.ip())
+}
+
+/// Rate limit, concurrency limit, timeout, counters: one layer, in that order, so that a
+/// client over its rate costs no concurrency slot.
+async fn guard(State(state): State<ApiState>, request: Request, next: Next) -> Response {
+    let metrics = &state.inner.metrics;
+    ApiMetrics::bump(&metrics.requests);
+    if !is_probe(request.uri().path()) {
+        let client = client_of(&request, state.config().trust_forwarded_for);
+        if let Err(retry_after_seconds) = state.inner.limiter.check(client) {
+            ApiMetrics::bump(&metrics.rate_limited);
+            return ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate_limited",
+                format!(
+                    "more than {} requests per second from {client}; retry in {retry_after_seconds} s",
+                    state.config().client_requests_per_second
+                ),
+            )
+            .retry_after(retry_after_seconds)
+            .into_response();
+        }
+    }
+    let Ok(permit) = state.inner.concurrency.clone().try_acquire_owned() else {
+        ApiMetrics::bump(&metrics.overloaded);
+        return ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "overloaded",
+            "the node is serving as many requests as it may; retry shortly",
+        )
+        .retry_after(1)
+        .into_response();
+    };
+    let timeout = Duration::from_millis(state.config().request_timeout_ms);
+    let response = match tokio::time::timeout(timeout, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => {
+            ApiMetrics::bump(&metrics.timeouts);
+            ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "timeout",
+                format!(
+                    "the answer took longer than {} ms",
+                    state.config().request_timeout_ms
+                ),
+            )
+            .retry_after(1)
+            .into_response()
+        }
+    };
+    drop(permit);
+    if response.status().is_client_error() {
+        ApiMetrics::bump(&metrics.client_errors);
+    } else if response.status().is_server_error() {
+        ApiMetrics::bump(&metrics.server_errors);
+    }
+    response
+}
+
+/// This document: OpenAPI 3.1, generated from the handlers.
+#[utoipa::path(
+    get,
+    path = "/openapi.json",
+    tag = "operators",
+    responses((status = 200, description = "The OpenAPI document", body = Object))
+)]
+pub(crate) async fn openapi_json() -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        openapi_text(),
+    )
+        .into_response()
+}
