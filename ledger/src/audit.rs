@@ -39,7 +39,6 @@ use serde::{Deserialize, Serialize};
 use crate::store::{AuditStore, BlockError, MemoryBackend, PreparedTransactions, Store};
 use hutong_core::block::{Block, BlockCertificateError, BlockHeader, verify_block_certificate};
 use hutong_core::crypto::{self, PublicKey};
-use hutong_core::evidence::EvidenceRuleError;
 use hutong_core::genesis::Genesis;
 use hutong_core::hash::Hash32;
 use hutong_core::ident::RegionCode;
@@ -47,7 +46,7 @@ use hutong_core::records::{
     AuthorityId, Height, Licence, LicenceEventKind, LicenceNumber, Record, RecordKey, StatusAction,
     TimeMs, TypeCode,
 };
-use hutong_core::rules::{RuleError, VerifiedSignatures};
+use hutong_core::rules::{EvidenceRuleError, RuleError, VerifiedSignatures};
 use hutong_core::tx::{Transaction, TxBody, signing_message_of};
 
 /// Most transactions handed to [`preverify`] at once by [`audit`].
