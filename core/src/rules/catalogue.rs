@@ -59,9 +59,12 @@ pub(super) fn grant<R: StateReader + ?Sized>(
             region: region.clone(),
         });
     }
-    if grant.periods.len() >= limits::KEYS_PER_AUTHORITY_MAX {
-        return Err(RuleError::TooManyEvents {
-            limit: limits::KEYS_PER_AUTHORITY_MAX,
+    if grant.periods.len() >= limits::GRANT_PERIODS_MAX {
+        return Err(RuleError::TooManyGrantPeriods {
+            authority: authority.clone(),
+            type_code: type_code.clone(),
+            region: region.clone(),
+            limit: limits::GRANT_PERIODS_MAX,
         });
     }
     grant.periods.push((origin.context.height, None));
@@ -97,6 +100,7 @@ pub(super) fn revoke_grant<R: StateReader + ?Sized>(
 #[cfg(test)]
 mod tests {
     use super::super::testing::{Chain, entry, id, writes};
+    use crate::limits;
     use crate::records::{Grant, LicenceType, Record, TypeCode};
     use crate::rules::RuleError;
     use crate::testkit::{self, region};
@@ -211,6 +215,37 @@ mod tests {
     }
 
     #[test]
+    fn a_grant_given_too_often_is_refused_with_its_own_reason() {
+        let mut chain = Chain::new();
+        let closed: Vec<(u64, Option<u64>)> = (0..limits::GRANT_PERIODS_MAX as u64)
+            .map(|period| (period, Some(period + 1)))
+            .collect();
+        chain.put(Record::Grant(Grant {
+            authority: id("qd-approval"),
+            type_code: "business-licence".into(),
+            region: region("370200"),
+            periods: closed,
+        }));
+        let granting = chain.governance(grant_body("qd-approval", "business-licence", "370200"));
+        let refusal = chain.apply(&granting).unwrap_err();
+        assert_eq!(
+            refusal,
+            RuleError::TooManyGrantPeriods {
+                authority: id("qd-approval"),
+                type_code: "business-licence".into(),
+                region: region("370200"),
+                limit: limits::GRANT_PERIODS_MAX,
+            }
+        );
+        assert_eq!(refusal.code(), "too_many_grant_periods");
+        assert_eq!(
+            refusal.to_string(),
+            "the grant of business-licence in 370200 to qd-approval was already given 64 times; \
+             it cannot be given again"
+        );
+    }
+
+    #[test]
     fn only_an_open_grant_is_revoked() {
         let mut chain = Chain::new();
         let never = chain.governance(revoke_body("jn-approval", "qualification", "370800"));
@@ -219,7 +254,12 @@ mod tests {
             type_code: "qualification".into(),
             region: region("370800"),
         };
-        assert_eq!(chain.apply(&never), Err(no_open_grant));
+        assert_eq!(chain.apply(&never), Err(no_open_grant.clone()));
+        assert_eq!(
+            no_open_grant.to_string(),
+            "jn-approval holds no open grant for qualification in 370800 (never granted, or \
+             already revoked)"
+        );
 
         let first = chain.governance(revoke_body("jn-approval", "business-licence", "370800"));
         chain.apply(&first).unwrap();

@@ -101,11 +101,22 @@ pub enum RuleError {
         type_code: TypeCode,
         region: RegionCode,
     },
-    #[error("{authority} holds no grant for {type_code} in {region}")]
+    #[error(
+        "{authority} holds no open grant for {type_code} in {region} (never granted, or already revoked)"
+    )]
     NoSuchGrant {
         authority: AuthorityId,
         type_code: TypeCode,
         region: RegionCode,
+    },
+    #[error(
+        "the grant of {type_code} in {region} to {authority} was already given {limit} times; it cannot be given again"
+    )]
+    TooManyGrantPeriods {
+        authority: AuthorityId,
+        type_code: TypeCode,
+        region: RegionCode,
+        limit: usize,
     },
     #[error("{authority} is not granted {type_code} in a region covering {region} at this height")]
     NotGranted {
@@ -225,6 +236,7 @@ impl RuleError {
             RuleError::UnknownType(_) => "unknown_type",
             RuleError::GrantExists { .. } => "grant_exists",
             RuleError::NoSuchGrant { .. } => "no_such_grant",
+            RuleError::TooManyGrantPeriods { .. } => "too_many_grant_periods",
             RuleError::NotGranted { .. } => "not_granted",
             RuleError::DuplicateLicence { .. } => "duplicate_licence",
             RuleError::UnknownLicence { .. } => "unknown_licence",

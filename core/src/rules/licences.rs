@@ -355,7 +355,7 @@ fn check_field_value(name: &str, kind: FieldKind, text: &str) -> Result<(), Rule
     match kind {
         FieldKind::Text => {
             if text.trim().is_empty() {
-                return Err(schema_error("is empty"));
+                return Err(schema_error("is empty or blank"));
             }
         }
         FieldKind::Date => {
@@ -381,7 +381,9 @@ fn check_field_value(name: &str, kind: FieldKind, text: &str) -> Result<(), Rule
                 || fraction.is_some_and(|fraction| !all_digits(fraction))
                 || digits.len() > 40
             {
-                return Err(schema_error("must be a decimal number such as 1000.50"));
+                return Err(schema_error(
+                    "must be a decimal number such as 1000.50, at most 40 characters long (sign aside)",
+                ));
             }
         }
         FieldKind::Uscc => {
@@ -746,7 +748,7 @@ mod tests {
         );
         assert_eq!(
             face_problem("text", clear("  \t")),
-            schema("text", "is empty")
+            schema("text", "is empty or blank")
         );
         assert_eq!(face_problem("text", clear("有限公司")), Ok(()));
         assert_eq!(
@@ -763,7 +765,8 @@ mod tests {
             schema("integer", "must be a whole number of at most 19 digits")
         );
         assert_eq!(face_problem("integer", clear("-42")), Ok(()));
-        let decimal_problem = "must be a decimal number such as 1000.50";
+        let decimal_problem =
+            "must be a decimal number such as 1000.50, at most 40 characters long (sign aside)";
         assert_eq!(
             face_problem("decimal", clear("1.")),
             schema("decimal", decimal_problem)
@@ -772,7 +775,7 @@ mod tests {
             face_problem("decimal", clear("1,5")),
             schema("decimal", decimal_problem)
         );
-        // Well-formed but too long.
+        // Well-formed but too long: the reason names the length.
         let long = format!("{}.50", "1".repeat(38));
         assert_eq!(
             face_problem("decimal", clear(&long)),
