@@ -29,6 +29,10 @@ pub const NODES_MAX: usize = 256;
 pub const NODE_CHANGES_PER_TX_MAX: usize = 64;
 /// Most keys an authority has had (rotations are rare; the history is kept whole).
 pub const KEYS_PER_AUTHORITY_MAX: usize = 64;
+/// Most periods one grant may have been in force: each issuance grant opens one, and a
+/// revocation closes it. Grants are given and withdrawn by governance decisions, a few in a
+/// department's lifetime; a grant revoked and given again every year for sixty years fits.
+pub const GRANT_PERIODS_MAX: usize = 64;
 /// Most status changes, amendments and annotations recorded on one licence. A licence
 /// inspected every year for a century stays well inside it.
 pub const EVENTS_PER_LICENCE_MAX: usize = 1024;
@@ -75,5 +79,7 @@ const _: () = {
     // the transaction limit, not the field limits, that bounds an issuance.
     assert!(FIELDS_PER_TYPE_MAX * FIELD_VALUE_BYTES_MAX > TX_BYTES_MAX);
     assert!(NODE_CHANGES_PER_TX_MAX <= NODES_MAX);
+    // A revoked grant can be given again at least once: the grant keeps its history.
+    assert!(GRANT_PERIODS_MAX >= 2);
     assert!(BLOCK_TRANSACTIONS_MAX * 64 <= BLOCK_BYTES_MAX);
 };

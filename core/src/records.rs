@@ -317,6 +317,36 @@ impl StatusAction {
         }
     }
 
+    /// Its name in Chinese, as reports and the explorer show it.
+    pub fn name_zh(&self) -> &'static str {
+        match self {
+            StatusAction::Suspend => "暂扣",
+            StatusAction::Reinstate => "恢复",
+            StatusAction::Revoke => "吊销",
+            StatusAction::Cancel => "注销",
+            StatusAction::Abolish => "废止",
+            StatusAction::Renew { .. } => "延期",
+            StatusAction::AnnualInspection => "年检",
+            StatusAction::PledgeRegistered { .. } => "质押登记",
+            StatusAction::PledgeReleased { .. } => "质押解除",
+        }
+    }
+
+    /// What it did to the licence, in English, as a licence's history shows it.
+    pub fn done_en(&self) -> &'static str {
+        match self {
+            StatusAction::Suspend => "Suspended",
+            StatusAction::Reinstate => "Reinstated",
+            StatusAction::Revoke => "Revoked",
+            StatusAction::Cancel => "Cancelled",
+            StatusAction::Abolish => "Abolished",
+            StatusAction::Renew { .. } => "Renewed",
+            StatusAction::AnnualInspection => "Annual inspection passed",
+            StatusAction::PledgeRegistered { .. } => "Pledge registered",
+            StatusAction::PledgeReleased { .. } => "Pledge released",
+        }
+    }
+
     /// Whether it is the same kind of action as `other`, ignoring its data (how a type's list
     /// of supervisor actions is matched).
     pub fn same_kind(&self, other: &StatusAction) -> bool {

@@ -42,15 +42,14 @@ use crate::store::{AuditStore, BlockError, MemoryBackend, PreparedTransactions, 
 use hutong_core::block::{Block, BlockCertificateError, BlockHeader, verify_block_certificate};
 use hutong_core::calendar;
 use hutong_core::crypto::{self, PublicKey};
-use hutong_core::evidence::EvidenceRuleError;
 use hutong_core::genesis::Genesis;
 use hutong_core::hash::Hash32;
 use hutong_core::ident::RegionCode;
 use hutong_core::records::{
-    AuthorityId, Height, Licence, LicenceEventKind, LicenceNumber, Record, RecordKey, StatusAction,
-    TimeMs, TypeCode,
+    AuthorityId, Height, Licence, LicenceEventKind, LicenceNumber, Record, RecordKey, TimeMs,
+    TypeCode,
 };
-use hutong_core::rules::{RuleError, VerifiedSignatures};
+use hutong_core::rules::{EvidenceRuleError, RuleError, VerifiedSignatures};
 use hutong_core::tx::{Transaction, TxBody, signing_message_of};
 
 /// What an audit found wrong. Each variant names the height and what was expected and found.
@@ -1080,17 +1079,7 @@ pub fn event_name_zh(kind: &LicenceEventKind) -> &'static str {
     match kind {
         LicenceEventKind::Issued => "发证",
         LicenceEventKind::Amended { .. } => "变更",
-        LicenceEventKind::Status(action) => match action {
-            StatusAction::Suspend => "暂扣",
-            StatusAction::Reinstate => "恢复",
-            StatusAction::Revoke => "吊销",
-            StatusAction::Cancel => "注销",
-            StatusAction::Abolish => "废止",
-            StatusAction::Renew { .. } => "延期",
-            StatusAction::AnnualInspection => "年检",
-            StatusAction::PledgeRegistered { .. } => "质押登记",
-            StatusAction::PledgeReleased { .. } => "质押解除",
-        },
+        LicenceEventKind::Status(action) => action.name_zh(),
     }
 }
 

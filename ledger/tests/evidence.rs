@@ -8,9 +8,10 @@ use hutong_consensus::{
 };
 use hutong_core::block::Block;
 use hutong_core::crypto::SecretKey;
-use hutong_core::evidence::{EquivocationKind, Evidence, EvidenceKey, EvidenceRuleError};
+use hutong_core::evidence::{EquivocationKind, Evidence, EvidenceKey};
 use hutong_core::limits;
 use hutong_core::records::{Record, RecordKey};
+use hutong_core::rules::EvidenceRuleError;
 use hutong_core::smt;
 use hutong_core::testkit::{CHAIN_ID, Fixture, GENESIS_TIME};
 use hutong_ledger::store::{BlockError, MemoryBackend, Mode, Store};
@@ -192,10 +193,10 @@ fn evidence_must_be_of_a_committed_height_and_not_too_old() {
         }
     ));
     assert!(matches!(
-        hutong_core::evidence::check_age(1, 2 + limits::EVIDENCE_AGE_BLOCKS_MAX),
+        hutong_core::rules::check_evidence_age(1, 2 + limits::EVIDENCE_AGE_BLOCKS_MAX),
         Err(EvidenceRuleError::TooOld { .. })
     ));
-    assert!(hutong_core::evidence::check_age(1, 1 + limits::EVIDENCE_AGE_BLOCKS_MAX).is_ok());
+    assert!(hutong_core::rules::check_evidence_age(1, 1 + limits::EVIDENCE_AGE_BLOCKS_MAX).is_ok());
 }
 
 #[test]

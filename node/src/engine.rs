@@ -22,9 +22,9 @@ use hutong_core::block::{
     Block, Ed25519Signer, Ed25519Verifier, validator_set, verify_block_certificate,
 };
 use hutong_core::crypto::{PublicKey, SecretKey};
-use hutong_core::evidence::{Evidence, EvidenceKey, EvidenceRuleError};
+use hutong_core::evidence::{Evidence, EvidenceKey};
 use hutong_core::hash::Hash32;
-use hutong_core::rules::RuleError;
+use hutong_core::rules::{EvidenceRuleError, RuleError};
 use hutong_core::tx::Transaction;
 use hutong_ledger::store::{BlockError, Execution, Mode};
 

@@ -342,22 +342,20 @@ fn event_label(kind: &LicenceEventKind) -> String {
     match kind {
         LicenceEventKind::Issued => "发证 Issued".into(),
         LicenceEventKind::Amended { .. } => "变更 Amended".into(),
-        LicenceEventKind::Status(action) => match action {
-            StatusAction::Suspend => "暂扣 Suspended".into(),
-            StatusAction::Reinstate => "恢复 Reinstated".into(),
-            StatusAction::Revoke => "吊销 Revoked".into(),
-            StatusAction::Cancel => "注销 Cancelled".into(),
-            StatusAction::Abolish => "废止 Abolished".into(),
-            StatusAction::Renew { valid_until } => format!(
-                "延期 Renewed until {}",
-                valid_until.map_or("长期 long-term".into(), format_time)
-            ),
-            StatusAction::AnnualInspection => "年检 Annual inspection passed".into(),
-            StatusAction::PledgeRegistered { secured_party, .. } => {
-                format!("质押登记 Pledge registered ({})", secured_party)
+        LicenceEventKind::Status(action) => {
+            let label = format!("{} {}", action.name_zh(), action.done_en());
+            // Only the actions whose data a reader needs say more than their name.
+            match action {
+                StatusAction::Renew { valid_until } => format!(
+                    "{label} until {}",
+                    valid_until.map_or("长期 long-term".into(), format_time)
+                ),
+                StatusAction::PledgeRegistered { secured_party, .. } => {
+                    format!("{label} ({secured_party})")
+                }
+                _ => label,
             }
-            StatusAction::PledgeReleased { .. } => "质押解除 Pledge released".into(),
-        },
+        }
     }
 }
 
@@ -755,5 +753,43 @@ mod tests {
             "&lt;a href=&quot;x&quot;&gt;&amp;&#39;"
         );
         assert_eq!(url_component("a/b (c)"), "a%2Fb%20%28c%29");
+    }
+
+    #[test]
+    fn each_event_has_its_label_and_renewals_and_pledges_show_their_data() {
+        let label = |action: StatusAction| event_label(&LicenceEventKind::Status(action));
+        assert_eq!(event_label(&LicenceEventKind::Issued), "发证 Issued");
+        assert_eq!(label(StatusAction::Suspend), "暂扣 Suspended");
+        assert_eq!(label(StatusAction::Reinstate), "恢复 Reinstated");
+        assert_eq!(label(StatusAction::Revoke), "吊销 Revoked");
+        assert_eq!(label(StatusAction::Cancel), "注销 Cancelled");
+        assert_eq!(label(StatusAction::Abolish), "废止 Abolished");
+        assert_eq!(
+            label(StatusAction::Renew {
+                valid_until: Some(1_767_225_600_000)
+            }),
+            "延期 Renewed until 2026-01-01 08:00"
+        );
+        assert_eq!(
+            label(StatusAction::Renew { valid_until: None }),
+            "延期 Renewed until 长期 long-term"
+        );
+        assert_eq!(
+            label(StatusAction::AnnualInspection),
+            "年检 Annual inspection passed"
+        );
+        assert_eq!(
+            label(StatusAction::PledgeRegistered {
+                secured_party: "青岛银行".into(),
+                reference: "DY-1".into(),
+            }),
+            "质押登记 Pledge registered (青岛银行)"
+        );
+        assert_eq!(
+            label(StatusAction::PledgeReleased {
+                reference: "DY-1".into()
+            }),
+            "质押解除 Pledge released"
+        );
     }
 }

@@ -50,7 +50,7 @@ use crate::limits::{RECOGNITIONS_SCAN_MAX, VERIFIED_SIGNATURES_MAX};
 use hutong_core::block::{Block, BlockHeader, CommitCertificate, PROTOCOL_VERSION, tx_root};
 use hutong_core::codec;
 use hutong_core::crypto::PublicKey;
-use hutong_core::evidence::{Evidence, EvidenceKey, EvidenceRecord, EvidenceRuleError};
+use hutong_core::evidence::{Evidence, EvidenceKey, EvidenceRecord};
 use hutong_core::genesis::Genesis;
 use hutong_core::hash::Hash32;
 use hutong_core::ident::RegionCode;
@@ -65,7 +65,8 @@ use hutong_core::records::{
     Recognition, Record, RecordKey, TimeMs, TypeCode,
 };
 use hutong_core::rules::{
-    self, Applied, Context, Overlay, RuleError, SignatureCandidate, StateError, StateReader,
+    self, Applied, Context, EvidenceRuleError, Overlay, RuleError, SignatureCandidate, StateError,
+    StateReader,
 };
 use hutong_core::smt::{self, SmtProof};
 use hutong_core::tx::{EncodedTransaction, Transaction};

@@ -1,0 +1,274 @@
+//! Why the rules refuse a transaction ([`RuleError`]), and why the state could not be read
+//! ([`StateError`]). Both sit below every other file of the rules, so that the view of the
+//! state and each record family can name them without importing one another.
+
+use crate::crypto::{PublicKey, SignatureError};
+use crate::hash::Hash32;
+use crate::ident::{IdentError, RegionCode};
+use crate::records::{
+    AuthorityId, Height, HolderKind, IllegalTransition, LicenceNumber, Role, TimeMs, TypeCode,
+};
+
+/// Why the state could not be read (the store's own failure, not the transaction's).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("state unavailable: {0}")]
+pub struct StateError(pub String);
+
+/// A transaction the rules reject, and why. Each variant names what was wrong.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum RuleError {
+    #[error("the transaction is for chain {found:?}, this is chain {expected:?}")]
+    WrongChain { expected: String, found: String },
+    #[error("transaction {0} was already committed")]
+    Replay(Hash32),
+    #[error("transaction {0} appears twice in the block")]
+    DuplicateInBlock(Hash32),
+    #[error("nonce {found} of {authority} does not increase (last used: {last})")]
+    NonceNotIncreasing {
+        authority: AuthorityId,
+        last: u64,
+        found: u64,
+    },
+    #[error(
+        "nonce {found} of {authority} skips ahead: the next is {expected} (each nonce is one above the last)"
+    )]
+    NonceGap {
+        authority: AuthorityId,
+        expected: u64,
+        found: u64,
+    },
+    #[error("created_at {created_at} is more than {skew_ms} ms after the block time {block_time}")]
+    CreatedInFuture {
+        created_at: TimeMs,
+        block_time: TimeMs,
+        skew_ms: u64,
+    },
+    #[error("unknown authority {0}")]
+    UnknownAuthority(AuthorityId),
+    #[error("{authority} has no key valid at height {height}")]
+    NoKeyAtHeight {
+        authority: AuthorityId,
+        height: Height,
+    },
+    #[error("signature of {authority}: {error}")]
+    BadSignature {
+        authority: AuthorityId,
+        error: SignatureError,
+    },
+    #[error("{authority} does not hold the role {role:?}")]
+    MissingRole { authority: AuthorityId, role: Role },
+    #[error("{0} endorsed a governance record but is not a governor")]
+    EndorserNotGovernor(AuthorityId),
+    #[error("{signed} of {governors} governors signed; more than two thirds ({required}) must")]
+    TooFewGovernorSignatures {
+        signed: usize,
+        governors: usize,
+        required: usize,
+    },
+    #[error("only the signer may sign this record; {0} also signed")]
+    UnexpectedEndorser(AuthorityId),
+    #[error("authority {0} already exists")]
+    AuthorityExists(AuthorityId),
+    #[error("key rejected: {0}")]
+    KeyRejected(SignatureError),
+    #[error("the key is already used by {0}")]
+    KeyInUse(AuthorityId),
+    #[error(
+        "a key rotation must take effect after this height ({height}); it names {effective_height}"
+    )]
+    RotationNotLater {
+        height: Height,
+        effective_height: Height,
+    },
+    #[error("a key rotation is already scheduled for height {effective_height}")]
+    RotationPending { effective_height: Height },
+    #[error("{authority} already has {limit} keys in its history")]
+    TooManyKeys {
+        authority: AuthorityId,
+        limit: usize,
+    },
+    #[error("the registry would have {count} governors; the limit is {limit}")]
+    TooManyGovernors { count: usize, limit: usize },
+    #[error("the last governor cannot lose the role")]
+    NoGovernorLeft,
+    #[error("licence type {0} already exists")]
+    TypeExists(TypeCode),
+    #[error("unknown licence type {0}")]
+    UnknownType(TypeCode),
+    #[error("{authority} already holds a grant for {type_code} in {region}")]
+    GrantExists {
+        authority: AuthorityId,
+        type_code: TypeCode,
+        region: RegionCode,
+    },
+    #[error(
+        "{authority} holds no open grant for {type_code} in {region} (never granted, or already revoked)"
+    )]
+    NoSuchGrant {
+        authority: AuthorityId,
+        type_code: TypeCode,
+        region: RegionCode,
+    },
+    #[error(
+        "the grant of {type_code} in {region} to {authority} was already given {limit} times; it cannot be given again"
+    )]
+    TooManyGrantPeriods {
+        authority: AuthorityId,
+        type_code: TypeCode,
+        region: RegionCode,
+        limit: usize,
+    },
+    #[error("{authority} is not granted {type_code} in a region covering {region} at this height")]
+    NotGranted {
+        authority: AuthorityId,
+        type_code: TypeCode,
+        region: RegionCode,
+    },
+    #[error("licence {type_code}/{number} already exists")]
+    DuplicateLicence {
+        type_code: TypeCode,
+        number: LicenceNumber,
+    },
+    #[error("no licence {type_code}/{number}")]
+    UnknownLicence {
+        type_code: TypeCode,
+        number: LicenceNumber,
+    },
+    #[error("type {type_code} is held by {expected:?}, not {found:?}")]
+    HolderKindMismatch {
+        type_code: TypeCode,
+        expected: HolderKind,
+        found: HolderKind,
+    },
+    #[error("face field `{field}`: {problem}")]
+    Schema { field: String, problem: String },
+    #[error("face field `{field}`: {error}")]
+    FieldIdentifier { field: String, error: IdentError },
+    #[error("valid_until {valid_until} is not after valid_from {valid_from}")]
+    EmptyValidity {
+        valid_from: TimeMs,
+        valid_until: TimeMs,
+    },
+    #[error(transparent)]
+    IllegalTransition(#[from] IllegalTransition),
+    #[error("{authority} may not take the action `{action}` on {type_code} licences")]
+    ActionNotPermitted {
+        authority: AuthorityId,
+        action: &'static str,
+        type_code: TypeCode,
+    },
+    #[error("only the issuer ({issuer}) may do this; {authority} signed")]
+    NotIssuer {
+        issuer: AuthorityId,
+        authority: AuthorityId,
+    },
+    #[error("effective time {effective_at} is before the licence's last event ({last})")]
+    EffectiveTimeBeforeLastEvent { effective_at: TimeMs, last: TimeMs },
+    #[error("the licence already has {limit} events; no more can be recorded")]
+    TooManyEvents { limit: usize },
+    #[error("no pledge or mortgage with reference {0:?} is registered")]
+    UnknownPledge(String),
+    #[error("a pledge or mortgage with reference {0:?} is already registered")]
+    PledgeExists(String),
+    #[error("the licence already has {limit} open pledges")]
+    TooManyPledges { limit: usize },
+    #[error("{authority} (region {authority_region}) cannot act for region {region}")]
+    RegionOutsideAuthority {
+        authority: AuthorityId,
+        authority_region: RegionCode,
+        region: RegionCode,
+    },
+    #[error("no recognition {0}")]
+    UnknownRecognition(Hash32),
+    #[error("recognition {0} was already withdrawn")]
+    AlreadyWithdrawn(Hash32),
+    #[error("no objection {0}")]
+    UnknownObjection(Hash32),
+    #[error("objection {0} was already resolved")]
+    AlreadyResolved(Hash32),
+    #[error("the licence already has {limit} open objections")]
+    TooManyObjections { limit: usize },
+    #[error(
+        "a validator change must take effect after height {height} and within {limit} blocks; it names {effective_height}"
+    )]
+    BadEffectiveHeight {
+        height: Height,
+        effective_height: Height,
+        limit: u64,
+    },
+    #[error("no node with key {0}")]
+    UnknownNode(PublicKey),
+    #[error("the change would leave no validator")]
+    NoValidatorLeft,
+    #[error("the registry would hold {count} nodes; the limit is {limit}")]
+    TooManyNodes { count: usize, limit: usize },
+    #[error("{limit} validator changes are already pending")]
+    TooManyPendingChanges { limit: usize },
+    #[error(transparent)]
+    State(#[from] StateError),
+}
+
+impl RuleError {
+    /// A stable machine-readable code for the API and metrics.
+    pub fn code(&self) -> &'static str {
+        match self {
+            RuleError::WrongChain { .. } => "wrong_chain",
+            RuleError::Replay(_) | RuleError::DuplicateInBlock(_) => "replay",
+            RuleError::NonceNotIncreasing { .. } => "nonce_not_increasing",
+            RuleError::NonceGap { .. } => "nonce_gap",
+            RuleError::CreatedInFuture { .. } => "created_in_future",
+            RuleError::UnknownAuthority(_) => "unknown_authority",
+            RuleError::NoKeyAtHeight { .. } => "key_not_valid",
+            RuleError::BadSignature { .. } => "bad_signature",
+            RuleError::MissingRole { .. } => "missing_role",
+            RuleError::EndorserNotGovernor(_) => "endorser_not_governor",
+            RuleError::TooFewGovernorSignatures { .. } => "too_few_governor_signatures",
+            RuleError::UnexpectedEndorser(_) => "unexpected_endorser",
+            RuleError::AuthorityExists(_) => "authority_exists",
+            RuleError::KeyRejected(_) => "key_rejected",
+            RuleError::KeyInUse(_) => "key_in_use",
+            RuleError::RotationNotLater { .. } => "rotation_not_later",
+            RuleError::RotationPending { .. } => "rotation_pending",
+            RuleError::TooManyKeys { .. } => "too_many_keys",
+            RuleError::TooManyGovernors { .. } => "too_many_governors",
+            RuleError::NoGovernorLeft => "no_governor_left",
+            RuleError::TypeExists(_) => "type_exists",
+            RuleError::UnknownType(_) => "unknown_type",
+            RuleError::GrantExists { .. } => "grant_exists",
+            RuleError::NoSuchGrant { .. } => "no_such_grant",
+            RuleError::TooManyGrantPeriods { .. } => "too_many_grant_periods",
+            RuleError::NotGranted { .. } => "not_granted",
+            RuleError::DuplicateLicence { .. } => "duplicate_licence",
+            RuleError::UnknownLicence { .. } => "unknown_licence",
+            RuleError::HolderKindMismatch { .. } => "holder_kind_mismatch",
+            RuleError::Schema { .. } => "schema_violation",
+            RuleError::FieldIdentifier { .. } => "bad_identifier",
+            RuleError::EmptyValidity { .. } => "empty_validity",
+            RuleError::IllegalTransition(_) => "illegal_transition",
+            RuleError::ActionNotPermitted { .. } => "action_not_permitted",
+            RuleError::NotIssuer { .. } => "not_issuer",
+            RuleError::EffectiveTimeBeforeLastEvent { .. } => "effective_time_before_last_event",
+            RuleError::TooManyEvents { .. } => "too_many_events",
+            RuleError::UnknownPledge(_) => "unknown_pledge",
+            RuleError::PledgeExists(_) => "pledge_exists",
+            RuleError::TooManyPledges { .. } => "too_many_pledges",
+            RuleError::RegionOutsideAuthority { .. } => "region_outside_authority",
+            RuleError::UnknownRecognition(_) => "unknown_recognition",
+            RuleError::AlreadyWithdrawn(_) => "already_withdrawn",
+            RuleError::UnknownObjection(_) => "unknown_objection",
+            RuleError::AlreadyResolved(_) => "already_resolved",
+            RuleError::TooManyObjections { .. } => "too_many_objections",
+            RuleError::BadEffectiveHeight { .. } => "bad_effective_height",
+            RuleError::UnknownNode(_) => "unknown_node",
+            RuleError::NoValidatorLeft => "no_validator_left",
+            RuleError::TooManyNodes { .. } => "too_many_nodes",
+            RuleError::TooManyPendingChanges { .. } => "too_many_pending_changes",
+            RuleError::State(_) => "state_unavailable",
+        }
+    }
+
+    /// Whether the failure is the node's (its store), not the transaction's.
+    pub fn is_internal(&self) -> bool {
+        matches!(self, RuleError::State(_))
+    }
+}

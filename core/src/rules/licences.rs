@@ -1,0 +1,1169 @@
+//! The rules of licences and their history: issuing a licence, changing its status, amending
+//! its face fields, the events each change appends, and the check of face fields against
+//! the type's schema.
+
+use std::collections::BTreeMap;
+
+use super::authorities::require_role;
+use super::error::RuleError;
+use super::state::{Origin, Scratch, StateReader, wrong_kind};
+use crate::hash::Hash32;
+use crate::ident::{RegionCode, Uscc};
+use crate::limits;
+use crate::records::{
+    FaceValue, FieldKind, Holder, IllegalTransition, Licence, LicenceEvent, LicenceEventKind,
+    LicenceNumber, LicenceType, Record, RecordKey, Role, StatusAction, TimeMs, TypeCode,
+    Visibility, transition,
+};
+use crate::tx::ValidUntil;
+
+const DAY_MS: u64 = 24 * 60 * 60 * 1000;
+
+/// An `IssueLicence` body, borrowed from the transaction.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Issuance<'b> {
+    pub type_code: &'b TypeCode,
+    pub number: &'b LicenceNumber,
+    pub holder: &'b Holder,
+    pub holder_name: &'b str,
+    pub region: &'b RegionCode,
+    pub face: &'b BTreeMap<String, FaceValue>,
+    pub valid_from: TimeMs,
+    pub valid_until: &'b ValidUntil,
+    pub document_hash: Hash32,
+}
+
+/// A change that appends one event to a licence's history: when it takes effect and why.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Dated<'b> {
+    pub effective_at: TimeMs,
+    pub reason: &'b str,
+}
+
+/// `IssueLicence`: a new licence by an issuer granted its type in a region covering the
+/// licence's, its face complete and well-formed for the type's schema.
+pub(super) fn issue<R: StateReader + ?Sized>(
+    state: &mut Scratch<'_, '_, R>,
+    origin: Origin<'_>,
+    issuance: Issuance<'_>,
+) -> Result<(), RuleError> {
+    let Issuance {
+        type_code,
+        number,
+        holder,
+        holder_name,
+        region,
+        face,
+        valid_from,
+        valid_until,
+        document_hash,
+    } = issuance;
+    let signer = origin.signer;
+    let height = origin.context.height;
+    // The issuer's and the type's records are read in place, not copied: an issuance only
+    // looks at them, and a block of issuances reads the same few again and again.
+    let issuer_key = RecordKey::Authority(signer.clone());
+    let issuer_record = state.get_shared(&issuer_key)?;
+    let issuer = match issuer_record.as_deref() {
+        Some(Record::Authority(issuer)) => issuer,
+        Some(_) => return Err(wrong_kind(&issuer_key).into()),
+        None => return Err(RuleError::UnknownAuthority(signer.clone())),
+    };
+    require_role(issuer, Role::Issuer)?;
+    let type_key = RecordKey::LicenceType(type_code.clone());
+    let type_record = state.get_shared(&type_key)?;
+    let licence_type = match type_record.as_deref() {
+        Some(Record::LicenceType(licence_type)) => licence_type,
+        Some(_) => return Err(wrong_kind(&type_key).into()),
+        None => return Err(RuleError::UnknownType(type_code.clone())),
+    };
+    if !state.has_covering_grant(signer, type_code, region, height)? {
+        return Err(RuleError::NotGranted {
+            authority: signer.clone(),
+            type_code: type_code.clone(),
+            region: region.clone(),
+        });
+    }
+    if state.licence(type_code, number)?.is_some() {
+        return Err(RuleError::DuplicateLicence {
+            type_code: type_code.clone(),
+            number: number.clone(),
+        });
+    }
+    if holder.kind() != licence_type.holder_kind {
+        return Err(RuleError::HolderKindMismatch {
+            type_code: type_code.clone(),
+            expected: licence_type.holder_kind,
+            found: holder.kind(),
+        });
+    }
+    check_face(licence_type, face, true)?;
+    let valid_until = match valid_until {
+        ValidUntil::TypeDefault => licence_type
+            .default_validity_days
+            .map(|days| valid_from.saturating_add(u64::from(days) * DAY_MS)),
+        ValidUntil::At(until) => Some(*until),
+        ValidUntil::LongTerm => None,
+    };
+    if let Some(until) = valid_until
+        && until <= valid_from
+    {
+        return Err(RuleError::EmptyValidity {
+            valid_from,
+            valid_until: until,
+        });
+    }
+    let licence = Licence {
+        type_code: type_code.clone(),
+        number: number.clone(),
+        holder: holder.clone(),
+        holder_name: holder_name.to_owned(),
+        issuer: signer.clone(),
+        region: region.clone(),
+        face: face.clone(),
+        valid_from,
+        valid_until,
+        document_hash,
+        issued_at: height,
+        events: vec![LicenceEvent {
+            kind: LicenceEventKind::Issued,
+            effective_at: valid_from,
+            reason: String::new(),
+            by: signer.clone(),
+            height,
+            tx: origin.id,
+        }],
+        open_objections: Vec::new(),
+    };
+    drop((issuer_record, type_record));
+    state.put(Record::Licence(licence));
+    Ok(())
+}
+
+/// `ChangeStatus`: one step of the status state machine ([`transition`]), by the issuer or by
+/// a supervisor granted the type in the licence's region for the actions the type allows
+/// supervisors.
+pub(super) fn change_status<R: StateReader + ?Sized>(
+    state: &mut Scratch<'_, '_, R>,
+    origin: Origin<'_>,
+    type_code: &TypeCode,
+    number: &LicenceNumber,
+    action: &StatusAction,
+    dated: Dated<'_>,
+) -> Result<(), RuleError> {
+    let height = origin.context.height;
+    let mut licence = state.require_licence(type_code, number)?;
+    let actor = state.require_authority(origin.signer)?;
+    if actor.id != licence.issuer {
+        require_role(&actor, Role::Supervisor)?;
+        let licence_type = state.require_type(type_code)?;
+        if !licence_type
+            .supervisor_actions
+            .iter()
+            .any(|allowed| allowed.same_kind(action))
+        {
+            return Err(RuleError::ActionNotPermitted {
+                authority: actor.id.clone(),
+                action: action.name(),
+                type_code: type_code.clone(),
+            });
+        }
+        if !state.has_covering_grant(&actor.id, type_code, &licence.region, height)? {
+            return Err(RuleError::NotGranted {
+                authority: actor.id.clone(),
+                type_code: type_code.clone(),
+                region: licence.region.clone(),
+            });
+        }
+    }
+    let standing = licence.final_standing();
+    transition(standing.status, action)?;
+    let is_registered = |reference: &str| {
+        standing
+            .pledges
+            .iter()
+            .any(|(existing, _)| existing == reference)
+    };
+    match action {
+        StatusAction::PledgeRegistered { reference, .. } => {
+            if is_registered(reference) {
+                return Err(RuleError::PledgeExists(reference.clone()));
+            }
+            if standing.pledges.len() >= limits::OPEN_PLEDGES_PER_LICENCE_MAX {
+                return Err(RuleError::TooManyPledges {
+                    limit: limits::OPEN_PLEDGES_PER_LICENCE_MAX,
+                });
+            }
+        }
+        StatusAction::PledgeReleased { reference } if !is_registered(reference) => {
+            return Err(RuleError::UnknownPledge(reference.clone()));
+        }
+        StatusAction::Renew {
+            valid_until: Some(until),
+        } if *until <= licence.valid_from => {
+            return Err(RuleError::EmptyValidity {
+                valid_from: licence.valid_from,
+                valid_until: *until,
+            });
+        }
+        _ => {}
+    }
+    push_event(
+        &mut licence,
+        LicenceEventKind::Status(action.clone()),
+        dated,
+        origin,
+    )?;
+    state.put(Record::Licence(licence));
+    Ok(())
+}
+
+/// `AmendLicence`: new values for some face fields (`None` clears one), by the issuer, on a
+/// licence that has not ended. The values replaced are kept in the event.
+pub(super) fn amend<R: StateReader + ?Sized>(
+    state: &mut Scratch<'_, '_, R>,
+    origin: Origin<'_>,
+    type_code: &TypeCode,
+    number: &LicenceNumber,
+    changes: &BTreeMap<String, Option<FaceValue>>,
+    dated: Dated<'_>,
+) -> Result<(), RuleError> {
+    let mut licence = state.require_licence(type_code, number)?;
+    if *origin.signer != licence.issuer {
+        return Err(RuleError::NotIssuer {
+            issuer: licence.issuer.clone(),
+            authority: origin.signer.clone(),
+        });
+    }
+    let status = licence.final_standing().status;
+    if status.is_terminal() {
+        return Err(IllegalTransition {
+            from: status,
+            action: "amend",
+        }
+        .into());
+    }
+    let licence_type = state.require_type(type_code)?;
+    let mut face = licence.face.clone();
+    let mut previous = BTreeMap::new();
+    for (name, value) in changes {
+        let old = match value {
+            Some(value) => face.insert(name.clone(), value.clone()),
+            None => face.remove(name),
+        };
+        if let Some(old) = old {
+            previous.insert(name.clone(), old);
+        }
+    }
+    check_face(&licence_type, &face, true)?;
+    licence.face = face;
+    push_event(
+        &mut licence,
+        LicenceEventKind::Amended { previous },
+        dated,
+        origin,
+    )?;
+    state.put(Record::Licence(licence));
+    Ok(())
+}
+
+/// Appends one event to a licence's history, signed by the transaction's signer and recorded
+/// at its height. Effective times never decrease, so that the standing at any time is a fold
+/// of the events up to it.
+fn push_event(
+    licence: &mut Licence,
+    kind: LicenceEventKind,
+    dated: Dated<'_>,
+    origin: Origin<'_>,
+) -> Result<(), RuleError> {
+    let last = licence.last_effective_at();
+    if dated.effective_at < last {
+        return Err(RuleError::EffectiveTimeBeforeLastEvent {
+            effective_at: dated.effective_at,
+            last,
+        });
+    }
+    if licence.events.len() >= limits::EVENTS_PER_LICENCE_MAX {
+        return Err(RuleError::TooManyEvents {
+            limit: limits::EVENTS_PER_LICENCE_MAX,
+        });
+    }
+    licence.events.push(LicenceEvent {
+        kind,
+        effective_at: dated.effective_at,
+        reason: dated.reason.to_owned(),
+        by: origin.signer.clone(),
+        height: origin.context.height,
+        tx: origin.id,
+    });
+    Ok(())
+}
+
+/// Face fields against the type's schema: no unknown field, every required field present,
+/// public fields in clear and well-formed for their kind, private fields as commitments.
+pub fn check_face(
+    licence_type: &LicenceType,
+    face: &BTreeMap<String, FaceValue>,
+    require_all: bool,
+) -> Result<(), RuleError> {
+    let schema_error = |field: &str, problem: String| RuleError::Schema {
+        field: field.to_owned(),
+        problem,
+    };
+    for (name, value) in face {
+        let Some(schema) = licence_type.field(name) else {
+            return Err(schema_error(
+                name,
+                format!("type {} has no such field", licence_type.code),
+            ));
+        };
+        match (schema.visibility, value) {
+            (Visibility::Public, FaceValue::Clear(text)) => {
+                check_field_value(name, schema.kind, text)?
+            }
+            (Visibility::Public, FaceValue::Committed(_)) => {
+                return Err(schema_error(
+                    name,
+                    "is public and must be given in clear".into(),
+                ));
+            }
+            (Visibility::Private, FaceValue::Committed(_)) => {}
+            (Visibility::Private, FaceValue::Clear(_)) => {
+                return Err(schema_error(
+                    name,
+                    "is private: give only its salted commitment, never the value".into(),
+                ));
+            }
+        }
+    }
+    if require_all
+        && let Some(missing) = licence_type
+            .fields
+            .iter()
+            .find(|field| field.required && !face.contains_key(&field.name))
+    {
+        return Err(schema_error(&missing.name, "is required".into()));
+    }
+    Ok(())
+}
+
+fn check_field_value(name: &str, kind: FieldKind, text: &str) -> Result<(), RuleError> {
+    let schema_error = |problem: &str| RuleError::Schema {
+        field: name.to_owned(),
+        problem: problem.to_owned(),
+    };
+    match kind {
+        FieldKind::Text => {
+            if text.trim().is_empty() {
+                return Err(schema_error("is empty or blank"));
+            }
+        }
+        FieldKind::Date => {
+            if !is_calendar_date(text) {
+                return Err(schema_error("must be a calendar date written YYYY-MM-DD"));
+            }
+        }
+        FieldKind::Integer => {
+            let digits = text.strip_prefix('-').unwrap_or(text);
+            if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) || digits.len() > 19
+            {
+                return Err(schema_error("must be a whole number of at most 19 digits"));
+            }
+        }
+        FieldKind::Decimal => {
+            let digits = text.strip_prefix('-').unwrap_or(text);
+            let mut parts = digits.splitn(2, '.');
+            let whole = parts.next().unwrap_or("");
+            let fraction = parts.next();
+            let all_digits =
+                |part: &str| !part.is_empty() && part.bytes().all(|b| b.is_ascii_digit());
+            if !all_digits(whole)
+                || fraction.is_some_and(|fraction| !all_digits(fraction))
+                || digits.len() > 40
+            {
+                return Err(schema_error(
+                    "must be a decimal number such as 1000.50, at most 40 characters long (sign aside)",
+                ));
+            }
+        }
+        FieldKind::Uscc => {
+            Uscc::parse(text).map_err(|error| RuleError::FieldIdentifier {
+                field: name.to_owned(),
+                error,
+            })?;
+        }
+        FieldKind::Region => {
+            RegionCode::parse(text).map_err(|error| RuleError::FieldIdentifier {
+                field: name.to_owned(),
+                error,
+            })?;
+        }
+    }
+    Ok(())
+}
+
+/// `YYYY-MM-DD` naming a real day of the Gregorian calendar.
+pub fn is_calendar_date(text: &str) -> bool {
+    let bytes = text.as_bytes();
+    if bytes.len() != 10 || bytes[4] != b'-' || bytes[7] != b'-' {
+        return false;
+    }
+    let number = |range: std::ops::Range<usize>| -> Option<u32> {
+        let part = text.get(range)?;
+        if !part.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        part.parse().ok()
+    };
+    let (Some(year), Some(month), Some(day)) = (number(0..4), number(5..7), number(8..10)) else {
+        return false;
+    };
+    let leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
+    let days_in_month = match month {
+        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
+        4 | 6 | 9 | 11 => 30,
+        2 if leap => 29,
+        2 => 28,
+        _ => return false,
+    };
+    year >= 1 && day >= 1 && day <= days_in_month
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::super::testing::{Chain, entry, id, writes};
+    use super::check_face;
+    use crate::hash::{Hash32, tagged};
+    use crate::ident::{IdentError, IdentKind};
+    use crate::limits;
+    use crate::records::{
+        FaceValue, FieldKind, FieldSchema, Holder, HolderKind, IllegalTransition, Licence,
+        LicenceEvent, LicenceEventKind, LicenceNumber, LicenceType, Record, Status, StatusAction,
+        Visibility,
+    };
+    use crate::rules::RuleError;
+    use crate::testkit::{self, DAY_MS, GENESIS_TIME, region};
+    use crate::tx::{TxBody, ValidUntil};
+
+    fn status_body(number: &LicenceNumber, action: StatusAction, effective_at: u64) -> TxBody {
+        TxBody::ChangeStatus {
+            type_code: "business-licence".into(),
+            number: number.clone(),
+            action,
+            effective_at,
+            reason: "inspection finding".into(),
+        }
+    }
+
+    fn amend_body(
+        number: &LicenceNumber,
+        changes: Vec<(&str, Option<FaceValue>)>,
+        effective_at: u64,
+    ) -> TxBody {
+        TxBody::AmendLicence {
+            type_code: "business-licence".into(),
+            number: number.clone(),
+            changes: changes
+                .into_iter()
+                .map(|(name, value)| (name.to_owned(), value))
+                .collect(),
+            effective_at,
+            reason: "change of registration".into(),
+        }
+    }
+
+    fn clear(text: &str) -> FaceValue {
+        FaceValue::Clear(text.into())
+    }
+
+    /// The business-licence issuance of enterprise `number` with one part of it changed.
+    fn issuance_with(number: u64, change: impl FnOnce(&mut TxBody)) -> TxBody {
+        let mut body = testkit::business_licence_body("370200", number);
+        change(&mut body);
+        body
+    }
+
+    fn face_of(body: &mut TxBody) -> &mut BTreeMap<String, FaceValue> {
+        match body {
+            TxBody::IssueLicence { face, .. } => face,
+            _ => unreachable!("an issuance"),
+        }
+    }
+
+    /// Records `event` on licence `number` straight into the state, `count` times.
+    fn with_events(
+        chain: &mut Chain,
+        number: &LicenceNumber,
+        count: usize,
+        kind: impl Fn(usize) -> LicenceEventKind,
+    ) {
+        let mut licence = chain.licence("business-licence", number);
+        for index in 0..count {
+            licence.events.push(LicenceEvent {
+                kind: kind(index),
+                effective_at: GENESIS_TIME,
+                reason: String::new(),
+                by: id("qd-approval"),
+                height: 1,
+                tx: Hash32::ZERO,
+            });
+        }
+        chain.put(Record::Licence(licence));
+    }
+
+    #[test]
+    fn an_issued_licence_is_written_whole_with_its_first_event() {
+        let mut chain = Chain::new();
+        let issuance = chain
+            .fixture
+            .issue_business_licence("qd-approval", "370200", 1);
+        let signer = chain.signer_after_next("qd-approval");
+        let TxBody::IssueLicence {
+            type_code,
+            number,
+            holder,
+            holder_name,
+            region,
+            face,
+            valid_from,
+            document_hash,
+            ..
+        } = issuance.payload.body.clone()
+        else {
+            unreachable!()
+        };
+        let licence = Licence {
+            type_code,
+            number,
+            holder,
+            holder_name,
+            issuer: id("qd-approval"),
+            region,
+            face,
+            valid_from,
+            valid_until: None,
+            document_hash,
+            issued_at: 1,
+            events: vec![LicenceEvent {
+                kind: LicenceEventKind::Issued,
+                effective_at: valid_from,
+                reason: String::new(),
+                by: id("qd-approval"),
+                height: 1,
+                tx: issuance.id(),
+            }],
+            open_objections: Vec::new(),
+        };
+        assert_eq!(
+            chain.apply(&issuance).unwrap(),
+            writes([signer, entry(Record::Licence(licence))])
+        );
+    }
+
+    #[test]
+    fn a_licence_of_a_type_with_a_default_validity_ends_after_it() {
+        let mut chain = Chain::new();
+        let salt = [7u8; 32];
+        let person = tagged("hutong/person/v1", b"370202199001011234");
+        let body = testkit::qualification_body("Q-2026-1", person, "370202199001011234", &salt);
+        let issuance = chain.fixture.tx("hr-bureau", body);
+        let written = chain.apply(&issuance).unwrap();
+        let key = crate::records::RecordKey::Licence(
+            "qualification".into(),
+            LicenceNumber("Q-2026-1".into()),
+        );
+        let Some(Record::Licence(licence)) = written.get(&key) else {
+            panic!("no licence written: {written:?}")
+        };
+        assert_eq!(licence.valid_until, Some(GENESIS_TIME + 5 * 365 * DAY_MS));
+    }
+
+    #[test]
+    fn an_issuer_needs_the_role_a_known_type_and_a_grant_covering_the_region() {
+        let mut chain = Chain::new();
+        let not_an_issuer = chain
+            .fixture
+            .tx("qd-market", testkit::business_licence_body("370200", 1));
+        assert_eq!(
+            chain.apply(&not_an_issuer),
+            Err(RuleError::MissingRole {
+                authority: id("qd-market"),
+                role: crate::records::Role::Issuer,
+            })
+        );
+
+        let unknown_type = issuance_with(1, |body| {
+            if let TxBody::IssueLicence { type_code, .. } = body {
+                *type_code = "fishing".into();
+            }
+        });
+        let unknown_type = chain.fixture.tx("qd-approval", unknown_type);
+        assert_eq!(
+            chain.apply(&unknown_type),
+            Err(RuleError::UnknownType("fishing".into()))
+        );
+
+        let elsewhere = chain
+            .fixture
+            .tx("qd-approval", testkit::business_licence_body("370800", 1));
+        assert_eq!(
+            chain.apply(&elsewhere),
+            Err(RuleError::NotGranted {
+                authority: id("qd-approval"),
+                type_code: "business-licence".into(),
+                region: region("370800"),
+            })
+        );
+    }
+
+    #[test]
+    fn a_licence_number_is_issued_once() {
+        let mut chain = Chain::new();
+        let number = chain.issue_business_licence(1);
+        let again = chain
+            .fixture
+            .issue_business_licence("qd-approval", "370200", 1);
+        assert_eq!(
+            chain.apply(&again),
+            Err(RuleError::DuplicateLicence {
+                type_code: "business-licence".into(),
+                number,
+            })
+        );
+    }
+
+    #[test]
+    fn an_issuance_fits_the_type_holder_face_and_validity() {
+        let mut chain = Chain::new();
+        let person = issuance_with(1, |body| {
+            if let TxBody::IssueLicence { holder, .. } = body {
+                *holder = Holder::Person(Hash32::ZERO);
+            }
+        });
+        let person = chain.fixture.tx("qd-approval", person);
+        assert_eq!(
+            chain.apply(&person),
+            Err(RuleError::HolderKindMismatch {
+                type_code: "business-licence".into(),
+                expected: HolderKind::Enterprise,
+                found: HolderKind::Person,
+            })
+        );
+
+        let incomplete = issuance_with(1, |body| {
+            face_of(body).remove("legal_representative");
+        });
+        let incomplete = chain.fixture.tx("qd-approval", incomplete);
+        assert_eq!(
+            chain.apply(&incomplete),
+            Err(RuleError::Schema {
+                field: "legal_representative".into(),
+                problem: "is required".into(),
+            })
+        );
+
+        let empty = issuance_with(1, |body| {
+            if let TxBody::IssueLicence {
+                valid_from,
+                valid_until,
+                ..
+            } = body
+            {
+                *valid_until = ValidUntil::At(*valid_from);
+            }
+        });
+        let empty = chain.fixture.tx("qd-approval", empty);
+        assert_eq!(
+            chain.apply(&empty),
+            Err(RuleError::EmptyValidity {
+                valid_from: GENESIS_TIME,
+                valid_until: GENESIS_TIME,
+            })
+        );
+    }
+
+    /// A type with a field of every kind, public, and one private field.
+    fn every_kind_type() -> LicenceType {
+        let field = |name: &str, kind: FieldKind, visibility: Visibility| FieldSchema {
+            name: name.into(),
+            name_zh: name.into(),
+            kind,
+            required: false,
+            visibility,
+        };
+        LicenceType {
+            code: "every-kind".into(),
+            name_zh: "测试".into(),
+            name_en: "Test".into(),
+            holder_kind: HolderKind::Enterprise,
+            fields: vec![
+                field("text", FieldKind::Text, Visibility::Public),
+                field("date", FieldKind::Date, Visibility::Public),
+                field("integer", FieldKind::Integer, Visibility::Public),
+                field("decimal", FieldKind::Decimal, Visibility::Public),
+                field("uscc", FieldKind::Uscc, Visibility::Public),
+                field("region", FieldKind::Region, Visibility::Public),
+                field("secret", FieldKind::Text, Visibility::Private),
+            ],
+            default_validity_days: None,
+            supervisor_actions: Vec::new(),
+            defined_at: 0,
+        }
+    }
+
+    fn face_problem(name: &str, value: FaceValue) -> Result<(), RuleError> {
+        let face = BTreeMap::from([(name.to_owned(), value)]);
+        check_face(&every_kind_type(), &face, false)
+    }
+
+    fn schema(field: &str, problem: &str) -> Result<(), RuleError> {
+        Err(RuleError::Schema {
+            field: field.into(),
+            problem: problem.into(),
+        })
+    }
+
+    #[test]
+    fn each_face_field_is_checked_for_its_kind_and_visibility() {
+        assert_eq!(
+            face_problem("colour", clear("red")),
+            schema("colour", "type every-kind has no such field")
+        );
+        assert_eq!(
+            face_problem("text", FaceValue::Committed(Hash32::ZERO)),
+            schema("text", "is public and must be given in clear")
+        );
+        assert_eq!(
+            face_problem("secret", clear("370202199001011234")),
+            schema(
+                "secret",
+                "is private: give only its salted commitment, never the value"
+            )
+        );
+        assert_eq!(
+            face_problem("secret", FaceValue::Committed(Hash32::ZERO)),
+            Ok(())
+        );
+        assert_eq!(
+            face_problem("text", clear("  \t")),
+            schema("text", "is empty or blank")
+        );
+        assert_eq!(face_problem("text", clear("有限公司")), Ok(()));
+        assert_eq!(
+            face_problem("date", clear("2026-02-30")),
+            schema("date", "must be a calendar date written YYYY-MM-DD")
+        );
+        assert_eq!(face_problem("date", clear("2024-02-29")), Ok(()));
+        assert_eq!(
+            face_problem("integer", clear("12a")),
+            schema("integer", "must be a whole number of at most 19 digits")
+        );
+        assert_eq!(
+            face_problem("integer", clear(&"9".repeat(20))),
+            schema("integer", "must be a whole number of at most 19 digits")
+        );
+        assert_eq!(face_problem("integer", clear("-42")), Ok(()));
+        let decimal_problem =
+            "must be a decimal number such as 1000.50, at most 40 characters long (sign aside)";
+        assert_eq!(
+            face_problem("decimal", clear("1.")),
+            schema("decimal", decimal_problem)
+        );
+        assert_eq!(
+            face_problem("decimal", clear("1,5")),
+            schema("decimal", decimal_problem)
+        );
+        // Well-formed but too long: the reason names the length.
+        let long = format!("{}.50", "1".repeat(38));
+        assert_eq!(
+            face_problem("decimal", clear(&long)),
+            schema("decimal", decimal_problem)
+        );
+        assert_eq!(
+            face_problem("decimal", clear(&format!("-{}.5", "1".repeat(38)))),
+            Ok(())
+        );
+        let uscc = testkit::uscc("370200", 1).to_string();
+        assert_eq!(face_problem("uscc", clear(&uscc)), Ok(()));
+        let check = uscc.chars().last().unwrap();
+        let wrong_check = if check == '0' { '1' } else { '0' };
+        let tampered = format!("{}{wrong_check}", &uscc[..17]);
+        assert_eq!(
+            face_problem("uscc", clear(&tampered)),
+            Err(RuleError::FieldIdentifier {
+                field: "uscc".into(),
+                error: IdentError::CheckCharacterMismatch {
+                    kind: IdentKind::Uscc,
+                    expected: check,
+                    found: wrong_check,
+                },
+            })
+        );
+        assert_eq!(
+            face_problem("region", clear("37020")),
+            Err(RuleError::FieldIdentifier {
+                field: "region".into(),
+                error: IdentError::Length {
+                    kind: IdentKind::RegionCode,
+                    expected: 6,
+                    found: 5,
+                },
+            })
+        );
+        assert_eq!(face_problem("region", clear("370202")), Ok(()));
+    }
+
+    #[test]
+    fn a_status_change_appends_one_event_by_the_issuer_or_a_supervisor() {
+        let mut chain = Chain::new();
+        let number = chain.issue_business_licence(1);
+        let mut expected = chain.licence("business-licence", &number);
+
+        let suspension = chain.fixture.tx(
+            "qd-market",
+            status_body(&number, StatusAction::Suspend, GENESIS_TIME + 10),
+        );
+        let signer = chain.signer_after_next("qd-market");
+        expected.events.push(LicenceEvent {
+            kind: LicenceEventKind::Status(StatusAction::Suspend),
+            effective_at: GENESIS_TIME + 10,
+            reason: "inspection finding".into(),
+            by: id("qd-market"),
+            height: 2,
+            tx: suspension.id(),
+        });
+        assert_eq!(
+            chain.apply(&suspension).unwrap(),
+            writes([signer, entry(Record::Licence(expected.clone()))])
+        );
+
+        // The issuer acts on its own licence without the supervisor's checks.
+        let reinstatement = chain.fixture.tx(
+            "qd-approval",
+            status_body(&number, StatusAction::Reinstate, GENESIS_TIME + 20),
+        );
+        let signer = chain.signer_after_next("qd-approval");
+        expected.events.push(LicenceEvent {
+            kind: LicenceEventKind::Status(StatusAction::Reinstate),
+            effective_at: GENESIS_TIME + 20,
+            reason: "inspection finding".into(),
+            by: id("qd-approval"),
+            height: 3,
+            tx: reinstatement.id(),
+        });
+        assert_eq!(
+            chain.apply(&reinstatement).unwrap(),
+            writes([signer, entry(Record::Licence(expected))])
+        );
+        assert_eq!(
+            chain
+                .licence("business-licence", &number)
+                .final_standing()
+                .status,
+            Status::Active
+        );
+    }
+
+    #[test]
+    fn a_status_change_is_refused_to_whoever_may_not_take_it() {
+        let mut chain = Chain::new();
+        let number = chain.issue_business_licence(1);
+
+        let unknown = LicenceNumber("91370200MA0000000X".into());
+        let nowhere = chain.fixture.tx(
+            "qd-approval",
+            status_body(&unknown, StatusAction::Suspend, GENESIS_TIME),
+        );
+        assert_eq!(
+            chain.apply(&nowhere),
+            Err(RuleError::UnknownLicence {
+                type_code: "business-licence".into(),
+                number: unknown,
+            })
+        );
+
+        let other_issuer = chain.fixture.tx(
+            "jn-approval",
+            status_body(&number, StatusAction::Suspend, GENESIS_TIME),
+        );
+        assert_eq!(
+            chain.apply(&other_issuer),
+            Err(RuleError::MissingRole {
+                authority: id("jn-approval"),
+                role: crate::records::Role::Supervisor,
+            })
+        );
+
+        let not_for_supervisors = chain.fixture.tx(
+            "qd-market",
+            status_body(&number, StatusAction::Cancel, GENESIS_TIME),
+        );
+        assert_eq!(
+            chain.apply(&not_for_supervisors),
+            Err(RuleError::ActionNotPermitted {
+                authority: id("qd-market"),
+                action: "cancel",
+                type_code: "business-licence".into(),
+            })
+        );
+
+        let in_jining = chain
+            .fixture
+            .issue_business_licence("jn-approval", "370800", 2);
+        let TxBody::IssueLicence {
+            number: jining_number,
+            ..
+        } = in_jining.payload.body.clone()
+        else {
+            unreachable!()
+        };
+        chain.apply(&in_jining).unwrap();
+        let outside = chain.fixture.tx(
+            "qd-market",
+            status_body(&jining_number, StatusAction::Suspend, GENESIS_TIME),
+        );
+        assert_eq!(
+            chain.apply(&outside),
+            Err(RuleError::NotGranted {
+                authority: id("qd-market"),
+                type_code: "business-licence".into(),
+                region: region("370800"),
+            })
+        );
+    }
+
+    #[test]
+    fn a_status_change_follows_the_state_machine_and_the_licence_history() {
+        let mut chain = Chain::new();
+        let number = chain.issue_business_licence(1);
+        let change = |chain: &mut Chain, action: StatusAction, effective_at: u64| {
+            let transaction = chain
+                .fixture
+                .tx("qd-approval", status_body(&number, action, effective_at));
+            chain.apply(&transaction).map(|_| ())
+        };
+
+        assert_eq!(
+            change(&mut chain, StatusAction::Reinstate, GENESIS_TIME),
+            Err(RuleError::IllegalTransition(IllegalTransition {
+                from: Status::Active,
+                action: "reinstate",
+            }))
+        );
+        assert_eq!(
+            change(
+                &mut chain,
+                StatusAction::Renew {
+                    valid_until: Some(GENESIS_TIME)
+                },
+                GENESIS_TIME
+            ),
+            Err(RuleError::EmptyValidity {
+                valid_from: GENESIS_TIME,
+                valid_until: GENESIS_TIME,
+            })
+        );
+        assert_eq!(
+            change(&mut chain, StatusAction::AnnualInspection, GENESIS_TIME - 1),
+            Err(RuleError::EffectiveTimeBeforeLastEvent {
+                effective_at: GENESIS_TIME - 1,
+                last: GENESIS_TIME,
+            })
+        );
+    }
+
+    fn pledge(reference: &str) -> StatusAction {
+        StatusAction::PledgeRegistered {
+            secured_party: "青岛银行".into(),
+            reference: reference.into(),
+        }
+    }
+
+    #[test]
+    fn pledges_are_registered_once_and_released_by_their_reference() {
+        let mut chain = Chain::new();
+        let number = chain.issue_business_licence(1);
+        let registered = chain.fixture.tx(
+            "qd-approval",
+            status_body(&number, pledge("DY-1"), GENESIS_TIME),
+        );
+        chain.apply(&registered).unwrap();
+        let again = chain.fixture.tx(
+            "qd-approval",
+            status_body(&number, pledge("DY-1"), GENESIS_TIME),
+        );
+        assert_eq!(
+            chain.apply(&again),
+            Err(RuleError::PledgeExists("DY-1".into()))
+        );
+        let unknown = chain.fixture.tx(
+            "qd-approval",
+            status_body(
+                &number,
+                StatusAction::PledgeReleased {
+                    reference: "DY-2".into(),
+                },
+                GENESIS_TIME,
+            ),
+        );
+        assert_eq!(
+            chain.apply(&unknown),
+            Err(RuleError::UnknownPledge("DY-2".into()))
+        );
+    }
+
+    #[test]
+    fn open_pledges_and_events_stop_at_their_limits() {
+        let mut chain = Chain::new();
+        let number = chain.issue_business_licence(1);
+        with_events(
+            &mut chain,
+            &number,
+            limits::OPEN_PLEDGES_PER_LICENCE_MAX,
+            |index| LicenceEventKind::Status(pledge(&format!("DY-{index}"))),
+        );
+        let one_more = chain.fixture.tx(
+            "qd-approval",
+            status_body(&number, pledge("DY-new"), GENESIS_TIME),
+        );
+        assert_eq!(
+            chain.apply(&one_more),
+            Err(RuleError::TooManyPledges {
+                limit: limits::OPEN_PLEDGES_PER_LICENCE_MAX
+            })
+        );
+
+        let number = chain.issue_business_licence(2);
+        with_events(
+            &mut chain,
+            &number,
+            limits::EVENTS_PER_LICENCE_MAX - 1,
+            |_| LicenceEventKind::Status(StatusAction::AnnualInspection),
+        );
+        let inspection = chain.fixture.tx(
+            "qd-approval",
+            status_body(&number, StatusAction::AnnualInspection, GENESIS_TIME),
+        );
+        assert_eq!(
+            chain.apply(&inspection),
+            Err(RuleError::TooManyEvents {
+                limit: limits::EVENTS_PER_LICENCE_MAX
+            })
+        );
+    }
+
+    #[test]
+    fn an_amendment_keeps_the_values_it_replaced() {
+        let mut chain = Chain::new();
+        let number = chain.issue_business_licence(1);
+        let mut expected = chain.licence("business-licence", &number);
+        let amendment = chain.fixture.tx(
+            "qd-approval",
+            amend_body(
+                &number,
+                vec![
+                    ("legal_representative", Some(clear("李四"))),
+                    ("registered_capital", None),
+                    ("address", Some(clear("青岛市市南区香港中路1号"))),
+                ],
+                GENESIS_TIME + 5,
+            ),
+        );
+        let signer = chain.signer_after_next("qd-approval");
+        let previous = BTreeMap::from([
+            ("legal_representative".to_owned(), clear("张三")),
+            ("registered_capital".to_owned(), clear("1000000.00")),
+        ]);
+        expected
+            .face
+            .insert("legal_representative".into(), clear("李四"));
+        expected.face.remove("registered_capital");
+        expected
+            .face
+            .insert("address".into(), clear("青岛市市南区香港中路1号"));
+        expected.events.push(LicenceEvent {
+            kind: LicenceEventKind::Amended { previous },
+            effective_at: GENESIS_TIME + 5,
+            reason: "change of registration".into(),
+            by: id("qd-approval"),
+            height: 2,
+            tx: amendment.id(),
+        });
+        assert_eq!(
+            chain.apply(&amendment).unwrap(),
+            writes([signer, entry(Record::Licence(expected))])
+        );
+    }
+
+    #[test]
+    fn an_amendment_is_the_issuers_on_a_live_licence_and_keeps_the_face_valid() {
+        let mut chain = Chain::new();
+        let number = chain.issue_business_licence(1);
+        let rename = || vec![("name", Some(clear("青岛新名称有限公司")))];
+
+        let unknown = LicenceNumber("91370200MA0000000X".into());
+        let nowhere = chain
+            .fixture
+            .tx("qd-approval", amend_body(&unknown, rename(), GENESIS_TIME));
+        assert_eq!(
+            chain.apply(&nowhere),
+            Err(RuleError::UnknownLicence {
+                type_code: "business-licence".into(),
+                number: unknown,
+            })
+        );
+
+        let supervisor = chain
+            .fixture
+            .tx("qd-market", amend_body(&number, rename(), GENESIS_TIME));
+        assert_eq!(
+            chain.apply(&supervisor),
+            Err(RuleError::NotIssuer {
+                issuer: id("qd-approval"),
+                authority: id("qd-market"),
+            })
+        );
+
+        let cleared = chain.fixture.tx(
+            "qd-approval",
+            amend_body(&number, vec![("name", None)], GENESIS_TIME),
+        );
+        assert_eq!(
+            chain.apply(&cleared),
+            Err(RuleError::Schema {
+                field: "name".into(),
+                problem: "is required".into(),
+            })
+        );
+
+        let backdated = chain.fixture.tx(
+            "qd-approval",
+            amend_body(&number, rename(), GENESIS_TIME - 1),
+        );
+        assert_eq!(
+            chain.apply(&backdated),
+            Err(RuleError::EffectiveTimeBeforeLastEvent {
+                effective_at: GENESIS_TIME - 1,
+                last: GENESIS_TIME,
+            })
+        );
+
+        let revocation = chain.fixture.tx(
+            "qd-approval",
+            status_body(&number, StatusAction::Revoke, GENESIS_TIME),
+        );
+        chain.apply(&revocation).unwrap();
+        let after_the_end = chain
+            .fixture
+            .tx("qd-approval", amend_body(&number, rename(), GENESIS_TIME));
+        assert_eq!(
+            chain.apply(&after_the_end),
+            Err(RuleError::IllegalTransition(IllegalTransition {
+                from: Status::Revoked,
+                action: "amend",
+            }))
+        );
+    }
+}
