@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use super::authorities::require_role;
 use super::error::RuleError;
 use super::state::{Origin, Scratch, StateReader, wrong_kind};
+use crate::calendar;
 use crate::hash::Hash32;
 use crate::ident::{RegionCode, Uscc};
 use crate::limits;
@@ -359,7 +360,7 @@ fn check_field_value(name: &str, kind: FieldKind, text: &str) -> Result<(), Rule
             }
         }
         FieldKind::Date => {
-            if !is_calendar_date(text) {
+            if !calendar::is_calendar_date(text) {
                 return Err(schema_error("must be a calendar date written YYYY-MM-DD"));
             }
         }
@@ -400,33 +401,6 @@ fn check_field_value(name: &str, kind: FieldKind, text: &str) -> Result<(), Rule
         }
     }
     Ok(())
-}
-
-/// `YYYY-MM-DD` naming a real day of the Gregorian calendar.
-pub fn is_calendar_date(text: &str) -> bool {
-    let bytes = text.as_bytes();
-    if bytes.len() != 10 || bytes[4] != b'-' || bytes[7] != b'-' {
-        return false;
-    }
-    let number = |range: std::ops::Range<usize>| -> Option<u32> {
-        let part = text.get(range)?;
-        if !part.bytes().all(|b| b.is_ascii_digit()) {
-            return None;
-        }
-        part.parse().ok()
-    };
-    let (Some(year), Some(month), Some(day)) = (number(0..4), number(5..7), number(8..10)) else {
-        return false;
-    };
-    let leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
-    let days_in_month = match month {
-        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
-        4 | 6 | 9 | 11 => 30,
-        2 if leap => 29,
-        2 => 28,
-        _ => return false,
-    };
-    year >= 1 && day >= 1 && day <= days_in_month
 }
 
 #[cfg(test)]

@@ -1,5 +1,5 @@
 //! The rules: one deterministic function that applies a transaction to the state or rejects
-//! it with a typed reason (DESIGN.md section 3). It is used both to admit a transaction to the
+//! it with a typed reason (docs/design.md section 3). It is used both to admit a transaction to the
 //! mempool and to execute a block, so that every node accepts exactly the same transactions.
 //!
 //! A rejected transaction changes nothing: [`apply_transaction`] works on a scratch copy of the
@@ -43,8 +43,9 @@ mod validators;
 #[cfg(test)]
 mod testing;
 
+pub use crate::calendar::is_calendar_date;
 pub use error::{RuleError, StateError};
-pub use licences::{check_face, is_calendar_date};
+pub use licences::check_face;
 pub use signatures::{
     NothingVerified, SignatureCandidate, SignatureCheck, VerifiedSignatures,
     check_candidate_signatures, check_signatures,
