@@ -86,7 +86,7 @@ pub(crate) fn checkpoint(state: &ApiState, header: BlockHeader) -> Result<Checkp
             .header(effective_height)?
             .ok_or_else(|| corrupt(format!("header {effective_height} is missing")))?
             .validators_hash;
-        if hutong_verify::validators_hash(&validators) != expected {
+        if hutong_verify::validators_hash(store.suite(), &validators) != expected {
             return Err(ApiError::internal(format!(
                 "the validator set that took effect at height {effective_height} cannot be \
                  connected to genesis from the governors' ChangeValidators records"
@@ -99,7 +99,7 @@ pub(crate) fn checkpoint(state: &ApiState, header: BlockHeader) -> Result<Checkp
             transactions: logged,
         });
     }
-    if hutong_verify::validators_hash(&validators) != header.validators_hash {
+    if hutong_verify::validators_hash(store.suite(), &validators) != header.validators_hash {
         return Err(ApiError::internal(format!(
             "the validator set of height {} does not match its header",
             header.height

@@ -55,14 +55,14 @@ impl StoreNode {
             .unwrap_or_default();
         if let Ok(mut known) = self.known.lock() {
             for transaction in &taken {
-                known.remove(&transaction.id());
+                known.remove(&transaction.id(self.store.suite()));
             }
         }
         taken
     }
 
     fn admit(&self, transaction: Transaction) -> Result<Hash32, SubmitError> {
-        let id = transaction.id();
+        let id = transaction.id(self.store.suite());
         let unavailable = |error: String| SubmitError::Unavailable(error);
         if self
             .store
@@ -281,7 +281,7 @@ pub fn demo_chain_in(
             objection: Hash32::ZERO,
             recognition: Hash32::ZERO,
             qualification: "QUAL-2026-0001".into(),
-            person: hutong_core::hash::tagged("demo/person", b"370202199001011234"),
+            person: hutong_core::testkit::SUITE.tagged("demo/person", b"370202199001011234"),
             id_number: "370202199001011234".into(),
             salt: [7u8; 32],
             validator_change_height: 0,
@@ -327,7 +327,7 @@ pub fn demo_chain_in(
             valid_until: None,
         },
     );
-    chain.facts.recognition = attestation.id();
+    chain.facts.recognition = attestation.id(chain.fixture.suite());
     transactions.push(attestation);
     chain.commit(transactions);
 
@@ -373,7 +373,7 @@ pub fn demo_chain_in(
             reason: "住所信息与实际不符 the address on record is wrong".into(),
         },
     );
-    chain.facts.objection = objection.id();
+    chain.facts.objection = objection.id(chain.fixture.suite());
     let head = chain.store.height().unwrap_or(0);
     let effective_height = head + 3;
     let validators = chain.fixture.governance(

@@ -17,6 +17,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::node::{NodeInfo, PendingStatus};
+use hutong_core::suite::Suite;
 use hutong_verify::TransactionProof;
 use hutong_verify::qr::VerifiedQr;
 
@@ -299,6 +300,10 @@ pub struct NonceView {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct NodeView {
     pub chain_id: String,
+    /// The chain's algorithm suite, as its genesis file names it (`ed25519-blake3`): what a
+    /// client signs and hashes with.
+    #[schema(value_type = String, example = "ed25519-blake3")]
+    pub suite: Suite,
     #[schema(value_type = String)]
     pub genesis_hash: Hash32,
     pub height: Height,

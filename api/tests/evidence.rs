@@ -118,9 +118,10 @@ async fn recorded_equivocations_are_listed_in_pages_and_proved() {
         panic!("the proof holds no evidence record");
     };
     smt::verify_membership(
+        hutong_core::testkit::SUITE,
         proof.header.state_root,
-        &RecordKey::Evidence(record.key.clone()).state_hash(),
-        &Record::Evidence(record.clone()).state_hash(),
+        &RecordKey::Evidence(record.key.clone()).state_hash(hutong_core::testkit::SUITE),
+        &Record::Evidence(record.clone()).state_hash(hutong_core::testkit::SUITE),
         &proof.proof,
     )
     .unwrap();

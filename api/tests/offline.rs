@@ -218,12 +218,12 @@ async fn generate_vectors() -> Value {
             "header": {
                 "value": header,
                 "canonical_hex": hex::encode(hutong_core::codec::to_canonical(header)),
-                "hash": header.hash(),
+                "hash": header.hash(hutong_core::testkit::SUITE),
             },
             "licence_record": {
                 "canonical_hex": hex::encode(licence_record.to_bytes()),
-                "state_hash": licence_record.state_hash(),
-                "key_state_hash": licence_record.key().state_hash(),
+                "state_hash": licence_record.state_hash(hutong_core::testkit::SUITE),
+                "key_state_hash": licence_record.key().state_hash(hutong_core::testkit::SUITE),
             },
         },
         "valid": [
@@ -249,7 +249,7 @@ async fn generate_vectors() -> Value {
             .map(|(name, bundle, error)| json!({ "name": name, "bundle": bundle, "error": error }))
             .collect::<Vec<_>>(),
         "qr": {
-            "valid": { "text": qr_text, "type_code": "business-licence", "number": chain.facts.qingdao_numbers[0], "issuer": "qd-approval", "issued_height": qr.issued_height, "transaction_id": qr.transaction().id() },
+            "valid": { "text": qr_text, "type_code": "business-licence", "number": chain.facts.qingdao_numbers[0], "issuer": "qd-approval", "issued_height": qr.issued_height, "transaction_id": qr.transaction().id(hutong_core::testkit::SUITE) },
             "tampered": [
                 { "name": "signature-flipped", "text": forged_qr.to_text(), "error": "bad-signature" },
                 { "name": "prefix-missing", "text": qr_text.trim_start_matches("HT1:"), "error": "missing-prefix" },

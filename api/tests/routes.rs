@@ -442,7 +442,7 @@ fn signed(signer: &str, key: &SecretKey, nonce: u64, body: TxBody) -> Transactio
         body,
     };
     let signer = signer.into();
-    Transaction::sign(payload, &[(&signer, key)]).unwrap()
+    Transaction::sign(hutong_core::testkit::SUITE, payload, &[(&signer, key)]).unwrap()
 }
 
 #[tokio::test]
@@ -471,7 +471,7 @@ async fn submitting_transactions() {
         )
         .await;
     assert_eq!(answer.status, StatusCode::ACCEPTED, "{}", answer.text());
-    let id = issuance.id().to_hex();
+    let id = issuance.id(hutong_core::testkit::SUITE).to_hex();
     assert_eq!(answer.json()["id"], id.as_str());
     let status = api.get(&format!("/v1/transactions/{id}")).await.json();
     assert_eq!(status["state"], "pending");
@@ -528,7 +528,10 @@ async fn submitting_transactions() {
     .await
     .assert_problem(StatusCode::UNPROCESSABLE_ENTITY, "not_granted");
     let rejected = api
-        .get(&format!("/v1/transactions/{}", not_granted.id()))
+        .get(&format!(
+            "/v1/transactions/{}",
+            not_granted.id(hutong_core::testkit::SUITE)
+        ))
         .await
         .json();
     assert_eq!(rejected["state"], "rejected");
@@ -810,7 +813,13 @@ async fn log_checkpoint_inclusion_and_consistency() {
     let consistency = api.get("/v1/log/consistency?first=100").await.json();
     let proof: ConsistencyProof = serde_json::from_value(consistency["proof"].clone()).unwrap();
     let first_root = serde_json::from_value(consistency["first_root"].clone()).unwrap();
-    hutong_verify::verify_log_consistency(&proof, &first_root, &checkpoint.log_root).unwrap();
+    hutong_verify::verify_log_consistency(
+        hutong_core::testkit::SUITE,
+        &proof,
+        &first_root,
+        &checkpoint.log_root,
+    )
+    .unwrap();
     api.get("/v1/log/consistency?first=10&second=5")
         .await
         .assert_problem(StatusCode::BAD_REQUEST, "sizes_out_of_order");

@@ -33,7 +33,7 @@ fn value(number: u64, version: u64) -> Hash32 {
 
 fn build_tree() -> (SparseMerkleTree, MemorySmtStore) {
     let started = Instant::now();
-    let mut tree = SparseMerkleTree::empty();
+    let mut tree = SparseMerkleTree::empty(hutong_core::testkit::SUITE);
     let mut store = MemorySmtStore::new();
     for first in (0..TREE_KEYS).step_by(BUILD_BATCH_UPDATES as usize) {
         let updates: Vec<SmtUpdate> = (first..first + BUILD_BATCH_UPDATES)
@@ -111,7 +111,8 @@ fn report(label: &str, write_set: &SmtWriteSet) {
 fn benches(criterion: &mut Criterion) {
     let (warm, store) = build_tree();
     let (block, undo) = blocks();
-    let cold = SparseMerkleTree::open(&store, warm.root()).expect("the store holds the tree");
+    let cold = SparseMerkleTree::open(hutong_core::testkit::SUITE, &store, warm.root())
+        .expect("the store holds the tree");
 
     report("warm cache", &warm.apply(&store, &block).expect("apply"));
     report("cold cache", &cold.apply(&store, &block).expect("apply"));
@@ -149,10 +150,25 @@ fn benches(criterion: &mut Criterion) {
         bencher.iter(|| cold.prove(&store, black_box(&member)).expect("prove"))
     });
     group.bench_function("verify_membership_in_1m_keys", |bencher| {
-        bencher.iter(|| verify_membership(root, black_box(&member), &member_value, &proof))
+        bencher.iter(|| {
+            verify_membership(
+                hutong_core::testkit::SUITE,
+                root,
+                black_box(&member),
+                &member_value,
+                &proof,
+            )
+        })
     });
     group.bench_function("verify_non_membership_in_1m_keys", |bencher| {
-        bencher.iter(|| verify_non_membership(root, black_box(&absent), &absent_proof))
+        bencher.iter(|| {
+            verify_non_membership(
+                hutong_core::testkit::SUITE,
+                root,
+                black_box(&absent),
+                &absent_proof,
+            )
+        })
     });
     group.finish();
 

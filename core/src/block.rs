@@ -4,16 +4,17 @@
 use serde::{Deserialize, Serialize};
 
 use hutong_consensus::{
-    CertificateError, CommitSignature, Signature as ConsensusSignature, SignatureVerifier, Signer,
-    Validator, ValidatorId, ValidatorSet, ValidatorSetError, verify_commit_certificate,
+    CertificateError, CommitSignature, Signature as ConsensusSignature, Validator, ValidatorId,
+    ValidatorSet, ValidatorSetError, verify_commit_certificate,
 };
 
 use crate::codec;
-use crate::crypto::{self, PublicKey, Signature};
-use crate::hash::{Hash32, tagged};
-use crate::log::{Blake3Log, root_from_leaves};
+use crate::crypto::{self, PublicKey};
+use crate::hash::Hash32;
+use crate::log::root_from_leaves;
 use crate::records::NodeRegistry;
 use crate::records::{Height, TimeMs};
+use crate::suite::Suite;
 use crate::tx::Transaction;
 
 /// The protocol version of the blocks this build makes and accepts: what the rules, the block
@@ -53,8 +54,9 @@ pub struct BlockHeader {
 }
 
 impl BlockHeader {
-    pub fn hash(&self) -> Hash32 {
-        tagged("hutong/header/v1", &codec::to_canonical(self))
+    /// `T("hutong/header/v1", canonical(header))` under the chain's suite.
+    pub fn hash(&self, suite: Suite) -> Hash32 {
+        suite.tagged("hutong/header/v1", &codec::to_canonical(self))
     }
 }
 
@@ -78,39 +80,15 @@ pub struct Block {
 }
 
 impl Block {
-    pub fn hash(&self) -> Hash32 {
-        self.header.hash()
+    pub fn hash(&self, suite: Suite) -> Hash32 {
+        self.header.hash(suite)
     }
 }
 
-/// The `tx_root` of a list of transactions' canonical bytes.
-pub fn tx_root<B: AsRef<[u8]>>(transactions: &[B]) -> Hash32 {
-    root_from_leaves(&Blake3Log, transactions)
-}
-
-/// ed25519 under the ledger's acceptance rule ([`crate::crypto::verify`]), for consensus
-/// signatures: a validator's id is its public key.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct Ed25519Verifier;
-
-impl SignatureVerifier for Ed25519Verifier {
-    fn verify(&self, id: &ValidatorId, message: &[u8], signature: &ConsensusSignature) -> bool {
-        crypto::verify(&PublicKey(id.0), message, &Signature(signature.0)).is_ok()
-    }
-}
-
-/// Signs consensus messages with a node key.
-#[derive(Debug)]
-pub struct Ed25519Signer(pub crypto::SecretKey);
-
-impl Signer for Ed25519Signer {
-    fn id(&self) -> ValidatorId {
-        ValidatorId(self.0.public_key().0)
-    }
-
-    fn sign(&self, message: &[u8]) -> ConsensusSignature {
-        ConsensusSignature(self.0.sign(message).0)
-    }
+/// The `tx_root` of a list of transactions' canonical bytes: the RFC 9162 root of a log of
+/// them alone, under the chain's suite.
+pub fn tx_root<B: AsRef<[u8]>>(suite: Suite, transactions: &[B]) -> Hash32 {
+    root_from_leaves(&suite, transactions)
 }
 
 /// The consensus validator set of a node registry (validators only, in key order).
@@ -142,6 +120,7 @@ pub enum BlockCertificateError {
 /// Checks that `certificate` commits `header`, signed by more than two thirds of the voting
 /// power of `registry` (the registry in force at the header's height).
 pub fn verify_block_certificate(
+    suite: Suite,
     header: &BlockHeader,
     certificate: &CommitCertificate,
     registry: &NodeRegistry,
@@ -152,7 +131,7 @@ pub fn verify_block_certificate(
             found: certificate.height,
         });
     }
-    let hash = header.hash();
+    let hash = header.hash(suite);
     if certificate.value != hash.0 {
         return Err(BlockCertificateError::WrongBlock {
             expected: hash,
@@ -160,12 +139,13 @@ pub fn verify_block_certificate(
         });
     }
     let set = validator_set(registry)?;
-    verify_commit_certificate(certificate, &set, &header.chain_id, &Ed25519Verifier)?;
+    verify_commit_certificate(certificate, &set, &header.chain_id, &suite)?;
     Ok(())
 }
 
 /// Builds a certificate for `header` signed by `signers` (all precommitting in `round`).
 pub fn certify(
+    suite: Suite,
     header: &BlockHeader,
     round: u32,
     signers: &[&crypto::SecretKey],
@@ -173,7 +153,7 @@ pub fn certify(
     let mut certificate = CommitCertificate {
         height: header.height,
         round,
-        value: header.hash().0,
+        value: header.hash(suite).0,
         signatures: Vec::new(),
     };
     let message = certificate.sign_bytes(&header.chain_id);
@@ -181,7 +161,7 @@ pub fn certify(
         .iter()
         .map(|key| CommitSignature {
             validator: ValidatorId(key.public_key().0),
-            signature: ConsensusSignature(key.sign(&message).0),
+            signature: ConsensusSignature(suite.sign(key, &message).0),
         })
         .collect();
     signatures.sort_by_key(|signature| signature.validator);

@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 use serde::{Deserialize, Serialize};
 
 use crate::codec;
-use crate::hash::{Hash32, tagged};
+use crate::hash::Hash32;
 use crate::ident::RegionCode;
 use crate::limits;
 use crate::records::{
@@ -92,7 +92,8 @@ impl Genesis {
 
     /// `H("hutong/genesis/v1", canonical bytes)`: the name of the chain's history.
     pub fn hash(&self) -> Hash32 {
-        tagged("hutong/genesis/v1", &codec::to_canonical(self))
+        self.suite
+            .tagged("hutong/genesis/v1", &codec::to_canonical(self))
     }
 
     /// Every check a block's transactions would get, applied to the initial records.

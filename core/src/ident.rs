@@ -11,6 +11,7 @@
 //!
 //! ```
 //! use hutong_core::ident::{RegionCode, ResidentId, Uscc};
+//! use hutong_core::suite::Suite;
 //!
 //! let company = Uscc::parse("91350100M000100Y43")?;
 //! let fuzhou = RegionCode::parse("350100")?;
@@ -19,7 +20,7 @@
 //! assert!(Uscc::parse("91350100M000100Y44").is_err());
 //!
 //! let person = ResidentId::parse("11010519491231002X")?;
-//! let on_ledger = person.commitment(&[0x5a; 32]);
+//! let on_ledger = person.commitment(Suite::Ed25519Blake3, &[0x5a; 32]);
 //! # let _ = on_ledger;
 //! # Ok::<(), hutong_core::ident::IdentError>(())
 //! ```
@@ -30,7 +31,8 @@ use std::str::FromStr;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::calendar;
-use crate::hash::{Hash32, tagged};
+use crate::hash::Hash32;
+use crate::suite::Suite;
 
 /// Tag of the salted commitment to a person's identity number.
 pub const PERSON_COMMITMENT_TAG: &str = "hutong/person/v1";
@@ -295,11 +297,11 @@ impl ResidentId {
     /// The salted commitment that stands for the person on the ledger:
     /// `tagged("hutong/person/v1", salt || number)`. The salt is kept off the ledger by the
     /// holder or the issuer; without it the commitment cannot be tested against guesses.
-    pub fn commitment(&self, salt: &[u8; 32]) -> Hash32 {
+    pub fn commitment(&self, suite: Suite, salt: &[u8; 32]) -> Hash32 {
         let mut data = [0u8; 32 + IDENTIFIER_LENGTH];
         data[..32].copy_from_slice(salt);
         data[32..].copy_from_slice(&self.0);
-        tagged(PERSON_COMMITMENT_TAG, &data)
+        suite.tagged(PERSON_COMMITMENT_TAG, &data)
     }
 }
 
@@ -823,11 +825,15 @@ mod tests {
         assert_eq!(shown, "ResidentId(110105**********2X)");
         assert!(!shown.contains("19491231"));
         let salt = [1u8; 32];
-        let commitment = id.commitment(&salt);
+        let commitment = id.commitment(crate::testkit::SUITE, &salt);
         let mut data = salt.to_vec();
         data.extend_from_slice(b"11010519491231002X");
-        assert_eq!(commitment, tagged("hutong/person/v1", &data));
-        assert_ne!(commitment, id.commitment(&[2u8; 32]), "the salt matters");
+        assert_eq!(commitment, crate::hash::tagged("hutong/person/v1", &data));
+        assert_ne!(
+            commitment,
+            id.commitment(crate::testkit::SUITE, &[2u8; 32]),
+            "the salt matters"
+        );
     }
 
     // ResidentId must not implement Serialize. If it did, both impls below would apply to it

@@ -22,9 +22,15 @@
 //!
 //! // Qingdao's approval bureau issues a business licence, and the rules apply it.
 //! let issuance = fixture.issue_business_licence("qd-approval", "370200", 1);
-//! let context = Context { chain_id: &fixture.genesis.chain_id, height: 1, time: GENESIS_TIME + 1_000 };
+//! let context = Context {
+//!     chain_id: &fixture.genesis.chain_id,
+//!     suite: fixture.suite(),
+//!     height: 1,
+//!     time: GENESIS_TIME + 1_000,
+//! };
 //! let mut overlay = Overlay::new(&state);
-//! let applied = rules::apply_transaction(&mut overlay, &context, &issuance, issuance.id()).unwrap();
+//! let id = issuance.id(fixture.suite());
+//! let applied = rules::apply_transaction(&mut overlay, &context, &issuance, id).unwrap();
 //! let (type_code, number) = applied.licence.unwrap();
 //! assert!(matches!(
 //!     overlay.record(&RecordKey::Licence(type_code, number)).unwrap(),

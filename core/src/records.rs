@@ -11,8 +11,9 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use crate::crypto::PublicKey;
-use crate::hash::{Hash32, tagged};
+use crate::hash::Hash32;
 use crate::ident::{RegionCode, Uscc};
+use crate::suite::Suite;
 
 pub use crate::calendar::TimeMs;
 /// A block height; genesis state is height 0, the first block is height 1.
@@ -265,13 +266,13 @@ pub enum FaceValue {
 
 /// The commitment to a private face field: `H("hutong/face/v1", salt || len(name) || name ||
 /// value)`, with `len(name)` one byte.
-pub fn face_commitment(salt: &[u8; 32], name: &str, value: &str) -> Hash32 {
+pub fn face_commitment(suite: Suite, salt: &[u8; 32], name: &str, value: &str) -> Hash32 {
     let mut data = Vec::with_capacity(32 + 1 + name.len() + value.len());
     data.extend_from_slice(salt);
     data.push(name.len().min(255) as u8);
     data.extend_from_slice(name.as_bytes());
     data.extend_from_slice(value.as_bytes());
-    tagged("hutong/face/v1", &data)
+    suite.tagged("hutong/face/v1", &data)
 }
 
 /// A change of status (docs/design.md section 3).
@@ -677,12 +678,12 @@ impl NodeRegistry {
 
     /// The hash of the validator set in force, as it goes into block headers: `H("hutong/
     /// validators/v1", canonical bytes of the (key, power) list sorted by key)`.
-    pub fn validators_hash(&self) -> Hash32 {
+    pub fn validators_hash(&self, suite: Suite) -> Hash32 {
         let set: Vec<(&PublicKey, u64)> = self
             .validators()
             .map(|node| (&node.key, node.power))
             .collect();
-        tagged("hutong/validators/v1", &crate::codec::to_canonical(&set))
+        suite.tagged("hutong/validators/v1", &crate::codec::to_canonical(&set))
     }
 }
 
@@ -708,9 +709,14 @@ impl RecordKey {
     }
 
     /// Where the record sits in the sparse Merkle tree: `H("hutong/state-key/v1", bytes)`.
-    pub fn state_hash(&self) -> Hash32 {
-        tagged("hutong/state-key/v1", &self.to_bytes())
+    pub fn state_hash(&self, suite: Suite) -> Hash32 {
+        key_hash_of_bytes(suite, &self.to_bytes())
     }
+}
+
+/// [`RecordKey::state_hash`] from the key's canonical bytes.
+pub fn key_hash_of_bytes(suite: Suite, bytes: &[u8]) -> Hash32 {
+    suite.tagged("hutong/state-key/v1", bytes)
 }
 
 /// A record of the state.
@@ -759,12 +765,12 @@ impl Record {
     }
 
     /// The leaf value in the sparse Merkle tree: `H("hutong/record/v1", bytes)`.
-    pub fn state_hash(&self) -> Hash32 {
-        record_hash_of_bytes(&self.to_bytes())
+    pub fn state_hash(&self, suite: Suite) -> Hash32 {
+        record_hash_of_bytes(suite, &self.to_bytes())
     }
 }
 
 /// [`Record::state_hash`] from the record's canonical bytes.
-pub fn record_hash_of_bytes(bytes: &[u8]) -> Hash32 {
-    tagged("hutong/record/v1", bytes)
+pub fn record_hash_of_bytes(suite: Suite, bytes: &[u8]) -> Hash32 {
+    suite.tagged("hutong/record/v1", bytes)
 }

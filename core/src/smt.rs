@@ -140,23 +140,24 @@
 //! # Example
 //!
 //! ```
-//! use hutong_core::hash::tagged;
 //! use hutong_core::smt::{MemorySmtStore, SparseMerkleTree, verify_membership, verify_non_membership};
+//! use hutong_core::suite::Suite;
 //!
+//! let suite = Suite::Ed25519Blake3;
 //! let mut store = MemorySmtStore::new();
-//! let mut tree = SparseMerkleTree::empty();
-//! let key = tagged("example/key", b"licence 1");
-//! let value = tagged("example/value", b"valid");
+//! let mut tree = SparseMerkleTree::empty(suite);
+//! let key = suite.tagged("example/key", b"licence 1");
+//! let value = suite.tagged("example/value", b"valid");
 //!
 //! let write_set = tree.apply(&store, &[(key, Some(value))])?;
 //! store.persist(&write_set); // the ledger writes these together with the block
 //! tree.commit(write_set)?;
 //!
 //! let proof = tree.prove(&store, &key)?;
-//! assert_eq!(verify_membership(tree.root(), &key, &value, &proof), Ok(()));
-//! let absent = tagged("example/key", b"licence 2");
+//! assert_eq!(verify_membership(suite, tree.root(), &key, &value, &proof), Ok(()));
+//! let absent = suite.tagged("example/key", b"licence 2");
 //! let proof = tree.prove(&store, &absent)?;
-//! assert_eq!(verify_non_membership(tree.root(), &absent, &proof), Ok(()));
+//! assert_eq!(verify_non_membership(suite, tree.root(), &absent, &proof), Ok(()));
 //! # Ok::<(), hutong_core::smt::SmtError>(())
 //! ```
 
@@ -168,15 +169,12 @@ use std::ops::Deref;
 use serde::{Deserialize, Serialize};
 
 use crate::hash::Hash32;
+use crate::suite::Suite;
 
 /// Bits in a key, and the depth of the uncompacted tree.
 pub const SMT_KEY_BITS: usize = 256;
 /// A proof has at most one sibling per key bit.
 pub const SMT_PROOF_SIBLINGS_MAX: usize = SMT_KEY_BITS;
-/// First byte of the input of a leaf hash: `blake3(0x00 || key || value)`.
-pub const SMT_LEAF_DOMAIN: u8 = 0x00;
-/// First byte of the input of an internal hash: `blake3(0x01 || left || right)`.
-pub const SMT_INTERNAL_DOMAIN: u8 = 0x01;
 /// Levels of the binary tree stored in one page; a page has `2^SMT_PAGE_HEIGHT` slots.
 pub const SMT_PAGE_HEIGHT: usize = 4;
 /// The first byte of every stored page.
@@ -222,27 +220,21 @@ const _: () = assert!(SLOTS_PER_PAGE * SMT_SLOT_KEYS_MAX <= u16::MAX as usize);
 /// One change to the tree: a key and its new value, or `None` to delete the key.
 pub type SmtUpdate = (Hash32, Option<Hash32>);
 
-/// The hash of a subtree holding exactly one key: `blake3(0x00 || key || value)`.
-pub fn leaf_hash(key: &Hash32, value: &Hash32) -> Hash32 {
-    let mut input = [0u8; 65];
-    input[0] = SMT_LEAF_DOMAIN;
-    input[1..33].copy_from_slice(key.as_bytes());
-    input[33..].copy_from_slice(value.as_bytes());
-    blake3::hash(&input).into()
+/// The hash of a subtree holding exactly one key: `H(0x00 || key || value)` under the chain's
+/// suite.
+pub fn leaf_hash(suite: Suite, key: &Hash32, value: &Hash32) -> Hash32 {
+    suite.tree_leaf(key, value)
 }
 
-/// The hash of a subtree holding two keys or more: `blake3(0x01 || left || right)`.
-pub fn internal_hash(left: &Hash32, right: &Hash32) -> Hash32 {
-    let mut input = [0u8; 65];
-    input[0] = SMT_INTERNAL_DOMAIN;
-    input[1..33].copy_from_slice(left.as_bytes());
-    input[33..].copy_from_slice(right.as_bytes());
-    blake3::hash(&input).into()
+/// The hash of a subtree holding two keys or more: `H(0x01 || left || right)` under the
+/// chain's suite.
+pub fn internal_hash(suite: Suite, left: &Hash32, right: &Hash32) -> Hash32 {
+    suite.tree_node(left, right)
 }
 
 /// The root of the tree holding exactly `leaves` (key, value), computed directly from the
 /// list: for an auditor who re-derives the state root from an export, without a store.
-pub fn root_of_leaves(mut leaves: Vec<(Hash32, Hash32)>) -> Result<Hash32, SmtError> {
+pub fn root_of_leaves(suite: Suite, mut leaves: Vec<(Hash32, Hash32)>) -> Result<Hash32, SmtError> {
     leaves.sort_unstable_by_key(|leaf| leaf.0);
     if let Some([first, _]) = leaves
         .windows(2)
@@ -254,15 +246,15 @@ pub fn root_of_leaves(mut leaves: Vec<(Hash32, Hash32)>) -> Result<Hash32, SmtEr
         .into_iter()
         .map(|(key, value)| SmtLeaf { key, value })
         .collect();
-    Ok(root_of_sorted_leaves(&leaves, 0))
+    Ok(root_of_sorted_leaves(suite, &leaves, 0))
 }
 
 /// The hash of the subtree at `depth` holding `leaves`, sorted by key, distinct, and all on
 /// that subtree's path.
-fn root_of_sorted_leaves(leaves: &[SmtLeaf], depth: usize) -> Hash32 {
+fn root_of_sorted_leaves(suite: Suite, leaves: &[SmtLeaf], depth: usize) -> Hash32 {
     match leaves {
         [] => Hash32::ZERO,
-        [leaf] => leaf_hash(&leaf.key, &leaf.value),
+        [leaf] => leaf_hash(suite, &leaf.key, &leaf.value),
         _ => {
             // Distinct sorted keys split before depth 256, so `depth` stays a valid bit index.
             assert!(
@@ -272,8 +264,9 @@ fn root_of_sorted_leaves(leaves: &[SmtLeaf], depth: usize) -> Hash32 {
             let split = leaves.partition_point(|leaf| !leaf.key.bit(depth));
             let (left, right) = leaves.split_at(split);
             internal_hash(
-                &root_of_sorted_leaves(left, depth + 1),
-                &root_of_sorted_leaves(right, depth + 1),
+                suite,
+                &root_of_sorted_leaves(suite, left, depth + 1),
+                &root_of_sorted_leaves(suite, right, depth + 1),
             )
         }
     }
@@ -340,6 +333,7 @@ impl SmtProofError {
 
 /// Checks that `proof` shows `key` holding `value` in the tree with root `root`.
 pub fn verify_membership(
+    suite: Suite,
     root: Hash32,
     key: &Hash32,
     value: &Hash32,
@@ -359,11 +353,12 @@ pub fn verify_membership(
             found: leaf.value,
         });
     }
-    check_compact_and_root(root, key, proof)
+    check_compact_and_root(suite, root, key, proof)
 }
 
 /// Checks that `proof` shows `key` holding nothing in the tree with root `root`.
 pub fn verify_non_membership(
+    suite: Suite,
     root: Hash32,
     key: &Hash32,
     proof: &SmtProof,
@@ -378,7 +373,7 @@ pub fn verify_non_membership(
             return Err(SmtProofError::LeafNotOnPath { depth });
         }
     }
-    check_compact_and_root(root, key, proof)
+    check_compact_and_root(suite, root, key, proof)
 }
 
 fn check_sibling_count(proof: &SmtProof) -> Result<(), SmtProofError> {
@@ -391,6 +386,7 @@ fn check_sibling_count(proof: &SmtProof) -> Result<(), SmtProofError> {
 
 /// Steps 3 to 5 of the verification; the caller has checked the sibling count.
 fn check_compact_and_root(
+    suite: Suite,
     root: Hash32,
     key: &Hash32,
     proof: &SmtProof,
@@ -398,14 +394,14 @@ fn check_compact_and_root(
     if proof.siblings.last() == Some(&Hash32::ZERO) {
         return Err(SmtProofError::EmptyLastSibling);
     }
-    let mut node = proof
-        .leaf
-        .map_or(Hash32::ZERO, |leaf| leaf_hash(&leaf.key, &leaf.value));
+    let mut node = proof.leaf.map_or(Hash32::ZERO, |leaf| {
+        leaf_hash(suite, &leaf.key, &leaf.value)
+    });
     for (depth, sibling) in proof.siblings.iter().enumerate().rev() {
         node = if key.bit(depth) {
-            internal_hash(sibling, &node)
+            internal_hash(suite, sibling, &node)
         } else {
-            internal_hash(&node, sibling)
+            internal_hash(suite, &node, sibling)
         };
     }
     if node != root {
@@ -847,7 +843,7 @@ struct Page {
 impl Page {
     /// Builds a page from `draft`, reusing the hashes of `previous` for the subtrees in which
     /// no slot of `dirty` lies.
-    fn build(draft: &PageDraft, previous: Option<&Page>, dirty: u64) -> Page {
+    fn build(suite: Suite, draft: &PageDraft, previous: Option<&Page>, dirty: u64) -> Page {
         let entries = draft.entries.as_slice();
         debug_assert!(
             entries
@@ -855,7 +851,7 @@ impl Page {
                 .all(|pair| matches!(pair, [first, second] if first.slot < second.slot))
         );
         let mut internal = InternalNodes::new();
-        let hash = hash_subtree(entries, 0, 0, previous, dirty, &mut internal);
+        let hash = hash_subtree(suite, entries, 0, 0, previous, dirty, &mut internal);
         let mut occupied_slots = 0u64;
         let mut leaf_counts = [0u8; SLOTS_PER_PAGE];
         for entry in entries {
@@ -965,7 +961,7 @@ impl Page {
     }
 
     /// The hash of the subtree at `level` inside the page whose first slot is `first_slot`.
-    fn subtree_hash(&self, level: usize, first_slot: usize) -> Hash32 {
+    fn subtree_hash(&self, suite: Suite, level: usize, first_slot: usize) -> Hash32 {
         let end_slot = first_slot + (1 << (SMT_PAGE_HEIGHT - level));
         let (count, first_occupied) = self.occupied_in(first_slot, end_slot);
         if count == 0 {
@@ -991,6 +987,7 @@ impl Page {
                     .copied()
                     .collect();
                 hash_subtree(
+                    suite,
                     &entries,
                     level,
                     first_slot,
@@ -1046,7 +1043,7 @@ impl Page {
     }
 
     /// Decodes and checks the page stored for `id`; the caller checks its hash.
-    fn decode(id: PageId, bytes: &[u8]) -> Result<Page, SmtError> {
+    fn decode(suite: Suite, id: PageId, bytes: &[u8]) -> Result<Page, SmtError> {
         let mut reader = Reader { bytes };
         if reader.byte().ok_or_else(|| id.malformed("empty"))? != SMT_PAGE_FORMAT_VERSION {
             return Err(id.malformed("unknown format version"));
@@ -1117,7 +1114,8 @@ impl Page {
                         leaves.push(SmtLeaf { key, value });
                     }
                     key_count += leaf_count;
-                    let hash = root_of_sorted_leaves(leaves.as_slice(), depth + SMT_PAGE_HEIGHT);
+                    let hash =
+                        root_of_sorted_leaves(suite, leaves.as_slice(), depth + SMT_PAGE_HEIGHT);
                     draft.push_leaves(slot, hash, leaves.as_slice());
                 }
                 PAGE_KIND_CHILD => {
@@ -1141,7 +1139,7 @@ impl Page {
                 "a page below the root holding so few keys that its parent's slot should",
             ));
         }
-        Ok(Page::build(&draft, None, u64::MAX))
+        Ok(Page::build(suite, &draft, None, u64::MAX))
     }
 }
 
@@ -1149,6 +1147,7 @@ impl Page {
 /// the hashes of its internal nodes in `internal`. Subtrees in which no slot of `dirty` lies
 /// take their hashes from `previous`.
 fn hash_subtree(
+    suite: Suite,
     entries: &[PageEntry],
     level: usize,
     first_slot: usize,
@@ -1176,6 +1175,7 @@ fn hash_subtree(
     let split = entries.partition_point(|entry| usize::from(entry.slot) < middle_slot);
     let (left_entries, right_entries) = entries.split_at(split);
     let left = hash_subtree(
+        suite,
         left_entries,
         level + 1,
         first_slot,
@@ -1184,6 +1184,7 @@ fn hash_subtree(
         internal,
     );
     let right = hash_subtree(
+        suite,
         right_entries,
         level + 1,
         middle_slot,
@@ -1191,7 +1192,7 @@ fn hash_subtree(
         dirty,
         internal,
     );
-    let hash = internal_hash(&left, &right);
+    let hash = internal_hash(suite, &left, &right);
     internal.set(index, hash);
     hash
 }
@@ -1302,6 +1303,8 @@ impl PageCache {
 /// module documentation for the apply, persist, commit sequence.
 #[derive(Clone)]
 pub struct SparseMerkleTree {
+    /// The chain's suite, whose hashes make every node of the tree.
+    suite: Suite,
     root: Hash32,
     cache: PageCache,
     /// Counts commits; orders pages in the cache by last use.
@@ -1390,9 +1393,10 @@ impl SmtWriteSet {
 }
 
 impl SparseMerkleTree {
-    /// The empty tree (root `ZERO`), with the default cache limit.
-    pub fn empty() -> Self {
+    /// The empty tree (root `ZERO`) of a chain of `suite`, with the default cache limit.
+    pub fn empty(suite: Suite) -> Self {
         SparseMerkleTree {
+            suite,
             root: Hash32::ZERO,
             cache: PageCache::new(SMT_CACHE_SIZE_BYTES_DEFAULT),
             generation: 0,
@@ -1403,12 +1407,13 @@ impl SparseMerkleTree {
     /// the last committed block), with an empty cache. Checks the root page against `root`,
     /// so that a store that does not hold that tree is refused at once.
     pub fn open<Store: SmtNodeStore + ?Sized>(
+        suite: Suite,
         store: &Store,
         root: Hash32,
     ) -> Result<Self, SmtError> {
         let tree = SparseMerkleTree {
             root,
-            ..SparseMerkleTree::empty()
+            ..SparseMerkleTree::empty(suite)
         };
         if root == Hash32::ZERO {
             if store.get(&PageId::ROOT.store_key())?.is_some() {
@@ -1506,10 +1511,10 @@ impl SparseMerkleTree {
                 }
                 let half = width / 2;
                 if key.bit(depth + level) {
-                    siblings.push(page.subtree_hash(level + 1, first_slot));
+                    siblings.push(page.subtree_hash(self.suite, level + 1, first_slot));
                     first_slot += half;
                 } else {
-                    siblings.push(page.subtree_hash(level + 1, first_slot + half));
+                    siblings.push(page.subtree_hash(self.suite, level + 1, first_slot + half));
                 }
             }
             let Some((hash, words)) = page.slot(first_slot) else {
@@ -1547,10 +1552,10 @@ impl SparseMerkleTree {
                         let split = below.partition_point(|leaf| !leaf.key.bit(bit));
                         let (left, right) = below.split_at(split);
                         if key.bit(bit) {
-                            siblings.push(root_of_sorted_leaves(left, bit + 1));
+                            siblings.push(root_of_sorted_leaves(self.suite, left, bit + 1));
                             below = right;
                         } else {
-                            siblings.push(root_of_sorted_leaves(right, bit + 1));
+                            siblings.push(root_of_sorted_leaves(self.suite, right, bit + 1));
                             below = left;
                         }
                         bit += 1;
@@ -1640,7 +1645,7 @@ impl SparseMerkleTree {
         if let Some(page) = self.cache.get(&id) {
             return Ok(PageRef::Cached(page));
         }
-        read_page_from_store(store, id, expected_hash).map(PageRef::Loaded)
+        read_page_from_store(self.suite, store, id, expected_hash).map(PageRef::Loaded)
     }
 }
 
@@ -1662,6 +1667,7 @@ impl Deref for PageRef<'_> {
 }
 
 fn read_page_from_store<Store: SmtNodeStore + ?Sized>(
+    suite: Suite,
     store: &Store,
     id: PageId,
     expected_hash: Hash32,
@@ -1671,7 +1677,7 @@ fn read_page_from_store<Store: SmtNodeStore + ?Sized>(
         .ok_or_else(|| SmtError::MissingPage {
             page_key: id.store_key_hex(),
         })?;
-    let page = Page::decode(id, &bytes)?;
+    let page = Page::decode(suite, id, &bytes)?;
     if page.hash != expected_hash {
         return Err(SmtError::PageHashMismatch {
             page_key: id.store_key_hex(),
@@ -1734,13 +1740,13 @@ enum Outcome {
 
 impl Outcome {
     /// The outcome for `leaves`, sorted and distinct, in the subtree at `depth`.
-    fn of_leaves(leaves: &[SmtLeaf], depth: usize) -> Outcome {
+    fn of_leaves(suite: Suite, leaves: &[SmtLeaf], depth: usize) -> Outcome {
         if leaves.is_empty() {
             return Outcome::Empty;
         }
         Outcome::Leaves {
             leaves: slot_leaves(leaves),
-            hash: root_of_sorted_leaves(leaves, depth),
+            hash: root_of_sorted_leaves(suite, leaves, depth),
         }
     }
 }
@@ -1786,7 +1792,7 @@ impl<'walk, Store: SmtNodeStore + ?Sized> ApplyWalk<'walk, Store> {
             return Ok(PageRef::Cached(page));
         }
         self.pages_read_from_store += 1;
-        read_page_from_store(self.store, id, expected_hash).map(PageRef::Loaded)
+        read_page_from_store(self.tree.suite, self.store, id, expected_hash).map(PageRef::Loaded)
     }
 
     /// Applies `updates` (sorted, distinct, all below page `id`) to the page `existing`, or
@@ -1879,9 +1885,9 @@ impl<'walk, Store: SmtNodeStore + ?Sized> ApplyWalk<'walk, Store> {
             if existing.is_some() {
                 self.deleted_pages.push(id);
             }
-            Outcome::of_leaves(&draft.leaves, depth)
+            Outcome::of_leaves(self.tree.suite, &draft.leaves, depth)
         } else {
-            let page = Page::build(&draft, old, dirty);
+            let page = Page::build(self.tree.suite, &draft, old, dirty);
             let hash = page.hash;
             self.written_pages.push((id, page));
             Outcome::Page { hash }
@@ -1919,6 +1925,7 @@ impl<'walk, Store: SmtNodeStore + ?Sized> ApplyWalk<'walk, Store> {
                     Outcome::Leaves { leaves, hash }
                 }
                 (Some(value), _) => Outcome::of_leaves(
+                    self.tree.suite,
                     &[SmtLeaf {
                         key: *key,
                         value: *value,
@@ -1930,12 +1937,16 @@ impl<'walk, Store: SmtNodeStore + ?Sized> ApplyWalk<'walk, Store> {
         if existing_leaves.len() + updates.len() <= SMT_SLOT_KEYS_MAX {
             let mut merged = SlotLeaves::new(FILLER_LEAF);
             merge_leaves(existing_leaves, updates, |leaf| merged.push(leaf));
-            return Ok(Outcome::of_leaves(merged.as_slice(), slot_depth));
+            return Ok(Outcome::of_leaves(
+                self.tree.suite,
+                merged.as_slice(),
+                slot_depth,
+            ));
         }
         let mut merged: Vec<SmtLeaf> = Vec::with_capacity(existing_leaves.len() + updates.len());
         merge_leaves(existing_leaves, updates, |leaf| merged.push(leaf));
         if merged.len() <= SMT_SLOT_KEYS_MAX {
-            return Ok(Outcome::of_leaves(&merged, slot_depth));
+            return Ok(Outcome::of_leaves(self.tree.suite, &merged, slot_depth));
         }
         // More keys than a slot holds share the slot, so it lies above depth 256 and the
         // page below it exists.
@@ -2007,11 +2018,15 @@ mod tests {
         fn subtree(leaves: Vec<(Hash32, Hash32)>, depth: usize) -> Hash32 {
             match leaves.len() {
                 0 => Hash32::ZERO,
-                1 => leaf_hash(&leaves[0].0, &leaves[0].1),
+                1 => leaf_hash(crate::testkit::SUITE, &leaves[0].0, &leaves[0].1),
                 _ => {
                     let (left, right): (Vec<_>, Vec<_>) =
                         leaves.into_iter().partition(|(key, _)| !key.bit(depth));
-                    internal_hash(&subtree(left, depth + 1), &subtree(right, depth + 1))
+                    internal_hash(
+                        crate::testkit::SUITE,
+                        &subtree(left, depth + 1),
+                        &subtree(right, depth + 1),
+                    )
                 }
             }
         }
@@ -2028,7 +2043,8 @@ mod tests {
     impl Fixture {
         fn new(cache_size_bytes_max: usize) -> Self {
             Fixture {
-                tree: SparseMerkleTree::empty().with_cache_limit(cache_size_bytes_max),
+                tree: SparseMerkleTree::empty(crate::testkit::SUITE)
+                    .with_cache_limit(cache_size_bytes_max),
                 store: MemorySmtStore::new(),
                 model: BTreeMap::new(),
             }
@@ -2058,9 +2074,12 @@ mod tests {
             for (key, value) in &self.model {
                 assert_eq!(self.tree.get(&self.store, key).unwrap(), Some(*value));
                 let proof = self.tree.prove(&self.store, key).unwrap();
-                assert_eq!(verify_membership(root, key, value, &proof), Ok(()));
                 assert_eq!(
-                    verify_non_membership(root, key, &proof),
+                    verify_membership(crate::testkit::SUITE, root, key, value, &proof),
+                    Ok(())
+                );
+                assert_eq!(
+                    verify_non_membership(crate::testkit::SUITE, root, key, &proof),
                     Err(SmtProofError::KeyPresent)
                 );
             }
@@ -2070,8 +2089,13 @@ mod tests {
             {
                 assert_eq!(self.tree.get(&self.store, key).unwrap(), None);
                 let proof = self.tree.prove(&self.store, key).unwrap();
-                assert_eq!(verify_non_membership(root, key, &proof), Ok(()));
-                assert!(verify_membership(root, key, &value(0), &proof).is_err());
+                assert_eq!(
+                    verify_non_membership(crate::testkit::SUITE, root, key, &proof),
+                    Ok(())
+                );
+                assert!(
+                    verify_membership(crate::testkit::SUITE, root, key, &value(0), &proof).is_err()
+                );
             }
         }
 
@@ -2089,7 +2113,12 @@ mod tests {
             for (id, cached) in &self.tree.cache.pages {
                 let stored = self.store.get(&id.store_key()).unwrap().unwrap();
                 assert_eq!(cached.page.encode(), stored);
-                let rebuilt = Page::build(&cached.page.to_draft(), None, u64::MAX);
+                let rebuilt = Page::build(
+                    crate::testkit::SUITE,
+                    &cached.page.to_draft(),
+                    None,
+                    u64::MAX,
+                );
                 assert_eq!(rebuilt.internal_nodes, cached.page.internal_nodes);
                 assert_eq!(rebuilt.words, cached.page.words);
                 assert_eq!(rebuilt.hash, cached.page.hash);
@@ -2119,8 +2148,8 @@ mod tests {
     /// order assigns to it. `value` is `Some` for a membership proof of `key`.
     fn check_tampering(root: Hash32, key: &Hash32, member_value: Option<Hash32>, proof: &SmtProof) {
         let verify = |proof: &SmtProof| match member_value {
-            Some(value) => verify_membership(root, key, &value, proof),
-            None => verify_non_membership(root, key, proof),
+            Some(value) => verify_membership(crate::testkit::SUITE, root, key, &value, proof),
+            None => verify_non_membership(crate::testkit::SUITE, root, key, proof),
         };
         assert_eq!(verify(proof), Ok(()));
         let root_mismatch = |computed| SmtProofError::RootMismatch {
@@ -2195,8 +2224,8 @@ mod tests {
         );
         let wrong_root = Hash32([0xAB; 32]);
         let computed = match member_value {
-            Some(value) => verify_membership(wrong_root, key, &value, proof),
-            None => verify_non_membership(wrong_root, key, proof),
+            Some(value) => verify_membership(crate::testkit::SUITE, wrong_root, key, &value, proof),
+            None => verify_non_membership(crate::testkit::SUITE, wrong_root, key, proof),
         };
         assert_eq!(
             computed,
@@ -2211,7 +2240,7 @@ mod tests {
                 let leaf = proof.leaf.unwrap();
                 let other_key = with_bit_flipped(key, 3);
                 assert_eq!(
-                    verify_membership(root, &other_key, &value, proof),
+                    verify_membership(crate::testkit::SUITE, root, &other_key, &value, proof),
                     Err(SmtProofError::LeafKeyMismatch {
                         expected: other_key,
                         found: *key
@@ -2219,7 +2248,7 @@ mod tests {
                 );
                 let other_value = with_bit_flipped(&value, 9);
                 assert_eq!(
-                    verify_membership(root, key, &other_value, proof),
+                    verify_membership(crate::testkit::SUITE, root, key, &other_value, proof),
                     Err(SmtProofError::LeafValueMismatch {
                         expected: other_value,
                         found: value
@@ -2231,7 +2260,7 @@ mod tests {
                 };
                 assert_eq!(verify(&without_leaf), Err(SmtProofError::MissingLeaf));
                 assert_eq!(
-                    verify_non_membership(root, key, proof),
+                    verify_non_membership(crate::testkit::SUITE, root, key, proof),
                     Err(SmtProofError::KeyPresent)
                 );
                 // A changed leaf presented as proof of another value under the same key.
@@ -2243,17 +2272,18 @@ mod tests {
                     ..proof.clone()
                 };
                 assert!(is_root_mismatch(verify_membership(
+                    crate::testkit::SUITE,
                     root,
                     key,
                     &other_value,
-                    &swapped
+                    &swapped,
                 )));
             }
             None => {
                 match proof.leaf {
                     Some(leaf) => {
                         assert_eq!(
-                            verify_membership(root, key, &leaf.value, proof),
+                            verify_membership(crate::testkit::SUITE, root, key, &leaf.value, proof),
                             Err(SmtProofError::LeafKeyMismatch {
                                 expected: *key,
                                 found: leaf.key
@@ -2280,7 +2310,7 @@ mod tests {
                     }
                     None => {
                         assert_eq!(
-                            verify_membership(root, key, &value(0), proof),
+                            verify_membership(crate::testkit::SUITE, root, key, &value(0), proof),
                             Err(SmtProofError::MissingLeaf)
                         );
                         let added = SmtLeaf {
@@ -2319,7 +2349,7 @@ mod tests {
 
     /// The root a proof leads to, whatever it is.
     fn with_leaf_root(key: &Hash32, proof: &SmtProof) -> Hash32 {
-        match check_compact_and_root(Hash32::ZERO, key, proof) {
+        match check_compact_and_root(crate::testkit::SUITE, Hash32::ZERO, key, proof) {
             Err(SmtProofError::RootMismatch { computed, .. }) => computed,
             other => panic!("unexpected {other:?}"),
         }
@@ -2337,9 +2367,18 @@ mod tests {
                 leaf: None
             }
         );
-        assert_eq!(verify_non_membership(Hash32::ZERO, &key(1), &proof), Ok(()));
         assert_eq!(
-            verify_membership(Hash32::ZERO, &key(1), &value(1), &proof),
+            verify_non_membership(crate::testkit::SUITE, Hash32::ZERO, &key(1), &proof),
+            Ok(())
+        );
+        assert_eq!(
+            verify_membership(
+                crate::testkit::SUITE,
+                Hash32::ZERO,
+                &key(1),
+                &value(1),
+                &proof
+            ),
             Err(SmtProofError::MissingLeaf)
         );
         assert_eq!(fixture.tree.get(&fixture.store, &key(1)).unwrap(), None);
@@ -2364,7 +2403,10 @@ mod tests {
             ),
             (Hash32::ZERO, 0, 0)
         );
-        assert_eq!(root_of_leaves(vec![]), Ok(Hash32::ZERO));
+        assert_eq!(
+            root_of_leaves(crate::testkit::SUITE, vec![]),
+            Ok(Hash32::ZERO)
+        );
     }
 
     #[test]
@@ -2372,7 +2414,10 @@ mod tests {
         let mut fixture = Fixture::new(SMT_CACHE_SIZE_BYTES_DEFAULT);
         let stats = fixture.apply(&[(key(1), Some(value(1)))]);
         assert_eq!((stats.pages_written, stats.pages_deleted), (1, 0));
-        assert_eq!(fixture.tree.root(), leaf_hash(&key(1), &value(1)));
+        assert_eq!(
+            fixture.tree.root(),
+            leaf_hash(crate::testkit::SUITE, &key(1), &value(1))
+        );
         let proof = fixture.tree.prove(&fixture.store, &key(1)).unwrap();
         assert_eq!(
             proof,
@@ -2399,14 +2444,14 @@ mod tests {
         leaf_input.extend_from_slice(&[1; 32]);
         leaf_input.extend_from_slice(&[2; 32]);
         assert_eq!(
-            leaf_hash(&left, &right),
+            leaf_hash(crate::testkit::SUITE, &left, &right),
             Hash32::from(blake3::hash(&leaf_input))
         );
         let mut internal_input = vec![0x01];
         internal_input.extend_from_slice(&[1; 32]);
         internal_input.extend_from_slice(&[2; 32]);
         assert_eq!(
-            internal_hash(&left, &right),
+            internal_hash(crate::testkit::SUITE, &left, &right),
             Hash32::from(blake3::hash(&internal_input))
         );
     }
@@ -2481,7 +2526,10 @@ mod tests {
         assert_eq!(fixture.store.len(), 1);
         fixture.check_store_is_canonical();
         fixture.apply(&[(first, None)]);
-        assert_eq!(fixture.tree.root(), leaf_hash(&second, &value(2)));
+        assert_eq!(
+            fixture.tree.root(),
+            leaf_hash(crate::testkit::SUITE, &second, &value(2))
+        );
         assert_eq!(fixture.store.len(), 1);
         fixture.check_store_is_canonical();
     }
@@ -2499,6 +2547,7 @@ mod tests {
         fixture.check_store_is_canonical();
         assert_eq!(
             root_of_leaves(
+                crate::testkit::SUITE,
                 fixture
                     .model
                     .iter()
@@ -2581,7 +2630,7 @@ mod tests {
         let root = fixture.tree.root();
 
         // A cold handle whose store fails part way.
-        let cold = SparseMerkleTree::open(&fixture.store, root).unwrap();
+        let cold = SparseMerkleTree::open(crate::testkit::SUITE, &fixture.store, root).unwrap();
         let block: Vec<Update> = (250..750)
             .map(|number| (key(number), Some(value(number + 1))))
             .collect();
@@ -2657,15 +2706,17 @@ mod tests {
         let root = fixture.tree.root();
 
         assert!(matches!(
-            SparseMerkleTree::open(&fixture.store, Hash32([9; 32])),
+            SparseMerkleTree::open(crate::testkit::SUITE, &fixture.store, Hash32([9; 32])),
             Err(SmtError::PageHashMismatch { expected, found, .. }) if expected == Hash32([9; 32]) && found == root
         ));
         assert_eq!(
-            SparseMerkleTree::open(&fixture.store, Hash32::ZERO).unwrap_err(),
+            SparseMerkleTree::open(crate::testkit::SUITE, &fixture.store, Hash32::ZERO)
+                .unwrap_err(),
             SmtError::UnexpectedRootPage
         );
         assert_eq!(
-            SparseMerkleTree::open(&MemorySmtStore::new(), root).unwrap_err(),
+            SparseMerkleTree::open(crate::testkit::SUITE, &MemorySmtStore::new(), root)
+                .unwrap_err(),
             SmtError::MissingPage {
                 page_key: "00".into()
             }
@@ -2684,7 +2735,7 @@ mod tests {
         let last = bytes.len() - 1;
         bytes[last] ^= 1;
         damaged.pages.insert(page_key.clone(), bytes);
-        let cold = SparseMerkleTree::open(&damaged, root).unwrap();
+        let cold = SparseMerkleTree::open(crate::testkit::SUITE, &damaged, root).unwrap();
         let key_below = fixture
             .model
             .keys()
@@ -2706,7 +2757,7 @@ mod tests {
 
         let mut missing = fixture.store.clone();
         missing.pages.remove(&page_key);
-        let cold = SparseMerkleTree::open(&missing, root).unwrap();
+        let cold = SparseMerkleTree::open(crate::testkit::SUITE, &missing, root).unwrap();
         assert_eq!(
             cold.get(&missing, &key_below).unwrap_err(),
             SmtError::MissingPage {
@@ -2719,7 +2770,7 @@ mod tests {
             page_key.clone(),
             page_bytes[..page_bytes.len() - 1].to_vec(),
         );
-        let cold = SparseMerkleTree::open(&truncated, root).unwrap();
+        let cold = SparseMerkleTree::open(crate::testkit::SUITE, &truncated, root).unwrap();
         assert!(matches!(
             cold.get(&truncated, &key_below),
             Err(SmtError::MalformedPage { .. })
@@ -2758,10 +2809,10 @@ mod tests {
         };
         // Five keys, more than a slot holds, so the page must exist.
         let five_leaves = [vec![1, 5], leaf(1), leaf(3), leaf(5), leaf(7), leaf(9)].concat();
-        let page = Page::decode(id, &five_leaves).unwrap();
+        let page = Page::decode(crate::testkit::SUITE, id, &five_leaves).unwrap();
         assert_eq!(page.encode(), five_leaves);
         let with_pair = [vec![1, 4], pair(2, [low, high]), leaf(3), leaf(5), leaf(7)].concat();
-        let page = Page::decode(id, &with_pair).unwrap();
+        let page = Page::decode(crate::testkit::SUITE, id, &with_pair).unwrap();
         assert_eq!(page.encode(), with_pair);
         assert_eq!(page.entry_count(), 4);
 
@@ -2832,7 +2883,7 @@ mod tests {
         ];
         for (bytes, reason) in cases {
             assert_eq!(
-                Page::decode(id, &bytes).unwrap_err(),
+                Page::decode(crate::testkit::SUITE, id, &bytes).unwrap_err(),
                 id.malformed(reason),
                 "{reason}"
             );
@@ -2840,7 +2891,7 @@ mod tests {
         let deepest = PageId::of_key(&key(1), PAGE_DEPTH_MAX);
         let child = [vec![1, 1, 0, PAGE_KIND_CHILD], vec![5; 32]].concat();
         assert_eq!(
-            Page::decode(deepest, &child).unwrap_err(),
+            Page::decode(crate::testkit::SUITE, deepest, &child).unwrap_err(),
             deepest.malformed("page below the deepest page")
         );
         // The root page may hold a single key.
@@ -2852,8 +2903,10 @@ mod tests {
         ]
         .concat();
         assert_eq!(
-            Page::decode(PageId::ROOT, &root_leaf).unwrap().hash,
-            leaf_hash(&root_key, &value(3))
+            Page::decode(crate::testkit::SUITE, PageId::ROOT, &root_leaf)
+                .unwrap()
+                .hash,
+            leaf_hash(crate::testkit::SUITE, &root_key, &value(3))
         );
     }
 
@@ -2913,7 +2966,7 @@ mod tests {
     fn root_of_leaves_refuses_duplicates() {
         let leaves = vec![(key(1), value(1)), (key(2), value(2)), (key(1), value(3))];
         assert_eq!(
-            root_of_leaves(leaves),
+            root_of_leaves(crate::testkit::SUITE, leaves),
             Err(SmtError::DuplicateKey { key: key(1) })
         );
     }
@@ -2986,8 +3039,8 @@ mod tests {
         let mut cases = Vec::new();
         let mut case = |name: String, key: &Hash32, value: Option<Hash32>, proof: &SmtProof| {
             let result = match value {
-                Some(value) => verify_membership(root, key, &value, proof),
-                None => verify_non_membership(root, key, proof),
+                Some(value) => verify_membership(crate::testkit::SUITE, root, key, &value, proof),
+                None => verify_non_membership(crate::testkit::SUITE, root, key, proof),
             };
             cases.push(json!({
                 "name": name,
@@ -3183,17 +3236,24 @@ mod tests {
             .iter()
             .map(|leaf| (leaf.key, leaf.value))
             .collect();
-        assert_eq!(root_of_leaves(leaves.clone()), Ok(file.root));
+        assert_eq!(
+            root_of_leaves(crate::testkit::SUITE, leaves.clone()),
+            Ok(file.root)
+        );
         let model: BTreeMap<Hash32, Hash32> = leaves.into_iter().collect();
         assert_eq!(reference_root(&model), file.root);
         let mut codes_seen = std::collections::BTreeSet::new();
         for case in &file.cases {
             let result = match (case.kind.as_str(), case.value) {
-                ("membership", Some(value)) => {
-                    verify_membership(file.root, &case.key, &value, &case.proof)
-                }
+                ("membership", Some(value)) => verify_membership(
+                    crate::testkit::SUITE,
+                    file.root,
+                    &case.key,
+                    &value,
+                    &case.proof,
+                ),
                 ("non-membership", None) => {
-                    verify_non_membership(file.root, &case.key, &case.proof)
+                    verify_non_membership(crate::testkit::SUITE, file.root, &case.key, &case.proof)
                 }
                 other => panic!("case {} has kind and value {other:?}", case.name),
             };
@@ -3281,7 +3341,7 @@ mod tests {
                 fixture.check_reads(&pool);
             }
             fixture.check_store_is_canonical();
-            let cold = Fixture { tree: SparseMerkleTree::open(&fixture.store, fixture.tree.root()).unwrap(), store: fixture.store.clone(), model: fixture.model.clone() };
+            let cold = Fixture { tree: SparseMerkleTree::open(crate::testkit::SUITE, &fixture.store, fixture.tree.root()).unwrap(), store: fixture.store.clone(), model: fixture.model.clone() };
             cold.check_reads(&pool);
             // Deleting every key leaves nothing behind: no root, no page.
             let deletes: Vec<Update> = pool.iter().map(|key| (*key, None)).collect();
@@ -3346,15 +3406,15 @@ mod tests {
                 siblings: siblings.into_iter().map(Hash32).collect(),
                 leaf: leaf.map(|(key, value)| SmtLeaf { key: Hash32(key), value: Hash32(value) }),
             };
-            let membership = verify_membership(Hash32(root), &Hash32(key), &Hash32(value), &proof);
-            let non_membership = verify_non_membership(Hash32(root), &Hash32(key), &proof);
+            let membership = verify_membership(crate::testkit::SUITE, Hash32(root), &Hash32(key), &Hash32(value), &proof);
+            let non_membership = verify_non_membership(crate::testkit::SUITE, Hash32(root), &Hash32(key), &proof);
             prop_assert!(membership.is_err() && non_membership.is_err());
         }
 
         #[test]
         fn decoding_never_panics(bytes in prop::collection::vec(any::<u8>(), 0..600), depth_step in 0..=(PAGE_DEPTH_MAX / SMT_PAGE_HEIGHT), key in any::<[u8; 32]>()) {
             let id = PageId::of_key(&Hash32(key), depth_step * SMT_PAGE_HEIGHT);
-            if let Ok(page) = Page::decode(id, &bytes) {
+            if let Ok(page) = Page::decode(crate::testkit::SUITE, id, &bytes) {
                 prop_assert_eq!(page.encode(), bytes);
             }
         }

@@ -17,6 +17,8 @@ use crate::rules::{StateError, StateReader};
 use crate::suite::Suite;
 use crate::tx::{AuthorityDraft, LicenceTypeDraft, Transaction, TxBody, TxPayload, ValidUntil};
 
+/// The algorithm suite of fixture chains.
+pub const SUITE: Suite = Suite::Ed25519Blake3;
 /// The chain id of fixtures.
 pub const CHAIN_ID: &str = "hutong-test";
 /// 2026-01-01T00:00:00Z.
@@ -262,7 +264,7 @@ impl Fixture {
         };
         let genesis = Genesis {
             chain_id: CHAIN_ID.into(),
-            suite: Suite::Ed25519Blake3,
+            suite: SUITE,
             genesis_time: GENESIS_TIME,
             authorities,
             licence_types: vec![business_licence_type(), qualification_type()],
@@ -282,6 +284,11 @@ impl Fixture {
         }
     }
 
+    /// The fixture chain's algorithm suite.
+    pub fn suite(&self) -> Suite {
+        self.genesis.suite
+    }
+
     /// The state at height 0 of the fixture's genesis, in memory.
     pub fn genesis_state(&self) -> MemoryState {
         MemoryState::from_genesis(&self.genesis)
@@ -290,7 +297,7 @@ impl Fixture {
     /// A certificate for `header` signed by every fixture node in round 0.
     pub fn certify(&self, header: &BlockHeader) -> CommitCertificate {
         let signers: Vec<&SecretKey> = self.node_keys.iter().collect();
-        certify(header, 0, &signers)
+        certify(self.suite(), header, 0, &signers)
     }
 
     /// The governors' ids, sorted.
@@ -343,7 +350,7 @@ impl Fixture {
             .collect();
         // Invariant: fixture chain ids are short.
         #[allow(clippy::expect_used)]
-        Transaction::sign(payload, &pairs).expect("fixture chain id fits")
+        Transaction::sign(self.suite(), payload, &pairs).expect("fixture chain id fits")
     }
 
     /// A governance record signed by the first `count` governors (the first submits it).
@@ -414,7 +421,7 @@ pub fn qualification_body(
     face.insert("name".to_string(), FaceValue::Clear("李四".into()));
     face.insert(
         "id_number".to_string(),
-        FaceValue::Committed(face_commitment(salt, "id_number", id_number)),
+        FaceValue::Committed(face_commitment(SUITE, salt, "id_number", id_number)),
     );
     face.insert("level".to_string(), FaceValue::Clear("高级".into()));
     TxBody::IssueLicence {

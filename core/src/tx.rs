@@ -19,6 +19,7 @@ use crate::records::{
     AuthorityId, FaceValue, FieldSchema, Height, Holder, HolderKind, IssuedBy, LicenceNumber,
     NodeChange, ObjectionOutcome, Role, StatusAction, TimeMs, TypeCode,
 };
+use crate::suite::Suite;
 
 /// What the signers agree to.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -609,9 +610,9 @@ impl EncodedTransaction {
         self.bytes.get(..self.payload_length_bytes).unwrap_or(&[])
     }
 
-    /// The transaction id.
-    pub fn id(&self) -> Hash32 {
-        tx_id_of_bytes(&self.bytes)
+    /// The transaction id under the chain's suite.
+    pub fn id(&self, suite: Suite) -> Hash32 {
+        tx_id_of_bytes(suite, &self.bytes)
     }
 
     /// Gives up the bytes.
@@ -623,6 +624,7 @@ impl EncodedTransaction {
 impl Transaction {
     /// Signs `payload` with the given authorities' keys; the first is the signer's.
     pub fn sign(
+        suite: Suite,
         payload: TxPayload,
         signers: &[(&AuthorityId, &SecretKey)],
     ) -> Result<Self, crypto::SignatureError> {
@@ -631,7 +633,7 @@ impl Transaction {
             .iter()
             .map(|(authority, key)| Endorsement {
                 authority: (*authority).clone(),
-                signature: key.sign(&message),
+                signature: suite.sign(key, &message),
             })
             .collect();
         Ok(Transaction {
@@ -657,9 +659,9 @@ impl Transaction {
         }
     }
 
-    /// The id: blake3 of the canonical bytes.
-    pub fn id(&self) -> Hash32 {
-        tx_id_of_bytes(&self.to_bytes())
+    /// The id: the hash of the canonical bytes under the chain's suite.
+    pub fn id(&self, suite: Suite) -> Hash32 {
+        tx_id_of_bytes(suite, &self.to_bytes())
     }
 
     /// Decodes canonical bytes: the size is checked first, then the encoding, then the form.
@@ -716,9 +718,9 @@ impl Transaction {
     }
 }
 
-/// The id of a transaction from its canonical bytes.
-pub fn tx_id_of_bytes(bytes: &[u8]) -> Hash32 {
-    blake3::hash(bytes).into()
+/// The id of a transaction from its canonical bytes, under the chain's suite.
+pub fn tx_id_of_bytes(suite: Suite, bytes: &[u8]) -> Hash32 {
+    suite.digest(bytes)
 }
 
 #[cfg(test)]
@@ -741,7 +743,10 @@ mod encoding_tests {
         ] {
             let encoded = transaction.encode();
             assert_eq!(encoded.bytes(), transaction.to_bytes().as_slice());
-            assert_eq!(encoded.id(), transaction.id());
+            assert_eq!(
+                encoded.id(crate::testkit::SUITE),
+                transaction.id(crate::testkit::SUITE)
+            );
             assert_eq!(
                 super::signing_message_of(&transaction.payload.chain_id, encoded.payload_bytes()),
                 transaction.payload.signing_message()
@@ -1197,7 +1202,7 @@ mod canonical_properties {
             prop_assert_eq!(decoded.to_bytes(), bytes.clone());
             let encoded = decoded.encode();
             prop_assert_eq!(encoded.bytes(), bytes.as_slice());
-            prop_assert_eq!(encoded.id(), transaction.id());
+            prop_assert_eq!(encoded.id(crate::testkit::SUITE), transaction.id(crate::testkit::SUITE));
             let payload_bytes = codec::to_canonical(&transaction.payload);
             prop_assert_eq!(encoded.payload_bytes(), payload_bytes.as_slice());
             // The JSON form (the API's) carries the same transaction.

@@ -494,10 +494,11 @@ mod tests {
             self.height += 1;
             let context = Context {
                 chain_id: &self.fixture.genesis.chain_id,
+                suite: crate::testkit::SUITE,
                 height: self.height,
                 time: GENESIS_TIME + self.height * 1_000,
             };
-            let id = transaction.id();
+            let id = transaction.id(crate::testkit::SUITE);
             let mut overlay = Overlay::new(&self.state);
             rules::apply_transaction(&mut overlay, &context, &transaction, id).unwrap();
             let writes = overlay.into_writes();
@@ -701,12 +702,18 @@ mod text_tests {
         let issuance = fixture.issue_business_licence("qd-approval", "370200", 1);
         let context = Context {
             chain_id: &fixture.genesis.chain_id,
+            suite: crate::testkit::SUITE,
             height: 1,
             time: GENESIS_TIME + 1_000,
         };
         let mut overlay = Overlay::new(&state);
-        let applied =
-            rules::apply_transaction(&mut overlay, &context, &issuance, issuance.id()).unwrap();
+        let applied = rules::apply_transaction(
+            &mut overlay,
+            &context,
+            &issuance,
+            issuance.id(crate::testkit::SUITE),
+        )
+        .unwrap();
         let (type_code, number) = applied.licence.unwrap();
         let Some(Record::Licence(licence)) = overlay
             .record(&RecordKey::Licence(type_code, number))

@@ -324,6 +324,7 @@ fn profile() {
         let head = store.head().expect("head");
         let context = Context {
             chain_id: CHAIN_ID,
+            suite: hutong_core::testkit::SUITE,
             height: head.header.height + 1,
             time: head.header.time + 1_000,
         };
@@ -338,8 +339,13 @@ fn profile() {
         let mut overlay = Overlay::new(&store);
         rules::begin_block(&mut overlay, &context).expect("begin block");
         for transaction in &transactions {
-            rules::apply_transaction(&mut overlay, &context, transaction, transaction.id())
-                .expect("applies");
+            rules::apply_transaction(
+                &mut overlay,
+                &context,
+                transaction,
+                transaction.id(hutong_core::testkit::SUITE),
+            )
+            .expect("applies");
         }
         rules_time += thread_cpu().saturating_sub(started);
         drop(overlay);

@@ -63,8 +63,12 @@ fn main() {
             .unwrap();
         let certificate = fixture.certify(&execution.header);
         let block = store.commit(execution, certificate).unwrap();
-        out.write_all(ExportLine::of(block).to_json().as_bytes())
-            .unwrap();
+        out.write_all(
+            ExportLine::of(hutong_core::testkit::SUITE, block)
+                .to_json()
+                .as_bytes(),
+        )
+        .unwrap();
         out.write_all(b"\n").unwrap();
     }
     out.flush().unwrap();
@@ -165,7 +169,12 @@ fn profile(fixture: &Fixture, export_path: &std::path::Path) {
     let started = Instant::now();
     let prepared: Vec<PreparedTransactions> = sources
         .iter()
-        .map(|source| PreparedTransactions::new(source.block.transactions.clone()))
+        .map(|source| {
+            PreparedTransactions::new(
+                hutong_core::testkit::SUITE,
+                source.block.transactions.clone(),
+            )
+        })
         .collect();
     let prepare = started.elapsed().as_secs_f64();
     let prepare_cpu = cpu_seconds() - cpu;

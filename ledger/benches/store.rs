@@ -195,7 +195,11 @@ fn reads(c: &mut Criterion) {
         .map(|key| {
             let proof = store.prove(key).expect("prove");
             let record = proof.record.as_ref().expect("the licence exists");
-            (key.state_hash(), record.state_hash(), proof.proof)
+            (
+                key.state_hash(hutong_core::testkit::SUITE),
+                record.state_hash(hutong_core::testkit::SUITE),
+                proof.proof,
+            )
         })
         .collect();
     let siblings: usize = proofs
@@ -210,7 +214,14 @@ fn reads(c: &mut Criterion) {
         b.iter(|| {
             cursor = (cursor + 1) % proofs.len();
             let (key, value, proof) = &proofs[cursor];
-            smt::verify_membership(head.header.state_root, key, value, proof).expect("verifies")
+            smt::verify_membership(
+                hutong_core::testkit::SUITE,
+                head.header.state_root,
+                key,
+                value,
+                proof,
+            )
+            .expect("verifies")
         })
     });
 

@@ -50,6 +50,7 @@ use hutong_core::records::{
     TypeCode,
 };
 use hutong_core::rules::{EvidenceRuleError, RuleError, VerifiedSignatures};
+use hutong_core::suite::Suite;
 use hutong_core::tx::{Transaction, TxBody, signing_message_of};
 
 /// What an audit found wrong. Each variant names the height and what was expected and found.
@@ -218,9 +219,10 @@ pub struct ExportLine {
 }
 
 impl ExportLine {
-    pub fn of(block: Block) -> Self {
+    /// The line of `block` of a chain of `suite`.
+    pub fn of(suite: Suite, block: Block) -> Self {
         ExportLine {
-            hash: block.hash(),
+            hash: block.hash(suite),
             block,
         }
     }
@@ -285,10 +287,11 @@ impl AuditSummary {
 }
 
 impl Checkpoint {
-    pub fn of(header: &BlockHeader) -> Self {
+    /// The checkpoint `header` (of a chain of `suite`) makes.
+    pub fn of(suite: Suite, header: &BlockHeader) -> Self {
         Checkpoint {
             height: header.height,
-            block_hash: header.hash(),
+            block_hash: header.hash(suite),
             time: header.time,
             log_size: header.log_size,
             log_root: header.log_root,
@@ -349,7 +352,8 @@ impl Auditor {
             height: 0,
             problem: error.to_string(),
         })?;
-        let summary = AuditSummary::nothing_verified(genesis, Checkpoint::of(&head.header));
+        let summary =
+            AuditSummary::nothing_verified(genesis, Checkpoint::of(genesis.suite, &head.header));
         Ok(Auditor {
             last_hash: head.block_hash,
             last: head.header,
@@ -413,7 +417,7 @@ impl Auditor {
         let validators_changed = self.check_certificate(block)?;
         self.execute_transactions(block, prepared, already_verified)?;
         // Further block sections are checked here, before the summary counts the block.
-        self.last_hash = block.hash();
+        self.last_hash = block.hash(self.store.suite());
         self.last = block.header.clone();
         self.summary.blocks += 1;
         self.summary.transactions += block.transactions.len() as u64;
@@ -434,7 +438,7 @@ impl Auditor {
         if validators_changed {
             self.summary.validator_set_changes += 1;
         }
-        self.summary.checkpoint = Checkpoint::of(&self.last);
+        self.summary.checkpoint = Checkpoint::of(self.store.suite(), &self.last);
         Ok(())
     }
 
@@ -450,7 +454,7 @@ impl Auditor {
         }
         let height = header.height;
         if let Some(claimed) = source.claimed_hash {
-            let hash = header.hash();
+            let hash = header.hash(self.store.suite());
             if claimed != hash {
                 return Err(Violation::HashLabel {
                     height,
@@ -495,7 +499,7 @@ impl Auditor {
                 height,
                 problem: error.to_string(),
             })?;
-        let expected = registry.validators_hash();
+        let expected = registry.validators_hash(self.store.suite());
         if block.header.validators_hash != expected {
             return Err(Violation::ValidatorsHash {
                 height,
@@ -503,17 +507,21 @@ impl Auditor {
                 found: block.header.validators_hash,
             });
         }
-        verify_block_certificate(&block.header, &block.certificate, &registry).map_err(
-            |error| {
-                let validators: Vec<_> = registry.validators().collect();
-                Violation::Certificate {
-                    height,
-                    error,
-                    validators: validators.len(),
-                    total_power: validators.iter().map(|node| node.power).sum(),
-                }
-            },
-        )?;
+        verify_block_certificate(
+            self.store.suite(),
+            &block.header,
+            &block.certificate,
+            &registry,
+        )
+        .map_err(|error| {
+            let validators: Vec<_> = registry.validators().collect();
+            Violation::Certificate {
+                height,
+                error,
+                validators: validators.len(),
+                total_power: validators.iter().map(|node| node.power).sum(),
+            }
+        })?;
         Ok(expected != self.last.validators_hash)
     }
 
@@ -647,7 +655,12 @@ impl Auditor {
             .keys
             .iter()
             .filter(|epoch| !epoch.valid_at(height))
-            .find(|epoch| crypto::verify(&epoch.key, &message, &endorsement.signature).is_ok())
+            .find(|epoch| {
+                self.store
+                    .suite()
+                    .verify(&epoch.key, &message, &endorsement.signature)
+                    .is_ok()
+            })
             .map(|epoch| (epoch.key, epoch.valid_from, epoch.valid_until, expected))
     }
 }
@@ -677,14 +690,19 @@ impl VerifiedSignatures for VerifiedSet {
 
 /// The key each authority is expected to hold from which height on, as genesis and the
 /// blocks seen so far say (a guess for [`preverify`]; the rules decide).
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct KeyDirectory {
+    /// The chain's suite, under which the guessed keys' signatures are checked.
+    suite: Suite,
     keys: BTreeMap<AuthorityId, Vec<(Height, PublicKey)>>,
 }
 
 impl KeyDirectory {
     pub fn from_genesis(genesis: &Genesis) -> Self {
-        let mut directory = KeyDirectory::default();
+        let mut directory = KeyDirectory {
+            suite: genesis.suite,
+            keys: BTreeMap::new(),
+        };
         for authority in &genesis.authorities {
             directory.add(&authority.id, 0, authority.key);
         }
@@ -779,7 +797,7 @@ fn preverify_inner<'a>(
                 Some((encoded, id)) => (encoded.payload_bytes(), id),
                 None => {
                     own = transaction.encode();
-                    (own.payload_bytes(), own.id())
+                    (own.payload_bytes(), own.id(directory.suite))
                 }
             };
             let Ok(message) = signing_message_of(&transaction.payload.chain_id, payload_bytes)
@@ -803,6 +821,7 @@ fn preverify_inner<'a>(
     }
     let threads = threads.clamp(1, THREADS_MAX);
     let share = items.len().div_ceil(threads).max(1);
+    let suite = directory.suite;
     let accepted: Vec<bool> = std::thread::scope(|scope| {
         let workers: Vec<_> = items
             .chunks(share)
@@ -822,7 +841,7 @@ fn preverify_inner<'a>(
                         })
                         .collect();
                     let mut accepted = vec![batch.len() == chunk.len(); chunk.len()];
-                    if let Err(failures) = crypto::verify_batch_with_errors(&batch) {
+                    if let Err(failures) = suite.verify_batch_with_errors(&batch) {
                         for failure in failures {
                             if let Some(slot) = accepted.get_mut(failure.index) {
                                 *slot = false;
@@ -930,6 +949,7 @@ where
                 },
             )),
         })?;
+    let suite = genesis.suite;
     let mut directory = KeyDirectory::from_genesis(genesis);
     let threads = options.threads;
     let outcome = std::thread::scope(|scope| -> Result<(), Violation> {
@@ -980,7 +1000,9 @@ where
                 let prepared: Vec<PreparedTransactions> = chunk
                     .blocks
                     .iter()
-                    .map(|source| PreparedTransactions::new(source.block.transactions.clone()))
+                    .map(|source| {
+                        PreparedTransactions::new(suite, source.block.transactions.clone())
+                    })
                     .collect();
                 let verified = preverify_prepared(
                     chunk

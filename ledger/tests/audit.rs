@@ -144,7 +144,7 @@ impl Chain {
             .cloned()
             .collect();
         let refs: Vec<&SecretKey> = signers.iter().collect();
-        let certificate = certify(&execution.header, 0, &refs);
+        let certificate = certify(hutong_core::testkit::SUITE, &execution.header, 0, &refs);
         let block = self.store.commit(execution, certificate).unwrap();
         self.blocks.push(block);
         self.signers.push(signers);
@@ -155,7 +155,8 @@ impl Chain {
     fn recertify(&self, blocks: &mut [Block], height: u64) {
         let index = (height - 1) as usize;
         let refs: Vec<&SecretKey> = self.signers[index].iter().collect();
-        blocks[index].certificate = certify(&blocks[index].header, 0, &refs);
+        blocks[index].certificate =
+            certify(hutong_core::testkit::SUITE, &blocks[index].header, 0, &refs);
     }
 }
 
@@ -165,7 +166,7 @@ fn sources(blocks: &[Block]) -> Vec<Result<SourceBlock, Violation>> {
         .map(|block| {
             Ok(SourceBlock {
                 block: block.clone(),
-                claimed_hash: Some(block.hash()),
+                claimed_hash: Some(block.hash(hutong_core::testkit::SUITE)),
             })
         })
         .collect()
@@ -247,9 +248,16 @@ fn the_audit_store_commits_the_same_chain_without_the_serving_writes() {
     // Where each transaction is, and therefore the refusal of a replay, as in a node's store.
     // Jining's issuance: its key did not change, so only the replay rule can refuse it again.
     let first = &chain.blocks[0].transactions[3];
-    let location = chain.store.transaction_location(&first.id()).unwrap();
+    let location = chain
+        .store
+        .transaction_location(&first.id(hutong_core::testkit::SUITE))
+        .unwrap();
     assert!(location.is_some());
-    assert_eq!(lean.transaction_location(&first.id()).unwrap(), location);
+    assert_eq!(
+        lean.transaction_location(&first.id(hutong_core::testkit::SUITE))
+            .unwrap(),
+        location
+    );
     let proposer = chain.fixture.node_keys[0].public_key();
     let replay = lean.execute(block_time(7), proposer, vec![first.clone()], Mode::Verify);
     assert!(
@@ -292,7 +300,10 @@ fn the_audit_store_commits_the_same_chain_without_the_serving_writes() {
     assert!(lean.actions_of(signer, None, 100).unwrap().is_empty());
     assert_eq!(history.actions_of(signer, None, 100).unwrap(), actions);
     assert_eq!(
-        history.transaction(&first.id()).unwrap().map(|(tx, _)| tx),
+        history
+            .transaction(&first.id(hutong_core::testkit::SUITE))
+            .unwrap()
+            .map(|(tx, _)| tx),
         Some(first.clone())
     );
 }
@@ -314,7 +325,7 @@ fn prepared_transactions_other_than_the_blocks_fail_on_the_transaction_root() {
         let error = auditor
             .verify_prepared(
                 &source,
-                PreparedTransactions::new(transactions),
+                PreparedTransactions::new(hutong_core::testkit::SUITE, transactions),
                 &NothingVerified,
             )
             .unwrap_err();
@@ -331,7 +342,10 @@ fn prepared_transactions_other_than_the_blocks_fail_on_the_transaction_root() {
         );
         assert_eq!(auditor.summary().blocks, 0);
     }
-    let prepared = PreparedTransactions::new(chain.blocks[0].transactions.clone());
+    let prepared = PreparedTransactions::new(
+        hutong_core::testkit::SUITE,
+        chain.blocks[0].transactions.clone(),
+    );
     auditor
         .verify_prepared(&source, prepared, &NothingVerified)
         .unwrap();
@@ -351,7 +365,7 @@ fn the_engine_checks_every_signature_itself_when_nothing_was_verified_ahead() {
     }
     assert_eq!(
         auditor.summary().checkpoint.block_hash,
-        chain.blocks[5].hash()
+        chain.blocks[5].hash(hutong_core::testkit::SUITE)
     );
 }
 
@@ -363,8 +377,11 @@ fn preverification_guesses_the_key_of_every_endorsement_across_a_rotation() {
     assert_eq!(verified.len(), 16);
     let transaction = &chain.blocks[3].transactions[0];
     let new_key = testkit::secret("qd-approval-2").public_key();
-    assert!(verified.contains(&transaction.id(), &new_key));
-    assert!(!verified.contains(&transaction.id(), &chain.old_qd_key.public_key()));
+    assert!(verified.contains(&transaction.id(hutong_core::testkit::SUITE), &new_key));
+    assert!(!verified.contains(
+        &transaction.id(hutong_core::testkit::SUITE),
+        &chain.old_qd_key.public_key()
+    ));
 }
 
 #[test]
@@ -377,7 +394,7 @@ fn an_altered_field_in_one_transaction_fails_its_signature() {
     } else {
         panic!("block 5 issues licences");
     }
-    let id = transaction.id();
+    let id = transaction.id(hutong_core::testkit::SUITE);
     match violation(&chain.genesis, &blocks) {
         Violation::Transaction {
             height: 5,
@@ -425,7 +442,7 @@ fn a_removed_transaction_under_a_re_signed_header_fails_on_the_log() {
         .iter()
         .map(Transaction::to_bytes)
         .collect();
-    blocks[0].header.tx_root = hutong_core::block::tx_root(&bytes);
+    blocks[0].header.tx_root = hutong_core::block::tx_root(hutong_core::testkit::SUITE, &bytes);
     chain.recertify(&mut blocks, 1);
     let violation = violation(&chain.genesis, &blocks);
     assert!(
@@ -513,7 +530,7 @@ fn a_certificate_of_the_old_validator_set_is_refused_after_the_change() {
     let chain = Chain::build();
     let mut blocks = chain.blocks.clone();
     let old: Vec<&SecretKey> = chain.fixture.node_keys.iter().take(3).collect();
-    blocks[4].certificate = certify(&blocks[4].header, 0, &old);
+    blocks[4].certificate = certify(hutong_core::testkit::SUITE, &blocks[4].header, 0, &old);
     let violation = violation(&chain.genesis, &blocks);
     assert!(
         matches!(
@@ -538,11 +555,12 @@ fn a_transaction_signed_with_a_key_rotated_away_is_refused() {
     // ROTATION_HEIGHT, and have the validators re-sign the header.
     let transaction = blocks[4].transactions[0].clone();
     let forged = Transaction::sign(
+        hutong_core::testkit::SUITE,
         transaction.payload.clone(),
         &[(&"qd-approval".into(), &chain.old_qd_key)],
     )
     .unwrap();
-    let id = forged.id();
+    let id = forged.id(hutong_core::testkit::SUITE);
     blocks[4].transactions[0] = forged;
     chain.recertify(&mut blocks, 5);
     match violation(&chain.genesis, &blocks) {
@@ -605,8 +623,8 @@ fn a_re_signed_header_breaks_the_chain_of_hashes() {
             expected,
             found,
         } => {
-            assert_eq!(expected, blocks[1].hash());
-            assert_eq!(found, chain.blocks[1].hash());
+            assert_eq!(expected, blocks[1].hash(hutong_core::testkit::SUITE));
+            assert_eq!(found, chain.blocks[1].hash(hutong_core::testkit::SUITE));
         }
         other => panic!("unexpected: {other}"),
     }
@@ -637,7 +655,7 @@ fn a_wrong_hash_label_is_reported() {
     let mut lines: Vec<String> = chain
         .blocks
         .iter()
-        .map(|block| ExportLine::of(block.clone()).to_json())
+        .map(|block| ExportLine::of(hutong_core::testkit::SUITE, block.clone()).to_json())
         .collect();
     let mut line: ExportLine = serde_json::from_str(&lines[2]).unwrap();
     line.hash = Hash32([1; 32]);
@@ -658,7 +676,7 @@ fn a_wrong_hash_label_is_reported() {
         failure.violation,
         Violation::HashLabel {
             height: 3,
-            expected: chain.blocks[2].hash(),
+            expected: chain.blocks[2].hash(hutong_core::testkit::SUITE),
             found: Hash32([1; 32]),
         }
     );
@@ -674,7 +692,9 @@ fn an_unreadable_line_stops_the_audit_after_the_blocks_before_it() {
         .enumerate()
         .map(|(index, block)| {
             parse_export_line(
-                ExportLine::of(block.clone()).to_json().as_bytes(),
+                ExportLine::of(hutong_core::testkit::SUITE, block.clone())
+                    .to_json()
+                    .as_bytes(),
                 index as u64 + 1,
             )
         })
@@ -823,7 +843,7 @@ fn chain_with_evidence() -> (Genesis, Vec<Block>) {
                 Mode::Verify,
             )
             .unwrap();
-        let certificate = certify(&execution.header, 0, &signers);
+        let certificate = certify(hutong_core::testkit::SUITE, &execution.header, 0, &signers);
         blocks.push(store.commit(execution, certificate).unwrap());
     }
     assert_eq!(blocks[1].evidence.len(), 1);

@@ -58,7 +58,7 @@ fn commit_next(store: &Store, fixture: &Fixture) -> (u64, Hash32) {
         .unwrap();
     let header = execution.header.clone();
     let block = store.commit(execution, fixture.certify(&header)).unwrap();
-    (height, block.hash())
+    (height, block.hash(hutong_core::testkit::SUITE))
 }
 
 /// The writer: runs only when the parent test starts it with HUTONG_CRASH_DIR set.
@@ -207,7 +207,7 @@ fn crash_at_random_points(engine: Engine) {
                     store
                         .header(*height)
                         .unwrap()
-                        .map(|header| header.hash())
+                        .map(|header| header.hash(hutong_core::testkit::SUITE))
                         .as_ref(),
                     Some(hash_reported),
                     "{engine} seed {seed}: block {height} changed or vanished"

@@ -107,10 +107,11 @@ fn conflicting_votes_are_recorded_indexed_and_provable() {
     // Provable against the header's state root.
     let proof = store.prove(&RecordKey::Evidence(key.clone())).unwrap();
     assert_eq!(proof.record, Some(Record::Evidence(record.clone())));
-    let leaf = Record::Evidence(record).state_hash();
+    let leaf = Record::Evidence(record).state_hash(hutong_core::testkit::SUITE);
     smt::verify_membership(
+        hutong_core::testkit::SUITE,
         proof.header.state_root,
-        &RecordKey::Evidence(key).state_hash(),
+        &RecordKey::Evidence(key).state_hash(hutong_core::testkit::SUITE),
         &leaf,
         &proof.proof,
     )

@@ -229,7 +229,8 @@ fn unknown_signer_and_bad_signature_are_rejected() {
     );
     let stranger = testkit::secret("nobody");
     let id = AuthorityId::from("nobody");
-    let forged = Transaction::sign(payload, &[(&id, &stranger)]).unwrap();
+    let forged =
+        Transaction::sign(hutong_core::testkit::SUITE, payload, &[(&id, &stranger)]).unwrap();
     assert!(matches!(
         chain.one(forged),
         Err(RuleError::UnknownAuthority(_))
@@ -856,7 +857,7 @@ fn recognition_attest_and_withdraw() {
         Err(RuleError::MissingRole { .. })
     ));
     let attest = chain.fixture.tx("xj-recognizer", attest_body("650000"));
-    let id = attest.id();
+    let id = attest.id(hutong_core::testkit::SUITE);
     chain.one(attest).unwrap();
     let withdraw = |chain: &mut Chain| {
         let transaction = chain.fixture.tx(
@@ -895,7 +896,7 @@ fn objection_file_and_resolve() {
             reason: "地址与实际经营地不符".into(),
         },
     );
-    let id = file.id();
+    let id = file.id(hutong_core::testkit::SUITE);
     chain.one(file).unwrap();
     let licence = chain
         .store

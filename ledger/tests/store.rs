@@ -136,7 +136,7 @@ fn failed_write_changes_nothing() {
     assert_eq!(store.head().unwrap(), head);
     assert!(
         store
-            .transaction_location(&transaction.id())
+            .transaction_location(&transaction.id(hutong_core::testkit::SUITE))
             .unwrap()
             .is_none()
     );
@@ -155,7 +155,7 @@ fn failed_write_changes_nothing() {
     assert_eq!(reopened.head().unwrap(), store.head().unwrap());
     assert!(
         reopened
-            .transaction_location(&transaction.id())
+            .transaction_location(&transaction.id(hutong_core::testkit::SUITE))
             .unwrap()
             .is_some()
     );
@@ -324,9 +324,10 @@ fn state_proofs_verify_against_the_header() {
     let proof = store.prove(&key).unwrap();
     let record = proof.record.clone().unwrap();
     smt::verify_membership(
+        hutong_core::testkit::SUITE,
         proof.header.state_root,
-        &key.state_hash(),
-        &record.state_hash(),
+        &key.state_hash(hutong_core::testkit::SUITE),
+        &record.state_hash(hutong_core::testkit::SUITE),
         &proof.proof,
     )
     .unwrap();
@@ -337,9 +338,10 @@ fn state_proofs_verify_against_the_header() {
     }
     assert!(
         smt::verify_membership(
+            hutong_core::testkit::SUITE,
             proof.header.state_root,
-            &key.state_hash(),
-            &other.state_hash(),
+            &key.state_hash(hutong_core::testkit::SUITE),
+            &other.state_hash(hutong_core::testkit::SUITE),
             &proof.proof
         )
         .is_err()
@@ -349,11 +351,21 @@ fn state_proofs_verify_against_the_header() {
     let absent = RecordKey::Licence("business-licence".into(), LicenceNumber("NOPE".into()));
     let proof = store.prove(&absent).unwrap();
     assert!(proof.record.is_none());
-    smt::verify_non_membership(proof.header.state_root, &absent.state_hash(), &proof.proof)
-        .unwrap();
+    smt::verify_non_membership(
+        hutong_core::testkit::SUITE,
+        proof.header.state_root,
+        &absent.state_hash(hutong_core::testkit::SUITE),
+        &proof.proof,
+    )
+    .unwrap();
     assert!(
-        smt::verify_non_membership(proof.header.state_root, &key.state_hash(), &proof.proof)
-            .is_err()
+        smt::verify_non_membership(
+            hutong_core::testkit::SUITE,
+            proof.header.state_root,
+            &key.state_hash(hutong_core::testkit::SUITE),
+            &proof.proof
+        )
+        .is_err()
     );
 }
 
@@ -367,7 +379,10 @@ fn transactions_have_inclusion_proofs_and_logs_are_consistent() {
     let header = store.head().unwrap().header;
     let block = store.block(2).unwrap().unwrap();
     let transaction = &block.transactions[3];
-    let (found, location) = store.transaction(&transaction.id()).unwrap().unwrap();
+    let (found, location) = store
+        .transaction(&transaction.id(hutong_core::testkit::SUITE))
+        .unwrap()
+        .unwrap();
     assert_eq!(&found, transaction);
     assert_eq!(location.height, 2);
     assert_eq!(location.index, 3);
@@ -482,35 +497,69 @@ fn block_certificates_verify_against_the_registry() {
     commit_blocks(&store, &mut fixture, 1, 2);
     let block = store.block(1).unwrap().unwrap();
     let registry = store.registry_for(1).unwrap();
-    verify_block_certificate(&block.header, &block.certificate, &registry).unwrap();
+    verify_block_certificate(
+        hutong_core::testkit::SUITE,
+        &block.header,
+        &block.certificate,
+        &registry,
+    )
+    .unwrap();
 
     // Two of four validators are not more than two thirds.
     let two: Vec<_> = fixture.node_keys.iter().take(2).collect();
-    let weak = certify(&block.header, 0, &two);
+    let weak = certify(hutong_core::testkit::SUITE, &block.header, 0, &two);
     assert!(matches!(
-        verify_block_certificate(&block.header, &weak, &registry),
+        verify_block_certificate(hutong_core::testkit::SUITE, &block.header, &weak, &registry),
         Err(BlockCertificateError::Certificate(_))
     ));
     // Three of four are.
     let three: Vec<_> = fixture.node_keys.iter().take(3).collect();
-    verify_block_certificate(&block.header, &certify(&block.header, 0, &three), &registry).unwrap();
+    verify_block_certificate(
+        hutong_core::testkit::SUITE,
+        &block.header,
+        &certify(hutong_core::testkit::SUITE, &block.header, 0, &three),
+        &registry,
+    )
+    .unwrap();
     // A certificate for another header.
     let mut other = block.header.clone();
     other.time += 1;
     assert!(matches!(
-        verify_block_certificate(&other, &block.certificate, &registry),
+        verify_block_certificate(
+            hutong_core::testkit::SUITE,
+            &other,
+            &block.certificate,
+            &registry
+        ),
         Err(BlockCertificateError::WrongBlock { .. })
     ));
     // A forged signature.
     let mut forged = block.certificate.clone();
     forged.signatures[0].signature.0[5] ^= 1;
-    assert!(verify_block_certificate(&block.header, &forged, &registry).is_err());
+    assert!(
+        verify_block_certificate(
+            hutong_core::testkit::SUITE,
+            &block.header,
+            &forged,
+            &registry
+        )
+        .is_err()
+    );
     // Signers outside the set.
     let stranger = hutong_core::testkit::secret("stranger");
     let outsiders = certify(
+        hutong_core::testkit::SUITE,
         &block.header,
         0,
         &[&stranger, &fixture.node_keys[0], &fixture.node_keys[1]],
     );
-    assert!(verify_block_certificate(&block.header, &outsiders, &registry).is_err());
+    assert!(
+        verify_block_certificate(
+            hutong_core::testkit::SUITE,
+            &block.header,
+            &outsiders,
+            &registry
+        )
+        .is_err()
+    );
 }

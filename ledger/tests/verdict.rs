@@ -97,7 +97,7 @@ impl Chain {
                 valid_until,
             },
         );
-        let id = transaction.id();
+        let id = transaction.id(hutong_core::testkit::SUITE);
         self.commit(vec![transaction]);
         id
     }
@@ -255,7 +255,7 @@ fn objection_is_shown_without_invalidating() {
             reason: "经营地址不符".into(),
         },
     );
-    let id = file.id();
+    let id = file.id(hutong_core::testkit::SUITE);
     chain.commit(vec![file]);
     let verdict = chain.verdict(&number, None, GENESIS_TIME + DAY_MS);
     assert!(verdict.valid);

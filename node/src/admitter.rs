@@ -22,6 +22,7 @@ use hutong_core::tx::Transaction;
 use crate::limits::{ADMISSION_BATCH_MAX, ADMISSION_QUEUE_MAX};
 use crate::limits::{ADMISSION_WAIT, DECISION_WAIT};
 use crate::shared::{AdmissionError, Shared};
+use hutong_core::suite::Suite;
 
 /// A queued submission's claim: still waiting for the admission thread...
 const WAITING: u8 = 0;
@@ -49,6 +50,8 @@ impl Request {
 #[derive(Debug)]
 pub struct Admitter {
     requests: SyncSender<Request>,
+    /// The chain's suite, for the ids a submitter waits on.
+    suite: Suite,
 }
 
 impl std::fmt::Debug for Request {
@@ -62,7 +65,7 @@ impl Admitter {
     /// so it never keeps the store open past the node's shutdown; it ends when the last
     /// [`Admitter`] is dropped or the node's state is gone.
     pub fn start(shared: &Arc<Shared>) -> std::io::Result<Admitter> {
-        let (admitter, receiver) = Admitter::queue();
+        let (admitter, receiver) = Admitter::queue(shared.store.suite());
         let shared = Arc::downgrade(shared);
         std::thread::Builder::new()
             .name("admission".into())
@@ -71,9 +74,9 @@ impl Admitter {
     }
 
     /// The queue alone, without the thread that takes from it.
-    fn queue() -> (Admitter, Receiver<Request>) {
+    fn queue(suite: Suite) -> (Admitter, Receiver<Request>) {
         let (requests, receiver) = sync_channel(ADMISSION_QUEUE_MAX);
-        (Admitter { requests }, receiver)
+        (Admitter { requests, suite }, receiver)
     }
 
     /// Queues a transaction for admission and waits (bounded) for the answer.
@@ -87,7 +90,7 @@ impl Admitter {
         queue_wait: Duration,
         decision_wait: Duration,
     ) -> Result<Hash32, AdmissionError> {
-        let id = transaction.id();
+        let id = transaction.id(self.suite);
         let (reply, answer) = sync_channel(1);
         let claim = Arc::new(AtomicU8::new(WAITING));
         let request = Request {
@@ -178,7 +181,10 @@ mod tests {
             })
             .collect();
         for (thread, transaction) in threads.into_iter().zip(&transactions) {
-            assert_eq!(thread.join().unwrap().unwrap(), transaction.id());
+            assert_eq!(
+                thread.join().unwrap().unwrap(),
+                transaction.id(hutong_core::testkit::SUITE)
+            );
         }
         // The same again: each is told it is already waiting.
         for transaction in &transactions[..4] {
@@ -196,7 +202,7 @@ mod tests {
     fn a_submission_withdrawn_before_it_was_taken_is_never_admitted() {
         let mut fixture = Fixture::new();
         let (shared, _gossiped) = shared_for(&fixture);
-        let (admitter, receiver) = Admitter::queue();
+        let (admitter, receiver) = Admitter::queue(hutong_core::testkit::SUITE);
         let transaction = fixture.issue_business_licence("qd-approval", "370200", 1);
         // Nothing takes from the queue: the submitter stops waiting and hears "busy".
         assert!(matches!(
@@ -215,7 +221,7 @@ mod tests {
         let taker = std::thread::spawn(move || admit_next(&node, &receiver));
         assert_eq!(
             admitter.submit(transaction.clone()).unwrap(),
-            transaction.id()
+            transaction.id(hutong_core::testkit::SUITE)
         );
         assert!(taker.join().unwrap());
         assert_eq!(shared.mempool.lock().unwrap().len(), 1);
@@ -225,7 +231,7 @@ mod tests {
     fn a_submission_taken_before_its_wait_ends_gets_its_decision() {
         let mut fixture = Fixture::new();
         let (shared, _gossiped) = shared_for(&fixture);
-        let (admitter, receiver) = Admitter::queue();
+        let (admitter, receiver) = Admitter::queue(hutong_core::testkit::SUITE);
         let admitter = Arc::new(admitter);
         let submit = |transaction: &Transaction, queue_wait_ms: u64, decision_wait_ms: u64| {
             let admitter = admitter.clone();
@@ -250,7 +256,10 @@ mod tests {
             .reply
             .send(decision.into_iter().next().unwrap())
             .unwrap();
-        assert_eq!(submitter.join().unwrap().unwrap(), first.id());
+        assert_eq!(
+            submitter.join().unwrap().unwrap(),
+            first.id(hutong_core::testkit::SUITE)
+        );
         assert_eq!(shared.mempool.lock().unwrap().len(), 1);
 
         // A decision that does not come within its bound is reported as undecided, with
@@ -261,7 +270,7 @@ mod tests {
         assert!(request.take());
         let answer = submitter.join().unwrap();
         assert!(
-            matches!(answer, Err(AdmissionError::Undecided(id)) if id == second.id()),
+            matches!(answer, Err(AdmissionError::Undecided(id)) if id == second.id(hutong_core::testkit::SUITE)),
             "{answer:?}"
         );
         drop(request);

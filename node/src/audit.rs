@@ -19,7 +19,7 @@ use hutong_core::calendar;
 use hutong_core::genesis::Genesis;
 use hutong_core::hash::Hash32;
 use hutong_core::ident::RegionCode;
-use hutong_core::log::{Blake3Log, LogHasher};
+use hutong_core::log::LogHasher;
 use hutong_core::records::{AuthorityId, Height, LicenceNumber, Record, RecordKey, TimeMs};
 use hutong_core::tx::Transaction;
 use hutong_ledger::audit::{
@@ -30,6 +30,7 @@ use hutong_ledger::store::AuditStore;
 use hutong_verify::{CheckpointDocument, verify_checkpoint};
 
 use crate::{Failure, WithCode, exit};
+use hutong_core::suite::Suite;
 
 /// Exit code of an audit that found a violation, or of nodes that disagree (a fork).
 pub const EXIT_VIOLATION: u8 = 7;
@@ -202,7 +203,13 @@ pub fn run(args: &AuditArgs) -> Result<(), Failure> {
     let summary = auditor.summary().clone();
     let mut node_check = None;
     if let Some((agent, base, head)) = node {
-        node_check = Some(check_node_answers(&agent, &base, &head, &summary)?);
+        node_check = Some(check_node_answers(
+            &agent,
+            &base,
+            genesis.suite,
+            &head,
+            &summary,
+        )?);
     }
     if let Some(path) = &args.checkpoint {
         let problem = check_against_checkpoint(path, &genesis, &auditor)?;
@@ -296,8 +303,27 @@ struct HeaderItem {
     header: BlockHeader,
 }
 
+/// The algorithm suite a node says its chain uses (`GET /v1/node`).
+fn node_suite(agent: &ureq::Agent, base: &str) -> Result<Suite, Failure> {
+    let info: serde_json::Value = get_json(agent, &format!("{base}/v1/node"))?;
+    info.get("suite")
+        .cloned()
+        .and_then(|value| serde_json::from_value(value).ok())
+        .ok_or_else(|| {
+            Failure::new(
+                exit::UNREACHABLE,
+                anyhow!("{base}/v1/node names no algorithm suite this build implements"),
+            )
+        })
+}
+
 /// The header a node serves at `height`, with the hash it claims.
-fn node_header(agent: &ureq::Agent, base: &str, height: Height) -> Result<BlockHeader, Failure> {
+fn node_header(
+    agent: &ureq::Agent,
+    base: &str,
+    suite: Suite,
+    height: Height,
+) -> Result<BlockHeader, Failure> {
     let page: HeaderPage = get_json(agent, &format!("{base}/v1/blocks?from={height}&limit=1"))?;
     let item = page
         .items
@@ -305,13 +331,13 @@ fn node_header(agent: &ureq::Agent, base: &str, height: Height) -> Result<BlockH
         .next()
         .filter(|item| item.header.height == height)
         .ok_or_else(|| Failure::new(exit::RUNTIME, anyhow!("{base} has no block {height}")))?;
-    if item.hash != item.header.hash() {
+    if item.hash != item.header.hash(suite) {
         return Err(Failure::new(
             EXIT_VIOLATION,
             anyhow!(
                 "{base} labels block {height} with hash {}, but its header hashes to {}",
                 item.hash,
-                item.header.hash()
+                item.header.hash(suite)
             ),
         ));
     }
@@ -338,7 +364,7 @@ fn check_against_checkpoint(
         )));
     }
     let height = checkpoint.header.height;
-    let signed = checkpoint.header.hash();
+    let signed = checkpoint.header.hash(genesis.suite);
     let verified = &auditor.summary().checkpoint;
     if height > verified.height {
         return Ok(Err(format!(
@@ -352,7 +378,7 @@ fn check_against_checkpoint(
         .store()
         .header(height)
         .code(exit::RUNTIME)?
-        .map(|header| header.hash());
+        .map(|header| header.hash(genesis.suite));
     if ours != Some(signed) {
         return Ok(Err(format!(
             "at height {height} the checkpoint signs block {signed}, the verified chain holds {}",
@@ -368,6 +394,7 @@ fn check_against_checkpoint(
 fn check_node_answers(
     agent: &ureq::Agent,
     base: &str,
+    suite: Suite,
     head_before: &hutong_verify::Checkpoint,
     summary: &AuditSummary,
 ) -> Result<String, Failure> {
@@ -378,19 +405,19 @@ fn check_node_answers(
             head_before.header.height, verified.height
         ));
     }
-    if head_before.header.hash() != verified.block_hash {
+    if head_before.header.hash(suite) != verified.block_hash {
         return Ok(format!(
             "MISMATCH: the node's checkpoint names block {} at height {}, the verified chain {}",
-            head_before.header.hash(),
+            head_before.header.hash(suite),
             verified.height,
             verified.block_hash
         ));
     }
-    let now = node_header(agent, base, verified.height)?;
-    if now.hash() != verified.block_hash {
+    let now = node_header(agent, base, suite, verified.height)?;
+    if now.hash(suite) != verified.block_hash {
         return Ok(format!(
             "MISMATCH: the node now serves block {} at height {}, the verified chain has {}",
-            now.hash(),
+            now.hash(suite),
             verified.height,
             verified.block_hash
         ));
@@ -947,7 +974,7 @@ fn history(args: &AuditArgs, auditor: &Auditor, range: &TimeRange) -> Result<(),
                 height: event.height,
                 block_time_utc: utc_text(header.time),
                 transaction_id: event.tx,
-                leaf_hash: Blake3Log.leaf_hash(&transaction.to_bytes()),
+                leaf_hash: auditor.store().suite().leaf_hash(&transaction.to_bytes()),
                 transaction,
                 inclusion,
             });
@@ -1035,6 +1062,11 @@ fn compare(args: &AuditArgs) -> Result<(), Failure> {
     }
     let genesis = args.genesis.as_deref().map(read_genesis).transpose()?;
     let agent = agent(REQUEST_TIMEOUT);
+    // Without a genesis file, the reference node says which suite the chain's hashes are in.
+    let suite = match &genesis {
+        Some(genesis) => genesis.suite,
+        None => node_suite(&agent, reference)?,
+    };
     let mut heads = Vec::new();
     for node in &nodes {
         let checkpoint = node_checkpoint(&agent, node)?;
@@ -1049,7 +1081,7 @@ fn compare(args: &AuditArgs) -> Result<(), Failure> {
         heads.push(NodeHead {
             node: node.clone(),
             height: header.height,
-            block_hash: header.hash(),
+            block_hash: header.hash(suite),
             log_size: header.log_size,
             log_root: header.log_root,
             certified,
@@ -1059,7 +1091,7 @@ fn compare(args: &AuditArgs) -> Result<(), Failure> {
     let mut forked = false;
     if let Some((first, others)) = heads.split_first() {
         for other in others {
-            let relation = relate(&agent, first, other)?;
+            let relation = relate(&agent, suite, first, other)?;
             forked |= relation.relation == "fork";
             relations.push(relation);
         }
@@ -1144,6 +1176,7 @@ fn compare(args: &AuditArgs) -> Result<(), Failure> {
 
 fn relate(
     agent: &ureq::Agent,
+    suite: Suite,
     reference: &NodeHead,
     other: &NodeHead,
 ) -> Result<Relation, Failure> {
@@ -1151,9 +1184,9 @@ fn relate(
     let hash_at = |node: &str, height: Height| -> Result<Hash32, Failure> {
         if height == 0 {
             // Both start from their genesis header; compare it too.
-            return node_header(agent, node, 0).map(|header| header.hash());
+            return node_header(agent, node, suite, 0).map(|header| header.hash(suite));
         }
-        node_header(agent, node, height).map(|header| header.hash())
+        node_header(agent, node, suite, height).map(|header| header.hash(suite))
     };
     let reference_at = hash_at(&reference.node, common)?;
     let other_at = hash_at(&other.node, common)?;
@@ -1184,7 +1217,7 @@ fn relate(
                     && view.second_root == long.log_root
                     && view
                         .proof
-                        .verify(&Blake3Log, &short.log_root, &long.log_root)
+                        .verify(&suite, &short.log_root, &long.log_root)
                         .is_ok(),
             )
         };
@@ -1336,11 +1369,14 @@ mod tests {
         let block = store.commit(execution, certificate).unwrap();
         // The API's export line and the auditor's are the same JSON.
         let api_line = serde_json::to_string(&hutong_api::views::BlockView {
-            hash: block.hash(),
+            hash: block.hash(hutong_core::testkit::SUITE),
             block: block.clone(),
         })
         .unwrap();
-        assert_eq!(api_line, ExportLine::of(block.clone()).to_json());
+        assert_eq!(
+            api_line,
+            ExportLine::of(hutong_core::testkit::SUITE, block.clone()).to_json()
+        );
         let parsed = parse_export_line(api_line.as_bytes(), 1).unwrap();
         assert_eq!(parsed.block, block);
     }

@@ -15,6 +15,7 @@ use crate::config::Config;
 use crate::limits::TX_BODY_FILE_BYTES_MAX;
 use crate::shared::now_ms;
 use crate::{Failure, WithCode, exit, keys, tx_examples};
+use hutong_core::suite::Suite;
 
 pub fn keygen(dir: &Path, force: bool) -> Result<(), Failure> {
     std::fs::create_dir_all(dir)
@@ -248,21 +249,32 @@ pub fn tx(args: &TxArgs) -> Result<(), Failure> {
     };
     let agent = http_agent();
     let base = args.node.trim_end_matches('/');
+    // The node says which chain it serves and the chain's algorithm suite; a node that lied
+    // would only get the transaction refused by the others.
+    let (_, info) = get_json(&agent, &format!("{base}/v1/node"))?;
     let chain_id = match &args.chain_id {
         Some(chain_id) => chain_id.clone(),
-        None => {
-            let (_, info) = get_json(&agent, &format!("{base}/v1/node"))?;
-            info.get("chain_id")
-                .and_then(|value| value.as_str())
-                .map(str::to_owned)
-                .ok_or_else(|| {
-                    Failure::new(
-                        exit::UNREACHABLE,
-                        anyhow!("{base}/v1/node did not say the chain id; pass --chain-id"),
-                    )
-                })?
-        }
+        None => info
+            .get("chain_id")
+            .and_then(|value| value.as_str())
+            .map(str::to_owned)
+            .ok_or_else(|| {
+                Failure::new(
+                    exit::UNREACHABLE,
+                    anyhow!("{base}/v1/node did not say the chain id; pass --chain-id"),
+                )
+            })?,
     };
+    let suite: Suite = info
+        .get("suite")
+        .cloned()
+        .and_then(|value| serde_json::from_value(value).ok())
+        .ok_or_else(|| {
+            Failure::new(
+                exit::UNREACHABLE,
+                anyhow!("{base}/v1/node did not name an algorithm suite this build implements"),
+            )
+        })?;
     let mut body_text = String::new();
     let read = if body_path.as_os_str() == "-" {
         std::io::stdin()
@@ -314,14 +326,14 @@ pub fn tx(args: &TxArgs) -> Result<(), Failure> {
     };
     let pairs: Vec<(&AuthorityId, &hutong_core::crypto::SecretKey)> =
         signers.iter().map(|(id, key)| (id, key)).collect();
-    let transaction = Transaction::sign(payload, &pairs)
+    let transaction = Transaction::sign(suite, payload, &pairs)
         .context("signing")
         .code(exit::CONFIG)?;
     transaction
         .check_size_and_form()
         .context("the transaction is malformed")
         .code(exit::CONFIG)?;
-    let id = transaction.id();
+    let id = transaction.id(suite);
     let json = serde_json::to_string(&transaction)
         .context("encoding")
         .code(exit::RUNTIME)?;

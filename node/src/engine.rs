@@ -18,9 +18,7 @@ use hutong_consensus::{
     Action, CommitCertificate as ConsensusCertificate, Config as MachineConfig, Consensus, Input,
     Round, SigningState, Step, ValidatorId,
 };
-use hutong_core::block::{
-    Block, Ed25519Signer, Ed25519Verifier, validator_set, verify_block_certificate,
-};
+use hutong_core::block::{Block, validator_set, verify_block_certificate};
 use hutong_core::crypto::{PublicKey, SecretKey};
 use hutong_core::evidence::{Evidence, EvidenceKey};
 use hutong_core::hash::Hash32;
@@ -41,6 +39,7 @@ use crate::messages::{
 };
 use crate::network::{Misbehaviour, RequestId, Topic};
 use crate::shared::{Shared, now_ms};
+use hutong_core::suite::{Suite, SuiteSigner};
 
 /// What the engine asks of the network.
 #[derive(Debug)]
@@ -146,7 +145,7 @@ pub enum EngineError {
 /// The consensus driver.
 pub struct Engine {
     shared: Arc<Shared>,
-    machine: Consensus<Value, Ed25519Signer, Ed25519Verifier>,
+    machine: Consensus<Value, SuiteSigner, Suite>,
     config: ConsensusConfig,
     key: PublicKey,
     outgoing: mpsc::Sender<Outgoing>,
@@ -205,12 +204,11 @@ impl Engine {
         };
         let chain_id = shared.store.chain_id().to_owned();
         let key = node_key.public_key();
-        let signer = Ed25519Signer(node_key);
+        let suite = shared.store.suite();
+        let signer = suite.signer(node_key);
         let machine = match read_signing_state(&signing_state_path)? {
-            Some(state) => {
-                Consensus::restore(machine_config, chain_id, signer, Ed25519Verifier, state)
-            }
-            None => Consensus::new(machine_config, chain_id, signer, Ed25519Verifier),
+            Some(state) => Consensus::restore(machine_config, chain_id, signer, suite, state),
+            None => Consensus::new(machine_config, chain_id, signer, suite),
         }
         .map_err(|error| EngineError::Consensus(error.to_string()))?;
         let height = shared.store.height().map_err(store_error)? + 1;
@@ -580,7 +578,7 @@ impl Engine {
                     .retain(|held| EvidenceKey::of(held) != *key);
             }
         }
-        let value = execution.header.hash().0;
+        let value = execution.header.hash(self.shared.store.suite()).0;
         tracing::debug!(
             height,
             round,
@@ -771,7 +769,7 @@ impl Engine {
         tracing::info!(
             height = block.header.height,
             transactions = ids.len(),
-            hash = %block.hash(),
+            hash = %block.hash(self.shared.store.suite()),
             "committed"
         );
     }
@@ -816,7 +814,7 @@ impl Engine {
         match message {
             ConsensusMessage::Proposal { proposal, block } => {
                 let value = proposal.proposal.value;
-                if block.header.hash().0 != value {
+                if block.header.hash(self.shared.store.suite()).0 != value {
                     self.penalise(from, "proposal_block_mismatch");
                     return Ok(());
                 }
@@ -1032,9 +1030,12 @@ impl Engine {
                 .store
                 .registry_for(block.header.height)
                 .map_err(store_error)?;
-            if let Err(error) =
-                verify_block_certificate(&block.header, &block.certificate, &registry)
-            {
+            if let Err(error) = verify_block_certificate(
+                self.shared.store.suite(),
+                &block.header,
+                &block.certificate,
+                &registry,
+            ) {
                 tracing::warn!(height = block.header.height, %error, "catch-up block has a bad certificate");
                 self.penalise(peer, "bad_certificate");
                 break;
@@ -1150,7 +1151,7 @@ impl Engine {
             Ok(Ok(SyncResponse::Transactions(transactions))) => {
                 let missing: HashSet<Hash32> = incomplete.missing().into_iter().collect();
                 for bytes in transactions {
-                    let id = hutong_core::tx::tx_id_of_bytes(&bytes);
+                    let id = hutong_core::tx::tx_id_of_bytes(self.shared.store.suite(), &bytes);
                     if !missing.contains(&id) {
                         self.penalise(peer, "unasked_transaction");
                         continue;

@@ -6,9 +6,8 @@
 use std::path::{Path, PathBuf};
 
 use hutong_consensus::{Signature, SignedVote, Signer};
-use hutong_core::block::Ed25519Signer;
 use hutong_core::crypto::SecretKey;
-use hutong_core::hash::tagged;
+use hutong_core::suite::{Suite, SuiteSigner};
 
 use crate::config::{Config, TestingConfig};
 
@@ -72,15 +71,15 @@ impl Faults {
     }
 
     /// A signer of conflicting votes, when this node is to equivocate.
-    pub fn equivocator(&self, key: &SecretKey) -> Option<Equivocator> {
+    pub fn equivocator(&self, suite: Suite, key: &SecretKey) -> Option<Equivocator> {
         self.equivocate
-            .then(|| Equivocator(Ed25519Signer(key.clone())))
+            .then(|| Equivocator(suite.signer(key.clone())))
     }
 }
 
 /// Signs, for every vote the node casts, a second vote of the same slot with another value.
 #[derive(Debug)]
-pub struct Equivocator(Ed25519Signer);
+pub struct Equivocator(SuiteSigner);
 
 impl Equivocator {
     /// The conflicting twin of `vote`: nil for a value, a made-up value for nil.
@@ -88,7 +87,12 @@ impl Equivocator {
         let mut twin = vote.vote.clone();
         twin.value = match twin.value {
             Some(_) => None,
-            None => Some(tagged("hutong/testing/equivocation/v1", &twin.height.to_be_bytes()).0),
+            None => Some(
+                self.0
+                    .suite()
+                    .tagged("hutong/testing/equivocation/v1", &twin.height.to_be_bytes())
+                    .0,
+            ),
         };
         let signature: Signature = self.0.sign(&twin.sign_bytes(chain_id));
         SignedVote {
@@ -117,7 +121,10 @@ mod tests {
         assert!(!faults.withholds_transactions());
         assert!(
             faults
-                .equivocator(&hutong_core::testkit::secret("node"))
+                .equivocator(
+                    hutong_core::testkit::SUITE,
+                    &hutong_core::testkit::secret("node")
+                )
                 .is_none()
         );
     }
@@ -142,8 +149,9 @@ mod tests {
     #[test]
     fn the_twin_vote_conflicts_and_is_validly_signed() {
         use hutong_consensus::{SignatureVerifier, ValidatorId, Vote, VoteType};
+        use hutong_core::testkit::SUITE;
         let key = hutong_core::testkit::secret("node");
-        let signer = Ed25519Signer(key.clone());
+        let signer = SUITE.signer(key.clone());
         let vote = Vote {
             vote_type: VoteType::Prevote,
             height: 3,
@@ -155,19 +163,20 @@ mod tests {
             signature: signer.sign(&vote.sign_bytes("c1")),
             vote,
         };
-        let twin = Equivocator(Ed25519Signer(key)).twin(&signed, "c1");
+        let twin = Equivocator(SUITE.signer(key)).twin(&signed, "c1");
         assert_eq!(twin.vote.value, None);
         assert_eq!(
             (twin.vote.height, twin.vote.round),
             (signed.vote.height, signed.vote.round)
         );
-        assert!(hutong_core::block::Ed25519Verifier.verify(
+        assert!(SignatureVerifier::verify(
+            &SUITE,
             &twin.vote.validator,
             &twin.vote.sign_bytes("c1"),
             &twin.signature
         ));
         let nil_twin =
-            Equivocator(Ed25519Signer(hutong_core::testkit::secret("node"))).twin(&twin, "c1");
+            Equivocator(SUITE.signer(hutong_core::testkit::secret("node"))).twin(&twin, "c1");
         assert!(nil_twin.vote.value.is_some());
     }
 }

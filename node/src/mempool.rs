@@ -333,21 +333,28 @@ mod tests {
         for n in 0..2 {
             let transaction = fixture.issue_business_licence("qd-approval", "370200", n);
             mempool
-                .insert_at(transaction.id(), transaction, 100, 0)
+                .insert_at(
+                    transaction.id(hutong_core::testkit::SUITE),
+                    transaction,
+                    100,
+                    0,
+                )
                 .unwrap();
         }
         let third = fixture.issue_business_licence("qd-approval", "370200", 3);
         assert!(matches!(
-            mempool.insert_at(third.id(), third, 100, 0),
+            mempool.insert_at(third.id(hutong_core::testkit::SUITE), third, 100, 0),
             Err(AdmitError::Full { .. })
         ));
 
         let mut by_bytes = pool(100, 150);
         let first = fixture.issue_business_licence("qd-approval", "370200", 4);
-        by_bytes.insert_at(first.id(), first, 100, 0).unwrap();
+        by_bytes
+            .insert_at(first.id(hutong_core::testkit::SUITE), first, 100, 0)
+            .unwrap();
         let second = fixture.issue_business_licence("qd-approval", "370200", 5);
         assert!(matches!(
-            by_bytes.insert_at(second.id(), second, 100, 0),
+            by_bytes.insert_at(second.id(hutong_core::testkit::SUITE), second, 100, 0),
             Err(AdmitError::Full { .. })
         ));
         assert_eq!(by_bytes.bytes(), 100);
@@ -358,7 +365,7 @@ mod tests {
         let mut fixture = Fixture::new();
         let mut mempool = pool(10, 1000);
         let transaction = fixture.issue_business_licence("qd-approval", "370200", 1);
-        let id = transaction.id();
+        let id = transaction.id(hutong_core::testkit::SUITE);
         mempool.insert_at(id, transaction.clone(), 100, 0).unwrap();
         assert_eq!(
             mempool.insert_at(id, transaction, 100, 0),
@@ -379,15 +386,27 @@ mod tests {
         // Arrival: a2, b1, a1.
         for transaction in [a2.clone(), b1.clone(), a1.clone()] {
             mempool
-                .insert_at(transaction.id(), transaction, 10, 0)
+                .insert_at(
+                    transaction.id(hutong_core::testkit::SUITE),
+                    transaction,
+                    10,
+                    0,
+                )
                 .unwrap();
         }
         let order: Vec<Hash32> = mempool
             .candidates(10, |_| Some(1))
             .iter()
-            .map(Transaction::id)
+            .map(|transaction| transaction.id(hutong_core::testkit::SUITE))
             .collect();
-        assert_eq!(order, vec![a1.id(), a2.id(), b1.id()]);
+        assert_eq!(
+            order,
+            vec![
+                a1.id(hutong_core::testkit::SUITE),
+                a2.id(hutong_core::testkit::SUITE),
+                b1.id(hutong_core::testkit::SUITE)
+            ]
+        );
         assert_eq!(mempool.candidates(1, |_| Some(1)).len(), 1);
     }
 
@@ -401,32 +420,48 @@ mod tests {
         let third = fixture.issue_business_licence("qd-approval", "370200", 3);
         // The third arrives first: nothing of the signer is offered, and the next nonce to
         // use is still the first.
-        mempool.insert_at(third.id(), third.clone(), 10, 0).unwrap();
+        mempool
+            .insert_at(third.id(hutong_core::testkit::SUITE), third.clone(), 10, 0)
+            .unwrap();
         assert!(mempool.candidates(10, |_| Some(1)).is_empty());
         assert!(!mempool.has_ready(|_| Some(1)));
         assert_eq!(mempool.next_nonce(&signer, 1), 1);
         // The first: offered alone; the third still waits for the second.
-        mempool.insert_at(first.id(), first.clone(), 10, 0).unwrap();
-        let offered: Vec<Hash32> = mempool
-            .candidates(10, |_| Some(1))
-            .iter()
-            .map(Transaction::id)
-            .collect();
-        assert_eq!(offered, vec![first.id()]);
-        assert_eq!(mempool.next_nonce(&signer, 1), 2);
-        // The second fills the gap: all three, in nonce order.
         mempool
-            .insert_at(second.id(), second.clone(), 10, 0)
+            .insert_at(first.id(hutong_core::testkit::SUITE), first.clone(), 10, 0)
             .unwrap();
         let offered: Vec<Hash32> = mempool
             .candidates(10, |_| Some(1))
             .iter()
-            .map(Transaction::id)
+            .map(|transaction| transaction.id(hutong_core::testkit::SUITE))
             .collect();
-        assert_eq!(offered, vec![first.id(), second.id(), third.id()]);
+        assert_eq!(offered, vec![first.id(hutong_core::testkit::SUITE)]);
+        assert_eq!(mempool.next_nonce(&signer, 1), 2);
+        // The second fills the gap: all three, in nonce order.
+        mempool
+            .insert_at(
+                second.id(hutong_core::testkit::SUITE),
+                second.clone(),
+                10,
+                0,
+            )
+            .unwrap();
+        let offered: Vec<Hash32> = mempool
+            .candidates(10, |_| Some(1))
+            .iter()
+            .map(|transaction| transaction.id(hutong_core::testkit::SUITE))
+            .collect();
+        assert_eq!(
+            offered,
+            vec![
+                first.id(hutong_core::testkit::SUITE),
+                second.id(hutong_core::testkit::SUITE),
+                third.id(hutong_core::testkit::SUITE)
+            ]
+        );
         assert_eq!(mempool.next_nonce(&signer, 1), 4);
         // Once the first is committed, the run starts at the second.
-        mempool.remove(&[first.id()]);
+        mempool.remove(&[first.id(hutong_core::testkit::SUITE)]);
         assert_eq!(mempool.candidates(10, |_| Some(2)).len(), 2);
         assert!(mempool.has_ready(|_| Some(2)));
         assert!(!mempool.has_ready(|_| Some(5)));
@@ -441,14 +476,19 @@ mod tests {
         let mut rival = fixture.issue_business_licence("qd-approval", "370200", 2);
         rival.payload.nonce = pending.payload.nonce;
         mempool
-            .insert_at(pending.id(), pending.clone(), 10, 0)
+            .insert_at(
+                pending.id(hutong_core::testkit::SUITE),
+                pending.clone(),
+                10,
+                0,
+            )
             .unwrap();
         assert_eq!(
-            mempool.insert_at(rival.id(), rival, 10, 0),
+            mempool.insert_at(rival.id(hutong_core::testkit::SUITE), rival, 10, 0),
             Err(AdmitError::NonceTaken {
                 signer: "qd-approval".into(),
                 nonce: pending.payload.nonce,
-                pending: pending.id(),
+                pending: pending.id(hutong_core::testkit::SUITE),
             })
         );
         assert_eq!(mempool.len(), 1);
@@ -464,19 +504,24 @@ mod tests {
         let waiting = fixture.issue_business_licence("qd-approval", "370200", 4);
         for transaction in [&used, &next, &waiting] {
             mempool
-                .insert_at(transaction.id(), transaction.clone(), 10, 1_000)
+                .insert_at(
+                    transaction.id(hutong_core::testkit::SUITE),
+                    transaction.clone(),
+                    10,
+                    1_000,
+                )
                 .unwrap();
         }
         // Nonce 1 was used by a committed transaction: `used` goes; `waiting` (after the gap
         // at 3) has not waited long enough yet.
         let stale = mempool.prune(2_000, |_| Some(2));
-        assert_eq!(stale, vec![used.id()]);
+        assert_eq!(stale, vec![used.id(hutong_core::testkit::SUITE)]);
         assert_eq!(mempool.len(), 2);
         // Later, `waiting` has waited too long; `next` follows the committed nonce and stays.
         let stale = mempool.prune(1_000 + WAITING_MS_MAX + 1, |_| Some(2));
         assert!(stale.is_empty());
-        assert!(mempool.contains(&next.id()));
-        assert!(!mempool.contains(&waiting.id()));
+        assert!(mempool.contains(&next.id(hutong_core::testkit::SUITE)));
+        assert!(!mempool.contains(&waiting.id(hutong_core::testkit::SUITE)));
     }
 
     #[test]

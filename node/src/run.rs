@@ -188,7 +188,7 @@ async fn run_node(home: &Path, config: Config) -> Result<(), Failure> {
         extra_allowed,
     )
     .code(exit::STORE)?
-    .with_equivocator(faults.equivocator(&node_key));
+    .with_equivocator(faults.equivocator(genesis.suite, &node_key));
 
     let peers = Arc::new(RwLock::new(Vec::new()));
     let network_metrics = Arc::new(RwLock::new(String::new()));

@@ -28,7 +28,7 @@ pub struct NodeService {
 
 impl NodeControl for NodeService {
     fn submit(&self, transaction: Transaction) -> Result<Hash32, SubmitError> {
-        let id = transaction.id();
+        let id = transaction.id(self.shared.store.suite());
         self.admitter
             .submit(transaction)
             .map_err(|error| match error {

@@ -116,7 +116,7 @@ impl Shared {
             .into_iter()
             .map(|transaction| {
                 let bytes = transaction.check_size_and_form()?;
-                let id = hutong_core::tx::tx_id_of_bytes(&bytes);
+                let id = hutong_core::tx::tx_id_of_bytes(self.store.suite(), &bytes);
                 Ok(Candidate {
                     id,
                     transaction,
@@ -325,9 +325,12 @@ pub(crate) mod tests {
             true,
         );
         assert_eq!(results.len(), 5);
-        assert_eq!(results[0].as_ref().ok(), Some(&good.id()));
+        assert_eq!(
+            results[0].as_ref().ok(),
+            Some(&good.id(hutong_core::testkit::SUITE))
+        );
         assert!(
-            matches!(results[1], Err(AdmissionError::Pool(AdmitError::Duplicate(id))) if id == good.id())
+            matches!(results[1], Err(AdmissionError::Pool(AdmitError::Duplicate(id))) if id == good.id(hutong_core::testkit::SUITE))
         );
         assert!(
             matches!(&results[2], Err(AdmissionError::Rule(rule)) if rule.code() == "bad_signature"),
@@ -339,23 +342,41 @@ pub(crate) mod tests {
             "{:?}",
             results[3]
         );
-        assert_eq!(results[4].as_ref().ok(), Some(&later.id()));
+        assert_eq!(
+            results[4].as_ref().ok(),
+            Some(&later.id(hutong_core::testkit::SUITE))
+        );
 
         let mempool = shared.mempool.lock().unwrap();
         assert_eq!(mempool.len(), 2);
-        assert!(mempool.contains(&good.id()) && mempool.contains(&later.id()));
+        assert!(
+            mempool.contains(&good.id(hutong_core::testkit::SUITE))
+                && mempool.contains(&later.id(hutong_core::testkit::SUITE))
+        );
         assert_eq!(
-            mempool.rejection(&forged.id()).map(|(code, _)| code),
+            mempool
+                .rejection(&forged.id(hutong_core::testkit::SUITE))
+                .map(|(code, _)| code),
             Some("bad_signature".to_owned())
         );
-        assert!(mempool.rejection(&ungranted.id()).is_some());
+        assert!(
+            mempool
+                .rejection(&ungranted.id(hutong_core::testkit::SUITE))
+                .is_some()
+        );
         drop(mempool);
         // Exactly the admitted ones go to the peers, as their canonical bytes.
         let first = gossiped.try_recv().unwrap();
         let second = gossiped.try_recv().unwrap();
         assert!(gossiped.try_recv().is_err());
-        assert_eq!(hutong_core::tx::tx_id_of_bytes(&first), good.id());
-        assert_eq!(hutong_core::tx::tx_id_of_bytes(&second), later.id());
+        assert_eq!(
+            hutong_core::tx::tx_id_of_bytes(hutong_core::testkit::SUITE, &first),
+            good.id(hutong_core::testkit::SUITE)
+        );
+        assert_eq!(
+            hutong_core::tx::tx_id_of_bytes(hutong_core::testkit::SUITE, &second),
+            later.id(hutong_core::testkit::SUITE)
+        );
 
         // Again: both are already waiting; nothing changes.
         let again = shared.admit_batch(vec![good.clone(), later.clone()], false);

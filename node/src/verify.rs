@@ -205,7 +205,7 @@ fn verify_qr(
         .ok_or_else(|| anyhow!("the bundle proves no issuer record to check the QR payload with"))
         .code(exit::INVALID)?;
     let qr = payload
-        .verify_with_authority(&licence.checkpoint.chain_id, issuer)
+        .verify_with_authority(genesis.suite, &licence.checkpoint.chain_id, issuer)
         .map_err(|error| anyhow!("the QR payload does not verify ({}): {error}", error.code()))
         .code(exit::INVALID)?;
     if (&qr.type_code, &qr.number) != (&licence.type_code, &licence.number) {
@@ -310,7 +310,7 @@ fn verify_consistency(
             ),
         ));
     }
-    hutong_verify::verify_log_consistency(proof, &first.log_root, &second.log_root)
+    hutong_verify::verify_log_consistency(genesis.suite, proof, &first.log_root, &second.log_root)
         .map_err(|error| {
             anyhow!(
                 "the log at height {} is not a prefix of the log at height {}: {error}",

@@ -30,6 +30,7 @@ use crate::demo::{self, DemoSize, Signer};
 use crate::limits::UNCOMMITTED_SAMPLE_MAX;
 pub use crate::limits::{COUNT_MAX, DURATION_SECONDS_MAX, STREAMS_MAX};
 use crate::{Error, keyfile, network};
+use hutong_core::suite::Suite;
 
 /// Options of `hutong bench`.
 #[derive(Clone, Debug)]
@@ -145,11 +146,12 @@ fn round3(value: f64) -> f64 {
 fn bench_issuers(
     options: &BenchOptions,
     client: &Client,
+    suite: Suite,
     chain_id: &str,
 ) -> Result<BTreeMap<String, hutong_core::crypto::SecretKey>, Error> {
     let authority_dir = options.keys_dir.join("keys").join("authorities");
     let governor_keys = network::authority_keys(&options.keys_dir)?;
-    let mut governor = Signer::new(chain_id, governor_keys);
+    let mut governor = Signer::new(suite, chain_id, governor_keys);
     if !governor.has_key("samr") {
         return Err(Error::Usage(format!(
             "{} has no key of the governor samr",
@@ -203,7 +205,7 @@ fn bench_issuers(
         for body in wave {
             signed.push(governor.sign("samr", body, now)?);
         }
-        submit_and_wait(client, &options.nodes[0], &signed)?;
+        submit_and_wait(client, &options.nodes[0], suite, &signed)?;
     }
     Ok(keys)
 }
@@ -213,6 +215,7 @@ fn bench_issuers(
 fn submit_and_wait(
     client: &Client,
     api: &str,
+    suite: Suite,
     transactions: &[hutong_core::tx::Transaction],
 ) -> Result<(), Error> {
     let mut last = None;
@@ -221,7 +224,7 @@ fn submit_and_wait(
             serde_json::to_vec(transaction).map_err(|error| Error::Demo(error.to_string()))?;
         let (status, answer) = client.post_json(&format!("{api}/v1/transactions"), &body)?;
         match status {
-            200 | 202 => last = Some(transaction.id()),
+            200 | 202 => last = Some(transaction.id(suite)),
             400..=499 => {}
             _ => {
                 return Err(Error::Node(format!(
@@ -264,12 +267,13 @@ fn prepare(
     options: &BenchOptions,
     client: &Client,
     keys: BTreeMap<String, hutong_core::crypto::SecretKey>,
+    suite: Suite,
     chain_id: &str,
 ) -> Result<Vec<Vec<Prepared>>, Error> {
     let total = planned(options);
     let streams = options.streams;
     let ids: Vec<String> = keys.keys().cloned().collect();
-    let mut signer = Signer::new(chain_id, keys);
+    let mut signer = Signer::new(suite, chain_id, keys);
     for id in &ids {
         signer.continue_from(id, client::next_nonce(client, &options.nodes[0], id)?);
     }
@@ -296,7 +300,7 @@ fn prepare(
         let number = format!("BENCH-{run}-{index}");
         let body = TxBody::IssueLicence {
             type_code: "business-licence".into(),
-            document_hash: hutong_core::hash::tagged("hutong/bench/document", number.as_bytes()),
+            document_hash: suite.tagged("hutong/bench/document", number.as_bytes()),
             number: LicenceNumber(number),
             holder: Holder::Enterprise(holder),
             holder_name: format!("Load test enterprise {index}"),
@@ -308,7 +312,7 @@ fn prepare(
         let transaction = signer.sign(&ids[stream], body, now)?;
         let encoded = transaction.encode();
         per_stream[stream].push(Prepared {
-            id: encoded.id(),
+            id: encoded.id(suite),
             bytes: encoded.into_bytes(),
         });
     }
@@ -319,6 +323,7 @@ fn prepare(
 /// `stop` is set.
 fn watch_commits(
     api: &str,
+    suite: Suite,
     from: u64,
     stop: &AtomicBool,
     committed: &Mutex<HashMap<Hash32, Instant>>,
@@ -346,7 +351,7 @@ fn watch_commits(
                 .lock()
                 .unwrap_or_else(|poisoned| poisoned.into_inner());
             for transaction in &block.transactions {
-                map.entry(transaction.id()).or_insert(seen);
+                map.entry(transaction.id(suite)).or_insert(seen);
             }
             next += 1;
         }
@@ -370,9 +375,11 @@ fn write(options: &BenchOptions, client: &Client) -> Result<BenchResult, Error> 
         .and_then(|value| value.as_str())
         .ok_or_else(|| Error::Node("/v1/node does not say the chain id".into()))?
         .to_string();
-    let keys = bench_issuers(options, client, &chain_id)?;
+    // The suite is the chain's, from the genesis file of the testnet the keys come from.
+    let suite = network::read_genesis(&options.keys_dir)?.suite;
+    let keys = bench_issuers(options, client, suite, &chain_id)?;
     eprintln!("signing {} transactions...", planned(options));
-    let per_stream = prepare(options, client, keys, &chain_id)?;
+    let per_stream = prepare(options, client, keys, suite, &chain_id)?;
     let start_height = client::height(client, &options.nodes[0]).unwrap_or(0);
     let committed: Mutex<HashMap<Hash32, Instant>> = Mutex::new(HashMap::new());
     let stop_watching = AtomicBool::new(false);
@@ -389,8 +396,15 @@ fn write(options: &BenchOptions, client: &Client) -> Result<BenchResult, Error> 
     let start = Instant::now();
     let end = start + options.duration;
     let (counts, watch_result) = std::thread::scope(|scope| {
-        let watcher = scope
-            .spawn(|| watch_commits(&options.nodes[0], start_height, &stop_watching, &committed));
+        let watcher = scope.spawn(|| {
+            watch_commits(
+                &options.nodes[0],
+                suite,
+                start_height,
+                &stop_watching,
+                &committed,
+            )
+        });
         let handles: Vec<_> = per_stream
             .iter()
             .enumerate()

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 
 use hutong_core::crypto::{PublicKey, SecretKey};
 use hutong_core::genesis::{Genesis, GenesisGrant};
-use hutong_core::hash::{Hash32, tagged};
+use hutong_core::hash::Hash32;
 use hutong_core::ident::{RegionCode, ResidentId, Uscc};
 use hutong_core::records::{
     AuthorityId, FaceValue, FieldKind, FieldSchema, Holder, HolderKind, IssuedBy, LicenceNumber,
@@ -328,14 +328,16 @@ pub fn genesis(
 /// or from 1.
 #[derive(Debug)]
 pub struct Signer {
+    suite: Suite,
     chain_id: String,
     keys: BTreeMap<String, SecretKey>,
     last_nonces: BTreeMap<String, u64>,
 }
 
 impl Signer {
-    pub fn new(chain_id: &str, keys: BTreeMap<String, SecretKey>) -> Self {
+    pub fn new(suite: Suite, chain_id: &str, keys: BTreeMap<String, SecretKey>) -> Self {
         Signer {
+            suite,
             chain_id: chain_id.into(),
             keys,
             last_nonces: BTreeMap::new(),
@@ -375,7 +377,7 @@ impl Signer {
             created_at: now_ms,
             body,
         };
-        Transaction::sign(payload, &[(&signer, key)])
+        Transaction::sign(self.suite, payload, &[(&signer, key)])
             .map_err(|error| Error::Demo(format!("signing for {authority}: {error}")))
     }
 }
@@ -434,6 +436,7 @@ fn person_name(n: u64) -> String {
 
 /// One enterprise licence to issue.
 struct Issue<'a> {
+    suite: Suite,
     type_code: &'a str,
     number: String,
     holder: Uscc,
@@ -458,7 +461,9 @@ fn issue_body(issue: Issue<'_>) -> Result<TxBody, Error> {
     }
     Ok(TxBody::IssueLicence {
         type_code: issue.type_code.into(),
-        document_hash: tagged("hutong/demo/document", issue.number.as_bytes()),
+        document_hash: issue
+            .suite
+            .tagged("hutong/demo/document", issue.number.as_bytes()),
         number: LicenceNumber(issue.number),
         holder: Holder::Enterprise(issue.holder),
         holder_name: issue.holder_name.1,
@@ -556,7 +561,7 @@ pub struct DemoPlan {
 
 /// The demo's records and their signers. `now` is the signing time; issuances are dated in the
 /// recent past so that their history looks lived-in.
-pub fn plan(size: DemoSize, now: TimeMs) -> Result<DemoPlan, Error> {
+pub fn plan(suite: Suite, size: DemoSize, now: TimeMs) -> Result<DemoPlan, Error> {
     let mut issuances = Vec::new();
     let mut examples = Examples::default();
     let year_ms = 365 * DAY_MS;
@@ -591,6 +596,7 @@ pub fn plan(size: DemoSize, now: TimeMs) -> Result<DemoPlan, Error> {
             let holder = uscc(region_code, n)?;
             let number = holder.to_string();
             let body = issue_body(Issue {
+                suite,
                 type_code: "business-licence",
                 number: number.clone(),
                 holder,
@@ -629,6 +635,7 @@ pub fn plan(size: DemoSize, now: TimeMs) -> Result<DemoPlan, Error> {
         let holder = qingdao_holder(n)?;
         let number = format!("JY33702{:09}", n);
         let body = issue_body(Issue {
+            suite,
             type_code: "food-operation-permit",
             number: number.clone(),
             holder,
@@ -647,6 +654,7 @@ pub fn plan(size: DemoSize, now: TimeMs) -> Result<DemoPlan, Error> {
     for n in 1..=size.social_insurance {
         let holder = qingdao_holder(n)?;
         let body = issue_body(Issue {
+            suite,
             type_code: "social-insurance-registration",
             number: format!("SB370200{:08}", n),
             holder,
@@ -665,6 +673,7 @@ pub fn plan(size: DemoSize, now: TimeMs) -> Result<DemoPlan, Error> {
         let holder = qingdao_holder(n)?;
         let rating = ["A", "B", "M", "C"][(n as usize) % 4];
         let body = issue_body(Issue {
+            suite,
             type_code: "tax-credit-rating",
             number: format!("NSXY2025-{:08}", n),
             holder,
@@ -701,6 +710,7 @@ pub fn plan(size: DemoSize, now: TimeMs) -> Result<DemoPlan, Error> {
         let enterprise = 1 + (n - 1) % base.max(1);
         let number = format!("RT{region_code}{n:06}");
         let body = issue_body(Issue {
+            suite,
             type_code: "road-transport-permit",
             number: number.clone(),
             holder: uscc(region_code, enterprise)?,
@@ -717,15 +727,15 @@ pub fn plan(size: DemoSize, now: TimeMs) -> Result<DemoPlan, Error> {
         let first17 = format!("370202{}{:03}", 19800101 + (n % 20) * 10000, n % 1000);
         let resident = ResidentId::with_check(&first17)
             .map_err(|error| Error::Demo(format!("resident id {first17}: {error}")))?;
-        let salt: [u8; 32] = tagged("hutong/demo/salt", &n.to_be_bytes()).0;
-        let person: Hash32 = resident.commitment(&salt);
+        let salt: [u8; 32] = suite.tagged("hutong/demo/salt", &n.to_be_bytes()).0;
+        let person: Hash32 = resident.commitment(suite, &salt);
         let number = format!("ZG3702{:010}", n);
         let mut face = BTreeMap::new();
         let name = person_name(n);
         face.insert("name".to_string(), FaceValue::Clear(name.clone()));
         face.insert(
             "id_number".to_string(),
-            FaceValue::Committed(face_commitment(&salt, "id_number", &first17)),
+            FaceValue::Committed(face_commitment(suite, &salt, "id_number", &first17)),
         );
         face.insert(
             "occupation".to_string(),
@@ -740,7 +750,7 @@ pub fn plan(size: DemoSize, now: TimeMs) -> Result<DemoPlan, Error> {
         );
         let body = TxBody::IssueLicence {
             type_code: "qualification".into(),
-            document_hash: tagged("hutong/demo/document", number.as_bytes()),
+            document_hash: suite.tagged("hutong/demo/document", number.as_bytes()),
             number: LicenceNumber(number.clone()),
             holder: Holder::Person(person),
             holder_name: name,

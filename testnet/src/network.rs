@@ -32,6 +32,8 @@ use crate::demo::{self, DemoSize, Signer};
 use crate::limits::DEMO_NONCES_AHEAD_MAX;
 pub use crate::limits::{DEMO_WAIT, NODES_MAX, START_WAIT, STOP_WAIT};
 use crate::{Error, keyfile};
+use hutong_core::genesis::Genesis;
+use hutong_core::suite::Suite;
 
 /// The manifest file's name in the testnet directory.
 pub const MANIFEST: &str = "testnet.json";
@@ -380,6 +382,13 @@ fn absolute(path: &Path) -> Result<PathBuf, Error> {
 }
 
 /// Reads the demo departments' keys from `dir/keys/authorities`.
+/// The testnet's genesis file, `DIR/genesis.json`.
+pub fn read_genesis(dir: &Path) -> Result<Genesis, Error> {
+    let path = dir.join("genesis.json");
+    let bytes = std::fs::read(&path).map_err(|error| Error::io(&path, error))?;
+    Genesis::from_json(&bytes).map_err(|error| Error::Usage(format!("{}: {error}", path.display())))
+}
+
 pub fn authority_keys(dir: &Path) -> Result<BTreeMap<String, SecretKey>, Error> {
     let authority_dir = dir.join("keys").join("authorities");
     let mut keys = BTreeMap::new();
@@ -703,9 +712,10 @@ fn load_demo(
     size: DemoSize,
 ) -> Result<(), Error> {
     let keys = authority_keys(dir)?;
-    let mut signer = Signer::new(&manifest.chain_id, keys);
+    let suite = read_genesis(dir)?.suite;
+    let mut signer = Signer::new(suite, &manifest.chain_id, keys);
     let started = Instant::now();
-    let plan = demo::plan(size, demo::now_ms())?;
+    let plan = demo::plan(suite, size, demo::now_ms())?;
     let apis: Vec<String> = manifest
         .nodes
         .iter()
@@ -736,7 +746,7 @@ fn load_demo(
         for (authority, body) in wave {
             signed.push(signer.sign(authority, body.clone(), demo::now_ms())?);
         }
-        let outcome = submit_wave(client, &apis, &signed)?;
+        let outcome = submit_wave(client, &apis, suite, &signed)?;
         committed += outcome.committed;
         rejected.extend(outcome.rejected);
     }
@@ -767,6 +777,7 @@ struct WaveOutcome {
 fn submit_wave(
     client: &Client,
     apis: &[String],
+    suite: Suite,
     transactions: &[hutong_core::tx::Transaction],
 ) -> Result<WaveOutcome, Error> {
     let mut by_signer: BTreeMap<String, Vec<usize>> = BTreeMap::new();
@@ -823,7 +834,7 @@ fn submit_wave(
     };
     // Each signer's last commits last (nonce order): waiting from the end waits little.
     while let Some((api, index)) = pending.pop() {
-        let id = transactions[index].id();
+        let id = transactions[index].id(suite);
         loop {
             let (_, answer) = client.get(&format!("{api}/v1/transactions/{id}"))?;
             match answer.get("state").and_then(|state| state.as_str()) {

@@ -385,6 +385,128 @@ fn source_files_import_no_circles() {
     );
 }
 
+/// The files whose non-test code may call the cryptographic primitives directly: the suite,
+/// which every other file goes through, and the implementations it dispatches to. The core's
+/// testkit derives fixture keys and document hashes; it is never a running node's logic.
+const PRIMITIVE_FILES: &[&str] = &[
+    "core/src/suite.rs",
+    "core/src/hash.rs",
+    "core/src/log.rs",
+    "core/src/crypto.rs",
+    "core/src/testkit.rs",
+];
+
+/// Crates and free functions that compute a hash or check a signature without a suite
+/// (ADR 0016): a call of one of them outside [`PRIMITIVE_FILES`] would fix a chain's
+/// algorithms where the genesis file is meant to choose them.
+const PRIMITIVE_CRATES: &[&str] = &["blake3", "sha2", "ed25519_dalek", "curve25519_dalek"];
+const PRIMITIVE_NAMES: &[&str] = &[
+    "Blake3Log",
+    "Sha256Log",
+    "tagged",
+    "blake3_parts",
+    "verify_batch",
+    "verify_batch_with_errors",
+];
+
+/// Digests that never enter the chain and so are no suite's business, by file and name: the
+/// store's key for a signature it remembers as verified (a set held in one node's memory),
+/// and gossipsub's message ids (the network layer's own, ADR 0003).
+const LOCAL_DIGESTS: &[(&str, &str)] = &[
+    ("ledger/src/store/mod.rs", "blake3_parts"),
+    ("node/src/network/event_loop.rs", "blake3_parts"),
+];
+
+/// Where non-test code calls a primitive outside [`PRIMITIVE_FILES`]: `file:line what`.
+fn primitive_calls(label: &str, files: &BTreeMap<String, String>) -> Vec<String> {
+    let mut found = Vec::new();
+    for (file, source) in files {
+        let path = format!("{label}/{file}");
+        if PRIMITIVE_FILES.contains(&path.as_str()) {
+            continue;
+        }
+        let Some(code) = without_test_items(&tokens(&blank_comments_and_literals(source))) else {
+            continue;
+        };
+        for (index, token) in code.iter().enumerate() {
+            let Token::Word(word) = &token.token else {
+                continue;
+            };
+            // `suite.tagged(...)` and `suite.verify_batch(...)` are the suite's methods.
+            let is_method = index > 0 && is_punct(&code, index - 1, '.');
+            let after_crypto = index >= 2
+                && code[index - 1].token == Token::PathSeparator
+                && word_at(&code, index - 2) == Some("crypto");
+            let primitive = PRIMITIVE_CRATES.contains(&word.as_str())
+                || (!is_method && PRIMITIVE_NAMES.contains(&word.as_str()))
+                || (after_crypto && word == "verify");
+            if primitive && !LOCAL_DIGESTS.contains(&(path.as_str(), word.as_str())) {
+                found.push(format!("{path}:{} `{word}`", token.line));
+            }
+        }
+    }
+    found
+}
+
+#[test]
+fn hashes_and_signatures_go_through_the_suite() {
+    let metadata = workspace_metadata();
+    let root = workspace_root();
+    let members: BTreeSet<&str> = json_array(metadata, "workspace_members")
+        .iter()
+        .map(|id| id.as_str().expect("member id"))
+        .collect();
+    let mut report = Vec::new();
+    for package in json_array(metadata, "packages") {
+        if !members.contains(json_str(package, "id")) {
+            continue;
+        }
+        let manifest = PathBuf::from(json_str(package, "manifest_path"));
+        let crate_dir = manifest.parent().expect("manifest in a folder");
+        let label = crate_dir
+            .strip_prefix(&root)
+            .expect("a member inside the workspace")
+            .to_string_lossy()
+            .replace('\\', "/");
+        report.extend(primitive_calls(
+            &format!("{label}/src"),
+            &read_sources(&crate_dir.join("src")),
+        ));
+    }
+    assert!(
+        report.is_empty(),
+        "hashing and signing outside the suite (call the chain's `Suite` instead):\n{}",
+        report.join("\n")
+    );
+}
+
+#[test]
+fn a_primitive_called_outside_the_suite_is_found() {
+    let files = sources(&[
+        (
+            "store.rs",
+            "use hutong_core::hash::tagged;\nfn root(s: Suite) -> Hash32 { s.tagged(\"a\", b\"\") }\n\
+             fn leaf() -> Hash32 { Blake3Log.leaf_hash(b\"\") }\nfn check() { crypto::verify(k, m, s); }\n\
+             #[cfg(test)]\nmod tests { fn t() { blake3::hash(b\"\"); } }\n// blake3::hash in a comment\n",
+        ),
+        (
+            "suite_user.rs",
+            "fn ok(s: Suite) { s.verify_batch(&[]); }\n",
+        ),
+    ]);
+    assert_eq!(
+        primitive_calls("ledger/src", &files),
+        vec![
+            "ledger/src/store.rs:1 `tagged`".to_owned(),
+            "ledger/src/store.rs:3 `Blake3Log`".to_owned(),
+            "ledger/src/store.rs:4 `verify`".to_owned(),
+        ]
+    );
+    // The suite's own files may.
+    let suite = sources(&[("suite.rs", "fn f() { blake3::hash(b\"\"); }\n")]);
+    assert!(primitive_calls("core/src", &suite).is_empty());
+}
+
 /// Every `.rs` file under `src`, by its path relative to `src` with `/` separators.
 fn read_sources(src: &Path) -> BTreeMap<String, String> {
     let mut files = BTreeMap::new();

@@ -43,7 +43,7 @@ fn a_nodes_chain_reverifies_and_an_altered_export_does_not() {
             .submit(&transaction)
             .expect("the node answers");
         assert_eq!(status, 202, "submission refused: {body}");
-        ids.push(transaction.id());
+        ids.push(transaction.id(hutong_core::testkit::SUITE));
     }
     network.wait_for(
         "the issuances to be committed on both nodes",

@@ -118,7 +118,7 @@ fn load_with_a_validator_killed_and_restarted_loses_nothing() {
         }
         let (status, body) = network.nodes[0].submit(transaction).expect("node0 answers");
         assert_eq!(status, 202, "submission refused: {body}");
-        admitted.push(transaction.id());
+        admitted.push(transaction.id(hutong_core::testkit::SUITE));
     }
 
     // Every admitted transaction commits (node0 was never down). The transactions are one
@@ -182,7 +182,7 @@ fn a_partitioned_validator_catches_up_when_the_partition_heals() {
         Duration::from_secs(20),
         |network| {
             network.nodes[0]
-                .transaction_state(&transaction.id())
+                .transaction_state(&transaction.id(hutong_core::testkit::SUITE))
                 .as_deref()
                 == Some("committed")
         },
@@ -194,7 +194,7 @@ fn a_partitioned_validator_catches_up_when_the_partition_heals() {
     );
     assert_ne!(
         network.nodes[3]
-            .transaction_state(&transaction.id())
+            .transaction_state(&transaction.id(hutong_core::testkit::SUITE))
             .as_deref(),
         Some("committed")
     );
@@ -205,7 +205,7 @@ fn a_partitioned_validator_catches_up_when_the_partition_heals() {
     wait_for_height(&network, &[0, 1, 2, 3], target, Duration::from_secs(40));
     assert_eq!(
         network.nodes[3]
-            .transaction_state(&transaction.id())
+            .transaction_state(&transaction.id(hutong_core::testkit::SUITE))
             .as_deref(),
         Some("committed")
     );
@@ -251,7 +251,10 @@ fn transactions_only_the_proposer_holds_are_fetched_from_it() {
         let (status, body) = network.nodes[3].submit(transaction).expect("node3 answers");
         assert_eq!(status, 202, "{body}");
     }
-    let ids: Vec<Hash32> = transactions.iter().map(Transaction::id).collect();
+    let ids: Vec<Hash32> = transactions
+        .iter()
+        .map(|transaction| transaction.id(hutong_core::testkit::SUITE))
+        .collect();
     network.wait_for(
         "node3's transactions to commit on every node",
         Duration::from_secs(60),
@@ -426,7 +429,7 @@ fn bad_input_gets_a_clear_refusal_and_changes_nothing() {
     network.wait_for("the set-up to commit", Duration::from_secs(30), |network| {
         [&issued, &rotation].iter().all(|transaction| {
             network.nodes[0]
-                .transaction_state(&transaction.id())
+                .transaction_state(&transaction.id(hutong_core::testkit::SUITE))
                 .as_deref()
                 == Some("committed")
         })
@@ -488,8 +491,12 @@ fn bad_input_gets_a_clear_refusal_and_changes_nothing() {
     // A signature by a key that is not registered for the signer.
     let stranger = secret("stranger");
     let signer: hutong_core::records::AuthorityId = "qd-approval".into();
-    let by_stranger =
-        Transaction::sign(valid.payload.clone(), &[(&signer, &stranger)]).expect("signed");
+    let by_stranger = Transaction::sign(
+        hutong_core::testkit::SUITE,
+        valid.payload.clone(),
+        &[(&signer, &stranger)],
+    )
+    .expect("signed");
     expect_refused(
         &network,
         "an unregistered key",
@@ -622,7 +629,7 @@ fn the_whole_network_restarts_with_history_and_state_intact() {
                 .issue_business_licence("qd-approval", "370200", 40_000 + n);
         let (status, body) = network.nodes[0].submit(&transaction).expect("node0");
         assert_eq!(status, 202, "{body}");
-        ids.push(transaction.id());
+        ids.push(transaction.id(hutong_core::testkit::SUITE));
     }
     network.wait_for(
         "the transactions to commit",

@@ -64,7 +64,7 @@ fn submit_from(
         let node: &Node = &network.nodes[to];
         let (status, body) = node.submit(&transaction).expect("the node answers");
         assert_eq!(status, 202, "submission refused: {body}");
-        ids.push(transaction.id());
+        ids.push(transaction.id(hutong_core::testkit::SUITE));
     }
     ids
 }
@@ -88,7 +88,7 @@ fn four_validators_commit_the_same_blocks() {
         .fixture
         .issue_business_licence("qd-approval", "370200", 1);
     assert_eq!(network.nodes[0].submit(&first).unwrap().0, 202);
-    let mut ids = vec![first.id()];
+    let mut ids = vec![first.id(hutong_core::testkit::SUITE)];
     ids.extend(submit_from(&mut network, "qd-approval", "370200", 2, 29, 0));
     ids.extend(submit_from(&mut network, "jn-approval", "370800", 1, 30, 2));
     network.wait_for(
@@ -300,7 +300,9 @@ fn a_signers_later_nonce_waits_for_the_earlier_one_sent_to_another_node() {
     assert_eq!(status, 202, "{body}");
     std::thread::sleep(Duration::from_secs(3));
     assert_eq!(
-        network.nodes[0].transaction_state(&later.id()).as_deref(),
+        network.nodes[0]
+            .transaction_state(&later.id(hutong_core::testkit::SUITE))
+            .as_deref(),
         Some("pending")
     );
     let (_, waiting) = network.nodes[0]
@@ -313,7 +315,10 @@ fn a_signers_later_nonce_waits_for_the_earlier_one_sent_to_another_node() {
     // The earlier one, to node2: both commit, in nonce order, everywhere.
     let (status, body) = network.nodes[2].submit(&earlier).expect("node2");
     assert_eq!(status, 202, "{body}");
-    let ids = [earlier.id(), later.id()];
+    let ids = [
+        earlier.id(hutong_core::testkit::SUITE),
+        later.id(hutong_core::testkit::SUITE),
+    ];
     network.wait_for(
         "both transactions committed on every node",
         Duration::from_secs(60),
@@ -328,7 +333,10 @@ fn a_signers_later_nonce_waits_for_the_earlier_one_sent_to_another_node() {
             answer["index"].as_u64().expect("index"),
         )
     };
-    assert!(position(&earlier.id()) < position(&later.id()));
+    assert!(
+        position(&earlier.id(hutong_core::testkit::SUITE))
+            < position(&later.id(hutong_core::testkit::SUITE))
+    );
     let (_, after) = network.nodes[3]
         .get(&format!("/v1/authorities/{signer}/nonce"))
         .expect("node3");

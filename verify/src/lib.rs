@@ -69,16 +69,17 @@ use hutong_core::block::{
     BlockCertificateError, BlockHeader, CommitCertificate, PROTOCOL_VERSION, TxLocation, tx_root,
     validator_set,
 };
-use hutong_core::crypto::{PublicKey, Signature, verify_batch};
+use hutong_core::crypto::{PublicKey, Signature};
 use hutong_core::genesis::Genesis;
 use hutong_core::hash::Hash32;
 use hutong_core::ident::RegionCode;
-use hutong_core::log::{Blake3Log, ConsistencyProof, InclusionProof, LogError, LogHasher};
+use hutong_core::log::{ConsistencyProof, InclusionProof, LogError, LogHasher};
 use hutong_core::records::{
     Authority, Height, Licence, LicenceNumber, NodeEntry, NodeRegistry, Record, RecordKey, TimeMs,
     TypeCode,
 };
 use hutong_core::smt::{self, SmtProof, SmtProofError};
+use hutong_core::suite::Suite;
 use hutong_core::tx::{Transaction, TxBody};
 use hutong_core::verdict::{Verdict, VerdictRecords};
 use serde::{Deserialize, Serialize};
@@ -379,8 +380,8 @@ pub fn validators_in_force(registry: &NodeRegistry, height: Height) -> Vec<NodeE
 }
 
 /// The hash a header's `validators_hash` takes for `validators`.
-pub fn validators_hash(validators: &[NodeEntry]) -> Hash32 {
-    as_registry(validators).validators_hash()
+pub fn validators_hash(suite: Suite, validators: &[NodeEntry]) -> Hash32 {
+    as_registry(validators).validators_hash(suite)
 }
 
 fn as_registry(validators: &[NodeEntry]) -> NodeRegistry {
@@ -392,25 +393,26 @@ fn as_registry(validators: &[NodeEntry]) -> NodeRegistry {
 
 /// The genesis header (height 0) of `genesis`, as a store creates it.
 pub fn genesis_header(genesis: &Genesis) -> BlockHeader {
+    let suite = genesis.suite;
     let leaves: Vec<(Hash32, Hash32)> = genesis
         .records()
         .iter()
-        .map(|record| (record.key().state_hash(), record.state_hash()))
+        .map(|record| (record.key().state_hash(suite), record.state_hash(suite)))
         .collect();
     // Genesis keys are distinct (the genesis file is validated), so the tree builds; an
     // unvalidated file with duplicates gets the zero root, which no header will match.
-    let state_root = smt::root_of_leaves(leaves).unwrap_or(Hash32::ZERO);
+    let state_root = smt::root_of_leaves(suite, leaves).unwrap_or(Hash32::ZERO);
     BlockHeader {
         protocol_version: PROTOCOL_VERSION,
         chain_id: genesis.chain_id.clone(),
         height: 0,
         time: genesis.genesis_time,
         prev_hash: genesis.hash(),
-        tx_root: tx_root::<Vec<u8>>(&[]),
+        tx_root: tx_root::<Vec<u8>>(suite, &[]),
         log_size: 0,
-        log_root: Blake3Log.empty_root(),
+        log_root: suite.empty_root(),
         state_root,
-        validators_hash: validators_hash(&genesis_validators(genesis)),
+        validators_hash: validators_hash(suite, &genesis_validators(genesis)),
         proposer: PublicKey([0u8; 32]),
     }
 }
@@ -436,7 +438,7 @@ struct PendingSignatures {
 }
 
 impl PendingSignatures {
-    fn verify(&self) -> Result<(), BundleError> {
+    fn verify(&self, suite: Suite) -> Result<(), BundleError> {
         let items: Vec<(&PublicKey, &[u8], &Signature)> = self
             .entries
             .iter()
@@ -444,7 +446,7 @@ impl PendingSignatures {
                 (key, self.messages[*message].as_slice(), signature)
             })
             .collect();
-        match verify_batch(&items) {
+        match suite.verify_batch(&items) {
             Ok(()) => Ok(()),
             Err(failed) => {
                 let (_, _, _, height, validator) = failed
@@ -474,6 +476,7 @@ impl PendingSignatures {
 /// signer is a validator and appears once, and the signers hold more than two thirds of the
 /// voting power.
 fn check_signed_header(
+    suite: Suite,
     header: &BlockHeader,
     certificate: &CommitCertificate,
     validators: &[NodeEntry],
@@ -488,7 +491,7 @@ fn check_signed_header(
         });
     }
     let registry = as_registry(validators);
-    let expected = registry.validators_hash();
+    let expected = registry.validators_hash(suite);
     if header.validators_hash != expected {
         return Err(BundleError::ValidatorsHashMismatch {
             height,
@@ -503,7 +506,7 @@ fn check_signed_header(
             found: certificate.height,
         }));
     }
-    let hash = header.hash();
+    let hash = header.hash(suite);
     if certificate.value != hash.0 {
         return Err(refuse(BlockCertificateError::WrongBlock {
             expected: hash,
@@ -558,6 +561,7 @@ pub fn verify_checkpoint(
     genesis: &Genesis,
 ) -> Result<VerifiedCheckpoint, BundleError> {
     let chain_id = &genesis.chain_id;
+    let suite = genesis.suite;
     check_chain(chain_id, &checkpoint.header.chain_id)?;
     if checkpoint.validator_changes.len() > VALIDATOR_CHANGES_MAX {
         return Err(BundleError::TooMany {
@@ -581,12 +585,13 @@ pub fn verify_checkpoint(
             });
         }
         check_signed_header(
+            suite,
             &change.header,
             &change.certificate,
             &validators,
             &mut pending,
         )?;
-        validators = apply_change_transactions(&validators, change)?;
+        validators = apply_change_transactions(suite, &validators, change)?;
         if validators.is_empty() {
             return Err(BundleError::EmptyValidatorSet { height });
         }
@@ -614,15 +619,15 @@ pub fn verify_checkpoint(
                     height: header.height,
                 });
             }
-            check_signed_header(header, certificate, &validators, &mut pending)?;
+            check_signed_header(suite, header, certificate, &validators, &mut pending)?;
         }
     }
-    pending.verify()?;
+    pending.verify(suite)?;
     Ok(VerifiedCheckpoint {
         chain_id: header.chain_id.clone(),
         height: header.height,
         time: header.time,
-        block_hash: header.hash(),
+        block_hash: header.hash(suite),
         state_root: header.state_root,
         log_size: header.log_size,
         log_root: header.log_root,
@@ -633,6 +638,7 @@ pub fn verify_checkpoint(
 /// Checks the transactions of a hand-over against its (already verified) header and applies
 /// their changes to `validators`.
 fn apply_change_transactions(
+    suite: Suite,
     validators: &[NodeEntry],
     change: &ValidatorChange,
 ) -> Result<Vec<NodeEntry>, BundleError> {
@@ -668,9 +674,9 @@ fn apply_change_transactions(
             return Err(refuse("transactions out of log order".into()));
         }
         previous_index = Some(inclusion.leaf_index);
-        let leaf = Blake3Log.leaf_hash(&logged.transaction.to_bytes());
+        let leaf = suite.leaf_hash(&logged.transaction.to_bytes());
         inclusion
-            .verify(&Blake3Log, &leaf, &change.header.log_root)
+            .verify(&suite, &leaf, &change.header.log_root)
             .map_err(BundleError::Inclusion)?;
         for node_change in changes {
             NodeRegistry::apply_change(&mut nodes, node_change);
@@ -681,8 +687,12 @@ fn apply_change_transactions(
 }
 
 /// Checks one record proof against `state_root`.
-pub fn verify_record_proof(state_root: Hash32, proof: &RecordProof) -> Result<(), BundleError> {
-    let key_hash = proof.key.state_hash();
+pub fn verify_record_proof(
+    suite: Suite,
+    state_root: Hash32,
+    proof: &RecordProof,
+) -> Result<(), BundleError> {
+    let key_hash = proof.key.state_hash(suite);
     match &proof.record {
         Some(record) => {
             let found = record.key();
@@ -692,9 +702,15 @@ pub fn verify_record_proof(state_root: Hash32, proof: &RecordProof) -> Result<()
                     found: describe_key(&found),
                 });
             }
-            smt::verify_membership(state_root, &key_hash, &record.state_hash(), &proof.proof)
+            smt::verify_membership(
+                suite,
+                state_root,
+                &key_hash,
+                &record.state_hash(suite),
+                &proof.proof,
+            )
         }
-        None => smt::verify_non_membership(state_root, &key_hash, &proof.proof),
+        None => smt::verify_non_membership(suite, state_root, &key_hash, &proof.proof),
     }
     .map_err(|error| BundleError::RecordProof {
         key: describe_key(&proof.key),
@@ -764,7 +780,7 @@ pub fn verify_bundle_with(
     }
     let checkpoint = verify_checkpoint(&bundle.checkpoint, genesis)?;
     for proof in &bundle.records {
-        verify_record_proof(checkpoint.state_root, proof)?;
+        verify_record_proof(genesis.suite, checkpoint.state_root, proof)?;
     }
 
     let licence = match &first.record {
@@ -823,28 +839,30 @@ pub fn verify_transaction_proof(
             found_size: proof.inclusion.tree_size,
         });
     }
+    let suite = genesis.suite;
     let bytes = proof.transaction.to_bytes();
-    let leaf = Blake3Log.leaf_hash(&bytes);
+    let leaf = suite.leaf_hash(&bytes);
     proof
         .inclusion
-        .verify(&Blake3Log, &leaf, &checkpoint.log_root)
+        .verify(&suite, &leaf, &checkpoint.log_root)
         .map_err(BundleError::Inclusion)?;
     Ok(VerifiedTransaction {
         checkpoint,
-        id: hutong_core::tx::tx_id_of_bytes(&bytes),
+        id: hutong_core::tx::tx_id_of_bytes(suite, &bytes),
         location: proof.location,
     })
 }
 
 /// Checks that the log with root `first_root` is a prefix of the log with root `second_root`
-/// (roots an auditor takes from two verified checkpoints).
+/// (roots an auditor takes from two verified checkpoints of a chain of `suite`).
 pub fn verify_log_consistency(
+    suite: Suite,
     proof: &ConsistencyProof,
     first_root: &Hash32,
     second_root: &Hash32,
 ) -> Result<(), BundleError> {
     proof
-        .verify(&Blake3Log, first_root, second_root)
+        .verify(&suite, first_root, second_root)
         .map_err(BundleError::Consistency)
 }
 

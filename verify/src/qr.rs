@@ -38,6 +38,7 @@ use hutong_core::tx::{Endorsement, Transaction, TxBody, TxPayload, ValidUntil};
 use serde::{Deserialize, Serialize};
 
 use super::base32::{self, Base32Error};
+use hutong_core::suite::Suite;
 
 /// What every payload text starts with.
 pub const QR_PREFIX: &str = "HT1:";
@@ -275,8 +276,13 @@ impl QrPayload {
     }
 
     /// Checks the issuer's signature with the issuer's key history (`keys`, as in an authority
-    /// record) on chain `chain_id`.
-    pub fn verify(&self, chain_id: &str, keys: &[KeyEpoch]) -> Result<VerifiedQr, QrError> {
+    /// record) on chain `chain_id` of algorithm suite `suite`.
+    pub fn verify(
+        &self,
+        suite: Suite,
+        chain_id: &str,
+        keys: &[KeyEpoch],
+    ) -> Result<VerifiedQr, QrError> {
         if self.payload.chain_id != chain_id {
             return Err(QrError::ChainMismatch {
                 expected: chain_id.to_owned(),
@@ -294,7 +300,9 @@ impl QrPayload {
                 height: self.issued_height,
             })?;
         let message = self.payload.signing_message().map_err(QrError::Signature)?;
-        crypto::verify(&key, &message, &self.signature).map_err(QrError::Signature)?;
+        suite
+            .verify(&key, &message, &self.signature)
+            .map_err(QrError::Signature)?;
         let TxBody::IssueLicence {
             type_code,
             number,
@@ -323,20 +331,21 @@ impl QrPayload {
             valid_until: *valid_until,
             document_hash: *document_hash,
             issued_height: self.issued_height,
-            transaction_id: self.transaction().id(),
+            transaction_id: self.transaction().id(suite),
         })
     }
 
     /// Checks it against an authority record (proved in a bundle, or read from a node).
     pub fn verify_with_authority(
         &self,
+        suite: Suite,
         chain_id: &str,
         authority: &Authority,
     ) -> Result<VerifiedQr, QrError> {
         if authority.id != self.payload.signer {
             return Err(QrError::UnknownIssuer(self.payload.signer.clone()));
         }
-        self.verify(chain_id, &authority.keys)
+        self.verify(suite, chain_id, &authority.keys)
     }
 
     /// Checks it against the genesis file alone: enough for issuers registered at genesis whose
@@ -352,7 +361,7 @@ impl QrPayload {
             valid_from: 0,
             valid_until: None,
         }];
-        self.verify(&genesis.chain_id, &keys)
+        self.verify(genesis.suite, &genesis.chain_id, &keys)
     }
 }
 

@@ -6,7 +6,7 @@ use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
-use hutong_core::log::{Blake3Log, LogHasher};
+use hutong_core::log::LogHasher;
 use hutong_core::records::{AuthorityId, Height, Record, RecordKey, TimeMs, TypeCode};
 use hutong_ledger::audit::{self as ledger_audit, EventFilter, LicenceEventRow, ReportError};
 use hutong_ledger::store::Store;
@@ -65,7 +65,7 @@ pub(crate) async fn block(
         )
     })?;
     Ok(Json(BlockView {
-        hash: block.hash(),
+        hash: block.hash(state.store().suite()),
         block,
     }))
 }
@@ -104,7 +104,7 @@ pub(crate) async fn blocks(
     while height <= head && items.len() < limit {
         if let Some(header) = store.header(height)? {
             items.push(HeaderView {
-                hash: header.hash(),
+                hash: header.hash(store.suite()),
                 header,
             });
         }
@@ -195,7 +195,7 @@ pub(crate) async fn inclusion(
     let proof = store.log_inclusion(location.log_index, size)?;
     Ok(Json(InclusionView {
         transaction_id: id,
-        leaf_hash: Blake3Log.leaf_hash(&transaction.to_bytes()),
+        leaf_hash: store.suite().leaf_hash(&transaction.to_bytes()),
         root: store.log_root(size)?,
         proof,
     }))
@@ -305,7 +305,7 @@ pub(crate) async fn export(
                     .map_err(std::io::Error::other)?
                     .ok_or_else(|| std::io::Error::other(format!("block {height} is missing")))?;
                 let mut line = serde_json::to_vec(&BlockView {
-                    hash: block.hash(),
+                    hash: block.hash(store.suite()),
                     block,
                 })
                 .map_err(std::io::Error::other)?;
@@ -726,7 +726,7 @@ pub(crate) async fn licence_events_report(
         Ok(ledger_audit::licence_events_csv(
             &rows,
             &filter,
-            &ledger_audit::Checkpoint::of(&header),
+            &ledger_audit::Checkpoint::of(work.store().suite(), &header),
         ))
     })
     .await?;
@@ -793,7 +793,7 @@ pub(crate) async fn licence_history(
                 reason: event.reason.clone(),
                 height: event.height,
                 transaction_id: event.tx,
-                leaf_hash: Blake3Log.leaf_hash(&transaction.to_bytes()),
+                leaf_hash: store.suite().leaf_hash(&transaction.to_bytes()),
                 inclusion: store.log_inclusion(location.log_index, size)?,
                 transaction,
             });

@@ -549,7 +549,7 @@ fn render_block(state: &ApiState, height_text: &str) -> Result<String, ApiError>
 <tr><th>日志 Log</th><td>{} · <code>{}</code></td></tr>\
 <tr><th>签名 Signatures</th><td>{}</td></tr></table>",
         format_time(header.time),
-        block.hash(),
+        block.hash(state.store().suite()),
         header.state_root,
         header.log_size,
         header.log_root,

@@ -157,6 +157,7 @@ pub(crate) async fn node(State(state): State<ApiState>) -> Result<Json<NodeView>
     let head = store.head()?;
     Ok(Json(NodeView {
         chain_id: store.chain_id().to_owned(),
+        suite: store.suite(),
         genesis_hash: head.genesis_hash,
         height: head.header.height,
         block_hash: head.block_hash,

@@ -26,6 +26,7 @@ use crate::views::{
     AuthoritySummary, FieldCheck, HolderView, LicencePage, LicenceSummary, LicenceView,
     PresentationRequest, PresentationView, QrTextView, StateView, VerificationView,
 };
+use hutong_core::suite::Suite;
 use hutong_verify::ProofBundle;
 use hutong_verify::qr::QrPayload;
 
@@ -611,7 +612,7 @@ pub(crate) async fn verify_presentation(
         .transpose()?;
     let store = state.store();
     let signed = match authority(store, &qr.payload.signer)? {
-        Some(issuer) => qr.verify_with_authority(store.chain_id(), &issuer),
+        Some(issuer) => qr.verify_with_authority(store.suite(), store.chain_id(), &issuer),
         None => Err(hutong_verify::qr::QrError::UnknownIssuer(
             qr.payload.signer.clone(),
         )),
@@ -648,7 +649,13 @@ pub(crate) async fn verify_presentation(
                 (None, Some(signed)) => Some(&signed.face),
                 (None, None) => None,
             };
-            Some(check_field(face, &field.name, &field.value, &salt))
+            Some(check_field(
+                store.suite(),
+                face,
+                &field.name,
+                &field.value,
+                &salt,
+            ))
         }
         _ => None,
     };
@@ -664,6 +671,7 @@ pub(crate) async fn verify_presentation(
 }
 
 fn check_field(
+    suite: Suite,
     face: Option<&std::collections::BTreeMap<String, FaceValue>>,
     name: &str,
     value: &str,
@@ -671,7 +679,7 @@ fn check_field(
 ) -> FieldCheck {
     let (matches, detail) = match face.and_then(|face| face.get(name)) {
         Some(FaceValue::Committed(commitment)) => {
-            if face_commitment(salt, name, value) == *commitment {
+            if face_commitment(suite, salt, name, value) == *commitment {
                 (
                     true,
                     "the value and salt match the commitment on the ledger".to_owned(),

@@ -526,7 +526,7 @@ mod tests {
                 reason: String::new(),
                 by: id("qd-approval"),
                 height: 1,
-                tx: issuance.id(),
+                tx: issuance.id(crate::testkit::SUITE),
             }],
             open_objections: Vec::new(),
         };
@@ -806,7 +806,7 @@ mod tests {
             reason: "inspection finding".into(),
             by: id("qd-market"),
             height: 2,
-            tx: suspension.id(),
+            tx: suspension.id(crate::testkit::SUITE),
         });
         assert_eq!(
             chain.apply(&suspension).unwrap(),
@@ -825,7 +825,7 @@ mod tests {
             reason: "inspection finding".into(),
             by: id("qd-approval"),
             height: 3,
-            tx: reinstatement.id(),
+            tx: reinstatement.id(crate::testkit::SUITE),
         });
         assert_eq!(
             chain.apply(&reinstatement).unwrap(),
@@ -1063,7 +1063,7 @@ mod tests {
             reason: "change of registration".into(),
             by: id("qd-approval"),
             height: 2,
-            tx: amendment.id(),
+            tx: amendment.id(crate::testkit::SUITE),
         });
         assert_eq!(
             chain.apply(&amendment).unwrap(),

@@ -369,14 +369,24 @@ mod tests {
             unreachable!()
         };
         assert_eq!(
-            apply_transaction(&mut overlay, &context, &issuance, issuance.id()),
+            apply_transaction(
+                &mut overlay,
+                &context,
+                &issuance,
+                issuance.id(crate::testkit::SUITE)
+            ),
             Ok(Applied {
                 licence: Some(("business-licence".into(), number.clone())),
                 authorities: vec![id("qd-approval")],
             })
         );
         assert_eq!(
-            apply_transaction(&mut overlay, &context, &governance, governance.id()),
+            apply_transaction(
+                &mut overlay,
+                &context,
+                &governance,
+                governance.id(crate::testkit::SUITE)
+            ),
             Ok(Applied {
                 licence: None,
                 authorities: vec![id("gov-a"), id("gov-b"), id("gov-c")],
@@ -437,7 +447,10 @@ mod tests {
             .fixture
             .issue_business_licence("qd-approval", "370200", 1);
         chain.apply(&first).unwrap();
-        assert_eq!(chain.apply(&first), Err(RuleError::Replay(first.id())));
+        assert_eq!(
+            chain.apply(&first),
+            Err(RuleError::Replay(first.id(crate::testkit::SUITE)))
+        );
 
         chain.fixture.set_last_nonce(&id("qd-approval"), 0);
         let reused = chain
@@ -474,11 +487,24 @@ mod tests {
             .fixture
             .issue_business_licence("qd-approval", "370200", 1);
         let mut overlay = Overlay::new(&chain.state);
-        apply_transaction(&mut overlay, &context, &issuance, issuance.id()).unwrap();
+        apply_transaction(
+            &mut overlay,
+            &context,
+            &issuance,
+            issuance.id(crate::testkit::SUITE),
+        )
+        .unwrap();
         let writes = overlay.writes().clone();
         assert_eq!(
-            apply_transaction(&mut overlay, &context, &issuance, issuance.id()),
-            Err(RuleError::DuplicateInBlock(issuance.id()))
+            apply_transaction(
+                &mut overlay,
+                &context,
+                &issuance,
+                issuance.id(crate::testkit::SUITE)
+            ),
+            Err(RuleError::DuplicateInBlock(
+                issuance.id(crate::testkit::SUITE)
+            ))
         );
         assert_eq!(overlay.writes(), &writes);
     }

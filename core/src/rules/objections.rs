@@ -107,7 +107,7 @@ mod tests {
         let file = chain.fixture.tx("qd-market", filing(&number));
         let signer = chain.signer_after_next("qd-market");
         let mut objection = Objection {
-            id: file.id(),
+            id: file.id(crate::testkit::SUITE),
             type_code: "business-licence".into(),
             number: number.clone(),
             filed_by: id("qd-market"),
@@ -116,7 +116,7 @@ mod tests {
             height: 2,
             resolution: None,
         };
-        licence.open_objections = vec![file.id()];
+        licence.open_objections = vec![file.id(crate::testkit::SUITE)];
         assert_eq!(
             chain.apply(&file).unwrap(),
             writes([
@@ -126,7 +126,9 @@ mod tests {
             ])
         );
 
-        let resolve = chain.fixture.tx("qd-approval", resolution(file.id()));
+        let resolve = chain
+            .fixture
+            .tx("qd-approval", resolution(file.id(crate::testkit::SUITE)));
         let signer = chain.signer_after_next("qd-approval");
         licence.open_objections = Vec::new();
         objection.resolution = Some(Resolution {
@@ -145,10 +147,12 @@ mod tests {
             ])
         );
 
-        let again = chain.fixture.tx("qd-approval", resolution(file.id()));
+        let again = chain
+            .fixture
+            .tx("qd-approval", resolution(file.id(crate::testkit::SUITE)));
         assert_eq!(
             chain.apply(&again),
-            Err(RuleError::AlreadyResolved(file.id()))
+            Err(RuleError::AlreadyResolved(file.id(crate::testkit::SUITE)))
         );
     }
 
@@ -192,7 +196,9 @@ mod tests {
         let number = chain.issue_business_licence(1);
         let file = chain.fixture.tx("qd-market", filing(&number));
         chain.apply(&file).unwrap();
-        let by_the_filer = chain.fixture.tx("qd-market", resolution(file.id()));
+        let by_the_filer = chain
+            .fixture
+            .tx("qd-market", resolution(file.id(crate::testkit::SUITE)));
         assert_eq!(
             chain.apply(&by_the_filer),
             Err(RuleError::NotIssuer {

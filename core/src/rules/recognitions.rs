@@ -131,7 +131,7 @@ mod tests {
             .tx("xj-recognizer", attestation("650100", shandong()));
         let signer = chain.signer_after_next("xj-recognizer");
         let mut recognition = Recognition {
-            id: attest.id(),
+            id: attest.id(crate::testkit::SUITE),
             recognizer: id("xj-recognizer"),
             recognizing_region: region("650100"),
             type_codes: vec!["business-licence".into()],
@@ -147,7 +147,10 @@ mod tests {
             writes([signer, entry(Record::Recognition(recognition.clone()))])
         );
 
-        let withdraw = chain.fixture.tx("xj-recognizer", withdrawal(attest.id()));
+        let withdraw = chain.fixture.tx(
+            "xj-recognizer",
+            withdrawal(attest.id(crate::testkit::SUITE)),
+        );
         let signer = chain.signer_after_next("xj-recognizer");
         recognition.withdrawn_at = Some(GENESIS_TIME + 60_000);
         assert_eq!(
@@ -155,10 +158,15 @@ mod tests {
             writes([signer, entry(Record::Recognition(recognition))])
         );
 
-        let again = chain.fixture.tx("xj-recognizer", withdrawal(attest.id()));
+        let again = chain.fixture.tx(
+            "xj-recognizer",
+            withdrawal(attest.id(crate::testkit::SUITE)),
+        );
         assert_eq!(
             chain.apply(&again),
-            Err(RuleError::AlreadyWithdrawn(attest.id()))
+            Err(RuleError::AlreadyWithdrawn(
+                attest.id(crate::testkit::SUITE)
+            ))
         );
     }
 
@@ -235,7 +243,9 @@ mod tests {
             .tx("xj-recognizer", attestation("650000", shandong()));
         chain.apply(&attest).unwrap();
 
-        let not_a_recognizer = chain.fixture.tx("qd-market", withdrawal(attest.id()));
+        let not_a_recognizer = chain
+            .fixture
+            .tx("qd-market", withdrawal(attest.id(crate::testkit::SUITE)));
         assert_eq!(
             chain.apply(&not_a_recognizer),
             Err(RuleError::MissingRole {
@@ -262,7 +272,10 @@ mod tests {
             registered_at: 0,
         }));
         chain.fixture.keys.insert(id("sd-recognizer"), key);
-        let elsewhere = chain.fixture.tx("sd-recognizer", withdrawal(attest.id()));
+        let elsewhere = chain.fixture.tx(
+            "sd-recognizer",
+            withdrawal(attest.id(crate::testkit::SUITE)),
+        );
         assert_eq!(
             chain.apply(&elsewhere),
             Err(RuleError::RegionOutsideAuthority {

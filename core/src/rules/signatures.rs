@@ -29,7 +29,7 @@ pub fn check_signatures<R: StateReader + ?Sized>(
         .zip(&encoded)
         .map(|(transaction, encoded)| SignatureCandidate {
             transaction,
-            id: encoded.id(),
+            id: encoded.id(context.suite),
             payload_bytes: encoded.payload_bytes(),
         })
         .collect();
@@ -205,7 +205,9 @@ pub fn check_candidate_signatures<R: StateReader + ?Sized>(
     }
     debug_assert_eq!(items.len(), owners.len(), "every batch item has its parts");
     let checked = items.len();
-    for failure in crypto::verify_batch_with_errors(&items)
+    for failure in context
+        .suite
+        .verify_batch_with_errors(&items)
         .err()
         .unwrap_or_default()
     {
@@ -252,6 +254,7 @@ mod tests {
     fn context(height: u64) -> Context<'static> {
         Context {
             chain_id: CHAIN_ID,
+            suite: crate::testkit::SUITE,
             height,
             time: Chain::time_at(height),
         }
@@ -414,7 +417,7 @@ mod tests {
             .zip(&encoded)
             .map(|(transaction, encoded)| SignatureCandidate {
                 transaction,
-                id: encoded.id(),
+                id: encoded.id(crate::testkit::SUITE),
                 payload_bytes: encoded.payload_bytes(),
             })
             .collect();
@@ -433,8 +436,8 @@ mod tests {
         assert_eq!((fresh.checked, fresh.skipped), (4, 0));
 
         let seen = Seen(BTreeSet::from([
-            (issuance.id(), key_of("qd-approval")),
-            (governance.id(), key_of("gov-b")),
+            (issuance.id(crate::testkit::SUITE), key_of("qd-approval")),
+            (governance.id(crate::testkit::SUITE), key_of("gov-b")),
         ]));
         let again = check_candidate_signatures(&chain.state, &context(1), &candidates, &seen);
         assert_eq!(again.results, fresh.results);

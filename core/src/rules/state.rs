@@ -14,6 +14,7 @@ use crate::records::{
     Authority, AuthorityId, Grant, Height, Licence, LicenceNumber, LicenceType, NodeRegistry,
     Objection, Recognition, Record, RecordKey, TimeMs, TypeCode,
 };
+use crate::suite::Suite;
 
 /// Read access to the committed state, as the rules need it.
 pub trait StateReader {
@@ -27,6 +28,9 @@ pub trait StateReader {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Context<'a> {
     pub chain_id: &'a str,
+    /// The chain's algorithm suite (from its genesis file): every signature the rules check
+    /// is checked under it.
+    pub suite: Suite,
     /// The height of the block being executed (genesis is 0).
     pub height: Height,
     /// The block's agreed time.

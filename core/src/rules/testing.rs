@@ -43,6 +43,7 @@ impl Chain {
     pub fn next_context(&self) -> Context<'static> {
         Context {
             chain_id: CHAIN_ID,
+            suite: crate::testkit::SUITE,
             height: self.height + 1,
             time: Self::time_at(self.height + 1),
         }
@@ -66,10 +67,16 @@ impl Chain {
         let context = self.next_context();
         let before = self.state.records.clone();
         let mut overlay = Overlay::new(&self.state);
-        match apply_transaction(&mut overlay, &context, transaction, transaction.id()) {
+        match apply_transaction(
+            &mut overlay,
+            &context,
+            transaction,
+            transaction.id(crate::testkit::SUITE),
+        ) {
             Ok(_) => {
                 let writes = overlay.into_writes();
-                self.state.commit(writes.clone(), [transaction.id()]);
+                self.state
+                    .commit(writes.clone(), [transaction.id(crate::testkit::SUITE)]);
                 self.height += 1;
                 Ok(writes)
             }

@@ -7,13 +7,13 @@ use hutong_consensus::{EvidenceError, ValidatorSet, verify_evidence};
 
 use super::error::{RuleError, StateError};
 use super::state::{Context, Overlay, Scratch, StateReader};
-use crate::block::Ed25519Verifier;
 use crate::crypto::PublicKey;
 use crate::evidence::{Evidence, EvidenceKey, EvidenceRecord};
 use crate::limits;
 use crate::records::{
     Height, NodeChange, NodeEntry, NodeRegistry, PendingNodeChange, Record, RecordKey,
 };
+use crate::suite::Suite;
 
 /// `ChangeValidators`: node changes that take effect at `effective_height`, checked against
 /// the set as it will be then (the changes already pending up to that height applied), so
@@ -180,6 +180,7 @@ impl EvidenceRuleError {
 /// height, for block `block_height` on `chain_id`. Whether it is already recorded is the
 /// caller's to check (it needs the state). Returns its key.
 pub fn check_evidence(
+    suite: Suite,
     evidence: &Evidence,
     chain_id: &str,
     block_height: Height,
@@ -187,7 +188,7 @@ pub fn check_evidence(
 ) -> Result<EvidenceKey, EvidenceRuleError> {
     let key = EvidenceKey::of(evidence);
     check_evidence_age(key.height, block_height)?;
-    verify_evidence(evidence, set, chain_id, &Ed25519Verifier)?;
+    verify_evidence(evidence, set, chain_id, &suite)?;
     Ok(key)
 }
 
@@ -228,7 +229,13 @@ pub fn apply_evidence<R: StateReader + ?Sized>(
     let Some(set) = validator_set_at(key.height)? else {
         return Err(EvidenceRuleError::ValidatorSetUnavailable { height: key.height });
     };
-    let key = check_evidence(evidence, context.chain_id, context.height, &set)?;
+    let key = check_evidence(
+        context.suite,
+        evidence,
+        context.chain_id,
+        context.height,
+        &set,
+    )?;
     if overlay.record(&RecordKey::Evidence(key.clone()))?.is_some() {
         return Err(EvidenceRuleError::AlreadyRecorded {
             validator: key.validator,
@@ -437,6 +444,7 @@ mod tests {
     fn context(height: u64) -> Context<'static> {
         Context {
             chain_id: CHAIN_ID,
+            suite: crate::testkit::SUITE,
             height,
             time: Chain::time_at(height),
         }

@@ -22,7 +22,8 @@ use std::sync::RwLock;
 use super::backend::StoreError;
 use hutong_core::block::TxLocation;
 use hutong_core::hash::Hash32;
-use hutong_core::log::{Blake3Log, LogHasher};
+use hutong_core::log::LogHasher;
+use hutong_core::suite::Suite;
 use hutong_core::tx::{EncodedTransaction, Transaction};
 
 /// What an audit store keeps beside the state.
@@ -85,13 +86,13 @@ pub struct PreparedTransactions {
 }
 
 impl PreparedTransactions {
-    pub fn new(transactions: Vec<Transaction>) -> Self {
+    pub fn new(suite: Suite, transactions: Vec<Transaction>) -> Self {
         let encoded: Vec<EncodedTransaction> =
             transactions.iter().map(Transaction::encode).collect();
-        let ids = encoded.iter().map(EncodedTransaction::id).collect();
+        let ids = encoded.iter().map(|encoded| encoded.id(suite)).collect();
         let leaf_hashes = encoded
             .iter()
-            .map(|encoded| Blake3Log.leaf_hash(encoded.bytes()))
+            .map(|encoded| suite.leaf_hash(encoded.bytes()))
             .collect();
         PreparedTransactions {
             transactions,

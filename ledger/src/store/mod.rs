@@ -56,19 +56,19 @@ use hutong_core::hash::Hash32;
 use hutong_core::ident::RegionCode;
 use hutong_core::limits;
 use hutong_core::log::{
-    self as txlog, Blake3Log, ConsistencyProof, InclusionProof, LogError, LogHasher, LogNodeStore,
-    NodeKey,
+    self as txlog, ConsistencyProof, InclusionProof, LogError, LogHasher, LogNodeStore, NodeKey,
 };
-use hutong_core::records::record_hash_of_bytes;
 use hutong_core::records::{
     Authority, AuthorityId, Grant, Height, Holder, Licence, LicenceNumber, NodeRegistry, Objection,
     Recognition, Record, RecordKey, TimeMs, TypeCode,
 };
+use hutong_core::records::{key_hash_of_bytes, record_hash_of_bytes};
 use hutong_core::rules::{
     self, Applied, Context, EvidenceRuleError, Overlay, RuleError, SignatureCandidate, StateError,
     StateReader,
 };
 use hutong_core::smt::{self, SmtProof};
+use hutong_core::suite::Suite;
 use hutong_core::tx::{EncodedTransaction, Transaction};
 use hutong_core::verdict::{self, StateAt, Verdict, VerdictRecords};
 
@@ -237,6 +237,9 @@ pub struct Store {
     /// take it for reading.
     gate: RwLock<()>,
     chain_id: String,
+    /// The chain's algorithm suite (its genesis file's): every hash and signature of the
+    /// store's blocks, log and state tree is made and checked under it.
+    suite: Suite,
     /// Signatures that passed the admission check, so that executing the block that carries
     /// them does not check them again.
     verified: RwLock<VerifiedSignatureCache>,
@@ -297,8 +300,6 @@ const UNRECORDED_FORMAT_VERSION: u32 = 1;
 fn format_version_bytes(version: u32) -> [u8; 4] {
     version.to_be_bytes()
 }
-/// The tag of [`RecordKey::state_hash`].
-const STATE_KEY_TAG: &str = "hutong/state-key/v1";
 const GENESIS_KEY: &[u8] = b"Ggenesis";
 
 fn height_key(prefix: u8, height: Height) -> Vec<u8> {
@@ -358,7 +359,7 @@ fn log_tile_key(bottom_level: u8, tile_index: u64) -> Vec<u8> {
 /// nodes completed so far, and a block rewrites it with the nodes it adds. So a block of a
 /// thousand transactions writes about 70 values for its log instead of about 2,000, and a node
 /// exists in the store exactly when its subtree is complete, as [`LogNodeStore`] requires.
-struct LogNodes<'a>(&'a dyn Backend);
+struct LogNodes<'a>(&'a dyn Backend, Suite);
 
 impl LogNodes<'_> {
     fn tile(&self, bottom_level: u8, tile_index: u64, key: NodeKey) -> Result<Vec<u8>, LogError> {
@@ -405,7 +406,7 @@ impl LogNodeStore for LogNodes<'_> {
             hashes = hashes
                 .chunks_exact(2)
                 .map(|pair| match pair {
-                    [left, right] => Blake3Log.node_hash(left, right),
+                    [left, right] => self.1.node_hash(left, right),
                     _ => Hash32::ZERO,
                 })
                 .collect();
@@ -417,6 +418,7 @@ impl LogNodeStore for LogNodes<'_> {
 /// The tile writes that store `nodes` (as [`txlog::append`] returns them: completed in order)
 /// on top of the tiles in `backend`.
 fn log_tile_writes(
+    suite: Suite,
     backend: &dyn Backend,
     nodes: &[(NodeKey, Hash32)],
 ) -> Result<Vec<Write>, StoreError> {
@@ -433,7 +435,7 @@ fn log_tile_writes(
                 let existing = if slot == 0 {
                     Vec::new()
                 } else {
-                    LogNodes(backend).tile(key.level, tile_index, *key)?
+                    LogNodes(backend, suite).tile(key.level, tile_index, *key)?
                 };
                 entry.insert(existing)
             }
@@ -532,6 +534,7 @@ impl Store {
         };
         let head: Head = codec::from_stored(&head_bytes)
             .map_err(|error| StoreError::Corrupt(format!("head record: {error}")))?;
+        let suite = stored_genesis(backend.as_ref())?.suite;
         let header_bytes = backend
             .get(&height_key(b'H', head.header.height))?
             .ok_or_else(|| {
@@ -540,7 +543,7 @@ impl Store {
         let header: BlockHeader = codec::from_stored(&header_bytes).map_err(|error| {
             StoreError::Corrupt(format!("header {}: {error}", head.header.height))
         })?;
-        if header != head.header || header.hash() != head.block_hash {
+        if header != head.header || header.hash(suite) != head.block_hash {
             return Err(StoreError::Corrupt(format!(
                 "header {} does not match the head record",
                 header.height
@@ -556,7 +559,7 @@ impl Store {
                 head.header.height
             )));
         }
-        let log_root = txlog::root(&Blake3Log, &LogNodes(backend.as_ref()), header.log_size)
+        let log_root = txlog::root(&suite, &LogNodes(backend.as_ref(), suite), header.log_size)
             .map_err(|error| StoreError::Corrupt(format!("transaction log: {error}")))?;
         if log_root != header.log_root {
             return Err(StoreError::Corrupt(format!(
@@ -564,8 +567,9 @@ impl Store {
                 header.log_size, header.log_root
             )));
         }
-        let tree = smt::SparseMerkleTree::open(&TreeNodes(backend.as_ref()), header.state_root)
-            .map_err(|error| StoreError::Corrupt(format!("state tree: {error}")))?;
+        let tree =
+            smt::SparseMerkleTree::open(suite, &TreeNodes(backend.as_ref()), header.state_root)
+                .map_err(|error| StoreError::Corrupt(format!("state tree: {error}")))?;
         let chain_id = header.chain_id.clone();
         Ok(Store {
             backend,
@@ -573,6 +577,7 @@ impl Store {
             tree: Mutex::new(tree),
             gate: RwLock::new(()),
             chain_id,
+            suite,
             verified: RwLock::new(VerifiedSignatureCache::default()),
             lean: None,
         })
@@ -583,11 +588,17 @@ impl Store {
         if !backend.scan(b"", None, 1)?.is_empty() {
             return Err(StoreError::AlreadyInitialised);
         }
+        let suite = genesis.suite;
         let records = genesis.records();
-        let mut tree = smt::SparseMerkleTree::empty();
+        let mut tree = smt::SparseMerkleTree::empty(suite);
         let updates: Vec<(Hash32, Option<Hash32>)> = records
             .iter()
-            .map(|record| (record.key().state_hash(), Some(record.state_hash())))
+            .map(|record| {
+                (
+                    record.key().state_hash(suite),
+                    Some(record.state_hash(suite)),
+                )
+            })
             .collect();
         let tree_writes = tree
             .apply(&TreeNodes(backend.as_ref()), &updates)
@@ -605,15 +616,15 @@ impl Store {
             height: 0,
             time: genesis.genesis_time,
             prev_hash: genesis.hash(),
-            tx_root: tx_root::<Vec<u8>>(&[]),
+            tx_root: tx_root::<Vec<u8>>(suite, &[]),
             log_size: 0,
-            log_root: Blake3Log.empty_root(),
+            log_root: suite.empty_root(),
             state_root: tree_writes.root(),
-            validators_hash: registry.validators_hash(),
+            validators_hash: registry.validators_hash(suite),
             proposer: PublicKey([0u8; 32]),
         };
         let head = Head {
-            block_hash: header.hash(),
+            block_hash: header.hash(suite),
             header: header.clone(),
             genesis_hash: genesis.hash(),
         };
@@ -643,6 +654,7 @@ impl Store {
             tree: Mutex::new(tree),
             gate: RwLock::new(()),
             chain_id: genesis.chain_id.clone(),
+            suite,
             verified: RwLock::new(VerifiedSignatureCache::default()),
             lean: None,
         })
@@ -664,12 +676,12 @@ impl Store {
 
     /// The genesis file the store was created from.
     pub fn genesis(&self) -> Result<Genesis, StoreError> {
-        let bytes = self
-            .backend
-            .get(GENESIS_KEY)?
-            .ok_or_else(|| StoreError::Corrupt("the genesis file is missing".into()))?;
-        serde_json::from_slice(&bytes)
-            .map_err(|error| StoreError::Corrupt(format!("genesis: {error}")))
+        stored_genesis(self.backend.as_ref())
+    }
+
+    /// The chain's algorithm suite, from its genesis file.
+    pub fn suite(&self) -> Suite {
+        self.suite
     }
 
     /// Bytes the store takes on disk.
@@ -711,7 +723,7 @@ impl Store {
             let Some(header) = self.header(height)? else {
                 return Ok(None);
             };
-            if header.validators_hash != registry.validators_hash() {
+            if header.validators_hash != registry.validators_hash(self.suite) {
                 return Ok(None);
             }
         }
@@ -936,6 +948,7 @@ impl Store {
         let height = head.header.height + 1;
         let context = Context {
             chain_id: &self.chain_id,
+            suite: self.suite,
             height,
             time,
         };
@@ -967,8 +980,12 @@ impl Store {
                 (transactions, encoded, Vec::new())
             }
         };
-        let candidate_ids: Vec<Hash32> =
-            prepared_ids.unwrap_or_else(|| encoded.iter().map(EncodedTransaction::id).collect());
+        let candidate_ids: Vec<Hash32> = prepared_ids.unwrap_or_else(|| {
+            encoded
+                .iter()
+                .map(|encoded| encoded.id(self.suite))
+                .collect()
+        });
 
         let signature_check = {
             let candidates: Vec<SignatureCandidate<'_>> = transactions
@@ -1054,8 +1071,8 @@ impl Store {
             let key_bytes = key.to_bytes();
             let record_bytes = record.to_bytes();
             updates.push((
-                hutong_core::hash::tagged(STATE_KEY_TAG, &key_bytes),
-                Some(record_hash_of_bytes(&record_bytes)),
+                key_hash_of_bytes(self.suite, &key_bytes),
+                Some(record_hash_of_bytes(self.suite, &record_bytes)),
             ));
             record_writes.push((prefixed(b'R', &key_bytes), Some(record_bytes)));
         }
@@ -1063,7 +1080,7 @@ impl Store {
             records
                 .iter()
                 .zip(&updates)
-                .all(|((key, _), (hash, _))| key.state_hash() == *hash)
+                .all(|((key, _), (hash, _))| key.state_hash(self.suite) == *hash)
         );
         let tree_writes = {
             let tree = self.tree.lock().map_err(|_| StoreError::Poisoned)?;
@@ -1075,17 +1092,17 @@ impl Store {
             Some(leaf_hashes) if leaf_hashes.len() == transaction_bytes.len() => leaf_hashes,
             _ => transaction_bytes
                 .iter()
-                .map(|bytes| Blake3Log.leaf_hash(bytes))
+                .map(|bytes| self.suite.leaf_hash(bytes))
                 .collect(),
         };
         let log_append = txlog::append(
-            &Blake3Log,
-            &LogNodes(self.backend.as_ref()),
+            &self.suite,
+            &LogNodes(self.backend.as_ref(), self.suite),
             head.header.log_size,
             &leaf_hashes,
         )
         .map_err(StoreError::Log)?;
-        let log_writes = log_tile_writes(self.backend.as_ref(), &log_append.nodes)?;
+        let log_writes = log_tile_writes(self.suite, self.backend.as_ref(), &log_append.nodes)?;
 
         let header = BlockHeader {
             protocol_version: PROTOCOL_VERSION,
@@ -1094,14 +1111,14 @@ impl Store {
             time,
             prev_hash: head.block_hash,
             // The same root as `tx_root(&transaction_bytes)`, from the leaf hashes at hand.
-            tx_root: txlog::root_from_leaf_hashes(&Blake3Log, &leaf_hashes),
+            tx_root: txlog::root_from_leaf_hashes(&self.suite, &leaf_hashes),
             log_size: log_append.new_size,
             log_root: log_append.new_root,
             state_root: tree_writes.root(),
-            validators_hash: registry.validators_hash(),
+            validators_hash: registry.validators_hash(self.suite),
             proposer,
         };
-        debug_assert_eq!(header.tx_root, tx_root(&transaction_bytes));
+        debug_assert_eq!(header.tx_root, tx_root(self.suite, &transaction_bytes));
         Ok(Execution {
             header,
             transactions: kept,
@@ -1159,6 +1176,7 @@ impl Store {
         };
         let context = Context {
             chain_id: &self.chain_id,
+            suite: self.suite,
             height: head.header.height + 1,
             time: time.max(head.header.time + 1),
         };
@@ -1171,7 +1189,7 @@ impl Store {
             .zip(&encoded)
             .map(|(transaction, encoded)| SignatureCandidate {
                 transaction,
-                id: encoded.id(),
+                id: encoded.id(self.suite),
                 payload_bytes: encoded.payload_bytes(),
             })
             .collect();
@@ -1262,8 +1280,8 @@ impl Store {
                 found: block.header.height,
             });
         }
-        let prepared =
-            prepared.unwrap_or_else(|| PreparedTransactions::new(block.transactions.clone()));
+        let prepared = prepared
+            .unwrap_or_else(|| PreparedTransactions::new(self.suite, block.transactions.clone()));
         let execution = self.execute_prepared(
             block.header.time,
             block.header.proposer,
@@ -1441,7 +1459,7 @@ impl Store {
             ));
         }
         let new_head = Head {
-            block_hash: block.hash(),
+            block_hash: block.hash(self.suite),
             header,
             genesis_hash: head.genesis_hash,
         };
@@ -1539,8 +1557,11 @@ impl Store {
         let record = self.record(key)?;
         let proof = {
             let tree = self.tree.lock().map_err(|_| StoreError::Poisoned)?;
-            tree.prove(&TreeNodes(self.backend.as_ref()), &key.state_hash())
-                .map_err(|error| StoreError::Tree(error.to_string()))?
+            tree.prove(
+                &TreeNodes(self.backend.as_ref()),
+                &key.state_hash(self.suite),
+            )
+            .map_err(|error| StoreError::Tree(error.to_string()))?
         };
         Ok(StateProof {
             key: key.clone(),
@@ -1553,8 +1574,8 @@ impl Store {
     /// An inclusion proof for log leaf `index` in the log of size `size`.
     pub fn log_inclusion(&self, index: u64, size: u64) -> Result<InclusionProof, StoreError> {
         Ok(txlog::inclusion_proof(
-            &Blake3Log,
-            &LogNodes(self.backend.as_ref()),
+            &self.suite,
+            &LogNodes(self.backend.as_ref(), self.suite),
             index,
             size,
         )?)
@@ -1567,8 +1588,8 @@ impl Store {
         second_size: u64,
     ) -> Result<ConsistencyProof, StoreError> {
         Ok(txlog::consistency_proof(
-            &Blake3Log,
-            &LogNodes(self.backend.as_ref()),
+            &self.suite,
+            &LogNodes(self.backend.as_ref(), self.suite),
             first_size,
             second_size,
         )?)
@@ -1577,8 +1598,8 @@ impl Store {
     /// The log root at any size up to the current one.
     pub fn log_root(&self, size: u64) -> Result<Hash32, StoreError> {
         Ok(txlog::root(
-            &Blake3Log,
-            &LogNodes(self.backend.as_ref()),
+            &self.suite,
+            &LogNodes(self.backend.as_ref(), self.suite),
             size,
         )?)
     }
@@ -1962,6 +1983,14 @@ fn block_bytes(
     bytes
 }
 
+/// The genesis file a store was created from, as it keeps it.
+fn stored_genesis(backend: &dyn Backend) -> Result<Genesis, StoreError> {
+    let bytes = backend
+        .get(GENESIS_KEY)?
+        .ok_or_else(|| StoreError::Corrupt("the genesis file is missing".into()))?;
+    serde_json::from_slice(&bytes).map_err(|error| StoreError::Corrupt(format!("genesis: {error}")))
+}
+
 /// The store key of the evidence index: recorded height, then the record key's bytes.
 fn evidence_index_key(height: Height, key: &EvidenceKey) -> Vec<u8> {
     let mut bytes = height_key(b'e', height);
@@ -1989,8 +2018,8 @@ impl StateReader for Store {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use hutong_core::log::MemoryLogStore;
-    use hutong_core::testkit::{Fixture, GENESIS_TIME};
+    use hutong_core::log::{Blake3Log, MemoryLogStore};
+    use hutong_core::testkit::{Fixture, GENESIS_TIME, SUITE};
 
     fn leaf(number: u64) -> Hash32 {
         Blake3Log.leaf_hash(&number.to_be_bytes())
@@ -2004,11 +2033,14 @@ mod tests {
         let mut size = 0u64;
         for block_size in block_sizes {
             let leaves: Vec<Hash32> = (size..size + block_size).map(leaf).collect();
-            let tiled = txlog::append(&Blake3Log, &LogNodes(&backend), size, &leaves).unwrap();
+            let tiled =
+                txlog::append(&Blake3Log, &LogNodes(&backend, SUITE), size, &leaves).unwrap();
             let reference = txlog::append(&Blake3Log, &plain, size, &leaves).unwrap();
             assert_eq!(tiled, reference);
             backend
-                .write(log_tile_writes(&backend, &tiled.nodes).unwrap())
+                .write(
+                    log_tile_writes(hutong_core::testkit::SUITE, &backend, &tiled.nodes).unwrap(),
+                )
                 .unwrap();
             plain.insert_nodes(reference.nodes);
             size = tiled.new_size;
@@ -2016,7 +2048,7 @@ mod tests {
                 for index in 0..(size >> level) + 2 {
                     let key = NodeKey { level, index };
                     assert_eq!(
-                        LogNodes(&backend).node(key).unwrap(),
+                        LogNodes(&backend, SUITE).node(key).unwrap(),
                         plain.node(key).unwrap(),
                         "node {key} at size {size}"
                     );
@@ -2025,14 +2057,14 @@ mod tests {
             for index in [0, size / 2, size.saturating_sub(1)] {
                 if index < size {
                     assert_eq!(
-                        txlog::inclusion_proof(&Blake3Log, &LogNodes(&backend), index, size)
+                        txlog::inclusion_proof(&Blake3Log, &LogNodes(&backend, SUITE), index, size)
                             .unwrap(),
                         txlog::inclusion_proof(&Blake3Log, &plain, index, size).unwrap()
                     );
                 }
             }
             assert_eq!(
-                txlog::root(&Blake3Log, &LogNodes(&backend), size).unwrap(),
+                txlog::root(&Blake3Log, &LogNodes(&backend, SUITE), size).unwrap(),
                 txlog::root(&Blake3Log, &plain, size).unwrap()
             );
         }
@@ -2052,7 +2084,7 @@ mod tests {
             .write(vec![(log_tile_key(0, 0), Some(vec![0u8; 33]))])
             .unwrap();
         assert!(matches!(
-            LogNodes(&backend).node(NodeKey { level: 0, index: 0 }),
+            LogNodes(&backend, SUITE).node(NodeKey { level: 0, index: 0 }),
             Err(LogError::StoreRead { .. })
         ));
     }
@@ -2137,12 +2169,16 @@ mod tests {
             .verified
             .write()
             .unwrap()
-            .insert(&transaction.id(), &other);
+            .insert(&transaction.id(hutong_core::testkit::SUITE), &other);
         let mut forged = transaction.clone();
         if let Some(endorsement) = forged.signatures.first_mut() {
             endorsement.signature.0[0] ^= 1;
         }
-        store.verified.write().unwrap().insert(&forged.id(), &other);
+        store
+            .verified
+            .write()
+            .unwrap()
+            .insert(&forged.id(hutong_core::testkit::SUITE), &other);
         let result = store.execute(
             GENESIS_TIME + 1_000,
             fixture.node_keys[0].public_key(),
