@@ -10,6 +10,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+use crate::calendar;
 use crate::crypto::PublicKey;
 use crate::hash::Hash32;
 use crate::ident::{RegionCode, Uscc};
@@ -348,6 +349,23 @@ impl StatusAction {
         }
     }
 
+    /// How a licence's history shows it to people (the explorer's timeline): its Chinese
+    /// name, what it did in English, and the data a reader needs, for the actions that carry
+    /// any (a renewal's new end, in China Standard Time; a pledge's secured party).
+    pub fn label(&self) -> String {
+        let label = format!("{} {}", self.name_zh(), self.done_en());
+        match self {
+            StatusAction::Renew { valid_until } => format!(
+                "{label} until {}",
+                valid_until.map_or("长期 long-term".into(), calendar::display_china)
+            ),
+            StatusAction::PledgeRegistered { secured_party, .. } => {
+                format!("{label} ({secured_party})")
+            }
+            _ => label,
+        }
+    }
+
     /// Whether it is the same kind of action as `other`, ignoring its data (how a type's list
     /// of supervisor actions is matched).
     pub fn same_kind(&self, other: &StatusAction) -> bool {
@@ -383,6 +401,17 @@ impl Status {
             Status::Revoked => "revoked",
             Status::Cancelled => "cancelled",
             Status::Abolished => "abolished",
+        }
+    }
+
+    /// Its name in Chinese, as the verdict's reasons and the explorer show it.
+    pub fn name_zh(self) -> &'static str {
+        match self {
+            Status::Active => "正常",
+            Status::Suspended => "暂扣",
+            Status::Revoked => "吊销",
+            Status::Cancelled => "注销",
+            Status::Abolished => "废止",
         }
     }
 }
@@ -773,4 +802,49 @@ impl Record {
 /// [`Record::state_hash`] from the record's canonical bytes.
 pub fn record_hash_of_bytes(suite: Suite, bytes: &[u8]) -> Hash32 {
     suite.tagged("hutong/record/v1", bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::StatusAction;
+
+    #[test]
+    fn each_action_has_its_label_and_renewals_and_pledges_show_their_data() {
+        assert_eq!(StatusAction::Suspend.label(), "暂扣 Suspended");
+        assert_eq!(StatusAction::Reinstate.label(), "恢复 Reinstated");
+        assert_eq!(StatusAction::Revoke.label(), "吊销 Revoked");
+        assert_eq!(StatusAction::Cancel.label(), "注销 Cancelled");
+        assert_eq!(StatusAction::Abolish.label(), "废止 Abolished");
+        // 2026-01-01T00:00Z, 08:00 in Beijing.
+        assert_eq!(
+            StatusAction::Renew {
+                valid_until: Some(1_767_225_600_000)
+            }
+            .label(),
+            "延期 Renewed until 2026-01-01 08:00"
+        );
+        assert_eq!(
+            StatusAction::Renew { valid_until: None }.label(),
+            "延期 Renewed until 长期 long-term"
+        );
+        assert_eq!(
+            StatusAction::AnnualInspection.label(),
+            "年检 Annual inspection passed"
+        );
+        assert_eq!(
+            StatusAction::PledgeRegistered {
+                secured_party: "青岛银行".into(),
+                reference: "DY-1".into(),
+            }
+            .label(),
+            "质押登记 Pledge registered (青岛银行)"
+        );
+        assert_eq!(
+            StatusAction::PledgeReleased {
+                reference: "DY-1".into()
+            }
+            .label(),
+            "质押解除 Pledge released"
+        );
+    }
 }

@@ -331,13 +331,7 @@ pub fn verdict(inputs: &VerdictInputs<'_>, region: Option<&RegionCode>, at: Time
     };
 
     let active = standing.status == Status::Active;
-    let status_zh = match standing.status {
-        Status::Active => "正常",
-        Status::Suspended => "暂扣",
-        Status::Revoked => "吊销",
-        Status::Cancelled => "注销",
-        Status::Abolished => "废止",
-    };
+    let status_zh = standing.status.name_zh();
     reasons.push(reason(
         ReasonCode::Status,
         active,

@@ -10,7 +10,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use hutong_core::calendar;
 use hutong_core::records::{
-    FaceValue, Holder, LicenceEventKind, Record, RecordKey, Status, StatusAction, TimeMs, TypeCode,
+    FaceValue, Holder, LicenceEventKind, Record, RecordKey, TimeMs, TypeCode,
 };
 use hutong_core::tx::TxBody;
 use serde::Deserialize;
@@ -328,34 +328,11 @@ pub(crate) async fn licence_page(
     }
 }
 
-fn status_zh(status: Status) -> &'static str {
-    match status {
-        Status::Active => "正常",
-        Status::Suspended => "暂扣",
-        Status::Revoked => "吊销",
-        Status::Cancelled => "注销",
-        Status::Abolished => "废止",
-    }
-}
-
 fn event_label(kind: &LicenceEventKind) -> String {
     match kind {
         LicenceEventKind::Issued => "发证 Issued".into(),
         LicenceEventKind::Amended { .. } => "变更 Amended".into(),
-        LicenceEventKind::Status(action) => {
-            let label = format!("{} {}", action.name_zh(), action.done_en());
-            // Only the actions whose data a reader needs say more than their name.
-            match action {
-                StatusAction::Renew { valid_until } => format!(
-                    "{label} until {}",
-                    valid_until.map_or("长期 long-term".into(), format_time)
-                ),
-                StatusAction::PledgeRegistered { secured_party, .. } => {
-                    format!("{label} ({secured_party})")
-                }
-                _ => label,
-            }
-        }
+        LicenceEventKind::Status(action) => action.label(),
     }
 }
 
@@ -438,7 +415,7 @@ fn render_licence(
 <tr><th>签发地 Issued in</th><td>{}</td></tr>",
         escape(&view.issuer.name_zh),
         escape(&view.issuer.name_en),
-        status_zh(view.status),
+        view.status.name_zh(),
         view.status.name(),
         format_time(view.valid_from),
         view.valid_until
@@ -646,6 +623,7 @@ fn render_authorities(state: &ApiState) -> Result<String, ApiError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use hutong_core::records::StatusAction;
     use proptest::prelude::*;
 
     /// The explorer's time as it was computed by hand before the calendar module (days to a
@@ -756,40 +734,21 @@ mod tests {
     }
 
     #[test]
-    fn each_event_has_its_label_and_renewals_and_pledges_show_their_data() {
-        let label = |action: StatusAction| event_label(&LicenceEventKind::Status(action));
+    fn each_event_has_its_label_and_status_changes_show_the_actions_own() {
         assert_eq!(event_label(&LicenceEventKind::Issued), "发证 Issued");
-        assert_eq!(label(StatusAction::Suspend), "暂扣 Suspended");
-        assert_eq!(label(StatusAction::Reinstate), "恢复 Reinstated");
-        assert_eq!(label(StatusAction::Revoke), "吊销 Revoked");
-        assert_eq!(label(StatusAction::Cancel), "注销 Cancelled");
-        assert_eq!(label(StatusAction::Abolish), "废止 Abolished");
         assert_eq!(
-            label(StatusAction::Renew {
-                valid_until: Some(1_767_225_600_000)
+            event_label(&LicenceEventKind::Amended {
+                previous: Default::default()
             }),
-            "延期 Renewed until 2026-01-01 08:00"
+            "变更 Amended"
         );
+        let pledge = StatusAction::PledgeRegistered {
+            secured_party: "青岛银行".into(),
+            reference: "DY-1".into(),
+        };
         assert_eq!(
-            label(StatusAction::Renew { valid_until: None }),
-            "延期 Renewed until 长期 long-term"
-        );
-        assert_eq!(
-            label(StatusAction::AnnualInspection),
-            "年检 Annual inspection passed"
-        );
-        assert_eq!(
-            label(StatusAction::PledgeRegistered {
-                secured_party: "青岛银行".into(),
-                reference: "DY-1".into(),
-            }),
+            event_label(&LicenceEventKind::Status(pledge)),
             "质押登记 Pledge registered (青岛银行)"
-        );
-        assert_eq!(
-            label(StatusAction::PledgeReleased {
-                reference: "DY-1".into()
-            }),
-            "质押解除 Pledge released"
         );
     }
 }
