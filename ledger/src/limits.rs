@@ -35,6 +35,13 @@ pub const RECOGNITIONS_SCAN_MAX: usize = 10_000;
 /// redb's page cache; it grows to this as pages are read or written, no further.
 pub const REDB_CACHE_BYTES: usize = 256 * 1024 * 1024;
 
+/// Headers below the head whose hash links are checked each time a store is opened: at most
+/// this many header reads (a header is a few hundred bytes) whatever the chain's length,
+/// which catches damage near the head on an engine without page checksums (sled). No more
+/// than the batches a journal sweep waits for ([`JOURNAL_SWEEP_BATCHES`]), so the check costs
+/// less than replaying a full journal at the same opening.
+pub const OPEN_CHAIN_CHECK_BLOCKS: u64 = 256;
+
 /// Entries read per engine call while replaying the journal (each may be megabytes).
 pub const REPLAY_PAGE: usize = 16;
 
@@ -55,6 +62,8 @@ const _: () = {
     // A sweep starts before the journal reaches its bound, with room for one more block.
     assert!(JOURNAL_SWEEP_BYTES + core_limits::BLOCK_BYTES_MAX <= JOURNAL_HELD_BYTES_MAX);
     assert!(JOURNAL_SWEEP_STEPS >= 1 && JOURNAL_SWEEP_BATCHES >= 1);
+    // The chain check at opening reads the head's neighbourhood, not the chain.
+    assert!(OPEN_CHAIN_CHECK_BLOCKS >= 1 && OPEN_CHAIN_CHECK_BLOCKS <= JOURNAL_SWEEP_BATCHES);
     // The audit's pipeline moves something at each stage.
     assert!(CHUNK_TRANSACTIONS >= 1 && CHUNK_BLOCKS >= 1 && CHUNKS_IN_FLIGHT >= 1);
     // The verified-signature memory spans more than one block of signatures.

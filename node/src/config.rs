@@ -125,13 +125,31 @@ pub struct MempoolConfig {
     pub bytes_max: usize,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StorageConfig {
     /// `redb` (the default) or `sled`. A store keeps the engine it was created with; the node
     /// refuses to open it with the other one.
     #[serde(default)]
     pub engine: hutong_ledger::store::Engine,
+    /// A redb file up to this size has every page's checksum verified at each start (a read
+    /// of the whole file); a larger one only its head. At most
+    /// [`crate::limits::PAGE_CHECK_BYTES_MAX_CEILING`]; 0 checks no pages.
+    #[serde(default = "default_page_check_bytes_max")]
+    pub page_check_bytes_max: u64,
+}
+
+impl Default for StorageConfig {
+    fn default() -> Self {
+        StorageConfig {
+            engine: hutong_ledger::store::Engine::default(),
+            page_check_bytes_max: default_page_check_bytes_max(),
+        }
+    }
+}
+
+fn default_page_check_bytes_max() -> u64 {
+    crate::limits::PAGE_CHECK_BYTES_MAX_DEFAULT
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -279,6 +297,14 @@ impl Config {
                     .into(),
             );
         }
+        if self.storage.page_check_bytes_max > crate::limits::PAGE_CHECK_BYTES_MAX_CEILING {
+            return Err(format!(
+                "storage.page_check_bytes_max ({}) must be at most {} bytes, so that a start's page \
+                 check stays bounded in time",
+                self.storage.page_check_bytes_max,
+                crate::limits::PAGE_CHECK_BYTES_MAX_CEILING
+            ));
+        }
         if self.log.format != "human" && self.log.format != "json" {
             return Err(format!(
                 "log.format must be \"human\" or \"json\", not {:?}",
@@ -363,6 +389,10 @@ level = {ll}
 # The store's engine: "redb" or "sled". A store keeps the engine it was created with: the node
 # refuses to open an existing store with the other one.
 engine = {se}
+# A redb store file up to this many bytes has every page's checksum verified at each start
+# (a read of the whole file, docs/operations.md "Damaged stores"); a larger one only its head.
+# 0 checks no pages.
+page_check_bytes_max = {pc}
 "#,
             data_dir = quote(&self.data_dir.to_string_lossy()),
             genesis = quote(&self.genesis.to_string_lossy()),
@@ -388,6 +418,7 @@ engine = {se}
             lf = quote(&self.log.format),
             ll = quote(&self.log.level),
             se = quote(self.storage.engine.name()),
+            pc = self.storage.page_check_bytes_max,
         )
     }
 }
@@ -492,5 +523,45 @@ mod tests {
             Config::load(dir.path()),
             Err(ConfigError::Parse { .. })
         ));
+    }
+
+    #[test]
+    fn the_page_check_bound_defaults_and_is_refused_above_its_ceiling() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = Config::new("/ip4/127.0.0.1/tcp/1".into(), "127.0.0.1:2".into(), vec![]);
+        let text = config.to_commented_toml();
+        let default_line = format!(
+            "page_check_bytes_max = {}",
+            crate::limits::PAGE_CHECK_BYTES_MAX_DEFAULT
+        );
+        assert!(text.contains(&default_line), "{text}");
+        // A file written before the key existed gets the default.
+        std::fs::write(
+            dir.path().join("config.toml"),
+            text.replace(&default_line, ""),
+        )
+        .unwrap();
+        assert_eq!(Config::load(dir.path()).unwrap(), config);
+        // Zero (no page check) is allowed; above the ceiling is not.
+        std::fs::write(
+            dir.path().join("config.toml"),
+            text.replace(&default_line, "page_check_bytes_max = 0"),
+        )
+        .unwrap();
+        assert_eq!(
+            Config::load(dir.path())
+                .unwrap()
+                .storage
+                .page_check_bytes_max,
+            0
+        );
+        let above = crate::limits::PAGE_CHECK_BYTES_MAX_CEILING + 1;
+        std::fs::write(
+            dir.path().join("config.toml"),
+            text.replace(&default_line, &format!("page_check_bytes_max = {above}")),
+        )
+        .unwrap();
+        let error = Config::load(dir.path()).unwrap_err().to_string();
+        assert!(error.contains("storage.page_check_bytes_max"), "{error}");
     }
 }

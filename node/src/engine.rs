@@ -1297,7 +1297,9 @@ fn input_summary(input: &Input<Value>) -> String {
     }
 }
 
-fn read_signing_state(path: &std::path::Path) -> Result<Option<SigningState<Value>>, EngineError> {
+pub(crate) fn read_signing_state(
+    path: &std::path::Path,
+) -> Result<Option<SigningState<Value>>, EngineError> {
     match std::fs::read(path) {
         Ok(bytes) => serde_json::from_slice(&bytes).map(Some).map_err(|error| EngineError::SigningState {
             path: path.to_path_buf(),

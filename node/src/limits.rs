@@ -89,6 +89,20 @@ pub const REQUEST_REPLY_SLACK: Duration = Duration::from_secs(1);
 /// Largest body `hutong tx` reads: far above any record the node accepts.
 pub const TX_BODY_FILE_BYTES_MAX: u64 = 4 * 1024 * 1024;
 
+/// The default of `storage.page_check_bytes_max`: a redb store file up to this size has every
+/// page's checksum verified at each start. The check reads the whole file once (measured in
+/// docs/operations.md, "Damaged stores"), so this bounds the start's delay for the stores of
+/// most departments; a larger store is checked at its head alone unless the operator raises
+/// the bound.
+pub const PAGE_CHECK_BYTES_MAX_DEFAULT: u64 = 8 * 1024 * 1024 * 1024;
+
+/// The highest `storage.page_check_bytes_max` an operator may set: a start never spends more
+/// than a read of this many bytes checking pages.
+pub const PAGE_CHECK_BYTES_MAX_CEILING: u64 = 256 * 1024 * 1024 * 1024;
+
+/// Most bytes read from the data directory's `LOCK` file, which holds one process id.
+pub const LOCK_FILE_BYTES_MAX: u64 = 64;
+
 const _: () = {
     // A proposal, a gossiped batch and a catch-up answer each hold at least one of the
     // largest items they carry.
@@ -102,4 +116,8 @@ const _: () = {
     assert!(DECISION_WAIT.as_millis() > ADMISSION_WAIT.as_millis());
     // A `hutong tx` body file can hold the largest transaction, however it is written.
     assert!(TX_BODY_FILE_BYTES_MAX >= 4 * core_limits::TX_BYTES_MAX as u64);
+    // The default page check is one an operator could have set.
+    assert!(PAGE_CHECK_BYTES_MAX_DEFAULT <= PAGE_CHECK_BYTES_MAX_CEILING);
+    // A process id (at most 2^22 on Linux, ten digits for any u32) and a newline fit.
+    assert!(LOCK_FILE_BYTES_MAX >= 11);
 };

@@ -8,6 +8,7 @@ mod durable;
 mod engine;
 mod failure;
 mod faults;
+mod home_lock;
 mod keys;
 mod limits;
 mod mempool;
@@ -20,6 +21,7 @@ mod network;
 mod run;
 mod service;
 mod shared;
+mod store_open;
 mod testnet_commands;
 mod tx_examples;
 mod verify;
@@ -95,6 +97,12 @@ enum Command {
     Run {
         #[arg(long)]
         home: PathBuf,
+        /// Start from genesis and catch up from the peers when the store is missing or empty
+        /// although the signing state says this node signed at a later height (a lost store);
+        /// without it the node refuses to start. The signing state keeps the node from signing
+        /// anything that conflicts with what it signed before.
+        #[arg(long)]
+        resync: bool,
     },
     /// Build, sign and submit a transaction to a node's API.
     Tx(commands::TxArgs),
@@ -134,7 +142,7 @@ fn main() -> ExitCode {
             force,
         }),
         Command::Genesis { input, out } => commands::genesis(&input, out.as_deref()),
-        Command::Run { home } => run::run(&home),
+        Command::Run { home, resync } => run::run(&home, resync),
         Command::Tx(args) => commands::tx(&args),
         Command::Verify(args) => verify::verify(&args),
         Command::Testnet(command) => testnet_commands::testnet(command),

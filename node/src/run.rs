@@ -11,7 +11,6 @@ use tokio::sync::{Notify, mpsc, watch};
 
 use hutong_core::crypto::PublicKey;
 use hutong_core::genesis::Genesis;
-use hutong_ledger::store::{Store, StoreError};
 
 use crate::admitter::Admitter;
 use crate::config::Config;
@@ -24,9 +23,9 @@ use crate::metrics::Metrics;
 use crate::network::{self, NetworkConfig, NetworkEvent, NetworkHandle, Topic};
 use crate::service::NodeService;
 use crate::shared::{Shared, Status};
-use crate::{Failure, WithCode, exit, keys};
+use crate::{Failure, WithCode, exit, keys, store_open};
 
-pub fn run(home: &Path) -> Result<(), Failure> {
+pub fn run(home: &Path, resync: bool) -> Result<(), Failure> {
     let config = Config::load(home).code(exit::CONFIG)?;
     init_logging(&config).code(exit::CONFIG)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -35,7 +34,7 @@ pub fn run(home: &Path) -> Result<(), Failure> {
         .build()
         .context("starting the runtime")
         .code(exit::RUNTIME)?;
-    runtime.block_on(run_node(home, config))
+    runtime.block_on(run_node(home, config, resync))
 }
 
 fn init_logging(config: &Config) -> anyhow::Result<()> {
@@ -58,7 +57,7 @@ fn parse_key(text: &str) -> anyhow::Result<PublicKey> {
         .map_err(|error| anyhow!("{text:?} is not a node public key: {error}"))
 }
 
-async fn run_node(home: &Path, config: Config) -> Result<(), Failure> {
+async fn run_node(home: &Path, config: Config, resync: bool) -> Result<(), Failure> {
     let genesis_path = Config::resolve(home, &config.genesis);
     let genesis_bytes = std::fs::read(&genesis_path)
         .with_context(|| format!("reading {}", genesis_path.display()))
@@ -71,39 +70,17 @@ async fn run_node(home: &Path, config: Config) -> Result<(), Failure> {
         .map_err(|problem| anyhow!(problem))
         .code(exit::CONFIG)?;
     let data_dir = Config::resolve(home, &config.data_dir);
-    std::fs::create_dir_all(&data_dir)
-        .with_context(|| format!("creating {}", data_dir.display()))
-        .code(exit::RUNTIME)?;
-    let store_dir = data_dir.join("store");
-    let engine = config.storage.engine;
-    let store = match Store::open_engine(&store_dir, engine) {
-        Ok(store) => store,
-        Err(StoreError::Uninitialised) => {
-            tracing::info!(chain = %genesis.chain_id, %engine, "creating the store from genesis");
-            Store::create_engine(&store_dir, engine, &genesis).code(exit::STORE)?
-        }
-        Err(error) => {
-            return Err(Failure::new(
-                exit::STORE,
-                anyhow!(
-                    "the store in {} cannot be used: {error}",
-                    store_dir.display()
-                ),
-            ));
-        }
-    };
-    let stored_genesis = store.head().code(exit::STORE)?.genesis_hash;
-    if stored_genesis != genesis.hash() {
-        return Err(Failure::new(
-            exit::STORE,
-            anyhow!(
-                "the store in {} belongs to another chain (genesis {stored_genesis}, this genesis file is {}); \
-                 point data_dir elsewhere or use the right genesis file",
-                store_dir.display(),
-                genesis.hash()
-            ),
-        ));
-    }
+    // Held until the node stops: no other process runs on this home meanwhile.
+    let store_open::Opened {
+        store,
+        lock: _home_lock,
+    } = store_open::open(&store_open::Opening {
+        home,
+        data_dir: &data_dir,
+        storage: &config.storage,
+        genesis: &genesis,
+        resync,
+    })?;
     let store = Arc::new(store);
     tracing::info!(
         chain = %genesis.chain_id,

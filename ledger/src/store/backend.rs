@@ -35,6 +35,10 @@ pub enum StoreError {
     AlreadyInitialised,
     #[error("the store is corrupt: {0}; restore it from a backup or resynchronise the node")]
     Corrupt(String),
+    /// Another process has the engine's files open (redb's `DatabaseAlreadyOpen`, sled's
+    /// lock): nothing was read or written.
+    #[error("the store is in use by another process ({0})")]
+    InUse(String),
     #[error(
         "the store's directory holds a {found} database, but the {configured} engine was asked for; \
          set the engine to {found}, or move the directory away to start a new store"
@@ -143,6 +147,20 @@ fn engine_error(error: impl std::fmt::Display) -> StoreError {
     StoreError::Engine(error.to_string())
 }
 
+/// redb's failures to open a file, by what the operator must do about them: another process
+/// holds it, or its content is damaged, or something else (permissions, disk).
+fn redb_open_error(error: redb::DatabaseError) -> StoreError {
+    match error {
+        redb::DatabaseError::DatabaseAlreadyOpen => {
+            StoreError::InUse("redb: the database file is already open".into())
+        }
+        redb::DatabaseError::Storage(redb::StorageError::Corrupted(problem)) => {
+            StoreError::Corrupt(format!("redb: {problem}"))
+        }
+        other => engine_error(other),
+    }
+}
+
 /// Whether a backend makes each batch durable before `write` returns.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum Durability {
@@ -154,6 +172,21 @@ pub enum Durability {
     /// returns, so a crash of the machine (not of the process) can lose the latest ones.
     /// Only for measuring what the sync costs, and for tests that do not crash machines.
     Unsynced,
+}
+
+/// What the engine checks of its files when it opens them, beyond what every open checks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum PageCheck {
+    /// Nothing more: the engine trusts the file it last wrote.
+    #[default]
+    None,
+    /// redb reads every page of the committed trees and verifies its checksum, so that a file
+    /// damaged outside redb is refused as [`StoreError::Corrupt`] instead of being read (where
+    /// a damaged page may panic deep in a B-tree cursor). It costs a read of the whole file.
+    /// sled keeps no page checksums and has nothing equivalent: for it this is [`None`].
+    ///
+    /// [`None`]: PageCheck::None
+    Full,
 }
 
 /// The engines a store on disk can run on.
@@ -202,10 +235,29 @@ impl Engine {
         directory: &Path,
         durability: Durability,
     ) -> Result<Box<dyn Backend>, StoreError> {
+        self.open_direct_checked(directory, durability, PageCheck::None)
+    }
+
+    /// [`Engine::open_direct`] with the engine's own check of its files first.
+    pub fn open_direct_checked(
+        self,
+        directory: &Path,
+        durability: Durability,
+        check: PageCheck,
+    ) -> Result<Box<dyn Backend>, StoreError> {
         Ok(match self {
-            Engine::Redb => Box::new(RedbBackend::open_with(directory, durability)?),
+            Engine::Redb => Box::new(RedbBackend::open_checked(directory, durability, check)?),
             Engine::Sled => Box::new(SledBackend::open_with(directory, durability)?),
         })
+    }
+
+    /// The file whose size is the engine's database size on disk, when the engine keeps one
+    /// (redb's `hutong.redb`; sled spreads its data over several files).
+    pub fn data_file(self, directory: &Path) -> Option<PathBuf> {
+        match self {
+            Engine::Redb => Some(directory.join(REDB_FILE)),
+            Engine::Sled => None,
+        }
     }
 }
 
@@ -268,13 +320,24 @@ impl RedbBackend {
 
     /// Opens (or creates) the database in `directory` with the given durability.
     pub fn open_with(directory: &Path, durability: Durability) -> Result<Self, StoreError> {
+        Self::open_checked(directory, durability, PageCheck::None)
+    }
+
+    /// Opens (or creates) the database in `directory` with the given durability, verifying
+    /// every page's checksum first when `check` asks for it.
+    pub fn open_checked(
+        directory: &Path,
+        durability: Durability,
+        check: PageCheck,
+    ) -> Result<Self, StoreError> {
         std::fs::create_dir_all(directory).map_err(engine_error)?;
         let file = directory.join(REDB_FILE);
         let created = !file.exists();
         let database = redb::Database::builder()
             .set_cache_size(REDB_CACHE_BYTES)
+            .set_check_integrity_on_open(check == PageCheck::Full)
             .create(&file)
-            .map_err(engine_error)?;
+            .map_err(redb_open_error)?;
         let transaction = database.begin_write().map_err(engine_error)?;
         transaction.open_table(REDB_TABLE).map_err(engine_error)?;
         transaction.commit().map_err(engine_error)?;
@@ -436,6 +499,14 @@ impl SledBackend {
                         && started.elapsed() < LOCK_WAIT =>
                 {
                     std::thread::sleep(std::time::Duration::from_millis(10));
+                }
+                Err(sled::Error::Io(error))
+                    if error.to_string().starts_with("could not acquire lock") =>
+                {
+                    return Err(StoreError::InUse(format!("sled: {error}")));
+                }
+                Err(error @ sled::Error::Corruption { .. }) => {
+                    return Err(StoreError::Corrupt(format!("sled: {error}")));
                 }
                 result => break result.map_err(engine_error)?,
             }
@@ -628,7 +699,7 @@ mod tests {
         let started = std::time::Instant::now();
         let error = SledBackend::open(dir.path()).unwrap_err();
         assert!(
-            error.to_string().contains("could not acquire lock"),
+            matches!(&error, StoreError::InUse(detail) if detail.contains("could not acquire lock")),
             "{error}"
         );
         assert!(started.elapsed() >= std::time::Duration::from_secs(2));

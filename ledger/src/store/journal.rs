@@ -29,7 +29,9 @@ use std::ops::Bound;
 use std::path::Path;
 use std::sync::{Mutex, RwLock};
 
-use super::backend::{Backend, Durability, Engine, Entry, StoreError, Write, prefix_range};
+use super::backend::{
+    Backend, Durability, Engine, Entry, PageCheck, StoreError, Write, prefix_range,
+};
 use crate::limits::{
     JOURNAL_HELD_BYTES_MAX, JOURNAL_SWEEP_BATCHES, JOURNAL_SWEEP_BYTES, JOURNAL_SWEEP_STEPS,
     REPLAY_PAGE,
@@ -153,7 +155,17 @@ impl Engine {
         directory: &Path,
         durability: Durability,
     ) -> Result<Box<dyn Backend>, StoreError> {
-        let inner = self.open_direct(directory, durability)?;
+        self.open_checked(directory, durability, PageCheck::None)
+    }
+
+    /// [`Engine::open`] with the engine's own check of its files first ([`PageCheck`]).
+    pub fn open_checked(
+        self,
+        directory: &Path,
+        durability: Durability,
+        check: PageCheck,
+    ) -> Result<Box<dyn Backend>, StoreError> {
+        let inner = self.open_direct_checked(directory, durability, check)?;
         Ok(Box::new(Journaled::open(inner, JournalLimits::default())?))
     }
 }

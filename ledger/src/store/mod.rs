@@ -40,13 +40,13 @@ use std::sync::{Mutex, RwLock};
 use serde::{Deserialize, Serialize};
 
 pub use backend::{
-    Backend, Durability, Engine, Entry, MemoryBackend, REDB_FILE, RedbBackend, SledBackend,
-    StoreError, Write,
+    Backend, Durability, Engine, Entry, MemoryBackend, PageCheck, REDB_FILE, RedbBackend,
+    SledBackend, StoreError, Write,
 };
 pub use journal::{JournalLimits, Journaled};
 pub use lean::{AuditStore, PreparedTransactions};
 
-use crate::limits::{RECOGNITIONS_SCAN_MAX, VERIFIED_SIGNATURES_MAX};
+use crate::limits::{OPEN_CHAIN_CHECK_BLOCKS, RECOGNITIONS_SCAN_MAX, VERIFIED_SIGNATURES_MAX};
 use hutong_core::block::{Block, BlockHeader, CommitCertificate, PROTOCOL_VERSION, tx_root};
 use hutong_core::codec;
 use hutong_core::crypto::PublicKey;
@@ -484,8 +484,23 @@ impl Store {
     /// engine's database ([`StoreError::WrongEngine`]) rather than starting an empty store
     /// beside it.
     pub fn open_engine(path: &Path, engine: Engine) -> Result<Self, StoreError> {
+        Self::open_engine_checked(path, engine, PageCheck::None)
+    }
+
+    /// [`Store::open_engine`], with the engine's own check of its files first when `check`
+    /// asks for it ([`PageCheck::Full`]: every page's checksum, at the cost of reading the
+    /// whole file). A panic of the engine on damaged files, while it opens them or while the
+    /// store's checks read them, is returned as [`StoreError::Corrupt`]: the store is never
+    /// served, and the caller decides how to stop.
+    pub fn open_engine_checked(
+        path: &Path,
+        engine: Engine,
+        check: PageCheck,
+    ) -> Result<Self, StoreError> {
         Self::check_engine(path, engine)?;
-        Self::open_with(engine.open(path, Durability::Synced)?)
+        without_panics("opening", || {
+            Self::open_with(engine.open_checked(path, Durability::Synced, check)?)
+        })
     }
 
     /// Creates a new store in `path` on `engine` from a genesis file.
@@ -495,7 +510,9 @@ impl Store {
         genesis: &Genesis,
     ) -> Result<Self, StoreError> {
         Self::check_engine(path, engine)?;
-        Self::create_with(engine.open(path, Durability::Synced)?, genesis)
+        without_panics("creating", || {
+            Self::create_with(engine.open(path, Durability::Synced)?, genesis)
+        })
     }
 
     fn check_engine(path: &Path, engine: Engine) -> Result<(), StoreError> {
@@ -549,16 +566,23 @@ impl Store {
                 header.height
             )));
         }
-        if head.header.height > 0
-            && backend
+        if head.header.height > 0 {
+            let block_bytes = backend
                 .get(&height_key(b'B', head.header.height))?
-                .is_none()
-        {
-            return Err(StoreError::Corrupt(format!(
-                "block {} is missing",
-                head.header.height
-            )));
+                .ok_or_else(|| {
+                    StoreError::Corrupt(format!("block {} is missing", head.header.height))
+                })?;
+            let block: Block = codec::from_stored(&block_bytes).map_err(|error| {
+                StoreError::Corrupt(format!("block {}: {error}", head.header.height))
+            })?;
+            if block.header != header {
+                return Err(StoreError::Corrupt(format!(
+                    "block {} does not carry its stored header",
+                    header.height
+                )));
+            }
         }
+        check_header_chain(backend.as_ref(), suite, &header)?;
         let log_root = txlog::root(&suite, &LogNodes(backend.as_ref(), suite), header.log_size)
             .map_err(|error| StoreError::Corrupt(format!("transaction log: {error}")))?;
         if log_root != header.log_root {
@@ -1984,6 +2008,54 @@ fn block_bytes(
 }
 
 /// The genesis file a store was created from, as it keeps it.
+/// Checks that the [`OPEN_CHAIN_CHECK_BLOCKS`] headers below `head` are there and linked: each
+/// names the hash of the one below it. Bounded whatever the chain's length (about a
+/// millisecond on a store of any size), it catches headers lost or altered near the head,
+/// which an engine without page checksums (sled) would otherwise serve.
+fn check_header_chain(
+    backend: &dyn Backend,
+    suite: Suite,
+    head: &BlockHeader,
+) -> Result<(), StoreError> {
+    let lowest = head.height.saturating_sub(OPEN_CHAIN_CHECK_BLOCKS);
+    let mut above = head.clone();
+    while above.height > lowest {
+        let height = above.height - 1;
+        let bytes = backend
+            .get(&height_key(b'H', height))?
+            .ok_or_else(|| StoreError::Corrupt(format!("header {height} is missing")))?;
+        let header: BlockHeader = codec::from_stored(&bytes)
+            .map_err(|error| StoreError::Corrupt(format!("header {height}: {error}")))?;
+        if header.height != height || header.hash(suite) != above.prev_hash {
+            return Err(StoreError::Corrupt(format!(
+                "header {} does not name the hash of header {height}",
+                above.height
+            )));
+        }
+        above = header;
+    }
+    Ok(())
+}
+
+/// Runs an engine call whose panic (a damaged file can make an engine panic rather than
+/// return an error) must become a typed error: the call's partial state is dropped with its
+/// stack, and the caller gets [`StoreError::Corrupt`] naming the engine's message.
+fn without_panics<T>(
+    doing: &str,
+    call: impl FnOnce() -> Result<T, StoreError>,
+) -> Result<T, StoreError> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(call)).unwrap_or_else(|payload| {
+        let message = payload
+            .downcast_ref::<&str>()
+            .map(|text| (*text).to_owned())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "no message".to_owned());
+        Err(StoreError::Corrupt(format!(
+            "the storage engine panicked {doing} the store ({message})"
+        )))
+    })
+}
+
 fn stored_genesis(backend: &dyn Backend) -> Result<Genesis, StoreError> {
     let bytes = backend
         .get(GENESIS_KEY)?
