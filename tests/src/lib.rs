@@ -16,6 +16,8 @@ use hutong_core::hash::Hash32;
 use hutong_core::testkit::Fixture;
 use hutong_core::tx::Transaction;
 
+pub mod netns;
+
 /// The `hutong` binary in the target directory of the test executable (`scripts/test` builds it
 /// first; `HUTONG_BIN` overrides the path).
 pub fn hutong_binary() -> PathBuf {
