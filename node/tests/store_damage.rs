@@ -300,7 +300,8 @@ fn damaged_redb_pages_stop_the_node_with_exit_code_4() {
     damage_middle(&redb_file(&home));
     let (code, stderr) = home.run_to_exit(&[]);
     assert_refused_store(code, &stderr);
-    assert!(stderr.contains("corrupt"), "{stderr}");
+    // Found by redb's page check, before anything read the damaged pages.
+    assert!(stderr.contains("the store is corrupt: redb:"), "{stderr}");
 }
 
 #[test]
@@ -311,6 +312,8 @@ fn a_truncated_redb_file_stops_the_node_with_exit_code_4() {
     truncate_to(&file, std::fs::metadata(&file).unwrap().len() / 2);
     let (code, stderr) = home.run_to_exit(&[]);
     assert_refused_store(code, &stderr);
+    assert!(stderr.contains("the store is corrupt: redb:"), "{stderr}");
+    assert!(stderr.contains("truncated"), "{stderr}");
 }
 
 /// The message names what was found: the store's height and the signing state's.
@@ -405,4 +408,31 @@ fn the_same_home_started_twice_is_refused_as_in_use_on_each_engine() {
         assert!(first.child.try_wait().unwrap().is_none(), "{engine}");
         assert!(home.get("/v1/node").is_some(), "{engine}");
     }
+}
+
+#[test]
+fn a_sled_store_with_a_header_altered_below_the_head_stops_the_node_with_exit_code_4() {
+    // sled keeps no page checksums: the hash links of the headers below the head are what
+    // catches damage there.
+    let mut home = Home::new(Engine::Sled);
+    home.fill_store(6, 5);
+    let backend = Engine::Sled
+        .open(&home.store_dir(), hutong_ledger::store::Durability::Synced)
+        .unwrap();
+    let mut key = vec![b'H'];
+    key.extend_from_slice(&4u64.to_be_bytes());
+    let bytes = backend.get(&key).unwrap().unwrap();
+    let mut header: hutong_core::block::BlockHeader =
+        hutong_core::codec::from_stored(&bytes).unwrap();
+    header.time += 1;
+    backend
+        .write(vec![(key, Some(hutong_core::codec::to_canonical(&header)))])
+        .unwrap();
+    drop(backend);
+    let (code, stderr) = home.run_to_exit(&[]);
+    assert_refused_store(code, &stderr);
+    assert!(
+        stderr.contains("header 5 does not name the hash of header 4"),
+        "{stderr}"
+    );
 }
