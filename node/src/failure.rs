@@ -8,9 +8,10 @@ pub struct Failure {
     pub code: u8,
 }
 
-/// Exit codes: 1 runtime failure, 2 bad usage (clap), 3 bad configuration or input file,
-/// 4 corrupt or foreign store, 5 transaction rejected, 6 node unreachable, 7 a proof does not
-/// verify.
+/// Exit codes: 1 runtime failure (among them a node home in use by another process), 2 bad
+/// usage (clap), 3 bad configuration or input file, 4 a store that cannot be used (corrupt,
+/// foreign, or lost beside a later signing state: `store_open`), 5 transaction rejected, 6 node
+/// unreachable, 7 a proof does not verify.
 pub mod exit {
     pub const RUNTIME: u8 = 1;
     pub const CONFIG: u8 = 3;
