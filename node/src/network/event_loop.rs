@@ -1058,12 +1058,7 @@ fn message_id(message: &gossipsub::Message) -> gossipsub::MessageId {
 fn refusal_of(error: &ListenError) -> Option<Refusal> {
     Some(match error {
         ListenError::Denied { cause } => denial_of(cause),
-        ListenError::Transport(TransportError::Other(io_error))
-            if io_error
-                .get_ref()
-                .and_then(|inner| inner.downcast_ref::<TransportTimeoutError<std::io::Error>>())
-                .is_some_and(|inner| matches!(inner, TransportTimeoutError::Timeout)) =>
-        {
+        ListenError::Transport(TransportError::Other(io_error)) if is_timeout(io_error) => {
             Refusal::HandshakeTimeout
         }
         ListenError::Transport(_) | ListenError::WrongPeerId { .. } => Refusal::ProtocolError,
@@ -1071,6 +1066,17 @@ fn refusal_of(error: &ListenError) -> Option<Refusal> {
         ListenError::LocalPeerId { .. } => Refusal::ProtocolError,
         ListenError::Aborted => return None,
     })
+}
+
+/// Whether a failed handshake ran out of time: the swarm's connection timeout fired. Its error
+/// is libp2p's `TransportTimeoutError::Timeout` over the transport's own error type, which the
+/// builder does not name, so it is recognised by the variant's text (which does not depend on
+/// that type).
+fn is_timeout(error: &std::io::Error) -> bool {
+    let timeout = TransportTimeoutError::<std::io::Error>::Timeout.to_string();
+    error
+        .get_ref()
+        .is_some_and(|inner| inner.to_string() == timeout)
 }
 
 fn denial_of(cause: &ConnectionDenied) -> Refusal {
