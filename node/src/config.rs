@@ -51,6 +51,11 @@ pub struct TestingConfig {
     /// them first in its proposals and must fetch them from it.
     #[serde(default)]
     pub withhold_transactions: bool,
+    /// The node answers catch-up requests for blocks with forged commit certificates, each
+    /// answer with the next of three forgeries (too little voting power, a signer that is no
+    /// validator, signatures over another block): a Byzantine catch-up server.
+    #[serde(default)]
+    pub forge_catch_up: bool,
 }
 
 impl TestingConfig {
@@ -60,7 +65,10 @@ impl TestingConfig {
 
     /// Whether any switch is set.
     pub fn any_switch(&self) -> bool {
-        self.partition_file.is_some() || self.equivocate || self.withhold_transactions
+        self.partition_file.is_some()
+            || self.equivocate
+            || self.withhold_transactions
+            || self.forge_catch_up
     }
 }
 

@@ -18,7 +18,7 @@ use hutong_consensus::{
     Action, CommitCertificate as ConsensusCertificate, Config as MachineConfig, Consensus, Input,
     Round, SigningState, Step, ValidatorId,
 };
-use hutong_core::block::{Block, validator_set, verify_block_certificate};
+use hutong_core::block::{Block, BlockCertificateError, validator_set, verify_block_certificate};
 use hutong_core::crypto::{PublicKey, SecretKey};
 use hutong_core::evidence::{Evidence, EvidenceKey};
 use hutong_core::hash::Hash32;
@@ -27,7 +27,7 @@ use hutong_core::tx::Transaction;
 use hutong_ledger::store::{BlockError, Execution, Mode};
 
 use crate::config::ConsensusConfig;
-use crate::faults::Equivocator;
+use crate::faults::{CatchUpForger, Equivocator};
 use crate::limits::{
     CANDIDATES_MAX, CONSENSUS_MESSAGE_BYTES_MAX, PENDING_EVIDENCE_MAX, STATUS_INTERVAL,
     SYNC_BLOCKS_PER_REQUEST_MAX, SYNC_REQUEST_BYTES_MAX, SYNC_RESPONSE_BYTES_MAX,
@@ -169,6 +169,12 @@ pub struct Engine {
     pending_evidence: Vec<Evidence>,
     /// Test-only: the signer of conflicting votes (see `faults`).
     equivocator: Option<Equivocator>,
+    /// Test-only: the forger of the certificates this node serves in catch-up (see `faults`).
+    catch_up_forger: Option<CatchUpForger>,
+    /// Catch-up requests sent so far: which of the peers able to serve the next block is
+    /// asked next, so that the requests go round them and no single peer (one that answers
+    /// with forgeries, say) is asked every time.
+    sync_requests_sent: u64,
 }
 
 impl std::fmt::Debug for Engine {
@@ -235,6 +241,8 @@ impl Engine {
             extra_allowed,
             pending_evidence: Vec::new(),
             equivocator: None,
+            catch_up_forger: None,
+            sync_requests_sent: 0,
         };
         Ok(engine)
     }
@@ -242,6 +250,12 @@ impl Engine {
     /// Test-only fault injection: also sign and send a conflicting vote for every vote.
     pub fn with_equivocator(mut self, equivocator: Option<Equivocator>) -> Self {
         self.equivocator = equivocator;
+        self
+    }
+
+    /// Test-only fault injection: serve catch-up blocks with forged certificates.
+    pub fn with_catch_up_forger(mut self, forger: Option<CatchUpForger>) -> Self {
+        self.catch_up_forger = forger;
         self
     }
 
@@ -917,6 +931,17 @@ impl Engine {
                         _ => break,
                     }
                 }
+                if let Some(forger) = &self.catch_up_forger {
+                    let forgery = forger.forge(&mut blocks, |height| {
+                        self.shared
+                            .store
+                            .block(height)
+                            .ok()
+                            .flatten()
+                            .map(|block| block.certificate)
+                    });
+                    tracing::warn!(%from, first, count = blocks.len(), ?forgery, "TESTING: serving forged certificates");
+                }
                 SyncResponse::Blocks(blocks)
             }
             Ok(SyncRequest::Transactions { ids }) => {
@@ -933,22 +958,25 @@ impl Engine {
         });
     }
 
-    /// Asks the peer with the highest reported height for the blocks we miss.
+    /// Asks a peer that reported our next height for the blocks we miss: each request the
+    /// next such peer in key order, so that requests go round them.
     fn request_sync(&mut self) {
         if self.sync_in_flight {
             return;
         }
-        let Some((peer, height)) = self
+        let mut able: Vec<PublicKey> = self
             .peer_heights
             .iter()
-            .max_by_key(|(_, height)| **height)
-            .map(|(peer, height)| (*peer, *height))
-        else {
-            return;
-        };
-        if height < self.height {
+            .filter(|(_, height)| **height >= self.height)
+            .map(|(peer, _)| *peer)
+            .collect();
+        if able.is_empty() {
             return;
         }
+        able.sort_unstable();
+        let turn = usize::try_from(self.sync_requests_sent % able.len() as u64).unwrap_or(0);
+        let peer = able[turn];
+        self.sync_requests_sent = self.sync_requests_sent.wrapping_add(1);
         self.sync_in_flight = true;
         self.shared.status.syncing.store(true, Ordering::Relaxed);
         let request = SyncRequest::Blocks {
@@ -1001,7 +1029,10 @@ impl Engine {
             Ok(bytes) => bytes,
             Err(error) => {
                 tracing::debug!(%error, "catch-up request failed");
+                // Forgotten until its next status, so the next request goes to another peer:
+                // each failure takes one peer out, so these retries end.
                 self.peer_heights.remove(&peer);
+                self.request_sync();
                 return Ok(());
             }
         };
@@ -1021,6 +1052,7 @@ impl Engine {
             }
         };
         let mut advanced = false;
+        let mut refused = false;
         for block in blocks {
             if block.header.height != self.height {
                 continue;
@@ -1036,8 +1068,9 @@ impl Engine {
                 &block.certificate,
                 &registry,
             ) {
-                tracing::warn!(height = block.header.height, %error, "catch-up block has a bad certificate");
-                self.penalise(peer, "bad_certificate");
+                tracing::warn!(%peer, height = block.header.height, %error, "catch-up block has a bad certificate; peer penalised");
+                self.penalise(peer, certificate_refusal(&error));
+                refused = true;
                 break;
             }
             let execution = match tokio::task::block_in_place(|| {
@@ -1045,8 +1078,9 @@ impl Engine {
             }) {
                 Ok(execution) => execution,
                 Err(error) => {
-                    tracing::warn!(height = block.header.height, %error, "catch-up block does not re-execute");
+                    tracing::warn!(%peer, height = block.header.height, %error, "catch-up block does not re-execute; peer penalised");
                     self.penalise(peer, "bad_block");
+                    refused = true;
                     break;
                 }
             };
@@ -1070,7 +1104,8 @@ impl Engine {
         let best = self.peer_heights.values().copied().max().unwrap_or(0);
         let behind = best >= self.height;
         self.shared.status.syncing.store(behind, Ordering::Relaxed);
-        if behind && advanced {
+        // After a refused answer, ask again at once: the turn has passed to the next peer.
+        if behind && (advanced || refused) {
             self.request_sync();
         }
         Ok(())
@@ -1269,6 +1304,24 @@ impl Engine {
             };
             self.publish_consensus(message);
         }
+    }
+}
+
+/// The reason a catch-up block's certificate is refused under, in metrics: the forgeries a
+/// Byzantine peer can make have names of their own.
+fn certificate_refusal(error: &BlockCertificateError) -> &'static str {
+    use hutong_consensus::CertificateError;
+    match error {
+        BlockCertificateError::Certificate(CertificateError::InsufficientPower { .. }) => {
+            "bad_certificate_insufficient_power"
+        }
+        BlockCertificateError::Certificate(CertificateError::UnknownValidator { .. }) => {
+            "bad_certificate_unknown_signer"
+        }
+        BlockCertificateError::Certificate(CertificateError::BadSignature { .. }) => {
+            "bad_certificate_bad_signature"
+        }
+        _ => "bad_certificate",
     }
 }
 

@@ -1,11 +1,14 @@
-//! Fault injection for the end-to-end tests: a partition switch, an equivocating signer and a
-//! node that withholds its transactions from the gossip.
+//! Fault injection for the end-to-end tests: a partition switch, an equivocating signer, a
+//! node that withholds its transactions from the gossip, and a catch-up server that forges
+//! commit certificates.
 //! Off unless the configuration's `[testing]` section enables it and the process runs with
 //! `HUTONG_ALLOW_TESTING_SWITCHES=1` (see [`crate::config::TestingConfig`]).
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 
-use hutong_consensus::{Signature, SignedVote, Signer};
+use hutong_consensus::{CommitSignature, Signature, SignedVote, Signer};
+use hutong_core::block::{Block, CommitCertificate};
 use hutong_core::crypto::SecretKey;
 use hutong_core::suite::{Suite, SuiteSigner};
 
@@ -20,6 +23,7 @@ pub struct Faults {
     partition_file: Option<PathBuf>,
     equivocate: bool,
     withhold_transactions: bool,
+    forge_catch_up: bool,
 }
 
 impl Faults {
@@ -42,18 +46,23 @@ impl Faults {
                 .map(|path| Config::resolve(home, path)),
             equivocate: config.equivocate,
             withhold_transactions: config.withhold_transactions,
+            forge_catch_up: config.forge_catch_up,
         };
         for _ in 0..3 {
             tracing::warn!(
                 partition_file = ?faults.partition_file,
                 equivocate = faults.equivocate,
                 withhold_transactions = faults.withhold_transactions,
+                forge_catch_up = faults.forge_catch_up,
                 "TESTING SWITCHES ARE ON: this node injects faults and must never run in production"
             );
         }
         eprintln!(
-            "WARNING: hutong testing switches are on (partition_file = {:?}, equivocate = {}, withhold_transactions = {}); never in production",
-            faults.partition_file, faults.equivocate, faults.withhold_transactions
+            "WARNING: hutong testing switches are on (partition_file = {:?}, equivocate = {}, withhold_transactions = {}, forge_catch_up = {}); never in production",
+            faults.partition_file,
+            faults.equivocate,
+            faults.withhold_transactions,
+            faults.forge_catch_up
         );
         Ok(faults)
     }
@@ -74,6 +83,91 @@ impl Faults {
     pub fn equivocator(&self, suite: Suite, key: &SecretKey) -> Option<Equivocator> {
         self.equivocate
             .then(|| Equivocator(suite.signer(key.clone())))
+    }
+
+    /// A forger of the certificates of the blocks this node serves, when it is to forge them.
+    pub fn catch_up_forger(&self, suite: Suite) -> Option<CatchUpForger> {
+        self.forge_catch_up.then(|| CatchUpForger::new(suite))
+    }
+}
+
+/// The three ways [`CatchUpForger`] breaks a certificate, in the order it uses them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Forgery {
+    /// A third of the signatures (rounded down) kept: never more than two thirds of the power
+    /// of a set of equal validators.
+    InsufficientPower,
+    /// The signatures replaced by one of a key that is no validator, over the right bytes.
+    SignerNotValidator,
+    /// The validators' real signatures of a neighbouring block's certificate.
+    SignaturesOfAnotherBlock,
+}
+
+impl Forgery {
+    const CYCLE: [Forgery; 3] = [
+        Forgery::InsufficientPower,
+        Forgery::SignerNotValidator,
+        Forgery::SignaturesOfAnotherBlock,
+    ];
+}
+
+/// Replaces the certificates of the blocks a node serves in catch-up with forgeries: each
+/// answer with the next [`Forgery`] in turn.
+#[derive(Debug)]
+pub struct CatchUpForger {
+    outsider: SuiteSigner,
+    answers: AtomicU64,
+}
+
+impl CatchUpForger {
+    fn new(suite: Suite) -> Self {
+        let seed = suite.tagged("hutong/testing/forged-certificate/v1", b"").0;
+        Self {
+            outsider: suite.signer(SecretKey::from_seed(seed)),
+            answers: AtomicU64::new(0),
+        }
+    }
+
+    /// Forges the certificate of every block of one answer, all the same way, and says which
+    /// way. `certificate_of` gives the real certificate at a height, for
+    /// [`Forgery::SignaturesOfAnotherBlock`].
+    pub fn forge(
+        &self,
+        blocks: &mut [Block],
+        certificate_of: impl Fn(u64) -> Option<CommitCertificate>,
+    ) -> Forgery {
+        let answer = self.answers.fetch_add(1, Ordering::Relaxed);
+        let forgery = Forgery::CYCLE[(answer % Forgery::CYCLE.len() as u64) as usize];
+        for block in blocks {
+            let certificate = &mut block.certificate;
+            match forgery {
+                Forgery::InsufficientPower => {
+                    let kept = certificate.signatures.len() / 3;
+                    certificate.signatures.truncate(kept);
+                }
+                Forgery::SignerNotValidator => {
+                    let signature = self
+                        .outsider
+                        .sign(&certificate.sign_bytes(&block.header.chain_id));
+                    certificate.signatures = vec![CommitSignature {
+                        validator: self.outsider.id(),
+                        signature,
+                    }];
+                }
+                Forgery::SignaturesOfAnotherBlock => {
+                    let height = certificate.height;
+                    let neighbour = height
+                        .checked_sub(1)
+                        .filter(|previous| *previous >= 1)
+                        .and_then(&certificate_of)
+                        .or_else(|| certificate_of(height + 1));
+                    if let Some(neighbour) = neighbour {
+                        certificate.signatures = neighbour.signatures;
+                    }
+                }
+            }
+        }
+        forgery
     }
 }
 
@@ -113,12 +207,18 @@ mod tests {
             partition_file: Some("cut".into()),
             equivocate: true,
             withhold_transactions: true,
+            forge_catch_up: true,
         };
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("cut"), b"").unwrap();
         let faults = Faults::from_config(&config, dir.path()).unwrap();
         assert!(!faults.partitioned());
         assert!(!faults.withholds_transactions());
+        assert!(
+            faults
+                .catch_up_forger(hutong_core::testkit::SUITE)
+                .is_none()
+        );
         assert!(
             faults
                 .equivocator(
@@ -141,6 +241,7 @@ mod tests {
             partition_file: None,
             equivocate: true,
             withhold_transactions: false,
+            forge_catch_up: false,
         };
         let error = Faults::from_config(&config, Path::new(".")).unwrap_err();
         assert!(error.contains(ALLOW_ENV), "{error}");

@@ -69,6 +69,39 @@ pub const GOSSIP_QUEUE_CAPACITY: usize = 16_384;
 /// succeed, and refusing the second would make one of them see a failure.
 pub const CONNECTIONS_PER_PEER_MAX: u32 = 2;
 
+/// Connections in their handshake at once (accepted on a p2p port, remote key not yet known):
+/// what any host that can reach the port can make the node spend. Above
+/// [`HANDSHAKE_SLOTS_RESERVED`] plus a stranger's share, so that strangers and registered
+/// peers both find room (ADR 0018).
+pub const HANDSHAKES_PENDING_MAX: u32 = 64;
+
+/// Of [`HANDSHAKES_PENDING_MAX`], the slots only connections from a registered peer's address
+/// may take (an address a registered peer was dialled at, reported through identify, or
+/// connected from): however many handshakes strangers hold, a validator's peers still get in.
+/// Sized for a network of a few dozen nodes that all reconnect at once after a restart.
+pub const HANDSHAKE_SLOTS_RESERVED: u32 = 32;
+
+/// Handshakes one IP address that is not a registered peer's may hold at once. A node dials a
+/// peer once (twice when both dial at once, see [`CONNECTIONS_PER_PEER_MAX`]); a few more cover
+/// several nodes behind one address. Past it, one host cannot take the strangers' share alone.
+pub const HANDSHAKES_PER_ADDRESS_MAX: u32 = 4;
+
+/// How long a connection may take from TCP accept (or dial) to an authenticated, multiplexed
+/// connection (Noise and Yamux negotiated). A registered peer on a continental link needs well
+/// under a second; an idle socket is closed at this age and its slot freed.
+pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// Log lines of one kind of refused connection (or any repeated network event) written per
+/// [`REPEATED_LOG_INTERVAL`]; the rest are counted and summarised once the interval ends.
+pub const REPEATED_LOG_LINES_MAX: u32 = 5;
+
+/// The interval over which [`REPEATED_LOG_LINES_MAX`] applies.
+pub const REPEATED_LOG_INTERVAL: Duration = Duration::from_secs(30);
+
+/// Kinds of line the repeated-line limiter tracks at once; past it, new kinds are written
+/// without a limit until an interval ends (the kinds are a fixed enumeration, far fewer).
+pub const REPEATED_LOG_KINDS_MAX: usize = 64;
+
 /// Addresses remembered per peer (bootstrap entries and identify reports, newest first).
 pub const ADDRESSES_PER_PEER_MAX: usize = 8;
 
@@ -114,6 +147,13 @@ const _: () = {
     assert!(ADMISSION_BATCH_MAX <= ADMISSION_QUEUE_MAX);
     // A submission taken by the admission thread is decided before it is given up on.
     assert!(DECISION_WAIT.as_millis() > ADMISSION_WAIT.as_millis());
+    // Registered peers and strangers each have handshake slots; one stranger address cannot
+    // take the strangers' share alone, and a registered peer's two connections always fit.
+    assert!(HANDSHAKE_SLOTS_RESERVED < HANDSHAKES_PENDING_MAX);
+    assert!(HANDSHAKES_PER_ADDRESS_MAX < HANDSHAKES_PENDING_MAX - HANDSHAKE_SLOTS_RESERVED);
+    assert!(HANDSHAKE_SLOTS_RESERVED >= CONNECTIONS_PER_PEER_MAX);
+    assert!(HANDSHAKES_PER_ADDRESS_MAX >= CONNECTIONS_PER_PEER_MAX);
+    assert!(REPEATED_LOG_LINES_MAX >= 1);
     // A `hutong tx` body file can hold the largest transaction, however it is written.
     assert!(TX_BODY_FILE_BYTES_MAX >= 4 * core_limits::TX_BYTES_MAX as u64);
     // The default page check is one an operator could have set.

@@ -18,6 +18,8 @@ mod metrics;
 // for operators' tooling and its own tests.
 #[allow(dead_code)]
 mod network;
+mod network_metrics;
+mod repeated_log;
 mod run;
 mod service;
 mod shared;

@@ -165,7 +165,8 @@ async fn run_node(home: &Path, config: Config, resync: bool) -> Result<(), Failu
         extra_allowed,
     )
     .code(exit::STORE)?
-    .with_equivocator(faults.equivocator(genesis.suite, &node_key));
+    .with_equivocator(faults.equivocator(genesis.suite, &node_key))
+    .with_catch_up_forger(faults.catch_up_forger(genesis.suite));
 
     let peers = Arc::new(RwLock::new(Vec::new()));
     let network_metrics = Arc::new(RwLock::new(String::new()));
@@ -398,15 +399,7 @@ async fn refresh_network_view(
         }
         let stats = network.stats();
         if let Ok(mut view) = text.write() {
-            *view = format!(
-                "# HELP hutong_network_connections_refused_total Connections refused because the peer is not registered\n\
-                 # TYPE hutong_network_connections_refused_total counter\n\
-                 hutong_network_connections_refused_total {}\n\
-                 # HELP hutong_network_peers_penalised_total Penalties applied to peers for invalid messages\n\
-                 # TYPE hutong_network_peers_penalised_total counter\n\
-                 hutong_network_peers_penalised_total {}\n",
-                stats.connections_refused_not_allowed, stats.peers_penalised
-            );
+            *view = crate::network_metrics::render(&stats);
         }
     }
 }

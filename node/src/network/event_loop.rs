@@ -2,7 +2,8 @@
 //! commands, forwards events, enforces the allow list and bans, and re-dials registered
 //! peers that dropped.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -11,6 +12,8 @@ use hutong_core::crypto::PublicKey;
 use hutong_core::hash::blake3_parts;
 use libp2p::core::ConnectedPoint;
 use libp2p::core::multiaddr::Protocol;
+use libp2p::core::transport::TransportError;
+use libp2p::core::transport::timeout::TransportTimeoutError;
 use libp2p::request_response::{self, OutboundFailure, OutboundRequestId, ResponseChannel};
 use libp2p::swarm::dial_opts::{DialOpts, PeerCondition};
 use libp2p::swarm::{ConnectionDenied, ListenError, NetworkBehaviour, Swarm, SwarmEvent};
@@ -23,16 +26,18 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::time::{Instant, MissedTickBehavior};
 use tracing::{debug, info, warn};
 
+use super::admission::{self, HandshakeRefused, SlotLimits, ip_of};
 use super::codec::{BytesCodec, FrameTooLarge};
 use super::identity::{keypair_of, peer_id_of, public_key_of};
 use super::types::{
     Command, Counters, Misbehaviour, NetworkConfig, NetworkError, NetworkEvent, NetworkLimits,
-    RequestId, Topic, increment,
+    Refusal, RequestId, Topic, increment,
 };
 use crate::limits::{
     ADDRESSES_PER_PEER_MAX, CONNECTIONS_PER_PEER_MAX, GOSSIP_ENVELOPE_BYTES,
-    IDLE_CONNECTION_TIMEOUT,
+    IDLE_CONNECTION_TIMEOUT, REPEATED_LOG_INTERVAL, REPEATED_LOG_LINES_MAX,
 };
+use crate::repeated_log::RepeatedLog;
 
 /// Gossipsub mesh degree. A permissioned network has a handful to a few dozen nodes, so
 /// the mesh is sized for that: with 3 peers (a 4-node network) every peer is in the mesh
@@ -71,10 +76,12 @@ const _: () = assert!(MESH_N_LOW <= MESH_N && MESH_N <= MESH_N_HIGH);
 const _: () = assert!(2 * MESH_OUTBOUND_MIN <= MESH_N);
 const _: () = assert!(GOSSIP_ADVERTISED_HEARTBEATS <= GOSSIP_HISTORY_HEARTBEATS);
 
-/// The behaviours, in the order the swarm consults them: the allow list and the ban list
-/// come first, so that a refused connection never reaches the protocols behind them.
+/// The behaviours, in the order the swarm consults them: handshake slots first (ADR 0018),
+/// then the allow list and the ban list, so that a refused connection never reaches the
+/// protocols behind them.
 #[derive(NetworkBehaviour)]
 struct Behaviour {
+    admission: admission::Behaviour,
     allowed: allow_block_list::Behaviour<allow_block_list::AllowedPeers>,
     banned: allow_block_list::Behaviour<allow_block_list::BlockedPeers>,
     limits: connection_limits::Behaviour,
@@ -94,6 +101,8 @@ struct PeerRecord {
     next_dial_at: Instant,
     /// The wait after the next failed dial.
     backoff: Duration,
+    /// The address its last inbound connection came from.
+    connected_from: Option<IpAddr>,
 }
 
 impl PeerRecord {
@@ -103,7 +112,18 @@ impl PeerRecord {
             addresses: VecDeque::new(),
             next_dial_at: now,
             backoff,
+            connected_from: None,
         }
+    }
+
+    /// The IP addresses it is known at: where it is dialled and where it connected from.
+    fn ip_addresses(&self) -> impl Iterator<Item = IpAddr> + '_ {
+        self.addresses
+            .iter()
+            .filter_map(ip_of)
+            .chain(self.connected_from)
+            .map(|ip| ip.to_canonical())
+            .filter(|ip| !ip.is_unspecified())
     }
 
     fn remember(&mut self, address: Multiaddr) {
@@ -145,6 +165,8 @@ pub(super) struct EventLoop {
     next_request_id: u64,
     listen_addresses: Vec<Multiaddr>,
     last_forgiveness: Instant,
+    /// Limits the log lines of refused connections, which any host can cause.
+    refusal_log: RepeatedLog,
 }
 
 impl EventLoop {
@@ -265,14 +287,19 @@ impl EventLoop {
         for peer in peers.keys() {
             allow_list.allow_peer(*peer);
         }
+        // Pending inbound connections are bounded by `admission`, by address.
         let connection_limits = connection_limits::Behaviour::new(
             connection_limits::ConnectionLimits::default()
-                .with_max_pending_incoming(Some(limits.connections_pending_incoming_max))
                 .with_max_established(Some(limits.connections_established_max))
                 .with_max_established_per_peer(Some(CONNECTIONS_PER_PEER_MAX)),
         );
 
         let behaviour = Behaviour {
+            admission: admission::Behaviour::new(SlotLimits {
+                pending_max: limits.connections_pending_incoming_max,
+                reserved: limits.handshake_slots_reserved,
+                per_address_max: limits.handshakes_per_address_max,
+            }),
             allowed: allow_list,
             banned: allow_block_list::Behaviour::default(),
             limits: connection_limits,
@@ -294,6 +321,7 @@ impl EventLoop {
             .with_swarm_config(|swarm_config| {
                 swarm_config.with_idle_connection_timeout(IDLE_CONNECTION_TIMEOUT)
             })
+            .with_connection_timeout(limits.handshake_timeout)
             .build();
         for address in listen {
             swarm
@@ -304,7 +332,7 @@ impl EventLoop {
                 })?;
         }
 
-        Ok(Self {
+        let mut event_loop = Self {
             swarm,
             commands,
             events,
@@ -322,7 +350,24 @@ impl EventLoop {
             next_request_id: 0,
             listen_addresses: Vec::new(),
             last_forgiveness: now,
-        })
+            refusal_log: RepeatedLog::new(REPEATED_LOG_LINES_MAX, REPEATED_LOG_INTERVAL),
+        };
+        event_loop.refresh_registered_addresses();
+        Ok(event_loop)
+    }
+
+    /// Tells the handshake slots which addresses are registered peers': every address a
+    /// registered peer is known at (ADR 0018).
+    fn refresh_registered_addresses(&mut self) {
+        let addresses: HashSet<IpAddr> = self
+            .peers
+            .values()
+            .flat_map(PeerRecord::ip_addresses)
+            .collect();
+        self.swarm
+            .behaviour_mut()
+            .admission
+            .set_registered(addresses);
     }
 
     /// Runs until a shutdown command, or until every handle is dropped.
@@ -593,6 +638,7 @@ impl EventLoop {
                 );
             }
         }
+        self.refresh_registered_addresses();
         Ok(())
     }
 
@@ -646,9 +692,13 @@ impl EventLoop {
             } => {
                 if let Some(record) = self.peers.get_mut(&peer_id) {
                     record.backoff = self.limits.redial_backoff_initial;
-                    if let ConnectedPoint::Dialer { address, .. } = endpoint {
-                        record.remember(address);
+                    match endpoint {
+                        ConnectedPoint::Dialer { address, .. } => record.remember(address),
+                        ConnectedPoint::Listener { send_back_addr, .. } => {
+                            record.connected_from = ip_of(&send_back_addr);
+                        }
                     }
+                    self.refresh_registered_addresses();
                 }
                 self.update_peers_connected();
                 if num_established.get() == 1
@@ -676,11 +726,11 @@ impl EventLoop {
                 }
             }
             SwarmEvent::IncomingConnectionError {
-                error: ListenError::Denied { cause },
+                error,
                 peer_id,
                 send_back_addr,
                 ..
-            } => self.count_refusal(&cause, peer_id, &send_back_addr),
+            } => self.count_refusal(&error, peer_id, &send_back_addr),
             SwarmEvent::OutgoingConnectionError { peer_id, error, .. } => {
                 debug!(peer = ?peer_id, %error, "dial failed");
             }
@@ -703,28 +753,35 @@ impl EventLoop {
         );
     }
 
-    fn count_refusal(&self, cause: &ConnectionDenied, peer: Option<PeerId>, from: &Multiaddr) {
-        if cause
-            .downcast_ref::<allow_block_list::NotAllowed>()
-            .is_some()
+    /// Counts an inbound connection that did not become a peer's, and logs it within the
+    /// limits of `refusal_log`: any host can cause these, as often as it likes.
+    fn count_refusal(&mut self, error: &ListenError, peer: Option<PeerId>, from: &Multiaddr) {
+        let Some(reason) = refusal_of(error) else {
+            return;
+        };
+        self.counters.count_refusal(reason);
+        if !self
+            .refusal_log
+            .admit(reason.label(), Instant::now().into_std())
         {
-            increment(&self.counters.connections_refused_not_allowed);
-            info!(?peer, %from, "refused a connection from an unregistered key");
-        } else if cause.downcast_ref::<allow_block_list::Blocked>().is_some() {
-            increment(&self.counters.connections_refused_banned);
-            debug!(?peer, %from, "refused a connection from a banned peer");
-        } else if cause
-            .downcast_ref::<connection_limits::Exceeded>()
-            .is_some()
-        {
-            increment(&self.counters.connections_refused_limit);
-            warn!(?peer, %from, "refused a connection over the connection limits");
+            return;
+        }
+        let label = reason.label();
+        match reason {
+            // Worth an operator's attention: someone holds the node's handshake slots, or a
+            // key we do not know is trying (a registry out of step, or a stranger).
+            Refusal::PendingLimit | Refusal::EstablishedLimit | Refusal::UnknownPeer => {
+                warn!(reason = label, ?peer, %from, %error, "refused a connection");
+            }
+            _ => info!(reason = label, ?peer, %from, %error, "refused a connection"),
         }
     }
 
     fn on_behaviour_event(&mut self, event: BehaviourEvent) {
         match event {
-            BehaviourEvent::Allowed(never) | BehaviourEvent::Banned(never) => match never {},
+            BehaviourEvent::Admission(never)
+            | BehaviourEvent::Allowed(never)
+            | BehaviourEvent::Banned(never) => match never {},
             BehaviourEvent::Limits(never) => match never {},
             BehaviourEvent::Gossip(event) => self.on_gossip_event(event),
             BehaviourEvent::Sync(event) => self.on_sync_event(event),
@@ -926,6 +983,15 @@ impl EventLoop {
             self.penalise(peer, Misbehaviour::InvalidGossip);
         }
 
+        for (reason, suppressed) in self.refusal_log.take_summaries(now.into_std()) {
+            warn!(
+                reason,
+                suppressed,
+                interval = ?REPEATED_LOG_INTERVAL,
+                "suppressed {suppressed} similar lines of refused connections"
+            );
+        }
+
         for (peer, record) in &mut self.peers {
             if now < record.next_dial_at
                 || record.addresses.is_empty()
@@ -985,6 +1051,56 @@ fn message_id(message: &gossipsub::Message) -> gossipsub::MessageId {
     let topic_length = u64::try_from(topic.len()).unwrap_or(u64::MAX).to_be_bytes();
     let digest = blake3_parts(&[GOSSIP_MESSAGE_ID_TAG, &topic_length, topic, &message.data]);
     gossipsub::MessageId::new(digest.as_bytes())
+}
+
+/// Why an inbound connection did not become a peer's, or `None` when it was not refused (it
+/// was aborted because we stopped, say).
+fn refusal_of(error: &ListenError) -> Option<Refusal> {
+    Some(match error {
+        ListenError::Denied { cause } => denial_of(cause),
+        ListenError::Transport(TransportError::Other(io_error)) if is_timeout(io_error) => {
+            Refusal::HandshakeTimeout
+        }
+        ListenError::Transport(_) | ListenError::WrongPeerId { .. } => Refusal::ProtocolError,
+        // Our own key on the other end: a node configured with its own address as a peer.
+        ListenError::LocalPeerId { .. } => Refusal::ProtocolError,
+        ListenError::Aborted => return None,
+    })
+}
+
+/// Whether a failed handshake ran out of time: the swarm's connection timeout fired. Its error
+/// is libp2p's `TransportTimeoutError::Timeout` over the transport's own error type, which the
+/// builder does not name, so it is recognised by the variant's text (which does not depend on
+/// that type).
+fn is_timeout(error: &std::io::Error) -> bool {
+    let timeout = TransportTimeoutError::<std::io::Error>::Timeout.to_string();
+    error
+        .get_ref()
+        .is_some_and(|inner| inner.to_string() == timeout)
+}
+
+fn denial_of(cause: &ConnectionDenied) -> Refusal {
+    if let Some(refused) = cause.downcast_ref::<HandshakeRefused>() {
+        match refused {
+            HandshakeRefused::PerAddress { .. } => Refusal::PerAddressLimit,
+            HandshakeRefused::Slots { .. } => Refusal::PendingLimit,
+        }
+    } else if cause
+        .downcast_ref::<allow_block_list::NotAllowed>()
+        .is_some()
+    {
+        Refusal::UnknownPeer
+    } else if cause.downcast_ref::<allow_block_list::Blocked>().is_some() {
+        Refusal::Banned
+    } else {
+        // The only other behaviour that denies connections.
+        debug_assert!(
+            cause
+                .downcast_ref::<connection_limits::Exceeded>()
+                .is_some()
+        );
+        Refusal::EstablishedLimit
+    }
 }
 
 fn outbound_error(error: OutboundFailure) -> NetworkError {

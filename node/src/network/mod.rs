@@ -43,6 +43,7 @@
 //! # }
 //! ```
 
+mod admission;
 mod codec;
 mod event_loop;
 mod identity;
@@ -64,7 +65,8 @@ pub use libp2p::Multiaddr;
 pub use types::NetworkLimits;
 use types::{Command, Counters};
 pub use types::{
-    Misbehaviour, NetworkConfig, NetworkError, NetworkEvent, NetworkStats, RequestId, Topic,
+    Misbehaviour, NetworkConfig, NetworkError, NetworkEvent, NetworkStats, Refusal, RequestId,
+    Topic,
 };
 
 /// The node's side of the network. Cheap to clone; every clone talks to the same event

@@ -75,11 +75,21 @@ impl TestNode {
         bootstrap: &[(PublicKey, Multiaddr)],
         port: u16,
     ) -> Self {
+        Self::start_with_limits(seed, allowed, bootstrap, port, limits()).await
+    }
+
+    async fn start_with_limits(
+        seed: u8,
+        allowed: &[u8],
+        bootstrap: &[(PublicKey, Multiaddr)],
+        port: u16,
+        limits: NetworkLimits,
+    ) -> Self {
         let mut config = NetworkConfig::new(secret(seed), CHAIN);
         config.listen = vec![format!("/ip4/127.0.0.1/tcp/{port}").parse().unwrap()];
         config.allowed = allowed.iter().map(|seed| public(*seed)).collect();
         config.bootstrap = bootstrap.to_vec();
-        config.limits = limits();
+        config.limits = limits;
         let (handle, events) = spawn(config).unwrap();
         let deadline = Instant::now() + WAIT;
         let address = loop {
@@ -449,8 +459,18 @@ async fn an_unregistered_key_is_refused_and_its_gossip_never_arrives() {
         )
         .await;
         eventually("both registered nodes refused the outsider", || async {
-            first.handle.stats().connections_refused_not_allowed >= 1
-                && second.handle.stats().connections_refused_not_allowed >= 1
+            first
+                .handle
+                .stats()
+                .connections_refused
+                .get(Refusal::UnknownPeer)
+                >= 1
+                && second
+                    .handle
+                    .stats()
+                    .connections_refused
+                    .get(Refusal::UnknownPeer)
+                    >= 1
         })
         .await;
         let published = outsider
@@ -505,7 +525,12 @@ async fn penalties_past_the_threshold_disconnect_and_ban_the_peer() {
 
         // It keeps re-dialling, and keeps being refused.
         eventually("the banned peer's re-dial is refused", || async {
-            first.handle.stats().connections_refused_banned >= 1
+            first
+                .handle
+                .stats()
+                .connections_refused
+                .get(Refusal::Banned)
+                >= 1
         })
         .await;
         assert_eq!(first.handle.connected_peers().await, Ok(vec![third.key]));
@@ -536,7 +561,12 @@ async fn a_peer_removed_from_the_allowed_list_is_disconnected() {
             .await;
         assert_eq!(first.handle.stats().peers_disconnected_not_allowed, 1);
         eventually("the removed peer's re-dial is refused", || async {
-            first.handle.stats().connections_refused_not_allowed >= 1
+            first
+                .handle
+                .stats()
+                .connections_refused
+                .get(Refusal::UnknownPeer)
+                >= 1
         })
         .await;
         assert_eq!(first.handle.connected_peers().await, Ok(vec![third.key]));
@@ -685,4 +715,99 @@ async fn a_peer_sending_unsigned_gossip_is_banned() {
         assert!(sent >= 2);
     })
     .await
+}
+
+/// A TCP connection to `port` on 127.0.0.1 from the loopback address `127.0.0.{source}`.
+async fn connect_from(source: u8, port: u16) -> tokio::net::TcpStream {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket
+        .bind(std::net::SocketAddr::from(([127, 0, 0, source], 0)))
+        .unwrap();
+    socket
+        .connect(std::net::SocketAddr::from(([127, 0, 0, 1], port)))
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn strangers_get_bounded_handshake_slots_and_registered_peers_still_connect() {
+    bounded(async {
+        let limits = NetworkLimits {
+            connections_pending_incoming_max: 8,
+            handshake_slots_reserved: 3,
+            handshakes_per_address_max: 2,
+            handshake_timeout: Duration::from_secs(3),
+            ..limits()
+        };
+        let refused = |node: &TestNode, reason| node.handle.stats().connections_refused.get(reason);
+        // The first node knows the second at an address of 127.0.0.1 where nothing listens
+        // (its dials there fail), so connections from 127.0.0.1 are a registered peer's.
+        let closed_port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let stale_address: Multiaddr = format!("/ip4/127.0.0.1/tcp/{closed_port}").parse().unwrap();
+        let first = TestNode::start_with_limits(
+            1,
+            &[1, 2],
+            &[(public(2), stale_address)],
+            0,
+            limits.clone(),
+        )
+        .await;
+        let port = first.port();
+
+        // One address holds at most two handshakes; strangers together at most 8 - 3.
+        let mut held = Vec::new();
+        for source in [9, 9, 9] {
+            held.push(connect_from(source, port).await);
+        }
+        eventually(
+            "the third connection from one address is refused",
+            || async { refused(&first, Refusal::PerAddressLimit) == 1 },
+        )
+        .await;
+        for source in [10, 10, 11, 11, 12, 12] {
+            held.push(connect_from(source, port).await);
+        }
+        eventually("strangers past their share are refused", || async {
+            refused(&first, Refusal::PendingLimit) == 3
+        })
+        .await;
+
+        // The registered peer dials in and takes a reserved slot.
+        let second = TestNode::start_with_limits(
+            2,
+            &[1, 2],
+            &[(first.key, first.address.clone())],
+            0,
+            limits.clone(),
+        )
+        .await;
+        first.wait_connected(&[second.key]).await;
+
+        // Idle sockets end at the handshake timeout; garbage ends a handshake at once.
+        eventually("idle handshakes time out", || async {
+            refused(&first, Refusal::HandshakeTimeout) >= 5
+        })
+        .await;
+        let mut garbage = connect_from(13, port).await;
+        // Not a length-prefixed protocol name: a varint that never ends.
+        tokio::io::AsyncWriteExt::write_all(&mut garbage, &[0xff; 64])
+            .await
+            .unwrap();
+        eventually("the garbage is refused as a protocol error", || async {
+            refused(&first, Refusal::ProtocolError) >= 1
+        })
+        .await;
+        // Their slots are free again.
+        let _again = connect_from(9, port).await;
+        sleep(QUIET_WINDOW).await;
+        assert_eq!(refused(&first, Refusal::PerAddressLimit), 1);
+        assert_eq!(refused(&first, Refusal::PendingLimit), 3);
+        assert_eq!(refused(&first, Refusal::UnknownPeer), 0);
+        drop(held);
+    })
+    .await;
 }

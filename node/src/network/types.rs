@@ -11,6 +11,10 @@ use hutong_core::crypto::{PublicKey, SecretKey};
 use libp2p::Multiaddr;
 use tokio::sync::oneshot;
 
+use crate::limits::{
+    HANDSHAKE_SLOTS_RESERVED, HANDSHAKE_TIMEOUT, HANDSHAKES_PENDING_MAX, HANDSHAKES_PER_ADDRESS_MAX,
+};
+
 /// Every bound the network enforces, in one place. [`NetworkLimits::default`] holds the
 /// production values; tests shorten the timers.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -43,6 +47,13 @@ pub struct NetworkLimits {
     /// Connections still in their handshake (before the remote key is known): the bound on
     /// what an unregistered host can make us spend.
     pub connections_pending_incoming_max: u32,
+    /// Of those, the slots only connections from a registered peer's address may take.
+    pub handshake_slots_reserved: u32,
+    /// Handshakes one address that is not a registered peer's may hold at once.
+    pub handshakes_per_address_max: u32,
+    /// How long a connection may take to be authenticated and multiplexed, inbound or
+    /// outbound, before it is closed.
+    pub handshake_timeout: Duration,
     /// Gossipsub heartbeat: how often meshes are repaired and gossip is emitted. Short,
     /// because consensus messages must not wait for a slow mesh.
     pub gossip_heartbeat: Duration,
@@ -72,7 +83,10 @@ impl Default for NetworkLimits {
             outbound_requests_pending_max: 256,
             inbound_requests_pending_max: 256,
             connections_established_max: 2 * hutong_core::limits::NODES_MAX as u32,
-            connections_pending_incoming_max: 64,
+            connections_pending_incoming_max: HANDSHAKES_PENDING_MAX,
+            handshake_slots_reserved: HANDSHAKE_SLOTS_RESERVED,
+            handshakes_per_address_max: HANDSHAKES_PER_ADDRESS_MAX,
+            handshake_timeout: HANDSHAKE_TIMEOUT,
             gossip_heartbeat: Duration::from_millis(150),
             redial_backoff_initial: Duration::from_secs(1),
             redial_backoff_max: Duration::from_secs(10),
@@ -111,6 +125,19 @@ impl NetworkLimits {
         }
         if self.connections_established_max == 0 || self.connections_pending_incoming_max == 0 {
             return fail("connection bounds are at least 1");
+        }
+        if self.handshake_slots_reserved >= self.connections_pending_incoming_max
+            || self.handshakes_per_address_max == 0
+            || self.handshakes_per_address_max
+                > self.connections_pending_incoming_max - self.handshake_slots_reserved
+        {
+            return fail(
+                "handshake_slots_reserved < connections_pending_incoming_max, and \
+                 1 <= handshakes_per_address_max <= the slots left to unregistered addresses",
+            );
+        }
+        if self.handshake_timeout.is_zero() {
+            return fail("the handshake timeout is not zero");
         }
         if self.gossip_heartbeat.is_zero() {
             return fail("the gossip heartbeat is not zero");
@@ -256,18 +283,81 @@ impl Misbehaviour {
     }
 }
 
+/// Why an inbound connection was refused, or failed, before it became a registered peer's
+/// connection. Each is counted (see [`NetworkStats::connections_refused`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Refusal {
+    /// The handshake failed: bytes that are not Noise or Yamux, a closed socket, a wrong key.
+    ProtocolError,
+    /// The handshake did not finish within `handshake_timeout` (an idle socket, say).
+    HandshakeTimeout,
+    /// Every handshake slot open to the connection's address was taken.
+    PendingLimit,
+    /// The connection's address already held `handshakes_per_address_max` handshakes.
+    PerAddressLimit,
+    /// The connection limits of established connections (in total, per peer) were reached.
+    EstablishedLimit,
+    /// The handshake proved a key that is not registered.
+    UnknownPeer,
+    /// The handshake proved a key that is banned for misbehaviour.
+    Banned,
+}
+
+impl Refusal {
+    pub const ALL: [Refusal; 7] = [
+        Refusal::ProtocolError,
+        Refusal::HandshakeTimeout,
+        Refusal::PendingLimit,
+        Refusal::PerAddressLimit,
+        Refusal::EstablishedLimit,
+        Refusal::UnknownPeer,
+        Refusal::Banned,
+    ];
+
+    /// The reason's label in metrics and logs.
+    pub fn label(self) -> &'static str {
+        match self {
+            Refusal::ProtocolError => "protocol_error",
+            Refusal::HandshakeTimeout => "handshake_timeout",
+            Refusal::PendingLimit => "pending_limit",
+            Refusal::PerAddressLimit => "per_address_limit",
+            Refusal::EstablishedLimit => "established_limit",
+            Refusal::UnknownPeer => "unknown_peer",
+            Refusal::Banned => "banned",
+        }
+    }
+
+    fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// Refused connections since start, by [`Refusal`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RefusalCounts([u64; Refusal::ALL.len()]);
+
+impl RefusalCounts {
+    /// Connections refused for `reason`.
+    pub fn get(&self, reason: Refusal) -> u64 {
+        self.0[reason.index()]
+    }
+
+    /// Each reason with its count, in the order of [`Refusal::ALL`].
+    pub fn iter(&self) -> impl Iterator<Item = (Refusal, u64)> + '_ {
+        Refusal::ALL
+            .into_iter()
+            .map(|reason| (reason, self.get(reason)))
+    }
+}
+
 /// A snapshot of the network's counters, for metrics. Totals since start, except
 /// `peers_connected`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct NetworkStats {
     /// Peers with at least one open connection now.
     pub peers_connected: u64,
-    /// Inbound connections closed because the remote key is not registered.
-    pub connections_refused_not_allowed: u64,
-    /// Inbound connections closed because the remote key is banned.
-    pub connections_refused_banned: u64,
-    /// Connections refused by the connection limits.
-    pub connections_refused_limit: u64,
+    /// Inbound connections refused or failed before they became a peer's, by reason.
+    pub connections_refused: RefusalCounts,
     /// Penalties applied (each call of `penalise`, and each fault the network saw itself).
     pub peers_penalised: u64,
     /// Peers disconnected and banned for their penalties.
@@ -296,9 +386,7 @@ pub struct NetworkStats {
 #[derive(Debug, Default)]
 pub(super) struct Counters {
     pub(super) peers_connected: AtomicU64,
-    pub(super) connections_refused_not_allowed: AtomicU64,
-    pub(super) connections_refused_banned: AtomicU64,
-    pub(super) connections_refused_limit: AtomicU64,
+    pub(super) connections_refused: [AtomicU64; Refusal::ALL.len()],
     pub(super) peers_penalised: AtomicU64,
     pub(super) peers_banned: AtomicU64,
     pub(super) peers_disconnected_not_allowed: AtomicU64,
@@ -318,13 +406,17 @@ pub(super) fn increment(counter: &AtomicU64) {
 }
 
 impl Counters {
+    pub(super) fn count_refusal(&self, reason: Refusal) {
+        increment(&self.connections_refused[reason.index()]);
+    }
+}
+
+impl Counters {
     pub(super) fn snapshot(&self) -> NetworkStats {
         let read = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
         NetworkStats {
             peers_connected: read(&self.peers_connected),
-            connections_refused_not_allowed: read(&self.connections_refused_not_allowed),
-            connections_refused_banned: read(&self.connections_refused_banned),
-            connections_refused_limit: read(&self.connections_refused_limit),
+            connections_refused: RefusalCounts(self.connections_refused.each_ref().map(read)),
             peers_penalised: read(&self.peers_penalised),
             peers_banned: read(&self.peers_banned),
             peers_disconnected_not_allowed: read(&self.peers_disconnected_not_allowed),
