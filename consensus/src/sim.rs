@@ -119,10 +119,11 @@ pub enum Byzantine {
     /// proposes fresh values instead of its valid value), and before GST, when it decides,
     /// forgets the decision and everything it signed and rejoins the height afresh.
     Amnesia,
-    /// Forged valid rounds: as proposer in a round above 0 it re-proposes a value another
-    /// validator was shown in an earlier round, claiming that round as its valid round, and
-    /// every validator of this kind signs prevotes for it in that round; its other votes are
-    /// split as with [`Byzantine::SplitVotes`].
+    /// Forged valid rounds: as proposer in a round above 0 it re-proposes a value that
+    /// correct validators prevoted in an earlier round (one below a correct validator's lock
+    /// on another value when it can find one), claiming that round as its valid round,
+    /// relays those prevotes, and every validator of this kind signs prevotes for it in that
+    /// round; its other votes are split as with [`Byzantine::SplitVotes`].
     ForgedValidRound,
     /// Floods of far-future rounds: besides running the protocol, on every gossip tick it
     /// signs prevotes for the last round inside the round window and for a round beyond
@@ -341,6 +342,11 @@ impl Scenario {
                 ..Scenario::adversary("amnesia-4", 4, Byzantine::Amnesia, 1)
             },
             Scenario::adversary("forged-valid-round-4", 4, Byzantine::ForgedValidRound, 1),
+            Scenario {
+                heights: 20,
+                gst_ms: 30_000,
+                ..Scenario::adversary("forged-valid-round-7", 7, Byzantine::ForgedValidRound, 2)
+            },
             Scenario {
                 voting_powers: vec![1, 1, 1, 1, 10, 10, 10],
                 ..Scenario::adversary(
@@ -604,6 +610,9 @@ struct Node<K: Keys> {
     catch_up_sent_ms: BTreeMap<(usize, Height), u64>,
 }
 
+/// Correct validators' prevotes of one round, by the value they are for.
+type PrevotesByValue = BTreeMap<SimValue, Vec<SignedVote<SimValue>>>;
+
 /// One simulated network, driven by one seed.
 pub struct Simulation<K: Keys> {
     scenario: Scenario,
@@ -629,6 +638,9 @@ pub struct Simulation<K: Keys> {
     /// The first proposal value each validator was shown, by (validator, height, round):
     /// what the vote-splitting adversaries vote for towards it.
     shown: BTreeMap<(usize, Height, Round), SimValue>,
+    /// The correct validators' prevotes for values, by (height, round): what the forger of
+    /// valid rounds builds on.
+    prevoted: BTreeMap<(Height, Round), PrevotesByValue>,
     /// A site-wide crash waits for a correct validator to enter this step.
     site_crash_on: Option<Step>,
     /// A site-wide crash has happened and its restart is due.
@@ -750,6 +762,7 @@ impl<K: Keys> Simulation<K> {
             report: Report::default(),
             trace: false,
             shown: BTreeMap::new(),
+            prevoted: BTreeMap::new(),
             site_crash_on: None,
             site_down: false,
             outsiders,
@@ -1421,18 +1434,27 @@ impl<K: Keys> Simulation<K> {
                 }
             }
             Byzantine::ForgedValidRound if round > 0 => {
-                // Claim an earlier round as valid round for a value someone was shown then,
-                // and have every forger prevote it in that round.
-                let valid_round = self.rng.below(u64::from(round)) as Round;
-                let shown: Vec<SimValue> = (0..self.nodes.len())
-                    .filter_map(|to| self.shown.get(&(to, height, valid_round)).copied())
-                    .collect();
-                let value = match shown.len() {
-                    0 => proposal.proposal.value,
-                    count => shown
-                        .get(self.rng.below(count as u64) as usize)
-                        .copied()
-                        .unwrap_or(proposal.proposal.value),
+                // Claim an earlier round as valid round for a value, and have every forger
+                // prevote it in that round. The adversary sees everything: it picks a value
+                // that correct validators prevoted in a round below some correct validator's
+                // lock on another value (where the lock must forbid it, line 29); failing
+                // that, a value someone was shown in a random earlier round.
+                let (valid_round, value) = match self.lock_breaking_candidate(height, round) {
+                    Some(candidate) => candidate,
+                    None => {
+                        let valid_round = self.rng.below(u64::from(round)) as Round;
+                        let shown: Vec<SimValue> = (0..self.nodes.len())
+                            .filter_map(|to| self.shown.get(&(to, height, valid_round)).copied())
+                            .collect();
+                        let value = match shown.len() {
+                            0 => proposal.proposal.value,
+                            count => shown
+                                .get(self.rng.below(count as u64) as usize)
+                                .copied()
+                                .unwrap_or(proposal.proposal.value),
+                        };
+                        (valid_round, value)
+                    }
                 };
                 let mut forged = proposal.proposal.clone();
                 forged.value = value;
@@ -1452,6 +1474,17 @@ impl<K: Keys> Simulation<K> {
                         })
                     })
                     .collect();
+                // The correct validators' prevotes it builds on go along (anyone may relay
+                // a signed message), so that the receivers can count the polka.
+                let relayed = self
+                    .prevoted
+                    .get(&(height, valid_round))
+                    .and_then(|by_value| by_value.get(&value))
+                    .cloned()
+                    .unwrap_or_default();
+                for prevote in relayed {
+                    self.broadcast(index, &NetMessage::Vote(prevote));
+                }
                 for forger in forgers {
                     let vote = self.signed_vote(
                         forger,
@@ -1522,6 +1555,40 @@ impl<K: Keys> Simulation<K> {
             }
             _ => self.broadcast(index, &NetMessage::Vote(vote)),
         }
+    }
+
+    /// For the forger: a (round, value) below `round` that correct validators prevoted and
+    /// that some correct validator's later lock on another value forbids, the value with the
+    /// most correct prevotes first.
+    fn lock_breaking_candidate(&self, height: Height, round: Round) -> Option<(Round, SimValue)> {
+        let mut best: Option<(usize, Round, SimValue)> = None;
+        for node in &self.nodes {
+            if node.role != Role::Correct {
+                continue;
+            }
+            let Some(machine) = node.machine.as_ref() else {
+                continue;
+            };
+            if machine.position().map(|position| position.0) != Some(height) {
+                continue;
+            }
+            let Some(locked) = machine.locked() else {
+                continue;
+            };
+            for valid_round in 0..locked.round.min(round) {
+                let Some(by_value) = self.prevoted.get(&(height, valid_round)) else {
+                    continue;
+                };
+                for (value, voters) in by_value {
+                    if *value != locked.value
+                        && best.is_none_or(|(count, _, _)| voters.len() > count)
+                    {
+                        best = Some((voters.len(), valid_round, *value));
+                    }
+                }
+            }
+        }
+        best.map(|(_, valid_round, value)| (valid_round, value))
     }
 
     /// A copy of `proposal` with byte 13 of its value flipped by `flip`, signed.
@@ -1678,6 +1745,17 @@ impl<K: Keys> Simulation<K> {
                 "validator {index} broadcast {message:?} before persisting a signing state that covers it \
                  (persisted: {persisted_slot:?})"
             )));
+        }
+        if let SignedMessage::Vote(vote) = &message
+            && vote.vote.vote_type == crate::types::VoteType::Prevote
+            && let Some(value) = vote.vote.value
+        {
+            self.prevoted
+                .entry((vote.vote.height, vote.vote.round))
+                .or_default()
+                .entry(value)
+                .or_default()
+                .push(vote.clone());
         }
         match self.signed_by_correct.get(&key) {
             Some(previous) if *previous != message => Err(self.fail(format!(

@@ -116,6 +116,7 @@ scenario_tests! {
     hidden_lock_7 => "hidden-lock-7",
     amnesia_4 => "amnesia-4",
     forged_valid_round_4 => "forged-valid-round-4",
+    forged_valid_round_7 => "forged-valid-round-7",
     future_rounds_weighted_7 => "future-rounds-weighted-7",
     equivocating_proposer_4 => "equivocating-proposer-4",
     outsiders_4 => "outsiders-4",
