@@ -295,6 +295,10 @@ pub struct Counters {
     pub stale: u64,
     /// Messages for a height or round beyond the lookahead limits.
     pub far_ahead: u64,
+    /// Of those, messages of the current height more than [`MAX_ROUND_LOOKAHEAD`] rounds
+    /// ahead of the current round (the future-round window). A correct validator that far
+    /// ahead is joined by round skipping instead (line 55).
+    pub beyond_round_window: u64,
     /// Messages signed by a validator not in the set.
     pub unknown_validator: u64,
     /// Messages whose signature did not verify.
@@ -777,6 +781,7 @@ impl<V: ConsensusValue, S: Signer, C: SignatureVerifier> Consensus<V, S, C> {
         }
         if proposal.round > state.round.saturating_add(MAX_ROUND_LOOKAHEAD) {
             self.counters.far_ahead += 1;
+            self.counters.beyond_round_window += 1;
             return;
         }
         if proposal.proposer != state.validator_set().proposer(state.height, proposal.round) {
@@ -858,6 +863,7 @@ impl<V: ConsensusValue, S: Signer, C: SignatureVerifier> Consensus<V, S, C> {
         }
         if vote.round > state.round.saturating_add(MAX_ROUND_LOOKAHEAD) {
             self.counters.far_ahead += 1;
+            self.counters.beyond_round_window += 1;
             return;
         }
         if !state.validator_set().contains(&vote.validator)

@@ -1003,6 +1003,7 @@ fn bad_unknown_misplaced_and_far_messages_are_dropped_and_counted() {
     assert_eq!(counters.wrong_proposer, 1);
     assert_eq!(counters.malformed, 1);
     assert_eq!(counters.far_ahead, 2);
+    assert_eq!(counters.beyond_round_window, 1);
     assert_eq!(machine.position(), Some((H, 0, Step::Propose)));
     let mut before = self::machine();
     assert_eq!(before.handle(prevote(2, 0, None)), vec![]);
