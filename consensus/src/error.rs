@@ -88,4 +88,6 @@ pub enum ConfigError {
         expected: ValidatorId,
         found: ValidatorId,
     },
+    #[error("the signing state is malformed: {reason}")]
+    MalformedSigningState { reason: &'static str },
 }

@@ -77,6 +77,7 @@ mod error;
 pub mod limits;
 mod machine;
 mod messages;
+mod mutants;
 mod signing;
 #[cfg(any(test, feature = "sim"))]
 pub mod sim;
@@ -92,6 +93,8 @@ pub use messages::{
     Evidence, PROPOSAL_DOMAIN_TAG, Proposal, SignedMessage, SignedProposal, SignedVote,
     VOTE_DOMAIN_TAG, Vote, proposal_sign_bytes, verify_evidence, vote_sign_bytes,
 };
+#[cfg(feature = "mutants")]
+pub use mutants::Mutant;
 pub use signing::{InsecureTestSigner, InsecureTestVerifier, SignatureVerifier, Signer};
 pub use types::{Height, Round, Signature, Step, ValidatorId, VoteType};
 pub use validator_set::{Validator, ValidatorSet};

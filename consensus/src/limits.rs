@@ -44,6 +44,19 @@ pub const MAX_BUFFERED_MESSAGES_TOTAL: usize = 8192;
 /// one prevote and one precommit.
 pub const MESSAGES_PER_ROUND_PER_VALIDATOR: usize = 3;
 
+/// Rounds of one height whose signed messages the signing state keeps (its write-ahead log):
+/// the round of the last signed message and the rounds below it, down to this many. A peer
+/// more than [`MAX_ROUND_LOOKAHEAD`] rounds behind drops this validator's latest messages
+/// anyway and joins by round skipping (line 55), so older rounds help nobody; the current
+/// round and the one before, which a restart must re-send for liveness, are always kept.
+pub const MAX_LOGGED_ROUNDS_PER_HEIGHT: u32 = MAX_ROUND_LOOKAHEAD + 1;
+
+/// Most messages the signing state keeps for one height: every message an honest validator
+/// signs in [`MAX_LOGGED_ROUNDS_PER_HEIGHT`] rounds ([`MESSAGES_PER_ROUND_PER_VALIDATOR`]
+/// each). A restored state with more is refused as malformed.
+pub const MAX_LOGGED_MESSAGES_PER_HEIGHT: usize =
+    MESSAGES_PER_ROUND_PER_VALIDATOR * MAX_LOGGED_ROUNDS_PER_HEIGHT as usize;
+
 /// The highest round the state machine enters. Rounds grow by timeouts that grow with the
 /// round, so this is never reached in practice; it keeps `round + 1` from overflowing.
 pub const MAX_ROUND: u32 = u32::MAX - MAX_ROUND_LOOKAHEAD - 1;
@@ -75,6 +88,20 @@ mod tests {
         };
         // Small and medium sets (up to 64 validators) are never limited by the total.
         const { assert!(MAX_BUFFERED_MESSAGES_TOTAL >= MAX_BUFFERED_MESSAGES_PER_VALIDATOR * 64) };
+    }
+
+    #[test]
+    fn the_write_ahead_log_keeps_the_rounds_a_restart_needs() {
+        // The current round and the previous one, whose messages a restart re-sends.
+        const { assert!(MAX_LOGGED_ROUNDS_PER_HEIGHT >= 2) };
+        // Nothing older than a peer that can still hear us may need.
+        const { assert!(MAX_LOGGED_ROUNDS_PER_HEIGHT <= MAX_ROUND_LOOKAHEAD + 1) };
+        const {
+            assert!(
+                MAX_LOGGED_MESSAGES_PER_HEIGHT
+                    == MESSAGES_PER_ROUND_PER_VALIDATOR * MAX_LOGGED_ROUNDS_PER_HEIGHT as usize
+            )
+        };
     }
 
     #[test]

@@ -27,10 +27,11 @@ use crate::certificate::{CommitCertificate, verify_commit_certificate};
 use crate::error::ConfigError;
 use crate::limits::{
     MAX_BUFFERED_MESSAGES_PER_VALIDATOR, MAX_BUFFERED_MESSAGES_TOTAL, MAX_CHAIN_ID_BYTES,
-    MAX_HEIGHT_LOOKAHEAD, MAX_ROUND, MAX_ROUND_LOOKAHEAD, MAX_TIMEOUT_MS, MAX_VALUE_BYTES,
-    MAX_VOTES_PER_VALIDATOR_PER_STEP,
+    MAX_HEIGHT_LOOKAHEAD, MAX_LOGGED_MESSAGES_PER_HEIGHT, MAX_LOGGED_ROUNDS_PER_HEIGHT, MAX_ROUND,
+    MAX_ROUND_LOOKAHEAD, MAX_TIMEOUT_MS, MAX_VALUE_BYTES, MAX_VOTES_PER_VALIDATOR_PER_STEP,
 };
 use crate::messages::{Evidence, Proposal, SignedMessage, SignedProposal, SignedVote, Vote};
+use crate::mutants::{self, Mutant};
 use crate::signing::{SignatureVerifier, Signer};
 use crate::types::{Height, Round, Step, ValidatorId, VoteType};
 use crate::validator_set::ValidatorSet;
@@ -111,20 +112,35 @@ pub struct RoundValue<V> {
 }
 
 /// What a validator must remember across a crash so that it never signs conflicting
-/// messages: the last message it signed, and its lock and valid value at that time, with
-/// the prevotes that justify the valid value (without them a restarted validator could stay
-/// locked on a value that nobody can show a quorum for any more, and the height would
-/// stall).
+/// messages and can carry on: a write-ahead log of every message it signed at its latest
+/// height (the last one in `last_signed`, the earlier ones in `signed_before`), and its lock
+/// and valid value at that time, with the prevotes that justify the valid value (without
+/// them a restarted validator could stay locked on a value that nobody can show a quorum for
+/// any more, and the height would stall).
+///
+/// The whole log matters, not only the last message: a validator whose last message was
+/// its precommit must still re-send its prevote of that round after a restart, or, when
+/// every validator restarts at once, the prevotes that others need for a quorum are gone
+/// for good and the height stalls with every validator correct.
 ///
 /// The host receives it in [`Action::PersistSigningState`] and must store it durably
 /// (written and flushed) **before** it performs any later action of the same list, because
 /// those broadcast the message this state records. After a restart the host builds the
-/// machine with [`Consensus::restore`] from the last state it stored.
+/// machine with [`Consensus::restore`] from the last state it stored, and the machine sends
+/// every logged message again.
+///
+/// Bounded: the log keeps the messages of the last [`MAX_LOGGED_ROUNDS_PER_HEIGHT`] rounds
+/// signed in, at most [`MAX_LOGGED_MESSAGES_PER_HEIGHT`] in all.
 #[derive(Clone, PartialEq, Eq, Debug)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct SigningState<V> {
     /// The last message this validator signed.
     pub last_signed: SignedMessage<V>,
+    /// The messages it signed at the same height before `last_signed`, oldest first (each
+    /// for an earlier height, round and step). Absent in states written before the log
+    /// existed, which read as an empty log.
+    #[cfg_attr(feature = "serde", serde(default))]
+    pub signed_before: Vec<SignedMessage<V>>,
     /// The lock when it was signed.
     pub locked: Option<RoundValue<V>>,
     /// The valid value when it was signed (or when it last changed).
@@ -155,6 +171,53 @@ impl<V> SigningState<V> {
     fn slot(&self) -> (Height, Round, Step) {
         (self.height(), self.round(), self.step())
     }
+
+    /// Every logged message of the height, oldest first, the last signed one last.
+    pub fn signed_messages(&self) -> impl Iterator<Item = &SignedMessage<V>> {
+        self.signed_before
+            .iter()
+            .chain(std::iter::once(&self.last_signed))
+    }
+
+    /// The logged message for `slot`, if this validator signed one.
+    fn signed_for(&self, slot: (Height, Round, Step)) -> Option<&SignedMessage<V>> {
+        self.signed_messages()
+            .find(|message| message_slot(message) == slot)
+    }
+
+    /// Why this state cannot be restored, if it is malformed: messages of another signer or
+    /// height in the log, slots out of order, or more than the bound.
+    fn defect(&self) -> Option<&'static str> {
+        let signer = self.last_signed.signer();
+        let height = self.height();
+        if self.signed_before.len() >= MAX_LOGGED_MESSAGES_PER_HEIGHT {
+            return Some("the log holds more messages than a height may keep");
+        }
+        let mut previous: Option<(Height, Round, Step)> = None;
+        for message in self.signed_messages() {
+            if message.signer() != signer {
+                return Some("the log holds messages of another signer");
+            }
+            if message.height() != height {
+                return Some("the log holds messages of another height");
+            }
+            let slot = message_slot(message);
+            if previous.is_some_and(|previous| previous >= slot) {
+                return Some("the log's messages are not in the order they were signed");
+            }
+            previous = Some(slot);
+        }
+        None
+    }
+}
+
+/// The (height, round, step) a signed message occupies; a proposal is [`Step::Propose`].
+fn message_slot<V>(message: &SignedMessage<V>) -> (Height, Round, Step) {
+    let step = match message {
+        SignedMessage::Proposal(_) => Step::Propose,
+        SignedMessage::Vote(vote) => vote.vote.vote_type.into(),
+    };
+    (message.height(), message.round(), step)
 }
 
 /// What the host feeds the state machine.
@@ -232,6 +295,10 @@ pub struct Counters {
     pub stale: u64,
     /// Messages for a height or round beyond the lookahead limits.
     pub far_ahead: u64,
+    /// Of those, messages of the current height more than [`MAX_ROUND_LOOKAHEAD`] rounds
+    /// ahead of the current round (the future-round window). A correct validator that far
+    /// ahead is joined by round skipping instead (line 55).
+    pub beyond_round_window: u64,
     /// Messages signed by a validator not in the set.
     pub unknown_validator: u64,
     /// Messages whose signature did not verify.
@@ -382,6 +449,8 @@ pub struct Consensus<V, S, C> {
     buffer: FutureBuffer<V>,
     counters: Counters,
     lock_rule_ignored: bool,
+    /// A seeded bug, for mutation testing only (`mutants` feature); `None` otherwise.
+    mutant: Option<Mutant>,
 }
 
 impl<V: ConsensusValue, S: Signer, C: SignatureVerifier> Consensus<V, S, C> {
@@ -413,6 +482,7 @@ impl<V: ConsensusValue, S: Signer, C: SignatureVerifier> Consensus<V, S, C> {
             buffer: FutureBuffer::new(),
             counters: Counters::default(),
             lock_rule_ignored: false,
+            mutant: None,
         })
     }
 
@@ -436,6 +506,9 @@ impl<V: ConsensusValue, S: Signer, C: SignatureVerifier> Consensus<V, S, C> {
                 found,
             });
         }
+        if let Some(reason) = signing_state.defect() {
+            return Err(ConfigError::MalformedSigningState { reason });
+        }
         consensus.signing_state = Some(signing_state);
         Ok(consensus)
     }
@@ -447,6 +520,21 @@ impl<V: ConsensusValue, S: Signer, C: SignatureVerifier> Consensus<V, S, C> {
     #[cfg(any(test, feature = "sim"))]
     pub fn ignore_lock_rule_for_fault_injection(&mut self) {
         self.lock_rule_ignored = true;
+    }
+
+    /// Turns on one seeded bug (see [`Mutant`]), for the simulation to show that it catches
+    /// it. Only with the `mutants` feature, which is never enabled by default; never use it
+    /// outside mutation testing.
+    #[cfg(feature = "mutants")]
+    pub fn inject_mutant(&mut self, mutant: Mutant) {
+        self.mutant = Some(mutant);
+        if let Some(state) = self.state.as_mut() {
+            state.votes.set_mutant(self.mutant);
+        }
+    }
+
+    fn is_mutant(&self, mutant: Mutant) -> bool {
+        mutants::is(self.mutant, mutant)
     }
 
     /// This validator's id.
@@ -579,6 +667,8 @@ impl<V: ConsensusValue, S: Signer, C: SignatureVerifier> Consensus<V, S, C> {
             // The host moves forward only; an old or repeated height changes nothing.
             return;
         }
+        let mut votes = VoteKeeper::new(validator_set);
+        votes.set_mutant(self.mutant);
         let mut state = HeightState {
             height,
             round: 0,
@@ -586,7 +676,7 @@ impl<V: ConsensusValue, S: Signer, C: SignatureVerifier> Consensus<V, S, C> {
             locked: None,
             valid: None,
             decision: None,
-            votes: VoteKeeper::new(validator_set),
+            votes,
             proposals: BTreeMap::new(),
             conflicting_proposals_reported: BTreeSet::new(),
             verdicts: BTreeMap::new(),
@@ -597,7 +687,7 @@ impl<V: ConsensusValue, S: Signer, C: SignatureVerifier> Consensus<V, S, C> {
             value_requested: false,
         };
         let mut start_round = 0;
-        let mut resent_vote = None;
+        let mut logged = Vec::new();
         if let Some(signing_state) = self
             .signing_state
             .as_ref()
@@ -605,24 +695,22 @@ impl<V: ConsensusValue, S: Signer, C: SignatureVerifier> Consensus<V, S, C> {
         {
             // Recovery: rejoin the round we had reached, with the lock we held and the
             // prevotes that justify our valid value (checked when they first arrived).
-            state.locked = signing_state.locked.clone();
+            if !self.is_mutant(Mutant::ForgetLockOnRestart) {
+                state.locked = signing_state.locked.clone();
+            }
             state.valid = signing_state.valid.clone();
             for prevote in &signing_state.valid_round_prevotes {
                 state.votes.add_vote(prevote.clone());
             }
             start_round = signing_state.round();
-            if let SignedMessage::Vote(vote) = &signing_state.last_signed {
-                resent_vote = Some(vote.clone());
-            }
+            logged = signing_state.signed_messages().cloned().collect();
         }
         self.state = Some(state);
         self.start_round(start_round, actions);
-        if let Some(vote) = resent_vote {
-            if let Some(state) = self.state.as_mut() {
-                state.step = state.step.max(vote.vote.vote_type.into());
-                state.votes.add_vote(vote.clone());
-            }
-            actions.push(Action::BroadcastVote(vote));
+        // Every message of the write-ahead log goes out again, and counts as our own: the
+        // peers that held them may have restarted too.
+        for message in logged {
+            self.resend_logged(message, start_round, actions);
         }
         for message in self.buffer.take_up_to(height) {
             match message {
@@ -631,6 +719,41 @@ impl<V: ConsensusValue, S: Signer, C: SignatureVerifier> Consensus<V, S, C> {
             }
         }
         self.run_rules(&[], actions);
+    }
+
+    /// Sends a message of the write-ahead log again after a restart and counts it as
+    /// received. The proposal of the round we rejoin is sent by `start_round` already.
+    fn resend_logged(
+        &mut self,
+        message: SignedMessage<V>,
+        start_round: Round,
+        actions: &mut Vec<Action<V>>,
+    ) {
+        let Some(state) = self.state.as_mut() else {
+            return;
+        };
+        match message {
+            SignedMessage::Proposal(proposal) => {
+                let round = proposal.proposal.round;
+                if round == start_round || state.proposals.contains_key(&round) {
+                    return;
+                }
+                state
+                    .verdicts
+                    .entry(proposal.proposal.value.clone())
+                    .or_insert(true);
+                state.votes.add_participant(round, self.id);
+                state.proposals.insert(round, proposal.clone());
+                actions.push(Action::BroadcastProposal(proposal));
+            }
+            SignedMessage::Vote(vote) => {
+                if vote.vote.round == start_round {
+                    state.step = state.step.max(vote.vote.vote_type.into());
+                }
+                state.votes.add_vote(vote.clone());
+                actions.push(Action::BroadcastVote(vote));
+            }
+        }
     }
 
     fn on_proposal(
@@ -658,6 +781,7 @@ impl<V: ConsensusValue, S: Signer, C: SignatureVerifier> Consensus<V, S, C> {
         }
         if proposal.round > state.round.saturating_add(MAX_ROUND_LOOKAHEAD) {
             self.counters.far_ahead += 1;
+            self.counters.beyond_round_window += 1;
             return;
         }
         if proposal.proposer != state.validator_set().proposer(state.height, proposal.round) {
@@ -739,9 +863,12 @@ impl<V: ConsensusValue, S: Signer, C: SignatureVerifier> Consensus<V, S, C> {
         }
         if vote.round > state.round.saturating_add(MAX_ROUND_LOOKAHEAD) {
             self.counters.far_ahead += 1;
+            self.counters.beyond_round_window += 1;
             return;
         }
-        if !state.validator_set().contains(&vote.validator) {
+        if !state.validator_set().contains(&vote.validator)
+            && !self.is_mutant(Mutant::AcceptNonValidator)
+        {
             self.counters.unknown_validator += 1;
             return;
         }
@@ -950,13 +1077,12 @@ impl<V: ConsensusValue, S: Signer, C: SignatureVerifier> Consensus<V, S, C> {
         let height = state.height;
         // L14: if proposer(h_p, round_p) = p.
         if state.validator_set().proposer(height, round) == self.id {
-            let resend = match &self.signing_state {
-                Some(SigningState {
-                    last_signed: SignedMessage::Proposal(proposal),
-                    ..
-                }) if proposal.proposal.height == height && proposal.proposal.round == round => {
-                    Some(proposal.clone())
-                }
+            let resend = match self
+                .signing_state
+                .as_ref()
+                .and_then(|signing| signing.signed_for((height, round, Step::Propose)))
+            {
+                Some(SignedMessage::Proposal(proposal)) => Some(proposal.clone()),
                 _ => None,
             };
             if let Some(proposal) = resend {
@@ -1046,6 +1172,7 @@ impl<V: ConsensusValue, S: Signer, C: SignatureVerifier> Consensus<V, S, C> {
         // L23: if valid(v) ∧ (lockedRound_p = −1 ∨ lockedValue_p = v). When the lock
         // already forbids v the verdict cannot change the outcome, so it is not awaited.
         let lock_allows = self.lock_rule_ignored
+            || self.is_mutant(Mutant::Line23IgnoresLock)
             || state
                 .locked
                 .as_ref()
@@ -1084,6 +1211,7 @@ impl<V: ConsensusValue, S: Signer, C: SignatureVerifier> Consensus<V, S, C> {
         // L29: if valid(v) ∧ (lockedRound_p ≤ vr ∨ lockedValue_p = v); as on line 23, the
         // verdict is not awaited when the lock already forbids v.
         let lock_allows = self.lock_rule_ignored
+            || self.is_mutant(Mutant::Line29IgnoresLock)
             || state
                 .locked
                 .as_ref()
@@ -1272,10 +1400,10 @@ impl<V: ConsensusValue, S: Signer, C: SignatureVerifier> Consensus<V, S, C> {
         match &self.signing_state {
             None => Permission::Sign,
             Some(signing_state) if slot > signing_state.slot() => Permission::Sign,
-            Some(signing_state) if slot == signing_state.slot() => {
-                Permission::Resend(&signing_state.last_signed)
-            }
-            Some(_) => Permission::Refuse,
+            Some(signing_state) => match signing_state.signed_for(slot) {
+                Some(message) => Permission::Resend(message),
+                None => Permission::Refuse,
+            },
         }
     }
 
@@ -1291,8 +1419,31 @@ impl<V: ConsensusValue, S: Signer, C: SignatureVerifier> Consensus<V, S, C> {
             }
             None => (None, None, Vec::new()),
         };
+        // The write-ahead log: what was signed at this height before, within the rounds
+        // kept; a new height starts a new log.
+        let signed_before = match &self.signing_state {
+            Some(previous) if previous.height() == last_signed.height() => {
+                let mut log = previous.signed_before.clone();
+                if previous.last_signed != last_signed {
+                    log.push(previous.last_signed.clone());
+                }
+                let oldest_kept = last_signed
+                    .round()
+                    .saturating_sub(MAX_LOGGED_ROUNDS_PER_HEIGHT - 1);
+                log.retain(|message| message.round() >= oldest_kept);
+                // Rounds grow one at a time or skip ahead, and each round holds at most one
+                // message per step, so the window bounds the log.
+                assert!(
+                    log.len() < MAX_LOGGED_MESSAGES_PER_HEIGHT,
+                    "the write-ahead log outgrew its bound"
+                );
+                log
+            }
+            _ => Vec::new(),
+        };
         let signing_state = SigningState {
             last_signed,
+            signed_before,
             locked,
             valid,
             valid_round_prevotes,
@@ -1336,7 +1487,7 @@ impl<V: ConsensusValue, S: Signer, C: SignatureVerifier> Consensus<V, S, C> {
                 return;
             }
         };
-        actions.push(Action::BroadcastProposal(signed.clone()));
+        self.push_broadcast(Action::BroadcastProposal(signed.clone()), actions);
         if let Some(state) = self.state.as_mut() {
             state
                 .verdicts
@@ -1377,9 +1528,20 @@ impl<V: ConsensusValue, S: Signer, C: SignatureVerifier> Consensus<V, S, C> {
                 return;
             }
         };
-        actions.push(Action::BroadcastVote(signed.clone()));
+        self.push_broadcast(Action::BroadcastVote(signed.clone()), actions);
         if let Some(state) = self.state.as_mut() {
             state.votes.add_vote(signed);
+        }
+    }
+
+    /// Appends the broadcast of a message just signed (or signed before and sent again),
+    /// after the persist that records it.
+    fn push_broadcast(&self, broadcast: Action<V>, actions: &mut Vec<Action<V>>) {
+        let persisted_last = matches!(actions.last(), Some(Action::PersistSigningState(_)));
+        if persisted_last && self.is_mutant(Mutant::BroadcastBeforePersist) {
+            actions.insert(actions.len() - 1, broadcast);
+        } else {
+            actions.push(broadcast);
         }
     }
 }

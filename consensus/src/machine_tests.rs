@@ -111,8 +111,20 @@ fn our_vote(
     machine: &Machine,
 ) -> Vec<Action<Value>> {
     let signed = vote(1, vote_type, round, value);
+    // The write-ahead log: what was signed at this height before.
+    let signed_before = machine
+        .signing_state()
+        .filter(|previous| previous.height() == H)
+        .map_or_else(Vec::new, |previous| {
+            previous
+                .signed_messages()
+                .filter(|message| **message != SignedMessage::Vote(signed.clone()))
+                .cloned()
+                .collect()
+        });
     let signing_state = SigningState {
         last_signed: SignedMessage::Vote(signed.clone()),
+        signed_before,
         locked: machine.locked().cloned(),
         valid: machine.valid().cloned(),
         valid_round_prevotes: machine.valid().map_or_else(Vec::new, |valid| {
@@ -226,13 +238,15 @@ fn line_14_proposer_asks_for_a_value_and_proposes_it() {
         vec![
             Action::PersistSigningState(SigningState {
                 last_signed: SignedMessage::Proposal(signed_proposal.clone()),
+                signed_before: vec![],
                 locked: None,
                 valid: None,
                 valid_round_prevotes: vec![],
             }),
-            Action::BroadcastProposal(signed_proposal),
+            Action::BroadcastProposal(signed_proposal.clone()),
             Action::PersistSigningState(SigningState {
                 last_signed: SignedMessage::Vote(prevote.clone()),
+                signed_before: vec![SignedMessage::Proposal(signed_proposal.clone())],
                 locked: None,
                 valid: None,
                 valid_round_prevotes: vec![],
@@ -989,6 +1003,7 @@ fn bad_unknown_misplaced_and_far_messages_are_dropped_and_counted() {
     assert_eq!(counters.wrong_proposer, 1);
     assert_eq!(counters.malformed, 1);
     assert_eq!(counters.far_ahead, 2);
+    assert_eq!(counters.beyond_round_window, 1);
     assert_eq!(machine.position(), Some((H, 0, Step::Propose)));
     let mut before = self::machine();
     assert_eq!(before.handle(prevote(2, 0, None)), vec![]);
@@ -1154,6 +1169,165 @@ fn a_restarted_validator_resends_its_last_vote_and_never_signs_a_conflicting_one
         0,
         Some(value(5))
     ))));
+}
+
+#[test]
+fn the_signing_state_logs_every_message_of_the_height() {
+    let mut machine = started();
+    prevoted_for_proposal(&mut machine, value(5));
+    feed(
+        &mut machine,
+        [prevote(2, 0, Some(value(5))), prevote(3, 0, Some(value(5)))],
+    );
+    let persisted = machine.signing_state().cloned().unwrap();
+    assert_eq!(
+        persisted.signed_messages().cloned().collect::<Vec<_>>(),
+        vec![
+            SignedMessage::Vote(vote(1, VoteType::Prevote, 0, Some(value(5)))),
+            SignedMessage::Vote(vote(1, VoteType::Precommit, 0, Some(value(5)))),
+        ]
+    );
+    // A new height starts a new log.
+    feed(
+        &mut machine,
+        [
+            precommit(2, 0, Some(value(5))),
+            precommit(3, 0, Some(value(5))),
+        ],
+    );
+    machine.handle(Input::NewHeight {
+        height: H + 1,
+        validator_set: set(),
+    });
+    machine.handle(Input::Timeout {
+        height: H + 1,
+        round: 0,
+        step: Step::Propose,
+    });
+    let persisted = machine.signing_state().cloned().unwrap();
+    assert_eq!(persisted.height(), H + 1);
+    assert!(persisted.signed_before.is_empty());
+}
+
+#[test]
+fn the_log_keeps_a_bounded_window_of_rounds() {
+    let mut machine = started();
+    // Round after round of nil votes, far more rounds than the log keeps.
+    let rounds = MAX_LOGGED_ROUNDS_PER_HEIGHT + 5;
+    for round in 0..rounds {
+        feed(
+            &mut machine,
+            [
+                timeout(round, Step::Propose),
+                prevote(2, round, None),
+                prevote(3, round, None),
+                precommit(2, round, None),
+                precommit(3, round, None),
+                timeout(round, Step::Precommit),
+            ],
+        );
+    }
+    let persisted = machine.signing_state().cloned().unwrap();
+    let logged: Vec<_> = persisted.signed_messages().collect();
+    assert!(logged.len() <= MAX_LOGGED_MESSAGES_PER_HEIGHT);
+    let oldest = logged.iter().map(|message| message.round()).min().unwrap();
+    assert_eq!(oldest, persisted.round() + 1 - MAX_LOGGED_ROUNDS_PER_HEIGHT);
+}
+
+#[test]
+fn a_restart_after_a_precommit_resends_the_prevote_of_the_round_too() {
+    // The stall that a log of only the last message allowed: all validators restart after
+    // precommitting, and the prevotes that others need for the quorum are gone.
+    let mut machine = started();
+    prevoted_for_proposal(&mut machine, value(5));
+    feed(
+        &mut machine,
+        [prevote(2, 0, Some(value(5))), prevote(3, 0, Some(value(5)))],
+    );
+    let persisted = machine.signing_state().cloned().unwrap();
+    let mut restarted = Machine::restore(
+        config(),
+        CHAIN,
+        InsecureTestSigner::new(id(1)),
+        InsecureTestVerifier,
+        persisted,
+    )
+    .unwrap();
+    let actions = restarted.handle(Input::NewHeight {
+        height: H,
+        validator_set: set(),
+    });
+    let resent: Vec<_> = actions
+        .iter()
+        .filter_map(|action| match action {
+            Action::BroadcastVote(vote) => Some(vote.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        resent,
+        vec![
+            vote(1, VoteType::Prevote, 0, Some(value(5))),
+            vote(1, VoteType::Precommit, 0, Some(value(5))),
+        ]
+    );
+    assert!(
+        !actions
+            .iter()
+            .any(|action| matches!(action, Action::PersistSigningState(_)))
+    );
+    assert_eq!(restarted.position(), Some((H, 0, Step::Precommit)));
+}
+
+#[test]
+fn a_malformed_log_is_refused_at_restore() {
+    let mut machine = started();
+    prevoted_for_proposal(&mut machine, value(5));
+    feed(
+        &mut machine,
+        [prevote(2, 0, Some(value(5))), prevote(3, 0, Some(value(5)))],
+    );
+    let good = machine.signing_state().cloned().unwrap();
+    let restore = |state: SigningState<Value>| {
+        Machine::restore(
+            config(),
+            CHAIN,
+            InsecureTestSigner::new(id(1)),
+            InsecureTestVerifier,
+            state,
+        )
+        .err()
+    };
+    assert_eq!(restore(good.clone()), None);
+    let mut foreign = good.clone();
+    foreign.signed_before = vec![SignedMessage::Vote(vote(2, VoteType::Prevote, 0, None))];
+    let mut other_height = good.clone();
+    let mut earlier_height = vote(1, VoteType::Prevote, 0, None);
+    earlier_height.vote.height = H - 1;
+    other_height.signed_before = vec![SignedMessage::Vote(earlier_height)];
+    let mut out_of_order = good.clone();
+    out_of_order.signed_before = vec![SignedMessage::Vote(vote(1, VoteType::Prevote, 3, None))];
+    let mut too_long = good.clone();
+    too_long.signed_before = (0..MAX_LOGGED_MESSAGES_PER_HEIGHT as Round)
+        .map(|round| SignedMessage::Vote(vote(1, VoteType::Prevote, round, None)))
+        .collect();
+    for (state, expected) in [
+        (foreign, "the log holds messages of another signer"),
+        (other_height, "the log holds messages of another height"),
+        (
+            out_of_order,
+            "the log's messages are not in the order they were signed",
+        ),
+        (
+            too_long,
+            "the log holds more messages than a height may keep",
+        ),
+    ] {
+        assert_eq!(
+            restore(state),
+            Some(ConfigError::MalformedSigningState { reason: expected })
+        );
+    }
 }
 
 #[test]

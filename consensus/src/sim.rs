@@ -104,6 +104,44 @@ pub enum Byzantine {
     Equivocate,
     /// Proposes invalid values, and prevotes and precommits for any value, valid or not.
     InvalidValues,
+    /// Split votes: as proposer it shows one value to one side of the validators and
+    /// another value to the other side (the sides change with every height and round);
+    /// every prevote and precommit it sends to a validator is for the value that validator
+    /// was shown in that round, so that each side sees Byzantine power behind its own value
+    /// and validators lock on different values.
+    SplitVotes,
+    /// Hidden locks: proposes to everyone, but its prevotes and precommits for a value go
+    /// to one side only (the other side gets nil), so that a polka is seen by some only and
+    /// the locks it makes are hidden from the rest; later it proposes and prevotes fresh
+    /// values as if it held no lock.
+    HiddenLock,
+    /// Amnesia: runs a machine that forgets its lock (prevotes as if it held none and
+    /// proposes fresh values instead of its valid value), and before GST, when it decides,
+    /// forgets the decision and everything it signed and rejoins the height afresh.
+    Amnesia,
+    /// Forged valid rounds: as proposer in a round above 0 it re-proposes a value that
+    /// correct validators prevoted in an earlier round (one below a correct validator's lock
+    /// on another value when it can find one), claiming that round as its valid round,
+    /// relays those prevotes, and every validator of this kind signs prevotes for it in that
+    /// round; its other votes are split as with [`Byzantine::SplitVotes`].
+    ForgedValidRound,
+    /// Floods of far-future rounds: besides running the protocol, on every gossip tick it
+    /// signs prevotes for the last round inside the round window and for a round beyond
+    /// it, to push the others into skipping rounds.
+    FutureRoundFlood,
+    /// Equivocating proposer: as proposer it sends up to four different proposals, each to
+    /// a part of the validators; its votes are split as with [`Byzantine::SplitVotes`].
+    EquivocatingProposer,
+}
+
+impl Byzantine {
+    /// Whether its votes go to each validator for the value that validator was shown.
+    fn splits_votes(self) -> bool {
+        matches!(
+            self,
+            Byzantine::SplitVotes | Byzantine::ForgedValidRound | Byzantine::EquivocatingProposer
+        )
+    }
 }
 
 /// One kind of run: the network, the faults and the target.
@@ -132,6 +170,20 @@ pub struct Scenario {
     /// Every correct validator ignores its lock: a deliberately broken protocol, to show
     /// that the checks catch forks.
     pub ignore_lock: bool,
+    /// Before GST, every correct validator crashes at once, at a moment when one of them has
+    /// just entered a given step (propose, prevote or precommit, drawn from the seed), and
+    /// all restart together: a site-wide restart.
+    pub site_restarts: bool,
+    /// Before GST a validator that has decided a height does not reach those still at it
+    /// (no block sync, no later messages): the adversary keeps its decision from the others
+    /// while it works on their locks.
+    pub isolate_deciders: bool,
+    /// Keys outside the validator set that sign a prevote and a precommit for every proposal
+    /// they see; a correct validator must not count them.
+    pub outsiders: usize,
+    /// A negative control: the Byzantine validators may hold a third of the power or more,
+    /// where the checks must find a violation in some seed.
+    pub control: bool,
     pub config: Config,
 }
 
@@ -151,6 +203,10 @@ impl Scenario {
             partitions: false,
             crashes: false,
             ignore_lock: false,
+            site_restarts: false,
+            isolate_deciders: false,
+            outsiders: 0,
+            control: false,
             config: Config {
                 timeout_propose_base_ms: 1000,
                 timeout_propose_increment_ms: 250,
@@ -220,6 +276,8 @@ impl Scenario {
             partitions: true,
             ..Scenario::base("everything-10", 10).hostile(10_000)
         });
+        scenarios.push(Scenario::site_restarts("site-restarts-4", 4));
+        scenarios.push(Scenario::site_restarts("site-restarts-7", 7));
         scenarios.push(Scenario {
             voting_powers: vec![1, 2, 3, 5, 8, 13, 21],
             byzantine: vec![Byzantine::Equivocate],
@@ -229,12 +287,156 @@ impl Scenario {
         scenarios
     }
 
-    /// The scenario called `name`, among [`Scenario::all`] and the broken-lock one.
+    /// The scenario called `name`, among [`Scenario::all`], [`Scenario::adversaries`],
+    /// [`Scenario::controls`], [`Scenario::scale`] and the broken-lock one.
     pub fn named(name: &str) -> Option<Scenario> {
         Scenario::all()
             .into_iter()
+            .chain(Scenario::adversaries())
+            .chain(Scenario::controls())
+            .chain(Scenario::scale())
             .chain([Scenario::broken_lock()])
             .find(|scenario| scenario.name == name)
+    }
+
+    /// Site-wide restarts: every correct validator crashes at once and restarts at once,
+    /// at every step. Part of [`Scenario::all`].
+    fn site_restarts(name: &'static str, validators: usize) -> Scenario {
+        Scenario {
+            site_restarts: true,
+            ..Scenario::base(name, validators).hostile(8000)
+        }
+    }
+
+    /// One targeted adversary with `byzantine` validators of one kind, the network hostile
+    /// before GST and the deciders isolated from the others.
+    fn adversary(
+        name: &'static str,
+        validators: usize,
+        kind: Byzantine,
+        byzantine: usize,
+    ) -> Scenario {
+        Scenario {
+            byzantine: vec![kind; byzantine],
+            isolate_deciders: true,
+            heights: 6,
+            delay_before_gst_ms: (1, 700),
+            ..Scenario::base(name, validators).hostile(8000)
+        }
+    }
+
+    /// The adversaries that target the protocol, each with f Byzantine of 3f + 1 (or less
+    /// than a third of the power): the checks must find nothing.
+    pub fn adversaries() -> Vec<Scenario> {
+        vec![
+            Scenario::adversary("split-votes-4", 4, Byzantine::SplitVotes, 1),
+            Scenario::adversary("split-votes-7", 7, Byzantine::SplitVotes, 2),
+            Scenario {
+                voting_powers: vec![1, 1, 1, 1, 1, 4, 4],
+                ..Scenario::adversary("split-votes-weighted-7", 7, Byzantine::SplitVotes, 4)
+            },
+            Scenario::adversary("hidden-lock-4", 4, Byzantine::HiddenLock, 1),
+            Scenario::adversary("hidden-lock-7", 7, Byzantine::HiddenLock, 2),
+            Scenario {
+                crashes: true,
+                ..Scenario::adversary("amnesia-4", 4, Byzantine::Amnesia, 1)
+            },
+            Scenario::adversary("forged-valid-round-4", 4, Byzantine::ForgedValidRound, 1),
+            Scenario {
+                heights: 20,
+                gst_ms: 30_000,
+                ..Scenario::adversary("forged-valid-round-7", 7, Byzantine::ForgedValidRound, 2)
+            },
+            Scenario {
+                voting_powers: vec![1, 1, 1, 1, 10, 10, 10],
+                ..Scenario::adversary(
+                    "future-rounds-weighted-7",
+                    7,
+                    Byzantine::FutureRoundFlood,
+                    4,
+                )
+            },
+            Scenario::adversary(
+                "equivocating-proposer-4",
+                4,
+                Byzantine::EquivocatingProposer,
+                1,
+            ),
+            Scenario {
+                outsiders: 4,
+                ..Scenario::adversary("outsiders-4", 4, Byzantine::SplitVotes, 1)
+            },
+            Scenario {
+                crashes: true,
+                site_restarts: true,
+                ..Scenario::adversary("split-votes-restarts-4", 4, Byzantine::SplitVotes, 1)
+            },
+        ]
+    }
+
+    /// The negative controls: each adversary with f + 1 Byzantine of 3f + 1 (a third of the
+    /// power or more), where some seed must show a violation, or the checks are blind.
+    pub fn controls() -> Vec<Scenario> {
+        let control = |scenario: Scenario| Scenario {
+            control: true,
+            ..scenario
+        };
+        vec![
+            control(Scenario::adversary(
+                "split-votes-4-control",
+                4,
+                Byzantine::SplitVotes,
+                2,
+            )),
+            control(Scenario::adversary(
+                "hidden-lock-4-control",
+                4,
+                Byzantine::HiddenLock,
+                2,
+            )),
+            control(Scenario::adversary(
+                "amnesia-4-control",
+                4,
+                Byzantine::Amnesia,
+                2,
+            )),
+            control(Scenario::adversary(
+                "forged-valid-round-4-control",
+                4,
+                Byzantine::ForgedValidRound,
+                2,
+            )),
+            control(Scenario::adversary(
+                "future-rounds-4-control",
+                4,
+                Byzantine::FutureRoundFlood,
+                2,
+            )),
+            control(Scenario::adversary(
+                "equivocating-proposer-4-control",
+                4,
+                Byzantine::EquivocatingProposer,
+                2,
+            )),
+        ]
+    }
+
+    /// Larger networks, for the figures in `docs/consensus.md` (not run by default): f
+    /// equivocators of 3f + 1 with crashes, at 7, 16, 31 and 64 validators.
+    pub fn scale() -> Vec<Scenario> {
+        [
+            ("scale-7", 7),
+            ("scale-16", 16),
+            ("scale-31", 31),
+            ("scale-64", 64),
+        ]
+        .into_iter()
+        .map(|(name, validators)| Scenario {
+            byzantine: vec![Byzantine::Equivocate; (validators - 1) / 3],
+            crashes: true,
+            ..Scenario::base(name, validators).hostile(5000)
+        })
+        .collect()
     }
 
     /// Correct validators that ignore their locks (and so their valid values), one
@@ -334,6 +536,9 @@ pub struct Report {
     pub max_decision_round_after_gst: Round,
     pub evidence_recorded: u64,
     pub crashes: u64,
+    /// Validators caught by a site-wide restart, by the step they were in: propose,
+    /// prevote, precommit.
+    pub site_crashes_by_step: [u64; 3],
 }
 
 #[derive(Clone, Debug)]
@@ -376,6 +581,11 @@ enum EventKind {
     Restart {
         node: usize,
     },
+    /// Arms a site-wide crash for the moment a correct validator enters `step`.
+    SiteCrash {
+        step: Step,
+    },
+    SiteRestart,
     PartitionForm,
     PartitionHeal,
 }
@@ -400,6 +610,9 @@ struct Node<K: Keys> {
     catch_up_sent_ms: BTreeMap<(usize, Height), u64>,
 }
 
+/// Correct validators' prevotes of one round, by the value they are for.
+type PrevotesByValue = BTreeMap<SimValue, Vec<SignedVote<SimValue>>>;
+
 /// One simulated network, driven by one seed.
 pub struct Simulation<K: Keys> {
     scenario: Scenario,
@@ -422,6 +635,20 @@ pub struct Simulation<K: Keys> {
     lowest_correct_height: Height,
     report: Report,
     trace: bool,
+    /// The first proposal value each validator was shown, by (validator, height, round):
+    /// what the vote-splitting adversaries vote for towards it.
+    shown: BTreeMap<(usize, Height, Round), SimValue>,
+    /// The correct validators' prevotes for values, by (height, round): what the forger of
+    /// valid rounds builds on.
+    prevoted: BTreeMap<(Height, Round), PrevotesByValue>,
+    /// A site-wide crash waits for a correct validator to enter this step.
+    site_crash_on: Option<Step>,
+    /// A site-wide crash has happened and its restart is due.
+    site_down: bool,
+    /// Signers outside the validator set (the outsiders of [`Scenario::outsiders`]).
+    outsiders: Vec<K::Signer>,
+    #[cfg(feature = "mutants")]
+    mutant: Option<crate::mutants::Mutant>,
 }
 
 impl<K: Keys> fmt::Debug for Simulation<K> {
@@ -457,12 +684,12 @@ impl<K: Keys> Simulation<K> {
                 }
             }
             let byzantine_power: u64 = byzantine_indexes.iter().map(|index| power_of(*index)).sum();
-            if byzantine_power * 3 < total_power {
+            if scenario.control || byzantine_power * 3 < total_power {
                 break;
             }
         }
         let byzantine_power: u64 = byzantine_indexes.iter().map(|index| power_of(*index)).sum();
-        if byzantine_power * 3 >= total_power {
+        if !scenario.control && byzantine_power * 3 >= total_power {
             return Err(Failure {
                 scenario: scenario.name.to_string(),
                 seed,
@@ -473,6 +700,9 @@ impl<K: Keys> Simulation<K> {
             });
         }
         let verifier = keys.verifier();
+        let outsiders = (count..count + scenario.outsiders)
+            .map(|index| keys.signer(index))
+            .collect();
         let mut nodes = Vec::with_capacity(count);
         for index in 0..count {
             let signer = keys.signer(index);
@@ -531,7 +761,20 @@ impl<K: Keys> Simulation<K> {
             lowest_correct_height: 0,
             report: Report::default(),
             trace: false,
+            shown: BTreeMap::new(),
+            prevoted: BTreeMap::new(),
+            site_crash_on: None,
+            site_down: false,
+            outsiders,
+            #[cfg(feature = "mutants")]
+            mutant: None,
         })
+    }
+
+    /// Gives every correct validator the seeded bug `mutant` (mutation testing).
+    #[cfg(feature = "mutants")]
+    pub fn set_mutant(&mut self, mutant: crate::mutants::Mutant) {
+        self.mutant = Some(mutant);
     }
 
     /// Prints every input and the actions it caused to standard error (for replaying a
@@ -617,6 +860,22 @@ impl<K: Keys> Simulation<K> {
             }
             self.schedule(gst_ms, EventKind::PartitionHeal);
         }
+        if self.scenario.site_restarts && gst_ms > 0 {
+            // One to three site-wide crashes, each at a step drawn from the seed.
+            let mut at_ms = self.rng.below(gst_ms / 4);
+            for _ in 0..1 + self.rng.below(3) {
+                if at_ms >= gst_ms * 3 / 4 {
+                    break;
+                }
+                let step = match self.rng.below(3) {
+                    0 => Step::Propose,
+                    1 => Step::Prevote,
+                    _ => Step::Precommit,
+                };
+                self.schedule(at_ms, EventKind::SiteCrash { step });
+                at_ms += self.rng.between(1500, 3000);
+            }
+        }
         if self.scenario.crashes && gst_ms > 0 {
             let correct: Vec<usize> = (0..self.nodes.len())
                 .filter(|index| self.is_correct(*index))
@@ -668,8 +927,15 @@ impl<K: Keys> Simulation<K> {
                 return Err(self.fail(violation));
             }
         };
-        if ignore_lock && node.role == Role::Correct {
+        if (ignore_lock && node.role == Role::Correct)
+            || node.role == Role::Byzantine(Byzantine::Amnesia)
+            || node.role == Role::Byzantine(Byzantine::HiddenLock)
+        {
             machine.ignore_lock_rule_for_fault_injection();
+        }
+        #[cfg(feature = "mutants")]
+        if let (Some(mutant), Role::Correct) = (self.mutant, node.role) {
+            machine.inject_mutant(mutant);
         }
         node.machine = Some(machine);
         node.last_gossip_position = None;
@@ -712,6 +978,13 @@ impl<K: Keys> Simulation<K> {
                 }
             }
             EventKind::Gossip { node } => {
+                if self
+                    .nodes
+                    .get(node)
+                    .is_some_and(|state| state.role == Role::Byzantine(Byzantine::FutureRoundFlood))
+                {
+                    self.flood_future_rounds(node);
+                }
                 self.gossip(node);
                 self.schedule(self.now_ms + GOSSIP_INTERVAL_MS, EventKind::Gossip { node });
                 Ok(())
@@ -731,6 +1004,25 @@ impl<K: Keys> Simulation<K> {
                 }
                 self.start_node(node)
             }
+            EventKind::SiteCrash { step } => {
+                if !self.site_down {
+                    self.site_crash_on = Some(step);
+                }
+                Ok(())
+            }
+            EventKind::SiteRestart => {
+                self.site_down = false;
+                for node in 0..self.nodes.len() {
+                    if !self.is_correct(node) {
+                        continue;
+                    }
+                    if self.nodes.get(node).is_some_and(|state| state.crash_armed) {
+                        self.crash_now(node);
+                    }
+                    self.start_node(node)?;
+                }
+                Ok(())
+            }
             EventKind::PartitionForm => {
                 let count = self.nodes.len();
                 let mut side = BTreeSet::new();
@@ -746,6 +1038,42 @@ impl<K: Keys> Simulation<K> {
                 Ok(())
             }
         }
+    }
+
+    /// Every correct validator goes down: `trigger` now, each other one now or halfway
+    /// through the actions of its next input; all restart together, by GST.
+    fn crash_site(&mut self, trigger: usize) {
+        self.site_crash_on = None;
+        self.site_down = true;
+        for index in 0..self.nodes.len() {
+            if !self.is_correct(index) {
+                continue;
+            }
+            let Some(step) = self
+                .nodes
+                .get(index)
+                .and_then(|node| node.machine.as_ref())
+                .and_then(|machine| machine.position())
+                .map(|position| position.2)
+            else {
+                continue;
+            };
+            let slot = match step {
+                Step::Propose => 0,
+                Step::Prevote => 1,
+                Step::Precommit => 2,
+            };
+            if let Some(count) = self.report.site_crashes_by_step.get_mut(slot) {
+                *count += 1;
+            }
+            if index == trigger || self.rng.chance(500) {
+                self.crash_now(index);
+            } else if let Some(node) = self.nodes.get_mut(index) {
+                node.crash_armed = true;
+            }
+        }
+        let restart_ms = (self.now_ms + self.rng.between(100, 3000)).min(self.scenario.gst_ms);
+        self.schedule(restart_ms.max(self.now_ms + 1), EventKind::SiteRestart);
     }
 
     fn crash_now(&mut self, index: usize) {
@@ -794,6 +1122,9 @@ impl<K: Keys> Simulation<K> {
         {
             return;
         }
+        if before_gst && self.scenario.isolate_deciders && self.is_ahead(from, to) {
+            return;
+        }
         if before_gst && self.rng.chance(self.scenario.drop_per_mille_before_gst) {
             return;
         }
@@ -818,6 +1149,17 @@ impl<K: Keys> Simulation<K> {
                 },
             );
         }
+    }
+
+    /// Whether `from` has decided the height `to` is still at (or a later one).
+    fn is_ahead(&self, from: usize, to: usize) -> bool {
+        let decided = |index: usize| {
+            self.nodes
+                .get(index)
+                .and_then(|node| node.decisions.keys().next_back().copied())
+                .unwrap_or(0)
+        };
+        decided(from) > decided(to)
     }
 
     fn deliver(&mut self, to: usize, from: usize, message: NetMessage) -> Result<(), Failure> {
@@ -845,6 +1187,11 @@ impl<K: Keys> Simulation<K> {
             }
             return Ok(());
         }
+        if let NetMessage::Proposal(proposal) = &message {
+            self.shown
+                .entry((to, proposal.proposal.height, proposal.proposal.round))
+                .or_insert(proposal.proposal.value);
+        }
         let input = match message {
             NetMessage::Proposal(proposal) => Input::Proposal(proposal),
             NetMessage::Vote(vote) => Input::Vote(vote),
@@ -862,9 +1209,11 @@ impl<K: Keys> Simulation<K> {
                 return Ok(());
             };
             let crash_armed = node.crash_armed;
+            let correct = node.role == Role::Correct;
             let Some(machine) = node.machine.as_mut() else {
                 return Ok(());
             };
+            let position_before = machine.position();
             let summary = if self.trace {
                 Some(summarise_input(&input))
             } else {
@@ -883,7 +1232,14 @@ impl<K: Keys> Simulation<K> {
                         .join(", ")
                 );
             }
-            if crash_armed {
+            // A site-wide crash hits when a correct validator has just entered its step.
+            let position_after = machine.position();
+            let site_crash = correct
+                && position_after != position_before
+                && self
+                    .site_crash_on
+                    .is_some_and(|step| position_after.is_some_and(|position| position.2 == step));
+            if crash_armed || site_crash {
                 // A crash between two actions: those after the cut never happen. A
                 // broadcast after a persist may be lost, never the other way round.
                 let cut = self.rng.below(actions.len() as u64 + 1) as usize;
@@ -891,6 +1247,10 @@ impl<K: Keys> Simulation<K> {
             }
             for action in actions {
                 self.apply(index, action, &mut inputs)?;
+            }
+            if site_crash {
+                self.crash_site(index);
+                return Ok(());
             }
             if crash_armed {
                 self.crash_now(index);
@@ -920,42 +1280,19 @@ impl<K: Keys> Simulation<K> {
                 if role == Role::Correct {
                     self.record_signed(index, SignedMessage::Proposal(proposal.clone()))?;
                 }
-                if role == Role::Byzantine(Byzantine::Equivocate) {
-                    let mut other = proposal.proposal.clone();
-                    other.value[13] ^= 0xff;
-                    self.proposed.insert(other.value);
-                    let signature = self.sign(index, &other.sign_bytes(SIM_CHAIN_ID));
-                    let other = SignedProposal {
-                        proposal: other,
-                        signature,
-                    };
-                    self.split_send(
-                        index,
-                        NetMessage::Proposal(proposal),
-                        NetMessage::Proposal(other),
-                    );
-                } else {
-                    self.broadcast(index, &NetMessage::Proposal(proposal));
+                self.outsiders_vote_for(index, &proposal);
+                match role {
+                    Role::Byzantine(kind) => self.byzantine_proposal(index, kind, proposal),
+                    Role::Correct => self.broadcast(index, &NetMessage::Proposal(proposal)),
                 }
             }
             Action::BroadcastVote(vote) => {
                 if role == Role::Correct {
                     self.record_signed(index, SignedMessage::Vote(vote.clone()))?;
                 }
-                if role == Role::Byzantine(Byzantine::Equivocate) {
-                    let mut other = vote.vote.clone();
-                    other.value = match other.value {
-                        Some(_) => None,
-                        None => self.proposed.iter().next_back().copied(),
-                    };
-                    let signature = self.sign(index, &other.sign_bytes(SIM_CHAIN_ID));
-                    let other = SignedVote {
-                        vote: other,
-                        signature,
-                    };
-                    self.split_send(index, NetMessage::Vote(vote), NetMessage::Vote(other));
-                } else {
-                    self.broadcast(index, &NetMessage::Vote(vote));
+                match role {
+                    Role::Byzantine(kind) => self.byzantine_vote(index, kind, vote),
+                    Role::Correct => self.broadcast(index, &NetMessage::Vote(vote)),
                 }
             }
             Action::ScheduleTimeout {
@@ -1002,6 +1339,22 @@ impl<K: Keys> Simulation<K> {
             }
             Action::Decide { certificate } => {
                 self.record_decision(index, role, &certificate)?;
+                let forgets = matches!(
+                    role,
+                    Role::Byzantine(Byzantine::Amnesia | Byzantine::HiddenLock)
+                );
+                if forgets && self.now_ms < self.scenario.gst_ms {
+                    // Amnesia: before GST it forgets the decision and all it signed, and
+                    // comes back to the same height with a blank state to sign again.
+                    if let Some(node) = self.nodes.get_mut(index) {
+                        node.machine = None;
+                        node.persisted = None;
+                        node.incarnation += 1;
+                    }
+                    let restart_ms = self.now_ms + self.rng.between(50, 500);
+                    self.schedule(restart_ms, EventKind::Restart { node: index });
+                    return Ok(());
+                }
                 let height = certificate.height;
                 if let Some(node) = self.nodes.get_mut(index) {
                     node.decisions.insert(height, certificate);
@@ -1033,6 +1386,314 @@ impl<K: Keys> Simulation<K> {
             }
         }
         Ok(())
+    }
+
+    /// Sends a proposal of a Byzantine validator, as its kind misbehaves.
+    fn byzantine_proposal(
+        &mut self,
+        index: usize,
+        kind: Byzantine,
+        proposal: SignedProposal<SimValue>,
+    ) {
+        let (height, round) = (proposal.proposal.height, proposal.proposal.round);
+        match kind {
+            Byzantine::Equivocate => {
+                let other = self.variant_proposal(index, &proposal, 0xff);
+                self.split_send(
+                    index,
+                    NetMessage::Proposal(proposal),
+                    NetMessage::Proposal(other),
+                );
+            }
+            Byzantine::SplitVotes => {
+                let other = self.variant_proposal(index, &proposal, 0xff);
+                for to in 0..self.nodes.len() {
+                    if to == index {
+                        continue;
+                    }
+                    let message = if self.side(to, height, round) {
+                        proposal.clone()
+                    } else {
+                        other.clone()
+                    };
+                    self.send(index, to, NetMessage::Proposal(message));
+                }
+            }
+            Byzantine::EquivocatingProposer => {
+                let variants: Vec<SignedProposal<SimValue>> = (0..2 + self.rng.below(3))
+                    .map(|variant| self.variant_proposal(index, &proposal, variant as u8))
+                    .collect();
+                for to in 0..self.nodes.len() {
+                    if to == index {
+                        continue;
+                    }
+                    let pick = self.rng.below(variants.len() as u64) as usize;
+                    if let Some(message) = variants.get(pick).cloned() {
+                        self.send(index, to, NetMessage::Proposal(message));
+                    }
+                }
+            }
+            Byzantine::ForgedValidRound if round > 0 => {
+                // Claim an earlier round as valid round for a value, and have every forger
+                // prevote it in that round. The adversary sees everything: it picks a value
+                // that correct validators prevoted in a round below some correct validator's
+                // lock on another value (where the lock must forbid it, line 29); failing
+                // that, a value someone was shown in a random earlier round.
+                let (valid_round, value) = match self.lock_breaking_candidate(height, round) {
+                    Some(candidate) => candidate,
+                    None => {
+                        let valid_round = self.rng.below(u64::from(round)) as Round;
+                        let shown: Vec<SimValue> = (0..self.nodes.len())
+                            .filter_map(|to| self.shown.get(&(to, height, valid_round)).copied())
+                            .collect();
+                        let value = match shown.len() {
+                            0 => proposal.proposal.value,
+                            count => shown
+                                .get(self.rng.below(count as u64) as usize)
+                                .copied()
+                                .unwrap_or(proposal.proposal.value),
+                        };
+                        (valid_round, value)
+                    }
+                };
+                let mut forged = proposal.proposal.clone();
+                forged.value = value;
+                forged.valid_round = Some(valid_round);
+                let signature = self.sign(index, &forged.sign_bytes(SIM_CHAIN_ID));
+                self.broadcast(
+                    index,
+                    &NetMessage::Proposal(SignedProposal {
+                        proposal: forged,
+                        signature,
+                    }),
+                );
+                let forgers: Vec<usize> = (0..self.nodes.len())
+                    .filter(|forger| {
+                        self.nodes.get(*forger).is_some_and(|node| {
+                            node.role == Role::Byzantine(Byzantine::ForgedValidRound)
+                        })
+                    })
+                    .collect();
+                // The correct validators' prevotes it builds on go along (anyone may relay
+                // a signed message), so that the receivers can count the polka.
+                let relayed = self
+                    .prevoted
+                    .get(&(height, valid_round))
+                    .and_then(|by_value| by_value.get(&value))
+                    .cloned()
+                    .unwrap_or_default();
+                for prevote in relayed {
+                    self.broadcast(index, &NetMessage::Vote(prevote));
+                }
+                for forger in forgers {
+                    let vote = self.signed_vote(
+                        forger,
+                        crate::types::VoteType::Prevote,
+                        height,
+                        valid_round,
+                        Some(value),
+                    );
+                    self.broadcast(forger, &NetMessage::Vote(vote));
+                }
+            }
+            _ => self.broadcast(index, &NetMessage::Proposal(proposal)),
+        }
+    }
+
+    /// Sends a vote of a Byzantine validator, as its kind misbehaves.
+    fn byzantine_vote(&mut self, index: usize, kind: Byzantine, vote: SignedVote<SimValue>) {
+        let (height, round) = (vote.vote.height, vote.vote.round);
+        match kind {
+            Byzantine::Equivocate => {
+                let mut other = vote.vote.clone();
+                other.value = match other.value {
+                    Some(_) => None,
+                    None => self.proposed.iter().next_back().copied(),
+                };
+                let other = self.signed_vote(
+                    index,
+                    other.vote_type,
+                    other.height,
+                    other.round,
+                    other.value,
+                );
+                self.split_send(index, NetMessage::Vote(vote), NetMessage::Vote(other));
+            }
+            kind if kind.splits_votes() => {
+                // Each validator gets a vote for the value it was shown in this round.
+                for to in 0..self.nodes.len() {
+                    if to == index {
+                        continue;
+                    }
+                    let value = self
+                        .shown
+                        .get(&(to, height, round))
+                        .copied()
+                        .or(vote.vote.value);
+                    let message = if value == vote.vote.value {
+                        vote.clone()
+                    } else {
+                        self.signed_vote(index, vote.vote.vote_type, height, round, value)
+                    };
+                    self.send(index, to, NetMessage::Vote(message));
+                }
+            }
+            Byzantine::HiddenLock if vote.vote.value.is_some() => {
+                // The value to one side, nil to the other: a polka only some see.
+                let nil = self.signed_vote(index, vote.vote.vote_type, height, round, None);
+                for to in 0..self.nodes.len() {
+                    if to == index {
+                        continue;
+                    }
+                    let message = if self.side(to, height, round) {
+                        vote.clone()
+                    } else {
+                        nil.clone()
+                    };
+                    self.send(index, to, NetMessage::Vote(message));
+                }
+            }
+            _ => self.broadcast(index, &NetMessage::Vote(vote)),
+        }
+    }
+
+    /// For the forger: a (round, value) below `round` that correct validators prevoted and
+    /// that some correct validator's later lock on another value forbids, the value with the
+    /// most correct prevotes first.
+    fn lock_breaking_candidate(&self, height: Height, round: Round) -> Option<(Round, SimValue)> {
+        let mut best: Option<(usize, Round, SimValue)> = None;
+        for node in &self.nodes {
+            if node.role != Role::Correct {
+                continue;
+            }
+            let Some(machine) = node.machine.as_ref() else {
+                continue;
+            };
+            if machine.position().map(|position| position.0) != Some(height) {
+                continue;
+            }
+            let Some(locked) = machine.locked() else {
+                continue;
+            };
+            for valid_round in 0..locked.round.min(round) {
+                let Some(by_value) = self.prevoted.get(&(height, valid_round)) else {
+                    continue;
+                };
+                for (value, voters) in by_value {
+                    if *value != locked.value
+                        && best.is_none_or(|(count, _, _)| voters.len() > count)
+                    {
+                        best = Some((voters.len(), valid_round, *value));
+                    }
+                }
+            }
+        }
+        best.map(|(_, valid_round, value)| (valid_round, value))
+    }
+
+    /// A copy of `proposal` with byte 13 of its value flipped by `flip`, signed.
+    fn variant_proposal(
+        &mut self,
+        index: usize,
+        proposal: &SignedProposal<SimValue>,
+        flip: u8,
+    ) -> SignedProposal<SimValue> {
+        if flip == 0 {
+            return proposal.clone();
+        }
+        let mut other = proposal.proposal.clone();
+        other.value[13] ^= flip;
+        self.proposed.insert(other.value);
+        let signature = self.sign(index, &other.sign_bytes(SIM_CHAIN_ID));
+        SignedProposal {
+            proposal: other,
+            signature,
+        }
+    }
+
+    fn signed_vote(
+        &self,
+        index: usize,
+        vote_type: crate::types::VoteType,
+        height: Height,
+        round: Round,
+        value: Option<SimValue>,
+    ) -> SignedVote<SimValue> {
+        let vote = crate::messages::Vote {
+            vote_type,
+            height,
+            round,
+            value,
+            validator: self
+                .nodes
+                .get(index)
+                .map_or_else(ValidatorId::default, |node| node.id),
+        };
+        let signature = self.sign(index, &vote.sign_bytes(SIM_CHAIN_ID));
+        SignedVote { vote, signature }
+    }
+
+    /// Which side of the validators `to` is on for the split adversaries at this height and
+    /// round: a bipartition drawn anew for each, from the seed.
+    fn side(&self, to: usize, height: Height, round: Round) -> bool {
+        let mut rng = Rng::new(
+            self.seed
+                ^ height.wrapping_mul(0x9e37_79b9_7f4a_7c15)
+                ^ u64::from(round).wrapping_mul(0xc2b2_ae3d_27d4_eb4f),
+        );
+        (rng.next_u64() >> (to % 64)) & 1 == 1
+    }
+
+    /// The outsiders (keys not in the set) prevote and precommit for every proposal.
+    fn outsiders_vote_for(&mut self, from: usize, proposal: &SignedProposal<SimValue>) {
+        let votes: Vec<SignedVote<SimValue>> = self
+            .outsiders
+            .iter()
+            .flat_map(|signer| {
+                [
+                    crate::types::VoteType::Prevote,
+                    crate::types::VoteType::Precommit,
+                ]
+                .map(|vote_type| {
+                    let vote = crate::messages::Vote {
+                        vote_type,
+                        height: proposal.proposal.height,
+                        round: proposal.proposal.round,
+                        value: Some(proposal.proposal.value),
+                        validator: signer.id(),
+                    };
+                    let signature = signer.sign(&vote.sign_bytes(SIM_CHAIN_ID));
+                    SignedVote { vote, signature }
+                })
+            })
+            .collect();
+        for vote in votes {
+            self.broadcast(from, &NetMessage::Vote(vote));
+        }
+    }
+
+    /// The flood of a [`Byzantine::FutureRoundFlood`] validator: prevotes for the last round
+    /// inside the others' window and for one beyond it.
+    fn flood_future_rounds(&mut self, index: usize) {
+        let Some((height, round, _)) = self
+            .nodes
+            .get(index)
+            .and_then(|node| node.machine.as_ref())
+            .and_then(|machine| machine.position())
+        else {
+            return;
+        };
+        let lookahead = crate::limits::MAX_ROUND_LOOKAHEAD;
+        for ahead in [lookahead, lookahead + 8] {
+            let vote = self.signed_vote(
+                index,
+                crate::types::VoteType::Prevote,
+                height,
+                round.saturating_add(ahead),
+                None,
+            );
+            self.broadcast(index, &NetMessage::Vote(vote));
+        }
     }
 
     fn sign(&self, index: usize, message: &[u8]) -> crate::types::Signature {
@@ -1068,16 +1729,33 @@ impl<K: Keys> Simulation<K> {
             SignedMessage::Vote(vote) => vote.vote.vote_type.into(),
         };
         let key = (message.signer(), message.height(), message.round(), step);
-        let persisted_slot = self
+        let persisted = self
             .nodes
             .get(index)
-            .and_then(|node| node.persisted.as_ref())
-            .map(|state| (state.height(), state.round(), state.step()));
-        if persisted_slot.is_none_or(|slot| slot < (key.1, key.2, key.3)) {
+            .and_then(|node| node.persisted.as_ref());
+        let persisted_slot = persisted.map(|state| (state.height(), state.round(), state.step()));
+        // Covered: the write-ahead log holds this very message, or the state is of a later
+        // slot than it (the log of an earlier height was dropped for a newer one).
+        let covered = persisted.is_some_and(|state| {
+            state.signed_messages().any(|logged| *logged == message)
+                || (state.height(), state.round(), state.step()) > (key.1, key.2, key.3)
+        });
+        if !covered {
             return Err(self.fail(format!(
                 "validator {index} broadcast {message:?} before persisting a signing state that covers it \
                  (persisted: {persisted_slot:?})"
             )));
+        }
+        if let SignedMessage::Vote(vote) = &message
+            && vote.vote.vote_type == crate::types::VoteType::Prevote
+            && let Some(value) = vote.vote.value
+        {
+            self.prevoted
+                .entry((vote.vote.height, vote.vote.round))
+                .or_default()
+                .entry(value)
+                .or_default()
+                .push(vote.clone());
         }
         match self.signed_by_correct.get(&key) {
             Some(previous) if *previous != message => Err(self.fail(format!(
@@ -1111,6 +1789,31 @@ impl<K: Keys> Simulation<K> {
         ) {
             return Err(self.fail(format!(
                 "validator {index} decided height {height} with a bad certificate: {error}"
+            )));
+        }
+        // The threshold once more, by the simulation's own arithmetic rather than the
+        // crate's, so that a bug in the crate's counting cannot hide from it.
+        let mut signers = BTreeSet::new();
+        let mut signed_power: u128 = 0;
+        for signature in &certificate.signatures {
+            match self.validator_set.voting_power(&signature.validator) {
+                Some(power) if signers.insert(signature.validator) => {
+                    signed_power += u128::from(power)
+                }
+                _ => {
+                    return Err(self.fail(format!(
+                        "validator {index} decided height {height} with a certificate signed by a stranger or \
+                         twice by {:?}",
+                        signature.validator
+                    )));
+                }
+            }
+        }
+        if signed_power * 3 <= u128::from(self.validator_set.total_voting_power()) * 2 {
+            return Err(self.fail(format!(
+                "validator {index} decided height {height} with {signed_power} of {} voting power, not more \
+                 than two thirds",
+                self.validator_set.total_voting_power()
             )));
         }
         let value = certificate.value;

@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use crate::certificate::CommitSignature;
 use crate::limits::MAX_VOTES_PER_VALIDATOR_PER_STEP;
 use crate::messages::{Evidence, SignedVote, Vote};
+use crate::mutants::{self, Mutant};
 use crate::types::{Round, ValidatorId, VoteType};
 use crate::validator_set::ValidatorSet;
 use crate::value::ConsensusValue;
@@ -96,6 +97,8 @@ impl<V> RoundVotes<V> {
 pub struct VoteKeeper<V> {
     validator_set: ValidatorSet,
     rounds: BTreeMap<Round, RoundVotes<V>>,
+    /// A seeded bug in counting, for mutation testing only; `None` otherwise.
+    mutant: Option<Mutant>,
 }
 
 impl<V: ConsensusValue> VoteKeeper<V> {
@@ -104,7 +107,38 @@ impl<V: ConsensusValue> VoteKeeper<V> {
         VoteKeeper {
             validator_set,
             rounds: BTreeMap::new(),
+            mutant: None,
         }
+    }
+
+    /// Turns on a seeded counting bug (mutation testing only; see [`Mutant`]).
+    pub(crate) fn set_mutant(&mut self, mutant: Option<Mutant>) {
+        self.mutant = mutant;
+    }
+
+    fn is_mutant(&self, mutant: Mutant) -> bool {
+        mutants::is(self.mutant, mutant)
+    }
+
+    /// The weight a validator's vote counts with: its voting power (`None` for a stranger).
+    fn weight(&self, validator: &ValidatorId) -> Option<u64> {
+        match self.validator_set.voting_power(validator) {
+            Some(_) if self.is_mutant(Mutant::CountByNumber) => Some(1),
+            Some(power) => Some(power),
+            None if self.is_mutant(Mutant::AcceptNonValidator) => Some(1),
+            None => None,
+        }
+    }
+
+    /// Whether `weight` is more than two thirds of the set (the paper's 2f+1).
+    fn is_quorum(&self, weight: u64) -> bool {
+        if self.is_mutant(Mutant::HalfQuorum) {
+            return u128::from(weight) * 2 > u128::from(self.validator_set.total_voting_power());
+        }
+        if self.is_mutant(Mutant::CountByNumber) {
+            return u128::from(weight) * 3 > self.validator_set.len() as u128 * 2;
+        }
+        self.validator_set.is_quorum(weight)
     }
 
     /// The validator set votes are counted against.
@@ -115,7 +149,7 @@ impl<V: ConsensusValue> VoteKeeper<V> {
     /// Counts `vote` (already checked for height and signature by the caller).
     pub fn add_vote(&mut self, vote: SignedVote<V>) -> AddVoteOutcome<V> {
         let validator = vote.vote.validator;
-        let Some(power) = self.validator_set.voting_power(&validator) else {
+        let Some(power) = self.weight(&validator) else {
             return AddVoteOutcome::UnknownValidator;
         };
         let round_votes = self.rounds.entry(vote.vote.round).or_default();
@@ -155,7 +189,7 @@ impl<V: ConsensusValue> VoteKeeper<V> {
 
     /// Records that `validator` sent a (valid, signed) proposal in `round`, for line 55.
     pub fn add_participant(&mut self, round: Round, validator: ValidatorId) {
-        let Some(power) = self.validator_set.voting_power(&validator) else {
+        let Some(power) = self.weight(&validator) else {
             return;
         };
         let round_votes = self.rounds.entry(round).or_default();
@@ -230,15 +264,13 @@ impl<V: ConsensusValue> VoteKeeper<V> {
 
     /// Whether more than two thirds voted `value` (`None`: nil) with this type in this round.
     pub fn has_quorum_for(&self, round: Round, vote_type: VoteType, value: Option<&V>) -> bool {
-        self.validator_set
-            .is_quorum(self.power_for(round, vote_type, value))
+        self.is_quorum(self.power_for(round, vote_type, value))
     }
 
     /// Whether more than two thirds voted anything with this type in this round
     /// (the paper's "2f+1 ⟨·, h_p, round_p, ∗⟩").
     pub fn has_quorum_of_any(&self, round: Round, vote_type: VoteType) -> bool {
-        self.validator_set
-            .is_quorum(self.total_power(round, vote_type))
+        self.is_quorum(self.total_power(round, vote_type))
     }
 
     /// The value (or nil, as `Some(None)`) that more than two thirds voted for, if any.
@@ -248,7 +280,7 @@ impl<V: ConsensusValue> VoteKeeper<V> {
             .tally(vote_type)
             .power_by_value
             .iter()
-            .find(|(_, power)| self.validator_set.is_quorum(**power))
+            .find(|(_, power)| self.is_quorum(**power))
             .map(|(value, _)| value.clone())
     }
 
@@ -256,6 +288,9 @@ impl<V: ConsensusValue> VoteKeeper<V> {
     /// power (line 55).
     pub fn has_one_third_participation(&self, round: Round) -> bool {
         self.rounds.get(&round).is_some_and(|round_votes| {
+            if self.is_mutant(Mutant::SkipByCount) {
+                return round_votes.participants.len() * 3 > self.validator_set.len();
+            }
             self.validator_set
                 .is_one_third(round_votes.participant_power)
         })

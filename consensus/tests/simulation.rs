@@ -36,28 +36,40 @@ fn run_seeds(scenario: &Scenario, first_seed: u64, count: u64) -> Result<Report,
         summary.evidence_recorded += report.evidence_recorded;
         summary.crashes += report.crashes;
         summary.events += report.events;
+        for (total, count) in summary
+            .site_crashes_by_step
+            .iter_mut()
+            .zip(report.site_crashes_by_step)
+        {
+            *total += count;
+        }
     }
     Ok(summary)
 }
 
-fn check_scenario(name: &str, default_seeds: u64) {
+fn check_scenario(name: &str, default_seeds: u64) -> Report {
     let scenario = Scenario::named(name).unwrap_or_else(|| panic!("no scenario called {name}"));
     let count = env_number("HUTONG_SIM_SEEDS").unwrap_or(default_seeds);
     let first_seed = env_number("HUTONG_SIM_BASE_SEED").unwrap_or(0);
     let started = Instant::now();
     match run_seeds(&scenario, first_seed, count) {
-        Ok(summary) => eprintln!(
-            "{name}: seeds {first_seed}..{} passed in {:.2} s: {} heights decided, {} messages delivered, \
-             {} evidence, {} crashes, highest decision round {}, most rounds after GST {}",
-            first_seed + count,
-            started.elapsed().as_secs_f64(),
-            summary.heights_decided,
-            summary.messages_delivered,
-            summary.evidence_recorded,
-            summary.crashes,
-            summary.max_decision_round,
-            summary.max_decision_round_after_gst
-        ),
+        Ok(summary) => {
+            eprintln!(
+                "{name}: seeds {first_seed}..{} passed in {:.2} s: {} heights decided, {} messages delivered, \
+                 {} evidence, {} crashes, site-wide crashes by step (propose, prevote, precommit) {:?}, \
+                 highest decision round {}, most rounds after GST {}",
+                first_seed + count,
+                started.elapsed().as_secs_f64(),
+                summary.heights_decided,
+                summary.messages_delivered,
+                summary.evidence_recorded,
+                summary.crashes,
+                summary.site_crashes_by_step,
+                summary.max_decision_round,
+                summary.max_decision_round_after_gst
+            );
+            summary
+        }
         Err(failure) => panic!("{failure}"),
     }
 }
@@ -74,7 +86,7 @@ macro_rules! scenario_tests {
         #[test]
         fn every_scenario_has_a_test() {
             let tested = [$($name),*];
-            for scenario in Scenario::all() {
+            for scenario in Scenario::all().into_iter().chain(Scenario::adversaries()) {
                 assert!(tested.contains(&scenario.name), "scenario {} has no test", scenario.name);
             }
         }
@@ -95,6 +107,70 @@ scenario_tests! {
     invalid_values_10 => "invalid-values-10",
     everything_10 => "everything-10",
     weighted_7 => "weighted-7",
+    site_restarts_4 => "site-restarts-4",
+    site_restarts_7 => "site-restarts-7",
+    split_votes_4 => "split-votes-4",
+    split_votes_7 => "split-votes-7",
+    split_votes_weighted_7 => "split-votes-weighted-7",
+    hidden_lock_4 => "hidden-lock-4",
+    hidden_lock_7 => "hidden-lock-7",
+    amnesia_4 => "amnesia-4",
+    forged_valid_round_4 => "forged-valid-round-4",
+    forged_valid_round_7 => "forged-valid-round-7",
+    future_rounds_weighted_7 => "future-rounds-weighted-7",
+    equivocating_proposer_4 => "equivocating-proposer-4",
+    outsiders_4 => "outsiders-4",
+    split_votes_restarts_4 => "split-votes-restarts-4",
+}
+
+/// Seeds a negative control may take to show its violation.
+const CONTROL_SEEDS: u64 = 300;
+
+/// The checks are not blind: each adversary with f + 1 Byzantine of 3f + 1 breaks safety or
+/// liveness in some seed, and the simulation reports it.
+#[test]
+fn negative_controls_find_violations() {
+    let mut blind = Vec::new();
+    for scenario in Scenario::controls() {
+        match (0..CONTROL_SEEDS).find_map(|seed| sim::run(&scenario, seed).err()) {
+            Some(failure) => eprintln!(
+                "{}: violation found at seed {}, as it should be: {}",
+                scenario.name,
+                failure.seed,
+                failure.violation.lines().next().unwrap_or_default()
+            ),
+            None => {
+                eprintln!(
+                    "{}: no violation in {CONTROL_SEEDS} seeds with f + 1 Byzantine",
+                    scenario.name
+                );
+                blind.push(scenario.name);
+            }
+        }
+    }
+    assert!(blind.is_empty(), "the checks miss: {blind:?}");
+}
+
+/// Site-wide restarts catch validators at every step.
+#[test]
+fn site_restarts_hit_every_step() {
+    let summary = check_scenario("site-restarts-4", 100);
+    assert!(
+        summary.site_crashes_by_step.iter().all(|count| *count > 0),
+        "site-wide crashes by step: {:?}",
+        summary.site_crashes_by_step
+    );
+}
+
+/// The larger networks of `Scenario::scale()` (7, 16, 31, 64 validators), for the figures
+/// in docs/consensus.md: `cargo test -p hutong-consensus --release --test simulation scale
+/// -- --ignored --nocapture` (`HUTONG_SIM_SEEDS` sets the seeds per size, 20 by default).
+#[test]
+#[ignore]
+fn scale() {
+    for scenario in Scenario::scale() {
+        check_scenario(scenario.name, 20);
+    }
 }
 
 /// Thousands of seeds per scenario:
@@ -102,7 +178,7 @@ scenario_tests! {
 #[test]
 #[ignore]
 fn many_seeds() {
-    for scenario in Scenario::all() {
+    for scenario in Scenario::all().into_iter().chain(Scenario::adversaries()) {
         check_scenario(scenario.name, MANY_SEEDS);
     }
 }

@@ -271,6 +271,21 @@ impl Config {
                 consensus.timeout_precommit_ms,
             ),
             ("consensus.heartbeat_ms", consensus.heartbeat_ms),
+            // A zero increment keeps every round as short as the first: if that is shorter
+            // than the network's delay, no round ever succeeds (Tendermint's liveness needs
+            // timeouts that grow with the round).
+            (
+                "consensus.timeout_propose_increment_ms",
+                consensus.timeout_propose_increment_ms,
+            ),
+            (
+                "consensus.timeout_prevote_increment_ms",
+                consensus.timeout_prevote_increment_ms,
+            ),
+            (
+                "consensus.timeout_precommit_increment_ms",
+                consensus.timeout_precommit_increment_ms,
+            ),
         ] {
             if value == 0 {
                 return Err(format!("{name} must be above zero"));
@@ -465,6 +480,36 @@ mod tests {
         std::fs::write(dir.path().join("config.toml"), text).unwrap();
         let error = Config::load(dir.path()).unwrap_err().to_string();
         assert!(error.contains("heartbeat_ms"), "{error}");
+    }
+
+    #[test]
+    fn zero_timeout_increments_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = Config::new("/ip4/127.0.0.1/tcp/1".into(), "127.0.0.1:2".into(), vec![]);
+        for key in [
+            "timeout_propose_increment_ms",
+            "timeout_prevote_increment_ms",
+            "timeout_precommit_increment_ms",
+        ] {
+            let text = config
+                .to_commented_toml()
+                .lines()
+                .map(|line| {
+                    if line.starts_with(key) {
+                        format!("{key} = 0")
+                    } else {
+                        line.to_string()
+                    }
+                })
+                .collect::<Vec<_>>()
+                .join("\n");
+            std::fs::write(dir.path().join("config.toml"), text).unwrap();
+            let error = Config::load(dir.path()).unwrap_err().to_string();
+            assert!(
+                error.contains(&format!("consensus.{key} must be above zero")),
+                "{error}"
+            );
+        }
     }
 
     #[test]

@@ -374,6 +374,10 @@ impl Engine {
             .metrics
             .signing_refused
             .set(self.machine.counters().signing_refused as i64);
+        self.shared
+            .metrics
+            .messages_beyond_round_window
+            .set(self.machine.counters().beyond_round_window as i64);
         Ok(())
     }
 

@@ -33,6 +33,7 @@ pub struct Metrics {
     pub proposal_transaction_fetches: Counter,
     pub equivocations_seen: Counter,
     pub signing_refused: Gauge,
+    pub messages_beyond_round_window: Gauge,
 }
 
 impl Default for Metrics {
@@ -61,6 +62,7 @@ impl Metrics {
             proposal_transaction_fetches: Counter::default(),
             equivocations_seen: Counter::default(),
             signing_refused: Gauge::default(),
+            messages_beyond_round_window: Gauge::default(),
             registry: Registry::default(),
         };
         registry.register(
@@ -138,6 +140,11 @@ impl Metrics {
             "consensus_signing_refused",
             "Messages the consensus machine refused to sign to stay safe",
             metrics.signing_refused.clone(),
+        );
+        registry.register(
+            "consensus_messages_beyond_round_window",
+            "Consensus messages dropped for a round more than MAX_ROUND_LOOKAHEAD (16) ahead",
+            metrics.messages_beyond_round_window.clone(),
         );
         Metrics {
             registry,
