@@ -5,6 +5,8 @@
 //! Every process is started by the harness and ended by it, by PID, when the test's
 //! [`Network`] is dropped. Every wait is bounded.
 
+pub mod flood;
+
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
