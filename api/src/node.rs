@@ -95,6 +95,7 @@ pub struct NodeInfo {
 /// | `Rejected` | 422 | the rule's code |
 /// | `Duplicate` | 409 | `duplicate_transaction` |
 /// | `NonceTaken` | 409 | `nonce_taken` |
+/// | `SignerShareExceeded` | 429 + `Retry-After` | `signer_share_exceeded` |
 /// | `Busy` | 503 + `Retry-After` | `mempool_full` |
 /// | `Unavailable` | 503 | `not_ready` |
 ///
@@ -119,6 +120,12 @@ pub enum SubmitError {
     Duplicate(Hash32),
     #[error("{0}")]
     NonceTaken(String),
+    /// The signer holds its whole share of the node's mempool; `detail` names the share.
+    #[error("{detail}")]
+    SignerShareExceeded {
+        detail: String,
+        retry_after_seconds: u64,
+    },
     #[error("the mempool is full; retry in {retry_after_seconds} s")]
     Busy { retry_after_seconds: u64 },
     #[error("the node cannot accept transactions now: {0}")]
@@ -165,6 +172,15 @@ impl From<SubmitError> for ApiError {
             SubmitError::NonceTaken(_) => {
                 ApiError::new(StatusCode::CONFLICT, "nonce_taken", detail)
             }
+            SubmitError::SignerShareExceeded {
+                retry_after_seconds,
+                ..
+            } => ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "signer_share_exceeded",
+                detail,
+            )
+            .retry_after(retry_after_seconds),
             SubmitError::Busy {
                 retry_after_seconds,
             } => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "mempool_full", detail)

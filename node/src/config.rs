@@ -124,6 +124,21 @@ pub struct ConsensusConfig {
     pub block_transactions_max: usize,
     /// How far ahead of this node's clock a proposed block's time may be.
     pub clock_drift_ms_max: u64,
+    /// The share of `block_transactions_max` one signer's transactions may take in a block this
+    /// node proposes, in percent (ADR 0020). Absent in files written before it existed.
+    #[serde(default = "default_block_signer_share_percent")]
+    pub block_signer_share_percent: usize,
+}
+
+fn default_block_signer_share_percent() -> usize {
+    crate::limits::BLOCK_SIGNER_SHARE_PERCENT_DEFAULT
+}
+
+impl ConsensusConfig {
+    /// Most transactions of one signer in a block this node proposes (at least one).
+    pub fn block_signer_transactions_max(&self) -> usize {
+        (self.block_transactions_max * self.block_signer_share_percent / 100).max(1)
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -131,6 +146,14 @@ pub struct ConsensusConfig {
 pub struct MempoolConfig {
     pub transactions_max: usize,
     pub bytes_max: usize,
+    /// The share of `transactions_max` and of `bytes_max` one signer may hold, in percent
+    /// (ADR 0020). Absent in files written before it existed.
+    #[serde(default = "default_signer_share_percent")]
+    pub signer_share_percent: usize,
+}
+
+fn default_signer_share_percent() -> usize {
+    crate::limits::MEMPOOL_SIGNER_SHARE_PERCENT_DEFAULT
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -182,6 +205,7 @@ impl Default for ConsensusConfig {
             batch_wait_ms: 20,
             block_transactions_max: 5000,
             clock_drift_ms_max: 5000,
+            block_signer_share_percent: default_block_signer_share_percent(),
         }
     }
 }
@@ -224,6 +248,7 @@ impl Config {
             mempool: MempoolConfig {
                 transactions_max: 50_000,
                 bytes_max: 64 * 1024 * 1024,
+                signer_share_percent: default_signer_share_percent(),
             },
             log: LogConfig {
                 format: "human".into(),
@@ -314,6 +339,32 @@ impl Config {
                 hutong_core::limits::TX_BYTES_MAX
             ));
         }
+        if !(1..=100).contains(&consensus.block_signer_share_percent) {
+            return Err(format!(
+                "consensus.block_signer_share_percent must be between 1 and 100, not {}",
+                consensus.block_signer_share_percent
+            ));
+        }
+        let mempool = &self.mempool;
+        if !(1..=100).contains(&mempool.signer_share_percent) {
+            return Err(format!(
+                "mempool.signer_share_percent must be between 1 and 100, not {}",
+                mempool.signer_share_percent
+            ));
+        }
+        let signer_bytes = mempool
+            .bytes_max
+            .saturating_mul(mempool.signer_share_percent)
+            / 100;
+        if signer_bytes < hutong_core::limits::TX_BYTES_MAX {
+            return Err(format!(
+                "mempool.signer_share_percent ({}%) of mempool.bytes_max ({}) is {signer_bytes} bytes, \
+                 less than one transaction of the largest size ({} bytes)",
+                mempool.signer_share_percent,
+                mempool.bytes_max,
+                hutong_core::limits::TX_BYTES_MAX
+            ));
+        }
         if self.testing.any_switch() && !self.testing.enabled {
             return Err(
                 "testing switches are set but testing.enabled is false; they are for tests only"
@@ -396,11 +447,17 @@ batch_wait_ms = {bw}
 block_transactions_max = {bt}
 # How far ahead of this node's clock a proposed block's time may be.
 clock_drift_ms_max = {cd}
+# The share of block_transactions_max one signer's transactions may take in a block this
+# node proposes (percent); the block is filled round-robin across signers.
+block_signer_share_percent = {bs}
 
 [mempool]
 # Bounds of the pool of transactions waiting for a block; when full, submissions get "busy".
 transactions_max = {mt}
 bytes_max = {mb}
+# The share of each bound one signer may hold (percent); beyond it, its submissions get 429
+# signer_share_exceeded while other signers are still admitted.
+signer_share_percent = {ms}
 
 [log]
 # "human" or "json".
@@ -436,8 +493,10 @@ page_check_bytes_max = {pc}
             bw = c.batch_wait_ms,
             bt = c.block_transactions_max,
             cd = c.clock_drift_ms_max,
+            bs = c.block_signer_share_percent,
             mt = self.mempool.transactions_max,
             mb = self.mempool.bytes_max,
+            ms = self.mempool.signer_share_percent,
             lf = quote(&self.log.format),
             ll = quote(&self.log.level),
             se = quote(self.storage.engine.name()),
@@ -509,6 +568,48 @@ mod tests {
                 error.contains(&format!("consensus.{key} must be above zero")),
                 "{error}"
             );
+        }
+    }
+
+    #[test]
+    fn shares_default_when_absent_and_are_checked_against_the_totals() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = Config::new("/ip4/127.0.0.1/tcp/1".into(), "127.0.0.1:2".into(), vec![]);
+        let text = config.to_commented_toml();
+        let write = |text: String| std::fs::write(dir.path().join("config.toml"), text).unwrap();
+        // A file written before the keys existed loads with the defaults.
+        write(
+            text.replace("signer_share_percent = 25\n", "")
+                .replace("block_signer_share_percent = 50\n", ""),
+        );
+        let loaded = Config::load(dir.path()).unwrap();
+        assert_eq!(loaded, config);
+        assert_eq!(loaded.consensus.block_signer_transactions_max(), 2500);
+        for (from, to, named) in [
+            (
+                "signer_share_percent = 25",
+                "signer_share_percent = 0",
+                "mempool.signer_share_percent",
+            ),
+            (
+                "block_signer_share_percent = 50",
+                "block_signer_share_percent = 101",
+                "consensus.block_signer_share_percent",
+            ),
+            // 1% of 1 MiB cannot hold the largest transaction.
+            (
+                "bytes_max = 67108864",
+                "bytes_max = 1048576\nsigner_share_percent = 1",
+                "less than one transaction",
+            ),
+        ] {
+            let mut edited = text.replacen(from, to, 1);
+            if named == "less than one transaction" {
+                edited = edited.replace("signer_share_percent = 25\n", "");
+            }
+            write(edited);
+            let error = Config::load(dir.path()).unwrap_err().to_string();
+            assert!(error.contains(named), "{error}");
         }
     }
 

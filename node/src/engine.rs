@@ -540,9 +540,11 @@ impl Engine {
             .mempool
             .lock()
             .map(|mempool| {
-                mempool.candidates(self.config.block_transactions_max, |signer| {
-                    shared.committed_next_nonce(signer)
-                })
+                mempool.candidates(
+                    self.config.block_transactions_max,
+                    self.config.block_signer_transactions_max(),
+                    |signer| shared.committed_next_nonce(signer),
+                )
             })
             .unwrap_or_default();
         let head = self.shared.store.head().map_err(store_error)?;

@@ -56,6 +56,21 @@ pub const ADMISSION_WAIT: Duration = Duration::from_secs(5);
 /// well under a second; this bounds the wait if the node stalls.
 pub const DECISION_WAIT: Duration = Duration::from_secs(30);
 
+/// The share of the mempool one signer may hold unless `mempool.signer_share_percent` says
+/// otherwise: a quarter of its transactions and of its bytes, so that at least four signers
+/// fill it before eviction levels them (ADR 0020).
+pub const MEMPOOL_SIGNER_SHARE_PERCENT_DEFAULT: usize = 25;
+
+/// Most transactions one admission evicts from the full mempool to make room (ADR 0020): with
+/// transactions of at least a few hundred bytes, enough to make room for the largest one
+/// ([`core_limits::TX_BYTES_MAX`]); it bounds the work one submission can cause.
+pub const EVICTIONS_PER_ADMISSION_MAX: usize = 256;
+
+/// The share of a block one signer's transactions may take unless
+/// `consensus.block_signer_share_percent` says otherwise: half of
+/// `consensus.block_transactions_max`, taken round-robin with the other signers' (ADR 0020).
+pub const BLOCK_SIGNER_SHARE_PERCENT_DEFAULT: usize = 50;
+
 /// How long a transaction that waits for an earlier nonce of its signer stays in the pool.
 pub const WAITING_MS_MAX: u64 = 10 * 60 * 1000;
 
@@ -154,6 +169,14 @@ const _: () = {
     assert!(HANDSHAKE_SLOTS_RESERVED >= CONNECTIONS_PER_PEER_MAX);
     assert!(HANDSHAKES_PER_ADDRESS_MAX >= CONNECTIONS_PER_PEER_MAX);
     assert!(REPEATED_LOG_LINES_MAX >= 1);
+    // Shares are percentages of a whole, and a signer may always hold something.
+    assert!(
+        MEMPOOL_SIGNER_SHARE_PERCENT_DEFAULT >= 1 && MEMPOOL_SIGNER_SHARE_PERCENT_DEFAULT <= 100
+    );
+    assert!(BLOCK_SIGNER_SHARE_PERCENT_DEFAULT >= 1 && BLOCK_SIGNER_SHARE_PERCENT_DEFAULT <= 100);
+    // Evicting up to the bound frees room for the largest transaction when the evicted ones
+    // are of the smallest useful size (an issuance is several hundred bytes).
+    assert!(EVICTIONS_PER_ADMISSION_MAX * 128 >= core_limits::TX_BYTES_MAX);
     // A `hutong tx` body file can hold the largest transaction, however it is written.
     assert!(TX_BODY_FILE_BYTES_MAX >= 4 * core_limits::TX_BYTES_MAX as u64);
     // The default page check is one an operator could have set.

@@ -9,28 +9,62 @@
 //! transactions by nonce and offers a block only the run that follows the signer's committed
 //! nonce without a gap; a transaction after a gap waits for the ones before it, for at most
 //! [`WAITING_MS_MAX`].
+//!
+//! No signer takes more than its share of the pool (`signer_transactions_max`,
+//! `signer_bytes_max`): beyond it, its submissions are refused while other signers' are still
+//! admitted. When the pool as a whole is full, a signer that holds fewer transactions than the
+//! largest holder makes room by evicting that holder's highest nonce (ADR 0020). A block is
+//! offered the signers' runs round-robin, each signer at most its share of the block.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 
-use crate::limits::WAITING_MS_MAX;
+use crate::limits::{EVICTIONS_PER_ADMISSION_MAX, WAITING_MS_MAX};
 use hutong_core::hash::Hash32;
 use hutong_core::records::AuthorityId;
 use hutong_core::tx::Transaction;
+
+/// The code a transaction evicted from the full pool is remembered with (its status query
+/// answers it as rejected).
+pub const EVICTED_CODE: &str = "evicted";
 
 /// Bounds of the pool.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct MempoolLimits {
     pub transactions_max: usize,
     pub bytes_max: usize,
+    /// Most transactions one signer may hold (at most `transactions_max`).
+    pub signer_transactions_max: usize,
+    /// Most bytes one signer's transactions may take (at most `bytes_max`).
+    pub signer_bytes_max: usize,
     /// How many rejection reasons are remembered for status queries.
     pub rejections_remembered_max: usize,
 }
 
 impl Default for MempoolLimits {
     fn default() -> Self {
+        MempoolLimits::with_signer_share(
+            50_000,
+            64 * 1024 * 1024,
+            crate::limits::MEMPOOL_SIGNER_SHARE_PERCENT_DEFAULT,
+        )
+    }
+}
+
+impl MempoolLimits {
+    /// A pool of `transactions_max` and `bytes_max` where one signer may hold
+    /// `signer_share_percent` of each (at least one transaction and the largest one's bytes).
+    pub fn with_signer_share(
+        transactions_max: usize,
+        bytes_max: usize,
+        signer_share_percent: usize,
+    ) -> Self {
+        let share = |total: usize| total.saturating_mul(signer_share_percent) / 100;
         MempoolLimits {
-            transactions_max: 50_000,
-            bytes_max: 64 * 1024 * 1024,
+            transactions_max,
+            bytes_max,
+            signer_transactions_max: share(transactions_max).clamp(1, transactions_max.max(1)),
+            signer_bytes_max: share(bytes_max)
+                .max(hutong_core::limits::TX_BYTES_MAX.min(bytes_max)),
             rejections_remembered_max: 10_000,
         }
     }
@@ -49,6 +83,25 @@ pub enum AdmitError {
     },
     #[error("the mempool is full ({transactions} transactions, {bytes} bytes); retry later")]
     Full { transactions: usize, bytes: usize },
+    #[error(
+        "{signer} holds {held_transactions} transactions ({held_bytes} bytes) in the mempool, \
+         its share is {share_transactions} transactions and {share_bytes} bytes; retry when \
+         some of them are committed"
+    )]
+    SignerShareExceeded {
+        signer: AuthorityId,
+        held_transactions: usize,
+        held_bytes: usize,
+        share_transactions: usize,
+        share_bytes: usize,
+    },
+}
+
+/// What the pool holds of one signer.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+struct Holding {
+    transactions: usize,
+    bytes: usize,
 }
 
 #[derive(Debug)]
@@ -68,6 +121,8 @@ pub struct Mempool {
     order: BTreeMap<u64, Hash32>,
     /// Each signer's waiting transactions by nonce.
     by_nonce: HashMap<AuthorityId, BTreeMap<u64, Hash32>>,
+    /// What each signer with waiting transactions holds (the same signers as `by_nonce`).
+    holdings: HashMap<AuthorityId, Holding>,
     next_sequence: u64,
     bytes: usize,
     rejections: HashMap<Hash32, (String, String)>,
@@ -81,6 +136,7 @@ impl Mempool {
             entries: HashMap::new(),
             order: BTreeMap::new(),
             by_nonce: HashMap::new(),
+            holdings: HashMap::new(),
             next_sequence: 0,
             bytes: 0,
             rejections: HashMap::new(),
@@ -105,47 +161,146 @@ impl Mempool {
         self.entries.contains_key(id)
     }
 
-    /// Whether there is room for a transaction of `size_bytes` (checked before the costly
-    /// admission checks, and again on insertion).
-    pub fn has_room(&self, size_bytes: usize) -> Result<(), AdmitError> {
-        if self.entries.len() >= self.limits.transactions_max
-            || self.bytes + size_bytes > self.limits.bytes_max
-        {
-            return Err(AdmitError::Full {
-                transactions: self.entries.len(),
-                bytes: self.bytes,
-            });
-        }
-        Ok(())
+    /// Whether `signer` may add a transaction of `size_bytes`: within its share, and room in
+    /// the pool or room that evicting others' transactions would make (checked before the
+    /// costly admission checks, and again on insertion).
+    pub fn has_room(&self, signer: &AuthorityId, size_bytes: usize) -> Result<(), AdmitError> {
+        self.evictions_for(signer, size_bytes).map(|_| ())
     }
 
-    /// Adds a transaction that passed the admission checks.
+    /// What `signer` holds: transactions and bytes.
+    #[cfg(test)]
+    pub fn held_by(&self, signer: &AuthorityId) -> (usize, usize) {
+        let holding = self.holdings.get(signer).copied().unwrap_or_default();
+        (holding.transactions, holding.bytes)
+    }
+
+    /// The transactions to evict so that `signer` may add one of `size_bytes`: none when the
+    /// pool has room; else, one at a time, the highest nonce of the signer holding the most
+    /// transactions (ties: the most bytes, then the signer's name), for as long as that holder
+    /// would still hold more than `signer` after the admission, and at most
+    /// [`EVICTIONS_PER_ADMISSION_MAX`]. An error when `signer` is at its share, or when such
+    /// evictions cannot make room. Changes nothing.
+    fn evictions_for(
+        &self,
+        signer: &AuthorityId,
+        size_bytes: usize,
+    ) -> Result<Vec<Hash32>, AdmitError> {
+        let held = self.holdings.get(signer).copied().unwrap_or_default();
+        if held.transactions + 1 > self.limits.signer_transactions_max
+            || held.bytes + size_bytes > self.limits.signer_bytes_max
+        {
+            return Err(AdmitError::SignerShareExceeded {
+                signer: signer.clone(),
+                held_transactions: held.transactions,
+                held_bytes: held.bytes,
+                share_transactions: self.limits.signer_transactions_max,
+                share_bytes: self.limits.signer_bytes_max,
+            });
+        }
+        let full = || AdmitError::Full {
+            transactions: self.entries.len(),
+            bytes: self.bytes,
+        };
+        if size_bytes > self.limits.bytes_max {
+            return Err(full());
+        }
+        let mut transactions = self.entries.len();
+        let mut bytes = self.bytes;
+        let mut evicted: Vec<Hash32> = Vec::new();
+        // What each holder would hold after the evictions planned so far.
+        let mut remaining: HashMap<&AuthorityId, (Holding, usize)> = HashMap::new();
+        while transactions >= self.limits.transactions_max
+            || bytes + size_bytes > self.limits.bytes_max
+        {
+            if evicted.len() >= EVICTIONS_PER_ADMISSION_MAX {
+                return Err(full());
+            }
+            let largest = self
+                .holdings
+                .iter()
+                .filter(|(holder, _)| *holder != signer)
+                .map(|(holder, holding)| {
+                    let (left, taken) = remaining.get(holder).copied().unwrap_or((*holding, 0));
+                    (holder, left, taken)
+                })
+                .max_by(|(first, first_left, _), (second, second_left, _)| {
+                    (first_left.transactions, first_left.bytes, *second).cmp(&(
+                        second_left.transactions,
+                        second_left.bytes,
+                        *first,
+                    ))
+                });
+            let Some((holder, left, taken)) = largest else {
+                return Err(full());
+            };
+            // The holder keeps at least as many as the newcomer will hold: evictions level
+            // holdings and never invert them, so two signers cannot evict each other in turn.
+            if left.transactions < held.transactions + 2 {
+                return Err(full());
+            }
+            let Some(id) = self
+                .by_nonce
+                .get(holder)
+                .and_then(|nonces| nonces.values().rev().nth(taken))
+            else {
+                return Err(full());
+            };
+            let size = self.entries.get(id).map_or(0, |entry| entry.size_bytes);
+            evicted.push(*id);
+            transactions -= 1;
+            bytes -= size;
+            remaining.insert(
+                holder,
+                (
+                    Holding {
+                        transactions: left.transactions - 1,
+                        bytes: left.bytes - size,
+                    },
+                    taken + 1,
+                ),
+            );
+        }
+        Ok(evicted)
+    }
+
     /// Adds a transaction that passed the admission checks, recording when it arrived (ms
-    /// since the epoch).
+    /// since the epoch). Returns the transactions evicted to make room for it (their
+    /// rejections are remembered as [`EVICTED_CODE`]); an error changes nothing.
     pub fn insert_at(
         &mut self,
         id: Hash32,
         transaction: Transaction,
         size_bytes: usize,
         received_at_ms: u64,
-    ) -> Result<(), AdmitError> {
+    ) -> Result<Vec<Hash32>, AdmitError> {
         if self.entries.contains_key(&id) {
             return Err(AdmitError::Duplicate(id));
         }
-        let signer = &transaction.payload.signer;
+        let signer = transaction.payload.signer.clone();
         let nonce = transaction.payload.nonce;
         if let Some(pending) = self
             .by_nonce
-            .get(signer)
+            .get(&signer)
             .and_then(|nonces| nonces.get(&nonce))
         {
             return Err(AdmitError::NonceTaken {
-                signer: signer.clone(),
+                signer,
                 nonce,
                 pending: *pending,
             });
         }
-        self.has_room(size_bytes)?;
+        let evicted = self.evictions_for(&signer, size_bytes)?;
+        self.remove(&evicted);
+        for victim in &evicted {
+            self.remember_rejection(
+                *victim,
+                EVICTED_CODE,
+                "evicted from the full mempool: its signer held the most transactions there \
+                 and another signer's transaction needed the room; submit it again later"
+                    .into(),
+            );
+        }
         let sequence = self.next_sequence;
         self.next_sequence += 1;
         self.order.insert(sequence, id);
@@ -153,6 +308,9 @@ impl Mempool {
             .entry(signer.clone())
             .or_default()
             .insert(nonce, id);
+        let holding = self.holdings.entry(signer).or_default();
+        holding.transactions += 1;
+        holding.bytes += size_bytes;
         self.bytes += size_bytes;
         self.entries.insert(
             id,
@@ -163,7 +321,7 @@ impl Mempool {
                 received_at_ms,
             },
         );
-        Ok(())
+        Ok(evicted)
     }
 
     /// A waiting transaction.
@@ -176,20 +334,22 @@ impl Mempool {
         self.entries.get(id).map(|entry| entry.received_at_ms)
     }
 
-    /// Up to `count_max` transactions for a block: signers in the order their transactions
-    /// arrived, and for each signer the run of nonces that follows its committed one
-    /// (`next_nonce`: the nonce a signer's next transaction must carry) without a gap.
+    /// Up to `count_max` transactions for a block, at most `signer_count_max` of any one
+    /// signer: for each signer the run of nonces that follows its committed one (`next_nonce`:
+    /// the nonce a signer's next transaction must carry) without a gap, taken round-robin
+    /// across the signers (in the order their oldest waiting transactions arrived), one
+    /// transaction of each in turn, so that each signer's nonces stay in order and one
+    /// signer's backlog does not crowd the others out of the block.
     pub fn candidates(
         &self,
         count_max: usize,
+        signer_count_max: usize,
         next_nonce: impl Fn(&AuthorityId) -> Option<u64>,
     ) -> Vec<Transaction> {
-        let mut picked: Vec<Transaction> = Vec::with_capacity(count_max.min(self.entries.len()));
-        let mut signers_seen: std::collections::HashSet<&AuthorityId> = Default::default();
+        let run_max = signer_count_max.min(count_max);
+        let mut runs: Vec<Vec<&Transaction>> = Vec::new();
+        let mut signers_seen: HashSet<&AuthorityId> = HashSet::new();
         for id in self.order.values() {
-            if picked.len() >= count_max {
-                break;
-            }
             let Some(entry) = self.entries.get(id) else {
                 continue;
             };
@@ -202,14 +362,31 @@ impl Mempool {
             else {
                 continue;
             };
+            let mut run = Vec::new();
             for (nonce, id) in nonces.range(expected..) {
-                if *nonce != expected || picked.len() >= count_max {
+                if *nonce != expected || run.len() >= run_max {
                     break;
                 }
                 if let Some(entry) = self.entries.get(id) {
-                    picked.push(entry.transaction.clone());
+                    run.push(&entry.transaction);
                 }
                 expected += 1;
+            }
+            if !run.is_empty() {
+                runs.push(run);
+            }
+        }
+        let total = runs.iter().map(Vec::len).sum::<usize>().min(count_max);
+        let mut picked: Vec<Transaction> = Vec::with_capacity(total);
+        let mut turns: VecDeque<std::vec::IntoIter<&Transaction>> =
+            runs.into_iter().map(Vec::into_iter).collect();
+        while picked.len() < total {
+            let Some(mut run) = turns.pop_front() else {
+                break;
+            };
+            if let Some(transaction) = run.next() {
+                picked.push(transaction.clone());
+                turns.push_back(run);
             }
         }
         picked
@@ -287,6 +464,13 @@ impl Mempool {
                         self.by_nonce.remove(signer);
                     }
                 }
+                if let Some(holding) = self.holdings.get_mut(signer) {
+                    holding.transactions -= 1;
+                    holding.bytes -= entry.size_bytes;
+                    if holding.transactions == 0 {
+                        self.holdings.remove(signer);
+                    }
+                }
             }
         }
     }
@@ -322,8 +506,190 @@ mod tests {
         Mempool::new(MempoolLimits {
             transactions_max,
             bytes_max,
+            // No share below the pool's bounds: these tests are of the bounds alone.
+            signer_transactions_max: usize::MAX,
+            signer_bytes_max: usize::MAX,
             rejections_remembered_max: 2,
         })
+    }
+
+    fn shared_pool(transactions_max: usize, signer_transactions_max: usize) -> Mempool {
+        Mempool::new(MempoolLimits {
+            transactions_max,
+            bytes_max: 1_000_000,
+            signer_transactions_max,
+            signer_bytes_max: 1_000_000,
+            rejections_remembered_max: 100,
+        })
+    }
+
+    /// Inserts `count` transactions of `signer` (nonces from the fixture, 10 bytes each);
+    /// their ids in nonce order.
+    fn fill(mempool: &mut Mempool, fixture: &mut Fixture, signer: &str, count: u64) -> Vec<Hash32> {
+        (0..count)
+            .map(|number| {
+                let transaction = fixture.issue_business_licence(signer, "370200", number);
+                let id = transaction.id(hutong_core::testkit::SUITE);
+                mempool.insert_at(id, transaction, 10, 0).unwrap();
+                id
+            })
+            .collect()
+    }
+
+    fn ids(transactions: &[Transaction]) -> Vec<Hash32> {
+        transactions
+            .iter()
+            .map(|transaction| transaction.id(hutong_core::testkit::SUITE))
+            .collect()
+    }
+
+    #[test]
+    fn a_signer_at_its_share_is_refused_while_others_are_admitted() {
+        let mut fixture = Fixture::new();
+        let mut mempool = shared_pool(10, 3);
+        fill(&mut mempool, &mut fixture, "qd-approval", 3);
+        let fourth = fixture.issue_business_licence("qd-approval", "370200", 4);
+        assert_eq!(
+            mempool.insert_at(fourth.id(hutong_core::testkit::SUITE), fourth, 10, 0),
+            Err(AdmitError::SignerShareExceeded {
+                signer: "qd-approval".into(),
+                held_transactions: 3,
+                held_bytes: 30,
+                share_transactions: 3,
+                share_bytes: 1_000_000,
+            })
+        );
+        assert_eq!(mempool.len(), 3);
+        // Another signer is still admitted.
+        fill(&mut mempool, &mut fixture, "jn-approval", 3);
+        assert_eq!(mempool.held_by(&"jn-approval".into()), (3, 30));
+        // The share by bytes: one more byte than the share is refused.
+        let mut by_bytes = Mempool::new(MempoolLimits {
+            transactions_max: 10,
+            bytes_max: 1_000,
+            signer_transactions_max: 10,
+            signer_bytes_max: 250,
+            rejections_remembered_max: 10,
+        });
+        let first = fixture.issue_business_licence("qd-approval", "370200", 5);
+        by_bytes
+            .insert_at(first.id(hutong_core::testkit::SUITE), first, 200, 0)
+            .unwrap();
+        let second = fixture.issue_business_licence("qd-approval", "370200", 6);
+        assert!(matches!(
+            by_bytes.has_room(&"qd-approval".into(), 51),
+            Err(AdmitError::SignerShareExceeded {
+                held_bytes: 200,
+                ..
+            })
+        ));
+        by_bytes
+            .insert_at(second.id(hutong_core::testkit::SUITE), second, 50, 0)
+            .unwrap();
+        // Once committed, the share frees again.
+        let committed = mempool.candidates(10, 10, |_| Some(1));
+        mempool.remove(&ids(&committed));
+        assert!(mempool.is_empty());
+        assert_eq!(mempool.held_by(&"qd-approval".into()), (0, 0));
+    }
+
+    #[test]
+    fn a_full_pool_evicts_the_largest_holders_highest_nonce_for_a_smaller_holder() {
+        let mut fixture = Fixture::new();
+        let mut mempool = shared_pool(6, 6);
+        let flood = fill(&mut mempool, &mut fixture, "qd-approval", 5);
+        fill(&mut mempool, &mut fixture, "jn-approval", 1);
+        // Full. The flooder itself gets "full", and nothing changes.
+        let more = fixture.issue_business_licence("qd-approval", "370200", 9);
+        assert!(matches!(
+            mempool.insert_at(more.id(hutong_core::testkit::SUITE), more, 10, 0),
+            Err(AdmitError::Full { .. })
+        ));
+        assert_eq!(mempool.len(), 6);
+        // A smaller holder's transaction takes the flooder's highest nonce's place: the
+        // flooder's run stays without a gap.
+        let other = fixture.issue_business_licence("jn-approval", "370800", 10);
+        let evicted = mempool
+            .insert_at(other.id(hutong_core::testkit::SUITE), other, 10, 0)
+            .unwrap();
+        assert_eq!(evicted, vec![flood[4]]);
+        assert!(!mempool.contains(&flood[4]) && mempool.contains(&flood[3]));
+        assert_eq!(
+            mempool.rejection(&flood[4]).map(|(code, _)| code),
+            Some(EVICTED_CODE.to_owned())
+        );
+        assert_eq!(mempool.held_by(&"qd-approval".into()), (4, 40));
+        assert_eq!(mempool.held_by(&"jn-approval".into()), (2, 20));
+        // Levelled: 4 against 2 still evicts (4 - 1 >= 2 + 1); then 3 against 3 does not.
+        let third = fixture.issue_business_licence("jn-approval", "370800", 11);
+        assert_eq!(
+            mempool
+                .insert_at(third.id(hutong_core::testkit::SUITE), third, 10, 0)
+                .unwrap(),
+            vec![flood[3]]
+        );
+        let fourth = fixture.issue_business_licence("jn-approval", "370800", 12);
+        assert!(matches!(
+            mempool.insert_at(fourth.id(hutong_core::testkit::SUITE), fourth, 10, 0),
+            Err(AdmitError::Full { .. })
+        ));
+        assert_eq!(mempool.len(), 6);
+        assert_eq!(mempool.held_by(&"qd-approval".into()), (3, 30));
+    }
+
+    #[test]
+    fn eviction_for_bytes_takes_as_many_as_room_needs_or_none() {
+        let mut fixture = Fixture::new();
+        let mut mempool = Mempool::new(MempoolLimits {
+            transactions_max: 100,
+            bytes_max: 100,
+            signer_transactions_max: 100,
+            signer_bytes_max: 100,
+            rejections_remembered_max: 10,
+        });
+        let flood = fill(&mut mempool, &mut fixture, "qd-approval", 10);
+        // 35 bytes need four of the flooder's 10-byte transactions, its four highest nonces.
+        let large = fixture.issue_business_licence("jn-approval", "370800", 20);
+        let evicted = mempool
+            .insert_at(large.id(hutong_core::testkit::SUITE), large, 35, 0)
+            .unwrap();
+        assert_eq!(evicted, vec![flood[9], flood[8], flood[7], flood[6]]);
+        assert_eq!(mempool.bytes(), 95);
+        // Larger than what levelling allows to evict: refused, and nothing is evicted.
+        let larger = fixture.issue_business_licence("jn-approval", "370800", 21);
+        assert!(matches!(
+            mempool.insert_at(larger.id(hutong_core::testkit::SUITE), larger, 60, 0),
+            Err(AdmitError::Full { .. })
+        ));
+        assert_eq!(mempool.len(), 7);
+        assert_eq!(mempool.bytes(), 95);
+    }
+
+    #[test]
+    fn blocks_are_filled_round_robin_within_each_signers_share() {
+        let mut fixture = Fixture::new();
+        let mut mempool = shared_pool(100, 100);
+        // The flooder's backlog arrives first, then two others.
+        let flood = fill(&mut mempool, &mut fixture, "qd-approval", 20);
+        let other = fill(&mut mempool, &mut fixture, "jn-approval", 2);
+        let third = fill(&mut mempool, &mut fixture, "gov-a", 1);
+        let block = ids(&mempool.candidates(8, 4, |_| Some(1)));
+        assert_eq!(
+            block,
+            vec![
+                flood[0], other[0], third[0], flood[1], other[1], flood[2], flood[3]
+            ]
+        );
+        // Alone, a signer still gets only its share of the block.
+        let mut alone = shared_pool(100, 100);
+        let run = fill(&mut alone, &mut fixture, "qd-approval", 20);
+        // (The fixture's nonces of the signer go on from 21.)
+        assert_eq!(
+            ids(&alone.candidates(8, 4, |_| Some(21))),
+            run[..4].to_vec()
+        );
+        // The block's bound holds across signers.
+        assert_eq!(mempool.candidates(2, 4, |_| Some(1)).len(), 2);
     }
 
     #[test]
@@ -395,19 +761,21 @@ mod tests {
                 .unwrap();
         }
         let order: Vec<Hash32> = mempool
-            .candidates(10, |_| Some(1))
+            .candidates(10, 10, |_| Some(1))
             .iter()
             .map(|transaction| transaction.id(hutong_core::testkit::SUITE))
             .collect();
         assert_eq!(
             order,
+            // Round-robin: the signer whose transaction arrived first, then the other, then
+            // the first again.
             vec![
                 a1.id(hutong_core::testkit::SUITE),
-                a2.id(hutong_core::testkit::SUITE),
-                b1.id(hutong_core::testkit::SUITE)
+                b1.id(hutong_core::testkit::SUITE),
+                a2.id(hutong_core::testkit::SUITE)
             ]
         );
-        assert_eq!(mempool.candidates(1, |_| Some(1)).len(), 1);
+        assert_eq!(mempool.candidates(1, 1, |_| Some(1)).len(), 1);
     }
 
     #[test]
@@ -423,7 +791,7 @@ mod tests {
         mempool
             .insert_at(third.id(hutong_core::testkit::SUITE), third.clone(), 10, 0)
             .unwrap();
-        assert!(mempool.candidates(10, |_| Some(1)).is_empty());
+        assert!(mempool.candidates(10, 10, |_| Some(1)).is_empty());
         assert!(!mempool.has_ready(|_| Some(1)));
         assert_eq!(mempool.next_nonce(&signer, 1), 1);
         // The first: offered alone; the third still waits for the second.
@@ -431,7 +799,7 @@ mod tests {
             .insert_at(first.id(hutong_core::testkit::SUITE), first.clone(), 10, 0)
             .unwrap();
         let offered: Vec<Hash32> = mempool
-            .candidates(10, |_| Some(1))
+            .candidates(10, 10, |_| Some(1))
             .iter()
             .map(|transaction| transaction.id(hutong_core::testkit::SUITE))
             .collect();
@@ -447,7 +815,7 @@ mod tests {
             )
             .unwrap();
         let offered: Vec<Hash32> = mempool
-            .candidates(10, |_| Some(1))
+            .candidates(10, 10, |_| Some(1))
             .iter()
             .map(|transaction| transaction.id(hutong_core::testkit::SUITE))
             .collect();
@@ -462,10 +830,10 @@ mod tests {
         assert_eq!(mempool.next_nonce(&signer, 1), 4);
         // Once the first is committed, the run starts at the second.
         mempool.remove(&[first.id(hutong_core::testkit::SUITE)]);
-        assert_eq!(mempool.candidates(10, |_| Some(2)).len(), 2);
+        assert_eq!(mempool.candidates(10, 10, |_| Some(2)).len(), 2);
         assert!(mempool.has_ready(|_| Some(2)));
         assert!(!mempool.has_ready(|_| Some(5)));
-        assert!(mempool.candidates(10, |_| None).is_empty());
+        assert!(mempool.candidates(10, 10, |_| None).is_empty());
     }
 
     #[test]

@@ -137,11 +137,11 @@ async fn run_node(home: &Path, config: Config, resync: bool) -> Result<(), Failu
     let (gossip_sender, gossip_receiver) = mpsc::channel(GOSSIP_QUEUE_CAPACITY);
     let shared = Arc::new(Shared {
         store: store.clone(),
-        mempool: Mutex::new(Mempool::new(MempoolLimits {
-            transactions_max: config.mempool.transactions_max,
-            bytes_max: config.mempool.bytes_max,
-            ..MempoolLimits::default()
-        })),
+        mempool: Mutex::new(Mempool::new(MempoolLimits::with_signer_share(
+            config.mempool.transactions_max,
+            config.mempool.bytes_max,
+            config.mempool.signer_share_percent,
+        ))),
         mempool_changed: Notify::new(),
         metrics: Metrics::new(),
         status: Status::default(),

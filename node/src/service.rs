@@ -39,6 +39,12 @@ impl NodeControl for NodeService {
                 AdmissionError::Pool(taken @ AdmitError::NonceTaken { .. }) => {
                     SubmitError::NonceTaken(taken.to_string())
                 }
+                AdmissionError::Pool(share @ AdmitError::SignerShareExceeded { .. }) => {
+                    SubmitError::SignerShareExceeded {
+                        detail: share.to_string(),
+                        retry_after_seconds: 1,
+                    }
+                }
                 AdmissionError::Pool(AdmitError::Full { .. }) | AdmissionError::QueueFull => {
                     SubmitError::Busy {
                         retry_after_seconds: 1,

@@ -58,6 +58,7 @@ impl AdmissionError {
             AdmissionError::Pool(AdmitError::Duplicate(_)) => "duplicate",
             AdmissionError::Pool(AdmitError::NonceTaken { .. }) => "nonce_taken",
             AdmissionError::Pool(AdmitError::Full { .. }) => "busy",
+            AdmissionError::Pool(AdmitError::SignerShareExceeded { .. }) => "signer_share_exceeded",
             AdmissionError::QueueFull => "busy",
             AdmissionError::ShuttingDown => "shutting_down",
             AdmissionError::Undecided(_) => "undecided",
@@ -162,7 +163,7 @@ impl Shared {
     }
 
     /// The cheap checks first: not already waiting (in the pool or earlier in the batch),
-    /// room in the pool, not already committed.
+    /// within the signer's share of the pool and room in it, not already committed.
     fn screen(&self, stages: &mut [Result<Candidate, AdmissionError>]) {
         let Ok(mempool) = self.mempool.lock() else {
             for stage in stages.iter_mut() {
@@ -176,7 +177,9 @@ impl Shared {
             let id = candidate.id;
             if mempool.contains(&id) || !seen.insert(id) {
                 *stage = Err(AdmitError::Duplicate(id).into());
-            } else if let Err(full) = mempool.has_room(candidate.bytes.len()) {
+            } else if let Err(full) =
+                mempool.has_room(&candidate.transaction.payload.signer, candidate.bytes.len())
+            {
                 *stage = Err(full.into());
             } else if let Some(gap) = self.beyond_window(&mempool, &candidate.transaction) {
                 *stage = Err(AdmissionError::Rule(gap));
@@ -262,12 +265,16 @@ impl Shared {
             .into_iter()
             .map(|stage| {
                 let candidate = stage?;
-                mempool.insert_at(
+                let evicted = mempool.insert_at(
                     candidate.id,
                     candidate.transaction,
                     candidate.bytes.len(),
                     now,
                 )?;
+                for _ in &evicted {
+                    self.metrics
+                        .reject_transaction(crate::mempool::EVICTED_CODE);
+                }
                 Ok((candidate.id, candidate.bytes))
             })
             .collect();

@@ -179,6 +179,7 @@ impl Home {
         );
         let state: SigningState<[u8; 32]> = SigningState {
             last_signed: SignedMessage::Vote(SignedVote { vote, signature }),
+            signed_before: Vec::new(),
             locked: None,
             valid: None,
             valid_round_prevotes: Vec::new(),

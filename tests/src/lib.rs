@@ -6,6 +6,7 @@
 //! [`Network`] is dropped. Every wait is bounded.
 
 pub mod attack;
+pub mod flood;
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
