@@ -89,6 +89,14 @@ pub const REQUEST_REPLY_SLACK: Duration = Duration::from_secs(1);
 /// Largest body `hutong tx` reads: far above any record the node accepts.
 pub const TX_BODY_FILE_BYTES_MAX: u64 = 4 * 1024 * 1024;
 
+/// Largest signing state file read (`signing_state.rs`): the last signed message, the lock,
+/// the valid value and its prevotes, at most one per validator, each well under 2 KiB of JSON.
+pub const SIGNING_STATE_BYTES_MAX: usize = 1024 * 1024;
+
+/// Largest `config.toml` read: a few hundred peers and allowed keys with their comments fit in
+/// a small fraction of it.
+pub const CONFIG_FILE_BYTES_MAX: usize = 1024 * 1024;
+
 const _: () = {
     // A proposal, a gossiped batch and a catch-up answer each hold at least one of the
     // largest items they carry.
@@ -102,4 +110,9 @@ const _: () = {
     assert!(DECISION_WAIT.as_millis() > ADMISSION_WAIT.as_millis());
     // A `hutong tx` body file can hold the largest transaction, however it is written.
     assert!(TX_BODY_FILE_BYTES_MAX >= 4 * core_limits::TX_BYTES_MAX as u64);
+    // A signing state holds a prevote of every validator the registry may list.
+    assert!(SIGNING_STATE_BYTES_MAX >= core_limits::NODES_MAX * 2048);
+    // A configuration can name every node of the registry as a peer and as an allowed key
+    // (a peer entry is a 64-character key, `@` and a multiaddress, under 256 bytes).
+    assert!(CONFIG_FILE_BYTES_MAX >= core_limits::NODES_MAX * 2 * 256);
 };

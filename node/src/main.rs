@@ -8,6 +8,8 @@ mod durable;
 mod engine;
 mod failure;
 mod faults;
+#[cfg(test)]
+mod fuzz_corpus;
 mod keys;
 mod limits;
 mod mempool;
@@ -20,6 +22,7 @@ mod network;
 mod run;
 mod service;
 mod shared;
+mod signing_state;
 mod testnet_commands;
 mod tx_examples;
 mod verify;
