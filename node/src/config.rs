@@ -4,6 +4,8 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::limits;
+
 /// The whole file. Unknown keys are rejected so that a typo is an error, not a silent default.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -259,20 +261,42 @@ impl Config {
         }
     }
 
-    /// Reads `home/config.toml` and checks it.
+    /// Reads `home/config.toml` and checks it. At most one byte past
+    /// [`limits::CONFIG_FILE_BYTES_MAX`] is read.
     pub fn load(home: &Path) -> Result<Self, ConfigError> {
+        use std::io::Read;
         let path = home.join("config.toml");
-        let text = std::fs::read_to_string(&path).map_err(|error| ConfigError::Read {
+        let read_error = |error| ConfigError::Read {
             path: path.clone(),
             error,
-        })?;
-        let config: Config = toml::from_str(&text).map_err(|error| ConfigError::Parse {
-            path: path.clone(),
+        };
+        let file = std::fs::File::open(&path).map_err(read_error)?;
+        let mut bytes = Vec::new();
+        file.take(limits::CONFIG_FILE_BYTES_MAX as u64 + 1)
+            .read_to_end(&mut bytes)
+            .map_err(read_error)?;
+        Config::parse(&path, &bytes)
+    }
+
+    /// Parses and checks a configuration file's bytes; `path` names the file in errors.
+    pub fn parse(path: &Path, bytes: &[u8]) -> Result<Self, ConfigError> {
+        let invalid = |problem: String| ConfigError::Invalid {
+            path: path.to_path_buf(),
+            problem,
+        };
+        if bytes.len() > limits::CONFIG_FILE_BYTES_MAX {
+            return Err(invalid(format!(
+                "the file is larger than {} bytes",
+                limits::CONFIG_FILE_BYTES_MAX
+            )));
+        }
+        let text = std::str::from_utf8(bytes)
+            .map_err(|error| invalid(format!("the file is not UTF-8 text: {error}")))?;
+        let config: Config = toml::from_str(text).map_err(|error| ConfigError::Parse {
+            path: path.to_path_buf(),
             error,
         })?;
-        config
-            .check()
-            .map_err(|problem| ConfigError::Invalid { path, problem })?;
+        config.check().map_err(invalid)?;
         Ok(config)
     }
 

@@ -1359,28 +1359,17 @@ fn input_summary(input: &Input<Value>) -> String {
 pub(crate) fn read_signing_state(
     path: &std::path::Path,
 ) -> Result<Option<SigningState<Value>>, EngineError> {
-    match std::fs::read(path) {
-        Ok(bytes) => serde_json::from_slice(&bytes).map(Some).map_err(|error| EngineError::SigningState {
-            path: path.to_path_buf(),
-            error: format!("unreadable ({error}); it must never be deleted or edited while the node's key votes"),
-        }),
-        Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(error) => Err(EngineError::SigningState {
-            path: path.to_path_buf(),
-            error: error.to_string(),
-        }),
-    }
+    crate::signing_state::read(path).map_err(|error| EngineError::SigningState {
+        path: path.to_path_buf(),
+        error: format!("{error}; it must never be deleted or edited while the node's key votes"),
+    })
 }
 
 fn write_signing_state(
     path: &std::path::Path,
     state: &SigningState<Value>,
 ) -> Result<(), EngineError> {
-    let bytes = serde_json::to_vec(state).map_err(|error| EngineError::SigningState {
-        path: path.to_path_buf(),
-        error: error.to_string(),
-    })?;
-    crate::durable::write_atomic(path, &bytes, 0o600).map_err(|error| EngineError::SigningState {
+    crate::signing_state::write(path, state).map_err(|error| EngineError::SigningState {
         path: path.to_path_buf(),
         error: error.to_string(),
     })

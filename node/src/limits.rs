@@ -150,6 +150,13 @@ pub const PAGE_CHECK_BYTES_MAX_CEILING: u64 = 256 * 1024 * 1024 * 1024;
 
 /// Most bytes read from the data directory's `LOCK` file, which holds one process id.
 pub const LOCK_FILE_BYTES_MAX: u64 = 64;
+/// Largest signing state file read (`signing_state.rs`): the last signed message, the lock,
+/// the valid value and its prevotes, at most one per validator, each well under 2 KiB of JSON.
+pub const SIGNING_STATE_BYTES_MAX: usize = 1024 * 1024;
+
+/// Largest `config.toml` read: a few hundred peers and allowed keys with their comments fit in
+/// a small fraction of it.
+pub const CONFIG_FILE_BYTES_MAX: usize = 1024 * 1024;
 
 const _: () = {
     // A proposal, a gossiped batch and a catch-up answer each hold at least one of the
@@ -183,4 +190,9 @@ const _: () = {
     assert!(PAGE_CHECK_BYTES_MAX_DEFAULT <= PAGE_CHECK_BYTES_MAX_CEILING);
     // A process id (at most 2^22 on Linux, ten digits for any u32) and a newline fit.
     assert!(LOCK_FILE_BYTES_MAX >= 11);
+    // A signing state holds a prevote of every validator the registry may list.
+    assert!(SIGNING_STATE_BYTES_MAX >= core_limits::NODES_MAX * 2048);
+    // A configuration can name every node of the registry as a peer and as an allowed key
+    // (a peer entry is a 64-character key, `@` and a multiaddress, under 256 bytes).
+    assert!(CONFIG_FILE_BYTES_MAX >= core_limits::NODES_MAX * 2 * 256);
 };

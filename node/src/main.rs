@@ -8,6 +8,8 @@ mod durable;
 mod engine;
 mod failure;
 mod faults;
+#[cfg(test)]
+mod fuzz_corpus;
 mod home_lock;
 mod keys;
 mod limits;
@@ -23,6 +25,7 @@ mod repeated_log;
 mod run;
 mod service;
 mod shared;
+mod signing_state;
 mod store_open;
 mod testnet_commands;
 mod tx_examples;

@@ -253,6 +253,19 @@ fn decode(mut bytes: &[u8]) -> Result<Vec<Write>, String> {
     Ok(batch)
 }
 
+/// [`encode`], for the fuzz targets (`fuzz/`) alone: not part of the store's interface, and free
+/// to change with the journal's format.
+#[doc(hidden)]
+pub fn encode_entry_for_fuzzing(batch: &[Write]) -> Result<Vec<u8>, StoreError> {
+    encode(batch)
+}
+
+/// [`decode`], for the fuzz targets (`fuzz/`) alone, as [`encode_entry_for_fuzzing`].
+#[doc(hidden)]
+pub fn decode_entry_for_fuzzing(bytes: &[u8]) -> Result<Vec<Write>, String> {
+    decode(bytes)
+}
+
 impl Journaled {
     /// Puts a journal in front of `inner`, replaying the journal entries it holds.
     pub fn open(inner: Box<dyn Backend>, limits: JournalLimits) -> Result<Self, StoreError> {

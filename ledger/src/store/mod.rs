@@ -44,6 +44,8 @@ pub use backend::{
     SledBackend, StoreError, Write,
 };
 pub use journal::{JournalLimits, Journaled};
+#[doc(hidden)]
+pub use journal::{decode_entry_for_fuzzing, encode_entry_for_fuzzing};
 pub use lean::{AuditStore, PreparedTransactions};
 
 use crate::limits::{OPEN_CHAIN_CHECK_BLOCKS, RECOGNITIONS_SCAN_MAX, VERIFIED_SIGNATURES_MAX};

@@ -2,7 +2,8 @@
 //!
 //! A frame is a 4-byte big-endian length followed by that many payload bytes. The length is
 //! checked against the limit before a single payload byte is buffered, so an oversize frame
-//! costs the reader 4 bytes, not the claimed size.
+//! costs the reader 4 bytes, not the claimed size; and the payload's buffer grows with the
+//! bytes that arrive, so a frame within the limit costs what was sent, not what was claimed.
 
 use std::fmt;
 use std::io;
@@ -64,8 +65,20 @@ where
             },
         ));
     }
-    let mut payload = vec![0u8; size_bytes];
-    io.read_exact(&mut payload).await?;
+    // The buffer grows with the bytes that arrive, not with the prefix's claim: a peer that
+    // claims the limit and sends nothing costs the reader nothing beyond the prefix.
+    let mut payload = Vec::new();
+    let claimed_bytes = u64::try_from(size_bytes).unwrap_or(u64::MAX);
+    io.take(claimed_bytes).read_to_end(&mut payload).await?;
+    if payload.len() < size_bytes {
+        return Err(io::Error::new(
+            io::ErrorKind::UnexpectedEof,
+            format!(
+                "frame of {size_bytes} bytes ended after {} bytes",
+                payload.len()
+            ),
+        ));
+    }
     Ok(payload)
 }
 
@@ -179,6 +192,44 @@ mod tests {
             })
         );
         assert!(buffer.get_ref().is_empty());
+    }
+
+    /// A stream that hands over its bytes and remembers the largest buffer it was asked to
+    /// fill: what the reader had allocated for the payload.
+    struct Recording {
+        bytes: Cursor<Vec<u8>>,
+        largest_buffer_bytes: usize,
+    }
+
+    impl AsyncRead for Recording {
+        fn poll_read(
+            mut self: std::pin::Pin<&mut Self>,
+            context: &mut std::task::Context<'_>,
+            buffer: &mut [u8],
+        ) -> std::task::Poll<io::Result<usize>> {
+            self.largest_buffer_bytes = self.largest_buffer_bytes.max(buffer.len());
+            std::pin::Pin::new(&mut self.bytes).poll_read(context, buffer)
+        }
+    }
+
+    #[test]
+    fn a_claimed_size_is_not_allocated_before_its_bytes_arrive() {
+        // A prefix claiming 16 MiB (within the limit), then 5 bytes and the end of the stream:
+        // the reader reports the truncation having asked for buffers of about what arrived.
+        let limit_bytes = 32 << 20;
+        let mut bytes = (16u32 << 20).to_be_bytes().to_vec();
+        bytes.extend_from_slice(b"short");
+        let mut stream = Recording {
+            bytes: Cursor::new(bytes),
+            largest_buffer_bytes: 0,
+        };
+        let error = run(read_frame(&mut stream, limit_bytes)).unwrap_err();
+        assert_eq!(error.kind(), io::ErrorKind::UnexpectedEof);
+        assert!(
+            stream.largest_buffer_bytes < 64 * 1024,
+            "a {} byte buffer was offered for 5 bytes",
+            stream.largest_buffer_bytes
+        );
     }
 
     #[test]
