@@ -232,6 +232,7 @@ fn write_fuzz_corpus() {
             "prevote",
             SigningState {
                 last_signed: SignedMessage::Vote(prevote.clone()),
+                signed_before: Vec::new(),
                 locked: None,
                 valid: None,
                 valid_round_prevotes: Vec::new(),
@@ -241,6 +242,7 @@ fn write_fuzz_corpus() {
             "proposal-locked",
             SigningState {
                 last_signed: SignedMessage::Proposal(signed_proposal),
+                signed_before: Vec::new(),
                 locked: Some(round_value.clone()),
                 valid: Some(round_value),
                 valid_round_prevotes: vec![prevote],

@@ -84,6 +84,7 @@ mod tests {
         };
         SigningState {
             last_signed: SignedMessage::Vote(vote.clone()),
+            signed_before: Vec::new(),
             locked: None,
             valid: None,
             valid_round_prevotes: vec![vote],
