@@ -43,8 +43,13 @@ pub const SIM_CHAIN_ID: &str = "hutong-sim";
 /// gossip messages again.
 pub const GOSSIP_INTERVAL_MS: u64 = 500;
 
-/// Most events one run may process; a run that needs more has gone wrong.
+/// Most events one run of up to [`EVENTS_BOUND_VALIDATORS`] validators may process; a run
+/// that needs more has gone wrong. Larger networks get this times the square of their size
+/// over that (every message goes to every validator), see [`Scenario::max_events`].
 pub const MAX_EVENTS_PER_RUN: u64 = 3_000_000;
+
+/// The network size up to which [`MAX_EVENTS_PER_RUN`] applies as it is.
+pub const EVENTS_BOUND_VALIDATORS: u64 = 16;
 
 /// Whether the simulated application accepts `value`.
 pub fn is_valid_value(value: &SimValue) -> bool {
@@ -453,6 +458,13 @@ impl Scenario {
         }
     }
 
+    /// Most events a run of this scenario may process (see [`MAX_EVENTS_PER_RUN`]).
+    pub fn max_events(&self) -> u64 {
+        let validators = (self.validators as u64).max(EVENTS_BOUND_VALIDATORS);
+        MAX_EVENTS_PER_RUN * validators * validators
+            / (EVENTS_BOUND_VALIDATORS * EVENTS_BOUND_VALIDATORS)
+    }
+
     /// The most rounds a height may take, counted from when every correct validator had
     /// reached it, once the network has stabilised: n + 1. A round fails when its proposer
     /// is Byzantine, and also when a correct proposer does not know the value that another
@@ -825,8 +837,9 @@ impl<K: Keys> Simulation<K> {
             }
             self.now_ms = at_ms;
             self.report.events += 1;
-            if self.report.events > MAX_EVENTS_PER_RUN {
-                return Err(self.fail(format!("more than {MAX_EVENTS_PER_RUN} events")));
+            let max_events = self.scenario.max_events();
+            if self.report.events > max_events {
+                return Err(self.fail(format!("more than {max_events} events")));
             }
             self.process(event)?;
             self.note_joined_height();
