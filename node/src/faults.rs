@@ -281,3 +281,96 @@ mod tests {
         assert!(nil_twin.vote.value.is_some());
     }
 }
+
+#[cfg(test)]
+mod forgery_tests {
+    use super::*;
+    use hutong_consensus::CertificateError;
+    use hutong_core::block::{BlockCertificateError, BlockHeader, verify_block_certificate};
+    use hutong_core::hash::Hash32;
+    use hutong_core::records::NodeRegistry;
+    use hutong_core::testkit::Fixture;
+
+    fn block(fixture: &Fixture, height: u64) -> Block {
+        let header = BlockHeader {
+            protocol_version: hutong_core::block::PROTOCOL_VERSION,
+            chain_id: fixture.genesis.chain_id.clone(),
+            height,
+            time: hutong_core::testkit::GENESIS_TIME + height,
+            prev_hash: Hash32([height as u8; 32]),
+            tx_root: Hash32([0; 32]),
+            log_size: 0,
+            log_root: Hash32([0; 32]),
+            state_root: Hash32([0; 32]),
+            validators_hash: Hash32([0; 32]),
+            proposer: fixture.node_keys[0].public_key(),
+        };
+        Block {
+            certificate: fixture.certify(&header),
+            header,
+            transactions: Vec::new(),
+            evidence: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn each_forgery_in_turn_is_refused_by_the_certificate_check() {
+        let fixture = Fixture::new();
+        let suite = fixture.suite();
+        let mut nodes = fixture.genesis.nodes.clone();
+        nodes.sort_by_key(|node| node.key);
+        let registry = NodeRegistry {
+            nodes,
+            pending: Vec::new(),
+        };
+        let genuine: Vec<Block> = (1..=3).map(|height| block(&fixture, height)).collect();
+        for block in &genuine {
+            verify_block_certificate(suite, &block.header, &block.certificate, &registry)
+                .expect("the genuine certificate verifies");
+        }
+        let certificate_of = |height: u64| {
+            genuine
+                .iter()
+                .find(|block| block.header.height == height)
+                .map(|block| block.certificate.clone())
+        };
+        let forger = CatchUpForger::new(suite);
+        let mut seen = Vec::new();
+        for _ in 0..4 {
+            let mut answer = genuine[1..].to_vec();
+            let forgery = forger.forge(&mut answer, certificate_of);
+            seen.push(forgery);
+            for block in &answer {
+                let error =
+                    verify_block_certificate(suite, &block.header, &block.certificate, &registry)
+                        .expect_err("a forged certificate is refused");
+                let BlockCertificateError::Certificate(error) = error else {
+                    panic!("{forgery:?} refused for the wrong reason: {error}");
+                };
+                match forgery {
+                    Forgery::InsufficientPower => assert!(
+                        matches!(error, CertificateError::InsufficientPower { .. }),
+                        "{error}"
+                    ),
+                    Forgery::SignerNotValidator => assert!(
+                        matches!(error, CertificateError::UnknownValidator { .. }),
+                        "{error}"
+                    ),
+                    Forgery::SignaturesOfAnotherBlock => assert!(
+                        matches!(error, CertificateError::BadSignature { .. }),
+                        "{error}"
+                    ),
+                }
+            }
+        }
+        assert_eq!(
+            seen,
+            [
+                Forgery::InsufficientPower,
+                Forgery::SignerNotValidator,
+                Forgery::SignaturesOfAnotherBlock,
+                Forgery::InsufficientPower
+            ]
+        );
+    }
+}
