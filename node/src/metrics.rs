@@ -33,6 +33,8 @@ pub struct Metrics {
     pub proposal_transaction_fetches: Counter,
     pub equivocations_seen: Counter,
     pub signing_refused: Gauge,
+    pub signing_state_write_failures: Counter,
+    pub signing_state_behind: Gauge,
 }
 
 impl Default for Metrics {
@@ -61,6 +63,8 @@ impl Metrics {
             proposal_transaction_fetches: Counter::default(),
             equivocations_seen: Counter::default(),
             signing_refused: Gauge::default(),
+            signing_state_write_failures: Counter::default(),
+            signing_state_behind: Gauge::default(),
             registry: Registry::default(),
         };
         registry.register(
@@ -138,6 +142,16 @@ impl Metrics {
             "consensus_signing_refused",
             "Messages the consensus machine refused to sign to stay safe",
             metrics.signing_refused.clone(),
+        );
+        registry.register(
+            "signing_state_write_failures",
+            "Failed writes of the signing state file (the node signs nothing until one succeeds)",
+            metrics.signing_state_write_failures.clone(),
+        );
+        registry.register(
+            "signing_state_behind",
+            "1 while the signing state on disk lags the machine's and the node does not sign",
+            metrics.signing_state_behind.clone(),
         );
         Metrics {
             registry,
