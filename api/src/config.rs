@@ -5,6 +5,8 @@
 
 use hutong_core::limits;
 
+use crate::limits as api_limits;
+
 /// The record proofs of a bundle besides its recognitions and objections: the licence, its
 /// issuer, and a grant for each of the (at most four) regions covering the licence's.
 const BUNDLE_FIXED_RECORDS_MAX: usize = 2 + 4;
@@ -51,6 +53,26 @@ pub struct ApiConfig {
     pub bundle_objections_max: usize,
     /// Module size of a rendered PNG QR code, in pixels.
     pub qr_png_module_pixels: u32,
+    /// Connections open at once. At the cap a new connection takes the place of the one that
+    /// has waited longest for a request; when every one is serving, it is closed at once. A
+    /// node sets this below its file limit (see docs/operations.md).
+    pub connections_max: usize,
+    /// A connection waiting this long for a request (its first, or its next one kept alive)
+    /// is closed.
+    pub idle_timeout_ms: u64,
+    /// A request head still incomplete this long after its first byte closes the connection.
+    pub header_read_timeout_ms: u64,
+    /// A request body still incomplete this long after its head is answered 408
+    /// `body_timeout` and the connection closed. Bodies are received before a concurrency
+    /// permit is taken, so a slow one holds none.
+    pub body_read_timeout_ms: u64,
+    /// Request bodies received at once; beyond it a request with a body is answered 503
+    /// `overloaded`. Bounds the memory bodies hold to this times `body_bytes_max`.
+    pub body_reads_max: usize,
+    /// `/healthz`, `/readyz` and `/metrics` served at once, from their own pool (not the
+    /// general one, and not rate limited), so that probes answer while other traffic fills
+    /// the general pool.
+    pub probe_requests_max: usize,
 }
 
 impl Default for ApiConfig {
@@ -70,6 +92,12 @@ impl Default for ApiConfig {
             bundle_recognitions_max: 64,
             bundle_objections_max: limits::OPEN_OBJECTIONS_PER_LICENCE_MAX,
             qr_png_module_pixels: 8,
+            connections_max: api_limits::CONNECTIONS_MAX_DEFAULT,
+            idle_timeout_ms: api_limits::IDLE_TIMEOUT_MS_DEFAULT,
+            header_read_timeout_ms: api_limits::HEADER_READ_TIMEOUT_MS_DEFAULT,
+            body_read_timeout_ms: api_limits::BODY_READ_TIMEOUT_MS_DEFAULT,
+            body_reads_max: api_limits::BODY_READS_MAX_DEFAULT,
+            probe_requests_max: api_limits::PROBE_REQUESTS_MAX_DEFAULT,
         }
     }
 }
@@ -180,6 +208,33 @@ impl ApiConfig {
             u64::from(self.qr_png_module_pixels),
             32,
         )?;
+        at_least(
+            "connections_max",
+            self.connections_max as u64,
+            api_limits::CONNECTIONS_MIN as u64,
+        )?;
+        for (field, value) in [
+            ("idle_timeout_ms", self.idle_timeout_ms),
+            ("header_read_timeout_ms", self.header_read_timeout_ms),
+            ("body_read_timeout_ms", self.body_read_timeout_ms),
+        ] {
+            at_least(field, value, 1)?;
+            at_most(field, value, api_limits::CONNECTION_TIMEOUT_MS_MAX)?;
+        }
+        // Each body being received holds a connection.
+        at_least("body_reads_max", self.body_reads_max as u64, 1)?;
+        at_most(
+            "body_reads_max",
+            self.body_reads_max as u64,
+            self.connections_max as u64,
+        )?;
+        // The probes' pool is a few places beside the general pool, not a second one.
+        at_least("probe_requests_max", self.probe_requests_max as u64, 1)?;
+        at_most(
+            "probe_requests_max",
+            self.probe_requests_max as u64,
+            api_limits::PROBE_REQUESTS_MAX_DEFAULT as u64 * 4,
+        )?;
         Ok(())
     }
 }
@@ -233,5 +288,38 @@ mod tests {
             ..ApiConfig::default()
         };
         assert_eq!(largest.validate(), Ok(()));
+        let config = ApiConfig {
+            connections_max: 10,
+            ..ApiConfig::default()
+        };
+        assert!(matches!(
+            config.validate(),
+            Err(ConfigError::TooSmall {
+                field: "connections_max",
+                ..
+            })
+        ));
+        let config = ApiConfig {
+            body_reads_max: ApiConfig::default().connections_max + 1,
+            ..ApiConfig::default()
+        };
+        assert!(matches!(
+            config.validate(),
+            Err(ConfigError::TooLarge {
+                field: "body_reads_max",
+                ..
+            })
+        ));
+        let config = ApiConfig {
+            header_read_timeout_ms: 0,
+            ..ApiConfig::default()
+        };
+        assert!(matches!(
+            config.validate(),
+            Err(ConfigError::TooSmall {
+                field: "header_read_timeout_ms",
+                ..
+            })
+        ));
     }
 }

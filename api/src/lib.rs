@@ -8,12 +8,12 @@
 //!
 //! ```no_run
 //! # async fn serve(store: std::sync::Arc<hutong_ledger::store::Store>, node: std::sync::Arc<dyn hutong_api::NodeControl>) -> std::io::Result<()> {
-//! use std::net::SocketAddr;
-//! use hutong_api::{ApiConfig, ApiState, router};
+//! use hutong_api::{ApiConfig, ApiState};
 //!
 //! let state = ApiState::new(store, node, ApiConfig::default()).expect("valid limits");
 //! let listener = tokio::net::TcpListener::bind("127.0.0.1:8080").await?;
-//! axum::serve(listener, router(state).into_make_service_with_connect_info::<SocketAddr>()).await
+//! // The connection cap and deadlines of `ApiConfig` apply (see `server`).
+//! hutong_api::serve(listener, state, std::future::pending()).await
 //! # }
 //! ```
 //!
@@ -31,6 +31,7 @@ pub mod problem;
 mod proofs;
 pub mod qr_image;
 mod routes;
+pub mod server;
 mod state;
 pub mod testkit;
 pub mod views;
@@ -40,4 +41,5 @@ pub use node::{NodeControl, NodeInfo, NodeRole, PendingStatus, SubmitError};
 pub use problem::{ApiError, PROBLEM_CONTENT_TYPE, Problem};
 pub use routes::explorer::format_time;
 pub use routes::router::{openapi, router};
+pub use server::serve;
 pub use state::{ApiState, Clock};

@@ -42,6 +42,10 @@ pub(crate) struct Inner {
     pub clock: Clock,
     pub limiter: RateLimiter,
     pub concurrency: Arc<Semaphore>,
+    /// The probes' own pool (`/healthz`, `/readyz`, `/metrics`).
+    pub probe_concurrency: Arc<Semaphore>,
+    /// Request bodies being received.
+    pub body_reads: Arc<Semaphore>,
     pub metrics: ApiMetrics,
     pub changes: Mutex<ChangeIndex>,
 }
@@ -76,6 +80,8 @@ impl ApiState {
                 node,
                 limiter: RateLimiter::new(&config),
                 concurrency: Arc::new(Semaphore::new(config.concurrent_requests_max)),
+                probe_concurrency: Arc::new(Semaphore::new(config.probe_requests_max)),
+                body_reads: Arc::new(Semaphore::new(config.body_reads_max)),
                 config,
                 clock,
                 metrics: ApiMetrics::default(),
@@ -113,6 +119,16 @@ pub(crate) struct ApiMetrics {
     pub verifications: AtomicU64,
     pub bundles: AtomicU64,
     pub transactions_submitted: AtomicU64,
+    pub body_timeouts: AtomicU64,
+    pub connections_accepted: AtomicU64,
+    pub connections_refused: AtomicU64,
+    pub connections_evicted: AtomicU64,
+    pub connections_closed_idle: AtomicU64,
+    pub connections_closed_slow_head: AtomicU64,
+    pub accept_errors: AtomicU64,
+    /// Gauges: connections open now, and the cap.
+    pub connections_open: AtomicU64,
+    pub connections_max: AtomicU64,
 }
 
 impl ApiMetrics {
@@ -168,12 +184,64 @@ impl ApiMetrics {
                 "Transactions admitted to the mempool.",
                 &self.transactions_submitted,
             ),
+            (
+                "hutong_api_body_timeouts_total",
+                "Requests whose body did not arrive within body_read_timeout_ms.",
+                &self.body_timeouts,
+            ),
+            (
+                "hutong_api_connections_accepted_total",
+                "Connections accepted.",
+                &self.connections_accepted,
+            ),
+            (
+                "hutong_api_connections_refused_total",
+                "Connections closed at once: the cap was reached and every open connection was serving.",
+                &self.connections_refused,
+            ),
+            (
+                "hutong_api_connections_evicted_total",
+                "Connections closed to make room: at the cap, the one waiting longest for a request.",
+                &self.connections_evicted,
+            ),
+            (
+                "hutong_api_connections_closed_idle_total",
+                "Connections closed after waiting idle_timeout_ms for a request.",
+                &self.connections_closed_idle,
+            ),
+            (
+                "hutong_api_connections_closed_slow_head_total",
+                "Connections closed because a request head took longer than header_read_timeout_ms.",
+                &self.connections_closed_slow_head,
+            ),
+            (
+                "hutong_api_accept_errors_total",
+                "Failed accepts (out of file descriptors, most often).",
+                &self.accept_errors,
+            ),
         ];
         let mut out = String::new();
         for (name, help, counter) in lines {
             out.push_str(&format!(
                 "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}\n",
                 counter.load(Ordering::Relaxed)
+            ));
+        }
+        for (name, help, gauge) in [
+            (
+                "hutong_api_connections_open",
+                "API connections open now.",
+                &self.connections_open,
+            ),
+            (
+                "hutong_api_connections_max",
+                "The cap on open API connections.",
+                &self.connections_max,
+            ),
+        ] {
+            out.push_str(&format!(
+                "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {}\n",
+                gauge.load(Ordering::Relaxed)
             ));
         }
         out

@@ -10,17 +10,24 @@
 //! one atomic claim: the thread takes a queued submission only if its submitter is still
 //! waiting, and a submitter that stops waiting gives up only a submission not yet taken.
 //! Once taken, the submitter waits (bounded) for the decision itself.
+//!
+//! Copies of one transaction submitted while the first is being decided do not queue: each
+//! waits (bounded) for the first copy's outcome and answers with it, so that concurrent
+//! identical submissions all hear the same thing. A copy that arrives after the outcome is
+//! decided afresh (a refused transaction is checked again; an admitted one is found waiting
+//! in the pool).
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError, sync_channel};
-use std::sync::{Arc, Weak};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
 use hutong_core::hash::Hash32;
 use hutong_core::tx::Transaction;
 
 use crate::limits::{ADMISSION_BATCH_MAX, ADMISSION_QUEUE_MAX};
-use crate::limits::{ADMISSION_WAIT, DECISION_WAIT};
+use crate::limits::{ADMISSION_COPIES_WAITING_MAX, ADMISSION_WAIT, COPY_WAIT, DECISION_WAIT};
 use crate::shared::{AdmissionError, Shared};
 use hutong_core::suite::Suite;
 
@@ -46,12 +53,18 @@ impl Request {
     }
 }
 
+type Answer = SyncSender<Result<Hash32, AdmissionError>>;
+
 /// The submitting side of the admission thread.
 #[derive(Debug)]
 pub struct Admitter {
     requests: SyncSender<Request>,
     /// The chain's suite, for the ids a submitter waits on.
     suite: Suite,
+    /// Transactions being decided, by id, with the answers owed to the copies that arrived
+    /// meanwhile. An entry lives from its first copy's submission to its outcome; there are
+    /// at most as many as submitters waiting at once.
+    in_flight: Mutex<HashMap<Hash32, Vec<Answer>>>,
 }
 
 impl std::fmt::Debug for Request {
@@ -76,12 +89,66 @@ impl Admitter {
     /// The queue alone, without the thread that takes from it.
     fn queue(suite: Suite) -> (Admitter, Receiver<Request>) {
         let (requests, receiver) = sync_channel(ADMISSION_QUEUE_MAX);
-        (Admitter { requests, suite }, receiver)
+        let admitter = Admitter {
+            requests,
+            suite,
+            in_flight: Mutex::new(HashMap::new()),
+        };
+        (admitter, receiver)
     }
 
-    /// Queues a transaction for admission and waits (bounded) for the answer.
+    /// Queues a transaction for admission and waits (bounded) for the answer; a copy of a
+    /// transaction being decided waits for that decision instead.
     pub fn submit(&self, transaction: Transaction) -> Result<Hash32, AdmissionError> {
-        self.submit_waiting(transaction, ADMISSION_WAIT, DECISION_WAIT)
+        self.submit_once(transaction, ADMISSION_WAIT, DECISION_WAIT)
+    }
+
+    fn submit_once(
+        &self,
+        transaction: Transaction,
+        queue_wait: Duration,
+        decision_wait: Duration,
+    ) -> Result<Hash32, AdmissionError> {
+        let id = transaction.id(self.suite);
+        let copy = {
+            let Ok(mut in_flight) = self.in_flight.lock() else {
+                return Err(AdmissionError::ShuttingDown);
+            };
+            match in_flight.get_mut(&id) {
+                Some(copies) if copies.len() >= ADMISSION_COPIES_WAITING_MAX => {
+                    return Err(AdmissionError::QueueFull);
+                }
+                Some(copies) => {
+                    let (answer, outcome) = sync_channel(1);
+                    copies.push(answer);
+                    Some(outcome)
+                }
+                None => {
+                    in_flight.insert(id, Vec::new());
+                    None
+                }
+            }
+        };
+        if let Some(outcome) = copy {
+            // The first copy answers within its own bounded waits, which COPY_WAIT exceeds.
+            return match outcome.recv_timeout(COPY_WAIT) {
+                Ok(result) => result,
+                Err(RecvTimeoutError::Disconnected) => Err(AdmissionError::ShuttingDown),
+                Err(RecvTimeoutError::Timeout) => Err(AdmissionError::Undecided(id)),
+            };
+        }
+        let result = self.submit_waiting(transaction, queue_wait, decision_wait);
+        let copies = self
+            .in_flight
+            .lock()
+            .ok()
+            .and_then(|mut in_flight| in_flight.remove(&id))
+            .unwrap_or_default();
+        for copy in copies {
+            // A copy that stopped waiting no longer needs its answer.
+            let _ = copy.try_send(result.clone());
+        }
+        result
     }
 
     fn submit_waiting(
@@ -274,6 +341,86 @@ mod tests {
             "{answer:?}"
         );
         drop(request);
+    }
+
+    /// Waits (bounded) until `count` copies of `id` wait for its first copy.
+    fn wait_for_copies(admitter: &Admitter, id: &Hash32, count: usize) {
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let waiting = admitter.in_flight.lock().unwrap().get(id).map(Vec::len);
+            if waiting == Some(count) {
+                return;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{waiting:?} copies wait"
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    #[test]
+    fn copies_of_a_refused_transaction_all_hear_the_refusal_and_are_decided_afresh_after_it() {
+        let mut fixture = Fixture::new();
+        let (shared, _gossiped) = shared_for(&fixture);
+        let (admitter, receiver) = Admitter::queue(hutong_core::testkit::SUITE);
+        let admitter = Arc::new(admitter);
+        let mut forged = fixture.issue_business_licence("qd-approval", "370200", 1);
+        forged.signatures[0].signature = hutong_core::crypto::Signature([7; 64]);
+        let id = forged.id(hutong_core::testkit::SUITE);
+        let submitters: Vec<_> = (0..50)
+            .map(|_| {
+                let admitter = admitter.clone();
+                let forged = forged.clone();
+                std::thread::spawn(move || admitter.submit(forged))
+            })
+            .collect();
+        // One copy queues; the other 49 wait for its outcome without queueing.
+        wait_for_copies(&admitter, &id, 49);
+        let node = Arc::downgrade(&shared);
+        assert!(admit_next(&node, &receiver));
+        assert!(receiver.try_recv().is_err(), "only the first copy queued");
+        for submitter in submitters {
+            let answer = submitter.join().unwrap();
+            assert!(
+                matches!(&answer, Err(AdmissionError::Rule(rule)) if rule.code() == "bad_signature"),
+                "{answer:?}"
+            );
+        }
+        assert!(admitter.in_flight.lock().unwrap().is_empty());
+        // After the refusal a copy is decided afresh: refused again for its signature, not
+        // "already waiting".
+        let taker = std::thread::spawn(move || admit_next(&node, &receiver));
+        let again = admitter.submit(forged);
+        assert!(
+            matches!(&again, Err(AdmissionError::Rule(rule)) if rule.code() == "bad_signature"),
+            "{again:?}"
+        );
+        assert!(taker.join().unwrap());
+        assert!(shared.mempool.lock().unwrap().is_empty());
+    }
+
+    #[test]
+    fn copies_of_an_admitted_transaction_all_hear_it_admitted() {
+        let mut fixture = Fixture::new();
+        let (shared, _gossiped) = shared_for(&fixture);
+        let (admitter, receiver) = Admitter::queue(hutong_core::testkit::SUITE);
+        let admitter = Arc::new(admitter);
+        let good = fixture.issue_business_licence("qd-approval", "370200", 1);
+        let id = good.id(hutong_core::testkit::SUITE);
+        let submitters: Vec<_> = (0..20)
+            .map(|_| {
+                let admitter = admitter.clone();
+                let good = good.clone();
+                std::thread::spawn(move || admitter.submit(good))
+            })
+            .collect();
+        wait_for_copies(&admitter, &id, 19);
+        assert!(admit_next(&Arc::downgrade(&shared), &receiver));
+        for submitter in submitters {
+            assert_eq!(submitter.join().unwrap().unwrap(), id);
+        }
+        assert_eq!(shared.mempool.lock().unwrap().len(), 1);
     }
 
     #[test]

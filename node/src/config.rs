@@ -98,6 +98,63 @@ pub struct ApiConfig {
     /// Requests one client may make in a burst above the sustained rate.
     #[serde(default = "default_client_burst")]
     pub client_burst: u32,
+    /// Connections open at once. Unset, the node computes it at start from its open-file
+    /// limit less the descriptors it reserves; set, it must fit under that limit or the node
+    /// does not start (docs/operations.md).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub connections_max: Option<usize>,
+    /// How long a connection may wait for a request (its first or its next).
+    #[serde(default = "default_idle_timeout_ms")]
+    pub idle_timeout_ms: u64,
+    /// How long a request head may take from its first byte.
+    #[serde(default = "default_header_read_timeout_ms")]
+    pub header_read_timeout_ms: u64,
+    /// How long a request body may take to arrive.
+    #[serde(default = "default_body_read_timeout_ms")]
+    pub body_read_timeout_ms: u64,
+    /// Request bodies received at once.
+    #[serde(default = "default_body_reads_max")]
+    pub body_reads_max: usize,
+    /// `/healthz`, `/readyz` and `/metrics` requests served at once, from their own pool.
+    #[serde(default = "default_probe_requests_max")]
+    pub probe_requests_max: usize,
+}
+
+impl ApiConfig {
+    /// The API's limits with the connection cap the node settled on at start.
+    pub fn limits(&self, connections_max: usize) -> hutong_api::ApiConfig {
+        hutong_api::ApiConfig {
+            client_requests_per_second: self.client_requests_per_second,
+            client_burst: self.client_burst,
+            connections_max,
+            idle_timeout_ms: self.idle_timeout_ms,
+            header_read_timeout_ms: self.header_read_timeout_ms,
+            body_read_timeout_ms: self.body_read_timeout_ms,
+            body_reads_max: self.body_reads_max,
+            probe_requests_max: self.probe_requests_max,
+            ..hutong_api::ApiConfig::default()
+        }
+    }
+}
+
+fn default_idle_timeout_ms() -> u64 {
+    hutong_api::limits::IDLE_TIMEOUT_MS_DEFAULT
+}
+
+fn default_header_read_timeout_ms() -> u64 {
+    hutong_api::limits::HEADER_READ_TIMEOUT_MS_DEFAULT
+}
+
+fn default_body_read_timeout_ms() -> u64 {
+    hutong_api::limits::BODY_READ_TIMEOUT_MS_DEFAULT
+}
+
+fn default_body_reads_max() -> usize {
+    hutong_api::limits::BODY_READS_MAX_DEFAULT
+}
+
+fn default_probe_requests_max() -> usize {
+    hutong_api::limits::PROBE_REQUESTS_MAX_DEFAULT
 }
 
 fn default_client_requests_per_second() -> u32 {
@@ -245,6 +302,12 @@ impl Config {
                 listen: api_listen,
                 client_requests_per_second: default_client_requests_per_second(),
                 client_burst: default_client_burst(),
+                connections_max: None,
+                idle_timeout_ms: default_idle_timeout_ms(),
+                header_read_timeout_ms: default_header_read_timeout_ms(),
+                body_read_timeout_ms: default_body_read_timeout_ms(),
+                body_reads_max: default_body_reads_max(),
+                probe_requests_max: default_probe_requests_max(),
             },
             consensus: ConsensusConfig::default(),
             mempool: MempoolConfig {
@@ -389,6 +452,16 @@ impl Config {
                 hutong_core::limits::TX_BYTES_MAX
             ));
         }
+        // The connection cap is checked against the file limit at start (`files`); here, the
+        // API's own relations, with the cap as configured or its default.
+        let connections_max = self
+            .api
+            .connections_max
+            .unwrap_or(hutong_api::limits::CONNECTIONS_MAX_DEFAULT);
+        self.api
+            .limits(connections_max)
+            .validate()
+            .map_err(|error| format!("api: {error}"))?;
         if self.testing.any_switch() && !self.testing.enabled {
             return Err(
                 "testing switches are set but testing.enabled is false; they are for tests only"
@@ -454,6 +527,20 @@ listen = {api}
 # beyond them the API answers 429 rate_limited.
 client_requests_per_second = {rps}
 client_burst = {burst}
+# Connections open at once. Unset, the node computes it at start from its open-file limit
+# (raised to the hard limit) less the descriptors it keeps for the store, the signing state
+# and the p2p side; set, it must fit under that limit or the node does not start.
+{connections_max}
+# A connection waiting this long for a request is closed; so is one whose request head takes
+# longer than header_read_timeout_ms from its first byte. A body must arrive within
+# body_read_timeout_ms (else 408 body_timeout).
+idle_timeout_ms = {idle}
+header_read_timeout_ms = {header}
+body_read_timeout_ms = {body}
+# Request bodies received at once (each at most 128 KiB), and the probes' own pool
+# (/healthz, /readyz, /metrics), which other traffic cannot take.
+body_reads_max = {body_reads}
+probe_requests_max = {probes}
 
 [consensus]
 # Round timeouts: base plus an increment per round, so rounds lengthen until they succeed.
@@ -507,6 +594,15 @@ page_check_bytes_max = {pc}
             api = quote(&self.api.listen),
             rps = self.api.client_requests_per_second,
             burst = self.api.client_burst,
+            connections_max = match self.api.connections_max {
+                Some(value) => format!("connections_max = {value}"),
+                None => "# connections_max = 1000".to_owned(),
+            },
+            idle = self.api.idle_timeout_ms,
+            header = self.api.header_read_timeout_ms,
+            body = self.api.body_read_timeout_ms,
+            body_reads = self.api.body_reads_max,
+            probes = self.api.probe_requests_max,
             tp = c.timeout_propose_ms,
             tpi = c.timeout_propose_increment_ms,
             tv = c.timeout_prevote_ms,

@@ -39,6 +39,7 @@ use crate::messages::{
 };
 use crate::network::{Misbehaviour, RequestId, Topic};
 use crate::shared::{Shared, now_ms};
+use crate::signing_file::SigningStateFile;
 use hutong_core::suite::{Suite, SuiteSigner};
 
 /// What the engine asks of the network.
@@ -159,7 +160,8 @@ pub struct Engine {
     awaiting_value: Option<(u64, Round, Instant)>,
     height: u64,
     last_commit: Instant,
-    signing_state_path: PathBuf,
+    /// Written before anything it records leaves; while it lags, nothing signed leaves.
+    signing_file: SigningStateFile<SigningState<Value>>,
     sync_in_flight: bool,
     sync_results: (mpsc::Sender<SyncResult>, mpsc::Receiver<SyncResult>),
     peer_heights: HashMap<PublicKey, u64>,
@@ -233,7 +235,7 @@ impl Engine {
             awaiting_value: None,
             height,
             last_commit: Instant::now(),
-            signing_state_path,
+            signing_file: SigningStateFile::new(signing_state_path),
             sync_in_flight: false,
             sync_results: mpsc::channel(4),
             peer_heights: HashMap::new(),
@@ -287,6 +289,12 @@ impl Engine {
                 _ = status_tick.tick() => self.on_status_tick(),
                 _ = tokio::time::sleep_until(deadline.into()) => {}
             }
+            if self
+                .signing_file
+                .retry_if_due(Instant::now(), &self.shared.metrics)
+            {
+                self.resend_latest();
+            }
             self.fire_due_timers()?;
             self.maybe_propose()?;
         }
@@ -298,7 +306,8 @@ impl Engine {
         let far = Instant::now() + Duration::from_secs(3600);
         let timer = self.timers.keys().next().map(|(at, _)| *at).unwrap_or(far);
         let value = self.value_deadline().unwrap_or(far);
-        timer.min(value)
+        let retry = self.signing_file.retry_at().unwrap_or(far);
+        timer.min(value).min(retry)
     }
 
     /// When a proposer waiting for a value proposes: soon after transactions arrive, or at
@@ -384,8 +393,10 @@ impl Engine {
     fn perform(&mut self, action: Action<Value>) -> Result<Option<Input<Value>>, EngineError> {
         match action {
             Action::PersistSigningState(state) => {
-                // Before the message it records leaves this node (the next actions).
-                write_signing_state(&self.signing_state_path, &state)?;
+                // Before the message it records leaves this node (the next actions): if the
+                // write fails, nothing signed leaves until a retry succeeds (signing_file).
+                self.signing_file
+                    .persist(state, Instant::now(), &self.shared.metrics);
                 Ok(None)
             }
             Action::BroadcastProposal(proposal) => {
@@ -472,6 +483,17 @@ impl Engine {
     }
 
     fn publish_consensus(&self, message: ConsensusMessage) {
+        if self.signing_file.is_behind()
+            && matches!(
+                message,
+                ConsensusMessage::Vote(_) | ConsensusMessage::Proposal { .. }
+            )
+        {
+            self.shared
+                .metrics
+                .reject_message("signing_state_not_written");
+            return;
+        }
         let envelope = ConsensusEnvelope {
             sent_at_ms: now_ms(),
             message,
@@ -1295,6 +1317,11 @@ impl Engine {
         if self.last_commit.elapsed() < STATUS_INTERVAL * 2 {
             return;
         }
+        self.resend_latest();
+    }
+
+    /// Re-sends this node's latest signed messages of the height.
+    fn resend_latest(&self) {
         for message in self.machine.gossip_messages() {
             let message = match message {
                 hutong_consensus::SignedMessage::Vote(vote) => ConsensusMessage::Vote(vote),
@@ -1362,15 +1389,5 @@ pub(crate) fn read_signing_state(
     crate::signing_state::read(path).map_err(|error| EngineError::SigningState {
         path: path.to_path_buf(),
         error: format!("{error}; it must never be deleted or edited while the node's key votes"),
-    })
-}
-
-fn write_signing_state(
-    path: &std::path::Path,
-    state: &SigningState<Value>,
-) -> Result<(), EngineError> {
-    crate::signing_state::write(path, state).map_err(|error| EngineError::SigningState {
-        path: path.to_path_buf(),
-        error: error.to_string(),
     })
 }

@@ -70,6 +70,15 @@ pub const EVICTIONS_PER_ADMISSION_MAX: usize = 256;
 /// `consensus.block_signer_share_percent` says otherwise: half of
 /// `consensus.block_transactions_max`, taken round-robin with the other signers' (ADR 0020).
 pub const BLOCK_SIGNER_SHARE_PERCENT_DEFAULT: usize = 50;
+/// Most copies of one transaction waiting for the first copy's decision (they hold no place
+/// in the admission queue); beyond it a copy is answered "busy". The API's concurrency limit
+/// bounds them too; this keeps one transaction from taking every waiting place by itself.
+pub const ADMISSION_COPIES_WAITING_MAX: usize = 1024;
+
+/// How long a copy of a transaction being decided waits for the first copy's outcome: beyond
+/// the longest the first copy itself waits ([`ADMISSION_WAIT`] then [`DECISION_WAIT`]), so
+/// that a copy always hears the outcome the first copy heard.
+pub const COPY_WAIT: Duration = Duration::from_secs(36);
 
 /// How long a transaction that waits for an earlier nonce of its signer stays in the pool.
 pub const WAITING_MS_MAX: u64 = 10 * 60 * 1000;
@@ -157,8 +166,61 @@ pub const SIGNING_STATE_BYTES_MAX: usize = 1024 * 1024;
 /// Largest `config.toml` read: a few hundred peers and allowed keys with their comments fit in
 /// a small fraction of it.
 pub const CONFIG_FILE_BYTES_MAX: usize = 1024 * 1024;
+/// File descriptors kept for the store: redb holds one file, sled a few, and the journal and
+/// its sweep a few more; the margin covers an engine's files opened while it compacts.
+pub const FILE_DESCRIPTORS_STORE: u64 = 32;
+
+/// File descriptors kept for the signing state: the temporary file, the directory synced after
+/// the rename, and a read at start, with a margin.
+pub const FILE_DESCRIPTORS_SIGNING_STATE: u64 = 8;
+
+/// File descriptors kept for the p2p side: every established connection the network allows
+/// (two per node of the largest registry, [`CONNECTIONS_PER_PEER_MAX`] each), the incoming
+/// handshakes it allows at once (64), and its listeners and dials in progress.
+pub const FILE_DESCRIPTORS_P2P: u64 =
+    CONNECTIONS_PER_PEER_MAX as u64 * core_limits::NODES_MAX as u64 + 64 + 32;
+
+/// File descriptors kept for the rest of the process: standard streams, the runtime's
+/// epoll and wake-up descriptors, the API listener, key and config files, log output.
+pub const FILE_DESCRIPTORS_PROCESS: u64 = 64;
+
+/// File descriptors kept for API connections accepted beyond the cap for the moment it takes
+/// to close them, or closing after they gave way to a new one.
+pub const FILE_DESCRIPTORS_ACCEPT_SLACK: u64 = 32;
+
+/// Every descriptor kept for something other than open API connections: the API's cap
+/// (`api.connections_max`) must fit under the file limit with these beside it.
+pub const FILE_DESCRIPTORS_RESERVED: u64 = FILE_DESCRIPTORS_STORE
+    + FILE_DESCRIPTORS_SIGNING_STATE
+    + FILE_DESCRIPTORS_P2P
+    + FILE_DESCRIPTORS_PROCESS
+    + FILE_DESCRIPTORS_ACCEPT_SLACK;
+
+/// Most API connections allowed when the cap is computed from a large file limit: each costs
+/// buffers (up to 64 KiB of read buffer, hyper's write buffer, the task), so a very large
+/// limit is not all spent on them.
+pub const API_CONNECTIONS_COMPUTED_MAX: usize = 16_384;
+
+/// First wait before writing the signing state again after a failure; doubled after each
+/// failure up to [`SIGNING_STATE_RETRY_MAX`]. The node signs nothing until a write succeeds.
+pub const SIGNING_STATE_RETRY_FIRST: Duration = Duration::from_millis(50);
+
+/// Longest wait between two attempts to write the signing state: under a round's shortest
+/// timeout by default (500 ms in tests, 1 s in a new config), so a validator rejoins its round soon
+/// after the file can be written again.
+pub const SIGNING_STATE_RETRY_MAX: Duration = Duration::from_millis(400);
+
+/// Failures to write the signing state are logged at most once per this interval (with the
+/// count not logged); every one is counted in the metrics.
+pub const SIGNING_STATE_FAILURE_LOG_INTERVAL: Duration = Duration::from_secs(10);
 
 const _: () = {
+    // The most common soft file limit (1,024) leaves room for the fewest API connections
+    // a configuration may allow.
+    assert!(FILE_DESCRIPTORS_RESERVED + hutong_api::limits::CONNECTIONS_MIN as u64 <= 1024);
+    assert!(API_CONNECTIONS_COMPUTED_MAX >= hutong_api::limits::CONNECTIONS_MIN);
+    assert!(SIGNING_STATE_RETRY_FIRST.as_millis() <= SIGNING_STATE_RETRY_MAX.as_millis());
+    assert!(SIGNING_STATE_RETRY_MAX.as_millis() < SIGNING_STATE_FAILURE_LOG_INTERVAL.as_millis());
     // A proposal, a gossiped batch and a catch-up answer each hold at least one of the
     // largest items they carry.
     assert!(CONSENSUS_MESSAGE_BYTES_MAX >= core_limits::BLOCK_BYTES_MAX);
@@ -184,6 +246,9 @@ const _: () = {
     // Evicting up to the bound frees room for the largest transaction when the evicted ones
     // are of the smallest useful size (an issuance is several hundred bytes).
     assert!(EVICTIONS_PER_ADMISSION_MAX * 128 >= core_limits::TX_BYTES_MAX);
+    // A copy waits longer than the first copy's two bounded waits.
+    assert!(COPY_WAIT.as_millis() > ADMISSION_WAIT.as_millis() + DECISION_WAIT.as_millis());
+    assert!(ADMISSION_COPIES_WAITING_MAX >= 1);
     // A `hutong tx` body file can hold the largest transaction, however it is written.
     assert!(TX_BODY_FILE_BYTES_MAX >= 4 * core_limits::TX_BYTES_MAX as u64);
     // The default page check is one an operator could have set.

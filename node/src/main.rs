@@ -11,6 +11,7 @@ mod faults;
 #[cfg(test)]
 mod fuzz_corpus;
 mod home_lock;
+mod files;
 mod keys;
 mod limits;
 mod mempool;
@@ -27,6 +28,7 @@ mod service;
 mod shared;
 mod signing_state;
 mod store_open;
+mod signing_file;
 mod testnet_commands;
 mod tx_examples;
 mod verify;

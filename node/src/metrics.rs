@@ -34,6 +34,8 @@ pub struct Metrics {
     pub equivocations_seen: Counter,
     pub signing_refused: Gauge,
     pub messages_beyond_round_window: Gauge,
+    pub signing_state_write_failures: Counter,
+    pub signing_state_behind: Gauge,
 }
 
 impl Default for Metrics {
@@ -63,6 +65,8 @@ impl Metrics {
             equivocations_seen: Counter::default(),
             signing_refused: Gauge::default(),
             messages_beyond_round_window: Gauge::default(),
+            signing_state_write_failures: Counter::default(),
+            signing_state_behind: Gauge::default(),
             registry: Registry::default(),
         };
         registry.register(
@@ -145,6 +149,16 @@ impl Metrics {
             "consensus_messages_beyond_round_window",
             "Consensus messages dropped for a round more than MAX_ROUND_LOOKAHEAD (16) ahead",
             metrics.messages_beyond_round_window.clone(),
+        );
+        registry.register(
+            "signing_state_write_failures",
+            "Failed writes of the signing state file (the node signs nothing until one succeeds)",
+            metrics.signing_state_write_failures.clone(),
+        );
+        registry.register(
+            "signing_state_behind",
+            "1 while the signing state on disk lags the machine's and the node does not sign",
+            metrics.signing_state_behind.clone(),
         );
         Metrics {
             registry,

@@ -58,6 +58,19 @@ fn parse_key(text: &str) -> anyhow::Result<PublicKey> {
 }
 
 async fn run_node(home: &Path, config: Config, resync: bool) -> Result<(), Failure> {
+    // Before anything opens a file: the API's cap must fit under the file limit.
+    let file_limit = crate::files::raise_file_limit().code(exit::RUNTIME)?;
+    let api_connections_max =
+        crate::files::api_connections_max(file_limit.soft, config.api.connections_max)
+            .code(exit::CONFIG)?;
+    tracing::info!(
+        soft_at_start = file_limit.soft_at_start,
+        soft = file_limit.soft,
+        hard = file_limit.hard,
+        reserved = crate::limits::FILE_DESCRIPTORS_RESERVED,
+        api_connections_max,
+        "open-file limit"
+    );
     let genesis_path = Config::resolve(home, &config.genesis);
     let genesis_bytes = std::fs::read(&genesis_path)
         .with_context(|| format!("reading {}", genesis_path.display()))
@@ -202,11 +215,7 @@ async fn run_node(home: &Path, config: Config, resync: bool) -> Result<(), Failu
             .context("starting the admission thread")
             .code(exit::RUNTIME)?,
     });
-    let api_config = hutong_api::ApiConfig {
-        client_requests_per_second: config.api.client_requests_per_second,
-        client_burst: config.api.client_burst,
-        ..hutong_api::ApiConfig::default()
-    };
+    let api_config = config.api.limits(api_connections_max);
     let api_state = hutong_api::ApiState::new(store.clone(), service, api_config)
         .context("the API configuration")
         .code(exit::CONFIG)?;
@@ -216,19 +225,13 @@ async fn run_node(home: &Path, config: Config, resync: bool) -> Result<(), Failu
         .code(exit::CONFIG)?;
     tracing::info!(address = %config.api.listen, "API listening");
     let mut http_shutdown = shutdown_receiver.clone();
-    let http_task = tokio::spawn(async move {
-        let app = hutong_api::router(api_state)
-            .into_make_service_with_connect_info::<std::net::SocketAddr>();
-        axum::serve(listener, app)
-            .with_graceful_shutdown(async move {
-                while !*http_shutdown.borrow() {
-                    if http_shutdown.changed().await.is_err() {
-                        break;
-                    }
-                }
-            })
-            .await
-    });
+    let http_task = tokio::spawn(hutong_api::serve(listener, api_state, async move {
+        while !*http_shutdown.borrow() {
+            if http_shutdown.changed().await.is_err() {
+                break;
+            }
+        }
+    }));
     ready.store(true, Ordering::Relaxed);
 
     // Run until a signal or a failure.

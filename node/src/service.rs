@@ -29,34 +29,39 @@ pub struct NodeService {
 impl NodeControl for NodeService {
     fn submit(&self, transaction: Transaction) -> Result<Hash32, SubmitError> {
         let id = transaction.id(self.shared.store.suite());
-        self.admitter
-            .submit(transaction)
-            .map_err(|error| match error {
-                AdmissionError::Form(form) => SubmitError::Malformed(form),
-                AdmissionError::Rule(rule) => SubmitError::from_rule(rule, id),
-                AdmissionError::AlreadyCommitted(id)
-                | AdmissionError::Pool(AdmitError::Duplicate(id)) => SubmitError::Duplicate(id),
-                AdmissionError::Pool(taken @ AdmitError::NonceTaken { .. }) => {
-                    SubmitError::NonceTaken(taken.to_string())
+        let error = match self.admitter.submit(transaction) {
+            Ok(id) => return Ok(id),
+            // Already waiting in the pool: a copy hears what the first copy heard (admitted),
+            // so that submitting again is harmless.
+            Err(AdmissionError::Pool(AdmitError::Duplicate(waiting))) => return Ok(waiting),
+            Err(error) => error,
+        };
+        Err(match error {
+            AdmissionError::Form(form) => SubmitError::Malformed(form),
+            AdmissionError::Rule(rule) => SubmitError::from_rule(rule, id),
+            AdmissionError::AlreadyCommitted(id)
+            | AdmissionError::Pool(AdmitError::Duplicate(id)) => SubmitError::Duplicate(id),
+            AdmissionError::Pool(taken @ AdmitError::NonceTaken { .. }) => {
+                SubmitError::NonceTaken(taken.to_string())
+            }
+            AdmissionError::Pool(AdmitError::Full { .. }) | AdmissionError::QueueFull => {
+                SubmitError::Busy {
+                    retry_after_seconds: 1,
                 }
-                AdmissionError::Pool(share @ AdmitError::SignerShareExceeded { .. }) => {
-                    SubmitError::SignerShareExceeded {
-                        detail: share.to_string(),
-                        retry_after_seconds: 1,
-                    }
+            }
+            AdmissionError::Pool(share @ AdmitError::SignerShareExceeded { .. }) => {
+                SubmitError::SignerShareExceeded {
+                    detail: share.to_string(),
+                    retry_after_seconds: 1,
                 }
-                AdmissionError::Pool(AdmitError::Full { .. }) | AdmissionError::QueueFull => {
-                    SubmitError::Busy {
-                        retry_after_seconds: 1,
-                    }
-                }
-                AdmissionError::ShuttingDown => {
-                    SubmitError::Unavailable("the node is shutting down".into())
-                }
-                undecided @ AdmissionError::Undecided(_) => {
-                    SubmitError::Unavailable(undecided.to_string())
-                }
-            })
+            }
+            AdmissionError::ShuttingDown => {
+                SubmitError::Unavailable("the node is shutting down".into())
+            }
+            undecided @ AdmissionError::Undecided(_) => {
+                SubmitError::Unavailable(undecided.to_string())
+            }
+        })
     }
 
     fn next_nonce(&self, authority: &AuthorityId, committed_next: u64) -> u64 {

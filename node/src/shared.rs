@@ -28,7 +28,7 @@ pub struct Status {
 }
 
 /// Why a transaction was not admitted.
-#[derive(Debug, thiserror::Error)]
+#[derive(Clone, Debug, thiserror::Error)]
 pub enum AdmissionError {
     #[error(transparent)]
     Form(#[from] FormError),

@@ -7,6 +7,7 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use axum::Router;
+use axum::body::Body;
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
@@ -134,12 +135,26 @@ fn client_of(request: &Request, trust_forwarded_for: bool) -> IpAddr {
         .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |info| info.0.ip())
 }
 
-/// Rate limit, concurrency limit, timeout, counters: one layer, in that order, so that a
-/// client over its rate costs no concurrency slot.
+/// Rate limit, announced body size, body, concurrency limit, timeout, counters: one layer, in
+/// that order, so that a client over its rate costs nothing, an oversized body is refused
+/// before a byte of it is read, and a slow body holds no concurrency permit. Probes are not
+/// rate limited and take their permit from a pool of their own.
 async fn guard(State(state): State<ApiState>, request: Request, next: Next) -> Response {
+    let response = guarded(&state, request, next).await;
+    let metrics = &state.inner.metrics;
+    if response.status().is_client_error() {
+        ApiMetrics::bump(&metrics.client_errors);
+    } else if response.status().is_server_error() {
+        ApiMetrics::bump(&metrics.server_errors);
+    }
+    response
+}
+
+async fn guarded(state: &ApiState, request: Request, next: Next) -> Response {
     let metrics = &state.inner.metrics;
     ApiMetrics::bump(&metrics.requests);
-    if !is_probe(request.uri().path()) {
+    let probe = is_probe(request.uri().path());
+    if !probe {
         let client = client_of(&request, state.config().trust_forwarded_for);
         if let Err(retry_after_seconds) = state.inner.limiter.check(client) {
             ApiMetrics::bump(&metrics.rate_limited);
@@ -155,15 +170,18 @@ async fn guard(State(state): State<ApiState>, request: Request, next: Next) -> R
             .into_response();
         }
     }
-    let Ok(permit) = state.inner.concurrency.clone().try_acquire_owned() else {
+    let request = match receive_body(state, request).await {
+        Ok(request) => request,
+        Err(refusal) => return refusal,
+    };
+    let pool = if probe {
+        &state.inner.probe_concurrency
+    } else {
+        &state.inner.concurrency
+    };
+    let Ok(permit) = pool.clone().try_acquire_owned() else {
         ApiMetrics::bump(&metrics.overloaded);
-        return ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "overloaded",
-            "the node is serving as many requests as it may; retry shortly",
-        )
-        .retry_after(1)
-        .into_response();
+        return overloaded();
     };
     let timeout = Duration::from_millis(state.config().request_timeout_ms);
     let response = match tokio::time::timeout(timeout, next.run(request)).await {
@@ -183,12 +201,98 @@ async fn guard(State(state): State<ApiState>, request: Request, next: Next) -> R
         }
     };
     drop(permit);
-    if response.status().is_client_error() {
-        ApiMetrics::bump(&metrics.client_errors);
-    } else if response.status().is_server_error() {
-        ApiMetrics::bump(&metrics.server_errors);
-    }
     response
+}
+
+fn overloaded() -> Response {
+    ApiError::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "overloaded",
+        "the node is serving as many requests as it may; retry shortly",
+    )
+    .retry_after(1)
+    .into_response()
+}
+
+/// An answer after which the connection is closed: the rest of the body is never read.
+fn closing(error: ApiError) -> Response {
+    let mut response = error.into_response();
+    response
+        .headers_mut()
+        .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    response
+}
+
+/// Receives the whole body (bounded in size and time) before the request takes a permit, so
+/// that the handler reads it from memory. A `Content-Length` over the limit is answered 413
+/// at once; a request without a body passes as it is.
+async fn receive_body(state: &ApiState, request: Request) -> Result<Request, Response> {
+    let limit = state.config().body_bytes_max;
+    let headers = request.headers();
+    let announced = match headers.get(header::CONTENT_LENGTH) {
+        None => None,
+        Some(value) => match value
+            .to_str()
+            .ok()
+            .and_then(|text| text.parse::<u64>().ok())
+        {
+            Some(length) => Some(length),
+            None => {
+                return Err(closing(ApiError::bad_request(
+                    "invalid_content_length",
+                    "Content-Length is not a number of bytes",
+                )));
+            }
+        },
+    };
+    if let Some(length) = announced
+        && length > limit as u64
+    {
+        return Err(closing(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "body_too_large",
+            format!("the body is announced as {length} bytes; the limit is {limit}"),
+        )));
+    }
+    let chunked = headers.contains_key(header::TRANSFER_ENCODING);
+    if announced.unwrap_or(0) == 0 && !chunked {
+        return Ok(request);
+    }
+    let Ok(reading) = state.inner.body_reads.clone().try_acquire_owned() else {
+        ApiMetrics::bump(&state.inner.metrics.overloaded);
+        return Err(closing(
+            ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "overloaded",
+                "the node is receiving as many request bodies as it may; retry shortly",
+            )
+            .retry_after(1),
+        ));
+    };
+    let (parts, body) = request.into_parts();
+    let timeout_ms = state.config().body_read_timeout_ms;
+    let received = tokio::time::timeout(
+        Duration::from_millis(timeout_ms),
+        axum::body::to_bytes(body, limit),
+    )
+    .await;
+    drop(reading);
+    match received {
+        Ok(Ok(bytes)) => Ok(Request::from_parts(parts, Body::from(bytes))),
+        Ok(Err(error)) => Err(closing(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "body_too_large",
+            format!("the body exceeds {limit} bytes or was cut off ({error})"),
+        ))),
+        Err(_) => {
+            ApiMetrics::bump(&state.inner.metrics.body_timeouts);
+            Err(closing(ApiError::new(
+                StatusCode::REQUEST_TIMEOUT,
+                "body_timeout",
+                format!("the body did not arrive within {timeout_ms} ms"),
+            )))
+        }
+    }
 }
 
 /// This document: OpenAPI 3.1, generated from the handlers.
