@@ -106,12 +106,27 @@ impl Node {
 
     /// Starts `hutong run` for this node.
     pub fn start(&mut self) {
+        self.spawn(Command::new(hutong_binary()));
+    }
+
+    /// Starts `hutong run` for this node with its open-file limit (soft and hard) set to
+    /// `limit` first, as a host with that limit would run it.
+    pub fn start_with_file_limit(&mut self, limit: u64) {
+        let mut command = Command::new("bash");
+        command
+            .arg("-c")
+            .arg(format!("ulimit -n {limit} && exec \"$0\" \"$@\""))
+            .arg(hutong_binary());
+        self.spawn(command);
+    }
+
+    fn spawn(&mut self, mut command: Command) {
         assert!(!self.is_running(), "{} is already running", self.name);
         let log = std::fs::File::create(self.home.join(format!("node-{}.log", now_seconds())))
             .expect("log file");
         // The node honours a `[testing]` section of its configuration only with this variable
         // set; without such a section the variable changes nothing.
-        let child = Command::new(hutong_binary())
+        let child = command
             .args(["run", "--home"])
             .arg(&self.home)
             .env("HUTONG_ALLOW_TESTING_SWITCHES", "1")
@@ -121,6 +136,11 @@ impl Node {
             .spawn()
             .expect("start hutong run");
         self.child = Some(child);
+    }
+
+    /// The process id of its running process.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
     }
 
     /// SIGKILL: the process dies at once, wherever it is.
