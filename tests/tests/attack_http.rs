@@ -42,12 +42,7 @@ fn open_files(pid: u32) -> usize {
 }
 
 fn resident_kib(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    status
-        .lines()
-        .find_map(|line| line.strip_prefix("VmRSS:"))
-        .and_then(|value| value.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or(0)
+    hutong_tests::flood::resident_kib(pid).unwrap_or(0)
 }
 
 /// One `GET path` on a new connection: its status and how long it took, or `None` if it did not
