@@ -441,7 +441,7 @@ fn bad_input_gets_a_clear_refusal_and_changes_nothing() {
     let valid = network
         .fixture
         .issue_business_licence("qd-approval", "370200", 30_001);
-    let mut value = serde_json::to_value(&valid).expect("json");
+    let value = serde_json::to_value(&valid).expect("json");
     assert_eq!(
         post_json(&network, "{\"payload\": "),
         (400, "invalid_body".into())
