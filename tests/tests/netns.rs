@@ -186,8 +186,9 @@ fn one_validator_cut_off_and_healed() {
     assert!(lab.is_running(3));
 }
 
-#[test]
-fn the_chain_commits_with_50_ms_on_every_link() {
+/// With `netem` (a `tc netem` argument list) on every host's outgoing side, the chain commits
+/// [`PROGRESS_BLOCKS`] within [`PROGRESS_WAIT`] and all four agree.
+fn commits_under_netem(netem: &[&str], what: &str) {
     let Some(real) = lab() else {
         return;
     };
@@ -197,7 +198,7 @@ fn the_chain_commits_with_50_ms_on_every_link() {
         return;
     }
     started(lab, network);
-    lab.netem_all(&["delay", "50ms"]);
+    lab.netem_all(netem);
     let from = highest(lab, network, &[0, 1, 2, 3]);
     let took = wait_all_at(
         lab,
@@ -205,35 +206,20 @@ fn the_chain_commits_with_50_ms_on_every_link() {
         &[0, 1, 2, 3],
         from + PROGRESS_BLOCKS,
         PROGRESS_WAIT,
-        "50 ms delay",
+        what,
     );
-    eprintln!("delay 50 ms: {PROGRESS_BLOCKS} blocks in {took:?}");
-    assert_all_agree_past(lab, network, from + PROGRESS_BLOCKS, "50 ms delay");
+    eprintln!("{what}: {PROGRESS_BLOCKS} blocks in {took:?}");
+    assert_all_agree_past(lab, network, from + PROGRESS_BLOCKS, what);
+}
+
+#[test]
+fn the_chain_commits_with_50_ms_on_every_link() {
+    commits_under_netem(&["delay", "50ms"], "50 ms delay");
 }
 
 #[test]
 fn the_chain_commits_with_5_percent_loss_on_every_link() {
-    let Some(real) = lab() else {
-        return;
-    };
-    let Real { lab, network } = &real;
-    if let Some(reason) = lab.netem_unavailable() {
-        eprintln!("skipping: {reason}");
-        return;
-    }
-    started(lab, network);
-    lab.netem_all(&["loss", "5%"]);
-    let from = highest(lab, network, &[0, 1, 2, 3]);
-    let took = wait_all_at(
-        lab,
-        network,
-        &[0, 1, 2, 3],
-        from + PROGRESS_BLOCKS,
-        PROGRESS_WAIT,
-        "5% loss",
-    );
-    eprintln!("loss 5%: {PROGRESS_BLOCKS} blocks in {took:?}");
-    assert_all_agree_past(lab, network, from + PROGRESS_BLOCKS, "5% loss");
+    commits_under_netem(&["loss", "5%"], "5% loss");
 }
 
 #[test]
