@@ -12,18 +12,22 @@
 //! A cut takes the hub's end of a host's link down; a partition moves hosts' hub ends to
 //! `br1`; both drop packets silently, as a real failure does, and heal by undoing it. Delay and
 //! loss are `netem` on each host's `eth0` (its outgoing side, so a link's delay is counted once
-//! per direction).
+//! per direction) where the kernel has `sch_netem`; elsewhere netfilter on each host's incoming
+//! side does the same: `iptables -m statistic` drops, and `NFQUEUE` hands packets to a thread
+//! of the test that gives them back after the delay ([`Holder`]).
 //!
 //! The namespaces get names unique to the test run (the process id and a counter) and are
 //! removed when the [`Lab`] is dropped, also when the test panics; the processes started in
 //! them are ended first, by PID. The test process reaches the nodes' APIs from a thread that
 //! enters the host's namespace for one request and then ends.
 
+use std::collections::VecDeque;
 use std::os::fd::AsFd;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicU32, Ordering};
-use std::time::Duration;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::time::{Duration, Instant};
 
 use crate::{Network, hutong_binary};
 
@@ -84,6 +88,8 @@ pub struct Lab {
     children: Vec<Option<Child>>,
     /// How many namespaces were made, so that a failure half-way removes only those.
     created: Vec<String>,
+    /// The threads that delay packets, when netfilter does it (see [`Lab::impair_all`]).
+    holders: Vec<Holder>,
 }
 
 impl Lab {
@@ -97,6 +103,7 @@ impl Lab {
             hosts: (0..hosts).map(|host| format!("{prefix}-{host}")).collect(),
             children: (0..hosts).map(|_| None).collect(),
             created: Vec::new(),
+            holders: Vec::new(),
         };
         lab.add_namespace(&lab.hub.clone());
         let hub = lab.hub.clone();
@@ -196,12 +203,7 @@ impl Lab {
         // setns moves only the calling thread: a thread of its own enters the namespace,
         // makes the request and ends, leaving the test's threads where they were.
         std::thread::spawn(move || {
-            let file = std::fs::File::open(&namespace).ok()?;
-            rustix::thread::move_into_link_name_space(
-                file.as_fd(),
-                Some(rustix::thread::LinkNameSpaceType::Network),
-            )
-            .ok()?;
+            enter(&namespace).ok()?;
             let agent: ureq::Agent = ureq::Agent::config_builder()
                 .timeout_global(Some(REQUEST_TIMEOUT))
                 .http_status_as_error(false)
@@ -283,21 +285,284 @@ impl Lab {
         None
     }
 
-    /// Applies `netem` with `parameters` (for example `["delay", "50ms"]` or `["loss", "5%"]`)
-    /// to every host's outgoing side.
-    pub fn netem_all(&self, parameters: &[&str]) {
-        for host in &self.hosts {
-            let mut args = vec![
-                "-n", host, "qdisc", "replace", "dev", "eth0", "root", "netem",
-            ];
-            args.extend_from_slice(parameters);
-            run("tc", &args);
+    /// Delays or drops the packets of every link, with `netem` on each host's outgoing side
+    /// where the kernel has it, and otherwise with netfilter on each host's incoming side:
+    /// `iptables -m statistic` drops a share of the packets at random, and the `NFQUEUE`
+    /// target hands every packet to a thread of this process that gives it back to the
+    /// kernel after the delay (see [`Holder`]). Either way a packet is delayed or dropped
+    /// once per direction of a link. Returns the means used.
+    pub fn impair_all(&mut self, impairment: Impairment) -> Result<Means, String> {
+        if self.netem_unavailable().is_none() {
+            let parameters = match impairment {
+                Impairment::Delay(delay) => {
+                    vec!["delay".to_owned(), format!("{}ms", delay.as_millis())]
+                }
+                Impairment::Loss { percent } => vec!["loss".to_owned(), format!("{percent}%")],
+            };
+            for host in &self.hosts {
+                let mut args = vec![
+                    "-n", host, "qdisc", "replace", "dev", "eth0", "root", "netem",
+                ];
+                args.extend(parameters.iter().map(String::as_str));
+                run("tc", &args);
+            }
+            return Ok(Means::Netem);
+        }
+        if let Some(reason) = iptables_unavailable() {
+            return Err(reason);
+        }
+        match impairment {
+            Impairment::Loss { percent } => {
+                assert!(percent > 0 && percent < 100, "a loss of {percent}%");
+                let probability = format!("{:.4}", f64::from(percent) / 100.0);
+                for host in &self.hosts {
+                    // Rule 1 only counts what arrives; rule 2 drops a share of it.
+                    in_namespace(host, "iptables", &["-A", "INPUT", "-i", "eth0"]);
+                    in_namespace(
+                        host,
+                        "iptables",
+                        &[
+                            "-A",
+                            "INPUT",
+                            "-i",
+                            "eth0",
+                            "-m",
+                            "statistic",
+                            "--mode",
+                            "random",
+                            "--probability",
+                            &probability,
+                            "-j",
+                            "DROP",
+                        ],
+                    );
+                }
+            }
+            Impairment::Delay(delay) => {
+                for host in self.hosts.clone() {
+                    // The holder listens before any packet is queued; `--queue-bypass` lets
+                    // packets through unheld if it is gone, so that the lab never wedges.
+                    let holder = Holder::start(&host, delay)?;
+                    self.holders.push(holder);
+                    in_namespace(
+                        &host,
+                        "iptables",
+                        &[
+                            "-A",
+                            "INPUT",
+                            "-i",
+                            "eth0",
+                            "-j",
+                            "NFQUEUE",
+                            "--queue-num",
+                            &HOLDER_QUEUE.to_string(),
+                            "--queue-bypass",
+                        ],
+                    );
+                }
+            }
+        }
+        Ok(Means::Netfilter)
+    }
+
+    /// Packets host `index` dropped on its incoming side under a netfilter loss, and the
+    /// packets that arrived there meanwhile: the counters of the two rules.
+    pub fn netfilter_drops(&self, index: usize) -> (u64, u64) {
+        let output = Command::new("ip")
+            .args(["netns", "exec", &self.hosts[index]])
+            .args([
+                "iptables",
+                "-L",
+                "INPUT",
+                "-v",
+                "-x",
+                "-n",
+                "--line-numbers",
+            ])
+            .output()
+            .expect("iptables -L");
+        let text = String::from_utf8_lossy(&output.stdout);
+        let packets = |rule: &str| {
+            text.lines()
+                .map(|line| line.split_whitespace().collect::<Vec<_>>())
+                .find(|fields| fields.first() == Some(&rule))
+                .and_then(|fields| fields.get(1)?.parse::<u64>().ok())
+                .unwrap_or(0)
+        };
+        (packets("2"), packets("1"))
+    }
+
+    /// How long a TCP connection from host `from` to the API of host `to` takes to open: one
+    /// round trip of the link.
+    pub fn connect_time(&self, from: usize, to: &str) -> Option<Duration> {
+        let namespace = Path::new("/run/netns").join(&self.hosts[from]);
+        let to: std::net::SocketAddr = to.parse().ok()?;
+        std::thread::spawn(move || {
+            enter(&namespace).ok()?;
+            let started = Instant::now();
+            std::net::TcpStream::connect_timeout(&to, REQUEST_TIMEOUT).ok()?;
+            Some(started.elapsed())
+        })
+        .join()
+        .ok()
+        .flatten()
+    }
+}
+
+/// What [`Lab::impair_all`] does to every link.
+#[derive(Clone, Copy, Debug)]
+pub enum Impairment {
+    /// Every packet waits this long, once per direction.
+    Delay(Duration),
+    /// This share of the packets is dropped, at random, once per direction.
+    Loss { percent: u32 },
+}
+
+/// How [`Lab::impair_all`] did it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Means {
+    /// `tc netem` on each host's outgoing side.
+    Netem,
+    /// `iptables` on each host's incoming side (a kernel without `sch_netem`).
+    Netfilter,
+}
+
+/// Why netfilter cannot impair links here, if it cannot: the `iptables` command is missing.
+fn iptables_unavailable() -> Option<String> {
+    let found = Command::new("iptables")
+        .arg("--version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|status| status.success());
+    (!found).then(|| "neither tc netem nor `iptables` is available".to_owned())
+}
+
+/// Runs `program` with `args` inside namespace `namespace`.
+fn in_namespace(namespace: &str, program: &str, args: &[&str]) {
+    let mut all = vec!["netns", "exec", namespace, program];
+    all.extend_from_slice(args);
+    run("ip", &all);
+}
+
+/// Moves the calling thread into the network namespace at `path` (setns moves only the
+/// calling thread).
+fn enter(path: &Path) -> std::io::Result<()> {
+    let file = std::fs::File::open(path)?;
+    rustix::thread::move_into_link_name_space(
+        file.as_fd(),
+        Some(rustix::thread::LinkNameSpaceType::Network),
+    )?;
+    Ok(())
+}
+
+/// The netfilter queue each host's packets are held in (queues belong to a namespace).
+const HOLDER_QUEUE: u16 = 0;
+/// Packets the kernel keeps queued for a holder before it lets more through unheld
+/// (`--queue-bypass`): far above what four validators send in a delay of 50 ms.
+const HOLDER_QUEUE_PACKETS_MAX: u32 = 8_192;
+/// How often a holder looks for packets that are due when none arrive.
+const HOLDER_POLL: Duration = Duration::from_millis(1);
+
+/// A thread in one host's namespace that takes the packets netfilter queues for it and gives
+/// each back (accepted) once it has waited the delay: a delay of the link as the kernel sees
+/// it, for kernels built without `sch_netem`. It stops, giving back what it holds, when
+/// dropped.
+#[derive(Debug)]
+pub struct Holder {
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<Result<u64, String>>>,
+}
+
+impl Holder {
+    fn start(host: &str, delay: Duration) -> Result<Holder, String> {
+        let namespace = Path::new("/run/netns").join(host);
+        let stop = Arc::new(AtomicBool::new(false));
+        let (ready_sender, ready) = std::sync::mpsc::sync_channel(1);
+        let thread = {
+            let stop = stop.clone();
+            std::thread::spawn(move || {
+                let queue = enter(&namespace)
+                    .map_err(|error| format!("entering {}: {error}", namespace.display()))
+                    .and_then(|()| open_queue().map_err(|error| format!("NFQUEUE: {error}")));
+                let mut queue = match queue {
+                    Ok(queue) => {
+                        let _ = ready_sender.send(Ok(()));
+                        queue
+                    }
+                    Err(error) => {
+                        let _ = ready_sender.send(Err(error.clone()));
+                        return Err(error);
+                    }
+                };
+                hold(&mut queue, delay, &stop).map_err(|error| format!("NFQUEUE: {error}"))
+            })
+        };
+        match ready.recv_timeout(REQUEST_TIMEOUT) {
+            Ok(Ok(())) => Ok(Holder {
+                stop,
+                thread: Some(thread),
+            }),
+            Ok(Err(error)) => Err(error),
+            Err(_) => Err("the packet holder did not start".to_owned()),
+        }
+    }
+}
+
+fn open_queue() -> std::io::Result<nfq::Queue> {
+    let mut queue = nfq::Queue::open()?;
+    queue.bind(HOLDER_QUEUE)?;
+    queue.set_queue_max_len(HOLDER_QUEUE, HOLDER_QUEUE_PACKETS_MAX)?;
+    queue.set_nonblocking(true);
+    Ok(queue)
+}
+
+/// Holds every queued packet for `delay`, in arrival order, until `stop`; then gives back what
+/// it holds. Returns how many packets it delayed.
+fn hold(queue: &mut nfq::Queue, delay: Duration, stop: &AtomicBool) -> std::io::Result<u64> {
+    let mut held: VecDeque<(Instant, nfq::Message)> = VecDeque::new();
+    let mut delayed = 0;
+    while !stop.load(Ordering::Relaxed) {
+        loop {
+            match queue.recv() {
+                Ok(message) => held.push_back((Instant::now() + delay, message)),
+                Err(error) if error.kind() == std::io::ErrorKind::WouldBlock => break,
+                Err(error) => return Err(error),
+            }
+        }
+        let now = Instant::now();
+        while held.front().is_some_and(|(due, _)| *due <= now) {
+            let (_, mut message) = held.pop_front().expect("a held packet");
+            message.set_verdict(nfq::Verdict::Accept);
+            queue.verdict(message)?;
+            delayed += 1;
+        }
+        std::thread::sleep(HOLDER_POLL);
+    }
+    for (_, mut message) in held {
+        message.set_verdict(nfq::Verdict::Accept);
+        queue.verdict(message)?;
+    }
+    Ok(delayed)
+}
+
+impl Drop for Holder {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(thread) = self.thread.take() {
+            match thread.join() {
+                Ok(Ok(delayed)) => eprintln!("packet holder: {delayed} packets delayed"),
+                Ok(Err(error)) => eprintln!("packet holder failed: {error}"),
+                Err(_) => eprintln!("packet holder panicked"),
+            }
         }
     }
 }
 
 impl Drop for Lab {
     fn drop(&mut self) {
+        // The holders give back what they hold before the namespaces go.
+        self.holders.clear();
         for child in self.children.iter_mut().filter_map(Option::take) {
             let mut child = child;
             let _ = child.kill();

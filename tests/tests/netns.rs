@@ -4,13 +4,15 @@
 //! common height.
 //!
 //! They need root and iproute2 (`ip`, `tc`), and the delay and loss scenarios a kernel with
-//! `netem`; elsewhere each test says why and passes without running. `.ci/run` runs as root and installs iproute2 when it is missing. The figures these
+//! `netem` or, without it, `iptables` (the statistic match and the NFQUEUE target); elsewhere
+//! each test says why and passes without running. `.ci/run` runs as root and installs iproute2
+//! and iptables when they are missing. The figures these
 //! tests print are recorded in docs/reliability.md ("Real networks").
 
 use std::time::{Duration, Instant};
 
 use hutong_tests::Network;
-use hutong_tests::netns::{self, Lab};
+use hutong_tests::netns::{self, Impairment, Lab, Means};
 
 const VALIDATORS: usize = 4;
 /// The network commits its first blocks within this after the processes start.
@@ -24,6 +26,11 @@ const NO_QUORUM_WATCH: Duration = Duration::from_secs(8);
 /// In-flight messages delivered just before a partition may complete one block; after this
 /// nothing more is in flight.
 const PARTITION_SETTLE: Duration = Duration::from_secs(3);
+
+/// Packets counted before the share lost is judged, and how long the count may take (four
+/// idle validators exchange about 300 packets a second).
+const LOSS_PACKETS_MIN: u64 = 4_000;
+const LOSS_COUNT_WAIT: Duration = Duration::from_secs(40);
 
 /// The lab and the network placed in it. The lab is dropped first: its processes end before
 /// the network's homes are removed.
@@ -186,19 +193,22 @@ fn one_validator_cut_off_and_healed() {
     assert!(lab.is_running(3));
 }
 
-/// With `netem` (a `tc netem` argument list) on every host's outgoing side, the chain commits
-/// [`PROGRESS_BLOCKS`] within [`PROGRESS_WAIT`] and all four agree.
-fn commits_under_netem(netem: &[&str], what: &str) {
-    let Some(real) = lab() else {
+/// With `impairment` on every link, the chain commits [`PROGRESS_BLOCKS`] within
+/// [`PROGRESS_WAIT`] and all four agree. `check` is handed the lab once the impairment is in
+/// place, to show that it acts.
+fn commits_impaired(impairment: Impairment, what: &str, check: impl Fn(&Lab, &Network, Means)) {
+    let Some(mut real) = lab() else {
         return;
     };
+    started(&real.lab, &real.network);
+    let means = match real.lab.impair_all(impairment) {
+        Ok(means) => means,
+        Err(reason) => {
+            eprintln!("skipping: {reason}");
+            return;
+        }
+    };
     let Real { lab, network } = &real;
-    if let Some(reason) = lab.netem_unavailable() {
-        eprintln!("skipping: {reason}");
-        return;
-    }
-    started(lab, network);
-    lab.netem_all(netem);
     let from = highest(lab, network, &[0, 1, 2, 3]);
     let took = wait_all_at(
         lab,
@@ -208,18 +218,71 @@ fn commits_under_netem(netem: &[&str], what: &str) {
         PROGRESS_WAIT,
         what,
     );
-    eprintln!("{what}: {PROGRESS_BLOCKS} blocks in {took:?}");
+    eprintln!("{what} ({means:?}): {PROGRESS_BLOCKS} blocks in {took:?}");
     assert_all_agree_past(lab, network, from + PROGRESS_BLOCKS, what);
+    check(lab, network, means);
+}
+
+/// The API address (host:port) of node `index`.
+fn api_address(network: &Network, index: usize) -> String {
+    network.nodes[index]
+        .api
+        .trim_start_matches("http://")
+        .to_owned()
 }
 
 #[test]
 fn the_chain_commits_with_50_ms_on_every_link() {
-    commits_under_netem(&["delay", "50ms"], "50 ms delay");
+    let delay = Duration::from_millis(50);
+    commits_impaired(
+        Impairment::Delay(delay),
+        "50 ms delay",
+        |lab, network, _| {
+            // A connection takes one round trip: the delay of each direction.
+            let connect = lab
+                .connect_time(0, &api_address(network, 1))
+                .expect("host 0 reaches host 1");
+            eprintln!("50 ms delay: a TCP connection from host 0 to host 1 took {connect:?}");
+            assert!(
+                connect >= 2 * delay,
+                "the links are not delayed: a connection took {connect:?}"
+            );
+        },
+    );
 }
 
 #[test]
 fn the_chain_commits_with_5_percent_loss_on_every_link() {
-    commits_under_netem(&["loss", "5%"], "5% loss");
+    commits_impaired(
+        Impairment::Loss { percent: 5 },
+        "5% loss",
+        |lab, _network, means| {
+            if means != Means::Netfilter {
+                return;
+            }
+            // The kernel counts what the rule dropped: about one packet in twenty, over
+            // enough packets (a binomial share of 4,000 has a standard deviation of 0.35%).
+            let counts = || {
+                (0..VALIDATORS)
+                    .map(|host| lab.netfilter_drops(host))
+                    .fold((0, 0), |(d, a), (dh, ah)| (d + dh, a + ah))
+            };
+            let deadline = Instant::now() + LOSS_COUNT_WAIT;
+            let (dropped, arrived) = loop {
+                let (dropped, arrived) = counts();
+                if arrived >= LOSS_PACKETS_MIN || Instant::now() > deadline {
+                    break (dropped, arrived);
+                }
+                std::thread::sleep(Duration::from_millis(200));
+            };
+            let percent = 100.0 * dropped as f64 / arrived.max(1) as f64;
+            eprintln!("5% loss: {dropped} of {arrived} arriving packets dropped ({percent:.2}%)");
+            assert!(
+                arrived >= LOSS_PACKETS_MIN && (3.5..6.5).contains(&percent),
+                "the links do not lose about 5%: {dropped} of {arrived}"
+            );
+        },
+    );
 }
 
 #[test]
