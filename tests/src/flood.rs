@@ -1,8 +1,12 @@
 //! Helpers for load and attack tests against a running node: a submitter that keeps its
 //! connection, and the resident memory of a node's process read from `/proc`.
 
+use std::collections::BTreeMap;
 use std::path::Path;
-use std::time::Duration;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
 use hutong_core::tx::Transaction;
 
@@ -52,6 +56,123 @@ impl Submitter {
             .ok()
             .and_then(|document| document.get("code")?.as_str().map(str::to_owned));
         Some(Answer { status, code, body })
+    }
+}
+
+/// How long a flood connection waits before it submits a refused transaction again.
+const FLOOD_RETRY_WAIT: Duration = Duration::from_millis(5);
+
+/// One signer's flood: `connections` threads submit `transactions` in order, each one again
+/// until it is admitted (its nonce must not be skipped, or the ones after it would wait),
+/// until they are all admitted, [`Flood::stop`] is called, or `duration_max` has passed.
+/// Every answer is counted by its status and problem code.
+#[derive(Debug)]
+pub struct Flood {
+    stop: Arc<AtomicBool>,
+    answers: Arc<Mutex<BTreeMap<String, u64>>>,
+    admitted: Arc<Mutex<Vec<usize>>>,
+    threads: Vec<JoinHandle<()>>,
+    started: Instant,
+}
+
+impl Flood {
+    pub fn start(
+        api: &str,
+        transactions: Arc<Vec<Transaction>>,
+        connections: usize,
+        duration_max: Duration,
+    ) -> Flood {
+        let stop = Arc::new(AtomicBool::new(false));
+        let answers = Arc::new(Mutex::new(BTreeMap::new()));
+        let admitted = Arc::new(Mutex::new(Vec::new()));
+        let next = Arc::new(AtomicUsize::new(0));
+        let started = Instant::now();
+        let threads = (0..connections)
+            .map(|_| {
+                let (transactions, stop, answers, admitted, next) = (
+                    transactions.clone(),
+                    stop.clone(),
+                    answers.clone(),
+                    admitted.clone(),
+                    next.clone(),
+                );
+                let submitter = Submitter::new(api);
+                std::thread::spawn(move || {
+                    'transactions: loop {
+                        let index = next.fetch_add(1, Ordering::Relaxed);
+                        let Some(transaction) = transactions.get(index) else {
+                            return;
+                        };
+                        loop {
+                            if stop.load(Ordering::Relaxed) || started.elapsed() > duration_max {
+                                return;
+                            }
+                            let answer = submitter.submit(transaction);
+                            let key = match &answer {
+                                Some(answer) => match &answer.code {
+                                    Some(code) => format!("{} {code}", answer.status),
+                                    None => answer.status.to_string(),
+                                },
+                                None => "no answer".to_owned(),
+                            };
+                            *answers.lock().expect("answers").entry(key).or_insert(0) += 1;
+                            if answer.is_some_and(|answer| answer.status == 202) {
+                                admitted.lock().expect("admitted").push(index);
+                                continue 'transactions;
+                            }
+                            std::thread::sleep(FLOOD_RETRY_WAIT);
+                        }
+                    }
+                })
+            })
+            .collect();
+        Flood {
+            stop,
+            answers,
+            admitted,
+            threads,
+            started,
+        }
+    }
+
+    /// How many answers had `key`: the status, and the problem code after a space
+    /// (`"202"`, `"429 signer_share_exceeded"`).
+    pub fn count(&self, key: &str) -> u64 {
+        self.answers
+            .lock()
+            .expect("answers")
+            .get(key)
+            .copied()
+            .unwrap_or(0)
+    }
+
+    /// Every answer so far, by key.
+    pub fn answers(&self) -> BTreeMap<String, u64> {
+        self.answers.lock().expect("answers").clone()
+    }
+
+    /// The indexes (into the flood's transactions) of those admitted, in admission order.
+    pub fn admitted(&self) -> Vec<usize> {
+        self.admitted.lock().expect("admitted").clone()
+    }
+
+    /// Time since the flood started.
+    pub fn elapsed(&self) -> Duration {
+        self.started.elapsed()
+    }
+
+    /// Stops every connection and waits for them.
+    pub fn stop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        for thread in self.threads.drain(..) {
+            thread.join().expect("a flood thread");
+        }
+    }
+}
+
+impl Drop for Flood {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
     }
 }
 
