@@ -137,6 +137,25 @@ pub enum Byzantine {
     /// Equivocating proposer: as proposer it sends up to four different proposals, each to
     /// a part of the validators; its votes are split as with [`Byzantine::SplitVotes`].
     EquivocatingProposer,
+    /// Revived polka: builds, before GST, the situation that line 29's lock condition
+    /// exists for. It runs no machine; it signs its messages itself and schedules the
+    /// network between correct validators (a delay that outlasts the round is a loss, which
+    /// gossip repairs):
+    /// 1. in round 0 every correct validator prevotes the proposal w, but each is shown only
+    ///    a few of the others' prevotes for it, and nil from the adversary: enough to leave
+    ///    the round, not enough to lock; the signed prevotes form a polka nobody saw whole;
+    /// 2. in round 1 the correct validators lock on the new proposal v, and one of them,
+    ///    the decider (drawn from the seed), gets the precommits and decides v, while its
+    ///    own precommit (and the adversary's votes for v, which only it gets) are kept from
+    ///    the others;
+    /// 3. in the first later round it proposes, it re-proposes w with valid round 0, relays
+    ///    the round-0 prevotes for w, and every validator of its kind prevotes and
+    ///    precommits w. A correct validator locked on v in round 1 must prevote nil (line
+    ///    29: its lock is above the valid round); one that prevotes w forks the chain.
+    ///
+    /// Its other votes are nil, sent to each correct validator as it enters a step, so
+    /// that rounds keep moving; after GST it is silent.
+    RevivedPolka,
 }
 
 impl Byzantine {
@@ -376,7 +395,27 @@ impl Scenario {
                 site_restarts: true,
                 ..Scenario::adversary("split-votes-restarts-4", 4, Byzantine::SplitVotes, 1)
             },
+            Scenario::revived_polka("revived-polka-4", 4, 1, 20_000),
+            Scenario::revived_polka("revived-polka-7", 7, 2, 20_000),
         ]
+    }
+
+    /// The revived-polka adversary ([`Byzantine::RevivedPolka`]) with `byzantine` revivers
+    /// among `validators` of power 1. It schedules the network itself before GST, so the
+    /// network drops nothing at random and delays by 1 to 100 ms; GST leaves it the rounds
+    /// it needs to become the proposer after round 1.
+    fn revived_polka(
+        name: &'static str,
+        validators: usize,
+        byzantine: usize,
+        gst_ms: u64,
+    ) -> Scenario {
+        Scenario {
+            gst_ms,
+            delay_before_gst_ms: (1, 100),
+            drop_per_mille_before_gst: 0,
+            ..Scenario::adversary(name, validators, Byzantine::RevivedPolka, byzantine)
+        }
     }
 
     /// The negative controls: each adversary with f + 1 Byzantine of 3f + 1 (a third of the
@@ -422,6 +461,12 @@ impl Scenario {
                 4,
                 Byzantine::EquivocatingProposer,
                 2,
+            )),
+            control(Scenario::revived_polka(
+                "revived-polka-4-control",
+                4,
+                2,
+                20_000,
             )),
         ]
     }
@@ -551,6 +596,9 @@ pub struct Report {
     /// Validators caught by a site-wide restart, by the step they were in: propose,
     /// prevote, precommit.
     pub site_crashes_by_step: [u64; 3],
+    /// Heights at which a [`Byzantine::RevivedPolka`] adversary re-proposed its round-0
+    /// value to correct validators locked on another value after the decider decided.
+    pub revived_polkas: u64,
 }
 
 #[derive(Clone, Debug)]
@@ -659,6 +707,14 @@ pub struct Simulation<K: Keys> {
     site_down: bool,
     /// Signers outside the validator set (the outsiders of [`Scenario::outsiders`]).
     outsiders: Vec<K::Signer>,
+    /// The [`Byzantine::RevivedPolka`] validators, by index.
+    revivers: Vec<usize>,
+    /// The revivers' votes already sent, by (recipient, height, round, step).
+    revived_votes_sent: BTreeSet<(usize, Height, Round, Step)>,
+    /// The rounds whose proposal the revivers have dealt with, by (height, round).
+    revived_proposals_sent: BTreeSet<(Height, Round)>,
+    /// The round and value of the revived polka, by height.
+    revived_attacks: BTreeMap<Height, (Round, SimValue)>,
     #[cfg(feature = "mutants")]
     mutant: Option<crate::mutants::Mutant>,
 }
@@ -712,6 +768,15 @@ impl<K: Keys> Simulation<K> {
             });
         }
         let verifier = keys.verifier();
+        let revivers = (0..count)
+            .filter(|index| {
+                byzantine_indexes
+                    .iter()
+                    .position(|byzantine| byzantine == index)
+                    .and_then(|position| scenario.byzantine.get(position))
+                    == Some(&Byzantine::RevivedPolka)
+            })
+            .collect();
         let outsiders = (count..count + scenario.outsiders)
             .map(|index| keys.signer(index))
             .collect();
@@ -778,6 +843,10 @@ impl<K: Keys> Simulation<K> {
             site_crash_on: None,
             site_down: false,
             outsiders,
+            revivers,
+            revived_votes_sent: BTreeSet::new(),
+            revived_proposals_sent: BTreeSet::new(),
+            revived_attacks: BTreeMap::new(),
             #[cfg(feature = "mutants")]
             mutant: None,
         })
@@ -915,7 +984,12 @@ impl<K: Keys> Simulation<K> {
         let Some(node) = self.nodes.get_mut(index) else {
             return Ok(());
         };
-        if node.machine.is_some() || node.role == Role::Byzantine(Byzantine::Silent) {
+        if node.machine.is_some()
+            || matches!(
+                node.role,
+                Role::Byzantine(Byzantine::Silent | Byzantine::RevivedPolka)
+            )
+        {
             return Ok(());
         }
         let built = match node.persisted.clone() {
@@ -1200,6 +1274,9 @@ impl<K: Keys> Simulation<K> {
             }
             return Ok(());
         }
+        if self.withheld_by_reviver(to, &message) {
+            return Ok(());
+        }
         if let NetMessage::Proposal(proposal) = &message {
             self.shown
                 .entry((to, proposal.proposal.height, proposal.proposal.round))
@@ -1260,6 +1337,9 @@ impl<K: Keys> Simulation<K> {
             }
             for action in actions {
                 self.apply(index, action, &mut inputs)?;
+            }
+            if correct && position_after != position_before && !self.revivers.is_empty() {
+                self.revived_polka_react(index);
             }
             if site_crash {
                 self.crash_site(index);
@@ -1568,6 +1648,206 @@ impl<K: Keys> Simulation<K> {
             }
             _ => self.broadcast(index, &NetMessage::Vote(vote)),
         }
+    }
+
+    /// Whether the revived-polka adversary, which schedules the network before GST, keeps
+    /// this message from correct validator `to` (see [`Byzantine::RevivedPolka`]): in round
+    /// 0, the correct validators' prevotes for a value from anyone but the few after `to` in
+    /// a ring of the correct validators, while `to` is in round 0; in round 1, the decider's
+    /// precommit for a value and the revivers' votes for a value from everyone but the
+    /// decider. Only votes of the height `to` is at.
+    fn withheld_by_reviver(&self, to: usize, message: &NetMessage) -> bool {
+        if self.revivers.is_empty() || self.now_ms >= self.scenario.gst_ms || !self.is_correct(to) {
+            return false;
+        }
+        let NetMessage::Vote(vote) = message else {
+            return false;
+        };
+        let vote = &vote.vote;
+        let Some((height, round, _)) = self
+            .nodes
+            .get(to)
+            .and_then(|node| node.machine.as_ref())
+            .and_then(|machine| machine.position())
+        else {
+            return false;
+        };
+        if vote.value.is_none() || vote.height != height {
+            return false;
+        }
+        let Some(signer) = self.validator_set.position(&vote.validator) else {
+            return false;
+        };
+        match vote.round {
+            0 if vote.vote_type == crate::types::VoteType::Prevote && round == 0 => {
+                let correct = self.correct_indexes();
+                let ring = |index: usize| correct.iter().position(|other| *other == index);
+                let (Some(from_position), Some(to_position)) = (ring(signer), ring(to)) else {
+                    return false;
+                };
+                let distance = (from_position + correct.len() - to_position) % correct.len();
+                distance != 0 && distance > self.revived_prevotes_shown()
+            }
+            1 => {
+                let decider = self.revived_decider(height);
+                Some(to) != decider
+                    && (self.revivers.contains(&signer)
+                        || (vote.vote_type == crate::types::VoteType::Precommit
+                            && Some(signer) == decider))
+            }
+            _ => false,
+        }
+    }
+
+    /// How many other correct validators' round-0 prevotes each correct validator is shown:
+    /// with its own and the revivers' nil prevotes, a quorum of any prevotes (so that it
+    /// leaves the round on its prevote timeout) and never a quorum for the value (equal
+    /// powers: these scenarios give every validator power 1).
+    fn revived_prevotes_shown(&self) -> usize {
+        (self.validator_set.quorum_power() as usize).saturating_sub(1 + self.revivers.len())
+    }
+
+    fn correct_indexes(&self) -> Vec<usize> {
+        (0..self.nodes.len())
+            .filter(|index| self.is_correct(*index))
+            .collect()
+    }
+
+    /// The correct validator the revived-polka adversary lets decide `height` in round 1.
+    fn revived_decider(&self, height: Height) -> Option<usize> {
+        let correct = self.correct_indexes();
+        let mut rng = Rng::new(self.seed ^ height.wrapping_mul(0xd6e8_feb8_6659_fd93));
+        correct
+            .get(rng.below(correct.len() as u64) as usize)
+            .copied()
+    }
+
+    /// The revivers' part when correct validator `to` has just moved (see
+    /// [`Byzantine::RevivedPolka`]): the round's proposal if a reviver proposes it, and
+    /// their votes of the steps `to` has reached, sent to `to`.
+    fn revived_polka_react(&mut self, to: usize) {
+        if self.now_ms >= self.scenario.gst_ms {
+            return;
+        }
+        let Some((height, round, step)) = self
+            .nodes
+            .get(to)
+            .and_then(|node| node.machine.as_ref())
+            .and_then(|machine| machine.position())
+        else {
+            return;
+        };
+        let proposer = self
+            .validator_set
+            .position(&self.validator_set.proposer(height, round));
+        if let Some(proposer) = proposer.filter(|proposer| self.revivers.contains(proposer))
+            && self.revived_proposals_sent.insert((height, round))
+        {
+            if round <= 1 {
+                let mut value = [0u8; 32];
+                value[0] = proposer as u8;
+                value[1..9].copy_from_slice(&height.to_be_bytes());
+                value[9..13].copy_from_slice(&round.to_be_bytes());
+                value[13..21].copy_from_slice(&self.rng.next_u64().to_be_bytes());
+                self.revived_propose(proposer, height, round, value, None);
+            } else if !self.revive_polka(proposer, height, round) {
+                // Not ready (the decider has not decided yet): try again on the next move.
+                self.revived_proposals_sent.remove(&(height, round));
+            }
+        }
+        for (vote_step, vote_type) in [
+            (Step::Prevote, crate::types::VoteType::Prevote),
+            (Step::Precommit, crate::types::VoteType::Precommit),
+        ] {
+            if vote_step > step
+                || !self
+                    .revived_votes_sent
+                    .insert((to, height, round, vote_step))
+            {
+                continue;
+            }
+            let value = match self.revived_attacks.get(&height) {
+                Some((attack_round, value)) if *attack_round == round => Some(*value),
+                _ if round == 1 && self.revived_decider(height) == Some(to) => {
+                    self.shown.get(&(to, height, 1)).copied()
+                }
+                _ => None,
+            };
+            for reviver in self.revivers.clone() {
+                let vote = self.signed_vote(reviver, vote_type, height, round, value);
+                self.send(reviver, to, NetMessage::Vote(vote));
+            }
+        }
+    }
+
+    fn revived_propose(
+        &mut self,
+        proposer: usize,
+        height: Height,
+        round: Round,
+        value: SimValue,
+        valid_round: Option<Round>,
+    ) {
+        let Some(id) = self.nodes.get(proposer).map(|node| node.id) else {
+            return;
+        };
+        let proposal = crate::messages::Proposal {
+            height,
+            round,
+            value,
+            valid_round,
+            proposer: id,
+        };
+        let signature = self.sign(proposer, &proposal.sign_bytes(SIM_CHAIN_ID));
+        self.proposed.insert(value);
+        self.broadcast(
+            proposer,
+            &NetMessage::Proposal(SignedProposal {
+                proposal,
+                signature,
+            }),
+        );
+    }
+
+    /// Step 3 of [`Byzantine::RevivedPolka`]: once the decider has decided `height`, the
+    /// reviver `proposer` re-proposes in `round` the value correct validators prevoted in
+    /// round 0, with valid round 0, relays those prevotes, and every reviver prevotes it in
+    /// round 0 and prevotes and precommits it in `round`. False when not ready.
+    fn revive_polka(&mut self, proposer: usize, height: Height, round: Round) -> bool {
+        let Some(decided) = self
+            .revived_decider(height)
+            .and_then(|decider| self.nodes.get(decider))
+            .and_then(|node| node.decisions.get(&height))
+            .map(|certificate| certificate.value)
+        else {
+            return false;
+        };
+        let Some((value, prevotes)) = self.prevoted.get(&(height, 0)).and_then(|by_value| {
+            by_value
+                .iter()
+                .filter(|(value, _)| **value != decided)
+                .max_by_key(|(_, prevotes)| prevotes.len())
+                .map(|(value, prevotes)| (*value, prevotes.clone()))
+        }) else {
+            return false;
+        };
+        self.revived_attacks.insert(height, (round, value));
+        self.report.revived_polkas += 1;
+        self.revived_propose(proposer, height, round, value, Some(0));
+        for prevote in prevotes {
+            self.broadcast(proposer, &NetMessage::Vote(prevote));
+        }
+        for reviver in self.revivers.clone() {
+            for (vote_type, vote_round) in [
+                (crate::types::VoteType::Prevote, 0),
+                (crate::types::VoteType::Prevote, round),
+                (crate::types::VoteType::Precommit, round),
+            ] {
+                let vote = self.signed_vote(reviver, vote_type, height, vote_round, Some(value));
+                self.broadcast(reviver, &NetMessage::Vote(vote));
+            }
+        }
+        true
     }
 
     /// For the forger: a (round, value) below `round` that correct validators prevoted and

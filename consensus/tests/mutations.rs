@@ -3,8 +3,7 @@
 //! claims. Needs the `mutants` feature (test-only): `scripts/mutations`, or
 //! `cargo test -p hutong-consensus --release --features mutants --test mutations -- --nocapture`.
 //!
-//! `HUTONG_MUTANT=<name>` runs one mutant; `HUTONG_MUTANTS_SKIP=<name>,<name>` leaves some out
-//! (CI leaves out the one the simulation does not catch yet, see `docs/consensus.md`);
+//! `HUTONG_MUTANT=<name>` runs one mutant; `HUTONG_MUTANTS_SKIP=<name>,<name>` leaves some out;
 //! `HUTONG_MUTATION_SEEDS` sets the budget (seeds per scenario, `SEEDS` by default).
 
 use std::time::Instant;

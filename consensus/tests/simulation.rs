@@ -36,6 +36,7 @@ fn run_seeds(scenario: &Scenario, first_seed: u64, count: u64) -> Result<Report,
         summary.evidence_recorded += report.evidence_recorded;
         summary.crashes += report.crashes;
         summary.events += report.events;
+        summary.revived_polkas += report.revived_polkas;
         for (total, count) in summary
             .site_crashes_by_step
             .iter_mut()
@@ -121,6 +122,32 @@ scenario_tests! {
     equivocating_proposer_4 => "equivocating-proposer-4",
     outsiders_4 => "outsiders-4",
     split_votes_restarts_4 => "split-votes-restarts-4",
+    revived_polka_4 => "revived-polka-4",
+    revived_polka_7 => "revived-polka-7",
+}
+
+/// The revived-polka adversary reaches its third step in most runs: a correct validator has
+/// decided v and the others, locked on v, are offered the round-0 value with its polka. A
+/// run where it never gets there would pass without testing line 29.
+#[test]
+fn the_revived_polka_is_offered_to_locked_validators() {
+    for name in ["revived-polka-4", "revived-polka-7"] {
+        let scenario = Scenario::named(name).expect("the scenario exists");
+        let seeds = 50;
+        let offered = (0..seeds)
+            .filter(|seed| {
+                sim::run(&scenario, *seed)
+                    .unwrap_or_else(|failure| panic!("{failure}"))
+                    .revived_polkas
+                    > 0
+            })
+            .count();
+        eprintln!("{name}: the revived polka offered in {offered} of {seeds} seeds");
+        assert!(
+            offered * 2 > seeds as usize,
+            "{name}: offered in {offered} of {seeds} seeds"
+        );
+    }
 }
 
 /// Seeds a negative control may take to show its violation.
