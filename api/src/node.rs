@@ -96,6 +96,7 @@ pub struct NodeInfo {
 /// | `Duplicate` | 409 | `duplicate_transaction` |
 /// | `NonceTaken` | 409 | `nonce_taken` |
 /// | `SignerShareExceeded` | 429 + `Retry-After` | `signer_share_exceeded` |
+/// | `WriteQuotaExceeded` | 429 + `Retry-After` | `write_quota_exceeded` |
 /// | `Busy` | 503 + `Retry-After` | `mempool_full` |
 /// | `Unavailable` | 503 | `not_ready` |
 ///
@@ -123,6 +124,13 @@ pub enum SubmitError {
     /// The signer holds its whole share of the node's mempool; `detail` names the share.
     #[error("{detail}")]
     SignerShareExceeded {
+        detail: String,
+        retry_after_seconds: u64,
+    },
+    /// The signer has written, or has waiting, all that its write quota on the ledger takes in
+    /// the current window (ADR 0029); `detail` names the quota and the window's last height.
+    #[error("{detail}")]
+    WriteQuotaExceeded {
         detail: String,
         retry_after_seconds: u64,
     },
@@ -178,6 +186,15 @@ impl From<SubmitError> for ApiError {
             } => ApiError::new(
                 StatusCode::TOO_MANY_REQUESTS,
                 "signer_share_exceeded",
+                detail,
+            )
+            .retry_after(retry_after_seconds),
+            SubmitError::WriteQuotaExceeded {
+                retry_after_seconds,
+                ..
+            } => ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "write_quota_exceeded",
                 detail,
             )
             .retry_after(retry_after_seconds),

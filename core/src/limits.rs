@@ -47,6 +47,20 @@ pub const PENDING_VALIDATOR_CHANGES_MAX: usize = 16;
 /// How far ahead a validator-set change may be scheduled, in blocks.
 pub const VALIDATOR_CHANGE_DELAY_BLOCKS_MAX: u64 = 1_000_000;
 
+/// Fewest transactions a write quota may allow per window (ADR 0029): a quota of none would
+/// be a suspension, which is the governors' `update_authority` taking the roles away.
+pub const WRITE_QUOTA_TRANSACTIONS_MIN: u64 = 1;
+/// Fewest blocks in a write quota's window.
+pub const WRITE_QUOTA_WINDOW_BLOCKS_MIN: u64 = 1;
+/// Most blocks in a write quota's window: an authority that spent its quota writes again
+/// within this many blocks (four hours of idle heartbeats at the default 2 s), whatever the
+/// governors set.
+pub const WRITE_QUOTA_WINDOW_BLOCKS_MAX: u64 = 7_200;
+/// Most transactions a write quota may allow per window: as many as full blocks of one signer
+/// through the longest window could hold; a larger number could never be reached.
+pub const WRITE_QUOTA_TRANSACTIONS_MAX: u64 =
+    WRITE_QUOTA_WINDOW_BLOCKS_MAX * BLOCK_TRANSACTIONS_MAX as u64;
+
 /// Most transactions in one block.
 pub const BLOCK_TRANSACTIONS_MAX: usize = 10_000;
 /// Largest block body (the transactions' canonical bytes together).
@@ -82,4 +96,13 @@ const _: () = {
     // A revoked grant can be given again at least once: the grant keeps its history.
     assert!(GRANT_PERIODS_MAX >= 2);
     assert!(BLOCK_TRANSACTIONS_MAX * 64 <= BLOCK_BYTES_MAX);
+    // A write quota allows at least one transaction in a window of at least one block, and
+    // its largest allowance is what the longest window's blocks can hold, no more.
+    assert!(WRITE_QUOTA_TRANSACTIONS_MIN >= 1 && WRITE_QUOTA_WINDOW_BLOCKS_MIN >= 1);
+    assert!(WRITE_QUOTA_TRANSACTIONS_MIN <= WRITE_QUOTA_TRANSACTIONS_MAX);
+    assert!(WRITE_QUOTA_WINDOW_BLOCKS_MIN <= WRITE_QUOTA_WINDOW_BLOCKS_MAX);
+    assert!(
+        WRITE_QUOTA_TRANSACTIONS_MAX
+            == WRITE_QUOTA_WINDOW_BLOCKS_MAX * BLOCK_TRANSACTIONS_MAX as u64
+    );
 };

@@ -729,6 +729,10 @@ pub enum RecordKey {
     Governors,
     /// An equivocation recorded on the ledger (ADR 0009).
     Evidence(crate::evidence::EvidenceKey),
+    /// A write quota set by the governors (ADR 0029).
+    WriteQuota(crate::quota::QuotaScope),
+    /// An authority's count of transactions in its quota's window (ADR 0029).
+    WriteCount(AuthorityId),
 }
 
 impl RecordKey {
@@ -764,6 +768,10 @@ pub enum Record {
     Governors(Vec<AuthorityId>),
     /// An equivocation recorded on the ledger (ADR 0009).
     Evidence(crate::evidence::EvidenceRecord),
+    /// A write quota set by the governors (ADR 0029).
+    WriteQuota(crate::quota::WriteQuotaRecord),
+    /// An authority's count of transactions in its quota's window (ADR 0029).
+    WriteCount(crate::quota::WriteCount),
 }
 
 impl Record {
@@ -785,6 +793,8 @@ impl Record {
             Record::Nodes(_) => RecordKey::Nodes,
             Record::Governors(_) => RecordKey::Governors,
             Record::Evidence(record) => RecordKey::Evidence(record.key.clone()),
+            Record::WriteQuota(record) => RecordKey::WriteQuota(record.scope.clone()),
+            Record::WriteCount(count) => RecordKey::WriteCount(count.authority.clone()),
         }
     }
 

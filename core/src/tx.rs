@@ -15,6 +15,7 @@ use crate::crypto::{self, PublicKey, SecretKey, Signature};
 use crate::hash::Hash32;
 use crate::ident::{RegionCode, Uscc};
 use crate::limits;
+use crate::quota::{QuotaScope, WriteQuota};
 use crate::records::{
     AuthorityId, FaceValue, FieldSchema, Height, Holder, HolderKind, IssuedBy, LicenceNumber,
     NodeChange, ObjectionOutcome, Role, StatusAction, TimeMs, TypeCode,
@@ -183,6 +184,12 @@ pub enum TxBody {
         changes: Vec<NodeChange>,
         effective_height: Height,
     },
+    /// Governors: the write quota of one authority, or the default of every authority without
+    /// one of its own (`None` clears it; ADR 0029).
+    SetWriteQuota {
+        scope: QuotaScope,
+        quota: Option<WriteQuota>,
+    },
 }
 
 impl TxBody {
@@ -203,6 +210,7 @@ impl TxBody {
             TxBody::FileObjection { .. } => "file_objection",
             TxBody::ResolveObjection { .. } => "resolve_objection",
             TxBody::ChangeValidators { .. } => "change_validators",
+            TxBody::SetWriteQuota { .. } => "set_write_quota",
         }
     }
 
@@ -216,6 +224,7 @@ impl TxBody {
                 | TxBody::GrantIssuance { .. }
                 | TxBody::RevokeGrant { .. }
                 | TxBody::ChangeValidators { .. }
+                | TxBody::SetWriteQuota { .. }
         )
     }
 
@@ -272,6 +281,15 @@ pub enum FormError {
     DuplicateEndorsement(String),
     #[error("`{field}` lists {value} twice")]
     Duplicate { field: &'static str, value: String },
+    #[error("`{field}` is {value}; it must be between {min} and {max}")]
+    OutOfRange {
+        field: &'static str,
+        value: u64,
+        min: u64,
+        max: u64,
+    },
+    #[error("the default write quota cannot be unlimited: clear it (`quota: null`) instead")]
+    UnlimitedDefaultQuota,
 }
 
 const IDENTIFIER_ALLOWED: &str = "lowercase letters a-z, digits 0-9 and '-'";
@@ -568,6 +586,9 @@ impl TxBody {
                     }
                 }
                 Ok(())
+            }
+            TxBody::SetWriteQuota { scope, quota } => {
+                crate::quota::check_quota_form(scope, quota.as_ref())
             }
         }
     }
@@ -982,6 +1003,29 @@ mod canonical_properties {
         })
     }
 
+    /// A write quota within its bounds, of one authority or the default.
+    fn write_quota() -> impl Strategy<Value = TxBody> {
+        use crate::quota::{QuotaScope, WriteQuota};
+        (
+            proptest::option::of(authority()),
+            limits::WRITE_QUOTA_TRANSACTIONS_MIN..=limits::WRITE_QUOTA_TRANSACTIONS_MAX,
+            limits::WRITE_QUOTA_WINDOW_BLOCKS_MIN..=limits::WRITE_QUOTA_WINDOW_BLOCKS_MAX,
+            0u8..3,
+        )
+            .prop_map(|(authority, max_transactions, window_blocks, choice)| {
+                let scope = authority.map_or(QuotaScope::Default, QuotaScope::Authority);
+                let quota = match (choice, &scope) {
+                    (0, _) => None,
+                    (1, QuotaScope::Authority(_)) => Some(WriteQuota::Unlimited),
+                    _ => Some(WriteQuota::Limited {
+                        max_transactions,
+                        window_blocks,
+                    }),
+                };
+                TxBody::SetWriteQuota { scope, quota }
+            })
+    }
+
     /// Every kind of body.
     fn body() -> impl Strategy<Value = TxBody> {
         prop_oneof![
@@ -1130,6 +1174,7 @@ mod canonical_properties {
                     effective_height,
                 }
             }),
+            write_quota(),
         ]
     }
 

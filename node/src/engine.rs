@@ -318,7 +318,12 @@ impl Engine {
         let pending = shared
             .mempool
             .lock()
-            .map(|mempool| mempool.has_ready(|signer| shared.committed_next_nonce(signer)))
+            .map(|mempool| {
+                mempool.has_ready_within(
+                    |signer| shared.committed_next_nonce(signer),
+                    |signer| shared.quota_room(signer),
+                )
+            })
             .unwrap_or(false);
         Some(if pending {
             requested + Duration::from_millis(self.config.batch_wait_ms)
@@ -562,10 +567,11 @@ impl Engine {
             .mempool
             .lock()
             .map(|mempool| {
-                mempool.candidates(
+                mempool.candidates_within(
                     self.config.block_transactions_max,
                     self.config.block_signer_transactions_max(),
                     |signer| shared.committed_next_nonce(signer),
+                    |signer| shared.quota_room(signer),
                 )
             })
             .unwrap_or_default();
@@ -595,11 +601,17 @@ impl Engine {
             && let Ok(mut mempool) = self.shared.mempool.lock()
         {
             // A transaction after one of its signer's that the block left out waits for
-            // that nonce again (it may be submitted anew); the others are refused for good.
+            // that nonce again (it may be submitted anew), and one beyond its signer's write
+            // quota waits for the next window; the others are refused for good.
             let refused: Vec<&(Hash32, RuleError)> = execution
                 .rejected
                 .iter()
-                .filter(|(_, error)| !matches!(error, RuleError::NonceGap { .. }))
+                .filter(|(_, error)| {
+                    !matches!(
+                        error,
+                        RuleError::NonceGap { .. } | RuleError::WriteQuotaExceeded { .. }
+                    )
+                })
                 .collect();
             let ids: Vec<Hash32> = refused.iter().map(|(id, _)| *id).collect();
             mempool.remove(&ids);

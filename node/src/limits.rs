@@ -61,6 +61,11 @@ pub const DECISION_WAIT: Duration = Duration::from_secs(30);
 /// fill it before eviction levels them (ADR 0020).
 pub const MEMPOOL_SIGNER_SHARE_PERCENT_DEFAULT: usize = 25;
 
+/// The `Retry-After` of a 429 `write_quota_exceeded` (ADR 0029). A quota's window ends at a
+/// height, not a time, and the answer names that height; a client that retries sooner than
+/// this is told the same again.
+pub const WRITE_QUOTA_RETRY_AFTER_SECONDS: u64 = 10;
+
 /// Most transactions one admission evicts from the full mempool to make room (ADR 0020): with
 /// transactions of at least a few hundred bytes, enough to make room for the largest one
 /// ([`core_limits::TX_BYTES_MAX`]); it bounds the work one submission can cause.
@@ -243,6 +248,8 @@ const _: () = {
         MEMPOOL_SIGNER_SHARE_PERCENT_DEFAULT >= 1 && MEMPOOL_SIGNER_SHARE_PERCENT_DEFAULT <= 100
     );
     assert!(BLOCK_SIGNER_SHARE_PERCENT_DEFAULT >= 1 && BLOCK_SIGNER_SHARE_PERCENT_DEFAULT <= 100);
+    // A quota's 429 asks for a wait of at least a second, like the other 429s.
+    assert!(WRITE_QUOTA_RETRY_AFTER_SECONDS >= 1);
     // Evicting up to the bound frees room for the largest transaction when the evicted ones
     // are of the smallest useful size (an issuance is several hundred bytes).
     assert!(EVICTIONS_PER_ADMISSION_MAX * 128 >= core_limits::TX_BYTES_MAX);

@@ -15,12 +15,17 @@
 //! admitted. When the pool as a whole is full, a signer that holds fewer transactions than the
 //! largest holder makes room by evicting that holder's highest nonce (ADR 0020). A block is
 //! offered the signers' runs round-robin, each signer at most its share of the block.
+//!
+//! A signer held to a write quota by the ledger (ADR 0029) is admitted only as many counted
+//! transactions as its quota's window still takes, counting those already waiting here, and a
+//! block is offered no more of them than the window takes.
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 
 use crate::limits::{EVICTIONS_PER_ADMISSION_MAX, WAITING_MS_MAX};
 use hutong_core::hash::Hash32;
-use hutong_core::records::AuthorityId;
+use hutong_core::quota::{Allowance, counts_against_quota};
+use hutong_core::records::{AuthorityId, Height};
 use hutong_core::tx::Transaction;
 
 /// The code a transaction evicted from the full pool is remembered with (its status query
@@ -95,6 +100,19 @@ pub enum AdmitError {
         share_transactions: usize,
         share_bytes: usize,
     },
+    #[error(
+        "{signer} may write {limit} transactions in the window of {window_blocks} blocks that \
+         ends at height {window_end}; {used} are committed and {waiting} wait in the mempool; \
+         retry from height {}", .window_end.saturating_add(1)
+    )]
+    WriteQuotaExceeded {
+        signer: AuthorityId,
+        limit: u64,
+        window_blocks: u64,
+        used: u64,
+        waiting: u64,
+        window_end: Height,
+    },
 }
 
 /// What the pool holds of one signer.
@@ -123,6 +141,9 @@ pub struct Mempool {
     by_nonce: HashMap<AuthorityId, BTreeMap<u64, Hash32>>,
     /// What each signer with waiting transactions holds (the same signers as `by_nonce`).
     holdings: HashMap<AuthorityId, Holding>,
+    /// How many of each signer's waiting transactions count against a write quota (signers
+    /// with none are absent).
+    quota_counted: HashMap<AuthorityId, u64>,
     next_sequence: u64,
     bytes: usize,
     rejections: HashMap<Hash32, (String, String)>,
@@ -137,6 +158,7 @@ impl Mempool {
             order: BTreeMap::new(),
             by_nonce: HashMap::new(),
             holdings: HashMap::new(),
+            quota_counted: HashMap::new(),
             next_sequence: 0,
             bytes: 0,
             rejections: HashMap::new(),
@@ -166,6 +188,36 @@ impl Mempool {
     /// costly admission checks, and again on insertion).
     pub fn has_room(&self, signer: &AuthorityId, size_bytes: usize) -> Result<(), AdmitError> {
         self.evictions_for(signer, size_bytes).map(|_| ())
+    }
+
+    /// Whether `transaction` fits in what its signer's write quota still allows (`allowance`,
+    /// by the committed state at the next height; `None`: no quota applies), counting the
+    /// signer's counted transactions already waiting. Checked before the costly admission
+    /// checks and again on insertion.
+    pub fn check_write_quota(
+        &self,
+        transaction: &Transaction,
+        allowance: Option<Allowance>,
+    ) -> Result<(), AdmitError> {
+        let Some(allowance) = allowance else {
+            return Ok(());
+        };
+        if !counts_against_quota(&transaction.payload.body) {
+            return Ok(());
+        }
+        let signer = &transaction.payload.signer;
+        let waiting = self.quota_counted.get(signer).copied().unwrap_or(0);
+        if waiting >= allowance.remaining() {
+            return Err(AdmitError::WriteQuotaExceeded {
+                signer: signer.clone(),
+                limit: allowance.limit,
+                window_blocks: allowance.window_blocks,
+                used: allowance.used,
+                waiting,
+                window_end: allowance.window_end,
+            });
+        }
+        Ok(())
     }
 
     /// What `signer` holds: transactions and bytes.
@@ -308,6 +360,9 @@ impl Mempool {
             .entry(signer.clone())
             .or_default()
             .insert(nonce, id);
+        if counts_against_quota(&transaction.payload.body) {
+            *self.quota_counted.entry(signer.clone()).or_default() += 1;
+        }
         let holding = self.holdings.entry(signer).or_default();
         holding.transactions += 1;
         holding.bytes += size_bytes;
@@ -334,17 +389,33 @@ impl Mempool {
         self.entries.get(id).map(|entry| entry.received_at_ms)
     }
 
+    /// [`Mempool::candidates_within`] with no write quota.
+    #[cfg(test)]
+    pub fn candidates(
+        &self,
+        count_max: usize,
+        signer_count_max: usize,
+        next_nonce: impl Fn(&AuthorityId) -> Option<u64>,
+    ) -> Vec<Transaction> {
+        self.candidates_within(count_max, signer_count_max, next_nonce, |_| None)
+    }
+
     /// Up to `count_max` transactions for a block, at most `signer_count_max` of any one
     /// signer: for each signer the run of nonces that follows its committed one (`next_nonce`:
     /// the nonce a signer's next transaction must carry) without a gap, taken round-robin
     /// across the signers (in the order their oldest waiting transactions arrived), one
     /// transaction of each in turn, so that each signer's nonces stay in order and one
     /// signer's backlog does not crowd the others out of the block.
-    pub fn candidates(
+    ///
+    /// Each signer's run also ends before the counted transaction that would pass what its
+    /// write quota still takes in the block's window (`quota_room`: how many more counted
+    /// transactions the window takes, `None` when no quota applies).
+    pub fn candidates_within(
         &self,
         count_max: usize,
         signer_count_max: usize,
         next_nonce: impl Fn(&AuthorityId) -> Option<u64>,
+        quota_room: impl Fn(&AuthorityId) -> Option<u64>,
     ) -> Vec<Transaction> {
         let run_max = signer_count_max.min(count_max);
         let mut runs: Vec<Vec<&Transaction>> = Vec::new();
@@ -363,11 +434,19 @@ impl Mempool {
                 continue;
             };
             let mut run = Vec::new();
+            let room = quota_room(signer);
+            let mut counted = 0u64;
             for (nonce, id) in nonces.range(expected..) {
                 if *nonce != expected || run.len() >= run_max {
                     break;
                 }
                 if let Some(entry) = self.entries.get(id) {
+                    if counts_against_quota(&entry.transaction.payload.body) {
+                        if room.is_some_and(|room| counted >= room) {
+                            break;
+                        }
+                        counted += 1;
+                    }
                     run.push(&entry.transaction);
                 }
                 expected += 1;
@@ -392,11 +471,29 @@ impl Mempool {
         picked
     }
 
-    /// Whether some signer's next nonce (`next_nonce`, by the committed state) waits here: a
-    /// block would hold a transaction.
+    /// [`Mempool::has_ready_within`] with no write quota.
+    #[cfg(test)]
     pub fn has_ready(&self, next_nonce: impl Fn(&AuthorityId) -> Option<u64>) -> bool {
+        self.has_ready_within(next_nonce, |_| None)
+    }
+
+    /// Whether some signer's next nonce (`next_nonce`, by the committed state) waits here and
+    /// its write quota still takes it (`quota_room` as for [`Mempool::candidates_within`]): a
+    /// block would hold a transaction. A signer whose window is spent does not make the
+    /// proposer propose blocks it cannot fill.
+    pub fn has_ready_within(
+        &self,
+        next_nonce: impl Fn(&AuthorityId) -> Option<u64>,
+        quota_room: impl Fn(&AuthorityId) -> Option<u64>,
+    ) -> bool {
         self.by_nonce.iter().any(|(signer, nonces)| {
-            next_nonce(signer).is_some_and(|next| nonces.contains_key(&next))
+            let Some(id) = next_nonce(signer).and_then(|next| nonces.get(&next)) else {
+                return false;
+            };
+            self.entries.get(id).is_some_and(|entry| {
+                !counts_against_quota(&entry.transaction.payload.body)
+                    || quota_room(signer).is_none_or(|room| room > 0)
+            })
         })
     }
 
@@ -469,6 +566,14 @@ impl Mempool {
                     holding.bytes -= entry.size_bytes;
                     if holding.transactions == 0 {
                         self.holdings.remove(signer);
+                    }
+                }
+                if counts_against_quota(&entry.transaction.payload.body)
+                    && let Some(counted) = self.quota_counted.get_mut(signer)
+                {
+                    *counted -= 1;
+                    if *counted == 0 {
+                        self.quota_counted.remove(signer);
                     }
                 }
             }

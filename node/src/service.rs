@@ -7,6 +7,7 @@ use hutong_api::node::{NodeControl, NodeInfo, NodeRole, PendingStatus, SubmitErr
 use hutong_core::crypto::PublicKey;
 use hutong_core::hash::Hash32;
 use hutong_core::records::AuthorityId;
+use hutong_core::rules::RuleError;
 use hutong_core::tx::Transaction;
 
 use crate::admitter::Admitter;
@@ -38,6 +39,12 @@ impl NodeControl for NodeService {
         };
         Err(match error {
             AdmissionError::Form(form) => SubmitError::Malformed(form),
+            AdmissionError::Rule(rule @ RuleError::WriteQuotaExceeded { .. }) => {
+                SubmitError::WriteQuotaExceeded {
+                    detail: rule.to_string(),
+                    retry_after_seconds: crate::limits::WRITE_QUOTA_RETRY_AFTER_SECONDS,
+                }
+            }
             AdmissionError::Rule(rule) => SubmitError::from_rule(rule, id),
             AdmissionError::AlreadyCommitted(id)
             | AdmissionError::Pool(AdmitError::Duplicate(id)) => SubmitError::Duplicate(id),
@@ -53,6 +60,12 @@ impl NodeControl for NodeService {
                 SubmitError::SignerShareExceeded {
                     detail: share.to_string(),
                     retry_after_seconds: 1,
+                }
+            }
+            AdmissionError::Pool(quota @ AdmitError::WriteQuotaExceeded { .. }) => {
+                SubmitError::WriteQuotaExceeded {
+                    detail: quota.to_string(),
+                    retry_after_seconds: crate::limits::WRITE_QUOTA_RETRY_AFTER_SECONDS,
                 }
             }
             AdmissionError::ShuttingDown => {

@@ -7,6 +7,7 @@ use tokio::sync::{Notify, mpsc};
 
 use hutong_core::hash::Hash32;
 use hutong_core::limits::NONCE_AHEAD_MAX;
+use hutong_core::quota::Allowance;
 use hutong_core::records::{AuthorityId, Record, RecordKey};
 use hutong_core::rules::RuleError;
 use hutong_core::tx::{FormError, Transaction};
@@ -59,6 +60,7 @@ impl AdmissionError {
             AdmissionError::Pool(AdmitError::NonceTaken { .. }) => "nonce_taken",
             AdmissionError::Pool(AdmitError::Full { .. }) => "busy",
             AdmissionError::Pool(AdmitError::SignerShareExceeded { .. }) => "signer_share_exceeded",
+            AdmissionError::Pool(AdmitError::WriteQuotaExceeded { .. }) => "write_quota_exceeded",
             AdmissionError::QueueFull => "busy",
             AdmissionError::ShuttingDown => "shutting_down",
             AdmissionError::Undecided(_) => "undecided",
@@ -162,8 +164,26 @@ impl Shared {
         }
     }
 
+    /// What `signer`'s write quota still allows at the next height by the committed state
+    /// (ADR 0029); `None` when no quota applies, or when the store cannot say (the rules then
+    /// decide).
+    pub fn write_allowance(&self, signer: &AuthorityId) -> Option<Allowance> {
+        let height = self.store.height().ok()?.saturating_add(1);
+        hutong_core::rules::write_allowance(self.store.as_ref(), signer, height)
+            .ok()
+            .flatten()
+    }
+
+    /// How many more counted transactions of `signer` the next block's window takes (`None`:
+    /// no quota applies), for the block builder.
+    pub fn quota_room(&self, signer: &AuthorityId) -> Option<u64> {
+        self.write_allowance(signer)
+            .map(|allowance| allowance.remaining())
+    }
+
     /// The cheap checks first: not already waiting (in the pool or earlier in the batch),
-    /// within the signer's share of the pool and room in it, not already committed.
+    /// within the signer's share of the pool and room in it, within what its write quota still
+    /// takes (counting what it has waiting), not already committed.
     fn screen(&self, stages: &mut [Result<Candidate, AdmissionError>]) {
         let Ok(mempool) = self.mempool.lock() else {
             for stage in stages.iter_mut() {
@@ -183,6 +203,11 @@ impl Shared {
                 *stage = Err(full.into());
             } else if let Some(gap) = self.beyond_window(&mempool, &candidate.transaction) {
                 *stage = Err(AdmissionError::Rule(gap));
+            } else if let Err(quota) = mempool.check_write_quota(
+                &candidate.transaction,
+                self.write_allowance(&candidate.transaction.payload.signer),
+            ) {
+                *stage = Err(quota.into());
             }
         }
         drop(mempool);
@@ -265,6 +290,12 @@ impl Shared {
             .into_iter()
             .map(|stage| {
                 let candidate = stage?;
+                // Again under the lock: the batch's earlier transactions of the signer are
+                // waiting now.
+                mempool.check_write_quota(
+                    &candidate.transaction,
+                    self.write_allowance(&candidate.transaction.payload.signer),
+                )?;
                 let evicted = mempool.insert_at(
                     candidate.id,
                     candidate.transaction,

@@ -738,6 +738,8 @@ pub fn describe_key(key: &RecordKey) -> String {
             key.round,
             key.kind.as_str()
         ),
+        RecordKey::WriteQuota(scope) => format!("write quota of {scope}"),
+        RecordKey::WriteCount(authority) => format!("write count of {authority}"),
     }
 }
 

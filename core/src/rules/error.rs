@@ -5,6 +5,7 @@
 use crate::crypto::{PublicKey, SignatureError};
 use crate::hash::Hash32;
 use crate::ident::{IdentError, RegionCode};
+use crate::quota::QuotaScope;
 use crate::records::{
     AuthorityId, Height, HolderKind, IllegalTransition, LicenceNumber, Role, TimeMs, TypeCode,
 };
@@ -204,6 +205,17 @@ pub enum RuleError {
     TooManyNodes { count: usize, limit: usize },
     #[error("{limit} validator changes are already pending")]
     TooManyPendingChanges { limit: usize },
+    #[error(
+        "{authority} has written its quota of {limit} transactions in the window of {window_blocks} blocks that ends at height {window_end}; it may write again from height {}", .window_end.saturating_add(1)
+    )]
+    WriteQuotaExceeded {
+        authority: AuthorityId,
+        limit: u64,
+        window_blocks: u64,
+        window_end: Height,
+    },
+    #[error("{0} has no write quota to clear")]
+    NoWriteQuota(QuotaScope),
     #[error(transparent)]
     State(#[from] StateError),
 }
@@ -263,6 +275,8 @@ impl RuleError {
             RuleError::NoValidatorLeft => "no_validator_left",
             RuleError::TooManyNodes { .. } => "too_many_nodes",
             RuleError::TooManyPendingChanges { .. } => "too_many_pending_changes",
+            RuleError::WriteQuotaExceeded { .. } => "write_quota_exceeded",
+            RuleError::NoWriteQuota(_) => "no_write_quota",
             RuleError::State(_) => "state_unavailable",
         }
     }

@@ -22,6 +22,7 @@
 //! | `recognitions` | `AttestRecognition`, `WithdrawRecognition` |
 //! | `objections` | `FileObjection`, `ResolveObjection` |
 //! | `validators` | `ChangeValidators`, and per block [`begin_block`] and [`apply_evidence`] |
+//! | `quotas` | `SetWriteQuota`, and the count of every transaction against its signer's quota ([`write_allowance`]) |
 //! | `signatures` | [`check_signatures`], [`check_candidate_signatures`] |
 //!
 //! Below them sit `error` ([`RuleError`], [`StateError`]) and `state` ([`StateReader`],
@@ -35,6 +36,7 @@ mod catalogue;
 mod error;
 mod licences;
 mod objections;
+mod quotas;
 mod recognitions;
 mod signatures;
 mod state;
@@ -46,6 +48,7 @@ mod testing;
 pub use crate::calendar::is_calendar_date;
 pub use error::{RuleError, StateError};
 pub use licences::check_face;
+pub use quotas::write_allowance;
 pub use signatures::{
     NothingVerified, SignatureCandidate, SignatureCheck, VerifiedSignatures,
     check_candidate_signatures, check_signatures,
@@ -139,6 +142,9 @@ fn execute<R: StateReader + ?Sized>(
         .map(|endorsement| endorsement.authority.clone())
         .collect();
     authorise(state, payload, &endorsers)?;
+    // The quota after who signed, so that a forgery is refused for its signatures and never
+    // spends the real signer's quota; a refusal by a later rule writes no count either.
+    quotas::count(state, context.height, &payload.signer, &payload.body)?;
 
     // The nonce moves first, so that a body that rewrites the signer's own record (a key
     // rotation, a role change) starts from the updated nonce.
@@ -335,6 +341,7 @@ fn execute_body<R: StateReader + ?Sized>(
             changes,
             effective_height,
         } => validators::change_validators(state, context, changes, *effective_height)?,
+        TxBody::SetWriteQuota { scope, quota } => quotas::set(state, origin, scope, quota.as_ref())?,
     }
     Ok(None)
 }

@@ -87,6 +87,7 @@ fn is_shared(key: &RecordKey) -> bool {
             | RecordKey::Grant(..)
             | RecordKey::Nodes
             | RecordKey::Governors
+            | RecordKey::WriteQuota(_)
     )
 }
 
