@@ -168,6 +168,10 @@ pub const LOCK_FILE_BYTES_MAX: u64 = 64;
 /// the valid value and its prevotes, at most one per validator, each well under 2 KiB of JSON.
 pub const SIGNING_STATE_BYTES_MAX: usize = 1024 * 1024;
 
+/// Largest key file read (`keys.rs`): a kind, a public key and a seed in JSON, under 200
+/// bytes.
+pub const KEY_FILE_BYTES_MAX: usize = 4 * 1024;
+
 /// Largest `config.toml` read: a few hundred peers and allowed keys with their comments fit in
 /// a small fraction of it.
 pub const CONFIG_FILE_BYTES_MAX: usize = 1024 * 1024;

@@ -8,6 +8,7 @@
 
 use std::io::{Seek, SeekFrom, Write};
 use std::net::TcpListener;
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -79,6 +80,8 @@ impl Home {
             hutong_core::keyfile::encode("node", &fixture.node_keys[0]),
         )
         .unwrap();
+        // A key file others may read is refused (node/src/keys.rs).
+        std::fs::set_permissions(&key_path, std::fs::Permissions::from_mode(0o600)).unwrap();
         let api_port = free_port();
         let init = Command::new(env!("CARGO_BIN_EXE_hutong"))
             .arg("init")

@@ -62,8 +62,21 @@ pub fn free_port() -> u16 {
     panic!("no loopback port that was not handed out already");
 }
 
-fn write_key(path: &Path, key: &SecretKey) {
-    std::fs::write(path, hutong_core::keyfile::encode("node", key)).expect("write key");
+/// Writes a node key file as `hutong` expects it: private to its owner (mode 0600).
+pub fn write_key(path: &Path, key: &SecretKey) {
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+        .expect("write key");
+    std::io::Write::write_all(
+        &mut file,
+        hutong_core::keyfile::encode("node", key).as_bytes(),
+    )
+    .expect("write key");
 }
 
 /// One node of the network.
@@ -228,6 +241,14 @@ impl Node {
         (status == 200)
             .then(|| body.get("block")?.get("header").cloned())
             .flatten()
+    }
+
+    /// The state root in the header at `height`, if the node has it.
+    pub fn state_root(&self, height: u64) -> Option<String> {
+        self.header(height)?
+            .get("state_root")?
+            .as_str()
+            .map(str::to_owned)
     }
 
     /// The state of a transaction: `committed`, `pending`, `rejected`, or `None`.

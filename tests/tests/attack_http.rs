@@ -249,6 +249,7 @@ fn concurrent_copies_of_a_bad_transaction_are_all_refused_alike() {
     forged.signatures[0].signature.0[10] ^= 0x40;
     let id = forged.id(hutong_core::testkit::SUITE);
     let height_before = network.nodes[0].height().unwrap();
+    let root_before = network.nodes[0].state_root(height_before).unwrap();
 
     let statuses: Vec<u16> = std::thread::scope(|scope| {
         let handles: Vec<_> = (0..400)
@@ -278,5 +279,11 @@ fn concurrent_copies_of_a_bad_transaction_are_all_refused_alike() {
     assert!(
         !matches!(state.as_deref(), Some("committed" | "pending")),
         "the refused transaction is {state:?}"
+    );
+    // And the state did not change.
+    assert_eq!(
+        network.nodes[0].state_root(height_before + 2).as_ref(),
+        Some(&root_before),
+        "the state root moved after the refused copies"
     );
 }

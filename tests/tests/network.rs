@@ -240,11 +240,7 @@ fn stranger_node(network: &Network, other: &Network) -> Node {
     let genesis = std::fs::read_to_string(network.nodes[0].home.join("genesis.json")).unwrap();
     std::fs::write(node.home.join("genesis.json"), genesis).unwrap();
     let key = hutong_core::testkit::secret("stranger");
-    std::fs::write(
-        node.home.join("node_key.json"),
-        hutong_core::keyfile::encode("node", &key),
-    )
-    .unwrap();
+    hutong_tests::write_key(&node.home.join("node_key.json"), &key);
     let config_path = node.home.join("config.toml");
     let config = std::fs::read_to_string(&config_path).unwrap();
     let peers: Vec<String> = network
