@@ -37,7 +37,7 @@ const MIN_TRACES: usize = 20;
 
 /// The fewest traces that must replay to the end with no known difference cutting any of
 /// their processes short.
-const MIN_WHOLE_TRACES: usize = 18;
+const MIN_WHOLE_TRACES: usize = 26;
 
 /// The most validators a trace may have: the proposer mapping tries every assignment of ids
 /// to the model's processes, `n!` of them.
@@ -118,10 +118,16 @@ enum Difference {
     /// completes a quorum for its value, the two take different paths; the replay records
     /// where and stops comparing that process.
     EquivocationCounted,
+    /// A value that comes late: the model's process proposes the value it is given whenever
+    /// it takes it, also after its propose timeout has fired and it has prevoted; the machine
+    /// proposes only in the propose step of the round it asked in (the paper's line 19 is
+    /// part of starting the round), and drops a value that comes later. The replay does not
+    /// expect such a proposal.
+    LateProposal,
 }
 
 impl Difference {
-    const ALL: [Difference; 11] = [
+    const ALL: [Difference; 12] = [
         Difference::Settling,
         Difference::HeightOffset,
         Difference::ProposerMapping,
@@ -133,6 +139,7 @@ impl Difference {
         Difference::StoredProposalNotReexamined,
         Difference::RoundNotStarted,
         Difference::EquivocationCounted,
+        Difference::LateProposal,
     ];
 }
 
@@ -664,15 +671,13 @@ fn next_permutation(items: &mut [usize]) -> bool {
 /// the set lists the validators in an order under which the machine's proposer is the
 /// model's in every round the trace reaches. The host gives the machine the set with each
 /// `NewHeight`, so the order may differ from height to height.
-fn proposer_mapping(
-    trace: &Trace,
-) -> Result<
-    (
-        BTreeMap<String, ValidatorId>,
-        BTreeMap<Height, ValidatorSet>,
-    ),
-    String,
-> {
+/// The ids of the model's processes, and the validator set of each height.
+type ProposerMapping = (
+    BTreeMap<String, ValidatorId>,
+    BTreeMap<Height, ValidatorSet>,
+);
+
+fn proposer_mapping(trace: &Trace) -> Result<ProposerMapping, String> {
     let count = trace.validators.len();
     if count == 0 || count > MAX_TRACE_VALIDATORS {
         return Err(format!(
@@ -732,6 +737,8 @@ struct Summary {
     timeouts: usize,
     /// Evidence the machine reported against faulty processes.
     evidence: usize,
+    /// Proposals the model made out of its propose step (LateProposal).
+    late_proposals: usize,
     /// Processes whose replay stopped where a known difference made the two take different
     /// paths: (process, state index, difference).
     diverged: Vec<(String, u64, Difference)>,
@@ -1010,7 +1017,13 @@ impl<'a> Replay<'a> {
             }
         }
         self.summary.inputs += fed;
-        if let Some(mut output) = step.output.clone() {
+        // LateProposal: a proposal the model makes out of its propose step is not expected.
+        let late_proposal = matches!(step.input, ModelInput::ProposeValue(_))
+            && matches!(step.output, Some(Output::Proposal { .. }))
+            && before.step != ModelStep::Propose;
+        if late_proposal {
+            self.summary.late_proposals += 1;
+        } else if let Some(mut output) = step.output.clone() {
             if let Output::Decision { height, .. } = &mut output {
                 *height = step.state.height;
                 self.summary.decisions += 1;
@@ -1343,6 +1356,7 @@ fn every_trace_replays_exactly() {
                 total.timeouts += summary.timeouts;
                 total.max_round = total.max_round.max(summary.max_round);
                 total.evidence += summary.evidence;
+                total.late_proposals += summary.late_proposals;
                 total.diverged.extend(summary.diverged.iter().cloned());
                 if summary.diverged.is_empty() {
                     whole += 1;
