@@ -1118,6 +1118,19 @@ fn explain(
                 .map(|(_, _, _, sender, _)| *sender)
                 .collect()
         };
+    // The first message or decision of the machine's that the model did not make there.
+    let first_difference = replica
+        .sent
+        .iter()
+        .zip(
+            replica
+                .expected
+                .iter()
+                .map(Some)
+                .chain(std::iter::repeat(None)),
+        )
+        .find(|(sent, expected)| Some(*sent) != *expected)
+        .map(|(sent, _)| sent)?;
     for output in &replica.sent {
         match output {
             Output::Vote {
@@ -1147,11 +1160,22 @@ fn explain(
                     return Some(Difference::OwnMessagesCountedAtOnce);
                 }
             }
+            // Its own proposal, counted at once, prevoted where the model's process has not
+            // taken the proposal back yet.
             Output::Proposal {
                 height: proposal_height,
                 round,
+                value,
                 ..
-            } if *proposal_height == height => {
+            } if *proposal_height == height
+                && *first_difference
+                    == (Output::Vote {
+                        vote_type: VoteType::Prevote,
+                        height,
+                        round: *round,
+                        value: Some(value.clone()),
+                    }) =>
+            {
                 let consumed = replica
                     .consumed_proposals
                     .iter()
@@ -1169,7 +1193,7 @@ fn explain(
         let equivocated = replica.consumed_votes.iter().any(|(h2, r2, t2, s2, v2)| {
             h2 == h && r2 == r && t2 == t && s2 == sender && v2 != value
         });
-        if *h != height || !equivocated || faulty.contains(&own) || !faulty.contains(sender) {
+        if *h != height || !equivocated || !faulty.contains(sender) {
             continue;
         }
         let same = senders(*r, Some((*t, value)));
@@ -1177,18 +1201,6 @@ fn explain(
             return Some(Difference::EquivocationCounted);
         }
     }
-    let first_difference = replica
-        .sent
-        .iter()
-        .zip(
-            replica
-                .expected
-                .iter()
-                .map(Some)
-                .chain(std::iter::repeat(None)),
-        )
-        .find(|(sent, expected)| Some(*sent) != *expected)
-        .map(|(sent, _)| sent)?;
     if let Output::Vote {
         vote_type: VoteType::Prevote,
         height: vote_height,
@@ -1348,6 +1360,8 @@ fn every_trace_replays_exactly() {
             Ok(summary) => {
                 println!("{}: {summary:?}", trace.name);
                 total.steps += summary.steps;
+                total.inputs += summary.inputs;
+                total.unsettled_at_end += summary.unsettled_at_end;
                 total.decisions += summary.decisions;
                 total.settled_checks += summary.settled_checks;
                 total.outputs += summary.outputs;
@@ -1486,7 +1500,6 @@ fn itf_decoding_refuses_malformed_values() {
         )
         .is_err()
     );
-    let _ = BTreeSet::<u8>::new();
 }
 
 /// Which seeded bugs (`Mutant`, feature `mutants`) the replay catches: each mutant is put
