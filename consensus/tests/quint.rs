@@ -32,15 +32,15 @@ use serde_json::Value as Json;
 
 const CHAIN: &str = "hutong-quint";
 
-/// The fewest traces the replay must find (the issue asks for at least 20).
+/// The fewest traces the replay must find.
 const MIN_TRACES: usize = 20;
 
 /// The fewest traces that must replay to the end with no known difference cutting any of
 /// their processes short.
 const MIN_WHOLE_TRACES: usize = 26;
 
-/// The most validators a trace may have: the proposer mapping tries every assignment of ids
-/// to the model's processes, `n!` of them.
+/// The most validators a trace may have: the proposer mapping tries every order of the set at
+/// each height, `n!` of them.
 const MAX_TRACE_VALIDATORS: usize = 7;
 
 /// The most machine inputs one model step may cause (the votes of a certificate, the
