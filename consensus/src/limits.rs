@@ -43,6 +43,12 @@ pub const MAX_ROUND_LOOKAHEAD: u32 = 16;
 /// another correct validator saw. Beyond this many, the rest are ignored.
 pub const MAX_VOTES_PER_VALIDATOR_PER_STEP: usize = 4;
 
+/// Most different proposals kept from the proposer of one round. An honest proposer sends
+/// one; a second one is equivocation evidence, and each kept proposal is also a candidate
+/// for lines 36 and 49, so that a quorum for the second value decides it here too. Beyond
+/// this many, the rest are dropped and counted.
+pub const MAX_PROPOSALS_PER_ROUND: usize = 4;
+
 /// Most future-height messages buffered from one validator.
 pub const MAX_BUFFERED_MESSAGES_PER_VALIDATOR: usize = 128;
 
@@ -129,6 +135,10 @@ mod tests {
     fn an_equivocation_can_always_be_counted() {
         // The first vote and at least one conflicting one (nil against a value).
         const { assert!(MAX_VOTES_PER_VALIDATOR_PER_STEP >= 2) };
+        // The first proposal and at least one conflicting one, both candidates; and no more
+        // values kept per round than votes counted from one validator per step.
+        const { assert!(MAX_PROPOSALS_PER_ROUND >= 2) };
+        const { assert!(MAX_PROPOSALS_PER_ROUND <= MAX_VOTES_PER_VALIDATOR_PER_STEP) };
     }
 
     #[test]

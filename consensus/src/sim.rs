@@ -588,6 +588,10 @@ pub struct Report {
     /// Heights at which a [`Byzantine::RevivedPolka`] adversary re-proposed its round-0
     /// value to correct validators locked on another value after the decider decided.
     pub revived_polkas: u64,
+    /// Decisions a correct validator made by its own rules (line 49, not block sync) for a
+    /// value other than the first proposal of that round it received: a conflicting proposal
+    /// of an equivocating proposer that got the precommits.
+    pub decisions_on_later_proposal: u64,
 }
 
 #[derive(Clone, Debug)]
@@ -704,6 +708,8 @@ pub struct Simulation<K: Keys> {
     revived_proposals_sent: BTreeSet<(Height, Round)>,
     /// The round and value of the revived polka, by height.
     revived_attacks: BTreeMap<Height, (Round, SimValue)>,
+    /// Whether the actions being applied answer a commit certificate (block sync).
+    applying_certificate: bool,
     #[cfg(feature = "mutants")]
     mutant: Option<crate::mutants::Mutant>,
 }
@@ -836,6 +842,7 @@ impl<K: Keys> Simulation<K> {
             revived_votes_sent: BTreeSet::new(),
             revived_proposals_sent: BTreeSet::new(),
             revived_attacks: BTreeMap::new(),
+            applying_certificate: false,
             #[cfg(feature = "mutants")]
             mutant: None,
         })
@@ -1293,6 +1300,7 @@ impl<K: Keys> Simulation<K> {
                 return Ok(());
             };
             let position_before = machine.position();
+            self.applying_certificate = matches!(input, Input::CommitCertificate(_));
             let summary = if self.trace {
                 Some(summarise_input(&input))
             } else {
@@ -2090,6 +2098,14 @@ impl<K: Keys> Simulation<K> {
                     )));
                 }
             }
+        }
+        if !self.applying_certificate
+            && self
+                .shown
+                .get(&(index, height, certificate.round))
+                .is_some_and(|first| *first != certificate.value)
+        {
+            self.report.decisions_on_later_proposal += 1;
         }
         if signed_power * 3 <= u128::from(self.validator_set.total_voting_power()) * 2 {
             return Err(self.fail(format!(
