@@ -12,6 +12,15 @@ pub const MAX_VALIDATORS: usize = 1024;
 /// the ledger to add them up in `u64`.
 pub const MAX_TOTAL_VOTING_POWER: u64 = 1 << 60;
 
+/// Most total power the proposer selection works with. The proposer schedule of a set is one
+/// period of CometBFT's proposer-priority algorithm, which repeats after as many steps as the
+/// total power (divided by the powers' greatest common divisor); a set whose reduced total is
+/// larger has its powers scaled down to about this total for the proposer selection only (each
+/// validator keeps at least 1). Bounds the schedule's length and the cost of computing it
+/// (at most `(MAX_PROPOSER_CYCLE_POWER + MAX_VALIDATORS) * MAX_VALIDATORS` additions, once per
+/// set). Quorums always count the exact powers.
+pub const MAX_PROPOSER_CYCLE_POWER: u64 = 1 << 16;
+
 /// Longest chain id, in bytes of UTF-8.
 pub const MAX_CHAIN_ID_BYTES: usize = 64;
 
@@ -33,6 +42,12 @@ pub const MAX_ROUND_LOOKAHEAD: u32 = 16;
 /// value (as the paper counts messages), so that a correct validator can see a quorum that
 /// another correct validator saw. Beyond this many, the rest are ignored.
 pub const MAX_VOTES_PER_VALIDATOR_PER_STEP: usize = 4;
+
+/// Most different proposals kept from the proposer of one round. An honest proposer sends
+/// one; a second one is equivocation evidence, and each kept proposal is also a candidate
+/// for lines 36 and 49, so that a quorum for the second value decides it here too. Beyond
+/// this many, the rest are dropped and counted.
+pub const MAX_PROPOSALS_PER_ROUND: usize = 4;
 
 /// Most future-height messages buffered from one validator.
 pub const MAX_BUFFERED_MESSAGES_PER_VALIDATOR: usize = 128;
@@ -105,9 +120,25 @@ mod tests {
     }
 
     #[test]
+    fn the_proposer_schedule_is_bounded_and_fine_enough() {
+        // Each validator of a full set keeps at least 64 units of scaled power on average, so
+        // scaling changes a share by at most 1/64 of an average validator's.
+        const { assert!(MAX_PROPOSER_CYCLE_POWER >= 64 * MAX_VALIDATORS as u64) };
+        const { assert!(MAX_PROPOSER_CYCLE_POWER <= MAX_TOTAL_VOTING_POWER) };
+        // Schedule entries are validator positions stored in u16, and the scaled total (at
+        // most the cycle plus one per validator) indexes the schedule.
+        const { assert!(MAX_VALIDATORS <= u16::MAX as usize + 1) };
+        const { assert!(MAX_PROPOSER_CYCLE_POWER + (MAX_VALIDATORS as u64) < u32::MAX as u64) };
+    }
+
+    #[test]
     fn an_equivocation_can_always_be_counted() {
         // The first vote and at least one conflicting one (nil against a value).
         const { assert!(MAX_VOTES_PER_VALIDATOR_PER_STEP >= 2) };
+        // The first proposal and at least one conflicting one, both candidates; and no more
+        // values kept per round than votes counted from one validator per step.
+        const { assert!(MAX_PROPOSALS_PER_ROUND >= 2) };
+        const { assert!(MAX_PROPOSALS_PER_ROUND <= MAX_VOTES_PER_VALIDATOR_PER_STEP) };
     }
 
     #[test]

@@ -27,8 +27,9 @@ use crate::certificate::{CommitCertificate, verify_commit_certificate};
 use crate::error::ConfigError;
 use crate::limits::{
     MAX_BUFFERED_MESSAGES_PER_VALIDATOR, MAX_BUFFERED_MESSAGES_TOTAL, MAX_CHAIN_ID_BYTES,
-    MAX_HEIGHT_LOOKAHEAD, MAX_LOGGED_MESSAGES_PER_HEIGHT, MAX_LOGGED_ROUNDS_PER_HEIGHT, MAX_ROUND,
-    MAX_ROUND_LOOKAHEAD, MAX_TIMEOUT_MS, MAX_VALUE_BYTES, MAX_VOTES_PER_VALIDATOR_PER_STEP,
+    MAX_HEIGHT_LOOKAHEAD, MAX_LOGGED_MESSAGES_PER_HEIGHT, MAX_LOGGED_ROUNDS_PER_HEIGHT,
+    MAX_PROPOSALS_PER_ROUND, MAX_ROUND, MAX_ROUND_LOOKAHEAD, MAX_TIMEOUT_MS, MAX_VALUE_BYTES,
+    MAX_VOTES_PER_VALIDATOR_PER_STEP,
 };
 use crate::messages::{Evidence, Proposal, SignedMessage, SignedProposal, SignedVote, Vote};
 use crate::mutants::{self, Mutant};
@@ -312,6 +313,8 @@ pub struct Counters {
     pub buffer_full: u64,
     /// Copies of messages already held.
     pub duplicate: u64,
+    /// Conflicting proposals of a round beyond [`MAX_PROPOSALS_PER_ROUND`], dropped.
+    pub excess_proposals: u64,
     /// Messages received before the first height started.
     pub before_start: u64,
     /// Messages of the current height received after it was decided.
@@ -334,7 +337,10 @@ struct HeightState<V> {
     valid: Option<RoundValue<V>>,
     decision: Option<CommitCertificate<V>>,
     votes: VoteKeeper<V>,
-    proposals: BTreeMap<Round, SignedProposal<V>>,
+    /// The proposals of each round from its proposer, in the order received: the first one,
+    /// and conflicting ones (evidence, and candidates too), at most
+    /// [`MAX_PROPOSALS_PER_ROUND`].
+    proposals: BTreeMap<Round, Vec<SignedProposal<V>>>,
     conflicting_proposals_reported: BTreeSet<Round>,
     verdicts: BTreeMap<V, bool>,
     validation_requested: BTreeSet<V>,
@@ -350,10 +356,27 @@ impl<V: ConsensusValue> HeightState<V> {
         self.votes.validator_set()
     }
 
-    fn proposal_value(&self, round: Round) -> Option<(&V, Option<Round>)> {
+    /// The value and valid round of every proposal kept for `round`, in the order received.
+    fn proposal_values(&self, round: Round) -> impl Iterator<Item = (&V, Option<Round>)> {
         self.proposals
             .get(&round)
+            .into_iter()
+            .flatten()
             .map(|signed| (&signed.proposal.value, signed.proposal.valid_round))
+    }
+
+    fn has_proposal(&self, round: Round) -> bool {
+        self.proposals
+            .get(&round)
+            .is_some_and(|proposals| !proposals.is_empty())
+    }
+
+    /// Keeps `proposal` (one this validator signed) as a proposal of its round.
+    fn keep_own_proposal(&mut self, proposal: SignedProposal<V>) {
+        let kept = self.proposals.entry(proposal.proposal.round).or_default();
+        if !kept.contains(&proposal) {
+            kept.push(proposal);
+        }
     }
 
     fn verdict(&self, value: &V) -> Option<bool> {
@@ -593,7 +616,13 @@ impl<V: ConsensusValue, S: Signer, C: SignatureVerifier> Consensus<V, S, C> {
         };
         let mut messages = Vec::new();
         if let Some(decision) = &state.decision {
-            if let Some(proposal) = state.proposals.get(&decision.round) {
+            if let Some(proposal) = state
+                .proposals
+                .get(&decision.round)
+                .into_iter()
+                .flatten()
+                .find(|proposal| proposal.proposal.value == decision.value)
+            {
                 messages.push(SignedMessage::Proposal(proposal.clone()));
             }
             messages.extend(decision.precommits().into_iter().map(SignedMessage::Vote));
@@ -603,13 +632,15 @@ impl<V: ConsensusValue, S: Signer, C: SignatureVerifier> Consensus<V, S, C> {
         if let Some(previous) = state.round.checked_sub(1) {
             rounds.push(previous);
         }
-        if let Some((_, Some(valid_round))) = state.proposal_value(state.round)
-            && !rounds.contains(&valid_round)
-        {
-            rounds.push(valid_round);
+        for (_, valid_round) in state.proposal_values(state.round) {
+            if let Some(valid_round) = valid_round
+                && !rounds.contains(&valid_round)
+            {
+                rounds.push(valid_round);
+            }
         }
         for round in rounds {
-            if let Some(proposal) = state.proposals.get(&round) {
+            for proposal in state.proposals.get(&round).into_iter().flatten() {
                 messages.push(SignedMessage::Proposal(proposal.clone()));
             }
             messages.extend(
@@ -735,7 +766,7 @@ impl<V: ConsensusValue, S: Signer, C: SignatureVerifier> Consensus<V, S, C> {
         match message {
             SignedMessage::Proposal(proposal) => {
                 let round = proposal.proposal.round;
-                if round == start_round || state.proposals.contains_key(&round) {
+                if round == start_round || state.has_proposal(round) {
                     return;
                 }
                 state
@@ -743,7 +774,7 @@ impl<V: ConsensusValue, S: Signer, C: SignatureVerifier> Consensus<V, S, C> {
                     .entry(proposal.proposal.value.clone())
                     .or_insert(true);
                 state.votes.add_participant(round, self.id);
-                state.proposals.insert(round, proposal.clone());
+                state.keep_own_proposal(proposal.clone());
                 actions.push(Action::BroadcastProposal(proposal));
             }
             SignedMessage::Vote(vote) => {
@@ -797,38 +828,42 @@ impl<V: ConsensusValue, S: Signer, C: SignatureVerifier> Consensus<V, S, C> {
             return;
         }
         let round = proposal.round;
-        if let Some(existing) = state.proposals.get(&round) {
-            if existing.proposal == *proposal
-                || state.conflicting_proposals_reported.contains(&round)
-            {
-                self.counters.duplicate += 1;
-                return;
-            }
-            if !signature_checked && !signed.verify_signature(&self.chain_id, &self.verifier) {
-                self.counters.bad_signature += 1;
-                return;
-            }
-            let evidence = Evidence::ConflictingProposals {
-                first: existing.clone(),
-                second: signed,
-            };
-            if let Some(state) = self.state.as_mut() {
-                state.conflicting_proposals_reported.insert(round);
-            }
-            self.counters.equivocations += 1;
-            actions.push(Action::Evidence(evidence));
+        let kept = state.proposals.get(&round).map_or(&[][..], Vec::as_slice);
+        if kept.iter().any(|existing| existing.proposal == *proposal) {
+            self.counters.duplicate += 1;
+            return;
+        }
+        if kept.len() >= MAX_PROPOSALS_PER_ROUND {
+            self.counters.excess_proposals += 1;
             return;
         }
         if !signature_checked && !signed.verify_signature(&self.chain_id, &self.verifier) {
             self.counters.bad_signature += 1;
             return;
         }
+        // A second proposal of the round is equivocation evidence (reported once per round)
+        // and, like the first, a candidate: lines 36 and 49 fire for whichever value has the
+        // quorum.
+        let evidence = match kept.first() {
+            Some(first) if !state.conflicting_proposals_reported.contains(&round) => {
+                Some(Evidence::ConflictingProposals {
+                    first: first.clone(),
+                    second: signed.clone(),
+                })
+            }
+            _ => None,
+        };
         let Some(state) = self.state.as_mut() else {
             return;
         };
+        if let Some(evidence) = evidence {
+            state.conflicting_proposals_reported.insert(round);
+            self.counters.equivocations += 1;
+            actions.push(Action::Evidence(evidence));
+        }
         let value = signed.proposal.value.clone();
         state.votes.add_participant(round, signed.proposal.proposer);
-        state.proposals.insert(round, signed);
+        state.proposals.entry(round).or_default().push(signed);
         if state.verdict(&value).is_none() && state.validation_requested.insert(value.clone()) {
             actions.push(Action::ValidateValue {
                 height: state.height,
@@ -1005,7 +1040,7 @@ impl<V: ConsensusValue, S: Signer, C: SignatureVerifier> Consensus<V, S, C> {
             && state.step == Step::Propose
             && state.value_requested
             && state.decision.is_none()
-            && !state.proposals.contains_key(&round);
+            && !state.has_proposal(round);
         if !expected {
             return;
         }
@@ -1032,7 +1067,11 @@ impl<V: ConsensusValue, S: Signer, C: SignatureVerifier> Consensus<V, S, C> {
         let rounds: Vec<Round> = state
             .proposals
             .iter()
-            .filter(|(_, proposal)| proposal.proposal.value == value)
+            .filter(|(_, proposals)| {
+                proposals
+                    .iter()
+                    .any(|proposal| proposal.proposal.value == value)
+            })
             .map(|(round, _)| *round)
             .collect();
         self.run_rules(&rounds, actions);
@@ -1093,7 +1132,7 @@ impl<V: ConsensusValue, S: Signer, C: SignatureVerifier> Consensus<V, S, C> {
                     .entry(proposal.proposal.value.clone())
                     .or_insert(true);
                 state.votes.add_participant(round, self.id);
-                state.proposals.insert(round, proposal.clone());
+                state.keep_own_proposal(proposal.clone());
                 actions.push(Action::BroadcastProposal(proposal));
             } else if let Some(valid) = state.valid.clone().filter(|_| !self.lock_rule_ignored) {
                 // L15–L16: proposal ← validValue_p, with validRound_p; L19: broadcast it.
@@ -1166,23 +1205,32 @@ impl<V: ConsensusValue, S: Signer, C: SignatureVerifier> Consensus<V, S, C> {
         if state.step != Step::Propose {
             return false;
         }
-        let Some((value, None)) = state.proposal_value(state.round) else {
+        // Any proposal of the round with no valid round, in the order received; one whose
+        // verdict is awaited does not hold up a later one that can fire.
+        let mut choice = None;
+        for (value, valid_round) in state.proposal_values(state.round) {
+            if valid_round.is_some() {
+                continue;
+            }
+            // L23: if valid(v) ∧ (lockedRound_p = −1 ∨ lockedValue_p = v). When the lock
+            // already forbids v the verdict cannot change the outcome, so it is not awaited.
+            let lock_allows = self.lock_rule_ignored
+                || self.is_mutant(Mutant::Line23IgnoresLock)
+                || state
+                    .locked
+                    .as_ref()
+                    .is_none_or(|locked| locked.value == *value);
+            let valid = match state.verdict(value) {
+                Some(valid) => valid,
+                None if lock_allows => continue,
+                None => false,
+            };
+            choice = Some((valid && lock_allows).then(|| value.clone()));
+            break;
+        }
+        let Some(choice) = choice else {
             return false;
         };
-        // L23: if valid(v) ∧ (lockedRound_p = −1 ∨ lockedValue_p = v). When the lock
-        // already forbids v the verdict cannot change the outcome, so it is not awaited.
-        let lock_allows = self.lock_rule_ignored
-            || self.is_mutant(Mutant::Line23IgnoresLock)
-            || state
-                .locked
-                .as_ref()
-                .is_none_or(|locked| locked.value == *value);
-        let valid = match state.verdict(value) {
-            Some(valid) => valid,
-            None if lock_allows => return false,
-            None => false,
-        };
-        let choice = (valid && lock_allows).then(|| value.clone());
         // L24 prevote id(v), or L26 prevote nil; L27: step_p ← prevote.
         self.vote(VoteType::Prevote, choice, actions);
         self.set_step(Step::Prevote);
@@ -1198,30 +1246,37 @@ impl<V: ConsensusValue, S: Signer, C: SignatureVerifier> Consensus<V, S, C> {
         if state.step != Step::Propose {
             return false;
         }
-        let Some((value, Some(valid_round))) = state.proposal_value(state.round) else {
-            return false;
-        };
-        if valid_round >= state.round
-            || !state
-                .votes
-                .has_quorum_for(valid_round, VoteType::Prevote, Some(value))
-        {
-            return false;
+        let mut choice = None;
+        for (value, valid_round) in state.proposal_values(state.round) {
+            let Some(valid_round) = valid_round else {
+                continue;
+            };
+            if valid_round >= state.round
+                || !state
+                    .votes
+                    .has_quorum_for(valid_round, VoteType::Prevote, Some(value))
+            {
+                continue;
+            }
+            // L29: if valid(v) ∧ (lockedRound_p ≤ vr ∨ lockedValue_p = v); as on line 23,
+            // the verdict is not awaited when the lock already forbids v.
+            let lock_allows = self.lock_rule_ignored
+                || self.is_mutant(Mutant::Line29IgnoresLock)
+                || state
+                    .locked
+                    .as_ref()
+                    .is_none_or(|locked| locked.round <= valid_round || locked.value == *value);
+            let valid = match state.verdict(value) {
+                Some(valid) => valid,
+                None if lock_allows => continue,
+                None => false,
+            };
+            choice = Some((valid && lock_allows).then(|| value.clone()));
+            break;
         }
-        // L29: if valid(v) ∧ (lockedRound_p ≤ vr ∨ lockedValue_p = v); as on line 23, the
-        // verdict is not awaited when the lock already forbids v.
-        let lock_allows = self.lock_rule_ignored
-            || self.is_mutant(Mutant::Line29IgnoresLock)
-            || state
-                .locked
-                .as_ref()
-                .is_none_or(|locked| locked.round <= valid_round || locked.value == *value);
-        let valid = match state.verdict(value) {
-            Some(valid) => valid,
-            None if lock_allows => return false,
-            None => false,
+        let Some(choice) = choice else {
+            return false;
         };
-        let choice = (valid && lock_allows).then(|| value.clone());
         // L30 prevote id(v), or L32 prevote nil; L33: step_p ← prevote.
         self.vote(VoteType::Prevote, choice, actions);
         self.set_step(Step::Prevote);
@@ -1259,17 +1314,20 @@ impl<V: ConsensusValue, S: Signer, C: SignatureVerifier> Consensus<V, S, C> {
             return false;
         }
         let (height, round) = (state.height, state.round);
-        let Some((value, _)) = state.proposal_value(round) else {
+        // Any proposal of the round: the one whose value has the polka.
+        let Some(value) = state
+            .proposal_values(round)
+            .map(|(value, _)| value)
+            .find(|value| {
+                state.verdict(value) == Some(true)
+                    && state
+                        .votes
+                        .has_quorum_for(round, VoteType::Prevote, Some(*value))
+            })
+            .cloned()
+        else {
             return false;
         };
-        if state.verdict(value) != Some(true)
-            || !state
-                .votes
-                .has_quorum_for(round, VoteType::Prevote, Some(value))
-        {
-            return false;
-        }
-        let value = value.clone();
         state.line_36_done = true;
         // L42–L43: validValue_p ← v; validRound_p ← round_p (set before signing, so that
         // the persisted signing state carries it).
@@ -1346,18 +1404,21 @@ impl<V: ConsensusValue, S: Signer, C: SignatureVerifier> Consensus<V, S, C> {
         if state.decision.is_some() {
             return false;
         }
-        let Some((value, _)) = state.proposal_value(round) else {
+        // Any proposal of the round (the first, or a conflicting one): the one whose value has
+        // the precommits. L50: if valid(v).
+        let Some(value) = state
+            .proposal_values(round)
+            .map(|(value, _)| value)
+            .find(|value| {
+                state.verdict(value) == Some(true)
+                    && state
+                        .votes
+                        .has_quorum_for(round, VoteType::Precommit, Some(*value))
+            })
+            .cloned()
+        else {
             return false;
         };
-        // L50: if valid(v).
-        if state.verdict(value) != Some(true)
-            || !state
-                .votes
-                .has_quorum_for(round, VoteType::Precommit, Some(value))
-        {
-            return false;
-        }
-        let value = value.clone();
         let signatures = state.votes.precommit_signatures(round, &value);
         let certificate = CommitCertificate {
             height: state.height,
@@ -1494,7 +1555,7 @@ impl<V: ConsensusValue, S: Signer, C: SignatureVerifier> Consensus<V, S, C> {
                 .entry(signed.proposal.value.clone())
                 .or_insert(true);
             state.votes.add_participant(signed.proposal.round, self.id);
-            state.proposals.insert(signed.proposal.round, signed);
+            state.keep_own_proposal(signed);
         }
     }
 

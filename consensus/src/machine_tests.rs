@@ -953,17 +953,146 @@ fn conflicting_proposals_are_reported_once_as_evidence() {
     let mut machine = started();
     machine.handle(Input::Proposal(proposal(2, 0, value(5), None)));
     let actions = machine.handle(Input::Proposal(proposal(2, 0, value(6), None)));
+    // Evidence, and the second value is a candidate too: it is checked.
     assert_eq!(
         actions,
-        vec![Action::Evidence(Evidence::ConflictingProposals {
-            first: proposal(2, 0, value(5), None),
-            second: proposal(2, 0, value(6), None),
-        })]
+        vec![
+            Action::Evidence(Evidence::ConflictingProposals {
+                first: proposal(2, 0, value(5), None),
+                second: proposal(2, 0, value(6), None),
+            }),
+            Action::ValidateValue {
+                height: H,
+                value: value(6)
+            },
+        ]
     );
+    // A third is kept as a candidate with no second evidence; a copy is a duplicate.
     assert_eq!(
         machine.handle(Input::Proposal(proposal(2, 0, value(7), None))),
+        vec![Action::ValidateValue {
+            height: H,
+            value: value(7)
+        }]
+    );
+    assert_eq!(
+        machine.handle(Input::Proposal(proposal(2, 0, value(6), None))),
         vec![]
     );
+    assert_eq!(machine.counters().equivocations, 1);
+    assert_eq!(machine.counters().duplicate, 1);
+}
+
+#[test]
+fn proposals_of_a_round_beyond_the_bound_are_dropped_and_counted() {
+    let mut machine = started();
+    for byte in 0..MAX_PROPOSALS_PER_ROUND as u8 {
+        machine.handle(Input::Proposal(proposal(2, 0, value(10 + byte), None)));
+    }
+    assert_eq!(machine.counters().excess_proposals, 0);
+    let beyond = value(10 + MAX_PROPOSALS_PER_ROUND as u8);
+    assert_eq!(
+        machine.handle(Input::Proposal(proposal(2, 0, beyond, None))),
+        vec![]
+    );
+    assert_eq!(machine.counters().excess_proposals, 1);
+    // The dropped one is no candidate: its precommit quorum decides nothing.
+    machine.handle(Input::ProposalVerdict {
+        height: H,
+        value: beyond,
+        valid: true,
+    });
+    let actions = feed(
+        &mut machine,
+        [2u8, 3, 4].map(|from| precommit(from, 0, Some(beyond))),
+    );
+    assert!(
+        !actions
+            .iter()
+            .any(|action| matches!(action, Action::Decide { .. })),
+        "{actions:?}"
+    );
+    assert_eq!(machine.decision(), None);
+}
+
+/// Validator 2 proposes 5 and then 6 in round 0; we receive both, 5 first, and prevote 5.
+fn shown_two_proposals(machine: &mut Machine) {
+    prevoted_for_proposal(machine, value(5));
+    machine.handle(Input::Proposal(proposal(2, 0, value(6), None)));
+    machine.handle(Input::ProposalVerdict {
+        height: H,
+        value: value(6),
+        valid: true,
+    });
+}
+
+#[test]
+fn line_49_decides_the_second_proposal_of_a_round_on_its_precommits() {
+    let mut machine = started();
+    shown_two_proposals(&mut machine);
+    feed(
+        &mut machine,
+        [
+            precommit(2, 0, Some(value(6))),
+            precommit(3, 0, Some(value(6))),
+        ],
+    );
+    assert_eq!(machine.decision(), None);
+    let actions = machine.handle(precommit(4, 0, Some(value(6))));
+    let certificate = CommitCertificate {
+        height: H,
+        round: 0,
+        value: value(6),
+        signatures: [2u8, 3, 4]
+            .iter()
+            .map(|from| crate::CommitSignature {
+                validator: id(*from),
+                signature: vote(*from, VoteType::Precommit, 0, Some(value(6))).signature,
+            })
+            .collect(),
+    };
+    assert_eq!(actions, vec![Action::Decide { certificate }]);
+}
+
+#[test]
+fn line_36_locks_on_the_second_proposal_of_a_round_with_the_polka() {
+    let mut machine = started();
+    shown_two_proposals(&mut machine);
+    // Our prevote was for 5; the polka is for 6 (validators 2, 3, 4).
+    feed(
+        &mut machine,
+        [prevote(2, 0, Some(value(6))), prevote(3, 0, Some(value(6)))],
+    );
+    // (The prevote timeout was scheduled on the earlier quorum of any prevotes.)
+    let actions = machine.handle(prevote(4, 0, Some(value(6))));
+    machine_locked_on(&machine, 0, value(6));
+    assert_eq!(
+        actions,
+        our_vote(VoteType::Precommit, 0, Some(value(6)), &machine)
+    );
+    assert_eq!(machine.position(), Some((H, 0, Step::Precommit)));
+}
+
+#[test]
+fn line_22_prevotes_a_later_valid_proposal_when_the_first_awaits_its_verdict() {
+    let mut machine = started();
+    machine.handle(Input::Proposal(proposal(2, 0, value(5), None)));
+    machine.handle(Input::Proposal(proposal(2, 0, value(6), None)));
+    // 5's verdict is still awaited; 6 is valid: the rule fires on 6.
+    let actions = machine.handle(Input::ProposalVerdict {
+        height: H,
+        value: value(6),
+        valid: true,
+    });
+    assert_eq!(
+        actions,
+        our_vote(VoteType::Prevote, 0, Some(value(6)), &machine)
+    );
+}
+
+fn machine_locked_on(machine: &Machine, round: Round, v: Value) {
+    assert_eq!(machine.locked(), Some(&RoundValue { round, value: v }));
+    assert_eq!(machine.valid(), Some(&RoundValue { round, value: v }));
 }
 
 #[test]

@@ -509,17 +509,6 @@ impl Scenario {
         MAX_EVENTS_PER_RUN * validators * validators
             / (EVENTS_BOUND_VALIDATORS * EVENTS_BOUND_VALIDATORS)
     }
-
-    /// The most rounds a height may take, counted from when every correct validator had
-    /// reached it, once the network has stabilised: n + 1. A round fails when its proposer
-    /// is Byzantine, and also when a correct proposer does not know the value that another
-    /// correct validator locked before everyone reached the height (a lock that an
-    /// equivocator helped to form). Within n rounds every correct validator proposes once,
-    /// the locked one included, re-proposing its valid value with the prevotes that
-    /// justify it, which gossip has delivered to all by then.
-    pub fn liveness_round_bound(&self) -> Round {
-        self.validators as Round + 1
-    }
 }
 
 /// The signers and the verifier of a simulated network. The default is the cheap insecure
@@ -599,6 +588,10 @@ pub struct Report {
     /// Heights at which a [`Byzantine::RevivedPolka`] adversary re-proposed its round-0
     /// value to correct validators locked on another value after the decider decided.
     pub revived_polkas: u64,
+    /// Decisions a correct validator made by its own rules (line 49, not block sync) for a
+    /// value other than the first proposal of that round it received: a conflicting proposal
+    /// of an equivocating proposer that got the precommits.
+    pub decisions_on_later_proposal: u64,
 }
 
 #[derive(Clone, Debug)]
@@ -715,6 +708,8 @@ pub struct Simulation<K: Keys> {
     revived_proposals_sent: BTreeSet<(Height, Round)>,
     /// The round and value of the revived polka, by height.
     revived_attacks: BTreeMap<Height, (Round, SimValue)>,
+    /// Whether the actions being applied answer a commit certificate (block sync).
+    applying_certificate: bool,
     #[cfg(feature = "mutants")]
     mutant: Option<crate::mutants::Mutant>,
 }
@@ -847,6 +842,7 @@ impl<K: Keys> Simulation<K> {
             revived_votes_sent: BTreeSet::new(),
             revived_proposals_sent: BTreeSet::new(),
             revived_attacks: BTreeMap::new(),
+            applying_certificate: false,
             #[cfg(feature = "mutants")]
             mutant: None,
         })
@@ -1304,6 +1300,7 @@ impl<K: Keys> Simulation<K> {
                 return Ok(());
             };
             let position_before = machine.position();
+            self.applying_certificate = matches!(input, Input::CommitCertificate(_));
             let summary = if self.trace {
                 Some(summarise_input(&input))
             } else {
@@ -2102,6 +2099,14 @@ impl<K: Keys> Simulation<K> {
                 }
             }
         }
+        if !self.applying_certificate
+            && self
+                .shown
+                .get(&(index, height, certificate.round))
+                .is_some_and(|first| *first != certificate.value)
+        {
+            self.report.decisions_on_later_proposal += 1;
+        }
         if signed_power * 3 <= u128::from(self.validator_set.total_voting_power()) * 2 {
             return Err(self.fail(format!(
                 "validator {index} decided height {height} with {signed_power} of {} voting power, not more \
@@ -2155,6 +2160,41 @@ impl<K: Keys> Simulation<K> {
         }
     }
 
+    /// The most rounds a height may take, counted from round `from_round`, in which every
+    /// correct validator had reached it, once the network has stabilised: one more than the
+    /// rounds it takes from there until every correct validator has been the proposer once
+    /// (n + 1 at most with equal powers, where the proposer rotates). A round fails when its
+    /// proposer is Byzantine, and also when a correct proposer does not know the value that
+    /// another correct validator locked (with an equivocator's help) before everyone reached
+    /// the height; by the time every correct validator has proposed, the locked one has too,
+    /// re-proposing its valid value with the prevotes that justify it, which gossip has
+    /// delivered to all by then. With weighted proposers a validator of small power proposes
+    /// rarely, and the bound grows with the gap until its turn.
+    fn liveness_round_bound(&self, height: Height, from_round: Round) -> Round {
+        let correct: BTreeSet<ValidatorId> = self
+            .nodes
+            .iter()
+            .filter(|node| node.role == Role::Correct)
+            .map(|node| node.id)
+            .collect();
+        let period =
+            u32::try_from(self.validator_set.proposer_schedule().len()).unwrap_or(u32::MAX);
+        let mut proposed = BTreeSet::new();
+        for offset in 0..period {
+            let proposer = self
+                .validator_set
+                .proposer(height, from_round.saturating_add(offset));
+            if correct.contains(&proposer) {
+                proposed.insert(proposer);
+            }
+            if proposed.len() == correct.len() {
+                return offset.saturating_add(2);
+            }
+        }
+        // Every validator proposes within one period.
+        period.saturating_add(1)
+    }
+
     fn check_liveness(&mut self) -> Result<(), Failure> {
         let settled_ms = self.scenario.gst_ms
             + if self.scenario.gst_ms > 0 {
@@ -2162,7 +2202,6 @@ impl<K: Keys> Simulation<K> {
             } else {
                 0
             };
-        let bound = self.scenario.liveness_round_bound();
         let mut worst_after_gst = 0;
         let mut violation = None;
         for (index, node) in self.nodes.iter().enumerate() {
@@ -2192,6 +2231,7 @@ impl<K: Keys> Simulation<K> {
                 }
                 let rounds_taken = certificate.round.saturating_sub(joined_round);
                 worst_after_gst = worst_after_gst.max(rounds_taken);
+                let bound = self.liveness_round_bound(*height, joined_round);
                 if rounds_taken >= bound && violation.is_none() {
                     violation = Some(format!(
                         "liveness violated: validator {index} decided height {height} in round {}, {rounds_taken} \

@@ -37,6 +37,7 @@ fn run_seeds(scenario: &Scenario, first_seed: u64, count: u64) -> Result<Report,
         summary.crashes += report.crashes;
         summary.events += report.events;
         summary.revived_polkas += report.revived_polkas;
+        summary.decisions_on_later_proposal += report.decisions_on_later_proposal;
         for (total, count) in summary
             .site_crashes_by_step
             .iter_mut()
@@ -58,7 +59,7 @@ fn check_scenario(name: &str, default_seeds: u64) -> Report {
             eprintln!(
                 "{name}: seeds {first_seed}..{} passed in {:.2} s: {} heights decided, {} messages delivered, \
                  {} evidence, {} crashes, site-wide crashes by step (propose, prevote, precommit) {:?}, \
-                 highest decision round {}, most rounds after GST {}",
+                 highest decision round {}, most rounds after GST {}, decisions on a later proposal {}",
                 first_seed + count,
                 started.elapsed().as_secs_f64(),
                 summary.heights_decided,
@@ -67,7 +68,8 @@ fn check_scenario(name: &str, default_seeds: u64) -> Report {
                 summary.crashes,
                 summary.site_crashes_by_step,
                 summary.max_decision_round,
-                summary.max_decision_round_after_gst
+                summary.max_decision_round_after_gst,
+                summary.decisions_on_later_proposal
             );
             summary
         }
@@ -257,4 +259,21 @@ fn runs_are_deterministic() {
     for seed in [3, 17] {
         assert_eq!(sim::run(&scenario, seed), sim::run(&scenario, seed));
     }
+}
+
+/// Line 49 for any proposal: an equivocating proposer's proposal that a correct validator
+/// received after another one of the same round gets the precommit quorum, and that validator
+/// decides it by its own rules (not by block sync). With only the first proposal of a round
+/// kept, no seed would show this.
+#[test]
+fn a_later_conflicting_proposal_with_the_precommits_is_decided() {
+    let scenario = Scenario::named("equivocating-proposer-4").expect("the scenario exists");
+    let found = (0..300).find(|seed| {
+        sim::run(&scenario, *seed)
+            .unwrap_or_else(|failure| panic!("{failure}"))
+            .decisions_on_later_proposal
+            > 0
+    });
+    let seed = found.expect("no decision on a later proposal in 300 seeds");
+    eprintln!("equivocating-proposer-4 seed {seed}: a later proposal decided by line 49");
 }

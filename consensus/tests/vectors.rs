@@ -192,3 +192,71 @@ fn certificate_vectors() {
         }),
     );
 }
+
+/// `consensus/tests/vectors/proposer_priority.json`, computed by
+/// `scripts/vectors/proposer_priority.py` (an implementation of CometBFT's proposer-priority
+/// algorithm written from its publication, not from this crate): the selection powers, the
+/// period and the proposers of the library must be the same.
+#[test]
+fn proposer_priority_vectors() {
+    let path = format!(
+        "{}/tests/vectors/proposer_priority.json",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|error| panic!("{path}: {error}"));
+    let vectors: Json = serde_json::from_str(&text).unwrap();
+    let cases = vectors["cases"].as_array().unwrap();
+    assert!(cases.len() >= 5);
+    for case in cases {
+        let name = case["name"].as_str().unwrap();
+        let powers: Vec<u64> = case["powers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|power| power.as_u64().unwrap())
+            .collect();
+        let set = ValidatorSet::new(
+            powers
+                .iter()
+                .enumerate()
+                .map(|(index, power)| Validator {
+                    id: ValidatorId([index as u8 + 1; 32]),
+                    voting_power: *power,
+                })
+                .collect(),
+        )
+        .unwrap();
+        let expected_powers: Vec<u64> = case["selection_powers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|power| power.as_u64().unwrap())
+            .collect();
+        assert_eq!(set.proposer_powers(), expected_powers, "{name}");
+        assert_eq!(
+            set.proposer_schedule().len() as u64,
+            case["period"].as_u64().unwrap(),
+            "{name}"
+        );
+        let position = |height: u64, round: u32| {
+            set.position(&set.proposer(height, round))
+                .map(|position| position as u64)
+        };
+        for (step, expected) in case["first_steps"].as_array().unwrap().iter().enumerate() {
+            assert_eq!(
+                position(step as u64, 0),
+                expected.as_u64(),
+                "{name} step {step}"
+            );
+        }
+        for lookup in case["lookups"].as_array().unwrap() {
+            let height = lookup["height"].as_u64().unwrap();
+            let round = u32::try_from(lookup["round"].as_u64().unwrap()).unwrap();
+            assert_eq!(
+                position(height, round),
+                lookup["proposer"].as_u64(),
+                "{name} height {height} round {round}"
+            );
+        }
+    }
+}
