@@ -36,7 +36,9 @@ impl Chain {
     ) -> Result<(usize, Vec<RuleError>), BlockError> {
         self.time += 1000;
         let proposer = self.fixture.node_keys[0].public_key();
-        let execution = self.store.execute(self.time, proposer, transactions, mode)?;
+        let execution = self
+            .store
+            .execute(self.time, proposer, transactions, mode)?;
         let kept = execution.transactions.len();
         let rejected = execution
             .rejected
@@ -142,6 +144,9 @@ fn a_chain_without_quotas_writes_no_count() {
     let mut chain = Chain::new();
     let issuances = chain.issuances(1, 3);
     assert_eq!(chain.block(issuances, Mode::Verify).unwrap(), (3, vec![]));
-    let proof = chain.store.prove(&RecordKey::WriteCount(qd_approval())).unwrap();
+    let proof = chain
+        .store
+        .prove(&RecordKey::WriteCount(qd_approval()))
+        .unwrap();
     assert_eq!(proof.record, None);
 }

@@ -686,7 +686,10 @@ mod tests {
                 effective_height: 50,
             },
         );
-        assert_eq!(mempool.check_write_quota(&rotation, allowance(1, 1)), Ok(()));
+        assert_eq!(
+            mempool.check_write_quota(&rotation, allowance(1, 1)),
+            Ok(())
+        );
         let rotation_id = rotation.id(hutong_core::testkit::SUITE);
         mempool.insert_at(rotation_id, rotation, 10, 0).unwrap();
         assert_eq!(mempool.check_write_quota(&next, allowance(6, 2)), Ok(()));

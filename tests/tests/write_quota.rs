@@ -93,7 +93,9 @@ fn a_department_held_to_a_write_quota_writes_no_more_than_it() {
     let mut admitted = Vec::new();
     let mut quota_refusals = 0u64;
     for transaction in &flood {
-        let answer = submitter.submit(transaction).expect("the validator answers");
+        let answer = submitter
+            .submit(transaction)
+            .expect("the validator answers");
         match (answer.status, answer.code.as_deref()) {
             (202, _) => admitted.push(transaction.id(hutong_core::testkit::SUITE)),
             (429, Some("write_quota_exceeded")) => quota_refusals += 1,
@@ -124,8 +126,13 @@ fn a_department_held_to_a_write_quota_writes_no_more_than_it() {
         })
         .collect();
     for transaction in &others {
-        let answer = submitter.submit(transaction).expect("the validator answers");
-        assert_eq!(answer.status, 202, "the other department was refused: {answer:?}");
+        let answer = submitter
+            .submit(transaction)
+            .expect("the validator answers");
+        assert_eq!(
+            answer.status, 202,
+            "the other department was refused: {answer:?}"
+        );
     }
     for transaction in &others {
         wait_committed(&network, &transaction.id(hutong_core::testkit::SUITE));
@@ -149,7 +156,9 @@ fn a_department_held_to_a_write_quota_writes_no_more_than_it() {
     assert_eq!(answer.status, 429, "{answer:?}");
     assert_eq!(answer.code.as_deref(), Some("write_quota_exceeded"));
     assert!(
-        answer.body.contains(&format!("ends at height {}", WINDOW_BLOCKS - 1)),
+        answer
+            .body
+            .contains(&format!("ends at height {}", WINDOW_BLOCKS - 1)),
         "the answer names the window's end: {}",
         answer.body
     );

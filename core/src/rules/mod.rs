@@ -341,7 +341,9 @@ fn execute_body<R: StateReader + ?Sized>(
             changes,
             effective_height,
         } => validators::change_validators(state, context, changes, *effective_height)?,
-        TxBody::SetWriteQuota { scope, quota } => quotas::set(state, origin, scope, quota.as_ref())?,
+        TxBody::SetWriteQuota { scope, quota } => {
+            quotas::set(state, origin, scope, quota.as_ref())?
+        }
     }
     Ok(None)
 }

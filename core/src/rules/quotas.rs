@@ -174,7 +174,9 @@ mod tests {
     fn set_quota(chain: &mut Chain, scope: QuotaScope, quota: Option<WriteQuota>) {
         let body = TxBody::SetWriteQuota { scope, quota };
         let transaction = chain.governance(body);
-        chain.apply(&transaction).expect("the governors set a quota");
+        chain
+            .apply(&transaction)
+            .expect("the governors set a quota");
     }
 
     /// The next business licence of `issuer` (numbered from 1 000 upwards, so that each is new).
@@ -506,7 +508,10 @@ mod tests {
                     max: limits::WRITE_QUOTA_WINDOW_BLOCKS_MAX,
                 },
             ),
-            (Some(WriteQuota::Unlimited), FormError::UnlimitedDefaultQuota),
+            (
+                Some(WriteQuota::Unlimited),
+                FormError::UnlimitedDefaultQuota,
+            ),
         ];
         for (quota, expected) in cases {
             let transaction = chain.governance(TxBody::SetWriteQuota {
@@ -514,10 +519,7 @@ mod tests {
                 quota,
             });
             assert_eq!(transaction.check_form(), Err(expected.clone()));
-            assert_eq!(
-                Transaction::decode(&transaction.to_bytes()),
-                Err(expected)
-            );
+            assert_eq!(Transaction::decode(&transaction.to_bytes()), Err(expected));
         }
     }
 }
