@@ -648,6 +648,85 @@ mod tests {
             .collect()
     }
 
+    fn allowance(limit: u64, used: u64) -> Option<Allowance> {
+        Some(Allowance {
+            limit,
+            window_blocks: 100,
+            used,
+            window_end: 99,
+        })
+    }
+
+    #[test]
+    fn a_signer_is_admitted_what_its_write_quota_still_takes_counting_what_waits() {
+        let mut fixture = Fixture::new();
+        let mut mempool = shared_pool(100, 100);
+        fill(&mut mempool, &mut fixture, "qd-approval", 3);
+        let next = fixture.issue_business_licence("qd-approval", "370200", 3);
+        // Two committed and three waiting of a quota of six: one more.
+        assert_eq!(mempool.check_write_quota(&next, allowance(6, 2)), Ok(()));
+        assert_eq!(mempool.check_write_quota(&next, None), Ok(()));
+        assert_eq!(
+            mempool.check_write_quota(&next, allowance(5, 2)),
+            Err(AdmitError::WriteQuotaExceeded {
+                signer: AuthorityId::from("qd-approval"),
+                limit: 5,
+                window_blocks: 100,
+                used: 2,
+                waiting: 3,
+                window_end: 99,
+            })
+        );
+        // A key rotation is never held to the quota, and is not counted while it waits.
+        let rotation = fixture.tx(
+            "qd-approval",
+            hutong_core::tx::TxBody::RotateKey {
+                authority: AuthorityId::from("qd-approval"),
+                new_key: hutong_core::testkit::secret("qd-approval-2").public_key(),
+                effective_height: 50,
+            },
+        );
+        assert_eq!(
+            mempool.check_write_quota(&rotation, allowance(1, 1)),
+            Ok(())
+        );
+        let rotation_id = rotation.id(hutong_core::testkit::SUITE);
+        mempool.insert_at(rotation_id, rotation, 10, 0).unwrap();
+        assert_eq!(mempool.check_write_quota(&next, allowance(6, 2)), Ok(()));
+        // Removing what waits gives the room back.
+        let waiting: Vec<Hash32> = mempool.by_nonce[&AuthorityId::from("qd-approval")]
+            .values()
+            .copied()
+            .collect();
+        mempool.remove(&waiting);
+        assert_eq!(mempool.check_write_quota(&next, allowance(3, 2)), Ok(()));
+        assert!(mempool.quota_counted.is_empty());
+    }
+
+    #[test]
+    fn a_block_is_offered_no_more_than_each_signers_quota_takes() {
+        let mut fixture = Fixture::new();
+        let mut mempool = shared_pool(100, 100);
+        let flood = fill(&mut mempool, &mut fixture, "qd-approval", 10);
+        let other = fill(&mut mempool, &mut fixture, "jn-approval", 3);
+        let room = |signer: &AuthorityId| (signer.as_str() == "qd-approval").then_some(2);
+        let block = ids(&mempool.candidates_within(100, 100, |_| Some(1), room));
+        assert_eq!(
+            block,
+            vec![flood[0], other[0], flood[1], other[1], other[2]]
+        );
+        // A spent window offers none of the signer's, and does not make a block ready.
+        let spent = |signer: &AuthorityId| (signer.as_str() == "qd-approval").then_some(0);
+        assert_eq!(
+            ids(&mempool.candidates_within(100, 100, |_| Some(1), spent)),
+            other
+        );
+        assert!(mempool.has_ready_within(|_| Some(1), spent));
+        mempool.remove(&other);
+        assert!(!mempool.has_ready_within(|_| Some(1), spent));
+        assert!(mempool.has_ready_within(|_| Some(1), |_| None));
+    }
+
     #[test]
     fn a_signer_at_its_share_is_refused_while_others_are_admitted() {
         let mut fixture = Fixture::new();

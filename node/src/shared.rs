@@ -343,6 +343,71 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn a_signer_held_to_a_write_quota_is_admitted_what_the_window_takes() {
+        use hutong_core::quota::{QuotaScope, WriteQuota};
+        use hutong_ledger::store::Mode;
+        let mut fixture = Fixture::new();
+        let (shared, _gossiped) = shared_for(&fixture);
+        let set = fixture.governance(
+            hutong_core::tx::TxBody::SetWriteQuota {
+                scope: QuotaScope::Authority(AuthorityId::from("qd-approval")),
+                quota: Some(WriteQuota::Limited {
+                    max_transactions: 3,
+                    window_blocks: 1_000,
+                }),
+            },
+            3,
+        );
+        let head = shared.store.head().unwrap().header;
+        let execution = shared
+            .store
+            .execute(
+                head.time + 1,
+                fixture.node_keys[0].public_key(),
+                vec![set],
+                Mode::Verify,
+            )
+            .unwrap();
+        let certificate = fixture.certify(&execution.header);
+        shared.store.commit(execution, certificate).unwrap();
+
+        // Four in one batch: three are admitted, the fourth is beyond what waits.
+        let flood: Vec<Transaction> = (1..=4)
+            .map(|number| fixture.issue_business_licence("qd-approval", "370200", number))
+            .collect();
+        let results = shared.admit_batch(flood.clone(), false);
+        assert!(results[..3].iter().all(Result::is_ok), "{results:?}");
+        assert!(
+            matches!(
+                &results[3],
+                Err(error @ AdmissionError::Pool(AdmitError::WriteQuotaExceeded {
+                    limit: 3,
+                    used: 0,
+                    waiting: 3,
+                    window_end: 999,
+                    ..
+                })) if error.code() == "write_quota_exceeded"
+            ),
+            "{:?}",
+            results[3]
+        );
+        // Alone, the same: the three waiting fill the window.
+        let again = shared.admit_batch(vec![flood[3].clone()], false);
+        assert!(matches!(
+            again[0],
+            Err(AdmissionError::Pool(AdmitError::WriteQuotaExceeded { .. }))
+        ));
+        // Another department is admitted.
+        let other = fixture.issue_business_licence("jn-approval", "370800", 1);
+        assert!(shared.admit_batch(vec![other], false)[0].is_ok());
+        assert_eq!(
+            shared.quota_room(&AuthorityId::from("qd-approval")),
+            Some(3)
+        );
+        assert_eq!(shared.quota_room(&AuthorityId::from("jn-approval")), None);
+    }
+
+    #[test]
     fn a_batch_is_decided_per_transaction_in_order() {
         let mut fixture = Fixture::new();
         let (shared, mut gossiped) = shared_for(&fixture);

@@ -10,7 +10,7 @@ const LICENCE: &str = "91370200MA00000015";
 const TIME: u64 = 1_767_196_800_000;
 
 /// The record kinds, in the order `hutong tx --example list` prints them.
-pub const KINDS: [&str; 14] = [
+pub const KINDS: [&str; 15] = [
     "register_authority",
     "update_authority",
     "rotate_key",
@@ -25,6 +25,7 @@ pub const KINDS: [&str; 14] = [
     "file_objection",
     "resolve_objection",
     "change_validators",
+    "set_write_quota",
 ];
 
 /// Who signs a record of `kind` (the rules check it).
@@ -35,7 +36,8 @@ pub fn signer_of(kind: &str) -> &'static str {
         | "define_licence_type"
         | "grant_issuance"
         | "revoke_grant"
-        | "change_validators" => {
+        | "change_validators"
+        | "set_write_quota" => {
             "a governor, endorsed by governors holding more than two thirds (--endorse)"
         }
         "rotate_key" => "the authority itself, or the governors",
@@ -152,6 +154,10 @@ pub fn example(kind: &str) -> Option<Value> {
                 { "set": { "key": KEY, "authority": "qd-bigdata", "power": 1 } }
             ],
             "effective_height": 1500,
+        }),
+        "set_write_quota" => json!({
+            "scope": { "authority": "qd-market" },
+            "quota": { "limited": { "max_transactions": 5000, "window_blocks": 1800 } },
         }),
         _ => return None,
     };
