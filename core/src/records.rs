@@ -84,18 +84,30 @@ pub enum Role {
 }
 
 /// One signing key of an authority and the heights at which it is valid: it signs from
-/// `valid_from` on, and stops at `valid_until` (exclusive) once rotated away.
+/// `valid_from` on, and stops at `valid_until` (exclusive) once rotated away. A rotation the
+/// governors overrode before it took effect keeps its entry with `valid_until ==
+/// valid_from`: the key never signed, and stays the authority's for ever.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct KeyEpoch {
     pub key: PublicKey,
     pub valid_from: Height,
     pub valid_until: Option<Height>,
+    /// Set by the governors' report of a key compromise: from this height on (up to
+    /// `valid_until`) what the key signed may have been signed by someone else, and verdicts
+    /// on records it signed then say so.
+    pub compromised_from: Option<Height>,
 }
 
 impl KeyEpoch {
     /// Whether the key may sign a transaction executed at `height`.
     pub fn valid_at(&self, height: Height) -> bool {
         height >= self.valid_from && self.valid_until.is_none_or(|until| height < until)
+    }
+
+    /// Whether what the key signed at `height` falls within a reported compromise: the key was
+    /// valid then, and the governors reported it compromised from that height or earlier.
+    pub fn compromised_at(&self, height: Height) -> bool {
+        self.valid_at(height) && self.compromised_from.is_some_and(|from| from <= height)
     }
 }
 
@@ -135,6 +147,21 @@ impl Authority {
     pub fn current_key(&self) -> Option<&KeyEpoch> {
         self.keys.last()
     }
+
+    /// Whether what the authority signed at `height` was signed under a key the governors
+    /// reported compromised at that height.
+    pub fn signed_compromised_at(&self, height: Height) -> bool {
+        self.keys.iter().any(|epoch| epoch.compromised_at(height))
+    }
+}
+
+/// Which authority a public key belongs to. Written when a key first enters an authority's
+/// history (at genesis, registration or rotation) and never removed, so that a key belongs to
+/// at most one authority, ever: one department can never sign as another.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyOwner {
+    pub key: PublicKey,
+    pub authority: AuthorityId,
 }
 
 /// The data type of one face field (照面信息).
@@ -729,6 +756,8 @@ pub enum RecordKey {
     Governors,
     /// An equivocation recorded on the ledger (ADR 0009).
     Evidence(crate::evidence::EvidenceKey),
+    /// The owner of an authority's public key (ADR 0031).
+    KeyOwner(PublicKey),
 }
 
 impl RecordKey {
@@ -764,6 +793,8 @@ pub enum Record {
     Governors(Vec<AuthorityId>),
     /// An equivocation recorded on the ledger (ADR 0009).
     Evidence(crate::evidence::EvidenceRecord),
+    /// The owner of an authority's public key (ADR 0031).
+    KeyOwner(KeyOwner),
 }
 
 impl Record {
@@ -785,6 +816,7 @@ impl Record {
             Record::Nodes(_) => RecordKey::Nodes,
             Record::Governors(_) => RecordKey::Governors,
             Record::Evidence(record) => RecordKey::Evidence(record.key.clone()),
+            Record::KeyOwner(owner) => RecordKey::KeyOwner(owner.key),
         }
     }
 

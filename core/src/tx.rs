@@ -183,6 +183,16 @@ pub enum TxBody {
         changes: Vec<NodeChange>,
         effective_height: Height,
     },
+    /// Governors: what `authority` signed from height `compromised_from` on may have been
+    /// signed by someone else (a stolen key). Every key it holds stops at the next height, a
+    /// rotation it scheduled never takes effect, verdicts flag what its keys signed from
+    /// `compromised_from` up to this report, and `new_key`, when given, signs from the next
+    /// height on (ADR 0031).
+    ReportKeyCompromise {
+        authority: AuthorityId,
+        compromised_from: Height,
+        new_key: Option<PublicKey>,
+    },
 }
 
 impl TxBody {
@@ -203,6 +213,7 @@ impl TxBody {
             TxBody::FileObjection { .. } => "file_objection",
             TxBody::ResolveObjection { .. } => "resolve_objection",
             TxBody::ChangeValidators { .. } => "change_validators",
+            TxBody::ReportKeyCompromise { .. } => "report_key_compromise",
         }
     }
 
@@ -216,6 +227,7 @@ impl TxBody {
                 | TxBody::GrantIssuance { .. }
                 | TxBody::RevokeGrant { .. }
                 | TxBody::ChangeValidators { .. }
+                | TxBody::ReportKeyCompromise { .. }
         )
     }
 
@@ -430,7 +442,7 @@ impl TxBody {
                 }
                 Ok(())
             }
-            TxBody::RotateKey { authority, .. } => {
+            TxBody::RotateKey { authority, .. } | TxBody::ReportKeyCompromise { authority, .. } => {
                 check_identifier("authority", authority.as_str())
             }
             TxBody::DefineLicenceType(draft) => {

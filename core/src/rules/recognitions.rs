@@ -267,6 +267,7 @@ mod tests {
                 key: key.public_key(),
                 valid_from: 0,
                 valid_until: None,
+                compromised_from: None,
             }],
             last_nonce: 0,
             registered_at: 0,
