@@ -194,6 +194,7 @@ pub enum Visibility {
 
 /// One face field of a licence type.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct FieldSchema {
     pub name: String,
     pub name_zh: String,
@@ -305,7 +306,7 @@ pub fn face_commitment(suite: Suite, salt: &[u8; 32], name: &str, value: &str) -
 
 /// A change of status (docs/design.md section 3).
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub enum StatusAction {
     /// 暂扣: not valid until reinstated.
     Suspend,
@@ -684,6 +685,7 @@ pub struct Objection {
 /// A node that replicates the ledger: a validator when its voting power is above zero, an
 /// observer otherwise. Its key is both its libp2p identity and its consensus key.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct NodeEntry {
     pub key: PublicKey,
     pub authority: AuthorityId,
@@ -699,7 +701,7 @@ pub struct PendingNodeChange {
 
 /// Add a node or change its power (power 0 makes it an observer), or remove it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub enum NodeChange {
     Set(NodeEntry),
     Remove(PublicKey),

@@ -448,3 +448,55 @@ fn another_issuer_cannot_change_a_licence_it_did_not_issue() {
     let renew = chain.fixture.tx("jn-approval", renewal(&number));
     chain.refuse(&renew, "missing_role");
 }
+
+#[test]
+fn unknown_nested_fields_are_refused_when_a_body_is_read() {
+    let pledge = serde_json::json!({"change_status": {
+        "type_code": "business-licence",
+        "number": "91370200MA00000015",
+        "action": {"pledge_registered": {
+            "secured_party": "青岛银行", "reference": "DY-1", "evil": 1
+        }},
+        "effective_at": GENESIS_TIME,
+        "reason": "pledge",
+    }});
+    let error = serde_json::from_value::<TxBody>(pledge).unwrap_err();
+    assert!(
+        error.to_string().contains("unknown field `evil`"),
+        "{error}"
+    );
+    let validators = serde_json::json!({"change_validators": {
+        "changes": [{"set": {
+            "key": chain_genesis().nodes[0].key, "authority": "gov-a", "power": 1, "evil": 1
+        }}],
+        "effective_height": 10,
+    }});
+    let error = serde_json::from_value::<TxBody>(validators).unwrap_err();
+    assert!(
+        error.to_string().contains("unknown field `evil`"),
+        "{error}"
+    );
+}
+
+#[test]
+fn an_unknown_authority_named_by_a_record_is_the_records_fault_not_the_signers() {
+    let mut chain = Chain::new();
+    let grant = chain.governance(TxBody::GrantIssuance {
+        authority: id("nobody"),
+        type_code: "business-licence".into(),
+        region: testkit::region("370200"),
+    });
+    chain.refuse(&grant, "unknown_named_authority");
+    let attestation = chain.fixture.tx(
+        "xj-recognizer",
+        TxBody::AttestRecognition {
+            recognizing_region: testkit::region("650000"),
+            type_codes: vec!["business-licence".into()],
+            issued_by: crate::records::IssuedBy::Authority(id("nobody")),
+            scope: "政务服务".into(),
+            valid_from: GENESIS_TIME,
+            valid_until: None,
+        },
+    );
+    chain.refuse(&attestation, "unknown_named_authority");
+}

@@ -55,7 +55,7 @@ pub(super) fn update<R: StateReader + ?Sized>(
     name_en: Option<&String>,
     roles: Option<&[Role]>,
 ) -> Result<(), RuleError> {
-    let mut authority = state.require_authority(target)?;
+    let mut authority = state.require_named_authority(target)?;
     if let Some(name) = name_zh {
         authority.name_zh = name.clone();
     }
@@ -378,7 +378,7 @@ mod tests {
         });
         assert_eq!(
             chain.apply(&update),
-            Err(RuleError::UnknownAuthority(id("nobody")))
+            Err(RuleError::UnknownNamedAuthority(id("nobody")))
         );
     }
 
@@ -458,7 +458,7 @@ mod tests {
         });
         assert_eq!(
             chain.apply(&unknown),
-            Err(RuleError::UnknownAuthority(id("nobody")))
+            Err(RuleError::UnknownNamedAuthority(id("nobody")))
         );
 
         let unusable = chain

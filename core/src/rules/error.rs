@@ -45,6 +45,8 @@ pub enum RuleError {
     },
     #[error("unknown authority {0}")]
     UnknownAuthority(AuthorityId),
+    #[error("the record names authority {0}, which is not registered")]
+    UnknownNamedAuthority(AuthorityId),
     #[error("{authority} has no key valid at height {height}")]
     NoKeyAtHeight {
         authority: AuthorityId,
@@ -243,6 +245,7 @@ impl RuleError {
             RuleError::NonceGap { .. } => "nonce_gap",
             RuleError::CreatedInFuture { .. } => "created_in_future",
             RuleError::UnknownAuthority(_) => "unknown_authority",
+            RuleError::UnknownNamedAuthority(_) => "unknown_named_authority",
             RuleError::NoKeyAtHeight { .. } => "key_not_valid",
             RuleError::BadSignature { .. } => "bad_signature",
             RuleError::MissingRole { .. } => "missing_role",

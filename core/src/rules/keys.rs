@@ -56,7 +56,7 @@ pub(super) fn rotate_key<R: StateReader + ?Sized>(
     by_governors: bool,
 ) -> Result<(), RuleError> {
     let height = origin.context.height;
-    let mut authority = state.require_authority(target)?;
+    let mut authority = state.require_named_authority(target)?;
     new_key.validate().map_err(RuleError::KeyRejected)?;
     if effective_height <= height {
         return Err(RuleError::RotationNotLater {
@@ -123,7 +123,7 @@ pub(super) fn report_compromise<R: StateReader + ?Sized>(
     new_key: Option<&PublicKey>,
 ) -> Result<(), RuleError> {
     let height = origin.context.height;
-    let mut authority = state.require_authority(target)?;
+    let mut authority = state.require_named_authority(target)?;
     // Keys registered at height r sign from r + 1; genesis keys (r = 0) from height 0.
     if compromised_from > height || compromised_from < authority.registered_at {
         return Err(RuleError::CompromiseOutOfRange {
