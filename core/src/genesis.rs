@@ -11,7 +11,8 @@ use crate::hash::Hash32;
 use crate::ident::RegionCode;
 use crate::limits;
 use crate::records::{
-    Authority, Grant, KeyEpoch, LicenceType, NodeEntry, NodeRegistry, Record, Role, TimeMs,
+    Authority, Grant, KeyEpoch, KeyOwner, LicenceType, NodeEntry, NodeRegistry, Record, Role,
+    TimeMs,
 };
 use crate::records::{AuthorityId, TypeCode};
 use crate::rules::RuleError;
@@ -107,11 +108,16 @@ impl Genesis {
             .into());
         }
         let mut authorities = BTreeSet::new();
+        // A key belongs to one authority, ever (ADR 0031): from genesis on.
+        let mut owners = std::collections::BTreeMap::new();
         for draft in &self.authorities {
             TxBody::RegisterAuthority(draft.clone()).check_form()?;
             draft.key.validate().map_err(RuleError::KeyRejected)?;
             if !authorities.insert(draft.id.clone()) {
                 return Err(GenesisError::DuplicateAuthority(draft.id.clone()));
+            }
+            if let Some(owner) = owners.insert(draft.key, draft.id.clone()) {
+                return Err(RuleError::KeyInUse(owner).into());
             }
         }
         if !self
@@ -182,9 +188,14 @@ impl Genesis {
                     key: draft.key,
                     valid_from: 0,
                     valid_until: None,
+                    compromised_from: None,
                 }],
                 last_nonce: 0,
                 registered_at: 0,
+            }));
+            records.push(Record::KeyOwner(KeyOwner {
+                key: draft.key,
+                authority: draft.id.clone(),
             }));
         }
         governors.sort();

@@ -29,6 +29,15 @@ pub const NODES_MAX: usize = 256;
 pub const NODE_CHANGES_PER_TX_MAX: usize = 64;
 /// Most keys an authority has had (rotations are rare; the history is kept whole).
 pub const KEYS_PER_AUTHORITY_MAX: usize = 64;
+/// How far ahead an authority may schedule the rotation of its own key, in blocks (about an
+/// hour and a quarter at a block a second). Long enough for a department to hand a new key to
+/// its staff; short enough that a stolen key cannot lock the governors out with a rotation of
+/// its own that never comes due (ADR 0031).
+pub const SELF_ROTATION_DELAY_BLOCKS_MAX: u64 = 4_096;
+/// How far ahead the governors' rotation or compromise report ends the keys it replaces, in
+/// blocks: at the next block, so that a stolen key signs nothing after the block that records
+/// the governors' decision (ADR 0031).
+pub const GOVERNOR_ROTATION_DELAY_BLOCKS_MAX: u64 = 1;
 /// Most periods one grant may have been in force: each issuance grant opens one, and a
 /// revocation closes it. Grants are given and withdrawn by governance decisions, a few in a
 /// department's lifetime; a grant revoked and given again every year for sixty years fits.
@@ -105,4 +114,12 @@ const _: () = {
         WRITE_QUOTA_TRANSACTIONS_MAX
             == WRITE_QUOTA_WINDOW_BLOCKS_MAX * BLOCK_TRANSACTIONS_MAX as u64
     );
+    // A rotation takes effect after the block that records it; the governors' path ends a
+    // stolen key no later than any rotation the key itself may schedule.
+    assert!(GOVERNOR_ROTATION_DELAY_BLOCKS_MAX >= 1);
+    assert!(GOVERNOR_ROTATION_DELAY_BLOCKS_MAX <= SELF_ROTATION_DELAY_BLOCKS_MAX);
+    // A self-rotation is scheduled well inside the window a validator change may use.
+    assert!(SELF_ROTATION_DELAY_BLOCKS_MAX < VALIDATOR_CHANGE_DELAY_BLOCKS_MAX);
+    // Every compromise report may add a key: the history holds a rotation and many reports.
+    assert!(KEYS_PER_AUTHORITY_MAX >= 2);
 };

@@ -84,18 +84,30 @@ pub enum Role {
 }
 
 /// One signing key of an authority and the heights at which it is valid: it signs from
-/// `valid_from` on, and stops at `valid_until` (exclusive) once rotated away.
+/// `valid_from` on, and stops at `valid_until` (exclusive) once rotated away. A rotation the
+/// governors overrode before it took effect keeps its entry with `valid_until ==
+/// valid_from`: the key never signed, and stays the authority's for ever.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct KeyEpoch {
     pub key: PublicKey,
     pub valid_from: Height,
     pub valid_until: Option<Height>,
+    /// Set by the governors' report of a key compromise: from this height on (up to
+    /// `valid_until`) what the key signed may have been signed by someone else, and verdicts
+    /// on records it signed then say so.
+    pub compromised_from: Option<Height>,
 }
 
 impl KeyEpoch {
     /// Whether the key may sign a transaction executed at `height`.
     pub fn valid_at(&self, height: Height) -> bool {
         height >= self.valid_from && self.valid_until.is_none_or(|until| height < until)
+    }
+
+    /// Whether what the key signed at `height` falls within a reported compromise: the key was
+    /// valid then, and the governors reported it compromised from that height or earlier.
+    pub fn compromised_at(&self, height: Height) -> bool {
+        self.valid_at(height) && self.compromised_from.is_some_and(|from| from <= height)
     }
 }
 
@@ -135,6 +147,21 @@ impl Authority {
     pub fn current_key(&self) -> Option<&KeyEpoch> {
         self.keys.last()
     }
+
+    /// Whether what the authority signed at `height` was signed under a key the governors
+    /// reported compromised at that height.
+    pub fn signed_compromised_at(&self, height: Height) -> bool {
+        self.keys.iter().any(|epoch| epoch.compromised_at(height))
+    }
+}
+
+/// Which authority a public key belongs to. Written when a key first enters an authority's
+/// history (at genesis, registration or rotation) and never removed, so that a key belongs to
+/// at most one authority, ever: one department can never sign as another.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyOwner {
+    pub key: PublicKey,
+    pub authority: AuthorityId,
 }
 
 /// The data type of one face field (照面信息).
@@ -167,6 +194,7 @@ pub enum Visibility {
 
 /// One face field of a licence type.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct FieldSchema {
     pub name: String,
     pub name_zh: String,
@@ -278,7 +306,7 @@ pub fn face_commitment(suite: Suite, salt: &[u8; 32], name: &str, value: &str) -
 
 /// A change of status (docs/design.md section 3).
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub enum StatusAction {
     /// 暂扣: not valid until reinstated.
     Suspend,
@@ -657,6 +685,7 @@ pub struct Objection {
 /// A node that replicates the ledger: a validator when its voting power is above zero, an
 /// observer otherwise. Its key is both its libp2p identity and its consensus key.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct NodeEntry {
     pub key: PublicKey,
     pub authority: AuthorityId,
@@ -672,7 +701,7 @@ pub struct PendingNodeChange {
 
 /// Add a node or change its power (power 0 makes it an observer), or remove it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub enum NodeChange {
     Set(NodeEntry),
     Remove(PublicKey),
@@ -733,6 +762,8 @@ pub enum RecordKey {
     WriteQuota(crate::quota::QuotaScope),
     /// An authority's count of transactions in its quota's window (ADR 0029).
     WriteCount(AuthorityId),
+    /// The owner of an authority's public key (ADR 0031).
+    KeyOwner(PublicKey),
 }
 
 impl RecordKey {
@@ -772,6 +803,8 @@ pub enum Record {
     WriteQuota(crate::quota::WriteQuotaRecord),
     /// An authority's count of transactions in its quota's window (ADR 0029).
     WriteCount(crate::quota::WriteCount),
+    /// The owner of an authority's public key (ADR 0031).
+    KeyOwner(KeyOwner),
 }
 
 impl Record {
@@ -795,6 +828,7 @@ impl Record {
             Record::Evidence(record) => RecordKey::Evidence(record.key.clone()),
             Record::WriteQuota(record) => RecordKey::WriteQuota(record.scope.clone()),
             Record::WriteCount(count) => RecordKey::WriteCount(count.authority.clone()),
+            Record::KeyOwner(owner) => RecordKey::KeyOwner(owner.key),
         }
     }
 

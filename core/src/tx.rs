@@ -190,6 +190,16 @@ pub enum TxBody {
         scope: QuotaScope,
         quota: Option<WriteQuota>,
     },
+    /// Governors: what `authority` signed from height `compromised_from` on may have been
+    /// signed by someone else (a stolen key). Every key it holds stops at the next height, a
+    /// rotation it scheduled never takes effect, verdicts flag what its keys signed from
+    /// `compromised_from` up to this report, and `new_key`, when given, signs from the next
+    /// height on (ADR 0031).
+    ReportKeyCompromise {
+        authority: AuthorityId,
+        compromised_from: Height,
+        new_key: Option<PublicKey>,
+    },
 }
 
 impl TxBody {
@@ -211,6 +221,7 @@ impl TxBody {
             TxBody::ResolveObjection { .. } => "resolve_objection",
             TxBody::ChangeValidators { .. } => "change_validators",
             TxBody::SetWriteQuota { .. } => "set_write_quota",
+            TxBody::ReportKeyCompromise { .. } => "report_key_compromise",
         }
     }
 
@@ -225,6 +236,7 @@ impl TxBody {
                 | TxBody::RevokeGrant { .. }
                 | TxBody::ChangeValidators { .. }
                 | TxBody::SetWriteQuota { .. }
+                | TxBody::ReportKeyCompromise { .. }
         )
     }
 
@@ -448,7 +460,7 @@ impl TxBody {
                 }
                 Ok(())
             }
-            TxBody::RotateKey { authority, .. } => {
+            TxBody::RotateKey { authority, .. } | TxBody::ReportKeyCompromise { authority, .. } => {
                 check_identifier("authority", authority.as_str())
             }
             TxBody::DefineLicenceType(draft) => {

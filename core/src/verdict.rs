@@ -45,6 +45,10 @@ pub enum ReasonCode {
     Disputed,
     /// Pledges or mortgages are registered (an annotation; validity is unchanged).
     Pledged,
+    /// Records of the licence were signed under a key the governors reported compromised, at
+    /// a height within the reported window (ADR 0031). The issuance among them makes the
+    /// licence invalid; later changes alone are flagged for the verifier to check.
+    SignedByCompromisedKey,
 }
 
 /// One reason behind a verdict.
@@ -83,6 +87,9 @@ pub struct Verdict {
 pub struct VerdictInputs<'a> {
     pub licence: &'a Licence,
     pub issuer: &'a Authority,
+    /// The other authorities that signed events of the licence's history (supervisors, a
+    /// successor), so that the verdict can tell which were signed under compromised keys.
+    pub signers: &'a [Authority],
     /// The issuer's grant for the licence's type that covered its region at issuance.
     pub grant: Option<&'a Grant>,
     /// Candidate recognitions (all in force or not; the function picks).
@@ -103,6 +110,11 @@ pub struct VerdictInputs<'a> {
 pub fn input_keys(licence: &Licence) -> Vec<RecordKey> {
     let mut keys = vec![RecordKey::Authority(licence.issuer.clone())];
     keys.extend(
+        other_signers(licence)
+            .into_iter()
+            .map(|signer| RecordKey::Authority(signer.clone())),
+    );
+    keys.extend(
         licence.region.covering_regions().into_iter().map(|region| {
             RecordKey::Grant(licence.issuer.clone(), licence.type_code.clone(), region)
         }),
@@ -114,6 +126,20 @@ pub fn input_keys(licence: &Licence) -> Vec<RecordKey> {
             .map(|id| RecordKey::Objection(*id)),
     );
     keys
+}
+
+/// The authorities other than the issuer that signed events of `licence`'s history, each once,
+/// sorted.
+pub fn other_signers(licence: &Licence) -> Vec<&AuthorityId> {
+    let mut signers: Vec<&AuthorityId> = licence
+        .events
+        .iter()
+        .map(|event| &event.by)
+        .filter(|by| **by != licence.issuer)
+        .collect();
+    signers.sort();
+    signers.dedup();
+    signers
 }
 
 /// Whether a recognition attestation is an input of the verdict on `licence`: for use in
@@ -145,6 +171,9 @@ pub fn grant_authorised(grant: &Grant, licence: &Licence) -> bool {
 pub struct VerdictRecords {
     /// The licence's issuer, when among the records.
     pub issuer: Option<Authority>,
+    /// The other signers of the licence's events ([`other_signers`]) among the records, each
+    /// once.
+    pub signers: Vec<Authority>,
     /// The grant that authorised the licence, when among the records.
     pub grant: Option<Grant>,
     /// The recognitions that are inputs ([`recognition_is_input`]), each once, in the order
@@ -164,10 +193,20 @@ impl VerdictRecords {
     ) -> Self {
         let mut collected = VerdictRecords::default();
         let mut objections = Vec::new();
+        let signers = other_signers(licence);
         for record in records {
             match record {
                 Record::Authority(authority) if authority.id == licence.issuer => {
                     collected.issuer = Some(authority);
+                }
+                Record::Authority(authority)
+                    if signers.contains(&&authority.id)
+                        && !collected
+                            .signers
+                            .iter()
+                            .any(|known| known.id == authority.id) =>
+                {
+                    collected.signers.push(authority);
                 }
                 Record::Grant(grant)
                     if collected.grant.is_none() && grant_authorised(&grant, licence) =>
@@ -211,6 +250,7 @@ impl VerdictRecords {
             &VerdictInputs {
                 licence,
                 issuer,
+                signers: &self.signers,
                 grant: self.grant.as_ref(),
                 recognitions: &self.recognitions,
                 objections: &self.objections,
@@ -339,7 +379,8 @@ pub fn verdict(inputs: &VerdictInputs<'_>, region: Option<&RegionCode>, at: Time
         format!("该时点状态：{status_zh}"),
     ));
 
-    let valid = authorised && within_validity && active;
+    let issuance_compromised = compromised_signatures(inputs, &mut reasons);
+    let valid = authorised && within_validity && active && !issuance_compromised;
 
     let mut recognition = None;
     let valid_in_region = region.map(|region| {
@@ -448,6 +489,59 @@ pub fn verdict(inputs: &VerdictInputs<'_>, region: Option<&RegionCode>, at: Time
         },
         reasons,
     }
+}
+
+/// Adds the reason for the events of the licence signed under a key reported compromised
+/// (none: no reason); returns whether the issuance is among them.
+fn compromised_signatures(inputs: &VerdictInputs<'_>, reasons: &mut Vec<Reason>) -> bool {
+    let licence = inputs.licence;
+    let signer = |id: &AuthorityId| {
+        std::iter::once(inputs.issuer)
+            .chain(inputs.signers.iter())
+            .find(|authority| authority.id == *id)
+    };
+    let flagged: Vec<&crate::records::LicenceEvent> = licence
+        .events
+        .iter()
+        .filter(|event| {
+            signer(&event.by).is_some_and(|authority| authority.signed_compromised_at(event.height))
+        })
+        .collect();
+    if flagged.is_empty() {
+        return false;
+    }
+    let issuance = flagged
+        .iter()
+        .any(|event| event.kind == crate::records::LicenceEventKind::Issued);
+    let heights: Vec<String> = flagged
+        .iter()
+        .map(|event| format!("{} ({})", event.height, event.by))
+        .collect();
+    reasons.push(reason(
+        ReasonCode::SignedByCompromisedKey,
+        !issuance,
+        format!(
+            "signed by a key reported compromised: {} record(s) at height {}{}",
+            flagged.len(),
+            heights.join(", "),
+            if issuance {
+                "; the issuance is among them, so the licence is not shown as genuine"
+            } else {
+                "; ask the department whether they are its own"
+            }
+        ),
+        format!(
+            "{}项记录由已报告泄露的密钥签署（区块高度{}）{}",
+            flagged.len(),
+            heights.join("、"),
+            if issuance {
+                "，其中包括签发记录，不能证明证照真实"
+            } else {
+                "，请向发证部门核实"
+            }
+        ),
+    ));
+    issuance
 }
 
 /// The height a verdict was computed at, with its time, for answers that say how fresh they are.
@@ -729,6 +823,7 @@ mod text_tests {
         let inputs = VerdictInputs {
             licence,
             issuer,
+            signers: &[],
             grant: None,
             recognitions: &[],
             objections: &[],

@@ -718,6 +718,14 @@ impl KeyDirectory {
         }
     }
 
+    /// Drops the keys expected for `authority` from `height` on (a rotation the governors
+    /// overrode).
+    fn forget_after(&mut self, authority: &AuthorityId, height: Height) {
+        if let Some(keys) = self.keys.get_mut(authority) {
+            keys.retain(|(from, _)| *from < height);
+        }
+    }
+
     fn key_at(&self, authority: &AuthorityId, height: Height) -> Option<PublicKey> {
         self.keys
             .get(authority)?
@@ -736,7 +744,23 @@ impl KeyDirectory {
                     authority,
                     new_key,
                     effective_height,
-                } => self.add(authority, *effective_height, *new_key),
+                } => {
+                    let by_itself = transaction.signatures.len() == 1
+                        && transaction.signatures[0].authority == *authority;
+                    if !by_itself {
+                        // The governors' rotation overrides what the authority scheduled.
+                        self.forget_after(authority, *effective_height);
+                    }
+                    self.add(authority, *effective_height, *new_key)
+                }
+                TxBody::ReportKeyCompromise {
+                    authority, new_key, ..
+                } => {
+                    self.forget_after(authority, height + 1);
+                    if let Some(new_key) = new_key {
+                        self.add(authority, height + 1, *new_key);
+                    }
+                }
                 _ => {}
             }
         }

@@ -10,7 +10,7 @@ const LICENCE: &str = "91370200MA00000015";
 const TIME: u64 = 1_767_196_800_000;
 
 /// The record kinds, in the order `hutong tx --example list` prints them.
-pub const KINDS: [&str; 15] = [
+pub const KINDS: [&str; 16] = [
     "register_authority",
     "update_authority",
     "rotate_key",
@@ -26,6 +26,7 @@ pub const KINDS: [&str; 15] = [
     "resolve_objection",
     "change_validators",
     "set_write_quota",
+    "report_key_compromise",
 ];
 
 /// Who signs a record of `kind` (the rules check it).
@@ -37,18 +38,21 @@ pub fn signer_of(kind: &str) -> &'static str {
         | "grant_issuance"
         | "revoke_grant"
         | "change_validators"
-        | "set_write_quota" => {
+        | "set_write_quota"
+        | "report_key_compromise" => {
             "a governor, endorsed by governors holding more than two thirds (--endorse)"
         }
-        "rotate_key" => "the authority itself, or the governors",
+        "rotate_key" => {
+            "the authority itself (at most 4,096 blocks ahead), or the governors (at the next height)"
+        }
         "issue_licence" => "an issuer granted the type in the licence's region",
-        "amend_licence" => "the licence's issuer",
+        "amend_licence" => "the licence's issuer, holding the issuer role and a grant in force",
         "change_status" => {
             "the issuer, or a supervisor of the region for the type's supervisor actions"
         }
         "attest_recognition" | "withdraw_recognition" => "a recognizer of the recognizing region",
         "file_objection" => "any registered authority",
-        "resolve_objection" => "the licence's issuer",
+        "resolve_objection" => "the licence's issuer, holding the issuer role and a grant in force",
         _ => "",
     }
 }
@@ -158,6 +162,11 @@ pub fn example(kind: &str) -> Option<Value> {
         "set_write_quota" => json!({
             "scope": { "authority": "qd-market" },
             "quota": { "limited": { "max_transactions": 5000, "window_blocks": 1800 } },
+        }),
+        "report_key_compromise" => json!({
+            "authority": "qd-approval",
+            "compromised_from": 1200,
+            "new_key": KEY,
         }),
         _ => return None,
     };

@@ -731,6 +731,7 @@ pub fn describe_key(key: &RecordKey) -> String {
         RecordKey::Objection(id) => format!("objection {id}"),
         RecordKey::Nodes => "node registry".into(),
         RecordKey::Governors => "governors".into(),
+        RecordKey::KeyOwner(key) => format!("owner of key {key}"),
         RecordKey::Evidence(key) => format!(
             "equivocation of {} at height {}, round {} ({})",
             key.validator,

@@ -360,6 +360,7 @@ impl QrPayload {
             key: draft.key,
             valid_from: 0,
             valid_until: None,
+            compromised_from: None,
         }];
         self.verify(genesis.suite, &genesis.chain_id, &keys)
     }

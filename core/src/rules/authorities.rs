@@ -1,15 +1,16 @@
 //! The rules of the authority registry: registering a department, changing its names and
-//! roles, rotating its key, and the governors list that both keep in step with the roles.
+//! roles, and the governors list that both keep in step with the roles. Keys (rotation,
+//! compromise, who owns a key) are the rules of `keys`.
 //!
 //! Also the two checks other families make of the authority that acts: that it holds a role
 //! ([`require_role`]) and that a region lies within its own ([`require_region`]).
 
 use super::error::RuleError;
+use super::keys::claim_key;
 use super::state::{Origin, Scratch, StateReader};
-use crate::crypto::PublicKey;
 use crate::ident::RegionCode;
 use crate::limits;
-use crate::records::{Authority, AuthorityId, Height, KeyEpoch, Record, Role};
+use crate::records::{Authority, AuthorityId, KeyEpoch, Record, Role};
 use crate::tx::AuthorityDraft;
 
 /// `RegisterAuthority`: a new department, whose key signs from the next block on (a key never
@@ -23,7 +24,7 @@ pub(super) fn register<R: StateReader + ?Sized>(
     if state.authority(&draft.id)?.is_some() {
         return Err(RuleError::AuthorityExists(draft.id.clone()));
     }
-    draft.key.validate().map_err(RuleError::KeyRejected)?;
+    claim_key(state, &draft.id, &draft.key)?;
     let height = origin.context.height;
     let authority = Authority {
         id: draft.id.clone(),
@@ -36,6 +37,7 @@ pub(super) fn register<R: StateReader + ?Sized>(
             key: draft.key,
             valid_from: height + 1,
             valid_until: None,
+            compromised_from: None,
         }],
         last_nonce: 0,
         registered_at: height,
@@ -53,7 +55,7 @@ pub(super) fn update<R: StateReader + ?Sized>(
     name_en: Option<&String>,
     roles: Option<&[Role]>,
 ) -> Result<(), RuleError> {
-    let mut authority = state.require_authority(target)?;
+    let mut authority = state.require_named_authority(target)?;
     if let Some(name) = name_zh {
         authority.name_zh = name.clone();
     }
@@ -64,55 +66,6 @@ pub(super) fn update<R: StateReader + ?Sized>(
         authority.roles = sorted_roles(roles);
         update_governors(state, target, authority.has_role(Role::Governor))?;
     }
-    state.put(Record::Authority(authority));
-    Ok(())
-}
-
-/// `RotateKey`: `new_key` signs from `effective_height` on and the current key stops there.
-/// The height must lie ahead, so that the keys valid at any height are known before its block
-/// runs; one rotation waits at a time, so that the history stays a sequence of epochs.
-pub(super) fn rotate_key<R: StateReader + ?Sized>(
-    state: &mut Scratch<'_, '_, R>,
-    origin: Origin<'_>,
-    target: &AuthorityId,
-    new_key: &PublicKey,
-    effective_height: Height,
-) -> Result<(), RuleError> {
-    let height = origin.context.height;
-    let mut authority = state.require_authority(target)?;
-    new_key.validate().map_err(RuleError::KeyRejected)?;
-    if effective_height <= height {
-        return Err(RuleError::RotationNotLater {
-            height,
-            effective_height,
-        });
-    }
-    if authority.keys.iter().any(|epoch| epoch.key == *new_key) {
-        return Err(RuleError::KeyInUse(target.clone()));
-    }
-    if authority.keys.len() >= limits::KEYS_PER_AUTHORITY_MAX {
-        return Err(RuleError::TooManyKeys {
-            authority: target.clone(),
-            limit: limits::KEYS_PER_AUTHORITY_MAX,
-        });
-    }
-    if let Some(scheduled) = authority
-        .keys
-        .last()
-        .filter(|epoch| epoch.valid_from > height)
-    {
-        return Err(RuleError::RotationPending {
-            effective_height: scheduled.valid_from,
-        });
-    }
-    if let Some(current) = authority.keys.last_mut() {
-        current.valid_until = Some(effective_height);
-    }
-    authority.keys.push(KeyEpoch {
-        key: *new_key,
-        valid_from: effective_height,
-        valid_until: None,
-    });
     state.put(Record::Authority(authority));
     Ok(())
 }
@@ -187,7 +140,7 @@ mod tests {
     use super::super::testing::{Chain, authority_entry, entry, id, writes};
     use crate::crypto::{PublicKey, SignatureError};
     use crate::limits;
-    use crate::records::{Authority, KeyEpoch, Record, Role};
+    use crate::records::{Authority, KeyEpoch, KeyOwner, Record, Role};
     use crate::rules::RuleError;
     use crate::testkit::{self, GENESIS_TIME};
     use crate::tx::{AuthorityDraft, TxBody};
@@ -241,6 +194,7 @@ mod tests {
                     key: key.public_key(),
                     valid_from: 0,
                     valid_until: None,
+                    compromised_from: None,
                 }],
                 last_nonce: 0,
                 registered_at: 0,
@@ -276,9 +230,14 @@ mod tests {
                 key: draft.key,
                 valid_from: 2,
                 valid_until: None,
+                compromised_from: None,
             }],
             last_nonce: 0,
             registered_at: 1,
+        };
+        let owner = KeyOwner {
+            key: registered.keys[0].key,
+            authority: registered.id.clone(),
         };
         assert_eq!(
             written,
@@ -286,6 +245,7 @@ mod tests {
                 signer,
                 authority_entry(registered),
                 entry(Record::Governors(list)),
+                entry(Record::KeyOwner(owner)),
             ])
         );
     }
@@ -418,7 +378,7 @@ mod tests {
         });
         assert_eq!(
             chain.apply(&update),
-            Err(RuleError::UnknownAuthority(id("nobody")))
+            Err(RuleError::UnknownNamedAuthority(id("nobody")))
         );
     }
 
@@ -445,35 +405,44 @@ mod tests {
                 key: old_key,
                 valid_from: 0,
                 valid_until: Some(5),
+                compromised_from: None,
             },
             KeyEpoch {
                 key: new_key,
                 valid_from: 5,
                 valid_until: None,
+                compromised_from: None,
             },
         ];
-        // The nonce and the keys land in one record.
+        let owner = |key| {
+            entry(Record::KeyOwner(KeyOwner {
+                key,
+                authority: id("qd-approval"),
+            }))
+        };
+        // The nonce and the keys land in one record; the new key is the authority's for ever.
         assert_eq!(
             chain.apply(&by_itself).unwrap(),
-            writes([authority_entry(rotated.clone())])
+            writes([authority_entry(rotated.clone()), owner(new_key)])
         );
 
-        // The governors rotate a lost key; from the height the pending one took effect.
+        // The governors rotate a lost key, from the next height (7: the block is height 6).
         for _ in 0..4 {
             chain.empty_block();
         }
         let third_key = testkit::secret("qd-approval-3").public_key();
-        let by_governors = chain.governance(rotation(third_key, 20));
+        let by_governors = chain.governance(rotation(third_key, 7));
         let signer = chain.signer_after_next("gov-a");
-        rotated.keys[1].valid_until = Some(20);
+        rotated.keys[1].valid_until = Some(7);
         rotated.keys.push(KeyEpoch {
             key: third_key,
-            valid_from: 20,
+            valid_from: 7,
             valid_until: None,
+            compromised_from: None,
         });
         assert_eq!(
             chain.apply(&by_governors).unwrap(),
-            writes([signer, authority_entry(rotated)])
+            writes([signer, authority_entry(rotated), owner(third_key)])
         );
     }
 
@@ -489,7 +458,7 @@ mod tests {
         });
         assert_eq!(
             chain.apply(&unknown),
-            Err(RuleError::UnknownAuthority(id("nobody")))
+            Err(RuleError::UnknownNamedAuthority(id("nobody")))
         );
 
         let unusable = chain
@@ -543,12 +512,14 @@ mod tests {
                 key: testkit::secret(&format!("qd-approval-old-{epoch}")).public_key(),
                 valid_from: 0,
                 valid_until: Some(0),
+                compromised_from: None,
             })
             .collect();
         full.keys.push(KeyEpoch {
             key: current,
             valid_from: 0,
             valid_until: None,
+            compromised_from: None,
         });
         chain.put(Record::Authority(full));
         let new_key = testkit::secret("qd-approval-2").public_key();

@@ -40,7 +40,7 @@ pub(super) fn grant<R: StateReader + ?Sized>(
     type_code: &TypeCode,
     region: &RegionCode,
 ) -> Result<(), RuleError> {
-    state.require_authority(authority)?;
+    state.require_named_authority(authority)?;
     state.require_type(type_code)?;
     let mut grant = state.grant(authority, type_code, region)?.unwrap_or(Grant {
         authority: authority.clone(),
@@ -196,7 +196,7 @@ mod tests {
         let unknown_authority = chain.governance(grant_body("nobody", "qualification", "370800"));
         assert_eq!(
             chain.apply(&unknown_authority),
-            Err(RuleError::UnknownAuthority(id("nobody")))
+            Err(RuleError::UnknownNamedAuthority(id("nobody")))
         );
         let unknown_type = chain.governance(grant_body("jn-approval", "fishing", "370800"));
         assert_eq!(

@@ -46,6 +46,8 @@ pub enum RuleError {
     },
     #[error("unknown authority {0}")]
     UnknownAuthority(AuthorityId),
+    #[error("the record names authority {0}, which is not registered")]
+    UnknownNamedAuthority(AuthorityId),
     #[error("{authority} has no key valid at height {height}")]
     NoKeyAtHeight {
         authority: AuthorityId,
@@ -83,6 +85,31 @@ pub enum RuleError {
     },
     #[error("a key rotation is already scheduled for height {effective_height}")]
     RotationPending { effective_height: Height },
+    #[error(
+        "an authority may schedule its own key rotation at most {limit} blocks after this height ({height}); it names {effective_height}"
+    )]
+    RotationTooFar {
+        height: Height,
+        effective_height: Height,
+        limit: u64,
+    },
+    #[error(
+        "the governors' key rotation takes effect at the next height ({next}) at the latest; it names {effective_height}"
+    )]
+    GovernorRotationTooLate {
+        next: Height,
+        effective_height: Height,
+    },
+    #[error(
+        "{authority} cannot have been compromised from height {compromised_from}: it was registered at {registered_at} and this is height {height}"
+    )]
+    CompromiseOutOfRange {
+        authority: AuthorityId,
+        compromised_from: Height,
+        registered_at: Height,
+        height: Height,
+    },
+
     #[error("{authority} already has {limit} keys in its history")]
     TooManyKeys {
         authority: AuthorityId,
@@ -230,6 +257,7 @@ impl RuleError {
             RuleError::NonceGap { .. } => "nonce_gap",
             RuleError::CreatedInFuture { .. } => "created_in_future",
             RuleError::UnknownAuthority(_) => "unknown_authority",
+            RuleError::UnknownNamedAuthority(_) => "unknown_named_authority",
             RuleError::NoKeyAtHeight { .. } => "key_not_valid",
             RuleError::BadSignature { .. } => "bad_signature",
             RuleError::MissingRole { .. } => "missing_role",
@@ -241,6 +269,9 @@ impl RuleError {
             RuleError::KeyInUse(_) => "key_in_use",
             RuleError::RotationNotLater { .. } => "rotation_not_later",
             RuleError::RotationPending { .. } => "rotation_pending",
+            RuleError::RotationTooFar { .. } => "rotation_too_far",
+            RuleError::GovernorRotationTooLate { .. } => "governor_rotation_too_late",
+            RuleError::CompromiseOutOfRange { .. } => "compromise_out_of_range",
             RuleError::TooManyKeys { .. } => "too_many_keys",
             RuleError::TooManyGovernors { .. } => "too_many_governors",
             RuleError::NoGovernorLeft => "no_governor_left",

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 
 use super::authorities::require_role;
 use super::error::RuleError;
+use super::rights::require_issuer_right;
 use super::state::{Origin, Scratch, StateReader, wrong_kind};
 use crate::calendar;
 use crate::hash::Hash32;
@@ -141,9 +142,9 @@ pub(super) fn issue<R: StateReader + ?Sized>(
     Ok(())
 }
 
-/// `ChangeStatus`: one step of the status state machine ([`transition`]), by the issuer or by
-/// a supervisor granted the type in the licence's region for the actions the type allows
-/// supervisors.
+/// `ChangeStatus`: one step of the status state machine ([`transition`]), by the issuer (holding
+/// the issuer role and a grant in force now, `rights`) or by a supervisor granted the type in
+/// the licence's region for the actions the type allows supervisors.
 pub(super) fn change_status<R: StateReader + ?Sized>(
     state: &mut Scratch<'_, '_, R>,
     origin: Origin<'_>,
@@ -155,7 +156,9 @@ pub(super) fn change_status<R: StateReader + ?Sized>(
     let height = origin.context.height;
     let mut licence = state.require_licence(type_code, number)?;
     let actor = state.require_authority(origin.signer)?;
-    if actor.id != licence.issuer {
+    if actor.id == licence.issuer {
+        require_issuer_right(state, &actor.id, &licence, height)?;
+    } else {
         require_role(&actor, Role::Supervisor)?;
         let licence_type = state.require_type(type_code)?;
         if !licence_type
@@ -219,8 +222,8 @@ pub(super) fn change_status<R: StateReader + ?Sized>(
     Ok(())
 }
 
-/// `AmendLicence`: new values for some face fields (`None` clears one), by the issuer, on a
-/// licence that has not ended. The values replaced are kept in the event.
+/// `AmendLicence`: new values for some face fields (`None` clears one), by the issuer holding
+/// the issuer role and a grant in force now (`rights`), on a licence that has not ended. The values replaced are kept in the event.
 pub(super) fn amend<R: StateReader + ?Sized>(
     state: &mut Scratch<'_, '_, R>,
     origin: Origin<'_>,
@@ -230,12 +233,7 @@ pub(super) fn amend<R: StateReader + ?Sized>(
     dated: Dated<'_>,
 ) -> Result<(), RuleError> {
     let mut licence = state.require_licence(type_code, number)?;
-    if *origin.signer != licence.issuer {
-        return Err(RuleError::NotIssuer {
-            issuer: licence.issuer.clone(),
-            authority: origin.signer.clone(),
-        });
-    }
+    require_issuer_right(state, origin.signer, &licence, origin.context.height)?;
     let status = licence.final_standing().status;
     if status.is_terminal() {
         return Err(IllegalTransition {

@@ -16,7 +16,8 @@
 //!
 //! | file | bodies |
 //! |---|---|
-//! | `authorities` | `RegisterAuthority`, `UpdateAuthority`, `RotateKey` (and the governors list) |
+//! | `authorities` | `RegisterAuthority`, `UpdateAuthority` (and the governors list) |
+//! | `keys` | `RotateKey`, `ReportKeyCompromise`, and who owns each public key |
 //! | `catalogue` | `DefineLicenceType`, `GrantIssuance`, `RevokeGrant` |
 //! | `licences` | `IssueLicence`, `ChangeStatus`, `AmendLicence` (and the face-field checks) |
 //! | `recognitions` | `AttestRecognition`, `WithdrawRecognition` |
@@ -24,6 +25,7 @@
 //! | `validators` | `ChangeValidators`, and per block [`begin_block`] and [`apply_evidence`] |
 //! | `quotas` | `SetWriteQuota`, and the count of every transaction against its signer's quota ([`write_allowance`]) |
 //! | `signatures` | [`check_signatures`], [`check_candidate_signatures`] |
+//! | `rights` | the issuer's right to change a licence, checked at every write |
 //!
 //! Below them sit `error` ([`RuleError`], [`StateError`]) and `state` ([`StateReader`],
 //! [`Context`], [`Overlay`] and the per-transaction scratch view). The files import only
@@ -34,14 +36,18 @@
 mod authorities;
 mod catalogue;
 mod error;
+mod keys;
 mod licences;
 mod objections;
 mod quotas;
 mod recognitions;
+mod rights;
 mod signatures;
 mod state;
 mod validators;
 
+#[cfg(test)]
+mod attacks_tests;
 #[cfg(test)]
 mod testing;
 
@@ -151,7 +157,7 @@ fn execute<R: StateReader + ?Sized>(
     signer.last_nonce = payload.nonce;
     state.put(Record::Authority(signer));
 
-    let licence = execute_body(state, context, payload, id)?;
+    let licence = execute_body(state, context, payload, id, &endorsers)?;
     Ok(Applied {
         licence,
         authorities: endorsers,
@@ -168,9 +174,7 @@ fn authorise<R: StateReader + ?Sized>(
 ) -> Result<(), RuleError> {
     let by_governors = match &payload.body {
         body if body.is_governance() => true,
-        TxBody::RotateKey { authority, .. } => {
-            !(endorsers.len() == 1 && endorsers.first() == Some(authority))
-        }
+        TxBody::RotateKey { authority, .. } => !is_self_rotation(authority, endorsers),
         _ => false,
     };
     if !by_governors {
@@ -199,6 +203,12 @@ fn authorise<R: StateReader + ?Sized>(
     Ok(())
 }
 
+/// Whether a key rotation of `authority` is signed by the authority alone (else the governors
+/// sign it, and [`authorise`] counts them).
+fn is_self_rotation(authority: &AuthorityId, endorsers: &[AuthorityId]) -> bool {
+    endorsers.len() == 1 && endorsers.first() == Some(authority)
+}
+
 /// Runs the rules of `payload.body`'s record family. The transaction-wide checks have passed
 /// and the signer's nonce has moved. Returns the licence the body issued or changed, if any.
 fn execute_body<R: StateReader + ?Sized>(
@@ -206,6 +216,7 @@ fn execute_body<R: StateReader + ?Sized>(
     context: &Context<'_>,
     payload: &TxPayload,
     id: Hash32,
+    endorsers: &[AuthorityId],
 ) -> Result<Option<(TypeCode, LicenceNumber)>, RuleError> {
     let origin = Origin {
         context,
@@ -232,7 +243,25 @@ fn execute_body<R: StateReader + ?Sized>(
             authority,
             new_key,
             effective_height,
-        } => authorities::rotate_key(state, origin, authority, new_key, *effective_height)?,
+        } => keys::rotate_key(
+            state,
+            origin,
+            authority,
+            new_key,
+            *effective_height,
+            !is_self_rotation(authority, endorsers),
+        )?,
+        TxBody::ReportKeyCompromise {
+            authority,
+            compromised_from,
+            new_key,
+        } => keys::report_compromise(
+            state,
+            origin,
+            authority,
+            *compromised_from,
+            new_key.as_ref(),
+        )?,
         TxBody::DefineLicenceType(draft) => catalogue::define_type(state, origin, draft)?,
         TxBody::GrantIssuance {
             authority,

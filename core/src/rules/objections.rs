@@ -3,6 +3,7 @@
 //! can say a licence is contested without searching.
 
 use super::error::RuleError;
+use super::rights::require_issuer_right;
 use super::state::{Origin, Scratch, StateReader};
 use crate::hash::Hash32;
 use crate::limits;
@@ -37,7 +38,8 @@ pub(super) fn file<R: StateReader + ?Sized>(
     Ok(())
 }
 
-/// `ResolveObjection`: the issuer of the licence ends an open objection. Returns the licence
+/// `ResolveObjection`: the issuer of the licence, holding the issuer role and a grant in force
+/// now (`rights`), ends an open objection. Returns the licence
 /// it was about, which the body does not name.
 pub(super) fn resolve<R: StateReader + ?Sized>(
     state: &mut Scratch<'_, '_, R>,
@@ -53,12 +55,7 @@ pub(super) fn resolve<R: StateReader + ?Sized>(
         return Err(RuleError::AlreadyResolved(*objection_id));
     }
     let mut licence = state.require_licence(&objection.type_code, &objection.number)?;
-    if *origin.signer != licence.issuer {
-        return Err(RuleError::NotIssuer {
-            issuer: licence.issuer.clone(),
-            authority: origin.signer.clone(),
-        });
-    }
+    require_issuer_right(state, origin.signer, &licence, origin.context.height)?;
     licence.open_objections.retain(|open| open != objection_id);
     objection.resolution = Some(Resolution {
         by: origin.signer.clone(),

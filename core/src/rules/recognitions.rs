@@ -43,7 +43,7 @@ pub(super) fn attest<R: StateReader + ?Sized>(
         state.require_type(code)?;
     }
     if let IssuedBy::Authority(authority) = issued_by {
-        state.require_authority(authority)?;
+        state.require_named_authority(authority)?;
     }
     if let Some(until) = valid_until
         && until <= valid_from
@@ -212,7 +212,7 @@ mod tests {
         );
         assert_eq!(
             chain.apply(&unknown_issuer),
-            Err(RuleError::UnknownAuthority(id("nobody")))
+            Err(RuleError::UnknownNamedAuthority(id("nobody")))
         );
 
         let mut empty = attestation("650000", shandong());
@@ -267,6 +267,7 @@ mod tests {
                 key: key.public_key(),
                 valid_from: 0,
                 valid_until: None,
+                compromised_from: None,
             }],
             last_nonce: 0,
             registered_at: 0,

@@ -318,6 +318,7 @@ mod tests {
             key: key.public_key(),
             valid_from: 5,
             valid_until: None,
+            compromised_from: None,
         }];
         chain.put(Record::Authority(newcomer));
         chain.fixture.keys.insert(id("jy-approval"), key);

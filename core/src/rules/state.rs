@@ -308,6 +308,14 @@ impl<'o, 'a, R: StateReader + ?Sized> Scratch<'o, 'a, R> {
             .ok_or_else(|| RuleError::UnknownAuthority(id.clone()))
     }
 
+    /// An authority a record names but that did not sign it (a grant's, an attestation's
+    /// issuer, a node's, a rotation's): unknown, it is the record's fault, not the signer's
+    /// standing, and the answer says so.
+    pub(super) fn require_named_authority(&self, id: &AuthorityId) -> Result<Authority, RuleError> {
+        self.authority(id)?
+            .ok_or_else(|| RuleError::UnknownNamedAuthority(id.clone()))
+    }
+
     pub(super) fn require_type(&self, code: &TypeCode) -> Result<LicenceType, RuleError> {
         self.licence_type(code)?
             .ok_or_else(|| RuleError::UnknownType(code.clone()))

@@ -186,3 +186,31 @@ pub(super) fn entry(record: Record) -> (RecordKey, Record) {
 pub(super) fn id(text: &str) -> AuthorityId {
     AuthorityId::from(text)
 }
+
+impl Chain {
+    /// The root of the sparse Merkle tree over the committed records: what a block header
+    /// would commit to.
+    pub fn state_root(&self) -> crate::hash::Hash32 {
+        let suite = crate::testkit::SUITE;
+        let leaves = self
+            .state
+            .records
+            .iter()
+            .map(|(key, record)| (key.state_hash(suite), record.state_hash(suite)))
+            .collect();
+        crate::smt::root_of_leaves(suite, leaves).expect("distinct keys give distinct leaves")
+    }
+
+    /// Runs `transaction` (signatures, then rules), expects it refused with `code`, and
+    /// asserts that the state root is as before.
+    pub fn refuse(&mut self, transaction: &Transaction, code: &str) -> RuleError {
+        let root = self.state_root();
+        let error = match self.apply(transaction) {
+            Ok(writes) => panic!("expected {code}, the transaction wrote {writes:?}"),
+            Err(error) => error,
+        };
+        assert_eq!(error.code(), code, "{error}");
+        assert_eq!(self.state_root(), root, "a refusal changed the state root");
+        error
+    }
+}

@@ -53,7 +53,7 @@ pub(super) fn change_validators<R: StateReader + ?Sized>(
         match change {
             NodeChange::Set(entry) => {
                 entry.key.validate().map_err(RuleError::KeyRejected)?;
-                state.require_authority(&entry.authority)?;
+                state.require_named_authority(&entry.authority)?;
             }
             NodeChange::Remove(key) => {
                 if !future.iter().any(|node| node.key == *key) {
@@ -388,7 +388,7 @@ mod tests {
         let orphan = chain.governance(change(vec![NodeChange::Set(orphan)], 10));
         assert_eq!(
             chain.apply(&orphan),
-            Err(RuleError::UnknownAuthority(id("nobody")))
+            Err(RuleError::UnknownNamedAuthority(id("nobody")))
         );
 
         let stranger = testkit::secret("stranger").public_key();

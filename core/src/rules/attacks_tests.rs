@@ -1,0 +1,502 @@
+//! One department's key: the attacks a department's stolen or misused key can make on the
+//! registry and on the licences, each run through the signature check and the rules. Every
+//! refusal is checked for its code and for a state root left as it was (ADR 0031).
+//!
+//! The department is `qd-approval` (Qingdao's approval bureau, which issues business licences
+//! in 370200); the thief holds its key.
+
+use super::testing::{Chain, id};
+use crate::crypto::PublicKey;
+use crate::limits;
+use crate::records::{LicenceNumber, ObjectionOutcome, Record, RecordKey, Role, StatusAction};
+use crate::testkit::{self, GENESIS_TIME};
+use crate::tx::{AuthorityDraft, TxBody};
+use crate::verdict::{ReasonCode, Verdict, VerdictRecords};
+
+const DEPARTMENT: &str = "qd-approval";
+/// 2100-01-01T00:00Z.
+const YEAR_2100_MS: u64 = 4_102_444_800_000;
+
+fn thief_key() -> PublicKey {
+    testkit::secret("thief").public_key()
+}
+
+fn rotation(authority: &str, new_key: PublicKey, effective_height: u64) -> TxBody {
+    TxBody::RotateKey {
+        authority: id(authority),
+        new_key,
+        effective_height,
+    }
+}
+
+fn status(number: &LicenceNumber, action: StatusAction) -> TxBody {
+    TxBody::ChangeStatus {
+        type_code: "business-licence".into(),
+        number: number.clone(),
+        action,
+        effective_at: GENESIS_TIME + 60_000,
+        reason: "by the department's key".into(),
+    }
+}
+
+fn renewal(number: &LicenceNumber) -> TxBody {
+    status(
+        number,
+        StatusAction::Renew {
+            valid_until: Some(YEAR_2100_MS),
+        },
+    )
+}
+
+fn amendment(number: &LicenceNumber) -> TxBody {
+    TxBody::AmendLicence {
+        type_code: "business-licence".into(),
+        number: number.clone(),
+        changes: [(
+            "address".to_owned(),
+            Some(crate::records::FaceValue::Clear(
+                "山东省青岛市市南区某路1号".into(),
+            )),
+        )]
+        .into_iter()
+        .collect(),
+        effective_at: GENESIS_TIME + 60_000,
+        reason: "change of address".into(),
+    }
+}
+
+/// From now on the fixture signs as `authority` with the key of `name`.
+fn sign_with(chain: &mut Chain, authority: &str, name: &str) {
+    chain
+        .fixture
+        .keys
+        .insert(id(authority), testkit::secret(name));
+}
+
+fn verdict_on(chain: &Chain, number: &LicenceNumber) -> Verdict {
+    let licence = chain.licence("business-licence", number);
+    VerdictRecords::collect(&licence, None, chain.state.records.values().cloned())
+        .verdict(&licence, None, GENESIS_TIME + 120_000)
+        .expect("the issuer is among the records")
+}
+
+fn compromise_reason(verdict: &Verdict) -> Option<&crate::verdict::Reason> {
+    verdict
+        .reasons
+        .iter()
+        .find(|reason| reason.code == ReasonCode::SignedByCompromisedKey)
+}
+
+#[test]
+fn a_stolen_key_cannot_park_a_rotation_that_never_comes_due() {
+    let mut chain = Chain::new();
+    // The attack of the report: a rotation to the thief's key at a height no chain reaches.
+    let parked = chain.fixture.tx(
+        DEPARTMENT,
+        rotation(DEPARTMENT, thief_key(), 18_446_744_073_709_551_000),
+    );
+    chain.refuse(&parked, "rotation_too_far");
+    let just_too_far = chain.fixture.tx(
+        DEPARTMENT,
+        rotation(
+            DEPARTMENT,
+            thief_key(),
+            1 + limits::SELF_ROTATION_DELAY_BLOCKS_MAX + 1,
+        ),
+    );
+    chain.refuse(&just_too_far, "rotation_too_far");
+    // The farthest a department may schedule its own rotation.
+    let farthest = chain.fixture.tx(
+        DEPARTMENT,
+        rotation(
+            DEPARTMENT,
+            thief_key(),
+            1 + limits::SELF_ROTATION_DELAY_BLOCKS_MAX,
+        ),
+    );
+    chain.apply(&farthest).unwrap();
+}
+
+#[test]
+fn the_governors_rotation_overrides_the_thiefs_pending_one_and_the_thief_signs_nothing_after() {
+    let mut chain = Chain::new();
+    let number = chain.issue_business_licence(1);
+    let pending_at = 2 + limits::SELF_ROTATION_DELAY_BLOCKS_MAX;
+    let thiefs = chain
+        .fixture
+        .tx(DEPARTMENT, rotation(DEPARTMENT, thief_key(), pending_at));
+    chain.apply(&thiefs).unwrap();
+    // The department cannot rotate on its own while the thief's rotation waits.
+    let own = chain.fixture.tx(
+        DEPARTMENT,
+        rotation(
+            DEPARTMENT,
+            testkit::secret("qd-approval-2").public_key(),
+            10,
+        ),
+    );
+    chain.refuse(&own, "rotation_pending");
+
+    // The governors can, at once: their rotation at a later height is refused, the next
+    // height is taken.
+    let recovered = testkit::secret("qd-approval-recovered").public_key();
+    let late = chain.governance(rotation(DEPARTMENT, recovered, chain.height + 3));
+    chain.refuse(&late, "governor_rotation_too_late");
+    let next = chain.height + 2;
+    let recovery = chain.governance(rotation(DEPARTMENT, recovered, next));
+    chain.apply(&recovery).unwrap();
+    let keys = chain.authority(DEPARTMENT).keys;
+    assert_eq!(keys[0].valid_until, Some(next), "the stolen key ends");
+    assert_eq!(
+        (keys[1].key, keys[1].valid_from, keys[1].valid_until),
+        (thief_key(), pending_at, Some(pending_at)),
+        "the thief's rotation is kept, empty: it never takes effect"
+    );
+    assert_eq!((keys[2].key, keys[2].valid_from), (recovered, next));
+
+    chain.empty_block();
+    // The stolen key and the thief's own key both fail at every later height.
+    let revocation = chain
+        .fixture
+        .tx(DEPARTMENT, status(&number, StatusAction::Revoke));
+    chain.refuse(&revocation, "bad_signature");
+    sign_with(&mut chain, DEPARTMENT, "thief");
+    let revocation = chain
+        .fixture
+        .tx(DEPARTMENT, status(&number, StatusAction::Revoke));
+    chain.refuse(&revocation, "bad_signature");
+    for _ in 0..limits::SELF_ROTATION_DELAY_BLOCKS_MAX {
+        chain.empty_block();
+    }
+    assert!(chain.height > pending_at);
+    let revocation = chain
+        .fixture
+        .tx(DEPARTMENT, status(&number, StatusAction::Revoke));
+    chain.refuse(&revocation, "bad_signature");
+
+    // The department, with the governors' key, keeps working.
+    sign_with(&mut chain, DEPARTMENT, "qd-approval-recovered");
+    let inspection = chain
+        .fixture
+        .tx(DEPARTMENT, status(&number, StatusAction::AnnualInspection));
+    chain.apply(&inspection).unwrap();
+}
+
+#[test]
+fn a_compromise_report_ends_every_key_and_flags_what_was_signed_in_the_window() {
+    let mut chain = Chain::new();
+    // Height 1: issued before the compromise; it stays valid and unflagged.
+    let before = chain.issue_business_licence(1);
+    // Height 2: also before; height 3 on, the thief signs.
+    let disturbed = chain.issue_business_licence(2);
+    let compromised_from = chain.height + 1;
+    let forged = chain.issue_business_licence(3);
+    let suspension = chain
+        .fixture
+        .tx(DEPARTMENT, status(&disturbed, StatusAction::Suspend));
+    chain.apply(&suspension).unwrap();
+    // And parks a rotation to its own key.
+    let parked = chain.fixture.tx(
+        DEPARTMENT,
+        rotation(DEPARTMENT, thief_key(), chain.height + 100),
+    );
+    chain.apply(&parked).unwrap();
+
+    // Reports from the future or from before the department existed are refused.
+    let future = chain.governance(TxBody::ReportKeyCompromise {
+        authority: id(DEPARTMENT),
+        compromised_from: chain.height + 2,
+        new_key: None,
+    });
+    chain.refuse(&future, "compromise_out_of_range");
+    // A new key that is another department's is refused.
+    let borrowed = chain.governance(TxBody::ReportKeyCompromise {
+        authority: id(DEPARTMENT),
+        compromised_from,
+        new_key: Some(chain.authority("qd-market").keys[0].key),
+    });
+    chain.refuse(&borrowed, "key_in_use");
+
+    let recovered = testkit::secret("qd-approval-recovered").public_key();
+    let report = chain.governance(TxBody::ReportKeyCompromise {
+        authority: id(DEPARTMENT),
+        compromised_from,
+        new_key: Some(recovered),
+    });
+    chain.apply(&report).unwrap();
+    let reported_at = chain.height;
+    let keys = chain.authority(DEPARTMENT).keys;
+    assert_eq!(keys[0].valid_until, Some(reported_at + 1));
+    assert_eq!(keys[0].compromised_from, Some(compromised_from));
+    assert_eq!(keys[1].valid_until, Some(keys[1].valid_from), "overridden");
+    assert_eq!(keys[2].valid_from, reported_at + 1);
+
+    // The thief's later writes are refused.
+    let revocation = chain
+        .fixture
+        .tx(DEPARTMENT, status(&before, StatusAction::Revoke));
+    chain.refuse(&revocation, "bad_signature");
+
+    // Before the window: valid, not flagged.
+    let verdict = verdict_on(&chain, &before);
+    assert!(verdict.valid);
+    assert_eq!(compromise_reason(&verdict), None);
+    // Issued in the window: not shown as genuine.
+    let verdict = verdict_on(&chain, &forged);
+    assert!(!verdict.valid);
+    let reason = compromise_reason(&verdict).expect("flagged");
+    assert!(!reason.ok);
+    assert!(
+        reason
+            .detail
+            .contains("signed by a key reported compromised")
+    );
+    // Issued before, suspended in the window: the suspension is flagged, the issuance not.
+    let verdict = verdict_on(&chain, &disturbed);
+    assert!(compromise_reason(&verdict).is_some_and(|reason| reason.ok));
+
+    // The department, with its new key, reinstates what the thief suspended.
+    chain.empty_block();
+    sign_with(&mut chain, DEPARTMENT, "qd-approval-recovered");
+    let reinstatement = chain
+        .fixture
+        .tx(DEPARTMENT, status(&disturbed, StatusAction::Reinstate));
+    chain.apply(&reinstatement).unwrap();
+    let verdict = verdict_on(&chain, &disturbed);
+    assert!(verdict.valid, "{verdict:?}");
+}
+
+#[test]
+fn a_report_without_a_new_key_leaves_the_department_silent_until_the_governors_rotate() {
+    let mut chain = Chain::new();
+    let number = chain.issue_business_licence(1);
+    let report = chain.governance(TxBody::ReportKeyCompromise {
+        authority: id(DEPARTMENT),
+        compromised_from: 1,
+        new_key: None,
+    });
+    chain.apply(&report).unwrap();
+    chain.empty_block();
+    let inspection = chain
+        .fixture
+        .tx(DEPARTMENT, status(&number, StatusAction::AnnualInspection));
+    chain.refuse(&inspection, "key_not_valid");
+    // The department may not rotate itself back in; the governors may.
+    let recovered = testkit::secret("qd-approval-recovered").public_key();
+    let own = chain.fixture.tx(
+        DEPARTMENT,
+        rotation(DEPARTMENT, recovered, chain.height + 2),
+    );
+    chain.refuse(&own, "key_not_valid");
+    let rotation = chain.governance(rotation(DEPARTMENT, recovered, chain.height + 2));
+    chain.apply(&rotation).unwrap();
+    chain.empty_block();
+    sign_with(&mut chain, DEPARTMENT, "qd-approval-recovered");
+    let inspection = chain
+        .fixture
+        .tx(DEPARTMENT, status(&number, StatusAction::AnnualInspection));
+    chain.apply(&inspection).unwrap();
+}
+
+#[test]
+fn a_key_belongs_to_one_authority_ever() {
+    let mut chain = Chain::new();
+    let markets_key = chain.authority("qd-market").keys[0].key;
+    // Taking over another department's key by rotation, alone or through the governors.
+    let takeover = chain
+        .fixture
+        .tx(DEPARTMENT, rotation(DEPARTMENT, markets_key, 5));
+    chain.refuse(&takeover, "key_in_use");
+    let takeover = chain.governance(rotation(DEPARTMENT, markets_key, 2));
+    chain.refuse(&takeover, "key_in_use");
+    // Registering a new department with an existing one's key.
+    let impostor = chain.governance(TxBody::RegisterAuthority(AuthorityDraft {
+        id: id("jy-approval"),
+        name_zh: "济源市行政审批服务局".into(),
+        name_en: "Jiyuan Administrative Approval Bureau".into(),
+        region: testkit::region("419001"),
+        uscc: testkit::uscc("419001", 1),
+        roles: vec![Role::Issuer],
+        key: markets_key,
+    }));
+    chain.refuse(&impostor, "key_in_use");
+    // A key rotated away never comes back, not even to its own department, and never goes
+    // to another.
+    let old_key = chain.authority(DEPARTMENT).keys[0].key;
+    let rotated = chain.fixture.tx(
+        DEPARTMENT,
+        rotation(DEPARTMENT, testkit::secret("qd-approval-2").public_key(), 2),
+    );
+    chain.apply(&rotated).unwrap();
+    sign_with(&mut chain, DEPARTMENT, "qd-approval-2");
+    let back = chain
+        .fixture
+        .tx(DEPARTMENT, rotation(DEPARTMENT, old_key, chain.height + 2));
+    chain.refuse(&back, "key_in_use");
+    let handed_on = chain.governance(rotation("jn-approval", old_key, chain.height + 2));
+    chain.refuse(&handed_on, "key_in_use");
+    match chain.state.records.get(&RecordKey::KeyOwner(old_key)) {
+        Some(Record::KeyOwner(owner)) => assert_eq!(owner.authority, id(DEPARTMENT)),
+        other => panic!("the old key's owner is kept: {other:?}"),
+    }
+}
+
+#[test]
+fn a_genesis_with_one_key_for_two_authorities_is_refused() {
+    let mut genesis = chain_genesis();
+    let first = genesis.authorities[0].key;
+    genesis.authorities[1].key = first;
+    let error = genesis.validate().unwrap_err();
+    assert!(error.to_string().contains("already used"), "{error}");
+}
+
+fn chain_genesis() -> crate::genesis::Genesis {
+    Chain::new().fixture.genesis
+}
+
+/// Revokes the department's grant of business licences in 370200 (from the next height on).
+fn revoke_the_grant(chain: &mut Chain) {
+    let revocation = chain.governance(TxBody::RevokeGrant {
+        authority: id(DEPARTMENT),
+        type_code: "business-licence".into(),
+        region: testkit::region("370200"),
+    });
+    chain.apply(&revocation).unwrap();
+    chain.empty_block();
+}
+
+fn objection_on(chain: &mut Chain, number: &LicenceNumber) -> crate::hash::Hash32 {
+    let filing = chain.fixture.tx(
+        "qd-market",
+        TxBody::FileObjection {
+            type_code: "business-licence".into(),
+            number: number.clone(),
+            reason: "the registered address does not exist".into(),
+        },
+    );
+    let objection = filing.id(testkit::SUITE);
+    chain.apply(&filing).unwrap();
+    objection
+}
+
+fn resolution(objection: crate::hash::Hash32) -> TxBody {
+    TxBody::ResolveObjection {
+        id: objection,
+        outcome: ObjectionOutcome::Dismissed,
+        note: "dismissed by the department".into(),
+    }
+}
+
+#[test]
+fn an_issuer_that_lost_its_grant_changes_none_of_its_licences() {
+    let mut chain = Chain::new();
+    let number = chain.issue_business_licence(1);
+    let objection = objection_on(&mut chain, &number);
+    revoke_the_grant(&mut chain);
+
+    for body in [
+        renewal(&number),
+        amendment(&number),
+        status(&number, StatusAction::Suspend),
+        status(&number, StatusAction::Revoke),
+        resolution(objection),
+    ] {
+        let write = chain.fixture.tx(DEPARTMENT, body);
+        chain.refuse(&write, "not_granted");
+    }
+    assert!(verdict_on(&chain, &number).valid, "nothing changed");
+    // The supervisor granted the type in the region still acts on it.
+    let supervision = chain
+        .fixture
+        .tx("qd-market", status(&number, StatusAction::Suspend));
+    chain.apply(&supervision).unwrap();
+}
+
+#[test]
+fn an_issuer_without_the_issuer_role_changes_none_of_its_licences() {
+    let mut chain = Chain::new();
+    let number = chain.issue_business_licence(1);
+    let objection = objection_on(&mut chain, &number);
+    let demotion = chain.governance(TxBody::UpdateAuthority {
+        id: id(DEPARTMENT),
+        name_zh: None,
+        name_en: None,
+        roles: Some(Vec::new()),
+    });
+    chain.apply(&demotion).unwrap();
+    for body in [
+        renewal(&number),
+        amendment(&number),
+        status(&number, StatusAction::Cancel),
+        resolution(objection),
+    ] {
+        let write = chain.fixture.tx(DEPARTMENT, body);
+        chain.refuse(&write, "missing_role");
+    }
+}
+
+#[test]
+fn another_issuer_cannot_change_a_licence_it_did_not_issue() {
+    let mut chain = Chain::new();
+    let number = chain.issue_business_licence(1);
+    let objection = objection_on(&mut chain, &number);
+    let amend = chain.fixture.tx("jn-approval", amendment(&number));
+    chain.refuse(&amend, "not_issuer");
+    let resolve = chain.fixture.tx("jn-approval", resolution(objection));
+    chain.refuse(&resolve, "not_issuer");
+    // Not a supervisor either.
+    let renew = chain.fixture.tx("jn-approval", renewal(&number));
+    chain.refuse(&renew, "missing_role");
+}
+
+#[test]
+fn unknown_nested_fields_are_refused_when_a_body_is_read() {
+    let pledge = serde_json::json!({"change_status": {
+        "type_code": "business-licence",
+        "number": "91370200MA00000015",
+        "action": {"pledge_registered": {
+            "secured_party": "青岛银行", "reference": "DY-1", "evil": 1
+        }},
+        "effective_at": GENESIS_TIME,
+        "reason": "pledge",
+    }});
+    let error = serde_json::from_value::<TxBody>(pledge).unwrap_err();
+    assert!(
+        error.to_string().contains("unknown field `evil`"),
+        "{error}"
+    );
+    let validators = serde_json::json!({"change_validators": {
+        "changes": [{"set": {
+            "key": chain_genesis().nodes[0].key, "authority": "gov-a", "power": 1, "evil": 1
+        }}],
+        "effective_height": 10,
+    }});
+    let error = serde_json::from_value::<TxBody>(validators).unwrap_err();
+    assert!(
+        error.to_string().contains("unknown field `evil`"),
+        "{error}"
+    );
+}
+
+#[test]
+fn an_unknown_authority_named_by_a_record_is_the_records_fault_not_the_signers() {
+    let mut chain = Chain::new();
+    let grant = chain.governance(TxBody::GrantIssuance {
+        authority: id("nobody"),
+        type_code: "business-licence".into(),
+        region: testkit::region("370200"),
+    });
+    chain.refuse(&grant, "unknown_named_authority");
+    let attestation = chain.fixture.tx(
+        "xj-recognizer",
+        TxBody::AttestRecognition {
+            recognizing_region: testkit::region("650000"),
+            type_codes: vec!["business-licence".into()],
+            issued_by: crate::records::IssuedBy::Authority(id("nobody")),
+            scope: "政务服务".into(),
+            valid_from: GENESIS_TIME,
+            valid_until: None,
+        },
+    );
+    chain.refuse(&attestation, "unknown_named_authority");
+}
