@@ -11,44 +11,10 @@
 //! quota can always be changed or lifted, and a department whose quota was spent by whoever
 //! holds its stolen key can still rotate the key away ([`counts_against_quota`]).
 
-use serde::{Deserialize, Serialize};
-
-use crate::limits;
-use crate::records::{AuthorityId, Height};
-use crate::tx::{FormError, TxBody};
-
-/// Whom a quota applies to.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum QuotaScope {
-    /// Every authority without a quota of its own.
-    Default,
-    /// One authority, whatever the default says.
-    Authority(AuthorityId),
-}
-
-impl std::fmt::Display for QuotaScope {
-    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            QuotaScope::Default => formatter.write_str("the default"),
-            QuotaScope::Authority(authority) => write!(formatter, "{authority}"),
-        }
-    }
-}
-
-/// What a quota allows.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case", deny_unknown_fields)]
-pub enum WriteQuota {
-    /// At most `max_transactions` counted transactions in each window of `window_blocks`
-    /// blocks.
-    Limited {
-        max_transactions: u64,
-        window_blocks: u64,
-    },
-    /// No bound: an authority exempted from the default (a registry's bulk migration, say).
-    Unlimited,
-}
+use crate::records::Height;
+pub use crate::records::{QuotaScope, WriteCount, WriteQuota, WriteQuotaRecord};
+use crate::tx::TxBody;
+pub use crate::tx::check_quota_form;
 
 /// A quota's window around a height.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -68,25 +34,6 @@ pub fn window_of(height: Height, window_blocks: u64) -> Window {
         start,
         end: start.saturating_add(window_blocks - 1),
     }
-}
-
-/// The quota record of one scope. A cleared quota stays as a record with `quota: None` (the
-/// state has no deletions); for the rules it is as if there were none.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct WriteQuotaRecord {
-    pub scope: QuotaScope,
-    pub quota: Option<WriteQuota>,
-    /// The height of the block that set it last.
-    pub set_at: Height,
-}
-
-/// How many counted transactions an authority has written since `window_start`, a height
-/// inside the window of the quota in force when they were written.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct WriteCount {
-    pub authority: AuthorityId,
-    pub window_start: Height,
-    pub transactions: u64,
 }
 
 /// What an authority may still write in the window of a height, for admission and for the
@@ -117,55 +64,12 @@ pub fn counts_against_quota(body: &TxBody) -> bool {
     !(body.is_governance() || matches!(body, TxBody::RotateKey { .. }))
 }
 
-/// The form of a quota: its bounds ([`limits::WRITE_QUOTA_TRANSACTIONS_MIN`] to
-/// [`limits::WRITE_QUOTA_TRANSACTIONS_MAX`], [`limits::WRITE_QUOTA_WINDOW_BLOCKS_MIN`] to
-/// [`limits::WRITE_QUOTA_WINDOW_BLOCKS_MAX`]), and no unlimited default (which would be a
-/// second spelling of no default at all).
-pub fn check_quota_form(scope: &QuotaScope, quota: Option<&WriteQuota>) -> Result<(), FormError> {
-    if let QuotaScope::Authority(authority) = scope {
-        crate::tx::check_identifier("scope", authority.as_str())?;
-    }
-    match quota {
-        None => Ok(()),
-        Some(WriteQuota::Unlimited) => match scope {
-            QuotaScope::Default => Err(FormError::UnlimitedDefaultQuota),
-            QuotaScope::Authority(_) => Ok(()),
-        },
-        Some(WriteQuota::Limited {
-            max_transactions,
-            window_blocks,
-        }) => {
-            check_range(
-                "max_transactions",
-                *max_transactions,
-                limits::WRITE_QUOTA_TRANSACTIONS_MIN,
-                limits::WRITE_QUOTA_TRANSACTIONS_MAX,
-            )?;
-            check_range(
-                "window_blocks",
-                *window_blocks,
-                limits::WRITE_QUOTA_WINDOW_BLOCKS_MIN,
-                limits::WRITE_QUOTA_WINDOW_BLOCKS_MAX,
-            )
-        }
-    }
-}
-
-fn check_range(field: &'static str, value: u64, min: u64, max: u64) -> Result<(), FormError> {
-    if value < min || value > max {
-        return Err(FormError::OutOfRange {
-            field,
-            value,
-            min,
-            max,
-        });
-    }
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::limits;
+    use crate::records::AuthorityId;
+    use crate::tx::FormError;
 
     #[test]
     fn windows_are_aligned_to_heights() {

@@ -759,7 +759,7 @@ pub enum RecordKey {
     /// An equivocation recorded on the ledger (ADR 0009).
     Evidence(crate::evidence::EvidenceKey),
     /// A write quota set by the governors (ADR 0029).
-    WriteQuota(crate::quota::QuotaScope),
+    WriteQuota(QuotaScope),
     /// An authority's count of transactions in its quota's window (ADR 0029).
     WriteCount(AuthorityId),
     /// The owner of an authority's public key (ADR 0031).
@@ -800,9 +800,9 @@ pub enum Record {
     /// An equivocation recorded on the ledger (ADR 0009).
     Evidence(crate::evidence::EvidenceRecord),
     /// A write quota set by the governors (ADR 0029).
-    WriteQuota(crate::quota::WriteQuotaRecord),
+    WriteQuota(WriteQuotaRecord),
     /// An authority's count of transactions in its quota's window (ADR 0029).
-    WriteCount(crate::quota::WriteCount),
+    WriteCount(WriteCount),
     /// The owner of an authority's public key (ADR 0031).
     KeyOwner(KeyOwner),
 }
@@ -846,6 +846,60 @@ impl Record {
 /// [`Record::state_hash`] from the record's canonical bytes.
 pub fn record_hash_of_bytes(suite: Suite, bytes: &[u8]) -> Hash32 {
     suite.tagged("hutong/record/v1", bytes)
+}
+
+// Write quotas (ADR 0029; the windows and the rule are in `quota.rs`).
+
+/// Whom a quota applies to.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum QuotaScope {
+    /// Every authority without a quota of its own.
+    Default,
+    /// One authority, whatever the default says.
+    Authority(AuthorityId),
+}
+
+impl std::fmt::Display for QuotaScope {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            QuotaScope::Default => formatter.write_str("the default"),
+            QuotaScope::Authority(authority) => write!(formatter, "{authority}"),
+        }
+    }
+}
+
+/// What a quota allows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum WriteQuota {
+    /// At most `max_transactions` counted transactions in each window of `window_blocks`
+    /// blocks.
+    Limited {
+        max_transactions: u64,
+        window_blocks: u64,
+    },
+    /// No bound: an authority exempted from the default (a registry's bulk migration, say).
+    Unlimited,
+}
+
+/// The quota record of one scope. A cleared quota stays as a record with `quota: None` (the
+/// state has no deletions); for the rules it is as if there were none.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WriteQuotaRecord {
+    pub scope: QuotaScope,
+    pub quota: Option<WriteQuota>,
+    /// The height of the block that set it last.
+    pub set_at: Height,
+}
+
+/// How many counted transactions an authority has written since `window_start`, a height
+/// inside the window of the quota in force when they were written.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WriteCount {
+    pub authority: AuthorityId,
+    pub window_start: Height,
+    pub transactions: u64,
 }
 
 #[cfg(test)]

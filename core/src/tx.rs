@@ -15,10 +15,9 @@ use crate::crypto::{self, PublicKey, SecretKey, Signature};
 use crate::hash::Hash32;
 use crate::ident::{RegionCode, Uscc};
 use crate::limits;
-use crate::quota::{QuotaScope, WriteQuota};
 use crate::records::{
     AuthorityId, FaceValue, FieldSchema, Height, Holder, HolderKind, IssuedBy, LicenceNumber,
-    NodeChange, ObjectionOutcome, Role, StatusAction, TimeMs, TypeCode,
+    NodeChange, ObjectionOutcome, QuotaScope, Role, StatusAction, TimeMs, TypeCode, WriteQuota,
 };
 use crate::suite::Suite;
 
@@ -599,9 +598,7 @@ impl TxBody {
                 }
                 Ok(())
             }
-            TxBody::SetWriteQuota { scope, quota } => {
-                crate::quota::check_quota_form(scope, quota.as_ref())
-            }
+            TxBody::SetWriteQuota { scope, quota } => check_quota_form(scope, quota.as_ref()),
         }
     }
 }
@@ -754,6 +751,52 @@ impl Transaction {
 /// The id of a transaction from its canonical bytes, under the chain's suite.
 pub fn tx_id_of_bytes(suite: Suite, bytes: &[u8]) -> Hash32 {
     suite.digest(bytes)
+}
+
+/// The form of a quota: its bounds ([`limits::WRITE_QUOTA_TRANSACTIONS_MIN`] to
+/// [`limits::WRITE_QUOTA_TRANSACTIONS_MAX`], [`limits::WRITE_QUOTA_WINDOW_BLOCKS_MIN`] to
+/// [`limits::WRITE_QUOTA_WINDOW_BLOCKS_MAX`]), and no unlimited default (which would be a
+/// second spelling of no default at all).
+pub fn check_quota_form(scope: &QuotaScope, quota: Option<&WriteQuota>) -> Result<(), FormError> {
+    if let QuotaScope::Authority(authority) = scope {
+        check_identifier("scope", authority.as_str())?;
+    }
+    match quota {
+        None => Ok(()),
+        Some(WriteQuota::Unlimited) => match scope {
+            QuotaScope::Default => Err(FormError::UnlimitedDefaultQuota),
+            QuotaScope::Authority(_) => Ok(()),
+        },
+        Some(WriteQuota::Limited {
+            max_transactions,
+            window_blocks,
+        }) => {
+            check_range(
+                "max_transactions",
+                *max_transactions,
+                limits::WRITE_QUOTA_TRANSACTIONS_MIN,
+                limits::WRITE_QUOTA_TRANSACTIONS_MAX,
+            )?;
+            check_range(
+                "window_blocks",
+                *window_blocks,
+                limits::WRITE_QUOTA_WINDOW_BLOCKS_MIN,
+                limits::WRITE_QUOTA_WINDOW_BLOCKS_MAX,
+            )
+        }
+    }
+}
+
+fn check_range(field: &'static str, value: u64, min: u64, max: u64) -> Result<(), FormError> {
+    if value < min || value > max {
+        return Err(FormError::OutOfRange {
+            field,
+            value,
+            min,
+            max,
+        });
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -1017,7 +1060,6 @@ mod canonical_properties {
 
     /// A write quota within its bounds, of one authority or the default.
     fn write_quota() -> impl Strategy<Value = TxBody> {
-        use crate::quota::{QuotaScope, WriteQuota};
         (
             proptest::option::of(authority()),
             limits::WRITE_QUOTA_TRANSACTIONS_MIN..=limits::WRITE_QUOTA_TRANSACTIONS_MAX,
