@@ -365,6 +365,18 @@ impl<V: ConsensusValue> HeightState<V> {
             .map(|signed| (&signed.proposal.value, signed.proposal.valid_round))
     }
 
+    /// The value of a proposal kept for `round` that is valid and has a quorum of `vote_type`
+    /// votes, if any (lines 36 and 49 fire on any proposal of the round, not only the first).
+    fn valid_proposal_with_quorum(&self, round: Round, vote_type: VoteType) -> Option<V> {
+        self.proposal_values(round)
+            .map(|(value, _)| value)
+            .find(|value| {
+                self.verdict(value) == Some(true)
+                    && self.votes.has_quorum_for(round, vote_type, Some(*value))
+            })
+            .cloned()
+    }
+
     fn has_proposal(&self, round: Round) -> bool {
         self.proposals
             .get(&round)
@@ -1315,17 +1327,7 @@ impl<V: ConsensusValue, S: Signer, C: SignatureVerifier> Consensus<V, S, C> {
         }
         let (height, round) = (state.height, state.round);
         // Any proposal of the round: the one whose value has the polka.
-        let Some(value) = state
-            .proposal_values(round)
-            .map(|(value, _)| value)
-            .find(|value| {
-                state.verdict(value) == Some(true)
-                    && state
-                        .votes
-                        .has_quorum_for(round, VoteType::Prevote, Some(*value))
-            })
-            .cloned()
-        else {
+        let Some(value) = state.valid_proposal_with_quorum(round, VoteType::Prevote) else {
             return false;
         };
         state.line_36_done = true;
@@ -1406,17 +1408,7 @@ impl<V: ConsensusValue, S: Signer, C: SignatureVerifier> Consensus<V, S, C> {
         }
         // Any proposal of the round (the first, or a conflicting one): the one whose value has
         // the precommits. L50: if valid(v).
-        let Some(value) = state
-            .proposal_values(round)
-            .map(|(value, _)| value)
-            .find(|value| {
-                state.verdict(value) == Some(true)
-                    && state
-                        .votes
-                        .has_quorum_for(round, VoteType::Precommit, Some(*value))
-            })
-            .cloned()
-        else {
+        let Some(value) = state.valid_proposal_with_quorum(round, VoteType::Precommit) else {
             return false;
         };
         let signatures = state.votes.precommit_signatures(round, &value);
