@@ -165,6 +165,7 @@ async fn verification_with_proof_verifies_offline_to_the_same_verdict() {
     let options = VerifyOptions {
         at: Some(NOW),
         region: Some(hutong_core::testkit::region("650100")),
+        ..VerifyOptions::historical()
     };
     let verified =
         hutong_verify::verify_bundle_with(&bundle, &chain().fixture.genesis, &options).unwrap();
@@ -185,7 +186,12 @@ async fn proof_of_absence() {
         .await;
     assert_eq!(answer.status, StatusCode::OK);
     let bundle: ProofBundle = serde_json::from_slice(&answer.body).unwrap();
-    let verified = hutong_verify::verify_bundle(&bundle, &chain().fixture.genesis).unwrap();
+    let verified = hutong_verify::verify_bundle_with(
+        &bundle,
+        &chain().fixture.genesis,
+        &VerifyOptions::historical(),
+    )
+    .unwrap();
     assert!(verified.licence.is_none());
     assert!(verified.verdict.is_none());
     api.get(&format!("{}/proof?region=x", licence_uri(&first())))
@@ -814,7 +820,7 @@ async fn log_checkpoint_inclusion_and_consistency() {
     let verified = hutong_verify::verify_json(
         &document.body,
         &chain().fixture.genesis,
-        &VerifyOptions::default(),
+        &VerifyOptions::historical(),
     )
     .unwrap();
     let hutong_verify::Verified::Checkpoint(checkpoint) = verified else {

@@ -81,6 +81,22 @@ pub const EVIDENCE_AGE_BLOCKS_MAX: u64 = 1000;
 /// Largest genesis file.
 pub const GENESIS_BYTES_MAX: usize = 4 * 1024 * 1024;
 
+/// The shortest heartbeat a genesis file may promise (`Freshness::heartbeat_ms_max`): below
+/// it an idle chain would make blocks faster than its validators can agree on them.
+pub const HEARTBEAT_MS_MIN: u64 = 100;
+/// The default of `Freshness::heartbeat_ms_max`: an idle chain makes a block at least this
+/// often (a node's `consensus.heartbeat_ms` may not exceed it).
+pub const HEARTBEAT_MS_MAX_DEFAULT: u64 = 10_000;
+/// A proof's header may be at most this many promised heartbeats old
+/// (`Freshness::proof_age_ms_max >= PROOF_AGE_HEARTBEATS_MIN * heartbeat_ms_max`), so that a
+/// live chain whose proposers are slow for a few rounds never looks stale.
+pub const PROOF_AGE_HEARTBEATS_MIN: u64 = 10;
+/// The default of `Freshness::proof_age_ms_max`: five minutes, thirty default heartbeats.
+pub const PROOF_AGE_MS_MAX_DEFAULT: u64 = 5 * 60 * 1000;
+/// The most a genesis file may allow a proof's header to age (one day): a verifier that needs an
+/// older one asks for a historical check.
+pub const PROOF_AGE_MS_MAX_LIMIT: u64 = 24 * 60 * 60 * 1000;
+
 /// How far the `created_at` a signer puts on a transaction may be ahead of the block time.
 pub const TX_CLOCK_SKEW_MS_MAX: u64 = 10 * 60 * 1000;
 
@@ -92,6 +108,10 @@ pub const NONCE_AHEAD_MAX: u64 = 1024;
 
 // The relations between the limits, checked when the crate compiles.
 const _: () = {
+    // The default freshness is one a genesis file may state.
+    assert!(HEARTBEAT_MS_MAX_DEFAULT >= HEARTBEAT_MS_MIN);
+    assert!(PROOF_AGE_MS_MAX_DEFAULT >= PROOF_AGE_HEARTBEATS_MIN * HEARTBEAT_MS_MAX_DEFAULT);
+    assert!(PROOF_AGE_MS_MAX_DEFAULT <= PROOF_AGE_MS_MAX_LIMIT);
     // A block must hold at least one transaction of the largest size.
     assert!(BLOCK_BYTES_MAX >= TX_BYTES_MAX);
     // A full governance record (every governor signing) fits in a transaction.

@@ -275,6 +275,7 @@ impl Fixture {
                 grant("hr-bureau", "qualification", "370200"),
             ],
             nodes,
+            freshness: Default::default(),
         };
         Fixture {
             genesis,

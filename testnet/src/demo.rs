@@ -316,6 +316,7 @@ pub fn genesis(
         licence_types: catalogue(),
         grants,
         nodes,
+        freshness: Default::default(),
     };
     genesis
         .validate()

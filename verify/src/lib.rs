@@ -20,7 +20,9 @@
 //! let genesis = Genesis::from_json(include_bytes!("../tests/vectors/genesis.json"))?;
 //! let bundle = include_bytes!("../tests/vectors/licence-bundle.json");
 //!
-//! let Verified::Licence(licence) = verify_json(bundle, &genesis, &VerifyOptions::default())? else {
+//! // A historical check: the vector's header is older than the chain's freshness allows
+//! // against today's clock (`VerifyOptions::default()` checks against the system clock).
+//! let Verified::Licence(licence) = verify_json(bundle, &genesis, &VerifyOptions::historical())? else {
 //!     panic!("a licence bundle verifies as a licence");
 //! };
 //! let verdict = licence.verdict.as_ref().expect("the bundle proves the licence exists");
@@ -33,7 +35,7 @@
 //!
 //! // A bundle changed on the way does not verify.
 //! let forged = String::from_utf8_lossy(bundle).replacen("\"height\": ", "\"height\": 1", 1);
-//! assert!(verify_json(forged.as_bytes(), &genesis, &VerifyOptions::default()).is_err());
+//! assert!(verify_json(forged.as_bytes(), &genesis, &VerifyOptions::historical()).is_err());
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
@@ -267,6 +269,18 @@ pub enum BundleError {
     },
     #[error("the inclusion proof does not verify: {0}")]
     Inclusion(LogError),
+    #[error(
+        "the bundle's header is stale: its time {header_time} is {age_ms} ms before {against} \
+         ({reference}), and the chain's genesis allows {limit_ms} ms; ask a node that is in \
+         touch with the network for a fresh bundle, or verify as historical"
+    )]
+    Stale {
+        header_time: TimeMs,
+        against: &'static str,
+        reference: TimeMs,
+        age_ms: u64,
+        limit_ms: u64,
+    },
     #[error("the transaction proof's {what}: {detail}")]
     PositionMismatch { what: &'static str, detail: String },
     #[error("the inclusion under the block's tx_root does not verify: {0}")]
@@ -299,6 +313,7 @@ impl BundleError {
             BundleError::InclusionMismatch { .. } => "inclusion-mismatch".into(),
             BundleError::Inclusion(error) => format!("inclusion/{}", error.code()),
             BundleError::PositionMismatch { .. } => "position-mismatch".into(),
+            BundleError::Stale { .. } => "stale".into(),
             BundleError::BlockInclusion(error) => format!("block-inclusion/{}", error.code()),
             BundleError::Consistency(error) => format!("consistency/{}", error.code()),
         }
@@ -350,6 +365,9 @@ pub struct VerifiedLicence {
     pub verdict: Option<Verdict>,
     /// How many records (present or absent) were proved.
     pub records_proved: usize,
+    /// How old the header was by the verifier's clock; `None` for a historical check, which
+    /// did not hold the header to the chain's freshness.
+    pub age_ms: Option<u64>,
 }
 
 /// What a verified transaction proof establishes.
@@ -366,6 +384,61 @@ pub struct VerifyOptions {
     /// Defaults to the checkpoint's time.
     pub at: Option<TimeMs>,
     pub region: Option<RegionCode>,
+    /// The verifier's clock, in milliseconds since 1970; `None` reads the system clock.
+    pub now: Option<TimeMs>,
+    /// A historical check: a bundle's header is not held to the chain's freshness (the genesis
+    /// file's `proof_age_ms_max`), so an old bundle verifies as what the chain said then, and
+    /// the answer says it is historical.
+    pub historical: bool,
+}
+
+impl VerifyOptions {
+    /// A historical check at the checkpoint's time, for any region.
+    pub fn historical() -> Self {
+        VerifyOptions {
+            historical: true,
+            ..VerifyOptions::default()
+        }
+    }
+}
+
+/// The system clock in milliseconds since 1970 (0 before it).
+fn system_now() -> TimeMs {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |since| {
+            u64::try_from(since.as_millis()).unwrap_or(u64::MAX)
+        })
+}
+
+/// Refuses a header older than the chain's freshness allows: against the verifier's clock, and
+/// against the time the verdict is asked for.
+fn check_fresh(
+    freshness: &hutong_core::genesis::Freshness,
+    header_time: TimeMs,
+    options: &VerifyOptions,
+) -> Result<u64, BundleError> {
+    let now = options.now.unwrap_or_else(system_now);
+    let stale = |reference: TimeMs, against: &'static str| {
+        freshness
+            .staleness(header_time, reference)
+            .map(|age_ms| BundleError::Stale {
+                header_time,
+                against,
+                reference,
+                age_ms,
+                limit_ms: freshness.proof_age_ms_max,
+            })
+    };
+    if let Some(error) = stale(now, "the verifier's clock") {
+        return Err(error);
+    }
+    if let Some(at) = options.at
+        && let Some(error) = stale(at, "the time asked about (--at)")
+    {
+        return Err(error);
+    }
+    Ok(now.saturating_sub(header_time))
 }
 
 /// The validator set of the genesis file: its voting nodes, sorted by key.
@@ -798,6 +871,11 @@ pub fn verify_bundle_with(
         return Err(missing());
     }
     let checkpoint = verify_checkpoint(&bundle.checkpoint, genesis)?;
+    let age_ms = if options.historical {
+        None
+    } else {
+        Some(check_fresh(&genesis.freshness, checkpoint.time, options)?)
+    };
     for proof in &bundle.records {
         verify_record_proof(genesis.suite, checkpoint.state_root, proof)?;
     }
@@ -834,6 +912,7 @@ pub fn verify_bundle_with(
         issuer,
         verdict,
         records_proved: bundle.records.len(),
+        age_ms,
     })
 }
 
