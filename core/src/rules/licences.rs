@@ -8,6 +8,7 @@ use super::authorities::require_role;
 use super::error::RuleError;
 use super::rights::require_issuer_right;
 use super::state::{Origin, Scratch, StateReader, wrong_kind};
+use super::window::require_within_window;
 use crate::calendar;
 use crate::hash::Hash32;
 use crate::ident::{RegionCode, Uscc};
@@ -134,6 +135,7 @@ pub(super) fn issue<R: StateReader + ?Sized>(
             by: signer.clone(),
             height,
             tx: origin.id,
+            correction: None,
         }],
         open_objections: Vec::new(),
     };
@@ -267,14 +269,16 @@ pub(super) fn amend<R: StateReader + ?Sized>(
 }
 
 /// Appends one event to a licence's history, signed by the transaction's signer and recorded
-/// at its height. Effective times never decrease, so that the standing at any time is a fold
-/// of the events up to it.
+/// at its height. Its effective time lies inside the event window around the block time
+/// (`window`), and effective times never decrease among the events that count, so that the
+/// standing at any time is a fold of the events up to it.
 fn push_event(
     licence: &mut Licence,
     kind: LicenceEventKind,
     dated: Dated<'_>,
     origin: Origin<'_>,
 ) -> Result<(), RuleError> {
+    require_within_window(origin.context, "effective_at", dated.effective_at)?;
     let last = licence.last_effective_at();
     if dated.effective_at < last {
         return Err(RuleError::EffectiveTimeBeforeLastEvent {
@@ -294,6 +298,7 @@ fn push_event(
         by: origin.signer.clone(),
         height: origin.context.height,
         tx: origin.id,
+        correction: None,
     });
     Ok(())
 }
@@ -480,6 +485,7 @@ mod tests {
                 by: id("qd-approval"),
                 height: 1,
                 tx: Hash32::ZERO,
+                correction: None,
             });
         }
         chain.put(Record::Licence(licence));
@@ -525,6 +531,7 @@ mod tests {
                 by: id("qd-approval"),
                 height: 1,
                 tx: issuance.id(crate::testkit::SUITE),
+                correction: None,
             }],
             open_objections: Vec::new(),
         };
@@ -805,6 +812,7 @@ mod tests {
             by: id("qd-market"),
             height: 2,
             tx: suspension.id(crate::testkit::SUITE),
+            correction: None,
         });
         assert_eq!(
             chain.apply(&suspension).unwrap(),
@@ -824,6 +832,7 @@ mod tests {
             by: id("qd-approval"),
             height: 3,
             tx: reinstatement.id(crate::testkit::SUITE),
+            correction: None,
         });
         assert_eq!(
             chain.apply(&reinstatement).unwrap(),
@@ -1062,6 +1071,7 @@ mod tests {
             by: id("qd-approval"),
             height: 2,
             tx: amendment.id(crate::testkit::SUITE),
+            correction: None,
         });
         assert_eq!(
             chain.apply(&amendment).unwrap(),
