@@ -1255,6 +1255,24 @@ mod canonical_properties {
                 }
             }),
             write_quota(),
+            (
+                type_code(),
+                number(),
+                any::<u32>(),
+                proptest::option::of(time()),
+                text()
+            )
+                .prop_map(|(type_code, number, event, retime, reason)| {
+                    TxBody::CorrectEvent {
+                        type_code,
+                        number,
+                        event,
+                        action: retime.map_or(CorrectionAction::Void, |effective_at| {
+                            CorrectionAction::Retime { effective_at }
+                        }),
+                        reason,
+                    }
+                }),
         ]
     }
 

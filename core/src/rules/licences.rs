@@ -1148,4 +1148,97 @@ mod tests {
             }))
         );
     }
+
+    #[test]
+    fn every_status_action_and_an_amendment_are_dated_inside_the_event_window() {
+        let mut chain = Chain::new();
+        let number = chain.issue_business_licence(1);
+        // The licence is issued far enough back that the backward end of the window, not the
+        // licence's history, is what refuses.
+        let mut licence = chain.licence("business-licence", &number);
+        licence.valid_from = 0;
+        licence.events[0].effective_at = 0;
+        chain.put(Record::Licence(licence));
+        let actions = [
+            StatusAction::Suspend,
+            StatusAction::Revoke,
+            StatusAction::Cancel,
+            StatusAction::Abolish,
+            StatusAction::Renew { valid_until: None },
+            StatusAction::AnnualInspection,
+            pledge("DY-1"),
+        ];
+        for action in actions {
+            let block_time = chain.next_context().time;
+            let earliest = block_time - limits::EVENT_BACKDATING_MS_MAX;
+            let latest = block_time + limits::EVENT_SCHEDULING_MS_MAX;
+            let too_early = chain.fixture.tx(
+                "qd-approval",
+                status_body(&number, action.clone(), earliest - 1),
+            );
+            assert_eq!(
+                chain.refuse(&too_early, "effective_time_too_far_back"),
+                RuleError::EffectiveTimeTooFarBack {
+                    field: "effective_at",
+                    effective_at: earliest - 1,
+                    block_time,
+                    limit_ms: limits::EVENT_BACKDATING_MS_MAX,
+                },
+                "{}",
+                action.name()
+            );
+            let too_late = chain.fixture.tx(
+                "qd-approval",
+                status_body(&number, action.clone(), latest + 1),
+            );
+            assert_eq!(
+                chain.refuse(&too_late, "effective_time_too_far_ahead"),
+                RuleError::EffectiveTimeTooFarAhead {
+                    field: "effective_at",
+                    effective_at: latest + 1,
+                    block_time,
+                    limit_ms: limits::EVENT_SCHEDULING_MS_MAX,
+                },
+                "{}",
+                action.name()
+            );
+        }
+        let block_time = chain.next_context().time;
+        let rename = vec![("name", Some(clear("青岛新名称有限公司")))];
+        let amendment = chain.fixture.tx(
+            "qd-approval",
+            amend_body(
+                &number,
+                rename.clone(),
+                block_time + limits::EVENT_SCHEDULING_MS_MAX + 1,
+            ),
+        );
+        chain.refuse(&amendment, "effective_time_too_far_ahead");
+        let amendment = chain.fixture.tx(
+            "qd-approval",
+            amend_body(
+                &number,
+                rename.clone(),
+                block_time - limits::EVENT_BACKDATING_MS_MAX - 1,
+            ),
+        );
+        chain.refuse(&amendment, "effective_time_too_far_back");
+
+        // Both ends are inside: a change dated at the earliest time, then one scheduled at the
+        // latest.
+        let earliest = chain.next_context().time - limits::EVENT_BACKDATING_MS_MAX;
+        let backdated = chain
+            .fixture
+            .tx("qd-approval", amend_body(&number, rename, earliest));
+        chain.apply(&backdated).unwrap();
+        let latest = chain.next_context().time + limits::EVENT_SCHEDULING_MS_MAX;
+        let scheduled = chain.fixture.tx(
+            "qd-approval",
+            status_body(&number, StatusAction::Suspend, latest),
+        );
+        chain.apply(&scheduled).unwrap();
+        let standing = chain.licence("business-licence", &number);
+        assert_eq!(standing.standing_at(latest - 1).status, Status::Active);
+        assert_eq!(standing.standing_at(latest).status, Status::Suspended);
+    }
 }

@@ -107,6 +107,7 @@ pub(super) fn withdraw<R: StateReader + ?Sized>(
 mod tests {
     use super::super::testing::{Chain, entry, id, writes};
     use crate::hash::Hash32;
+    use crate::limits;
     use crate::records::{Authority, IssuedBy, KeyEpoch, Recognition, Record, Role, Withdrawal};
     use crate::rules::RuleError;
     use crate::testkit::{self, GENESIS_TIME, region};
@@ -303,5 +304,88 @@ mod tests {
                 region: region("650000"),
             })
         );
+    }
+
+    #[test]
+    fn a_recognitions_start_and_its_withdrawal_are_dated_inside_the_event_window() {
+        let mut chain = Chain::new();
+        let dated = |valid_from: u64| {
+            let mut body = attestation("650000", shandong());
+            if let TxBody::AttestRecognition {
+                valid_from: from, ..
+            } = &mut body
+            {
+                *from = valid_from;
+            }
+            body
+        };
+        let block_time = chain.next_context().time;
+        let backdated = chain.fixture.tx(
+            "xj-recognizer",
+            dated(block_time - limits::EVENT_BACKDATING_MS_MAX - 1),
+        );
+        assert_eq!(
+            chain.refuse(&backdated, "effective_time_too_far_back"),
+            RuleError::EffectiveTimeTooFarBack {
+                field: "valid_from",
+                effective_at: block_time - limits::EVENT_BACKDATING_MS_MAX - 1,
+                block_time,
+                limit_ms: limits::EVENT_BACKDATING_MS_MAX,
+            }
+        );
+        let scheduled = chain.fixture.tx(
+            "xj-recognizer",
+            dated(block_time + limits::EVENT_SCHEDULING_MS_MAX + 1),
+        );
+        chain.refuse(&scheduled, "effective_time_too_far_ahead");
+        let attest = chain.fixture.tx("xj-recognizer", dated(block_time));
+        chain.apply(&attest).unwrap();
+        let recognition = attest.id(crate::testkit::SUITE);
+
+        let withdrawal_at = |effective_at: u64| TxBody::WithdrawRecognition {
+            id: recognition,
+            effective_at,
+            reason: "the agreement ended".into(),
+        };
+        let block_time = chain.next_context().time;
+        let backdated = chain.fixture.tx(
+            "xj-recognizer",
+            withdrawal_at(block_time - limits::EVENT_BACKDATING_MS_MAX - 1),
+        );
+        assert_eq!(
+            chain.refuse(&backdated, "effective_time_too_far_back"),
+            RuleError::EffectiveTimeTooFarBack {
+                field: "effective_at",
+                effective_at: block_time - limits::EVENT_BACKDATING_MS_MAX - 1,
+                block_time,
+                limit_ms: limits::EVENT_BACKDATING_MS_MAX,
+            }
+        );
+        // A withdrawal parked in the far future would have kept the recognition from ever
+        // being withdrawn in time (a second withdrawal is refused).
+        let parked = chain.fixture.tx(
+            "xj-recognizer",
+            withdrawal_at(block_time + limits::EVENT_SCHEDULING_MS_MAX + 1),
+        );
+        chain.refuse(&parked, "effective_time_too_far_ahead");
+        let earliest = chain.fixture.tx(
+            "xj-recognizer",
+            withdrawal_at(block_time - limits::EVENT_BACKDATING_MS_MAX),
+        );
+        chain.apply(&earliest).unwrap();
+        let Some(Record::Recognition(withdrawn)) = chain
+            .state
+            .records
+            .get(&crate::records::RecordKey::Recognition(recognition))
+        else {
+            panic!("the recognition is gone")
+        };
+        let withdrawal = withdrawn.withdrawal.clone().expect("withdrawn");
+        assert_eq!(withdrawal.reason, "the agreement ended");
+        assert_eq!(
+            withdrawn.withdrawn_at(),
+            Some(block_time - limits::EVENT_BACKDATING_MS_MAX)
+        );
+        assert!(!withdrawn.in_force_at(block_time));
     }
 }
