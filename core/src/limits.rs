@@ -56,6 +56,22 @@ pub const PENDING_VALIDATOR_CHANGES_MAX: usize = 16;
 /// How far ahead a validator-set change may be scheduled, in blocks.
 pub const VALIDATOR_CHANGE_DELAY_BLOCKS_MAX: u64 = 1_000_000;
 
+/// How far before the block time an event may be dated (a status change, an amendment, a
+/// recognition's start or its withdrawal): 30 days. The SAMR plan allows seven working days
+/// from an event to its sharing, which a long holiday stretches to about three weeks, and the
+/// departments' data quality is assessed month by month (ADR 0032); an event older than this
+/// enters only through the governors' `correct_event`. Larger than
+/// [`TX_CLOCK_SKEW_MS_MAX`], so that a transaction signed at its limit can be dated when it
+/// was signed.
+pub const EVENT_BACKDATING_MS_MAX: u64 = 30 * DAY_MS;
+/// How far after the block time an event may be dated: 90 days, a quarter, long enough to
+/// schedule a suspension's end or a cancellation agreed ahead, short enough that no event can
+/// hold a licence's history still for years (an event dated year 2200 refused every later
+/// change until then, ADR 0032). Larger than [`TX_CLOCK_SKEW_MS_MAX`].
+pub const EVENT_SCHEDULING_MS_MAX: u64 = 90 * DAY_MS;
+/// One day in milliseconds, the unit the event window is counted in.
+pub const DAY_MS: u64 = 24 * 60 * 60 * 1000;
+
 /// Fewest transactions a write quota may allow per window (ADR 0029): a quota of none would
 /// be a suspension, which is the governors' `update_authority` taking the roles away.
 pub const WRITE_QUOTA_TRANSACTIONS_MIN: u64 = 1;
@@ -142,4 +158,12 @@ const _: () = {
     assert!(SELF_ROTATION_DELAY_BLOCKS_MAX < VALIDATOR_CHANGE_DELAY_BLOCKS_MAX);
     // Every compromise report may add a key: the history holds a rotation and many reports.
     assert!(KEYS_PER_AUTHORITY_MAX >= 2);
+    // A transaction may be dated at its own creation time, whichever way its signer's clock
+    // is off; the window reaches at least a day each way, so that a time zone or a late
+    // evening never matters; and an event may be scheduled at least as far as it may be
+    // backdated (a scheduled end is planned; a late entry is a delay to keep short).
+    assert!(EVENT_BACKDATING_MS_MAX > TX_CLOCK_SKEW_MS_MAX);
+    assert!(EVENT_SCHEDULING_MS_MAX > TX_CLOCK_SKEW_MS_MAX);
+    assert!(EVENT_BACKDATING_MS_MAX >= DAY_MS && EVENT_SCHEDULING_MS_MAX >= DAY_MS);
+    assert!(EVENT_SCHEDULING_MS_MAX >= EVENT_BACKDATING_MS_MAX);
 };

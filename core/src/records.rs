@@ -457,15 +457,81 @@ pub enum LicenceEventKind {
 }
 
 /// One entry of a licence's history: what, when it takes effect, why, by whom, and where on
-/// the ledger it was recorded.
+/// the ledger it was recorded; and, when the governors corrected it, how (ADR 0032).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LicenceEvent {
     pub kind: LicenceEventKind,
+    /// When it takes effect; for a retimed event, the corrected time (the time it was
+    /// entered with is kept in its correction).
     pub effective_at: TimeMs,
     pub reason: String,
     pub by: AuthorityId,
     pub height: Height,
     pub tx: Hash32,
+    /// The governors' correction of the event, if any.
+    pub correction: Option<EventCorrection>,
+}
+
+impl LicenceEvent {
+    /// Whether the event counts for the licence's standing: every event but a voided one.
+    pub fn counts(&self) -> bool {
+        self.correction
+            .as_ref()
+            .is_none_or(|correction| correction.outcome != CorrectionOutcome::Voided)
+    }
+}
+
+/// What the governors' `correct_event` does to an event entered wrongly.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum CorrectionAction {
+    /// The event stays in the history but no longer counts for the licence's standing.
+    Void,
+    /// The event takes effect at `effective_at` instead of the time it was entered with.
+    Retime { effective_at: TimeMs },
+}
+
+/// How an event stands after its correction.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CorrectionOutcome {
+    /// It no longer counts.
+    Voided,
+    /// It counts from its corrected effective time.
+    Retimed,
+}
+
+/// The governors' correction of one event of a licence's history (ADR 0032): the newest one,
+/// with the time the event was first entered with. Every correction is also a transaction
+/// in the log.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EventCorrection {
+    pub outcome: CorrectionOutcome,
+    /// The effective time the event was entered with, before any correction.
+    pub entered_at: TimeMs,
+    pub reason: String,
+    /// The governor that submitted the correction (the transaction names every endorser).
+    pub by: AuthorityId,
+    pub height: Height,
+    pub tx: Hash32,
+}
+
+impl EventCorrection {
+    /// How a licence's history shows it to people, in Chinese and English.
+    pub fn label(&self) -> String {
+        match self.outcome {
+            CorrectionOutcome::Voided => format!(
+                "更正作废 voided by the governors at height {}: {}",
+                self.height, self.reason
+            ),
+            CorrectionOutcome::Retimed => format!(
+                "更正生效时间 retimed by the governors at height {} (entered as {}): {}",
+                self.height,
+                calendar::display_china(self.entered_at),
+                self.reason
+            ),
+        }
+    }
 }
 
 /// A licence with its whole history. Status and validity at any time are computed from the
@@ -486,7 +552,7 @@ pub struct Licence {
     /// blake3 of the issued document (the signed PDF/OFD file), kept off the ledger.
     pub document_hash: Hash32,
     pub issued_at: Height,
-    /// Oldest first; effective times never decrease.
+    /// Oldest first; the effective times of the events that count never decrease.
     pub events: Vec<LicenceEvent>,
     /// Ids of objections filed and not yet resolved.
     pub open_objections: Vec<Hash32>,
@@ -504,7 +570,8 @@ pub struct Standing {
 
 impl Licence {
     /// Folds the history up to and including `at` (an event takes effect at the millisecond it
-    /// names). Events are in effective-time order, which the rules guarantee.
+    /// names), leaving out the events the governors voided. The events that count are in
+    /// effective-time order, which the rules guarantee.
     pub fn standing_at(&self, at: TimeMs) -> Standing {
         let mut standing = Standing {
             status: Status::Active,
@@ -513,8 +580,7 @@ impl Licence {
             last_annual_inspection: None,
         };
         for event in self
-            .events
-            .iter()
+            .counted_events()
             .take_while(|event| event.effective_at <= at)
         {
             if let LicenceEventKind::Status(action) = &event.kind {
@@ -530,11 +596,16 @@ impl Licence {
         self.standing_at(TimeMs::MAX)
     }
 
-    /// The effective time of the newest event.
+    /// The effective time of the newest event that counts (a voided one does not).
     pub fn last_effective_at(&self) -> TimeMs {
-        self.events
+        self.counted_events()
             .last()
             .map_or(self.valid_from, |event| event.effective_at)
+    }
+
+    /// The events that count for the standing, oldest first: every one but the voided.
+    pub fn counted_events(&self) -> impl DoubleEndedIterator<Item = &LicenceEvent> {
+        self.events.iter().filter(|event| event.counts())
     }
 }
 
@@ -626,9 +697,20 @@ pub struct Recognition {
     pub scope: String,
     pub valid_from: TimeMs,
     pub valid_until: Option<TimeMs>,
-    /// Set by a withdrawal: from this time on the attestation no longer applies.
-    pub withdrawn_at: Option<TimeMs>,
+    /// Set by a withdrawal: from its time on the attestation no longer applies.
+    pub withdrawal: Option<Withdrawal>,
     pub attested_at: Height,
+}
+
+/// The end of a recognition: when it stops applying, why, by whom, and where on the ledger
+/// it was recorded.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Withdrawal {
+    pub effective_at: TimeMs,
+    pub reason: String,
+    pub by: AuthorityId,
+    pub height: Height,
+    pub tx: Hash32,
 }
 
 impl Recognition {
@@ -636,7 +718,14 @@ impl Recognition {
     pub fn in_force_at(&self, at: TimeMs) -> bool {
         at >= self.valid_from
             && self.valid_until.is_none_or(|until| at < until)
-            && self.withdrawn_at.is_none_or(|withdrawn| at < withdrawn)
+            && self.withdrawn_at().is_none_or(|withdrawn| at < withdrawn)
+    }
+
+    /// From when a withdrawal ends it, if one was recorded.
+    pub fn withdrawn_at(&self) -> Option<TimeMs> {
+        self.withdrawal
+            .as_ref()
+            .map(|withdrawal| withdrawal.effective_at)
     }
 
     /// Whether it covers `licence` for use in `region` (ignoring time).

@@ -16,8 +16,9 @@ use crate::hash::Hash32;
 use crate::ident::{RegionCode, Uscc};
 use crate::limits;
 use crate::records::{
-    AuthorityId, FaceValue, FieldSchema, Height, Holder, HolderKind, IssuedBy, LicenceNumber,
-    NodeChange, ObjectionOutcome, QuotaScope, Role, StatusAction, TimeMs, TypeCode, WriteQuota,
+    AuthorityId, CorrectionAction, FaceValue, FieldSchema, Height, Holder, HolderKind, IssuedBy,
+    LicenceNumber, NodeChange, ObjectionOutcome, QuotaScope, Role, StatusAction, TimeMs, TypeCode,
+    WriteQuota,
 };
 use crate::suite::Suite;
 
@@ -199,6 +200,16 @@ pub enum TxBody {
         compromised_from: Height,
         new_key: Option<PublicKey>,
     },
+    /// Governors: the event at `event` (its index in the licence's history, the issuance
+    /// being 0) was entered wrongly; void it or give it its right effective time. The event
+    /// stays in the history, marked corrected with `reason` (ADR 0032).
+    CorrectEvent {
+        type_code: TypeCode,
+        number: LicenceNumber,
+        event: u32,
+        action: CorrectionAction,
+        reason: String,
+    },
 }
 
 impl TxBody {
@@ -221,6 +232,7 @@ impl TxBody {
             TxBody::ChangeValidators { .. } => "change_validators",
             TxBody::SetWriteQuota { .. } => "set_write_quota",
             TxBody::ReportKeyCompromise { .. } => "report_key_compromise",
+            TxBody::CorrectEvent { .. } => "correct_event",
         }
     }
 
@@ -236,6 +248,7 @@ impl TxBody {
                 | TxBody::ChangeValidators { .. }
                 | TxBody::SetWriteQuota { .. }
                 | TxBody::ReportKeyCompromise { .. }
+                | TxBody::CorrectEvent { .. }
         )
     }
 
@@ -252,6 +265,9 @@ impl TxBody {
                 type_code, number, ..
             }
             | TxBody::FileObjection {
+                type_code, number, ..
+            }
+            | TxBody::CorrectEvent {
                 type_code, number, ..
             } => Some((type_code, number)),
             _ => None,
@@ -599,6 +615,16 @@ impl TxBody {
                 Ok(())
             }
             TxBody::SetWriteQuota { scope, quota } => check_quota_form(scope, quota.as_ref()),
+            TxBody::CorrectEvent {
+                type_code,
+                number,
+                reason,
+                ..
+            } => {
+                check_identifier("type_code", type_code.as_str())?;
+                check_licence_number(number.as_str())?;
+                check_nonempty_text("reason", reason, limits::TEXT_BYTES_MAX)
+            }
         }
     }
 }
@@ -1229,6 +1255,24 @@ mod canonical_properties {
                 }
             }),
             write_quota(),
+            (
+                type_code(),
+                number(),
+                any::<u32>(),
+                proptest::option::of(time()),
+                text()
+            )
+                .prop_map(|(type_code, number, event, retime, reason)| {
+                    TxBody::CorrectEvent {
+                        type_code,
+                        number,
+                        event,
+                        action: retime.map_or(CorrectionAction::Void, |effective_at| {
+                            CorrectionAction::Retime { effective_at }
+                        }),
+                        reason,
+                    }
+                }),
         ]
     }
 

@@ -17,8 +17,8 @@ use crate::calendar;
 use crate::hash::Hash32;
 use crate::ident::RegionCode;
 use crate::records::{
-    Authority, AuthorityId, Grant, Height, Licence, Objection, Recognition, Record, RecordKey,
-    Status, TimeMs,
+    Authority, AuthorityId, CorrectionOutcome, Grant, Height, Licence, LicenceEventKind, Objection,
+    Recognition, Record, RecordKey, Status, TimeMs,
 };
 
 /// What one reason is about.
@@ -49,6 +49,10 @@ pub enum ReasonCode {
     /// a height within the reported window (ADR 0031). The issuance among them makes the
     /// licence invalid; later changes alone are flagged for the verifier to check.
     SignedByCompromisedKey,
+    /// Events of the licence's history were corrected by the governors (ADR 0032): voided
+    /// ones no longer count, retimed ones count from their corrected time. The verdict already
+    /// reads them so; the reason tells the verifier that the history was corrected.
+    Corrected,
 }
 
 /// One reason behind a verdict.
@@ -472,6 +476,10 @@ pub fn verdict(inputs: &VerdictInputs<'_>, region: Option<&RegionCode>, at: Time
         ));
     }
 
+    if let Some(corrected) = corrections_reason(licence) {
+        reasons.push(corrected);
+    }
+
     Verdict {
         valid,
         valid_in_region,
@@ -491,6 +499,63 @@ pub fn verdict(inputs: &VerdictInputs<'_>, region: Option<&RegionCode>, at: Time
     }
 }
 
+/// The reason naming the events of the licence's history that the governors corrected, if
+/// any: which, how, at what height and why.
+fn corrections_reason(licence: &Licence) -> Option<Reason> {
+    let mut english = Vec::new();
+    let mut chinese = Vec::new();
+    for (index, event) in licence.events.iter().enumerate() {
+        let Some(correction) = &event.correction else {
+            continue;
+        };
+        let (name, name_zh) = match &event.kind {
+            LicenceEventKind::Issued => ("issued", "发证"),
+            LicenceEventKind::Status(action) => (action.name(), action.name_zh()),
+            LicenceEventKind::Amended { .. } => ("amended", "变更"),
+        };
+        match correction.outcome {
+            CorrectionOutcome::Voided => {
+                english.push(format!(
+                    "event {index} ({name}) voided at height {}: {}",
+                    correction.height, correction.reason
+                ));
+                chinese.push(format!(
+                    "第{index}项（{name_zh}）于区块高度{}作废：{}",
+                    correction.height, correction.reason
+                ));
+            }
+            CorrectionOutcome::Retimed => {
+                english.push(format!(
+                    "event {index} ({name}) entered as effective {} and corrected to {} at height {}: {}",
+                    time_en(correction.entered_at),
+                    time_en(event.effective_at),
+                    correction.height,
+                    correction.reason
+                ));
+                chinese.push(format!(
+                    "第{index}项（{name_zh}）生效时间由{}更正为{}（区块高度{}）：{}",
+                    time_zh(correction.entered_at),
+                    time_zh(event.effective_at),
+                    correction.height,
+                    correction.reason
+                ));
+            }
+        }
+    }
+    if english.is_empty() {
+        return None;
+    }
+    Some(reason(
+        ReasonCode::Corrected,
+        true,
+        format!(
+            "the governors corrected the history: {}",
+            english.join("; ")
+        ),
+        format!("治理机构已更正历史记录：{}", chinese.join("；")),
+    ))
+}
+
 /// Adds the reason for the events of the licence signed under a key reported compromised
 /// (none: no reason); returns whether the issuance is among them.
 fn compromised_signatures(inputs: &VerdictInputs<'_>, reasons: &mut Vec<Reason>) -> bool {
@@ -504,7 +569,11 @@ fn compromised_signatures(inputs: &VerdictInputs<'_>, reasons: &mut Vec<Reason>)
         .events
         .iter()
         .filter(|event| {
-            signer(&event.by).is_some_and(|authority| authority.signed_compromised_at(event.height))
+            // A voided event no longer counts, whoever signed it: the governors' correction
+            // has answered the question the flag would ask.
+            event.counts()
+                && signer(&event.by)
+                    .is_some_and(|authority| authority.signed_compromised_at(event.height))
         })
         .collect();
     if flagged.is_empty() {

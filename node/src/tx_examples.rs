@@ -10,7 +10,7 @@ const LICENCE: &str = "91370200MA00000015";
 const TIME: u64 = 1_767_196_800_000;
 
 /// The record kinds, in the order `hutong tx --example list` prints them.
-pub const KINDS: [&str; 16] = [
+pub const KINDS: [&str; 17] = [
     "register_authority",
     "update_authority",
     "rotate_key",
@@ -27,6 +27,7 @@ pub const KINDS: [&str; 16] = [
     "change_validators",
     "set_write_quota",
     "report_key_compromise",
+    "correct_event",
 ];
 
 /// Who signs a record of `kind` (the rules check it).
@@ -39,7 +40,8 @@ pub fn signer_of(kind: &str) -> &'static str {
         | "revoke_grant"
         | "change_validators"
         | "set_write_quota"
-        | "report_key_compromise" => {
+        | "report_key_compromise"
+        | "correct_event" => {
             "a governor, endorsed by governors holding more than two thirds (--endorse)"
         }
         "rotate_key" => {
@@ -167,6 +169,13 @@ pub fn example(kind: &str) -> Option<Value> {
             "authority": "qd-approval",
             "compromised_from": 1200,
             "new_key": KEY,
+        }),
+        "correct_event" => json!({
+            "type_code": "business-licence",
+            "number": LICENCE,
+            "event": 3,
+            "action": { "retime": { "effective_at": TIME } },
+            "reason": "年检日期录入错误，按纸质记录更正 the inspection was entered with the wrong year; corrected from the paper record",
         }),
         _ => return None,
     };

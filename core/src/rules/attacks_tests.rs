@@ -500,3 +500,183 @@ fn an_unknown_authority_named_by_a_record_is_the_records_fault_not_the_signers()
     );
     chain.refuse(&attestation, "unknown_named_authority");
 }
+
+/// 2200-01-01T00:00Z.
+const YEAR_2200_MS: u64 = 7_258_118_400_000;
+
+fn dated(number: &LicenceNumber, action: StatusAction, effective_at: u64) -> TxBody {
+    TxBody::ChangeStatus {
+        type_code: "business-licence".into(),
+        number: number.clone(),
+        action,
+        effective_at,
+        reason: "by the department's key".into(),
+    }
+}
+
+fn void(number: &LicenceNumber, event: u32) -> TxBody {
+    TxBody::CorrectEvent {
+        type_code: "business-licence".into(),
+        number: number.clone(),
+        event,
+        action: crate::records::CorrectionAction::Void,
+        reason: "年检日期录入错误 the inspection was entered with the wrong year".into(),
+    }
+}
+
+#[test]
+fn a_far_future_event_cannot_freeze_a_licence() {
+    let mut chain = Chain::new();
+    let number = chain.issue_business_licence(1);
+    // The attack of the report: an inspection dated year 2200 would refuse every later change
+    // dated before it, a revocation or a suspension of today among them.
+    let frozen = chain.fixture.tx(
+        DEPARTMENT,
+        dated(&number, StatusAction::AnnualInspection, YEAR_2200_MS),
+    );
+    chain.refuse(&frozen, "effective_time_too_far_ahead");
+    let amended = {
+        let mut body = amendment(&number);
+        if let TxBody::AmendLicence { effective_at, .. } = &mut body {
+            *effective_at = YEAR_2200_MS;
+        }
+        chain.fixture.tx(DEPARTMENT, body)
+    };
+    chain.refuse(&amended, "effective_time_too_far_ahead");
+    // Backdating beyond the window, which would rewrite answers already given, is refused too.
+    let block_time = chain.next_context().time;
+    let backdated = chain.fixture.tx(
+        DEPARTMENT,
+        dated(
+            &number,
+            StatusAction::Suspend,
+            block_time - limits::EVENT_BACKDATING_MS_MAX - 1,
+        ),
+    );
+    chain.refuse(&backdated, "effective_time_too_far_back");
+    // A supervisor dated now still acts.
+    let now = chain.next_context().time;
+    let suspension = chain
+        .fixture
+        .tx("qd-market", dated(&number, StatusAction::Suspend, now));
+    chain.apply(&suspension).unwrap();
+}
+
+#[test]
+fn a_recognizers_key_cannot_backdate_a_withdrawal() {
+    let mut chain = Chain::new();
+    let attest = chain.fixture.tx(
+        "xj-recognizer",
+        TxBody::AttestRecognition {
+            recognizing_region: testkit::region("650000"),
+            type_codes: vec!["business-licence".into()],
+            issued_by: crate::records::IssuedBy::Region(testkit::region("370000")),
+            scope: "政务服务 government services".into(),
+            valid_from: GENESIS_TIME,
+            valid_until: None,
+        },
+    );
+    chain.apply(&attest).unwrap();
+    let id = attest.id(testkit::SUITE);
+    // Made valid for months, the recognition is withdrawn as from before the window: every
+    // verdict already given in Xinjiang would turn.
+    for _ in 0..3 {
+        chain.empty_block();
+    }
+    let block_time = chain.next_context().time;
+    let withdrawal = |effective_at: u64| TxBody::WithdrawRecognition {
+        id,
+        effective_at,
+        reason: "the agreement ended".into(),
+    };
+    let backdated = chain.fixture.tx(
+        "xj-recognizer",
+        withdrawal(block_time - limits::EVENT_BACKDATING_MS_MAX - 1),
+    );
+    chain.refuse(&backdated, "effective_time_too_far_back");
+    let parked = chain.fixture.tx("xj-recognizer", withdrawal(YEAR_2200_MS));
+    chain.refuse(&parked, "effective_time_too_far_ahead");
+    let now = chain.fixture.tx("xj-recognizer", withdrawal(block_time));
+    chain.apply(&now).unwrap();
+}
+
+#[test]
+fn one_departments_key_cannot_correct_an_event() {
+    let mut chain = Chain::new();
+    let number = chain.issue_business_licence(1);
+    // The supervisor revokes; the issuer would like the revocation undone.
+    let revocation = chain
+        .fixture
+        .tx("qd-market", status(&number, StatusAction::Revoke));
+    chain.apply(&revocation).unwrap();
+    let alone = chain.fixture.tx(DEPARTMENT, void(&number, 1));
+    assert_eq!(
+        chain.refuse(&alone, "endorser_not_governor"),
+        crate::rules::RuleError::EndorserNotGovernor(id(DEPARTMENT))
+    );
+    // Nor one governor's: a correction is the governors' act, more than two thirds of them.
+    let one_governor = chain.fixture.governance(void(&number, 1), 1);
+    chain.refuse(&one_governor, "too_few_governor_signatures");
+    let two_governors = chain.fixture.governance(void(&number, 1), 2);
+    chain.refuse(&two_governors, "too_few_governor_signatures");
+    assert_eq!(
+        chain
+            .licence("business-licence", &number)
+            .final_standing()
+            .status,
+        crate::records::Status::Revoked
+    );
+}
+
+#[test]
+fn the_governors_correction_unfreezes_a_licence_and_the_verdict_says_so() {
+    let mut chain = Chain::new();
+    let number = chain.issue_business_licence(1);
+    // A ledger written before the event window holds an inspection of year 2200.
+    let mut licence = chain.licence("business-licence", &number);
+    licence.events.push(crate::records::LicenceEvent {
+        kind: crate::records::LicenceEventKind::Status(StatusAction::AnnualInspection),
+        effective_at: YEAR_2200_MS,
+        reason: "年检".into(),
+        by: id(DEPARTMENT),
+        height: 1,
+        tx: crate::hash::Hash32::ZERO,
+        correction: None,
+    });
+    chain.put(Record::Licence(licence));
+    let now = chain.next_context().time;
+    let revocation = chain
+        .fixture
+        .tx(DEPARTMENT, dated(&number, StatusAction::Revoke, now));
+    chain.refuse(&revocation, "effective_time_before_last_event");
+    let suspension = chain
+        .fixture
+        .tx("qd-market", dated(&number, StatusAction::Suspend, now));
+    chain.refuse(&suspension, "effective_time_before_last_event");
+
+    let correction = chain.governance(void(&number, 1));
+    chain.apply(&correction).unwrap();
+    let now = chain.next_context().time;
+    let revocation = chain
+        .fixture
+        .tx(DEPARTMENT, dated(&number, StatusAction::Revoke, now));
+    chain.apply(&revocation).unwrap();
+
+    let verdict = verdict_on(&chain, &number);
+    assert!(!verdict.valid);
+    assert_eq!(verdict.status, crate::records::Status::Revoked);
+    let corrected = verdict
+        .reasons
+        .iter()
+        .find(|reason| reason.code == ReasonCode::Corrected)
+        .expect("the verdict names the correction");
+    assert!(corrected.ok);
+    assert!(
+        corrected
+            .detail
+            .contains("event 1 (annual_inspection) voided at height 2"),
+        "{}",
+        corrected.detail
+    );
+    assert!(corrected.detail_zh.contains("第1项（年检）于区块高度2作废"));
+}

@@ -245,6 +245,58 @@ pub enum RuleError {
     NoWriteQuota(QuotaScope),
     #[error(transparent)]
     State(#[from] StateError),
+    #[error(
+        "`{field}` {effective_at} is {} ms before the block time {block_time}; an event may be dated at most {limit_ms} ms ({} days) back (older events enter through the governors' correct_event)",
+        .block_time.saturating_sub(*.effective_at), .limit_ms / crate::limits::DAY_MS
+    )]
+    EffectiveTimeTooFarBack {
+        field: &'static str,
+        effective_at: TimeMs,
+        block_time: TimeMs,
+        limit_ms: u64,
+    },
+    #[error(
+        "`{field}` {effective_at} is {} ms after the block time {block_time}; an event may be scheduled at most {limit_ms} ms ({} days) ahead",
+        .effective_at.saturating_sub(*.block_time), .limit_ms / crate::limits::DAY_MS
+    )]
+    EffectiveTimeTooFarAhead {
+        field: &'static str,
+        effective_at: TimeMs,
+        block_time: TimeMs,
+        limit_ms: u64,
+    },
+    #[error("licence {type_code}/{number} has {events} events (0 to {}); there is no event {event}", .events.saturating_sub(1))]
+    UnknownEvent {
+        type_code: TypeCode,
+        number: LicenceNumber,
+        event: u32,
+        events: usize,
+    },
+    #[error("event {event} ({kind}) cannot be corrected this way: {why}")]
+    CorrectionNotAllowed {
+        event: u32,
+        kind: &'static str,
+        why: &'static str,
+    },
+    #[error("event {event} was already voided")]
+    EventAlreadyVoided { event: u32 },
+    #[error(
+        "event {event} cannot take effect at {effective_at}: the events that count around it take effect from {earliest} to {}", .latest.map_or("no end".to_owned(), |latest| latest.to_string())
+    )]
+    CorrectionOutOfOrder {
+        event: u32,
+        effective_at: TimeMs,
+        earliest: TimeMs,
+        latest: Option<TimeMs>,
+    },
+    #[error(
+        "voiding event {event} leaves event {later} without ground: {problem}; correct event {later} first"
+    )]
+    CorrectionBreaksHistory {
+        event: u32,
+        later: u32,
+        problem: String,
+    },
 }
 
 impl RuleError {
@@ -309,6 +361,13 @@ impl RuleError {
             RuleError::WriteQuotaExceeded { .. } => "write_quota_exceeded",
             RuleError::NoWriteQuota(_) => "no_write_quota",
             RuleError::State(_) => "state_unavailable",
+            RuleError::EffectiveTimeTooFarBack { .. } => "effective_time_too_far_back",
+            RuleError::EffectiveTimeTooFarAhead { .. } => "effective_time_too_far_ahead",
+            RuleError::UnknownEvent { .. } => "unknown_event",
+            RuleError::CorrectionNotAllowed { .. } => "correction_not_allowed",
+            RuleError::EventAlreadyVoided { .. } => "event_already_voided",
+            RuleError::CorrectionOutOfOrder { .. } => "correction_out_of_order",
+            RuleError::CorrectionBreaksHistory { .. } => "correction_breaks_history",
         }
     }
 

@@ -8,6 +8,7 @@ use super::authorities::require_role;
 use super::error::RuleError;
 use super::rights::require_issuer_right;
 use super::state::{Origin, Scratch, StateReader, wrong_kind};
+use super::window::require_within_window;
 use crate::calendar;
 use crate::hash::Hash32;
 use crate::ident::{RegionCode, Uscc};
@@ -134,6 +135,7 @@ pub(super) fn issue<R: StateReader + ?Sized>(
             by: signer.clone(),
             height,
             tx: origin.id,
+            correction: None,
         }],
         open_objections: Vec::new(),
     };
@@ -267,14 +269,16 @@ pub(super) fn amend<R: StateReader + ?Sized>(
 }
 
 /// Appends one event to a licence's history, signed by the transaction's signer and recorded
-/// at its height. Effective times never decrease, so that the standing at any time is a fold
-/// of the events up to it.
+/// at its height. Its effective time lies inside the event window around the block time
+/// (`window`), and effective times never decrease among the events that count, so that the
+/// standing at any time is a fold of the events up to it.
 fn push_event(
     licence: &mut Licence,
     kind: LicenceEventKind,
     dated: Dated<'_>,
     origin: Origin<'_>,
 ) -> Result<(), RuleError> {
+    require_within_window(origin.context, "effective_at", dated.effective_at)?;
     let last = licence.last_effective_at();
     if dated.effective_at < last {
         return Err(RuleError::EffectiveTimeBeforeLastEvent {
@@ -294,6 +298,7 @@ fn push_event(
         by: origin.signer.clone(),
         height: origin.context.height,
         tx: origin.id,
+        correction: None,
     });
     Ok(())
 }
@@ -480,6 +485,7 @@ mod tests {
                 by: id("qd-approval"),
                 height: 1,
                 tx: Hash32::ZERO,
+                correction: None,
             });
         }
         chain.put(Record::Licence(licence));
@@ -525,6 +531,7 @@ mod tests {
                 by: id("qd-approval"),
                 height: 1,
                 tx: issuance.id(crate::testkit::SUITE),
+                correction: None,
             }],
             open_objections: Vec::new(),
         };
@@ -805,6 +812,7 @@ mod tests {
             by: id("qd-market"),
             height: 2,
             tx: suspension.id(crate::testkit::SUITE),
+            correction: None,
         });
         assert_eq!(
             chain.apply(&suspension).unwrap(),
@@ -824,6 +832,7 @@ mod tests {
             by: id("qd-approval"),
             height: 3,
             tx: reinstatement.id(crate::testkit::SUITE),
+            correction: None,
         });
         assert_eq!(
             chain.apply(&reinstatement).unwrap(),
@@ -1062,6 +1071,7 @@ mod tests {
             by: id("qd-approval"),
             height: 2,
             tx: amendment.id(crate::testkit::SUITE),
+            correction: None,
         });
         assert_eq!(
             chain.apply(&amendment).unwrap(),
@@ -1137,5 +1147,98 @@ mod tests {
                 action: "amend",
             }))
         );
+    }
+
+    #[test]
+    fn every_status_action_and_an_amendment_are_dated_inside_the_event_window() {
+        let mut chain = Chain::new();
+        let number = chain.issue_business_licence(1);
+        // The licence is issued far enough back that the backward end of the window, not the
+        // licence's history, is what refuses.
+        let mut licence = chain.licence("business-licence", &number);
+        licence.valid_from = 0;
+        licence.events[0].effective_at = 0;
+        chain.put(Record::Licence(licence));
+        let actions = [
+            StatusAction::Suspend,
+            StatusAction::Revoke,
+            StatusAction::Cancel,
+            StatusAction::Abolish,
+            StatusAction::Renew { valid_until: None },
+            StatusAction::AnnualInspection,
+            pledge("DY-1"),
+        ];
+        for action in actions {
+            let block_time = chain.next_context().time;
+            let earliest = block_time - limits::EVENT_BACKDATING_MS_MAX;
+            let latest = block_time + limits::EVENT_SCHEDULING_MS_MAX;
+            let too_early = chain.fixture.tx(
+                "qd-approval",
+                status_body(&number, action.clone(), earliest - 1),
+            );
+            assert_eq!(
+                chain.refuse(&too_early, "effective_time_too_far_back"),
+                RuleError::EffectiveTimeTooFarBack {
+                    field: "effective_at",
+                    effective_at: earliest - 1,
+                    block_time,
+                    limit_ms: limits::EVENT_BACKDATING_MS_MAX,
+                },
+                "{}",
+                action.name()
+            );
+            let too_late = chain.fixture.tx(
+                "qd-approval",
+                status_body(&number, action.clone(), latest + 1),
+            );
+            assert_eq!(
+                chain.refuse(&too_late, "effective_time_too_far_ahead"),
+                RuleError::EffectiveTimeTooFarAhead {
+                    field: "effective_at",
+                    effective_at: latest + 1,
+                    block_time,
+                    limit_ms: limits::EVENT_SCHEDULING_MS_MAX,
+                },
+                "{}",
+                action.name()
+            );
+        }
+        let block_time = chain.next_context().time;
+        let rename = vec![("name", Some(clear("青岛新名称有限公司")))];
+        let amendment = chain.fixture.tx(
+            "qd-approval",
+            amend_body(
+                &number,
+                rename.clone(),
+                block_time + limits::EVENT_SCHEDULING_MS_MAX + 1,
+            ),
+        );
+        chain.refuse(&amendment, "effective_time_too_far_ahead");
+        let amendment = chain.fixture.tx(
+            "qd-approval",
+            amend_body(
+                &number,
+                rename.clone(),
+                block_time - limits::EVENT_BACKDATING_MS_MAX - 1,
+            ),
+        );
+        chain.refuse(&amendment, "effective_time_too_far_back");
+
+        // Both ends are inside: a change dated at the earliest time, then one scheduled at the
+        // latest.
+        let earliest = chain.next_context().time - limits::EVENT_BACKDATING_MS_MAX;
+        let backdated = chain
+            .fixture
+            .tx("qd-approval", amend_body(&number, rename, earliest));
+        chain.apply(&backdated).unwrap();
+        let latest = chain.next_context().time + limits::EVENT_SCHEDULING_MS_MAX;
+        let scheduled = chain.fixture.tx(
+            "qd-approval",
+            status_body(&number, StatusAction::Suspend, latest),
+        );
+        chain.apply(&scheduled).unwrap();
+        let standing = chain.licence("business-licence", &number);
+        assert_eq!(standing.standing_at(latest - 1).status, Status::Active);
+        assert_eq!(standing.standing_at(latest).status, Status::Suspended);
     }
 }

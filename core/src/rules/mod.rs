@@ -26,15 +26,18 @@
 //! | `quotas` | `SetWriteQuota`, and the count of every transaction against its signer's quota ([`write_allowance`]) |
 //! | `signatures` | [`check_signatures`], [`check_candidate_signatures`] |
 //! | `rights` | the issuer's right to change a licence, checked at every write |
+//! | `corrections` | `CorrectEvent`: the governors void or retime an event entered wrongly |
+//! | `window` | the event window: how far before and after the block time an event may be dated |
 //!
 //! Below them sit `error` ([`RuleError`], [`StateError`]) and `state` ([`StateReader`],
 //! [`Context`], [`Overlay`] and the per-transaction scratch view). The files import only
 //! downwards: the families use `error` and `state` (and `licences` and `recognitions` use
-//! the authority checks of `authorities`), this file uses them all, and none of them uses this
-//! file.
+//! the authority checks of `authorities`; `licences`, `recognitions` and `corrections` use
+//! `window`), this file uses them all, and none of them uses this file.
 
 mod authorities;
 mod catalogue;
+mod corrections;
 mod error;
 mod keys;
 mod licences;
@@ -45,6 +48,7 @@ mod rights;
 mod signatures;
 mod state;
 mod validators;
+mod window;
 
 #[cfg(test)]
 mod attacks_tests;
@@ -347,8 +351,8 @@ fn execute_body<R: StateReader + ?Sized>(
         TxBody::WithdrawRecognition {
             id: recognition_id,
             effective_at,
-            ..
-        } => recognitions::withdraw(state, origin, recognition_id, *effective_at)?,
+            reason,
+        } => recognitions::withdraw(state, origin, recognition_id, *effective_at, reason)?,
         TxBody::FileObjection {
             type_code,
             number,
@@ -372,6 +376,23 @@ fn execute_body<R: StateReader + ?Sized>(
         } => validators::change_validators(state, context, changes, *effective_height)?,
         TxBody::SetWriteQuota { scope, quota } => {
             quotas::set(state, origin, scope, quota.as_ref())?
+        }
+        TxBody::CorrectEvent {
+            type_code,
+            number,
+            event,
+            action,
+            reason,
+        } => {
+            let correction = corrections::Correction {
+                type_code,
+                number,
+                event: *event,
+                action: *action,
+                reason,
+            };
+            corrections::correct(state, origin, correction)?;
+            return Ok(licence(type_code, number));
         }
     }
     Ok(None)
