@@ -49,6 +49,12 @@ pub enum ReasonCode {
     /// a height within the reported window (ADR 0031). The issuance among them makes the
     /// licence invalid; later changes alone are flagged for the verifier to check.
     SignedByCompromisedKey,
+    /// 年检: the type requires annual inspections, and the next is not due yet at T.
+    AnnualInspectionDue,
+    /// 年检: the type requires annual inspections and none was recorded within the period
+    /// before T, counted from the last inspection or the start of validity (ADR 0033): the
+    /// licence is not valid until one is.
+    AnnualInspectionOverdue,
 }
 
 /// One reason behind a verdict.
@@ -66,7 +72,8 @@ pub struct Reason {
 /// The answer.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Verdict {
-    /// Genuine and valid at T (issuer authorised, within validity, active).
+    /// Genuine and valid at T (issuer authorised, within validity, active, and inspected
+    /// within its period when its type requires annual inspections).
     pub valid: bool,
     /// When a region was asked about: valid and usable there.
     pub valid_in_region: Option<bool>,
@@ -292,6 +299,46 @@ fn time_zh(time_ms: TimeMs) -> String {
     }
 }
 
+/// 年检: for a licence whose type required annual inspections when it was issued, whether
+/// the last inspection recorded by `at` (or, before the first, the start of validity) is
+/// less than the period before `at`; the reason says when the next falls due, or since when
+/// it is overdue. Before the start of validity nothing is due. Licences of other types are
+/// not concerned, and pass.
+fn annual_inspection(
+    licence: &Licence,
+    last_inspection: Option<TimeMs>,
+    at: TimeMs,
+    reasons: &mut Vec<Reason>,
+) -> bool {
+    let Some(days) = licence.annual_inspection_days else {
+        return true;
+    };
+    if at < licence.valid_from {
+        return true;
+    }
+    let counted_from = last_inspection.unwrap_or(licence.valid_from);
+    let due = counted_from.saturating_add(u64::from(days).saturating_mul(crate::limits::DAY_MS));
+    if at < due {
+        reasons.push(reason(
+            ReasonCode::AnnualInspectionDue,
+            true,
+            format!("the next annual inspection is due by {}", time_en(due)),
+            format!("下次年检应于{}前完成", time_zh(due)),
+        ));
+        return true;
+    }
+    reasons.push(reason(
+        ReasonCode::AnnualInspectionOverdue,
+        false,
+        format!(
+            "annual inspection overdue since {}: none recorded within {days} days",
+            time_en(due)
+        ),
+        format!("年检已于{}逾期：{days}日内无年检记录", time_zh(due)),
+    ));
+    false
+}
+
 /// Computes the verdict at `at`, for use in `region` if given.
 pub fn verdict(inputs: &VerdictInputs<'_>, region: Option<&RegionCode>, at: TimeMs) -> Verdict {
     let licence = inputs.licence;
@@ -379,8 +426,9 @@ pub fn verdict(inputs: &VerdictInputs<'_>, region: Option<&RegionCode>, at: Time
         format!("该时点状态：{status_zh}"),
     ));
 
+    let inspected = annual_inspection(licence, standing.last_annual_inspection, at, &mut reasons);
     let issuance_compromised = compromised_signatures(inputs, &mut reasons);
-    let valid = authorised && within_validity && active && !issuance_compromised;
+    let valid = authorised && within_validity && active && inspected && !issuance_compromised;
 
     let mut recognition = None;
     let valid_in_region = region.map(|region| {

@@ -500,3 +500,93 @@ fn an_unknown_authority_named_by_a_record_is_the_records_fault_not_the_signers()
     );
     chain.refuse(&attestation, "unknown_named_authority");
 }
+
+/// A business-licence issuance by the department for enterprise `enterprise`, changed by
+/// `change` before it is signed.
+fn issuance_with(
+    chain: &mut Chain,
+    enterprise: u64,
+    change: impl FnOnce(&mut TxBody),
+) -> crate::tx::Transaction {
+    let mut body = testkit::business_licence_body("370200", enterprise);
+    change(&mut body);
+    chain.fixture.tx(DEPARTMENT, body)
+}
+
+fn set_number(body: &mut TxBody, text: &str) {
+    if let TxBody::IssueLicence { number, .. } = body {
+        *number = LicenceNumber(text.into());
+    }
+}
+
+fn set_face(body: &mut TxBody, field: &str, value: &str) {
+    if let TxBody::IssueLicence { face, .. } = body {
+        face.insert(field.into(), crate::records::FaceValue::Clear(value.into()));
+    }
+}
+
+#[test]
+fn an_existing_number_respelt_in_lower_case_or_with_a_mark_is_no_second_licence() {
+    let mut chain = Chain::new();
+    let number = chain.issue_business_licence(1);
+    let lower = number.as_str().to_lowercase();
+    for spelling in [
+        lower.clone(),
+        format!("{number}."),
+        format!(".{number}"),
+        format!("{number}-"),
+    ] {
+        let respelt = issuance_with(&mut chain, 2, |body| set_number(body, &spelling));
+        chain.refuse(&respelt, "non_canonical_number");
+    }
+    // The lower-case spelling of any number at all, not only of an existing one.
+    let mixed = issuance_with(&mut chain, 3, |body| set_number(body, "Bl-2026-0001"));
+    chain.refuse(&mixed, "non_canonical_number");
+    assert!(!chain.state.records.contains_key(&RecordKey::Licence(
+        "business-licence".into(),
+        LicenceNumber(lower)
+    )),);
+}
+
+#[test]
+fn names_with_invisible_format_characters_are_refused_wherever_they_are() {
+    let mut chain = Chain::new();
+    let number = chain.issue_business_licence(1);
+    // Right-to-left override, zero-width space, byte-order mark, soft hyphen, word joiner.
+    for hidden in ['\u{202E}', '\u{200B}', '\u{FEFF}', '\u{00AD}', '\u{2060}'] {
+        let name = format!("青岛测试企业{hidden}1有限公司");
+        let in_face = issuance_with(&mut chain, 2, |body| set_face(body, "name", &name));
+        let error = chain.refuse(&in_face, "format_character");
+        assert_eq!(
+            error,
+            crate::rules::RuleError::FormatCharacter {
+                field: "face field value",
+                found: hidden,
+            }
+        );
+        let in_holder = issuance_with(&mut chain, 2, |body| {
+            if let TxBody::IssueLicence { holder_name, .. } = body {
+                *holder_name = name.clone();
+            }
+        });
+        chain.refuse(&in_holder, "format_character");
+        let in_reason = chain.fixture.tx(
+            DEPARTMENT,
+            TxBody::ChangeStatus {
+                type_code: "business-licence".into(),
+                number: number.clone(),
+                action: StatusAction::Suspend,
+                effective_at: GENESIS_TIME + 60_000,
+                reason: format!("inspection{hidden}"),
+            },
+        );
+        chain.refuse(&in_reason, "format_character");
+        let in_registry = chain.governance(TxBody::UpdateAuthority {
+            id: id(DEPARTMENT),
+            name_zh: Some(format!("青岛市{hidden}行政审批服务局")),
+            name_en: None,
+            roles: None,
+        });
+        chain.refuse(&in_registry, "format_character");
+    }
+}

@@ -8,8 +8,8 @@ use crate::limits;
 use crate::records::{AuthorityId, Grant, LicenceType, Record, TypeCode};
 use crate::tx::LicenceTypeDraft;
 
-/// `DefineLicenceType`: a new catalogue entry. A type, once defined, is never redefined:
-/// licences already issued are read against its schema.
+/// `DefineLicenceType`: a new catalogue entry, version 1. A type, once defined, is never
+/// defined again: it changes by amendments, each a new version (ADR 0033).
 pub(super) fn define_type<R: StateReader + ?Sized>(
     state: &mut Scratch<'_, '_, R>,
     origin: Origin<'_>,
@@ -18,16 +18,85 @@ pub(super) fn define_type<R: StateReader + ?Sized>(
     if state.licence_type(&draft.code)?.is_some() {
         return Err(RuleError::TypeExists(draft.code.clone()));
     }
-    state.put(Record::LicenceType(LicenceType {
-        code: draft.code.clone(),
-        name_zh: draft.name_zh.clone(),
-        name_en: draft.name_en.clone(),
-        holder_kind: draft.holder_kind,
-        fields: draft.fields.clone(),
-        default_validity_days: draft.default_validity_days,
-        supervisor_actions: draft.supervisor_actions.clone(),
-        defined_at: origin.context.height,
-    }));
+    state.put(Record::LicenceType(draft.to_type(origin.context.height)));
+    Ok(())
+}
+
+/// `AmendLicenceType`: the next version of a type in force (目录动态管理). It keeps the type's
+/// holder kind and every field with its kind and visibility, and may add fields, rename,
+/// make a field required or optional, and change the constraints, the default validity and
+/// the supervisors' actions; but it may not start asking for one licence per holder, which
+/// the licences already issued were never checked for. The version replaced is kept, and
+/// the licences issued under it are read against it (ADR 0033).
+pub(super) fn amend_type<R: StateReader + ?Sized>(
+    state: &mut Scratch<'_, '_, R>,
+    origin: Origin<'_>,
+    draft: &LicenceTypeDraft,
+) -> Result<(), RuleError> {
+    let current = state.require_type(&draft.code)?;
+    if let Some(retired_at) = current.retired_at {
+        return Err(RuleError::TypeRetired {
+            type_code: current.code.clone(),
+            retired_at,
+        });
+    }
+    check_amendment(&current, draft)?;
+    let mut next = draft.to_type(current.defined_at);
+    next.version = current.version.saturating_add(1);
+    next.version_at = origin.context.height;
+    state.put(Record::LicenceTypeVersion(current));
+    state.put(Record::LicenceType(next));
+    Ok(())
+}
+
+/// What an amendment may not change (see [`amend_type`]).
+fn check_amendment(current: &LicenceType, draft: &LicenceTypeDraft) -> Result<(), RuleError> {
+    let refuse = |field: &str, problem| RuleError::TypeAmendmentNotAllowed {
+        type_code: current.code.clone(),
+        field: field.to_owned(),
+        problem,
+    };
+    if draft.holder_kind != current.holder_kind {
+        return Err(refuse(
+            "holder_kind",
+            "changes who holds the type's licences",
+        ));
+    }
+    for field in &current.fields {
+        match draft.fields.iter().find(|new| new.name == field.name) {
+            None => return Err(refuse(&field.name, "removes a field")),
+            Some(new) if new.kind != field.kind || new.visibility != field.visibility => {
+                return Err(refuse(&field.name, "changes a field's kind or visibility"));
+            }
+            Some(_) => {}
+        }
+    }
+    if draft.constraints.unique_per_holder && !current.constraints.unique_per_holder {
+        return Err(refuse(
+            "unique_per_holder",
+            "asks for one licence per holder of a type that did not",
+        ));
+    }
+    Ok(())
+}
+
+/// `RetireLicenceType`: the type issues no licence from the next height on, so that the
+/// issuances of this block are judged the same wherever they stand in it; the licences
+/// already issued keep their standing and their verdicts.
+pub(super) fn retire_type<R: StateReader + ?Sized>(
+    state: &mut Scratch<'_, '_, R>,
+    origin: Origin<'_>,
+    type_code: &TypeCode,
+) -> Result<(), RuleError> {
+    let mut licence_type = state.require_type(type_code)?;
+    if let Some(retired_at) = licence_type.retired_at {
+        return Err(RuleError::TypeRetired {
+            type_code: type_code.clone(),
+            retired_at,
+        });
+    }
+    licence_type.retired_at = Some(origin.context.height + 1);
+    state.put(Record::LicenceType(licence_type));
     Ok(())
 }
 
@@ -139,6 +208,10 @@ mod tests {
             default_validity_days: Some(1826),
             supervisor_actions: draft.supervisor_actions,
             defined_at: 1,
+            constraints: draft.constraints,
+            version: 1,
+            version_at: 1,
+            retired_at: None,
         };
         assert_eq!(
             chain.apply(&definition).unwrap(),
