@@ -1137,6 +1137,108 @@ mod text_tests {
 }
 
 #[cfg(test)]
+mod constraint_tests {
+    use std::cmp::Ordering;
+
+    use super::{FormError, TxBody};
+    use crate::records::{FieldBound, FieldKind, compare_field_values};
+    use crate::testkit;
+
+    fn bound(field: &str, min: Option<&str>, max: Option<&str>, today: bool) -> FieldBound {
+        FieldBound {
+            field: field.into(),
+            min: min.map(str::to_owned),
+            max: max.map(str::to_owned),
+            not_after_block_date: today,
+        }
+    }
+
+    fn problem(change: impl FnOnce(&mut crate::tx::LicenceTypeDraft)) -> String {
+        let mut draft = testkit::business_licence_type();
+        change(&mut draft);
+        match TxBody::DefineLicenceType(draft).check_form() {
+            Err(FormError::BadConstraint { field, problem }) => format!("{field}: {problem}"),
+            other => format!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn the_fixture_constraints_pass_and_bad_ones_name_their_field() {
+        assert_eq!(
+            TxBody::DefineLicenceType(testkit::business_licence_type()).check_form(),
+            Ok(())
+        );
+        assert_eq!(
+            problem(|draft| draft
+                .constraints
+                .bounds
+                .push(bound("nowhere", None, None, false))),
+            "nowhere: names no field of the type"
+        );
+        assert_eq!(
+            problem(|draft| draft.constraints.bounds = vec![bound("name", Some("0"), None, false)]),
+            "name: bounds a field that is not a public integer, decimal or date"
+        );
+        assert_eq!(
+            problem(|draft| {
+                draft.constraints.bounds = vec![bound("registered_capital", None, None, true)]
+            }),
+            "registered_capital: keeps a field that is not a date from the future"
+        );
+        assert_eq!(
+            problem(|draft| {
+                draft.constraints.bounds =
+                    vec![bound("established", Some("1949-10-32"), None, false)]
+            }),
+            "established: has a bound not written as the field's values are"
+        );
+        assert_eq!(
+            problem(|draft| {
+                draft.constraints.bounds =
+                    vec![bound("registered_capital", Some("10"), Some("9.99"), false)]
+            }),
+            "registered_capital: has a minimum above its maximum"
+        );
+        assert_eq!(
+            problem(|draft| draft.constraints.holder_fields = vec!["name".into()]),
+            "name: binds to the holder a field that is not a public USCC field of an enterprise type"
+        );
+        let mut persons = testkit::qualification_type();
+        persons.constraints.number_is_holder_uscc = true;
+        assert!(matches!(
+            TxBody::DefineLicenceType(persons).check_form(),
+            Err(FormError::BadConstraint { .. })
+        ));
+        let mut inspected = testkit::business_licence_type();
+        inspected.constraints.annual_inspection_days = Some(0);
+        assert!(matches!(
+            TxBody::DefineLicenceType(inspected).check_form(),
+            Err(FormError::OutOfRange { .. })
+        ));
+    }
+
+    #[test]
+    fn numbers_and_dates_compare_by_their_value() {
+        let decimal = |a, b| compare_field_values(FieldKind::Decimal, a, b);
+        assert_eq!(decimal("1.50", "1.5"), Some(Ordering::Equal));
+        assert_eq!(decimal("-0", "0.00"), Some(Ordering::Equal));
+        assert_eq!(decimal("-0.01", "0"), Some(Ordering::Less));
+        assert_eq!(decimal("-2", "-10"), Some(Ordering::Greater));
+        assert_eq!(decimal("010", "9.999"), Some(Ordering::Greater));
+        assert_eq!(decimal("1.", "1"), None);
+        assert_eq!(
+            compare_field_values(FieldKind::Integer, "1.5", "1"),
+            None,
+            "an integer has no fraction"
+        );
+        let date = |a, b| compare_field_values(FieldKind::Date, a, b);
+        assert_eq!(date("1949-10-01", "2026-01-01"), Some(Ordering::Less));
+        assert_eq!(date("2026-02-30", "2026-01-01"), None);
+        assert_eq!(compare_field_values(FieldKind::Text, "a", "b"), None);
+    }
+}
+
+#[cfg(test)]
 mod encoding_tests {
     use crate::testkit::Fixture;
 

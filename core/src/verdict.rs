@@ -943,4 +943,66 @@ mod text_tests {
             )
         );
     }
+
+    /// The reasons about annual inspections of `licence` at `at`, and whether it is valid.
+    fn inspection_reasons(licence: &Licence, issuer: &Authority, at: TimeMs) -> Vec<Reason> {
+        let inputs = VerdictInputs {
+            licence,
+            issuer,
+            signers: &[],
+            grant: None,
+            recognitions: &[],
+            objections: &[],
+        };
+        verdict(&inputs, None, at)
+            .reasons
+            .into_iter()
+            .filter(|reason| {
+                matches!(
+                    reason.code,
+                    ReasonCode::AnnualInspectionDue | ReasonCode::AnnualInspectionOverdue
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn an_annual_inspection_overdue_makes_the_licence_invalid_until_one_is_recorded() {
+        use crate::records::{LicenceEvent, LicenceEventKind, StatusAction};
+        let (mut licence, issuer) = issued_licence();
+        // Of a type without inspections, nothing is said.
+        assert!(inspection_reasons(&licence, &issuer, GENESIS_TIME + 900 * DAY_MS).is_empty());
+
+        licence.annual_inspection_days = Some(365);
+        let due = GENESIS_TIME + 365 * DAY_MS;
+        let before = inspection_reasons(&licence, &issuer, due - 1);
+        assert_eq!(before.len(), 1);
+        assert_eq!(before[0].code, ReasonCode::AnnualInspectionDue);
+        assert!(before[0].ok);
+        assert_eq!(
+            before[0].detail,
+            "the next annual inspection is due by 2027-01-01 08:00 (UTC+8)"
+        );
+        let overdue = inspection_reasons(&licence, &issuer, due);
+        assert_eq!(overdue[0].code, ReasonCode::AnnualInspectionOverdue);
+        assert!(!overdue[0].ok);
+        assert_eq!(
+            overdue[0].detail_zh,
+            "年检已于北京时间2027年1月1日 08:00逾期：365日内无年检记录"
+        );
+        // Before the start of validity, nothing is due.
+        assert!(inspection_reasons(&licence, &issuer, GENESIS_TIME - 1).is_empty());
+
+        // An inspection recorded 300 days in counts the next period from it.
+        let inspected_at = GENESIS_TIME + 300 * DAY_MS;
+        let mut event = licence.events[0].clone();
+        event.kind = LicenceEventKind::Status(StatusAction::AnnualInspection);
+        event.effective_at = inspected_at;
+        licence.events.push(LicenceEvent { ..event });
+        let after = inspection_reasons(&licence, &issuer, due);
+        assert_eq!(after[0].code, ReasonCode::AnnualInspectionDue);
+        let next_due = inspected_at + 365 * DAY_MS;
+        let late = inspection_reasons(&licence, &issuer, next_due);
+        assert_eq!(late[0].code, ReasonCode::AnnualInspectionOverdue);
+    }
 }

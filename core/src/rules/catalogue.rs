@@ -346,4 +346,165 @@ mod tests {
             })
         );
     }
+
+    fn optional_field(name: &str, kind: crate::records::FieldKind) -> crate::records::FieldSchema {
+        crate::records::FieldSchema {
+            name: name.into(),
+            name_zh: name.into(),
+            kind,
+            required: false,
+            visibility: crate::records::Visibility::Public,
+        }
+    }
+
+    fn type_record(chain: &Chain, key: crate::records::RecordKey) -> LicenceType {
+        match chain.state.records.get(&key) {
+            Some(Record::LicenceType(found) | Record::LicenceTypeVersion(found)) => found.clone(),
+            other => panic!("no type under {key:?}: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn an_amendment_makes_the_next_version_and_keeps_the_one_it_replaces() {
+        use crate::records::{FieldKind, RecordKey};
+        let mut chain = Chain::new();
+        let first = type_record(&chain, RecordKey::LicenceType("business-licence".into()));
+        let mut draft = testkit::business_licence_type();
+        draft.name_en = "Business licence (2026 edition)".into();
+        draft
+            .fields
+            .push(optional_field("employees", FieldKind::Integer));
+        let amendment = chain.governance(TxBody::AmendLicenceType(draft.clone()));
+        chain.apply(&amendment).unwrap();
+        let second = type_record(&chain, RecordKey::LicenceType("business-licence".into()));
+        assert_eq!((second.version, second.version_at), (2, 1));
+        assert_eq!(second.defined_at, first.defined_at);
+        assert_eq!(second.fields, draft.fields);
+        assert_eq!(
+            type_record(
+                &chain,
+                RecordKey::LicenceTypeVersion("business-licence".into(), 1)
+            ),
+            first
+        );
+        let again = chain.governance(TxBody::AmendLicenceType(draft));
+        chain.apply(&again).unwrap();
+        let third = type_record(&chain, RecordKey::LicenceType("business-licence".into()));
+        assert_eq!((third.version, third.version_at), (3, 2));
+    }
+
+    #[test]
+    fn an_amendment_keeps_the_holder_kind_and_every_field_with_its_kind() {
+        use crate::records::{FieldKind, HolderKind, Visibility};
+        let mut chain = Chain::new();
+        let refused = |chain: &mut Chain, draft, field: &str, problem: &str| {
+            let amendment = chain.governance(TxBody::AmendLicenceType(draft));
+            let error = chain.apply(&amendment).unwrap_err();
+            assert_eq!(error.code(), "type_amendment_not_allowed");
+            assert!(
+                matches!(&error, RuleError::TypeAmendmentNotAllowed { field: named, .. } if named == field),
+                "{error}"
+            );
+            assert!(error.to_string().contains(problem), "{error}");
+        };
+        let mut removed = testkit::business_licence_type();
+        removed.fields.retain(|field| field.name != "address");
+        refused(&mut chain, removed, "address", "removes a field");
+        let mut retyped = testkit::business_licence_type();
+        retyped.fields[4].kind = FieldKind::Date;
+        refused(&mut chain, retyped, "address", "kind or visibility");
+        let mut hidden = testkit::business_licence_type();
+        hidden.fields[4].visibility = Visibility::Private;
+        refused(&mut chain, hidden, "address", "kind or visibility");
+        let mut for_persons = testkit::business_licence_type();
+        for_persons.holder_kind = HolderKind::Person;
+        for_persons.constraints = Default::default();
+        refused(&mut chain, for_persons, "holder_kind", "who holds");
+        let mut qualification = testkit::qualification_type();
+        qualification.constraints.unique_per_holder = true;
+        refused(
+            &mut chain,
+            qualification,
+            "unique_per_holder",
+            "one licence per holder",
+        );
+        let unknown = {
+            let mut draft = testkit::business_licence_type();
+            draft.code = "fishing".into();
+            chain.governance(TxBody::AmendLicenceType(draft))
+        };
+        assert_eq!(
+            chain.apply(&unknown),
+            Err(RuleError::UnknownType("fishing".into()))
+        );
+    }
+
+    #[test]
+    fn a_licence_is_amended_under_the_version_it_was_issued_under() {
+        use crate::records::{FaceValue, FieldKind};
+        let mut chain = Chain::new();
+        let old = chain.issue_business_licence(1);
+        let mut draft = testkit::business_licence_type();
+        draft
+            .fields
+            .push(optional_field("employees", FieldKind::Integer));
+        let amendment = chain.governance(TxBody::AmendLicenceType(draft));
+        chain.apply(&amendment).unwrap();
+        let new = chain.issue_business_licence(2);
+        assert_eq!(chain.licence("business-licence", &old).type_version, 1);
+        assert_eq!(chain.licence("business-licence", &new).type_version, 2);
+        let employees = |chain: &mut Chain, number: &crate::records::LicenceNumber| {
+            let body = TxBody::AmendLicence {
+                type_code: "business-licence".into(),
+                number: number.clone(),
+                changes: [("employees".to_owned(), Some(FaceValue::Clear("12".into())))]
+                    .into_iter()
+                    .collect(),
+                effective_at: testkit::GENESIS_TIME + 5,
+                reason: "从业人员".into(),
+            };
+            let transaction = chain.fixture.tx("qd-approval", body);
+            chain.apply(&transaction).map(|_| ())
+        };
+        assert_eq!(
+            employees(&mut chain, &old),
+            Err(RuleError::Schema {
+                field: "employees".into(),
+                problem: "type business-licence has no such field".into(),
+            })
+        );
+        assert_eq!(employees(&mut chain, &new), Ok(()));
+    }
+
+    #[test]
+    fn a_retired_type_stops_at_the_next_height_and_is_retired_once() {
+        use crate::records::RecordKey;
+        let mut chain = Chain::new();
+        let retire = || TxBody::RetireLicenceType {
+            type_code: "qualification".into(),
+            reason: "并入新目录".into(),
+        };
+        let retirement = chain.governance(retire());
+        chain.apply(&retirement).unwrap();
+        let retired = type_record(&chain, RecordKey::LicenceType("qualification".into()));
+        assert_eq!(retired.retired_at, Some(2));
+        let twice = chain.governance(retire());
+        assert_eq!(
+            chain.apply(&twice),
+            Err(RuleError::TypeRetired {
+                type_code: "qualification".into(),
+                retired_at: 2,
+            })
+        );
+        let amendment = chain.governance(TxBody::AmendLicenceType(testkit::qualification_type()));
+        assert_eq!(chain.apply(&amendment).unwrap_err().code(), "type_retired");
+        let unknown = chain.governance(TxBody::RetireLicenceType {
+            type_code: "fishing".into(),
+            reason: "none".into(),
+        });
+        assert_eq!(
+            chain.apply(&unknown),
+            Err(RuleError::UnknownType("fishing".into()))
+        );
+    }
 }
