@@ -280,16 +280,7 @@ impl Genesis {
 }
 
 fn type_from_draft(draft: &LicenceTypeDraft) -> LicenceType {
-    LicenceType {
-        code: draft.code.clone(),
-        name_zh: draft.name_zh.clone(),
-        name_en: draft.name_en.clone(),
-        holder_kind: draft.holder_kind,
-        fields: draft.fields.clone(),
-        default_validity_days: draft.default_validity_days,
-        supervisor_actions: draft.supervisor_actions.clone(),
-        defined_at: 0,
-    }
+    draft.to_type(0)
 }
 
 #[cfg(test)]

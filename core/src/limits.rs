@@ -49,6 +49,25 @@ pub const EVENTS_PER_LICENCE_MAX: usize = 1024;
 pub const OPEN_PLEDGES_PER_LICENCE_MAX: usize = 64;
 /// Most objections open on one licence at once.
 pub const OPEN_OBJECTIONS_PER_LICENCE_MAX: usize = 16;
+/// Fewest days between the annual inspections a licence type may require (ADR 0033).
+pub const ANNUAL_INSPECTION_DAYS_MIN: u64 = 1;
+/// Most days between the annual inspections a licence type may require: ten years, the
+/// longest interval an inspection regime called annual is stretched to.
+pub const ANNUAL_INSPECTION_DAYS_MAX: u64 = 3_660;
+/// How long before the block time a new licence's validity may start: fifty years, so that
+/// the paper licences of departments converted to the ledger (存量证照转化) keep their own
+/// start, while a start at 1970 (a zero left in the field) is refused (ADR 0033).
+pub const LICENCE_BACKDATING_MS_MAX: u64 = 18_263 * DAY_MS;
+/// How long after the block time a new licence's validity may start: a year, for a licence
+/// issued ahead of the day it takes effect. Longer would be a licence nobody can check yet.
+pub const LICENCE_SCHEDULING_MS_MAX: u64 = 366 * DAY_MS;
+/// How long before the block time a transaction may have been made: three years, far more
+/// than collecting the governors' signatures on a governance record or a signer's queue of
+/// waiting transactions takes. A transaction made at 0 (1970), a field left empty, is refused
+/// (ADR 0033).
+pub const TX_AGE_MS_MAX: u64 = 3 * 366 * DAY_MS;
+/// One day in milliseconds, the unit the limits on licence times are counted in.
+pub const DAY_MS: u64 = 24 * 60 * 60 * 1000;
 /// Most licence types one recognition attestation may name.
 pub const TYPES_PER_RECOGNITION_MAX: usize = 64;
 /// Most change orders pending on the validator set at once.
@@ -69,8 +88,6 @@ pub const EVENT_BACKDATING_MS_MAX: u64 = 30 * DAY_MS;
 /// hold a licence's history still for years (an event dated year 2200 refused every later
 /// change until then, ADR 0032). Larger than [`TX_CLOCK_SKEW_MS_MAX`].
 pub const EVENT_SCHEDULING_MS_MAX: u64 = 90 * DAY_MS;
-/// One day in milliseconds, the unit the event window is counted in.
-pub const DAY_MS: u64 = 24 * 60 * 60 * 1000;
 
 /// Fewest transactions a write quota may allow per window (ADR 0029): a quota of none would
 /// be a suspension, which is the governors' `update_authority` taking the roles away.
@@ -166,4 +183,12 @@ const _: () = {
     assert!(EVENT_SCHEDULING_MS_MAX > TX_CLOCK_SKEW_MS_MAX);
     assert!(EVENT_BACKDATING_MS_MAX >= DAY_MS && EVENT_SCHEDULING_MS_MAX >= DAY_MS);
     assert!(EVENT_SCHEDULING_MS_MAX >= EVENT_BACKDATING_MS_MAX);
+    // An inspection period is at least a day; a licence may start before the block time by
+    // more than it may be scheduled ahead (paper-era licences are converted), and either
+    // window is far wider than the clock skew a transaction may show.
+    assert!(ANNUAL_INSPECTION_DAYS_MIN >= 1);
+    assert!(ANNUAL_INSPECTION_DAYS_MIN <= ANNUAL_INSPECTION_DAYS_MAX);
+    assert!(LICENCE_SCHEDULING_MS_MAX < LICENCE_BACKDATING_MS_MAX);
+    assert!(TX_CLOCK_SKEW_MS_MAX < LICENCE_SCHEDULING_MS_MAX);
+    assert!(TX_CLOCK_SKEW_MS_MAX < TX_AGE_MS_MAX);
 };

@@ -5,6 +5,7 @@
 //! Each record has one [`RecordKey`]; the state is the map from keys to current records, and
 //! its commitment is a sparse Merkle tree over `state_key_hash(key) -> record_hash(record)`.
 
+use std::cmp::Ordering;
 use std::collections::BTreeMap;
 use std::fmt;
 
@@ -64,8 +65,10 @@ identifier_type!(
     TypeCode
 );
 identifier_type!(
-    /// A licence number, unique within its type (letters, digits, `-`, `/`, `(`, `)`; the
-    /// numbering rules belong to the issuer).
+    /// A licence number, unique within its type. A new one is written in its canonical form
+    /// (`rules::check_canonical_number`): capitals `A-Z`, digits and `- / ( ) .`, beginning
+    /// with a capital, a digit or `(`, ending with a capital, a digit or `)`. The numbering
+    /// rules beyond that belong to the issuer, or to the type (`number_is_holder_uscc`).
     LicenceNumber
 );
 
@@ -182,6 +185,76 @@ pub enum FieldKind {
     Region,
 }
 
+/// Orders two values of an integer, decimal or date field, each well formed for `kind`
+/// (numbers by their value, so that `1.50` equals `1.5` and `-0` equals `0`; dates by the
+/// day). `None` for the other kinds, or when a value is not well formed for `kind`.
+pub fn compare_field_values(kind: FieldKind, left: &str, right: &str) -> Option<Ordering> {
+    match kind {
+        FieldKind::Integer | FieldKind::Decimal => {
+            let left = DecimalParts::parse(left, kind == FieldKind::Decimal)?;
+            let right = DecimalParts::parse(right, kind == FieldKind::Decimal)?;
+            Some(left.cmp_value(&right))
+        }
+        FieldKind::Date => (calendar::is_calendar_date(left) && calendar::is_calendar_date(right))
+            // `YYYY-MM-DD` of the years 1 to 9999 sorts as the days do.
+            .then(|| left.cmp(right)),
+        FieldKind::Text | FieldKind::Uscc | FieldKind::Region => None,
+    }
+}
+
+/// A decimal number as its sign, its whole digits without leading zeros and its fraction
+/// without trailing zeros.
+struct DecimalParts<'t> {
+    negative: bool,
+    whole: &'t str,
+    fraction: &'t str,
+}
+
+impl<'t> DecimalParts<'t> {
+    fn parse(text: &'t str, fraction_allowed: bool) -> Option<Self> {
+        let (negative, digits) = match text.strip_prefix('-') {
+            Some(rest) => (true, rest),
+            None => (false, text),
+        };
+        let (whole, fraction) = match digits.split_once('.') {
+            Some((whole, fraction)) if fraction_allowed => (whole, fraction),
+            Some(_) => return None,
+            None => (digits, ""),
+        };
+        let all_digits = |part: &str| part.bytes().all(|byte| byte.is_ascii_digit());
+        if whole.is_empty()
+            || !all_digits(whole)
+            || !all_digits(fraction)
+            || (digits.contains('.') && fraction.is_empty())
+        {
+            return None;
+        }
+        let whole = whole.trim_start_matches('0');
+        let fraction = fraction.trim_end_matches('0');
+        let zero = whole.is_empty() && fraction.is_empty();
+        Some(DecimalParts {
+            negative: negative && !zero,
+            whole,
+            fraction,
+        })
+    }
+
+    fn cmp_value(&self, other: &Self) -> Ordering {
+        let magnitude = self
+            .whole
+            .len()
+            .cmp(&other.whole.len())
+            .then_with(|| self.whole.cmp(other.whole))
+            .then_with(|| self.fraction.cmp(other.fraction));
+        match (self.negative, other.negative) {
+            (false, false) => magnitude,
+            (true, true) => magnitude.reverse(),
+            (true, false) => Ordering::Less,
+            (false, true) => Ordering::Greater,
+        }
+    }
+}
+
 /// Whether a face field is shown in clear on the ledger or only as a salted commitment.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -213,7 +286,59 @@ pub enum HolderKind {
     Person,
 }
 
-/// A catalogue entry (电子证照目录).
+/// Bounds on the value of one face field of kind integer, decimal or date (ADR 0033): `min`
+/// and `max` are written as the field's values are (`0`, `1949-10-01`), and a date bounded
+/// by `not_after_block_date` may not be later than the date, in China Standard Time, of the
+/// block that writes it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FieldBound {
+    pub field: String,
+    #[serde(default)]
+    pub min: Option<String>,
+    #[serde(default)]
+    pub max: Option<String>,
+    #[serde(default)]
+    pub not_after_block_date: bool,
+}
+
+/// What a licence type requires of its licences beyond the kinds of its fields (ADR 0033),
+/// checked at issuance and at every amendment. Every part is optional in a genesis file or
+/// a definition, and absent means no constraint.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TypeConstraints {
+    /// 一企一照: a holder has at most one licence of the type that has not ended (revoked,
+    /// cancelled, abolished or expired).
+    #[serde(default)]
+    pub unique_per_holder: bool,
+    /// The licence number is the holder's USCC (enterprise types only).
+    #[serde(default)]
+    pub number_is_holder_uscc: bool,
+    /// Public USCC fields whose value, when given, must be the holder's own USCC.
+    #[serde(default)]
+    pub holder_fields: Vec<String>,
+    /// Bounds on numeric and date fields, at most one per field.
+    #[serde(default)]
+    pub bounds: Vec<FieldBound>,
+    /// 年检: a licence of the type needs an annual inspection at least every this many days,
+    /// counted from its start of validity and then from its last inspection; past that the
+    /// verdict finds it overdue. `None`: no inspection is required.
+    #[serde(default)]
+    pub annual_inspection_days: Option<u32>,
+}
+
+impl TypeConstraints {
+    /// The bound on the field called `name`, if any.
+    pub fn bound(&self, name: &str) -> Option<&FieldBound> {
+        self.bounds.iter().find(|bound| bound.field == name)
+    }
+}
+
+/// A catalogue entry (电子证照目录), in its current version. Each amendment by the governors
+/// raises `version` by one and keeps the version it replaces under
+/// [`RecordKey::LicenceTypeVersion`]; a licence is read against the version it was issued
+/// under (ADR 0033).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LicenceType {
     pub code: TypeCode,
@@ -227,6 +352,15 @@ pub struct LicenceType {
     /// take every action).
     pub supervisor_actions: Vec<StatusAction>,
     pub defined_at: Height,
+    /// What its licences must satisfy beyond the kinds of their fields.
+    pub constraints: TypeConstraints,
+    /// 1 when defined, one more at each amendment.
+    pub version: u32,
+    /// The height of the block that made this version.
+    pub version_at: Height,
+    /// Set when the governors retired the type: no licence of it is issued from this height
+    /// on, and those already issued keep their standing.
+    pub retired_at: Option<Height>,
 }
 
 impl LicenceType {
@@ -556,6 +690,11 @@ pub struct Licence {
     pub events: Vec<LicenceEvent>,
     /// Ids of objections filed and not yet resolved.
     pub open_objections: Vec<Hash32>,
+    /// The version of its type it was issued under, against whose schema its face is read.
+    pub type_version: u32,
+    /// 年检: the days between annual inspections its type's version required at issuance
+    /// (`None`: none), so that a verdict needs no record beyond the licence to tell.
+    pub annual_inspection_days: Option<u32>,
 }
 
 /// A licence's standing at one moment, computed from its history.
@@ -594,6 +733,13 @@ impl Licence {
     /// check a new status change against.
     pub fn final_standing(&self) -> Standing {
         self.standing_at(TimeMs::MAX)
+    }
+
+    /// Whether it has ended by `at`, counting every recorded event: revoked, cancelled or
+    /// abolished, or its validity over. A suspended licence has not ended.
+    pub fn has_ended_at(&self, at: TimeMs) -> bool {
+        let standing = self.final_standing();
+        standing.status.is_terminal() || standing.valid_until.is_some_and(|until| until <= at)
     }
 
     /// The effective time of the newest event that counts (a voided one does not).
@@ -853,6 +999,11 @@ pub enum RecordKey {
     WriteCount(AuthorityId),
     /// The owner of an authority's public key (ADR 0031).
     KeyOwner(PublicKey),
+    /// A version of a licence type that a later amendment replaced (ADR 0033).
+    LicenceTypeVersion(TypeCode, u32),
+    /// The licence of a type held by one holder that has not ended, for the types that allow
+    /// one per holder (一企一照, ADR 0033).
+    HolderLicence(TypeCode, Holder),
 }
 
 impl RecordKey {
@@ -894,6 +1045,10 @@ pub enum Record {
     WriteCount(WriteCount),
     /// The owner of an authority's public key (ADR 0031).
     KeyOwner(KeyOwner),
+    /// A version of a licence type that a later amendment replaced (ADR 0033).
+    LicenceTypeVersion(LicenceType),
+    /// The licence of a type that a holder holds (ADR 0033).
+    HolderLicence(HolderLicence),
 }
 
 impl Record {
@@ -918,6 +1073,12 @@ impl Record {
             Record::WriteQuota(record) => RecordKey::WriteQuota(record.scope.clone()),
             Record::WriteCount(count) => RecordKey::WriteCount(count.authority.clone()),
             Record::KeyOwner(owner) => RecordKey::KeyOwner(owner.key),
+            Record::LicenceTypeVersion(version) => {
+                RecordKey::LicenceTypeVersion(version.code.clone(), version.version)
+            }
+            Record::HolderLicence(entry) => {
+                RecordKey::HolderLicence(entry.type_code.clone(), entry.holder.clone())
+            }
         }
     }
 
@@ -935,6 +1096,15 @@ impl Record {
 /// [`Record::state_hash`] from the record's canonical bytes.
 pub fn record_hash_of_bytes(suite: Suite, bytes: &[u8]) -> Hash32 {
     suite.tagged("hutong/record/v1", bytes)
+}
+
+/// Which licence of a type a holder holds, for the types that allow one per holder: the
+/// last issued to it. A new one may be issued once this one has ended (ADR 0033).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HolderLicence {
+    pub type_code: TypeCode,
+    pub holder: Holder,
+    pub number: LicenceNumber,
 }
 
 // Write quotas (ADR 0029; the windows and the rule are in `quota.rs`).

@@ -830,6 +830,12 @@ pub fn describe_key(key: &RecordKey) -> String {
         ),
         RecordKey::WriteQuota(scope) => format!("write quota of {scope}"),
         RecordKey::WriteCount(authority) => format!("write count of {authority}"),
+        RecordKey::LicenceTypeVersion(code, version) => {
+            format!("version {version} of licence type {code}")
+        }
+        RecordKey::HolderLicence(code, holder) => {
+            format!("{code} licence held by {}", holder.to_text())
+        }
     }
 }
 

@@ -18,7 +18,7 @@
 //! |---|---|
 //! | `authorities` | `RegisterAuthority`, `UpdateAuthority` (and the governors list) |
 //! | `keys` | `RotateKey`, `ReportKeyCompromise`, and who owns each public key |
-//! | `catalogue` | `DefineLicenceType`, `GrantIssuance`, `RevokeGrant` |
+//! | `catalogue` | `DefineLicenceType`, `AmendLicenceType`, `RetireLicenceType`, `GrantIssuance`, `RevokeGrant` |
 //! | `licences` | `IssueLicence`, `ChangeStatus`, `AmendLicence` (and the face-field checks) |
 //! | `recognitions` | `AttestRecognition`, `WithdrawRecognition` |
 //! | `objections` | `FileObjection`, `ResolveObjection` |
@@ -57,7 +57,7 @@ mod testing;
 
 pub use crate::calendar::is_calendar_date;
 pub use error::{RuleError, StateError};
-pub use licences::check_face;
+pub use licences::{check_canonical_number, check_face};
 pub use quotas::write_allowance;
 pub use signatures::{
     NothingVerified, SignatureCandidate, SignatureCheck, VerifiedSignatures,
@@ -123,6 +123,14 @@ fn execute<R: StateReader + ?Sized>(
             skew_ms: limits::TX_CLOCK_SKEW_MS_MAX,
         });
     }
+    if payload.created_at < context.time.saturating_sub(limits::TX_AGE_MS_MAX) {
+        return Err(RuleError::CreatedTooLongAgo {
+            created_at: payload.created_at,
+            block_time: context.time,
+            age_ms_max: limits::TX_AGE_MS_MAX,
+        });
+    }
+    require_plain_texts(&payload.body)?;
     let mut signer = state.require_authority(&payload.signer)?;
     // Each of a signer's nonces is exactly one above its last (ADR 0011): a block can never
     // hold a signer's later transaction without the earlier ones.
@@ -166,6 +174,17 @@ fn execute<R: StateReader + ?Sized>(
         licence,
         authorities: endorsers,
     })
+}
+
+/// No text of the body that reaches a record holds a format character (Unicode category
+/// Cf): invisible, they make names that look alike differ, or turn them around (ADR 0033).
+fn require_plain_texts(body: &TxBody) -> Result<(), RuleError> {
+    for (field, text) in body.texts() {
+        if let Some(found) = crate::tx::first_format_character(text) {
+            return Err(RuleError::FormatCharacter { field, found });
+        }
+    }
+    Ok(())
 }
 
 /// Who must sign: governance records need more than two thirds of the governors; a key
@@ -393,6 +412,10 @@ fn execute_body<R: StateReader + ?Sized>(
             };
             corrections::correct(state, origin, correction)?;
             return Ok(licence(type_code, number));
+        }
+        TxBody::AmendLicenceType(draft) => catalogue::amend_type(state, origin, draft)?,
+        TxBody::RetireLicenceType { type_code, .. } => {
+            catalogue::retire_type(state, origin, type_code)?
         }
     }
     Ok(None)
