@@ -545,6 +545,11 @@ pub struct LicenceHistoryStep {
     #[schema(value_type = String)]
     pub by: AuthorityId,
     pub reason: String,
+    /// The governors' correction of the step, if any (ADR 0032): voided (it no longer counts)
+    /// or retimed (`effective_at` is the corrected time), with the time first entered, the
+    /// reason, the governor, the height and the correcting transaction.
+    #[schema(value_type = Option<Object>)]
+    pub correction: Option<hutong_core::records::EventCorrection>,
     pub height: Height,
     #[schema(value_type = String)]
     pub transaction_id: Hash32,

@@ -622,10 +622,7 @@ fn renewal_extends_validity() {
         .licence(&"qualification".into(), &LicenceNumber("Q-9".into()))
         .unwrap()
         .unwrap();
-    assert_eq!(
-        licence.standing_at(renewed_at - 1).valid_until,
-        Some(until)
-    );
+    assert_eq!(licence.standing_at(renewed_at - 1).valid_until, Some(until));
     assert_eq!(
         licence.standing_at(renewed_at).valid_until,
         Some(until + 365 * DAY_MS)

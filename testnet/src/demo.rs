@@ -882,7 +882,8 @@ pub fn plan(suite: Suite, size: DemoSize, now: TimeMs) -> Result<DemoPlan, Error
             type_codes: vec!["business-licence".into()],
             issued_by: IssuedBy::Region(region("370000")?),
             scope: "鲁新营业执照互认 / Shandong business licences recognised in Xinjiang".into(),
-            valid_from: now.saturating_sub(2 * year_ms),
+            // A recognition's start is an event: inside the window around the block time.
+            valid_from: now.saturating_sub(DAY_MS),
             valid_until: None,
         },
     ));

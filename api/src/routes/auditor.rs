@@ -836,6 +836,7 @@ pub(crate) async fn licence_history(
                 effective_at: event.effective_at,
                 by: event.by.clone(),
                 reason: event.reason.clone(),
+                correction: event.correction.clone(),
                 height: event.height,
                 transaction_id: event.tx,
                 leaf_hash: store.suite().leaf_hash(&transaction.to_bytes()),
