@@ -37,7 +37,7 @@ pub mod testkit;
 pub mod views;
 
 pub use config::{ApiConfig, ConfigError};
-pub use node::{NodeControl, NodeInfo, NodeRole, PendingStatus, SubmitError};
+pub use node::{NodeControl, NodeInfo, NodeRole, PendingStatus, Staleness, SubmitError};
 pub use problem::{ApiError, PROBLEM_CONTENT_TYPE, Problem};
 pub use routes::explorer::format_time;
 pub use routes::router::{openapi, router};

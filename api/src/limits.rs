@@ -16,6 +16,10 @@ pub const CONSISTENT_READ_ATTEMPTS: usize = 4;
 /// How many actions are read per page while scanning a governor's history.
 pub const ACTIONS_PAGE: usize = 256;
 
+/// `Retry-After` of a 503 `stale`: long enough for a node that lost its peers to dial them
+/// again, short enough that a client asking another node meanwhile loses little.
+pub const STALE_RETRY_AFTER_SECONDS: u64 = 5;
+
 /// Default of [`crate::ApiConfig::connections_max`] (a node computes its own from its file
 /// limit; see `hutong_node::files`).
 pub const CONNECTIONS_MAX_DEFAULT: usize = 1024;

@@ -34,6 +34,13 @@ pub trait NodeControl: Send + Sync + 'static {
     /// The node's own metrics in the Prometheus text format (the API appends its own).
     fn metrics(&self) -> String;
 
+    /// Why the node's answers may not be what the network holds now, if they may not (ADR
+    /// 0037). While it is `Some`, the verifiers' routes answer 503 `stale` and `/readyz`
+    /// fails: a verifier is never handed a proof from a node cut off from the chain.
+    fn staleness(&self) -> Option<Staleness> {
+        None
+    }
+
     /// The nonce `authority`'s next transaction should carry when submitted to this node:
     /// `committed_next` (one above its last committed nonce), or beyond it by the run of that
     /// signer's transactions waiting in the node's mempool.
@@ -44,6 +51,35 @@ pub trait NodeControl: Send + Sync + 'static {
     ) -> u64 {
         let _ = authority;
         committed_next
+    }
+}
+
+/// Why a node's answers may be out of date.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Staleness {
+    /// Connected to no peer, in a network of more than one node.
+    NoPeers,
+    /// Its last block is older than the genesis file's `freshness.proof_age_ms_max`: the
+    /// network has stopped, or the node stopped hearing it.
+    LastBlockTooOld {
+        block_time: TimeMs,
+        age_ms: u64,
+        limit_ms: u64,
+    },
+}
+
+impl std::fmt::Display for Staleness {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Staleness::NoPeers => write!(f, "the node is connected to no peer"),
+            Staleness::LastBlockTooOld {
+                age_ms, limit_ms, ..
+            } => write!(
+                f,
+                "the node's last block is {age_ms} ms old, more than the {limit_ms} ms a proof \
+                 may be (the genesis file's freshness.proof_age_ms_max)"
+            ),
+        }
     }
 }
 

@@ -30,6 +30,12 @@ pub struct Problem {
     /// Seconds to wait before retrying (also in the `Retry-After` header).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retry_after_seconds: Option<u64>,
+    /// `stale`: the node's committed height.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub height: Option<u64>,
+    /// `stale`: the highest height the node last heard of from its peers, when it heard one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub network_height: Option<u64>,
 }
 
 /// An error answer: a status, a code and a sentence.
@@ -39,6 +45,8 @@ pub struct ApiError {
     pub code: String,
     pub detail: String,
     pub retry_after_seconds: Option<u64>,
+    /// The node's height and the network's it last saw, for `stale`.
+    pub heights: Option<(u64, Option<u64>)>,
 }
 
 impl ApiError {
@@ -48,6 +56,7 @@ impl ApiError {
             code: code.into(),
             detail: detail.into(),
             retry_after_seconds: None,
+            heights: None,
         }
     }
 
@@ -77,6 +86,12 @@ impl ApiError {
         self
     }
 
+    /// Names the node's height and the network's height it last saw (`stale`).
+    pub fn heights(mut self, height: u64, network_height: Option<u64>) -> Self {
+        self.heights = Some((height, network_height));
+        self
+    }
+
     /// The problem document.
     pub fn problem(&self) -> Problem {
         Problem {
@@ -86,6 +101,8 @@ impl ApiError {
             detail: self.detail.clone(),
             code: self.code.clone(),
             retry_after_seconds: self.retry_after_seconds,
+            height: self.heights.map(|(height, _)| height),
+            network_height: self.heights.and_then(|(_, network)| network),
         }
     }
 }

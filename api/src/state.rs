@@ -114,6 +114,7 @@ pub(crate) struct ApiMetrics {
     pub rate_limited: AtomicU64,
     pub overloaded: AtomicU64,
     pub timeouts: AtomicU64,
+    pub stale: AtomicU64,
     pub client_errors: AtomicU64,
     pub server_errors: AtomicU64,
     pub verifications: AtomicU64,
@@ -158,6 +159,11 @@ impl ApiMetrics {
                 "hutong_api_timeouts_total",
                 "Requests that ran past the timeout.",
                 &self.timeouts,
+            ),
+            (
+                "hutong_api_stale_total",
+                "Licence requests refused 503 stale: the node may be cut off from the chain.",
+                &self.stale,
             ),
             (
                 "hutong_api_client_errors_total",

@@ -13,7 +13,7 @@ use hutong_core::records::TimeMs;
 use hutong_core::tx::Transaction;
 use hutong_ledger::store::{Mode, Store};
 
-use crate::node::{NodeControl, NodeInfo, NodeRole, PendingStatus, SubmitError};
+use crate::node::{NodeControl, NodeInfo, NodeRole, PendingStatus, Staleness, SubmitError};
 
 /// A stand-in for a node: admission by the ledger's rules, an in-memory mempool.
 #[derive(Debug)]
@@ -23,6 +23,7 @@ pub struct StoreNode {
     received_at: TimeMs,
     mempool_capacity: usize,
     ready: AtomicBool,
+    staleness: Mutex<Option<Staleness>>,
     known: Mutex<HashMap<Hash32, PendingStatus>>,
     pending: Mutex<Vec<Transaction>>,
 }
@@ -36,6 +37,7 @@ impl StoreNode {
             received_at: 0,
             mempool_capacity,
             ready: AtomicBool::new(true),
+            staleness: Mutex::new(None),
             known: Mutex::new(HashMap::new()),
             pending: Mutex::new(Vec::new()),
         }
@@ -44,6 +46,13 @@ impl StoreNode {
     /// Marks the node ready or not (`/readyz`).
     pub fn set_ready(&self, ready: bool) {
         self.ready.store(ready, Ordering::Relaxed);
+    }
+
+    /// Says the node's answers are stale (`Some`) or not.
+    pub fn set_staleness(&self, staleness: Option<Staleness>) {
+        if let Ok(mut slot) = self.staleness.lock() {
+            *slot = staleness;
+        }
     }
 
     /// The transactions admitted and not yet taken, oldest first.
@@ -159,6 +168,10 @@ impl NodeControl for StoreNode {
             network_height: None,
             version: env!("CARGO_PKG_VERSION").into(),
         }
+    }
+
+    fn staleness(&self) -> Option<Staleness> {
+        self.staleness.lock().ok().and_then(|slot| slot.clone())
     }
 
     fn metrics(&self) -> String {

@@ -780,6 +780,68 @@ async fn node_probes_and_metrics() {
     assert!(text.contains("hutong_api_requests_total"));
 }
 
+/// A node cut off from the chain hands no verifier an answer about a licence (ADR 0037): its
+/// licence routes and pages answer 503 `stale` naming its height and the network's it last
+/// saw, `/readyz` fails, and what does not change with time (blocks, checkpoints) stays served.
+#[tokio::test]
+async fn a_stale_node_answers_no_verifier_and_is_not_ready() {
+    let api = api();
+    let number = first();
+    api.node.set_staleness(Some(hutong_api::Staleness::NoPeers));
+    let height = chain().store.height().unwrap();
+    for uri in [
+        licence_uri(&number),
+        format!("{}/verification", licence_uri(&number)),
+        format!("{}/proof", licence_uri(&number)),
+        format!("{}/qr", licence_uri(&number)),
+        "/v1/licences?name=x".to_owned(),
+        "/v1/holders/91370200MA00000015/licences".to_owned(),
+        format!("/explorer/licences/business-licence/{number}"),
+        "/explorer/search?q=x".to_owned(),
+    ] {
+        let answer = api.get(&uri).await;
+        answer.assert_problem(StatusCode::SERVICE_UNAVAILABLE, "stale");
+        let problem = answer.json();
+        assert_eq!(problem["height"], height, "{uri}: {problem}");
+        assert!(answer.headers.contains_key("retry-after"), "{uri}");
+        assert!(
+            problem["detail"].as_str().unwrap().contains("no peer"),
+            "{problem}"
+        );
+    }
+    api.get("/readyz")
+        .await
+        .assert_problem(StatusCode::SERVICE_UNAVAILABLE, "stale");
+    assert_eq!(api.get("/healthz").await.status, StatusCode::OK);
+    assert_eq!(api.get("/v1/blocks/1").await.status, StatusCode::OK);
+    assert_eq!(api.get("/v1/log/checkpoint").await.status, StatusCode::OK);
+    assert!(
+        api.get("/metrics")
+            .await
+            .text()
+            .contains("hutong_api_stale_total 8")
+    );
+
+    api.node
+        .set_staleness(Some(hutong_api::Staleness::LastBlockTooOld {
+            block_time: GENESIS_TIME,
+            age_ms: 400_000,
+            limit_ms: 300_000,
+        }));
+    let answer = api.get(&licence_uri(&number)).await;
+    answer.assert_problem(StatusCode::SERVICE_UNAVAILABLE, "stale");
+    assert!(
+        answer.json()["detail"]
+            .as_str()
+            .unwrap()
+            .contains("400000 ms old")
+    );
+
+    api.node.set_staleness(None);
+    assert_eq!(api.get(&licence_uri(&number)).await.status, StatusCode::OK);
+    assert_eq!(api.get("/readyz").await.json()["status"], "ready");
+}
+
 #[tokio::test]
 async fn blocks_and_pages() {
     let api = api();

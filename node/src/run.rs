@@ -222,6 +222,7 @@ async fn run_node(home: &Path, config: Config, resync: bool) -> Result<(), Failu
         peers,
         network_metrics,
         ready: ready.clone(),
+        proof_age_ms_max: genesis.freshness.proof_age_ms_max,
         admitter: Admitter::start(&shared)
             .context("starting the admission thread")
             .code(exit::RUNTIME)?,

@@ -3,16 +3,16 @@
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use hutong_api::node::{NodeControl, NodeInfo, NodeRole, PendingStatus, SubmitError};
+use hutong_api::node::{NodeControl, NodeInfo, NodeRole, PendingStatus, Staleness, SubmitError};
 use hutong_core::crypto::PublicKey;
 use hutong_core::hash::Hash32;
-use hutong_core::records::AuthorityId;
+use hutong_core::records::{AuthorityId, TimeMs};
 use hutong_core::rules::RuleError;
 use hutong_core::tx::Transaction;
 
 use crate::admitter::Admitter;
 use crate::mempool::AdmitError;
-use crate::shared::{AdmissionError, Shared};
+use crate::shared::{AdmissionError, Shared, now_ms};
 
 /// What the API asks of the running node.
 #[derive(Debug)]
@@ -23,6 +23,9 @@ pub struct NodeService {
     pub peers: Arc<std::sync::RwLock<Vec<PublicKey>>>,
     pub network_metrics: Arc<std::sync::RwLock<String>>,
     pub ready: Arc<std::sync::atomic::AtomicBool>,
+    /// The genesis file's `freshness.proof_age_ms_max`: a last block older than this makes
+    /// the node's answers stale.
+    pub proof_age_ms_max: u64,
     /// Submissions are admitted in batches by one thread.
     pub admitter: Admitter,
 }
@@ -117,6 +120,34 @@ impl NodeControl for NodeService {
         }
     }
 
+    fn staleness(&self) -> Option<Staleness> {
+        let store = &self.shared.store;
+        let head = match store.head() {
+            Ok(head) => head,
+            Err(error) => {
+                tracing::warn!(%error, "reading the head to judge staleness");
+                return Some(Staleness::NoPeers);
+            }
+        };
+        let others = store
+            .registry_for(head.header.height.saturating_add(1))
+            .map(|registry| {
+                registry
+                    .validators()
+                    .filter(|node| node.key != self.key)
+                    .count()
+            })
+            .unwrap_or(usize::MAX);
+        let peers = self.peers.read().map(|peers| peers.len()).unwrap_or(0);
+        staleness_of(
+            now_ms(),
+            head.header.time,
+            self.proof_age_ms_max,
+            peers,
+            others,
+        )
+    }
+
     fn metrics(&self) -> String {
         let extra = self
             .network_metrics
@@ -124,5 +155,64 @@ impl NodeControl for NodeService {
             .map(|text| text.clone())
             .unwrap_or_default();
         self.shared.metrics.render(&extra)
+    }
+}
+
+/// The staleness rule (ADR 0037), apart from the clock and the network: a node of a network
+/// with other validators that is connected to none of its peers, or whose last block is older
+/// than `limit_ms` at `now`, may be answering from a chain that has moved on.
+pub fn staleness_of(
+    now: TimeMs,
+    last_block_time: TimeMs,
+    limit_ms: u64,
+    peers: usize,
+    other_validators: usize,
+) -> Option<Staleness> {
+    if peers == 0 && other_validators > 0 {
+        return Some(Staleness::NoPeers);
+    }
+    let age_ms = now.saturating_sub(last_block_time);
+    (age_ms > limit_ms).then_some(Staleness::LastBlockTooOld {
+        block_time: last_block_time,
+        age_ms,
+        limit_ms,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::staleness_of;
+    use hutong_api::node::Staleness;
+
+    const LIMIT: u64 = 300_000;
+    const NOW: u64 = 1_800_000_000_000;
+
+    #[test]
+    fn a_node_without_peers_in_a_network_of_several_is_stale() {
+        assert_eq!(
+            staleness_of(NOW, NOW, LIMIT, 0, 3),
+            Some(Staleness::NoPeers)
+        );
+        assert_eq!(staleness_of(NOW, NOW, LIMIT, 1, 3), None);
+    }
+
+    #[test]
+    fn the_only_validator_needs_no_peer() {
+        assert_eq!(staleness_of(NOW, NOW - 1_000, LIMIT, 0, 0), None);
+    }
+
+    #[test]
+    fn a_last_block_older_than_the_proof_age_is_stale() {
+        assert_eq!(staleness_of(NOW, NOW - LIMIT, LIMIT, 3, 3), None);
+        assert_eq!(
+            staleness_of(NOW, NOW - LIMIT - 1, LIMIT, 3, 3),
+            Some(Staleness::LastBlockTooOld {
+                block_time: NOW - LIMIT - 1,
+                age_ms: LIMIT + 1,
+                limit_ms: LIMIT,
+            })
+        );
+        // A block from ahead of this clock (skew) is not old.
+        assert_eq!(staleness_of(NOW, NOW + 5_000, LIMIT, 3, 3), None);
     }
 }

@@ -1,6 +1,7 @@
 //! A network of real node processes on loopback: it commits, agrees, tolerates one of four
 //! validators down, halts without forking with two down and resumes, catches up a killed
-//! node, refuses an unregistered peer, and commits a signer's nonces in order when they reach
+//! node, refuses an unregistered peer (which, cut off, answers 503 `stale`), keeps an isolated
+//! validator from answering verifiers until it reaches its peers, and commits a signer's nonces in order when they reach
 //! different nodes out of order. Each test is bounded in time.
 
 use std::time::Duration;
@@ -214,6 +215,22 @@ fn unregistered_peer_cannot_connect() {
         "an unregistered node got connected"
     );
     assert_eq!(outsider.height(), Some(0));
+    // Cut off, it tells no verifier that a licence was never issued (ADR 0037).
+    let (status, problem) = outsider.get("/readyz").unwrap();
+    assert_eq!(
+        (status, problem["code"].as_str()),
+        (503, Some("stale")),
+        "{problem}"
+    );
+    let (status, problem) = outsider
+        .get("/v1/licences/business-licence/91370200MA00000015/proof")
+        .unwrap();
+    assert_eq!(
+        (status, problem["code"].as_str()),
+        (503, Some("stale")),
+        "{problem}"
+    );
+    assert_eq!(problem["height"], 0, "{problem}");
     let (_, metrics) = network.nodes[0].get("/metrics").unwrap();
     let text = metrics.as_str().unwrap_or_default().to_owned();
     assert!(
@@ -224,6 +241,56 @@ fn unregistered_peer_cannot_connect() {
         "the refusal was not counted:\n{text}"
     );
     outsider.kill();
+}
+
+/// A validator that reaches none of its peers is not ready and answers no verifier (503
+/// `stale`, naming its height); once its peers are up it commits with them and is ready.
+#[test]
+fn an_isolated_validator_is_stale_until_it_reaches_its_peers() {
+    let mut network = Network::new(4);
+    network.nodes[0].start();
+    network.wait_for("the API to answer", Duration::from_secs(30), |network| {
+        network.nodes[0].get("/healthz").is_some()
+    });
+    let (status, problem) = network.nodes[0].get("/readyz").unwrap();
+    assert_eq!(
+        (status, problem["code"].as_str()),
+        (503, Some("stale")),
+        "{problem}"
+    );
+    let (status, problem) = network.nodes[0]
+        .get("/v1/licences/business-licence/91370200MA00000015")
+        .unwrap();
+    assert_eq!(
+        (status, problem["code"].as_str()),
+        (503, Some("stale")),
+        "{problem}"
+    );
+    assert_eq!(problem["height"], 0, "{problem}");
+    assert!(
+        problem["detail"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("no peer"),
+        "{problem}"
+    );
+    for index in 1..4 {
+        network.nodes[index].start();
+    }
+    network.wait_for(
+        "the first node to commit and be ready",
+        Duration::from_secs(60),
+        |network| {
+            network.nodes[0].height().is_some_and(|height| height >= 1)
+                && network.nodes[0]
+                    .get("/readyz")
+                    .is_some_and(|(status, _)| status == 200)
+        },
+    );
+    let (status, _) = network.nodes[0]
+        .get("/v1/licences/business-licence/91370200MA00000015")
+        .unwrap();
+    assert_eq!(status, 404, "a fresh node answers again");
 }
 
 /// A node of another fixture chain's key set, pointed at `network`'s validators, with the

@@ -213,7 +213,9 @@ pub(crate) async fn healthz(State(state): State<ApiState>) -> Result<Json<Health
     }))
 }
 
-/// Readiness: the node says it is ready (store checked, network up, not far behind).
+/// Readiness: the node says it is ready (store checked, network up, caught up with its peers)
+/// and its answers are not stale (it has peers, and its last block is younger than the
+/// genesis file's `freshness.proof_age_ms_max`).
 #[utoipa::path(
     get,
     path = "/readyz",
@@ -225,6 +227,11 @@ pub(crate) async fn healthz(State(state): State<ApiState>) -> Result<Json<Health
 )]
 pub(crate) async fn readyz(State(state): State<ApiState>) -> Result<Json<HealthView>, ApiError> {
     let info = state.node().node_info();
+    if info.ready
+        && let Err(stale) = super::router::refuse_if_stale(&state)
+    {
+        return Err(stale);
+    }
     if !info.ready {
         return Err(ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
