@@ -236,4 +236,69 @@ mod tests {
         }
         assert!(example("issue_licences").is_none());
     }
+
+    const FIELD_MAPS: &[&str] = &["face", "changes"];
+
+    /// Every object that reaches the ledger refuses a field it does not know, at every depth
+    /// of every kind: a signer cannot smuggle bytes into a record that the rules never read.
+    #[test]
+    fn an_unknown_field_anywhere_in_a_body_is_refused() {
+        fn objects(value: &Value, path: Vec<String>, found: &mut Vec<Vec<String>>) {
+            match value {
+                Value::Object(map) => {
+                    found.push(path.clone());
+                    for (key, child) in map {
+                        let mut next = path.clone();
+                        next.push(key.clone());
+                        objects(child, next, found);
+                    }
+                }
+                Value::Array(items) => {
+                    for (index, child) in items.iter().enumerate() {
+                        let mut next = path.clone();
+                        next.push(index.to_string());
+                        objects(child, next, found);
+                    }
+                }
+                _ => {}
+            }
+        }
+        fn at<'v>(value: &'v mut Value, path: &[String]) -> &'v mut Value {
+            path.iter().fold(value, |value, step| match value {
+                Value::Array(items) => &mut items[step.parse::<usize>().expect("index")],
+                other => &mut other[step.as_str()],
+            })
+        }
+        let mut checked = 0;
+        for kind in KINDS {
+            let body: TxBody = serde_json::from_value(example(kind).expect("example")).unwrap();
+            let full = serde_json::to_value(&body).unwrap();
+            let mut paths = Vec::new();
+            objects(&full, Vec::new(), &mut paths);
+            for path in paths {
+                // Face fields are a map by name, checked against the type's schema by the rules.
+                if path
+                    .last()
+                    .is_some_and(|last| FIELD_MAPS.contains(&last.as_str()))
+                {
+                    continue;
+                }
+                let mut smuggled = full.clone();
+                if let Value::Object(map) = at(&mut smuggled, &path) {
+                    map.insert("evil".into(), Value::from(1));
+                }
+                let error = serde_json::from_value::<TxBody>(smuggled.clone()).expect_err(
+                    &format!("{kind} took an unknown field at {path:?}: {smuggled}"),
+                );
+                // An enum's variant is a map of one key: a second is refused as such.
+                let text = error.to_string();
+                assert!(
+                    text.contains("evil") || text.contains("single key") || path.is_empty(),
+                    "{kind} at {path:?}: {error}"
+                );
+                checked += 1;
+            }
+        }
+        assert!(checked > 2 * KINDS.len(), "only {checked} objects checked");
+    }
 }
