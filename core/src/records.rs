@@ -763,6 +763,11 @@ impl Standing {
         if let Ok(next) = transition(self.status, action) {
             self.status = next;
         }
+        // A licence that ends takes its pledges with it: the history keeps them, the standing
+        // no longer lists them.
+        if self.status.is_terminal() {
+            self.pledges.clear();
+        }
         match action {
             StatusAction::Renew { valid_until } => self.valid_until = *valid_until,
             StatusAction::AnnualInspection => self.last_annual_inspection = Some(at),
@@ -785,7 +790,10 @@ impl Standing {
 /// - terminal statuses (revoked, cancelled, abolished) accept nothing;
 /// - `Suspend` needs an active licence, `Reinstate` a suspended one;
 /// - `Revoke`, `Cancel`, `Abolish` end an active or suspended licence;
-/// - `Renew`, `AnnualInspection` and pledges need an active licence and leave it active.
+/// - `Renew`, `AnnualInspection` and registering a pledge need an active licence and leave it
+///   active;
+/// - releasing a pledge leaves the status as it is, active or suspended: a bank's claim ends
+///   whatever the department did to the licence meanwhile.
 pub fn transition(from: Status, action: &StatusAction) -> Result<Status, IllegalTransition> {
     use StatusAction as A;
     let illegal = || IllegalTransition {
@@ -808,6 +816,7 @@ pub fn transition(from: Status, action: &StatusAction) -> Result<Status, Illegal
             | A::PledgeRegistered { .. }
             | A::PledgeReleased { .. },
         ) => Ok(Status::Active),
+        (Status::Suspended, A::PledgeReleased { .. }) => Ok(Status::Suspended),
         _ => Err(illegal()),
     }
 }

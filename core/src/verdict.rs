@@ -510,7 +510,9 @@ pub fn verdict(inputs: &VerdictInputs<'_>, region: Option<&RegionCode>, at: Time
             format!("存在{}项未处理异议", licence.open_objections.len()),
         ));
     }
-    if !standing.pledges.is_empty() {
+    // Pledges end with the licence: a revoked one has none left (`Standing`), an expired one
+    // lists none past its validity.
+    if within_validity && !standing.pledges.is_empty() {
         let parties: Vec<&str> = standing
             .pledges
             .iter()
@@ -1073,5 +1075,44 @@ mod text_tests {
         let next_due = inspected_at + 365 * DAY_MS;
         let late = inspection_reasons(&licence, &issuer, next_due);
         assert_eq!(late[0].code, ReasonCode::AnnualInspectionOverdue);
+    }
+
+    #[test]
+    fn pledges_end_with_the_licence() {
+        use crate::records::{LicenceEvent, LicenceEventKind, StatusAction};
+        let (mut licence, issuer) = issued_licence();
+        licence.valid_until = Some(GENESIS_TIME + 100 * DAY_MS);
+        let pledged = |licence: &Licence, at: TimeMs| {
+            let inputs = VerdictInputs {
+                licence,
+                issuer: &issuer,
+                signers: &[],
+                grant: None,
+                recognitions: &[],
+                objections: &[],
+            };
+            verdict(&inputs, None, at)
+                .reasons
+                .iter()
+                .any(|reason| reason.code == ReasonCode::Pledged)
+        };
+        let mut event = licence.events[0].clone();
+        event.kind = LicenceEventKind::Status(StatusAction::PledgeRegistered {
+            secured_party: "青岛银行".into(),
+            reference: "DY-1".into(),
+        });
+        event.effective_at = GENESIS_TIME + DAY_MS;
+        licence.events.push(LicenceEvent { ..event.clone() });
+        assert!(pledged(&licence, GENESIS_TIME + 50 * DAY_MS));
+        // Past its validity the licence lists no pledge.
+        assert!(!pledged(&licence, GENESIS_TIME + 100 * DAY_MS));
+
+        // Revoked, it has none left, and its standing says so too.
+        event.kind = LicenceEventKind::Status(StatusAction::Revoke);
+        event.effective_at = GENESIS_TIME + 60 * DAY_MS;
+        licence.events.push(event);
+        assert!(pledged(&licence, GENESIS_TIME + 59 * DAY_MS));
+        assert!(!pledged(&licence, GENESIS_TIME + 60 * DAY_MS));
+        assert!(licence.final_standing().pledges.is_empty());
     }
 }

@@ -200,6 +200,10 @@ pub enum RuleError {
     PledgeExists(String),
     #[error("the licence already has {limit} open pledges")]
     TooManyPledges { limit: usize },
+    #[error(
+        "the licence's validity ended at {valid_until}, not after {at}: an ended licence takes no pledge"
+    )]
+    LicenceExpired { valid_until: TimeMs, at: TimeMs },
     #[error("{authority} (region {authority_region}) cannot act for region {region}")]
     RegionOutsideAuthority {
         authority: AuthorityId,
@@ -406,6 +410,7 @@ impl RuleError {
             RuleError::UnknownPledge(_) => "unknown_pledge",
             RuleError::PledgeExists(_) => "pledge_exists",
             RuleError::TooManyPledges { .. } => "too_many_pledges",
+            RuleError::LicenceExpired { .. } => "licence_expired",
             RuleError::RegionOutsideAuthority { .. } => "region_outside_authority",
             RuleError::UnknownRecognition(_) => "unknown_recognition",
             RuleError::AlreadyWithdrawn(_) => "already_withdrawn",

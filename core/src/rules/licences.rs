@@ -340,6 +340,15 @@ pub(super) fn change_status<R: StateReader + ?Sized>(
     };
     match action {
         StatusAction::PledgeRegistered { reference, .. } => {
+            if let Some(valid_until) = standing
+                .valid_until
+                .filter(|until| *until <= dated.effective_at)
+            {
+                return Err(RuleError::LicenceExpired {
+                    valid_until,
+                    at: dated.effective_at,
+                });
+            }
             if is_registered(reference) {
                 return Err(RuleError::PledgeExists(reference.clone()));
             }
@@ -1215,6 +1224,59 @@ mod tests {
             chain.apply(&unknown),
             Err(RuleError::UnknownPledge("DY-2".into()))
         );
+    }
+
+    #[test]
+    fn a_pledge_is_released_while_suspended_and_taken_only_while_the_licence_runs() {
+        let mut chain = Chain::new();
+        let number = chain.issue_business_licence(1);
+        let apply = |chain: &mut Chain, action: StatusAction, at: u64| {
+            let transaction = chain
+                .fixture
+                .tx("qd-approval", status_body(&number, action, at));
+            chain.apply(&transaction)
+        };
+        apply(&mut chain, pledge("DY-1"), GENESIS_TIME).unwrap();
+        apply(&mut chain, StatusAction::Suspend, GENESIS_TIME).unwrap();
+        // Suspended, the licence takes no new pledge, but the bank's claim can end.
+        assert_eq!(
+            apply(&mut chain, pledge("DY-2"), GENESIS_TIME),
+            Err(RuleError::IllegalTransition(IllegalTransition {
+                from: Status::Suspended,
+                action: "pledge_registered",
+            }))
+        );
+        let release = StatusAction::PledgeReleased {
+            reference: "DY-1".into(),
+        };
+        apply(&mut chain, release, GENESIS_TIME).unwrap();
+        let licence = chain.licence("business-licence", &number);
+        assert_eq!(licence.final_standing().status, Status::Suspended);
+        assert!(licence.final_standing().pledges.is_empty());
+
+        // A licence whose validity has ended takes no pledge.
+        let number = chain.issue_business_licence(2);
+        let until = GENESIS_TIME + 1;
+        let renew = StatusAction::Renew {
+            valid_until: Some(until),
+        };
+        let transaction = chain
+            .fixture
+            .tx("qd-approval", status_body(&number, renew, GENESIS_TIME));
+        chain.apply(&transaction).unwrap();
+        let late = chain.fixture.tx(
+            "qd-approval",
+            status_body(&number, pledge("DY-3"), GENESIS_TIME + 1),
+        );
+        let root = chain.state_root();
+        assert_eq!(
+            chain.apply(&late),
+            Err(RuleError::LicenceExpired {
+                valid_until: until,
+                at: GENESIS_TIME + 1,
+            })
+        );
+        assert_eq!(chain.state_root(), root);
     }
 
     #[test]
