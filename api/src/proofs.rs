@@ -22,8 +22,19 @@ fn corrupt(message: String) -> ApiError {
     ApiError::internal(StoreError::Corrupt(message))
 }
 
-/// The signed checkpoint of `header` (a header of the store's chain).
+/// The signed checkpoint of `header` (a header of the store's chain), from genesis.
 pub(crate) fn checkpoint(state: &ApiState, header: BlockHeader) -> Result<Checkpoint, ApiError> {
+    checkpoint_from(state, header, None)
+}
+
+/// The signed checkpoint of `header`, starting from the verifier's trusted checkpoint at
+/// `trusted_height` when one is named: only the hand-overs after it are carried. The caller
+/// has checked that `trusted_height` is at most the header's height.
+pub(crate) fn checkpoint_from(
+    state: &ApiState,
+    header: BlockHeader,
+    trusted_height: Option<u64>,
+) -> Result<Checkpoint, ApiError> {
     let store = state.store();
     let certificate = if header.height == 0 {
         None
@@ -92,6 +103,9 @@ pub(crate) fn checkpoint(state: &ApiState, header: BlockHeader) -> Result<Checkp
                  connected to genesis from the governors' ChangeValidators records"
             )));
         }
+        if trusted_height.is_some_and(|trusted| effective_height <= trusted) {
+            continue;
+        }
         validator_changes.push(ValidatorChange {
             effective_height,
             header: previous.header,
@@ -110,6 +124,7 @@ pub(crate) fn checkpoint(state: &ApiState, header: BlockHeader) -> Result<Checkp
         certificate,
         validators,
         validator_changes,
+        trusted_height,
     })
 }
 
@@ -164,6 +179,7 @@ pub(crate) fn bundle(
     type_code: &TypeCode,
     number: &LicenceNumber,
     region: Option<&RegionCode>,
+    trusted_height: Option<u64>,
 ) -> Result<ProofBundle, ApiError> {
     let store = state.store();
     let config = state.config();
@@ -198,7 +214,16 @@ pub(crate) fn bundle(
         keys.extend(objections.into_iter().take(config.bundle_objections_max));
         Ok(keys)
     })?;
-    let checkpoint = checkpoint(state, header)?;
+    if let Some(trusted) = trusted_height.filter(|trusted| *trusted > header.height) {
+        return Err(ApiError::bad_request(
+            "trusted_height_out_of_range",
+            format!(
+                "trusted_height {trusted} is above the height of the proof, {}",
+                header.height
+            ),
+        ));
+    }
+    let checkpoint = checkpoint_from(state, header, trusted_height)?;
     Ok(ProofBundle {
         format: BUNDLE_FORMAT.into(),
         chain_id: store.chain_id().to_owned(),

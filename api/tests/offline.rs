@@ -498,6 +498,7 @@ fn genesis_checkpoint_verifies_without_a_certificate() {
         certificate: None,
         validators: hutong_verify::genesis_validators(genesis),
         validator_changes: Vec::new(),
+        trusted_height: None,
     };
     assert_eq!(
         hutong_verify::verify_checkpoint(&checkpoint, genesis)
@@ -512,5 +513,92 @@ fn genesis_checkpoint_verifies_without_a_certificate() {
             .unwrap_err()
             .code(),
         "genesis-header-mismatch"
+    );
+}
+
+/// A light client keeps a checkpoint it verified and asks for bundles that start from it
+/// (`?trusted_height=`): only the hand-overs after it are carried, the bundle verifies against
+/// that trust alone, and a bundle that names a trust the verifier does not hold, or a header at
+/// the trusted height that is not the trusted block, is refused.
+#[tokio::test]
+async fn a_bundle_starts_from_a_checkpoint_the_verifier_trusts() {
+    use hutong_verify::{Checkpoint, CheckpointDocument, TrustedCheckpoint};
+    let chain = common::chain();
+    let genesis = &chain.fixture.genesis;
+    let full: CheckpointDocument =
+        serde_json::from_slice(&get(chain, "/v1/log/checkpoint").await).unwrap();
+    let change = full.checkpoint.validator_changes[0].clone();
+    // Trust at the height before the hand-over, from the hand-over's own signed header.
+    let before = TrustedCheckpoint::verified(
+        &Checkpoint {
+            header: change.header.clone(),
+            certificate: Some(change.certificate.clone()),
+            validators: hutong_verify::genesis_validators(genesis),
+            validator_changes: Vec::new(),
+            trusted_height: None,
+        },
+        genesis,
+        None,
+    )
+    .unwrap();
+    let head = TrustedCheckpoint::verified(&full.checkpoint, genesis, None).unwrap();
+    let options = |trusted: Option<&TrustedCheckpoint>| VerifyOptions {
+        trusted: trusted.cloned(),
+        ..VerifyOptions::historical()
+    };
+    let uri = |trusted: u64| format!("{}&trusted_height={trusted}", bundle_uri(chain, 10));
+
+    let from_before: ProofBundle =
+        serde_json::from_slice(&get(chain, &uri(before.height)).await).unwrap();
+    assert_eq!(from_before.checkpoint.trusted_height, Some(before.height));
+    assert_eq!(from_before.checkpoint.validator_changes.len(), 1);
+    let verified =
+        hutong_verify::verify_bundle_with(&from_before, genesis, &options(Some(&before))).unwrap();
+    assert!(verified.verdict.is_some());
+
+    let full_bundle = get(chain, &bundle_uri(chain, 10)).await;
+    let from_head_bytes = get(chain, &uri(head.height)).await;
+    let from_head: ProofBundle = serde_json::from_slice(&from_head_bytes).unwrap();
+    assert!(from_head.checkpoint.validator_changes.is_empty());
+    assert!(from_head_bytes.len() < full_bundle.len());
+    hutong_verify::verify_bundle_with(&from_head, genesis, &options(Some(&head))).unwrap();
+
+    // A verifier without that trust, or with another height's, refuses the bundle.
+    let refused = |bundle: &ProofBundle, trusted: Option<&TrustedCheckpoint>| {
+        hutong_verify::verify_bundle_with(bundle, genesis, &options(trusted))
+            .unwrap_err()
+            .code()
+    };
+    assert_eq!(refused(&from_head, None), "untrusted-start");
+    assert_eq!(refused(&from_head, Some(&before)), "untrusted-start");
+    // A bundle claiming to start from genesis's trust while dropping the hand-over is refused
+    // as before: the trust is the verifier's, never the bundle's.
+    let mut dropped = from_head.clone();
+    dropped.checkpoint.trusted_height = None;
+    assert_eq!(refused(&dropped, None), "validator-list-mismatch");
+    // Another block at the trusted height is a fork or a lie.
+    let mut forked = head.clone();
+    forked.block_hash = hutong_core::hash::Hash32([7; 32]);
+    assert_eq!(
+        refused(&from_head, Some(&forked)),
+        "trusted-header-mismatch"
+    );
+    let mut forked = before.clone();
+    forked.block_hash = hutong_core::hash::Hash32([7; 32]);
+    assert_eq!(
+        refused(&from_before, Some(&forked)),
+        "trusted-header-mismatch"
+    );
+    // Trust in validators that never signed makes nothing verify.
+    let mut impostors = before.clone();
+    impostors.validators = vec![hutong_core::records::NodeEntry {
+        key: hutong_core::testkit::secret("impostor").public_key(),
+        authority: "gov-a".into(),
+        power: 1,
+    }];
+    assert_ne!(
+        hutong_verify::verify_bundle_with(&from_before, genesis, &options(Some(&impostors)))
+            .map(|_| ()),
+        Ok(())
     );
 }

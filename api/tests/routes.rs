@@ -843,6 +843,21 @@ async fn a_stale_node_answers_no_verifier_and_is_not_ready() {
 }
 
 #[tokio::test]
+async fn a_trusted_height_above_the_head_is_refused() {
+    let api = api();
+    let above = chain().store.height().unwrap() + 1;
+    api.get(&format!("/v1/log/checkpoint?trusted_height={above}"))
+        .await
+        .assert_problem(StatusCode::BAD_REQUEST, "trusted_height_out_of_range");
+    api.get(&format!(
+        "{}/proof?trusted_height={above}",
+        licence_uri(&first())
+    ))
+    .await
+    .assert_problem(StatusCode::BAD_REQUEST, "trusted_height_out_of_range");
+}
+
+#[tokio::test]
 async fn blocks_and_pages() {
     let api = api();
     let head = chain().store.height().unwrap();

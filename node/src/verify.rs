@@ -108,6 +108,7 @@ pub fn verify(args: &VerifyArgs) -> Result<(), Failure> {
         region,
         now: None,
         historical: args.historical,
+        trusted: None,
     };
     if let Some(consistency) = &args.consistency {
         return verify_consistency(consistency, &args.checkpoints, &genesis, args.json);

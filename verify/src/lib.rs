@@ -104,8 +104,50 @@ pub struct Checkpoint {
     pub certificate: Option<CommitCertificate>,
     /// The validator set that signed `header` (voting members only, sorted by key).
     pub validators: Vec<NodeEntry>,
-    /// Every change of the validator set since genesis, oldest first.
+    /// Every change of the validator set since genesis, oldest first; or, when
+    /// `trusted_height` is set, every change after that height.
     pub validator_changes: Vec<ValidatorChange>,
+    /// Set when the checkpoint starts from a checkpoint the verifier already trusts (a light
+    /// client's, [`TrustedCheckpoint`]) instead of genesis: its height.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trusted_height: Option<Height>,
+}
+
+/// A checkpoint the verifier verified before and keeps, so that later checkpoints may start
+/// from it (`?trusted_height=`) and carry only the validator-set hand-overs after it: a light
+/// client's state. It is made only by verifying a checkpoint ([`TrustedCheckpoint::verified`]).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrustedCheckpoint {
+    /// [`TRUSTED_CHECKPOINT_FORMAT`].
+    pub format: String,
+    pub chain_id: String,
+    pub height: Height,
+    pub block_hash: Hash32,
+    /// The validator set that signed the header at `height` (voting members, sorted by key).
+    pub validators: Vec<NodeEntry>,
+}
+
+/// The `format` of a [`TrustedCheckpoint`].
+pub const TRUSTED_CHECKPOINT_FORMAT: &str = "hutong-trusted-checkpoint/v1";
+
+impl TrustedCheckpoint {
+    /// Verifies `checkpoint` (from genesis, or from `from` when it starts from a trusted
+    /// checkpoint) and keeps what later checkpoints may start from.
+    pub fn verified(
+        checkpoint: &Checkpoint,
+        genesis: &Genesis,
+        from: Option<&TrustedCheckpoint>,
+    ) -> Result<Self, BundleError> {
+        let verified = verify_checkpoint_from(checkpoint, genesis, from)?;
+        Ok(TrustedCheckpoint {
+            format: TRUSTED_CHECKPOINT_FORMAT.into(),
+            chain_id: verified.chain_id,
+            height: verified.height,
+            block_hash: verified.block_hash,
+            validators: checkpoint.validators.clone(),
+        })
+    }
 }
 
 /// One hand-over of the validator set: the last header the outgoing set signed before the new
@@ -249,6 +291,14 @@ pub enum BundleError {
     EmptyValidatorSet { height: Height },
     #[error("the validators listed are not the set derived from genesis and the changes")]
     ValidatorListMismatch,
+    #[error(
+        "the checkpoint starts from a trusted checkpoint at height {height}, but the verifier trusts {trusted}"
+    )]
+    UntrustedStart { height: Height, trusted: String },
+    #[error(
+        "header {height} is not the block the verifier trusts at that height ({trusted}): the chain has forked or the node lies"
+    )]
+    TrustedHeaderMismatch { height: Height, trusted: Hash32 },
     #[error("the proof of {key} does not verify: {error}")]
     RecordProof { key: String, error: SmtProofError },
     #[error("a record is listed under {key} but its own key is {found}")]
@@ -307,6 +357,8 @@ impl BundleError {
             BundleError::ChangeTransaction { .. } => "validator-change-transaction".into(),
             BundleError::EmptyValidatorSet { .. } => "empty-validator-set".into(),
             BundleError::ValidatorListMismatch => "validator-list-mismatch".into(),
+            BundleError::UntrustedStart { .. } => "untrusted-start".into(),
+            BundleError::TrustedHeaderMismatch { .. } => "trusted-header-mismatch".into(),
             BundleError::RecordProof { error, .. } => format!("record-proof/{}", error.code()),
             BundleError::RecordKeyMismatch { .. } => "record-key-mismatch".into(),
             BundleError::MissingLicenceProof { .. } => "missing-licence-proof".into(),
@@ -390,6 +442,9 @@ pub struct VerifyOptions {
     /// file's `proof_age_ms_max`), so an old bundle verifies as what the chain said then, and
     /// the answer says it is historical.
     pub historical: bool,
+    /// A checkpoint the verifier trusts, from which a bundle's checkpoint may start (a light
+    /// client's; see [`TrustedCheckpoint`]).
+    pub trusted: Option<TrustedCheckpoint>,
 }
 
 impl VerifyOptions {
@@ -649,6 +704,19 @@ pub fn verify_checkpoint(
     checkpoint: &Checkpoint,
     genesis: &Genesis,
 ) -> Result<VerifiedCheckpoint, BundleError> {
+    verify_checkpoint_from(checkpoint, genesis, None)
+}
+
+/// [`verify_checkpoint`] for a checkpoint that may start from `trusted`, a checkpoint the
+/// verifier verified before: its validator set replaces genesis's, and only the hand-overs
+/// after its height are carried. A checkpoint that names a trusted height the verifier does
+/// not hold is refused (`untrusted-start`), and so is a header at the trusted height that is
+/// not the trusted block (`trusted-header-mismatch`).
+pub fn verify_checkpoint_from(
+    checkpoint: &Checkpoint,
+    genesis: &Genesis,
+    trusted: Option<&TrustedCheckpoint>,
+) -> Result<VerifiedCheckpoint, BundleError> {
     let chain_id = &genesis.chain_id;
     let suite = genesis.suite;
     check_chain(chain_id, &checkpoint.header.chain_id)?;
@@ -659,8 +727,25 @@ pub fn verify_checkpoint(
             limit: VALIDATOR_CHANGES_MAX,
         });
     }
-    let mut validators = genesis_validators(genesis);
-    let mut trusted_from: Height = 1;
+    let (mut validators, mut trusted_from) = match (checkpoint.trusted_height, trusted) {
+        (None, _) => (genesis_validators(genesis), 1),
+        (Some(height), Some(trusted))
+            if trusted.height == height
+                && trusted.chain_id == *chain_id
+                && !trusted.validators.is_empty() =>
+        {
+            (trusted.validators.clone(), height)
+        }
+        (Some(height), trusted) => {
+            return Err(BundleError::UntrustedStart {
+                height,
+                trusted: trusted.map_or_else(
+                    || "none".to_owned(),
+                    |trusted| format!("height {} of {}", trusted.height, trusted.chain_id),
+                ),
+            });
+        }
+    };
     let mut pending = PendingSignatures::default();
     for change in &checkpoint.validator_changes {
         let height = change.effective_height;
@@ -671,6 +756,15 @@ pub fn verify_checkpoint(
             return Err(BundleError::ChangesOutOfOrder {
                 trusted_from,
                 height: change.header.height,
+            });
+        }
+        if let Some(trusted) = trusted.filter(|_| checkpoint.trusted_height.is_some())
+            && change.header.height == trusted.height
+            && change.header.hash(suite) != trusted.block_hash
+        {
+            return Err(BundleError::TrustedHeaderMismatch {
+                height: change.header.height,
+                trusted: trusted.block_hash,
             });
         }
         check_signed_header(
@@ -692,7 +786,10 @@ pub fn verify_checkpoint(
     }
     match &checkpoint.certificate {
         None if header.height == 0 => {
-            if !checkpoint.validator_changes.is_empty() || *header != genesis_header(genesis) {
+            if !checkpoint.validator_changes.is_empty()
+                || checkpoint.trusted_height.is_some()
+                || *header != genesis_header(genesis)
+            {
                 return Err(BundleError::GenesisHeaderMismatch);
             }
         }
@@ -706,6 +803,15 @@ pub fn verify_checkpoint(
                 return Err(BundleError::ChangesOutOfOrder {
                     trusted_from,
                     height: header.height,
+                });
+            }
+            if let Some(trusted) = trusted.filter(|_| checkpoint.trusted_height.is_some())
+                && header.height == trusted.height
+                && header.hash(suite) != trusted.block_hash
+            {
+                return Err(BundleError::TrustedHeaderMismatch {
+                    height: header.height,
+                    trusted: trusted.block_hash,
                 });
             }
             check_signed_header(suite, header, certificate, &validators, &mut pending)?;
@@ -876,7 +982,7 @@ pub fn verify_bundle_with(
     if first.key != licence_key {
         return Err(missing());
     }
-    let checkpoint = verify_checkpoint(&bundle.checkpoint, genesis)?;
+    let checkpoint = verify_checkpoint_from(&bundle.checkpoint, genesis, options.trusted.as_ref())?;
     let age_ms = if options.historical {
         None
     } else {

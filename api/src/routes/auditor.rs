@@ -117,23 +117,51 @@ pub(crate) async fn blocks(
     }))
 }
 
+/// Query of the checkpoint route.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct CheckpointQuery {
+    /// Start from the verifier's trusted checkpoint at this height (at most the head's):
+    /// only the validator-set hand-overs after it are carried (a light client's).
+    trusted_height: Option<u64>,
+}
+
 /// The latest signed log head: the head block's header (a checkpoint of the log and the
-/// state), its commit certificate, and the validator hand-overs since genesis.
+/// state), its commit certificate, and the validator hand-overs since genesis, or since the
+/// verifier's trusted checkpoint.
 #[utoipa::path(
     get,
     path = "/v1/log/checkpoint",
     tag = "auditors",
-    responses((status = 200, description = "The signed checkpoint", body = Object))
+    params(CheckpointQuery),
+    responses(
+        (status = 200, description = "The signed checkpoint", body = Object),
+        (status = 400, description = "A trusted height above the head", body = Problem, content_type = "application/problem+json")
+    )
 )]
 pub(crate) async fn checkpoint(
     State(state): State<ApiState>,
+    ApiQuery(query): ApiQuery<CheckpointQuery>,
 ) -> Result<Json<CheckpointDocument>, ApiError> {
     let work = state.clone();
     blocking(move || {
         let header = work.store().head()?.header;
+        if let Some(trusted) = query
+            .trusted_height
+            .filter(|trusted| *trusted > header.height)
+        {
+            return Err(ApiError::bad_request(
+                "trusted_height_out_of_range",
+                format!(
+                    "trusted_height {trusted} is above the head, {}",
+                    header.height
+                ),
+            ));
+        }
         Ok(Json(CheckpointDocument {
             format: CHECKPOINT_FORMAT.into(),
-            checkpoint: crate::proofs::checkpoint(&work, header)?,
+            checkpoint: crate::proofs::checkpoint_from(&work, header, query.trusted_height)?,
         }))
     })
     .await

@@ -141,6 +141,9 @@ pub(crate) struct VerificationQuery {
     at: Option<TimeMs>,
     /// Also return the proof bundle (slower).
     proof: Option<bool>,
+    /// The bundle's checkpoint starts from the verifier's trusted checkpoint at this height
+    /// and carries only the validator-set hand-overs after it (a light client's).
+    trusted_height: Option<u64>,
 }
 
 /// The ledger's verdict: valid or not, with every reason, the recognition that makes it
@@ -188,7 +191,13 @@ pub(crate) async fn verification(
         let proof_state = state.clone();
         view.proof = Some(
             blocking(move || {
-                crate::proofs::bundle(&proof_state, &type_code, &number, region.as_ref())
+                crate::proofs::bundle(
+                    &proof_state,
+                    &type_code,
+                    &number,
+                    region.as_ref(),
+                    query.trusted_height,
+                )
             })
             .await?,
         );
@@ -205,6 +214,9 @@ pub(crate) struct ProofQuery {
     /// Include the recognitions that cover use in this region (default: every recognition that
     /// names the licence's type, up to the configured limit).
     region: Option<String>,
+    /// The checkpoint starts from the verifier's trusted checkpoint at this height and carries
+    /// only the validator-set hand-overs after it (a light client's).
+    trusted_height: Option<u64>,
 }
 
 /// A self-contained proof bundle: the licence record (or a proof that it does not exist), the
@@ -234,9 +246,17 @@ pub(crate) async fn proof(
     let number = parse_number(&number_text)?;
     let region = query.region.as_deref().map(parse_region).transpose()?;
     let proof_state = state.clone();
-    let bundle =
-        blocking(move || crate::proofs::bundle(&proof_state, &type_code, &number, region.as_ref()))
-            .await?;
+    let trusted_height = query.trusted_height;
+    let bundle = blocking(move || {
+        crate::proofs::bundle(
+            &proof_state,
+            &type_code,
+            &number,
+            region.as_ref(),
+            trusted_height,
+        )
+    })
+    .await?;
     ApiMetrics::bump(&state.inner.metrics.bundles);
     Ok(Json(bundle))
 }
