@@ -36,6 +36,18 @@ pub const TRANSACTION_FETCH_ATTEMPTS_MAX: usize = 3;
 /// How often the node tells its peers its height and re-sends its latest consensus messages.
 pub const STATUS_INTERVAL: Duration = Duration::from_millis(1000);
 
+/// How long a validator that starts without its signing state for the chain (lost, new, or
+/// behind its store, or started with `--resync`) waits to hear a registered peer's committed
+/// height before it decides without one (ADR 0027): it signs nothing meanwhile.
+pub const CATCH_UP_BEFORE_VOTING_WAIT: Duration = Duration::from_secs(5);
+
+/// Commands the engine may queue for the network's sender before further ones are dropped
+/// and counted (`outgoing_queue_full`).
+pub const ENGINE_NETWORK_QUEUE_CAPACITY: usize = 4096;
+
+/// Network events and request answers queued for the engine.
+pub const ENGINE_EVENT_QUEUE_CAPACITY: usize = 4096;
+
 /// Most equivocation evidence items held for a block to record (ADR 0009).
 pub const PENDING_EVIDENCE_MAX: usize = 64;
 
@@ -230,6 +242,11 @@ const _: () = {
     assert!(API_CONNECTIONS_COMPUTED_MAX >= hutong_api::limits::CONNECTIONS_MIN);
     assert!(SIGNING_STATE_RETRY_FIRST.as_millis() <= SIGNING_STATE_RETRY_MAX.as_millis());
     assert!(SIGNING_STATE_RETRY_MAX.as_millis() < SIGNING_STATE_FAILURE_LOG_INTERVAL.as_millis());
+    // Peers announce their height once per status interval: the wait hears several rounds
+    // of announcements before it gives up on them.
+    assert!(CATCH_UP_BEFORE_VOTING_WAIT.as_millis() >= 3 * STATUS_INTERVAL.as_millis());
+    assert!(ENGINE_NETWORK_QUEUE_CAPACITY >= CANDIDATES_MAX);
+    assert!(ENGINE_EVENT_QUEUE_CAPACITY >= CANDIDATES_MAX);
     // A proposal, a gossiped batch and a catch-up answer each hold at least one of the
     // largest items they carry.
     assert!(CONSENSUS_MESSAGE_BYTES_MAX >= core_limits::BLOCK_BYTES_MAX);

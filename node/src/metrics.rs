@@ -36,6 +36,7 @@ pub struct Metrics {
     pub messages_beyond_round_window: Gauge,
     pub signing_state_write_failures: Counter,
     pub signing_state_behind: Gauge,
+    pub catching_up_before_voting: Gauge,
 }
 
 impl Default for Metrics {
@@ -67,6 +68,7 @@ impl Metrics {
             messages_beyond_round_window: Gauge::default(),
             signing_state_write_failures: Counter::default(),
             signing_state_behind: Gauge::default(),
+            catching_up_before_voting: Gauge::default(),
             registry: Registry::default(),
         };
         registry.register(
@@ -124,6 +126,11 @@ impl Metrics {
             "catch_up_target_height",
             "Highest height a peer reported while this node catches up",
             metrics.catch_up_target_height.clone(),
+        );
+        registry.register(
+            "catching_up_before_voting",
+            "1 while this validator catches up to its peers' height before it signs anything (ADR 0027)",
+            metrics.catching_up_before_voting.clone(),
         );
         registry.register(
             "catch_up_blocks",

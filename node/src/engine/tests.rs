@@ -1,0 +1,1046 @@
+//! Unit tests of the engine's core: each builds cores on in-memory stores of one fixture
+//! chain, calls one handler, and asserts the exact list of commands. A small deterministic
+//! relay between four cores checks that every signed message is published only after a
+//! signing state recording it, earlier in the same list or in an earlier one.
+
+use std::collections::HashSet;
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+
+use hutong_consensus::{SignedMessage, SigningState, Step, ValidatorId, VoteType};
+use hutong_core::block::{Block, certify, validator_set};
+use hutong_core::crypto::PublicKey;
+use hutong_core::testkit::{Fixture, GENESIS_TIME};
+use hutong_ledger::store::Mode;
+
+use super::core::{Command, Core, CoreStart, Event, Now, Purpose, Timer};
+use crate::config::ConsensusConfig;
+use crate::limits::{CATCH_UP_BEFORE_VOTING_WAIT, SYNC_BLOCKS_PER_REQUEST_MAX};
+use crate::messages::{
+    self, ConsensusEnvelope, ConsensusMessage, SyncRequest, SyncResponse, TransactionBatch, Value,
+};
+use crate::metrics::Reason;
+use crate::network::{RequestId, Topic};
+use crate::penalty::{CertificateRefusal, PenaltyReason};
+use crate::shared::Shared;
+use crate::shared::tests::shared_for;
+
+const VALIDATORS: usize = 4;
+
+fn base() -> Instant {
+    static BASE: OnceLock<Instant> = OnceLock::new();
+    *BASE.get_or_init(Instant::now)
+}
+
+/// The time `ms` milliseconds into a test.
+fn at(ms: u64) -> Now {
+    Now {
+        instant: base() + Duration::from_millis(ms),
+        unix_ms: GENESIS_TIME + 60_000 + ms,
+    }
+}
+
+/// A stopwatch that stands still: the store's work takes no time in these tests.
+fn stopwatch() -> Instant {
+    base()
+}
+
+struct Node {
+    core: Core,
+    shared: Arc<Shared>,
+    key: PublicKey,
+}
+
+fn node_on(
+    fixture: &Fixture,
+    shared: Arc<Shared>,
+    index: usize,
+    signing_state: Option<SigningState<Value>>,
+    resync: bool,
+) -> Node {
+    let key = fixture.node_keys[index].clone();
+    let core = Core::new(
+        shared.clone(),
+        CoreStart {
+            node_key: key.clone(),
+            config: ConsensusConfig::default(),
+            signing_state,
+            resync,
+            extra_allowed: Vec::new(),
+            now: at(0),
+            stopwatch,
+        },
+    )
+    .expect("a core");
+    Node {
+        core,
+        shared,
+        key: key.public_key(),
+    }
+}
+
+fn node(fixture: &Fixture, index: usize) -> Node {
+    node_on(fixture, shared_for(fixture).0, index, None, false)
+}
+
+/// The index of the proposer of `height`, round 0.
+fn proposer(fixture: &Fixture, height: u64) -> usize {
+    let shared = shared_for(fixture).0;
+    let set = validator_set(&shared.store.registry_for(height).unwrap()).unwrap();
+    let id = set.proposer(height, 0);
+    fixture
+        .node_keys
+        .iter()
+        .position(|key| ValidatorId(key.public_key().0) == id)
+        .unwrap()
+}
+
+/// The registered nodes, in the registry's (key) order.
+fn registered(fixture: &Fixture) -> Vec<PublicKey> {
+    let mut keys: Vec<PublicKey> = fixture.genesis.nodes.iter().map(|node| node.key).collect();
+    keys.sort();
+    keys
+}
+
+fn envelope(message: ConsensusMessage, sent_at_ms: u64) -> Vec<u8> {
+    messages::encode(&ConsensusEnvelope {
+        sent_at_ms,
+        message,
+    })
+}
+
+fn status(height: u64) -> Vec<u8> {
+    envelope(ConsensusMessage::Status { height }, 0)
+}
+
+fn decode(bytes: &[u8]) -> ConsensusMessage {
+    messages::decode::<ConsensusEnvelope>(bytes, usize::MAX)
+        .unwrap()
+        .message
+}
+
+fn signed(message: &ConsensusMessage) -> SignedMessage<Value> {
+    match message {
+        ConsensusMessage::Vote(vote) => SignedMessage::Vote(vote.clone()),
+        ConsensusMessage::Proposal { proposal, .. } => SignedMessage::Proposal(proposal.clone()),
+        ConsensusMessage::Status { .. } => panic!("a status is not signed"),
+    }
+}
+
+fn rejected(shared: &Shared, label: &str) -> u64 {
+    shared
+        .metrics
+        .rejected_messages
+        .get_or_create(&Reason {
+            reason: label.into(),
+        })
+        .get()
+}
+
+/// Checks the persist-before-send rule over one node's successive command lists: every
+/// signed message published was recorded by a signing state persisted before it.
+#[derive(Default)]
+struct PersistBeforeSend {
+    persisted: HashSet<Vec<u8>>,
+}
+
+impl PersistBeforeSend {
+    fn check(&mut self, commands: &[Command]) {
+        for command in commands {
+            match command {
+                Command::PersistSigningState(state) => {
+                    for message in std::iter::once(&state.last_signed).chain(&state.signed_before) {
+                        self.persisted
+                            .insert(hutong_core::codec::to_canonical(message));
+                    }
+                }
+                Command::PublishSigned { bytes } => {
+                    let message = hutong_core::codec::to_canonical(&signed(&decode(bytes)));
+                    assert!(
+                        self.persisted.contains(&message),
+                        "a signed message was published before a signing state recording it"
+                    );
+                }
+                _ => {}
+            }
+        }
+    }
+}
+
+/// Opens the catch-up before voting of a node on a new chain: a peer reports height 0.
+fn hear_height_zero(node: &mut Node, peer: PublicKey, now: Now) -> Vec<Command> {
+    node.core
+        .handle(
+            now,
+            Event::Consensus {
+                from: peer,
+                bytes: status(0),
+            },
+        )
+        .unwrap()
+}
+
+/// The proposer of height 1 on a new chain, started and past its catch-up, and the commands
+/// of its proposal at the heartbeat.
+fn proposal_of_height_one(fixture: &Fixture) -> (Node, Vec<Command>) {
+    let index = proposer(fixture, 1);
+    let mut proposer = node(fixture, index);
+    let peer = fixture.node_keys[(index + 1) % VALIDATORS].public_key();
+    proposer.core.handle(at(0), Event::Start).unwrap();
+    let opened = hear_height_zero(&mut proposer, peer, at(0));
+    let heartbeat = Duration::from_millis(ConsensusConfig::default().heartbeat_ms);
+    let timeout_propose = Duration::from_millis(ConsensusConfig::default().timeout_propose_ms);
+    assert_eq!(
+        opened,
+        vec![
+            Command::Schedule {
+                timer: Timer::Consensus {
+                    height: 1,
+                    round: 0,
+                    step: Step::Propose,
+                },
+                at: base() + timeout_propose,
+            },
+            Command::Schedule {
+                timer: Timer::Propose,
+                at: base() + heartbeat,
+            },
+        ]
+    );
+    let commands = proposer
+        .core
+        .handle(at(2_000), Event::TimerFired(Timer::Propose))
+        .unwrap();
+    (proposer, commands)
+}
+
+#[test]
+fn start_sets_the_registered_nodes_and_signs_nothing_while_catching_up() {
+    let fixture = Fixture::with_validators(VALIDATORS);
+    let mut node = node(&fixture, 0);
+    let commands = node.core.handle(at(0), Event::Start).unwrap();
+    assert_eq!(commands, vec![Command::SetAllowed(registered(&fixture))]);
+    assert!(node.core.catching_up());
+    assert_eq!(node.shared.metrics.catching_up_before_voting.get(), 1);
+}
+
+#[test]
+fn a_new_validator_signs_nothing_until_a_peer_reports_its_height_and_then_prevotes() {
+    let fixture = Fixture::with_validators(VALIDATORS);
+    let (_, proposed) = proposal_of_height_one(&fixture);
+    let proposal = proposed
+        .iter()
+        .find_map(|command| match command {
+            Command::PublishSigned { bytes } => Some(bytes.clone()),
+            _ => None,
+        })
+        .unwrap();
+    let proposer_key = fixture.node_keys[proposer(&fixture, 1)].public_key();
+    let index = (proposer(&fixture, 1) + 1) % VALIDATORS;
+    let mut node = node(&fixture, index);
+    node.core.handle(at(0), Event::Start).unwrap();
+
+    // While it catches up, a valid proposal is heard and nothing is signed.
+    let heard = node
+        .core
+        .handle(
+            at(2_001),
+            Event::Consensus {
+                from: proposer_key,
+                bytes: proposal.clone(),
+            },
+        )
+        .unwrap();
+    assert_eq!(heard, Vec::new());
+    assert!(node.core.catching_up());
+
+    // A peer reports height 0, which this node has: it starts height 1 as a non-proposer.
+    let opened = hear_height_zero(&mut node, proposer_key, at(2_002));
+    assert_eq!(
+        opened,
+        vec![Command::Schedule {
+            timer: Timer::Consensus {
+                height: 1,
+                round: 0,
+                step: Step::Propose,
+            },
+            at: base()
+                + Duration::from_millis(2_002 + ConsensusConfig::default().timeout_propose_ms),
+        }]
+    );
+    assert!(!node.core.catching_up());
+    assert_eq!(node.shared.metrics.catching_up_before_voting.get(), 0);
+
+    // Now the proposal is prevoted: the signing state first, then the vote.
+    let commands = node
+        .core
+        .handle(
+            at(2_003),
+            Event::Consensus {
+                from: proposer_key,
+                bytes: proposal,
+            },
+        )
+        .unwrap();
+    assert_eq!(commands.len(), 2, "{commands:?}");
+    let Command::PersistSigningState(state) = &commands[0] else {
+        panic!("the signing state comes first: {commands:?}");
+    };
+    let Command::PublishSigned { bytes } = &commands[1] else {
+        panic!("then the vote: {commands:?}");
+    };
+    let ConsensusMessage::Vote(vote) = decode(bytes) else {
+        panic!("a vote");
+    };
+    assert_eq!(vote.vote.vote_type, VoteType::Prevote);
+    assert_eq!((vote.vote.height, vote.vote.round), (1, 0));
+    assert!(vote.vote.value.is_some(), "the valid proposal is prevoted");
+    assert_eq!(state.last_signed, SignedMessage::Vote(vote));
+    PersistBeforeSend::default().check(&commands);
+}
+
+#[test]
+fn the_proposer_persists_its_proposal_and_its_prevote_before_sending_each() {
+    let fixture = Fixture::with_validators(VALIDATORS);
+    let (_, commands) = proposal_of_height_one(&fixture);
+    let kinds: Vec<&str> = commands
+        .iter()
+        .map(|command| match command {
+            Command::PersistSigningState(_) => "persist",
+            Command::PublishSigned { .. } => "publish",
+            _ => "other",
+        })
+        .collect();
+    assert_eq!(kinds, ["persist", "publish", "persist", "publish"]);
+    let ConsensusMessage::Proposal { proposal, block } = decode(match &commands[1] {
+        Command::PublishSigned { bytes } => bytes,
+        _ => unreachable!(),
+    }) else {
+        panic!("a proposal first");
+    };
+    assert_eq!((proposal.proposal.height, proposal.proposal.round), (1, 0));
+    assert_eq!(block.header.height, 1);
+    PersistBeforeSend::default().check(&commands);
+}
+
+#[test]
+#[should_panic(expected = "published before a signing state")]
+fn the_persist_before_send_checker_catches_a_send_moved_before_its_persist() {
+    let fixture = Fixture::with_validators(VALIDATORS);
+    let (_, mut commands) = proposal_of_height_one(&fixture);
+    // The planted bug: the proposal leaves before the state that records it.
+    commands.swap(0, 1);
+    PersistBeforeSend::default().check(&commands);
+}
+
+/// Four cores on four stores, relayed to each other in order until each has committed
+/// height 1.
+#[test]
+fn four_cores_commit_height_one_and_every_signature_is_persisted_before_it_leaves() {
+    let fixture = Fixture::with_validators(VALIDATORS);
+    let mut nodes: Vec<Node> = (0..VALIDATORS).map(|index| node(&fixture, index)).collect();
+    let mut checkers: Vec<PersistBeforeSend> = (0..VALIDATORS)
+        .map(|_| PersistBeforeSend::default())
+        .collect();
+    let keys: Vec<PublicKey> = nodes.iter().map(|node| node.key).collect();
+    let mut queue: std::collections::VecDeque<(usize, Vec<u8>)> = Default::default();
+    let mut proposer_timer = None;
+    for (index, node) in nodes.iter_mut().enumerate() {
+        node.core.handle(at(0), Event::Start).unwrap();
+        let commands = hear_height_zero(node, keys[(index + 1) % VALIDATORS], at(0));
+        if commands.contains(&Command::Schedule {
+            timer: Timer::Propose,
+            at: base() + Duration::from_millis(2_000),
+        }) {
+            proposer_timer = Some(index);
+        }
+    }
+    let proposer = proposer_timer.expect("one node proposes height 1");
+    assert_eq!(proposer, self::proposer(&fixture, 1));
+    let commands = nodes[proposer]
+        .core
+        .handle(at(2_000), Event::TimerFired(Timer::Propose))
+        .unwrap();
+    relay(&mut queue, proposer, commands, &mut checkers[proposer]);
+    let mut deliveries = 0;
+    while let Some((from, bytes)) = queue.pop_front() {
+        deliveries += 1;
+        assert!(
+            deliveries < 1_000,
+            "height 1 commits within a bounded relay"
+        );
+        for (index, node) in nodes.iter_mut().enumerate() {
+            if index == from {
+                continue;
+            }
+            let commands = node
+                .core
+                .handle(
+                    at(2_000 + deliveries),
+                    Event::Consensus {
+                        from: keys[from],
+                        bytes: bytes.clone(),
+                    },
+                )
+                .unwrap();
+            relay(&mut queue, index, commands, &mut checkers[index]);
+        }
+    }
+    let hashes: HashSet<String> = nodes
+        .iter()
+        .map(|node| {
+            assert_eq!(node.core.height(), 2);
+            node.shared
+                .store
+                .block(1)
+                .unwrap()
+                .unwrap()
+                .hash(fixture.suite())
+                .to_string()
+        })
+        .collect();
+    assert_eq!(hashes.len(), 1, "every core committed the same block");
+}
+
+/// Checks one node's commands and queues what it published for the others.
+fn relay(
+    queue: &mut std::collections::VecDeque<(usize, Vec<u8>)>,
+    from: usize,
+    commands: Vec<Command>,
+    checker: &mut PersistBeforeSend,
+) {
+    checker.check(&commands);
+    for command in commands {
+        if let Command::PublishSigned { bytes } = command {
+            queue.push_back((from, bytes));
+        }
+    }
+}
+
+#[test]
+fn a_round_timeout_prevotes_nil_after_persisting_and_a_stale_one_is_ignored() {
+    let fixture = Fixture::with_validators(VALIDATORS);
+    let index = (proposer(&fixture, 1) + 1) % VALIDATORS;
+    let mut node = node(&fixture, index);
+    node.core.handle(at(0), Event::Start).unwrap();
+    let peer = fixture.node_keys[proposer(&fixture, 1)].public_key();
+    hear_height_zero(&mut node, peer, at(0));
+    let stale = node
+        .core
+        .handle(
+            at(10),
+            Event::TimerFired(Timer::Consensus {
+                height: 0,
+                round: 0,
+                step: Step::Propose,
+            }),
+        )
+        .unwrap();
+    assert_eq!(stale, Vec::new());
+    let commands = node
+        .core
+        .handle(
+            at(3_000),
+            Event::TimerFired(Timer::Consensus {
+                height: 1,
+                round: 0,
+                step: Step::Propose,
+            }),
+        )
+        .unwrap();
+    assert_eq!(commands.len(), 2, "{commands:?}");
+    assert!(matches!(commands[0], Command::PersistSigningState(_)));
+    let Command::PublishSigned { bytes } = &commands[1] else {
+        panic!("a vote after the signing state");
+    };
+    let ConsensusMessage::Vote(vote) = decode(bytes) else {
+        panic!("a vote");
+    };
+    assert_eq!(
+        (vote.vote.vote_type, vote.vote.value),
+        (VoteType::Prevote, None)
+    );
+    PersistBeforeSend::default().check(&commands);
+
+    // A signing state written again after a failure: the latest vote is re-sent as is.
+    let resent = node
+        .core
+        .handle(at(3_100), Event::SigningStateWritten)
+        .unwrap();
+    assert_eq!(resent.len(), 1, "{resent:?}");
+    let Command::PublishSigned { bytes } = &resent[0] else {
+        panic!("the vote again");
+    };
+    assert_eq!(decode(bytes), ConsensusMessage::Vote(vote));
+}
+
+#[test]
+fn the_status_tick_publishes_the_committed_height_unsigned() {
+    let fixture = Fixture::with_validators(VALIDATORS);
+    let mut node = node(&fixture, 0);
+    node.core.handle(at(0), Event::Start).unwrap();
+    let commands = node.core.handle(at(1_000), Event::StatusTick).unwrap();
+    assert_eq!(
+        commands,
+        vec![Command::Publish {
+            topic: Topic::Consensus,
+            bytes: envelope(ConsensusMessage::Status { height: 0 }, at(1_000).unix_ms),
+        }]
+    );
+}
+
+#[test]
+fn peer_connections_change_nothing_but_who_counts_towards_the_height() {
+    let fixture = Fixture::with_validators(VALIDATORS);
+    let mut node = node(&fixture, 0);
+    let peer = fixture.node_keys[1].public_key();
+    node.core.handle(at(0), Event::Start).unwrap();
+    assert_eq!(
+        node.core.handle(at(1), Event::PeerConnected(peer)).unwrap(),
+        Vec::new()
+    );
+    let asked = node
+        .core
+        .handle(
+            at(2),
+            Event::Consensus {
+                from: peer,
+                bytes: status(5),
+            },
+        )
+        .unwrap();
+    assert!(matches!(
+        asked.as_slice(),
+        [Command::Request {
+            purpose: Purpose::Blocks,
+            ..
+        }]
+    ));
+    assert_eq!(
+        node.core
+            .handle(at(3), Event::PeerDisconnected(peer))
+            .unwrap(),
+        Vec::new()
+    );
+    assert!(node.core.catching_up());
+}
+
+#[test]
+fn undecodable_gossip_is_penalised_under_its_own_reason() {
+    let fixture = Fixture::with_validators(VALIDATORS);
+    let mut node = node(&fixture, 0);
+    let peer = fixture.node_keys[1].public_key();
+    let commands = node
+        .core
+        .handle(
+            at(0),
+            Event::Consensus {
+                from: peer,
+                bytes: b"not an envelope".to_vec(),
+            },
+        )
+        .unwrap();
+    assert_eq!(
+        commands,
+        vec![Command::Penalise {
+            peer,
+            reason: PenaltyReason::MalformedConsensusMessage,
+        }]
+    );
+    assert_eq!(rejected(&node.shared, "malformed_consensus_message"), 1);
+    let commands = node
+        .core
+        .handle(
+            at(1),
+            Event::TransactionBatch {
+                from: peer,
+                bytes: b"not a batch".to_vec(),
+            },
+        )
+        .unwrap();
+    assert_eq!(
+        commands,
+        vec![Command::Penalise {
+            peer,
+            reason: PenaltyReason::MalformedTransactionBatch,
+        }]
+    );
+    assert_eq!(rejected(&node.shared, "malformed_transaction_batch"), 1);
+}
+
+#[test]
+fn a_proposal_whose_block_is_not_its_value_is_penalised() {
+    let fixture = Fixture::with_validators(VALIDATORS);
+    let (_, proposed) = proposal_of_height_one(&fixture);
+    let Command::PublishSigned { bytes } = &proposed[1] else {
+        panic!("the proposal");
+    };
+    let ConsensusMessage::Proposal {
+        proposal,
+        mut block,
+    } = decode(bytes)
+    else {
+        panic!("a proposal");
+    };
+    block.header.time += 1;
+    let peer = fixture.node_keys[proposer(&fixture, 1)].public_key();
+    let mut node = node(&fixture, (proposer(&fixture, 1) + 1) % VALIDATORS);
+    let commands = node
+        .core
+        .handle(
+            at(2_001),
+            Event::Consensus {
+                from: peer,
+                bytes: envelope(ConsensusMessage::Proposal { proposal, block }, 0),
+            },
+        )
+        .unwrap();
+    assert_eq!(
+        commands,
+        vec![Command::Penalise {
+            peer,
+            reason: PenaltyReason::ProposalBlockMismatch,
+        }]
+    );
+    assert_eq!(rejected(&node.shared, "proposal_block_mismatch"), 1);
+}
+
+#[test]
+fn a_transaction_batch_is_admitted_off_the_core_and_a_bad_signature_penalised() {
+    let mut fixture = Fixture::with_validators(VALIDATORS);
+    let transaction = fixture.issue_business_licence("qd-approval", "370200", 1);
+    let mut node = node(&fixture, 0);
+    let peer = fixture.node_keys[1].public_key();
+    let batch = TransactionBatch {
+        transactions: vec![transaction.encode().into_bytes(), b"{".to_vec()],
+    };
+    let commands = node
+        .core
+        .handle(
+            at(0),
+            Event::TransactionBatch {
+                from: peer,
+                bytes: messages::encode(&batch),
+            },
+        )
+        .unwrap();
+    assert_eq!(
+        commands,
+        vec![
+            Command::Penalise {
+                peer,
+                reason: PenaltyReason::MalformedTransaction,
+            },
+            Command::Admit {
+                from: peer,
+                transactions: vec![transaction],
+            },
+        ]
+    );
+    let fine = node
+        .core
+        .handle(
+            at(1),
+            Event::Admitted {
+                from: peer,
+                bad_signature: false,
+            },
+        )
+        .unwrap();
+    assert_eq!(fine, Vec::new());
+    let bad = node
+        .core
+        .handle(
+            at(2),
+            Event::Admitted {
+                from: peer,
+                bad_signature: true,
+            },
+        )
+        .unwrap();
+    assert_eq!(
+        bad,
+        vec![Command::Penalise {
+            peer,
+            reason: PenaltyReason::BadSignature,
+        }]
+    );
+    assert_eq!(rejected(&node.shared, "bad_signature"), 1);
+}
+
+#[test]
+fn the_mempool_gaining_a_transaction_brings_the_proposal_forward() {
+    let mut fixture = Fixture::with_validators(VALIDATORS);
+    let index = proposer(&fixture, 1);
+    let mut node = node(&fixture, index);
+    node.core.handle(at(0), Event::Start).unwrap();
+    hear_height_zero(
+        &mut node,
+        fixture.node_keys[(index + 1) % VALIDATORS].public_key(),
+        at(0),
+    );
+    let transaction = fixture.issue_business_licence("qd-approval", "370200", 1);
+    assert!(node.shared.admit_batch(vec![transaction], false)[0].is_ok());
+    let commands = node.core.handle(at(5), Event::MempoolChanged).unwrap();
+    let batch_wait = ConsensusConfig::default().batch_wait_ms;
+    assert_eq!(
+        commands,
+        vec![Command::Schedule {
+            timer: Timer::Propose,
+            at: base() + Duration::from_millis(batch_wait),
+        }]
+    );
+    // Unchanged, it is not scheduled again.
+    assert_eq!(
+        node.core.handle(at(6), Event::MempoolChanged).unwrap(),
+        Vec::new()
+    );
+}
+
+#[test]
+fn sync_requests_are_answered_and_a_malformed_one_is_penalised() {
+    let fixture = Fixture::with_validators(VALIDATORS);
+    let mut node = node(&fixture, 0);
+    let peer = fixture.node_keys[1].public_key();
+    let blocks = node
+        .core
+        .handle(
+            at(0),
+            Event::SyncRequest {
+                from: peer,
+                request_id: RequestId(7),
+                bytes: messages::encode(&SyncRequest::Blocks { from: 1, count: 4 }),
+            },
+        )
+        .unwrap();
+    assert_eq!(
+        blocks,
+        vec![Command::Respond {
+            request_id: RequestId(7),
+            bytes: messages::encode(&SyncResponse::Blocks(Vec::new())),
+        }]
+    );
+    let malformed = node
+        .core
+        .handle(
+            at(1),
+            Event::SyncRequest {
+                from: peer,
+                request_id: RequestId(8),
+                bytes: b"?".to_vec(),
+            },
+        )
+        .unwrap();
+    assert_eq!(
+        malformed,
+        vec![
+            Command::Penalise {
+                peer,
+                reason: PenaltyReason::MalformedSyncRequest,
+            },
+            Command::Respond {
+                request_id: RequestId(8),
+                bytes: messages::encode(&SyncResponse::Refused("malformed request".into())),
+            },
+        ]
+    );
+}
+
+/// A chain of `count` empty blocks on `shared`'s store, each certified by `signers` of the
+/// fixture's validators.
+fn extend(fixture: &Fixture, shared: &Shared, count: u64, signers: usize) -> Vec<Block> {
+    let keys: Vec<_> = fixture.node_keys.iter().take(signers).collect();
+    (0..count)
+        .map(|_| {
+            let head = shared.store.head().unwrap();
+            let execution = shared
+                .store
+                .execute_with_evidence(
+                    head.header.time + 1_000,
+                    fixture.node_keys[0].public_key(),
+                    Vec::new(),
+                    Vec::new(),
+                    Mode::Build,
+                )
+                .unwrap();
+            let certificate = certify(fixture.suite(), &execution.header, 0, &keys);
+            shared.store.commit(execution, certificate).unwrap()
+        })
+        .collect()
+}
+
+#[test]
+fn a_validator_catches_up_to_its_peers_height_before_it_signs() {
+    let fixture = Fixture::with_validators(VALIDATORS);
+    let served = extend(&fixture, &shared_for(&fixture).0, 3, VALIDATORS);
+    let mut node = node(&fixture, 0);
+    let peer = fixture.node_keys[1].public_key();
+    node.core.handle(at(0), Event::Start).unwrap();
+    let asked = node
+        .core
+        .handle(
+            at(1),
+            Event::Consensus {
+                from: peer,
+                bytes: status(3),
+            },
+        )
+        .unwrap();
+    assert_eq!(
+        asked,
+        vec![Command::Request {
+            peer,
+            bytes: messages::encode(&SyncRequest::Blocks {
+                from: 1,
+                count: SYNC_BLOCKS_PER_REQUEST_MAX,
+            }),
+            purpose: Purpose::Blocks,
+        }]
+    );
+    assert!(node.core.catching_up());
+    let commands = node
+        .core
+        .handle(
+            at(2),
+            Event::Response {
+                peer,
+                purpose: Purpose::Blocks,
+                result: Ok(messages::encode(&SyncResponse::Blocks(served.clone()))),
+            },
+        )
+        .unwrap();
+    assert_eq!(node.core.height(), 4);
+    assert!(!node.core.catching_up(), "caught up to the peer's height 3");
+    assert!(
+        commands
+            .iter()
+            .all(|command| !matches!(command, Command::PersistSigningState(_))),
+        "{commands:?}"
+    );
+    assert_eq!(node.shared.metrics.catch_up_blocks.get(), 3);
+    assert_eq!(
+        node.shared
+            .store
+            .block(3)
+            .unwrap()
+            .unwrap()
+            .hash(fixture.suite()),
+        served[2].hash(fixture.suite())
+    );
+}
+
+#[test]
+fn a_forged_catch_up_certificate_is_penalised_and_commits_nothing() {
+    let fixture = Fixture::with_validators(VALIDATORS);
+    // Two of four signers: not more than two thirds of the power.
+    let forged = extend(&fixture, &shared_for(&fixture).0, 1, 2);
+    let mut node = node(&fixture, 0);
+    let peer = fixture.node_keys[1].public_key();
+    node.core.handle(at(0), Event::Start).unwrap();
+    node.core
+        .handle(
+            at(1),
+            Event::Consensus {
+                from: peer,
+                bytes: status(1),
+            },
+        )
+        .unwrap();
+    let root_before = node.shared.store.head().unwrap().header.state_root;
+    let commands = node
+        .core
+        .handle(
+            at(2),
+            Event::Response {
+                peer,
+                purpose: Purpose::Blocks,
+                result: Ok(messages::encode(&SyncResponse::Blocks(forged))),
+            },
+        )
+        .unwrap();
+    assert_eq!(
+        commands,
+        vec![Command::Penalise {
+            peer,
+            reason: PenaltyReason::BadCertificate(CertificateRefusal::InsufficientPower),
+        }]
+    );
+    assert_eq!(
+        rejected(&node.shared, "bad_certificate_insufficient_power"),
+        1
+    );
+    assert_eq!(node.shared.store.height().unwrap(), 0);
+    assert_eq!(
+        node.shared.store.head().unwrap().header.state_root,
+        root_before
+    );
+    assert!(node.core.catching_up(), "a forger's height does not count");
+    // An answer of the wrong kind is penalised too.
+    let wrong = node
+        .core
+        .handle(
+            at(3),
+            Event::Response {
+                peer,
+                purpose: Purpose::Blocks,
+                result: Ok(messages::encode(&SyncResponse::Transactions(Vec::new()))),
+            },
+        )
+        .unwrap();
+    assert_eq!(
+        wrong,
+        vec![Command::Penalise {
+            peer,
+            reason: PenaltyReason::UnexpectedSyncResponse,
+        }]
+    );
+}
+
+#[test]
+fn without_its_signing_state_a_validator_with_blocks_waits_for_a_peer_past_the_bound() {
+    let fixture = Fixture::with_validators(VALIDATORS);
+    let shared = shared_for(&fixture).0;
+    extend(&fixture, &shared, 2, VALIDATORS);
+    let mut node = node_on(&fixture, shared, 0, None, true);
+    node.core.handle(at(0), Event::Start).unwrap();
+    let wait_ms = CATCH_UP_BEFORE_VOTING_WAIT.as_millis() as u64;
+    let commands = node
+        .core
+        .handle(at(wait_ms + 1), Event::StatusTick)
+        .unwrap();
+    assert_eq!(
+        commands,
+        vec![Command::Publish {
+            topic: Topic::Consensus,
+            bytes: envelope(
+                ConsensusMessage::Status { height: 2 },
+                at(wait_ms + 1).unix_ms
+            ),
+        }]
+    );
+    assert!(
+        node.core.catching_up(),
+        "it cannot show it never signed at height 3"
+    );
+}
+
+#[test]
+fn a_signing_state_behind_the_store_waits_within_the_bound_and_then_signs_after_it() {
+    // A real signing state of height 1, from a proposer of height 1.
+    let fixture = Fixture::with_validators(VALIDATORS);
+    let (proposer_node, proposed) = proposal_of_height_one(&fixture);
+    let state = proposed
+        .iter()
+        .rev()
+        .find_map(|command| match command {
+            Command::PersistSigningState(state) => Some(state.clone()),
+            _ => None,
+        })
+        .unwrap();
+    assert_eq!(state.height(), 1);
+    let index = proposer(&fixture, 1);
+    drop(proposer_node);
+    let shared = shared_for(&fixture).0;
+    extend(&fixture, &shared, 3, VALIDATORS);
+    let mut node = node_on(&fixture, shared, index, Some(state), false);
+    node.core.handle(at(0), Event::Start).unwrap();
+    assert!(node.core.catching_up());
+    let wait_ms = CATCH_UP_BEFORE_VOTING_WAIT.as_millis() as u64;
+    node.core
+        .handle(at(wait_ms - 1), Event::StatusTick)
+        .unwrap();
+    assert!(node.core.catching_up(), "within the bound it waits");
+    let commands = node.core.handle(at(wait_ms), Event::StatusTick).unwrap();
+    assert!(
+        !node.core.catching_up(),
+        "its restored signing state guards it"
+    );
+    assert!(
+        matches!(
+            commands.first(),
+            Some(Command::Publish {
+                topic: Topic::Consensus,
+                ..
+            })
+        ),
+        "{commands:?}"
+    );
+    assert!(
+        commands
+            .iter()
+            .any(|command| matches!(command, Command::Schedule { .. })),
+        "height 4 starts: {commands:?}"
+    );
+}
+
+#[test]
+fn missing_transactions_of_a_proposal_are_fetched_from_its_proposer() {
+    let mut fixture = Fixture::with_validators(VALIDATORS);
+    let index = proposer(&fixture, 1);
+    let mut proposer_node = node(&fixture, index);
+    proposer_node.core.handle(at(0), Event::Start).unwrap();
+    hear_height_zero(
+        &mut proposer_node,
+        fixture.node_keys[(index + 1) % VALIDATORS].public_key(),
+        at(0),
+    );
+    let transaction = fixture.issue_business_licence("qd-approval", "370200", 1);
+    assert!(proposer_node.shared.admit_batch(vec![transaction], false)[0].is_ok());
+    let proposed = proposer_node
+        .core
+        .handle(at(2_000), Event::TimerFired(Timer::Propose))
+        .unwrap();
+    let Command::PublishSigned { bytes } = &proposed[1] else {
+        panic!("the proposal: {proposed:?}");
+    };
+    let ConsensusMessage::Proposal { block, .. } = decode(bytes) else {
+        panic!("a proposal");
+    };
+    let value = block.header.hash(fixture.suite()).0;
+    let proposer_key = fixture.node_keys[index].public_key();
+    let mut node = node(&fixture, (index + 1) % VALIDATORS);
+    node.core.handle(at(0), Event::Start).unwrap();
+    hear_height_zero(&mut node, proposer_key, at(1));
+    let commands = node
+        .core
+        .handle(
+            at(2_001),
+            Event::Consensus {
+                from: proposer_key,
+                bytes: bytes.clone(),
+            },
+        )
+        .unwrap();
+    assert_eq!(
+        commands,
+        vec![Command::Request {
+            peer: proposer_key,
+            bytes: messages::encode(&SyncRequest::Transactions {
+                ids: block.transaction_ids.clone(),
+            }),
+            purpose: Purpose::Transactions(value),
+        }]
+    );
+    // A transaction not asked for is penalised.
+    let stranger = fixture.issue_business_licence("qd-approval", "370200", 2);
+    let answered = node
+        .core
+        .handle(
+            at(2_002),
+            Event::Response {
+                peer: proposer_key,
+                purpose: Purpose::Transactions(value),
+                result: Ok(messages::encode(&SyncResponse::Transactions(vec![
+                    stranger.encode().into_bytes(),
+                ]))),
+            },
+        )
+        .unwrap();
+    assert_eq!(
+        answered.first(),
+        Some(&Command::Penalise {
+            peer: proposer_key,
+            reason: PenaltyReason::UnaskedTransaction,
+        })
+    );
+}
