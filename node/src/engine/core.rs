@@ -31,9 +31,11 @@ use hutong_ledger::store::{BlockError, Execution, Mode};
 use crate::config::ConsensusConfig;
 use crate::faults::{CatchUpForger, Equivocator};
 use crate::limits::{
-    CANDIDATES_MAX, CATCH_UP_BEFORE_VOTING_WAIT, CONSENSUS_MESSAGE_BYTES_MAX, PENDING_EVIDENCE_MAX,
-    STATUS_INTERVAL, SYNC_BLOCKS_PER_REQUEST_MAX, SYNC_REQUEST_BYTES_MAX, SYNC_RESPONSE_BYTES_MAX,
-    TRANSACTION_BATCH_BYTES_MAX, TRANSACTION_BATCH_COUNT_MAX, TRANSACTION_FETCH_ATTEMPTS_MAX,
+    CANDIDATES_MAX, CATCH_UP_BEFORE_VOTING_WAIT, CATCH_UP_PEER_SKIP, CATCH_UP_REQUEST_TIMEOUT,
+    CATCH_UP_RETRIES_MAX, CATCH_UP_RETRY_FIRST, CATCH_UP_RETRY_MAX, CONSENSUS_MESSAGE_BYTES_MAX,
+    PENDING_EVIDENCE_MAX, STATUS_INTERVAL, SYNC_BLOCKS_PER_REQUEST_MAX, SYNC_REQUEST_BYTES_MAX,
+    SYNC_RESPONSE_BYTES_MAX, TRANSACTION_BATCH_BYTES_MAX, TRANSACTION_BATCH_COUNT_MAX,
+    TRANSACTION_FETCH_ATTEMPTS_MAX,
 };
 use crate::messages::{
     self, CompactBlock, ConsensusEnvelope, ConsensusMessage, ProposedBlock, SyncRequest,
@@ -57,8 +59,10 @@ pub type Stopwatch = fn() -> Instant;
 /// What a request asks for, so that its answer finds its way back.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Purpose {
-    /// Blocks with their certificates, from this node's next height (catch-up).
-    Blocks,
+    /// Blocks with their certificates, from this node's next height (catch-up): the answer
+    /// to catch-up request number `request`, so that a late answer to a request given up on
+    /// is told apart from the current one.
+    Blocks { request: u64 },
     /// The missing transactions of the proposed block `Value`.
     Transactions(Value),
 }
@@ -75,6 +79,11 @@ pub enum Timer {
     /// The moment this node, as proposer, builds its block. There is at most one: a new
     /// schedule replaces the previous one.
     Propose,
+    /// The catch-up request number `request` has had [`CATCH_UP_REQUEST_TIMEOUT`] to be
+    /// answered.
+    CatchUpRequest { request: u64 },
+    /// The backoff after failed catch-up requests has passed: ask again (ADR 0036).
+    CatchUpRetry,
 }
 
 /// What the runtime feeds the core.
@@ -209,6 +218,46 @@ struct CatchUp {
     signing_state_restored: bool,
     /// When the wait without any peer's height was last logged.
     warned_at: Option<Instant>,
+    /// The wait passed without a peer's height and nothing showed signing safe: the node
+    /// stays non-signing and asks the registered peers itself.
+    waited_out: bool,
+}
+
+/// The state of the catch-up before voting, as `hutong_catching_up_before_voting` shows it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CatchUpGauge {
+    /// Not catching up: the node signs (a validator) or follows (an observer).
+    Off = 0,
+    /// Catching up to the height its peers report; nothing is signed.
+    CatchingUp = 1,
+    /// No registered peer reported a height within [`CATCH_UP_BEFORE_VOTING_WAIT`] and
+    /// nothing shows that signing is safe: the node stays non-signing and keeps asking.
+    WaitingForPeers = 2,
+}
+
+/// The catch-up request in flight.
+#[derive(Clone, Copy, Debug)]
+struct InFlight {
+    request: u64,
+    peer: PublicKey,
+}
+
+/// The catch-up requests: the one in flight, the failures in a row and the backoff they
+/// set, the peers skipped after a failed answer (ADR 0036).
+#[derive(Debug, Default)]
+struct CatchUpRequests {
+    in_flight: Option<InFlight>,
+    /// Requests sent so far: the number of the next one, and whose turn it is among the
+    /// peers able to serve, so that no single peer (one that answers with forgeries, say)
+    /// is asked every time.
+    sent: u64,
+    /// Failed requests since the last one that advanced the chain.
+    failures: u32,
+    /// No request before this (the backoff after a failure).
+    retry_at: Option<Instant>,
+    /// Peers whose answer failed, not asked again before the time given while another
+    /// peer can be.
+    skipped: HashMap<PublicKey, Instant>,
 }
 
 /// A proposed block we hold, with its execution once we ran it.
@@ -285,7 +334,10 @@ pub struct Core {
     propose_at: Option<Instant>,
     height: u64,
     last_commit: Instant,
-    sync_in_flight: bool,
+    /// The catch-up requests (ADR 0036).
+    sync: CatchUpRequests,
+    /// The machine's count of excess proposals already added to the metric.
+    excess_proposals_counted: u64,
     peer_heights: HashMap<PublicKey, u64>,
     allowed: Vec<PublicKey>,
     extra_allowed: Vec<PublicKey>,
@@ -295,10 +347,6 @@ pub struct Core {
     equivocator: Option<Equivocator>,
     /// Test-only: the forger of the certificates this node serves in catch-up (see `faults`).
     catch_up_forger: Option<CatchUpForger>,
-    /// Catch-up requests sent so far: which of the peers able to serve the next block is
-    /// asked next, so that the requests go round them and no single peer (one that answers
-    /// with forgeries, say) is asked every time.
-    sync_requests_sent: u64,
     /// While some, the machine is not started at any height and nothing is signed.
     catch_up: Option<CatchUp>,
     /// The height the catch-up before voting ended at, until the first signature after it
@@ -347,7 +395,16 @@ impl Core {
         let signer = suite.signer(node_key);
         let committed = shared.store.height().map_err(store_error)?;
         let signed_height = signing_state.as_ref().map(SigningState::height);
+        // An observer, or a node of no voting power at its next height, signs nothing there
+        // whatever it does: it follows at once (ADR 0036).
+        let votes = shared
+            .store
+            .registry_for(committed + 1)
+            .map_err(store_error)?
+            .validators()
+            .any(|node| node.key == key);
         let cause = match signed_height {
+            _ if !votes => None,
             None => Some(CatchUpCause::NoSigningState),
             Some(_) if resync => Some(CatchUpCause::Resync),
             Some(signed) if signed < committed => Some(CatchUpCause::SigningStateBehindStore),
@@ -363,6 +420,7 @@ impl Core {
             since: now.instant,
             signing_state_restored: signed_height.is_some(),
             warned_at: None,
+            waited_out: false,
         });
         Ok(Core {
             shared,
@@ -376,14 +434,14 @@ impl Core {
             propose_at: None,
             height: committed + 1,
             last_commit: now.instant,
-            sync_in_flight: false,
+            sync: CatchUpRequests::default(),
+            excess_proposals_counted: 0,
             peer_heights: HashMap::new(),
             allowed: Vec::new(),
             extra_allowed,
             pending_evidence: Vec::new(),
             equivocator: None,
             catch_up_forger: None,
-            sync_requests_sent: 0,
             catch_up,
             caught_up_at: None,
             now,
@@ -415,6 +473,15 @@ impl Core {
         self.catch_up.is_some()
     }
 
+    /// The state of the catch-up before voting, as its gauge shows it.
+    pub fn catch_up_gauge(&self) -> CatchUpGauge {
+        match &self.catch_up {
+            None => CatchUpGauge::Off,
+            Some(catch_up) if catch_up.waited_out => CatchUpGauge::WaitingForPeers,
+            Some(_) => CatchUpGauge::CatchingUp,
+        }
+    }
+
     /// Handles one event at `now`; returns the commands to perform, in order. An error is
     /// the store's and stops the node.
     pub fn handle(&mut self, now: Now, event: Event) -> Result<Vec<Command>, EngineError> {
@@ -426,7 +493,7 @@ impl Core {
             self.shared
                 .metrics
                 .catching_up_before_voting
-                .set(i64::from(self.catch_up.is_some()));
+                .set(self.catch_up_gauge() as i64);
         }
         let commands = std::mem::take(&mut self.out);
         result.map(|()| commands)
@@ -450,9 +517,9 @@ impl Core {
             }
             Event::Response {
                 peer,
-                purpose: Purpose::Blocks,
+                purpose: Purpose::Blocks { request },
                 result,
-            } => self.on_sync_response(peer, result),
+            } => self.on_sync_response(peer, request, result),
             Event::Response {
                 peer,
                 purpose: Purpose::Transactions(value),
@@ -518,6 +585,24 @@ impl Core {
             Timer::Propose => {
                 self.propose_at = None;
                 self.maybe_propose()
+            }
+            Timer::CatchUpRequest { request } => {
+                let Some(in_flight) = self.sync.in_flight else {
+                    return Ok(());
+                };
+                if in_flight.request != request {
+                    return Ok(());
+                }
+                tracing::info!(peer = %in_flight.peer, request, "catch-up request not answered in time; asking another peer");
+                self.catch_up_request_failed(in_flight.peer, "timeout");
+                self.end_catch_up_if_done()
+            }
+            Timer::CatchUpRetry => {
+                if self.sync.retry_at.is_some_and(|at| at <= self.now.instant) {
+                    self.sync.retry_at = None;
+                    self.request_sync();
+                }
+                Ok(())
             }
         }
     }
@@ -596,7 +681,9 @@ impl Core {
 
     /// Ends the catch-up before voting when this node has committed the highest height its
     /// registered peers report, or when none has reported within
-    /// [`CATCH_UP_BEFORE_VOTING_WAIT`] and signing is safe without them (ADR 0027).
+    /// [`CATCH_UP_BEFORE_VOTING_WAIT`] and signing is safe without them (ADR 0028). Past the
+    /// wait without a report and without that safety, the node stays non-signing and asks
+    /// the registered peers itself (ADR 0036).
     fn end_catch_up_if_done(&mut self) -> Result<(), EngineError> {
         let Some(catch_up) = self.catch_up.as_mut() else {
             return Ok(());
@@ -613,10 +700,9 @@ impl Core {
                     let others = self.allowed.iter().any(|key| *key != self.key);
                     // Without a peer's word, the node may sign only where it can show it
                     // never signed: after its own signing state (which the machine keeps
-                    // to), on a chain with nobody else to hear from, or on a new chain.
-                    let safe = catch_up.signing_state_restored
-                        || !others
-                        || (committed == 0 && catch_up.cause != CatchUpCause::Resync);
+                    // to), or on a chain with nobody else to hear from.
+                    let safe = catch_up.signing_state_restored || !others;
+                    catch_up.waited_out = !safe;
                     if !safe
                         && catch_up.warned_at.is_none_or(|at| {
                             self.now.instant.saturating_duration_since(at)
@@ -628,20 +714,29 @@ impl Core {
                             height = committed,
                             waited_ms = waited.as_millis() as u64,
                             "catching up before voting: no registered peer has reported its height; \
-                             without its signing state this node signs nothing until one does"
+                             without its signing state this node signs nothing until one does, \
+                             and keeps asking them"
                         );
                     }
                     safe
                 }
             }
         };
+        let cause = catch_up.cause;
         if !done {
+            if self
+                .catch_up
+                .as_ref()
+                .is_some_and(|catch_up| catch_up.waited_out)
+            {
+                self.request_sync();
+            }
             return Ok(());
         }
         tracing::info!(
             height = committed,
             peers_height = best,
-            cause = ?catch_up.cause,
+            ?cause,
             "caught up before voting; signing from height {}",
             committed + 1
         );
@@ -678,6 +773,15 @@ impl Core {
             .metrics
             .messages_beyond_round_window
             .set(self.machine.counters().beyond_round_window as i64);
+        // The machine counts for its lifetime; the metric is a counter of the same.
+        let excess = self.machine.counters().excess_proposals;
+        if excess > self.excess_proposals_counted {
+            self.shared
+                .metrics
+                .excess_proposals
+                .inc_by(excess - self.excess_proposals_counted);
+            self.excess_proposals_counted = excess;
+        }
         Ok(())
     }
 
@@ -1228,67 +1332,138 @@ impl Core {
     }
 
     /// Asks a peer that reported our next height for the blocks we miss: each request the
-    /// next such peer in key order, so that requests go round them.
+    /// next such peer in key order, so that requests go round them, leaving out the peers
+    /// whose answer failed lately while another can be asked. While catching up before
+    /// voting past its wait without any report, any registered peer is asked. One request
+    /// is in flight at a time, bounded by [`CATCH_UP_REQUEST_TIMEOUT`]; after a failure the
+    /// next waits for the backoff (ADR 0036).
     fn request_sync(&mut self) {
-        if self.sync_in_flight {
+        if self.sync.in_flight.is_some()
+            || self.sync.retry_at.is_some_and(|at| at > self.now.instant)
+        {
             return;
         }
+        let now = self.now.instant;
+        self.sync.skipped.retain(|_, until| *until > now);
         let mut able: Vec<PublicKey> = self
             .peer_heights
             .iter()
             .filter(|(_, height)| **height >= self.height)
             .map(|(peer, _)| *peer)
             .collect();
+        if able.is_empty() && self.catch_up.as_ref().is_some_and(|c| c.waited_out) {
+            able = self
+                .allowed
+                .iter()
+                .copied()
+                .filter(|key| *key != self.key)
+                .collect();
+        }
+        let fresh: Vec<PublicKey> = able
+            .iter()
+            .copied()
+            .filter(|peer| !self.sync.skipped.contains_key(peer))
+            .collect();
+        let mut able = if fresh.is_empty() { able } else { fresh };
         if able.is_empty() {
             return;
         }
         able.sort_unstable();
-        let turn = usize::try_from(self.sync_requests_sent % able.len() as u64).unwrap_or(0);
+        let turn = usize::try_from(self.sync.sent % able.len() as u64).unwrap_or(0);
         let peer = able[turn];
-        self.sync_requests_sent = self.sync_requests_sent.wrapping_add(1);
-        self.sync_in_flight = true;
+        self.sync.sent = self.sync.sent.wrapping_add(1);
+        let request = self.sync.sent;
+        self.sync.in_flight = Some(InFlight { request, peer });
         self.shared.status.syncing.store(true, Ordering::Relaxed);
-        let request = SyncRequest::Blocks {
+        let message = SyncRequest::Blocks {
             from: self.height,
             count: SYNC_BLOCKS_PER_REQUEST_MAX,
         };
         self.out.push(Command::Request {
             peer,
-            bytes: messages::encode(&request),
-            purpose: Purpose::Blocks,
+            bytes: messages::encode(&message),
+            purpose: Purpose::Blocks { request },
         });
+        self.out.push(Command::Schedule {
+            timer: Timer::CatchUpRequest { request },
+            at: now + CATCH_UP_REQUEST_TIMEOUT,
+        });
+    }
+
+    /// A catch-up request to `peer` failed (`why` labels it in
+    /// `hutong_catch_up_request_failures_total`): the peer is skipped for
+    /// [`CATCH_UP_PEER_SKIP`] and no longer counts towards the height to reach until its
+    /// next status; the next request waits for the backoff, doubled at each failure in a
+    /// row, and after [`CATCH_UP_RETRIES_MAX`] of them for a peer's next status.
+    fn catch_up_request_failed(&mut self, peer: PublicKey, why: &str) {
+        self.sync.in_flight = None;
+        self.shared.metrics.catch_up_request_failed(why);
+        self.sync
+            .skipped
+            .insert(peer, self.now.instant + CATCH_UP_PEER_SKIP);
+        self.peer_heights.remove(&peer);
+        self.sync.failures = self.sync.failures.saturating_add(1);
+        let doublings = self.sync.failures.saturating_sub(1).min(16);
+        let backoff = CATCH_UP_RETRY_FIRST
+            .saturating_mul(1 << doublings)
+            .min(CATCH_UP_RETRY_MAX);
+        let at = self.now.instant + backoff;
+        self.sync.retry_at = Some(at);
+        if self.sync.failures <= CATCH_UP_RETRIES_MAX {
+            self.out.push(Command::Schedule {
+                timer: Timer::CatchUpRetry,
+                at,
+            });
+        } else if self.sync.failures == CATCH_UP_RETRIES_MAX + 1 {
+            tracing::warn!(
+                failures = self.sync.failures,
+                height = self.height,
+                "catch-up requests keep failing; asking again when a peer reports its height"
+            );
+        }
     }
 
     fn on_sync_response(
         &mut self,
         peer: PublicKey,
+        request: u64,
         result: Result<Vec<u8>, String>,
     ) -> Result<(), EngineError> {
-        self.sync_in_flight = false;
+        if self
+            .sync
+            .in_flight
+            .is_none_or(|in_flight| in_flight.request != request || in_flight.peer != peer)
+        {
+            // The answer to a request given up on (timed out): another is in flight or
+            // waits for its backoff.
+            tracing::debug!(%peer, request, "late catch-up answer dropped");
+            return Ok(());
+        }
+        self.sync.in_flight = None;
         let bytes = match result {
             Ok(bytes) => bytes,
             Err(error) => {
-                tracing::debug!(%error, "catch-up request failed");
-                // Forgotten until its next status, so the next request goes to another peer:
-                // each failure takes one peer out, so these retries end.
-                self.peer_heights.remove(&peer);
-                self.request_sync();
+                tracing::debug!(%peer, %error, "catch-up request failed");
+                self.catch_up_request_failed(peer, "failed");
                 return self.end_catch_up_if_done();
             }
         };
         let blocks = match messages::decode::<SyncResponse>(&bytes, SYNC_RESPONSE_BYTES_MAX) {
             Ok(SyncResponse::Blocks(blocks)) => blocks,
             Ok(SyncResponse::Refused(reason)) => {
-                tracing::debug!(%reason, "catch-up refused");
-                return Ok(());
+                tracing::debug!(%peer, %reason, "catch-up refused");
+                self.catch_up_request_failed(peer, "refused");
+                return self.end_catch_up_if_done();
             }
             Ok(SyncResponse::Transactions(_)) => {
                 self.penalise(peer, PenaltyReason::UnexpectedSyncResponse);
-                return Ok(());
+                self.catch_up_request_failed(peer, "bad_answer");
+                return self.end_catch_up_if_done();
             }
             Err(_) => {
                 self.penalise(peer, PenaltyReason::MalformedSyncResponse);
-                return Ok(());
+                self.catch_up_request_failed(peer, "bad_answer");
+                return self.end_catch_up_if_done();
             }
         };
         let mut advanced = false;
@@ -1337,9 +1512,16 @@ impl Core {
             advanced = true;
         }
         if refused {
-            // A peer that served a forgery no longer counts towards the height to reach
-            // before voting, until its next status.
-            self.peer_heights.remove(&peer);
+            // A forgery, penalised above: another peer is asked after the backoff, and this
+            // one no longer counts towards the height to reach before voting until its next
+            // status.
+            self.catch_up_request_failed(peer, "bad_block");
+        } else if !advanced {
+            // Nothing at the height asked for, from a peer that reported it: the same.
+            self.catch_up_request_failed(peer, "empty");
+        } else {
+            self.sync.failures = 0;
+            self.sync.retry_at = None;
         }
         if advanced {
             self.candidates.clear();
@@ -1349,8 +1531,7 @@ impl Core {
         let best = self.peer_heights.values().copied().max().unwrap_or(0);
         let behind = best >= self.height;
         self.shared.status.syncing.store(behind, Ordering::Relaxed);
-        // After a refused answer, ask again at once: the turn has passed to the next peer.
-        if behind && (advanced || refused) {
+        if behind && advanced && !refused {
             self.request_sync();
         }
         self.end_catch_up_if_done()

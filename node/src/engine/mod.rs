@@ -11,8 +11,9 @@
 pub mod core;
 #[cfg(test)]
 mod tests;
+pub mod timers;
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::VecDeque;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -31,7 +32,8 @@ use crate::shared::{Shared, now_ms};
 use crate::signing_file::SigningStateFile;
 
 pub use self::core::EngineError;
-use self::core::{Command, Core, CoreStart, Event, Now, Timer};
+use self::core::{Command, Core, CoreStart, Event, Now};
+use self::timers::Timers;
 
 /// What the engine needs to start.
 #[derive(Debug)]
@@ -53,10 +55,8 @@ pub struct Engine {
     faults: Faults,
     /// Written before anything it records leaves; while it lags, nothing signed leaves.
     signing_file: SigningStateFile<SigningState<Value>>,
-    timers: BTreeMap<(Instant, u64), Timer>,
-    timer_sequence: u64,
-    /// The key of the one [`Timer::Propose`] scheduled, if any.
-    propose_timer: Option<(Instant, u64)>,
+    /// What the core scheduled; each loop turn fires those due at its start (ADR 0036).
+    timers: Timers,
     /// Events the runtime itself owes the core (the failure of a request it could not
     /// queue), fed before the next outside event.
     owed: VecDeque<Event>,
@@ -109,9 +109,7 @@ impl Engine {
             core,
             faults,
             signing_file: SigningStateFile::new(signing_state_path),
-            timers: BTreeMap::new(),
-            timer_sequence: 0,
-            propose_timer: None,
+            timers: Timers::default(),
             owed: VecDeque::new(),
         })
     }
@@ -165,7 +163,9 @@ impl Engine {
             {
                 self.step(Event::SigningStateWritten, &to_network, &answers)?;
             }
-            while let Some(timer) = self.pop_due_timer(Instant::now()) {
+            // The timers due now, and not those their handling schedules: a timer already
+            // due again waits for the next turn, after the select above had its chance.
+            for timer in self.timers.take_due(Instant::now()) {
                 self.step(Event::TimerFired(timer), &to_network, &answers)?;
             }
         }
@@ -242,19 +242,7 @@ impl Engine {
                     .metrics
                     .reject_message("signing_state_not_written");
             }
-            Command::Schedule { timer, at } => {
-                if timer == Timer::Propose
-                    && let Some(key) = self.propose_timer.take()
-                {
-                    self.timers.remove(&key);
-                }
-                self.timer_sequence += 1;
-                let key = (at, self.timer_sequence);
-                if timer == Timer::Propose {
-                    self.propose_timer = Some(key);
-                }
-                self.timers.insert(key, timer);
-            }
+            Command::Schedule { timer, at } => self.timers.schedule(timer, at),
             Command::Admit { from, transactions } => {
                 let shared = self.shared.clone();
                 let answers = answers.clone();
@@ -303,20 +291,9 @@ impl Engine {
 
     fn next_deadline(&self) -> Instant {
         let far = Instant::now() + Duration::from_secs(3600);
-        let timer = self.timers.keys().next().map(|(at, _)| *at).unwrap_or(far);
+        let timer = self.timers.next_at().unwrap_or(far);
         let retry = self.signing_file.retry_at().unwrap_or(far);
         timer.min(retry)
-    }
-
-    fn pop_due_timer(&mut self, now: Instant) -> Option<Timer> {
-        let (&key, _) = self.timers.first_key_value()?;
-        if key.0 > now {
-            return None;
-        }
-        if self.propose_timer == Some(key) {
-            self.propose_timer = None;
-        }
-        self.timers.remove(&key)
     }
 }
 

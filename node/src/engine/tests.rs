@@ -13,9 +13,13 @@ use hutong_core::crypto::PublicKey;
 use hutong_core::testkit::{Fixture, GENESIS_TIME};
 use hutong_ledger::store::Mode;
 
-use super::core::{Command, Core, CoreStart, Event, Now, Purpose, Timer};
+use super::core::{CatchUpGauge, Command, Core, CoreStart, Event, Now, Purpose, Timer};
+use super::timers::Timers;
 use crate::config::ConsensusConfig;
-use crate::limits::{CATCH_UP_BEFORE_VOTING_WAIT, SYNC_BLOCKS_PER_REQUEST_MAX};
+use crate::limits::{
+    CATCH_UP_BEFORE_VOTING_WAIT, CATCH_UP_PEER_SKIP, CATCH_UP_REQUEST_TIMEOUT,
+    CATCH_UP_RETRIES_MAX, CATCH_UP_RETRY_FIRST, CATCH_UP_RETRY_MAX, SYNC_BLOCKS_PER_REQUEST_MAX,
+};
 use crate::messages::{
     self, ConsensusEnvelope, ConsensusMessage, SyncRequest, SyncResponse, TransactionBatch, Value,
 };
@@ -511,10 +515,16 @@ fn peer_connections_change_nothing_but_who_counts_towards_the_height() {
         .unwrap();
     assert!(matches!(
         asked.as_slice(),
-        [Command::Request {
-            purpose: Purpose::Blocks,
-            ..
-        }]
+        [
+            Command::Request {
+                purpose: Purpose::Blocks { request: 1 },
+                ..
+            },
+            Command::Schedule {
+                timer: Timer::CatchUpRequest { request: 1 },
+                ..
+            }
+        ]
     ));
     assert_eq!(
         node.core
@@ -788,14 +798,20 @@ fn a_validator_catches_up_to_its_peers_height_before_it_signs() {
         .unwrap();
     assert_eq!(
         asked,
-        vec![Command::Request {
-            peer,
-            bytes: messages::encode(&SyncRequest::Blocks {
-                from: 1,
-                count: SYNC_BLOCKS_PER_REQUEST_MAX,
-            }),
-            purpose: Purpose::Blocks,
-        }]
+        vec![
+            Command::Request {
+                peer,
+                bytes: messages::encode(&SyncRequest::Blocks {
+                    from: 1,
+                    count: SYNC_BLOCKS_PER_REQUEST_MAX,
+                }),
+                purpose: Purpose::Blocks { request: 1 },
+            },
+            Command::Schedule {
+                timer: Timer::CatchUpRequest { request: 1 },
+                at: at(1).instant + CATCH_UP_REQUEST_TIMEOUT,
+            }
+        ]
     );
     assert!(node.core.catching_up());
     let commands = node
@@ -804,7 +820,7 @@ fn a_validator_catches_up_to_its_peers_height_before_it_signs() {
             at(2),
             Event::Response {
                 peer,
-                purpose: Purpose::Blocks,
+                purpose: Purpose::Blocks { request: 1 },
                 result: Ok(messages::encode(&SyncResponse::Blocks(served.clone()))),
             },
         )
@@ -853,17 +869,23 @@ fn a_forged_catch_up_certificate_is_penalised_and_commits_nothing() {
             at(2),
             Event::Response {
                 peer,
-                purpose: Purpose::Blocks,
+                purpose: Purpose::Blocks { request: 1 },
                 result: Ok(messages::encode(&SyncResponse::Blocks(forged))),
             },
         )
         .unwrap();
     assert_eq!(
         commands,
-        vec![Command::Penalise {
-            peer,
-            reason: PenaltyReason::BadCertificate(CertificateRefusal::InsufficientPower),
-        }]
+        vec![
+            Command::Penalise {
+                peer,
+                reason: PenaltyReason::BadCertificate(CertificateRefusal::InsufficientPower),
+            },
+            Command::Schedule {
+                timer: Timer::CatchUpRetry,
+                at: at(2).instant + CATCH_UP_RETRY_FIRST,
+            },
+        ]
     );
     assert_eq!(
         rejected(&node.shared, "bad_certificate_insufficient_power"),
@@ -875,25 +897,319 @@ fn a_forged_catch_up_certificate_is_penalised_and_commits_nothing() {
         root_before
     );
     assert!(node.core.catching_up(), "a forger's height does not count");
-    // An answer of the wrong kind is penalised too.
-    let wrong = node
+    // A late copy of an answer to the request already settled is dropped unread.
+    let late = node
         .core
         .handle(
             at(3),
             Event::Response {
                 peer,
-                purpose: Purpose::Blocks,
+                purpose: Purpose::Blocks { request: 1 },
                 result: Ok(messages::encode(&SyncResponse::Transactions(Vec::new()))),
             },
         )
         .unwrap();
-    assert_eq!(
-        wrong,
-        vec![Command::Penalise {
+    assert_eq!(late, Vec::new());
+}
+
+/// A node of four that heard `forger` report height 1 and asked it (request 1).
+fn asking(fixture: &Fixture, forger: PublicKey) -> Node {
+    let mut node = node(fixture, 0);
+    node.core.handle(at(0), Event::Start).unwrap();
+    node.core
+        .handle(
+            at(1),
+            Event::Consensus {
+                from: forger,
+                bytes: status(1),
+            },
+        )
+        .unwrap();
+    node
+}
+
+fn blocks_request(peer: PublicKey, request: u64, from: u64, now: Now) -> Vec<Command> {
+    vec![
+        Command::Request {
             peer,
-            reason: PenaltyReason::UnexpectedSyncResponse,
+            bytes: messages::encode(&SyncRequest::Blocks {
+                from,
+                count: SYNC_BLOCKS_PER_REQUEST_MAX,
+            }),
+            purpose: Purpose::Blocks { request },
+        },
+        Command::Schedule {
+            timer: Timer::CatchUpRequest { request },
+            at: now.instant + CATCH_UP_REQUEST_TIMEOUT,
+        },
+    ]
+}
+
+#[test]
+fn after_a_forged_answer_the_next_request_goes_to_the_honest_peer_after_the_backoff() {
+    let fixture = Fixture::with_validators(VALIDATORS);
+    let forged = extend(&fixture, &shared_for(&fixture).0, 1, 2);
+    let honest_blocks = extend(&fixture, &shared_for(&fixture).0, 1, VALIDATORS);
+    let forger = fixture.node_keys[1].public_key();
+    let honest = fixture.node_keys[2].public_key();
+    let mut node = asking(&fixture, forger);
+    let refused = node
+        .core
+        .handle(
+            at(2),
+            Event::Response {
+                peer: forger,
+                purpose: Purpose::Blocks { request: 1 },
+                result: Ok(messages::encode(&SyncResponse::Blocks(forged))),
+            },
+        )
+        .unwrap();
+    assert_eq!(
+        refused,
+        vec![
+            Command::Penalise {
+                peer: forger,
+                reason: PenaltyReason::BadCertificate(CertificateRefusal::InsufficientPower),
+            },
+            Command::Schedule {
+                timer: Timer::CatchUpRetry,
+                at: at(2).instant + CATCH_UP_RETRY_FIRST,
+            },
+        ]
+    );
+    // The honest peer reports within the backoff, and the forger again (its status relayed
+    // by another peer): nothing is asked before the backoff has passed.
+    for peer in [honest, forger] {
+        let heard = node
+            .core
+            .handle(
+                at(3),
+                Event::Consensus {
+                    from: peer,
+                    bytes: status(1),
+                },
+            )
+            .unwrap();
+        assert_eq!(heard, Vec::new());
+    }
+    // The retry skips the forger, whatever the turn says.
+    let retry_ms = 2 + CATCH_UP_RETRY_FIRST.as_millis() as u64;
+    let retried = node
+        .core
+        .handle(at(retry_ms), Event::TimerFired(Timer::CatchUpRetry))
+        .unwrap();
+    assert_eq!(retried, blocks_request(honest, 2, 1, at(retry_ms)));
+    let caught_up = node
+        .core
+        .handle(
+            at(retry_ms + 1),
+            Event::Response {
+                peer: honest,
+                purpose: Purpose::Blocks { request: 2 },
+                result: Ok(messages::encode(&SyncResponse::Blocks(honest_blocks))),
+            },
+        )
+        .unwrap();
+    assert_eq!(node.shared.store.height().unwrap(), 1);
+    assert!(!node.core.catching_up(), "caught up from the honest peer");
+    assert!(
+        caught_up
+            .iter()
+            .all(|command| !matches!(command, Command::Penalise { .. })),
+        "{caught_up:?}"
+    );
+    assert_eq!(
+        node.shared
+            .metrics
+            .catch_up_request_failures
+            .get_or_create(&Reason {
+                reason: "bad_block".into()
+            })
+            .get(),
+        1
+    );
+}
+
+/// The stall of the forged catch-up end-to-end test, in the core: a request that is never
+/// answered kept the catch-up in flight for good, and the honest peer that reported later
+/// was never asked.
+#[test]
+fn a_catch_up_request_not_answered_in_time_is_sent_to_another_peer() {
+    let fixture = Fixture::with_validators(VALIDATORS);
+    let silent = fixture.node_keys[1].public_key();
+    let honest = fixture.node_keys[2].public_key();
+    let mut node = asking(&fixture, silent);
+    let heard = node
+        .core
+        .handle(
+            at(2),
+            Event::Consensus {
+                from: honest,
+                bytes: status(1),
+            },
+        )
+        .unwrap();
+    assert_eq!(heard, Vec::new(), "one request in flight at a time");
+    let timeout_ms = 1 + CATCH_UP_REQUEST_TIMEOUT.as_millis() as u64;
+    let timed_out = node
+        .core
+        .handle(
+            at(timeout_ms),
+            Event::TimerFired(Timer::CatchUpRequest { request: 1 }),
+        )
+        .unwrap();
+    assert_eq!(
+        timed_out,
+        vec![Command::Schedule {
+            timer: Timer::CatchUpRetry,
+            at: at(timeout_ms).instant + CATCH_UP_RETRY_FIRST,
         }]
     );
+    let retry_ms = timeout_ms + CATCH_UP_RETRY_FIRST.as_millis() as u64;
+    let retried = node
+        .core
+        .handle(at(retry_ms), Event::TimerFired(Timer::CatchUpRetry))
+        .unwrap();
+    assert_eq!(retried, blocks_request(honest, 2, 1, at(retry_ms)));
+    // The silent peer's answer, when it comes at last, is dropped; request 2 stays.
+    let late = node
+        .core
+        .handle(
+            at(retry_ms + 1),
+            Event::Response {
+                peer: silent,
+                purpose: Purpose::Blocks { request: 1 },
+                result: Err("timeout".into()),
+            },
+        )
+        .unwrap();
+    assert_eq!(late, Vec::new());
+    // A stale timeout of request 1 changes nothing either.
+    let stale = node
+        .core
+        .handle(
+            at(retry_ms + 2),
+            Event::TimerFired(Timer::CatchUpRequest { request: 1 }),
+        )
+        .unwrap();
+    assert_eq!(stale, Vec::new());
+}
+
+#[test]
+fn failed_catch_up_requests_back_off_doubling_and_stop_retrying_after_the_bound() {
+    let fixture = Fixture::with_validators(VALIDATORS);
+    let peers: Vec<PublicKey> = (1..VALIDATORS)
+        .map(|index| fixture.node_keys[index].public_key())
+        .collect();
+    let mut node = asking(&fixture, peers[0]);
+    let mut now = 2u64;
+    let mut expected_backoff = CATCH_UP_RETRY_FIRST;
+    for failure in 1..=CATCH_UP_RETRIES_MAX + 1 {
+        // Every peer keeps reporting height 1 and every request fails at once.
+        let mut asked = Vec::new();
+        for peer in &peers {
+            asked.extend(
+                node.core
+                    .handle(
+                        at(now),
+                        Event::Consensus {
+                            from: *peer,
+                            bytes: status(1),
+                        },
+                    )
+                    .unwrap(),
+            );
+        }
+        asked.extend(
+            node.core
+                .handle(at(now), Event::TimerFired(Timer::CatchUpRetry))
+                .unwrap(),
+        );
+        let requests: Vec<PublicKey> = asked
+            .iter()
+            .filter_map(|command| match command {
+                Command::Request { peer, .. } => Some(*peer),
+                _ => None,
+            })
+            .collect();
+        let peer = match requests.as_slice() {
+            [peer] => *peer,
+            [] if failure == 1 => peers[0],
+            other => panic!("not one request at failure {failure}: {other:?}"),
+        };
+        let failed = node
+            .core
+            .handle(
+                at(now),
+                Event::Response {
+                    peer,
+                    purpose: Purpose::Blocks {
+                        request: u64::from(failure),
+                    },
+                    result: Err("connection closed".into()),
+                },
+            )
+            .unwrap();
+        if failure <= CATCH_UP_RETRIES_MAX {
+            assert_eq!(
+                failed,
+                vec![Command::Schedule {
+                    timer: Timer::CatchUpRetry,
+                    at: at(now).instant + expected_backoff,
+                }],
+                "failure {failure}"
+            );
+        } else {
+            assert_eq!(failed, Vec::new(), "no retry past the bound");
+        }
+        now += expected_backoff.as_millis() as u64;
+        expected_backoff = (expected_backoff * 2).min(CATCH_UP_RETRY_MAX);
+    }
+    // Past the bound a peer's status still brings a request, once the longest backoff passed.
+    let heard = node
+        .core
+        .handle(
+            at(now + CATCH_UP_RETRY_MAX.as_millis() as u64 + CATCH_UP_PEER_SKIP.as_millis() as u64),
+            Event::Consensus {
+                from: peers[0],
+                bytes: status(1),
+            },
+        )
+        .unwrap();
+    assert!(
+        matches!(heard.first(), Some(Command::Request { .. })),
+        "{heard:?}"
+    );
+}
+
+#[test]
+fn an_observer_does_not_wait_before_following() {
+    // A fifth registered node, of no voting power.
+    let mut fixture = Fixture::with_validators(VALIDATORS + 1);
+    fixture.genesis.nodes[VALIDATORS].power = 0;
+    let shared = shared_for(&fixture).0;
+    extend(&fixture, &shared, 2, VALIDATORS);
+    let mut node = node_on(&fixture, shared, VALIDATORS, None, true);
+    assert!(
+        !node.core.catching_up(),
+        "an observer signs nothing to guard"
+    );
+    node.core.handle(at(0), Event::Start).unwrap();
+    assert_eq!(node.core.catch_up_gauge(), CatchUpGauge::Off);
+    assert_eq!(node.shared.metrics.catching_up_before_voting.get(), 0);
+    // It follows at once: a peer's higher height brings a catch-up request.
+    let peer = fixture.node_keys[0].public_key();
+    let asked = node
+        .core
+        .handle(
+            at(1),
+            Event::Consensus {
+                from: peer,
+                bytes: status(5),
+            },
+        )
+        .unwrap();
+    assert_eq!(asked, blocks_request(peer, 1, 3, at(1)));
 }
 
 #[test]
@@ -908,20 +1224,27 @@ fn without_its_signing_state_a_validator_with_blocks_waits_for_a_peer_past_the_b
         .core
         .handle(at(wait_ms + 1), Event::StatusTick)
         .unwrap();
-    assert_eq!(
-        commands,
-        vec![Command::Publish {
-            topic: Topic::Consensus,
-            bytes: envelope(
-                ConsensusMessage::Status { height: 2 },
-                at(wait_ms + 1).unix_ms
-            ),
-        }]
-    );
+    // Past the wait it stays non-signing and asks a registered peer itself.
+    let mut expected = vec![Command::Publish {
+        topic: Topic::Consensus,
+        bytes: envelope(
+            ConsensusMessage::Status { height: 2 },
+            at(wait_ms + 1).unix_ms,
+        ),
+    }];
+    let asked = match commands.get(1) {
+        Some(Command::Request { peer, .. }) => *peer,
+        other => panic!("no request: {other:?}"),
+    };
+    assert!(registered(&fixture).contains(&asked) && asked != node.key);
+    expected.extend(blocks_request(asked, 1, 3, at(wait_ms + 1)));
+    assert_eq!(commands, expected);
     assert!(
         node.core.catching_up(),
         "it cannot show it never signed at height 3"
     );
+    assert_eq!(node.core.catch_up_gauge(), CatchUpGauge::WaitingForPeers);
+    assert_eq!(node.shared.metrics.catching_up_before_voting.get(), 2);
 }
 
 #[test]
@@ -1043,4 +1366,69 @@ fn missing_transactions_of_a_proposal_are_fetched_from_its_proposer() {
             reason: PenaltyReason::UnaskedTransaction,
         })
     );
+}
+
+/// Performs the schedules of `commands` on `timers`, as the runtime does.
+fn schedule_all(timers: &mut Timers, commands: &[Command]) {
+    for command in commands {
+        if let Command::Schedule { timer, at } = command {
+            timers.schedule(*timer, *at);
+        }
+    }
+}
+
+/// The stall of the forged catch-up end-to-end test, at its root: a lone validator (all the
+/// power) whose heartbeat is shorter than a block's work has its next proposal due again
+/// when each commit ends. The runtime's loop fired timers while the clock said one was due,
+/// so it never came back to the network's events, the status tick or the shutdown; a turn
+/// now fires only the timers due when it began.
+#[test]
+fn a_lone_validator_proposing_faster_than_it_commits_leaves_each_turn_to_other_events() {
+    let fixture = Fixture::with_validators(1);
+    let config = ConsensusConfig {
+        heartbeat_ms: 1,
+        ..ConsensusConfig::default()
+    };
+    let mut core = Core::new(
+        shared_for(&fixture).0,
+        CoreStart {
+            node_key: fixture.node_keys[0].clone(),
+            config,
+            signing_state: None,
+            resync: false,
+            extra_allowed: Vec::new(),
+            now: at(0),
+            stopwatch,
+        },
+    )
+    .unwrap();
+    let mut timers = Timers::default();
+    schedule_all(&mut timers, &core.handle(at(0), Event::Start).unwrap());
+    // Alone among the registered nodes, it signs once the wait has passed.
+    let wait_ms = CATCH_UP_BEFORE_VOTING_WAIT.as_millis() as u64;
+    schedule_all(
+        &mut timers,
+        &core.handle(at(wait_ms), Event::StatusTick).unwrap(),
+    );
+    assert!(!core.catching_up());
+    // Each step takes the core 5 ms here: five heartbeats.
+    let mut clock = wait_ms + 5;
+    for turn in 1..=3 {
+        let height = core.height();
+        let due = timers.take_due(at(clock).instant);
+        assert_eq!(due, vec![Timer::Propose], "turn {turn}");
+        for timer in due {
+            let commands = core.handle(at(clock), Event::TimerFired(timer)).unwrap();
+            schedule_all(&mut timers, &commands);
+            clock += 5;
+        }
+        assert_eq!(core.height(), height + 1, "turn {turn} committed a block");
+        // The next proposal is due already; it waits for the next turn of the loop.
+        assert!(
+            timers
+                .next_at()
+                .is_some_and(|next| next <= at(clock).instant),
+            "turn {turn}"
+        );
+    }
 }
