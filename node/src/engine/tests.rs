@@ -1432,3 +1432,113 @@ fn a_lone_validator_proposing_faster_than_it_commits_leaves_each_turn_to_other_e
         );
     }
 }
+
+/// The forged catch-up stall through the runtime's loop itself, on a real (peerless) network:
+/// a lone validator (all the power) proposing back to back, with a heartbeat of zero so that
+/// its next proposal is due whenever a commit ends, while a registered peer gossips absurd
+/// heights (its catch-up requests failing, so that they back off). Each absurd status must
+/// still be heard within a bound while blocks keep committing, and the shutdown must end the
+/// loop within a bound. The loop that fired timers while the clock said one was due never came
+/// back to its select, so it heard no event, no status tick and no shutdown.
+#[test]
+fn a_lone_validator_proposing_back_to_back_keeps_hearing_absurd_heights_and_stops_on_shutdown() {
+    use crate::network::{NetworkConfig, NetworkEvent};
+    use tokio::sync::{mpsc, watch};
+
+    let mut fixture = Fixture::with_validators(2);
+    fixture.genesis.nodes[1].power = 0;
+    let (shared, _gossiped) = shared_for(&fixture);
+    let peer = fixture.node_keys[1].public_key();
+    let home = tempfile::tempdir().expect("a directory");
+    let start = super::EngineStart {
+        node_key: fixture.node_keys[0].clone(),
+        config: ConsensusConfig {
+            heartbeat_ms: 0,
+            ..ConsensusConfig::default()
+        },
+        signing_state_path: home.path().join("signing_state.json"),
+        extra_allowed: Vec::new(),
+        resync: false,
+        faults: crate::faults::Faults::default(),
+    };
+    let mut network_config =
+        NetworkConfig::new(fixture.node_keys[0].clone(), shared.store.chain_id());
+    network_config.listen = vec!["/ip4/127.0.0.1/tcp/0".parse().expect("an address")];
+    network_config.allowed = vec![peer];
+    let (events, events_received) = mpsc::channel(64);
+    let (shutdown, shutdown_received) = watch::channel(false);
+    let (stopped, stopped_received) = std::sync::mpsc::channel();
+    let engine_shared = shared.clone();
+    // The engine runs on a runtime of its own thread: a loop that never yields cannot hang
+    // this test, which gives up on it after the bound.
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("a runtime");
+        let result = runtime.block_on(async move {
+            let (network, _network_events) =
+                crate::network::spawn(network_config).map_err(|error| error.to_string())?;
+            let engine =
+                super::Engine::new(engine_shared, start).map_err(|error| error.to_string())?;
+            engine
+                .run(network, events_received, shutdown_received)
+                .await
+                .map_err(|error| error.to_string())
+        });
+        let _ = stopped.send(result);
+    });
+    let gossip = |height: u64| NetworkEvent::Gossip {
+        topic: Topic::Consensus,
+        from: peer,
+        bytes: status(height),
+    };
+    let wait_until = |what: &str, bound: Duration, check: &dyn Fn() -> bool| {
+        let deadline = Instant::now() + bound;
+        while !check() {
+            assert!(Instant::now() < deadline, "{what} within {bound:?}");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    };
+    let height = || shared.store.height().expect("a height");
+
+    // The peer's height 0 ends the catch-up before voting: it proposes back to back.
+    events.blocking_send(gossip(0)).expect("the engine hears");
+    wait_until("ten blocks", Duration::from_secs(20), &|| height() >= 10);
+    let before = height();
+    for absurd in 0..20u64 {
+        let reported = u64::MAX / 2 + absurd;
+        events
+            .blocking_send(gossip(reported))
+            .expect("the engine hears");
+        wait_until(
+            &format!("the absurd height {reported} heard"),
+            Duration::from_secs(5),
+            &|| {
+                shared
+                    .status
+                    .best_peer_height
+                    .load(std::sync::atomic::Ordering::Relaxed)
+                    == reported
+            },
+        );
+    }
+    assert!(height() > before, "blocks kept committing meanwhile");
+    assert!(
+        shared
+            .metrics
+            .catch_up_request_failures
+            .get_or_create(&Reason {
+                reason: "failed".into()
+            })
+            .get()
+            >= 1,
+        "the requests to the peer that cannot serve its heights failed"
+    );
+    shutdown.send(true).expect("the engine listens");
+    let result = stopped_received
+        .recv_timeout(Duration::from_secs(5))
+        .expect("the engine stopped within 5 s of the shutdown");
+    assert_eq!(result, Ok(()));
+}
