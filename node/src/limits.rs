@@ -38,7 +38,7 @@ pub const STATUS_INTERVAL: Duration = Duration::from_millis(1000);
 
 /// How long a validator that starts without its signing state for the chain (lost, new, or
 /// behind its store, or started with `--resync`) waits to hear a registered peer's committed
-/// height before it decides without one (ADR 0027): it signs nothing meanwhile.
+/// height before it decides without one (ADR 0028): it signs nothing meanwhile.
 pub const CATCH_UP_BEFORE_VOTING_WAIT: Duration = Duration::from_secs(5);
 
 /// How long the core waits for the answer to a catch-up request before it counts the request

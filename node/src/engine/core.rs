@@ -197,7 +197,7 @@ fn store_error(error: impl std::fmt::Display) -> EngineError {
     EngineError::Store(error.to_string())
 }
 
-/// Why the node catches up before it votes (ADR 0027).
+/// Why the node catches up before it votes (ADR 0028).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum CatchUpCause {
     /// No signing state: a new validator, or one whose file was lost.
@@ -370,7 +370,7 @@ impl std::fmt::Debug for Core {
 impl Core {
     /// Builds the core at the store's next height, restoring the signing state if there is
     /// one (a restart never signs anything conflicting with what it signed). A validator
-    /// without its signing state for the chain catches up before it votes (ADR 0027).
+    /// without its signing state for the chain catches up before it votes (ADR 0028).
     pub fn new(shared: Arc<Shared>, start: CoreStart) -> Result<Self, EngineError> {
         let CoreStart {
             node_key,
