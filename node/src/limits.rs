@@ -36,6 +36,42 @@ pub const TRANSACTION_FETCH_ATTEMPTS_MAX: usize = 3;
 /// How often the node tells its peers its height and re-sends its latest consensus messages.
 pub const STATUS_INTERVAL: Duration = Duration::from_millis(1000);
 
+/// How long a validator that starts without its signing state for the chain (lost, new, or
+/// behind its store, or started with `--resync`) waits to hear a registered peer's committed
+/// height before it decides without one (ADR 0028): it signs nothing meanwhile.
+pub const CATCH_UP_BEFORE_VOTING_WAIT: Duration = Duration::from_secs(5);
+
+/// How long the core waits for the answer to a catch-up request before it counts the request
+/// as failed and asks another peer (ADR 0036). Above the network's default request timeout
+/// (10 s, `network.request_timeout`) and [`REQUEST_REPLY_SLACK`], so that the network's own
+/// failure normally comes first; this bounds the wait should it never come.
+pub const CATCH_UP_REQUEST_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// The wait before the first catch-up request after a failed one (an error, a timeout, a
+/// refused certificate or block, an answer with nothing at the next height); doubled after
+/// each further failure in a row up to [`CATCH_UP_RETRY_MAX`] (ADR 0036).
+pub const CATCH_UP_RETRY_FIRST: Duration = Duration::from_millis(100);
+
+/// The longest wait between two catch-up requests after failures: two status intervals, so
+/// that a node that failed often still asks as soon as fresh statuses have arrived.
+pub const CATCH_UP_RETRY_MAX: Duration = Duration::from_millis(2000);
+
+/// Failed catch-up requests in a row that the core retries by itself; beyond them it asks
+/// again only when a peer reports its height, at most every [`CATCH_UP_RETRY_MAX`]. A success
+/// resets the count.
+pub const CATCH_UP_RETRIES_MAX: u32 = 8;
+
+/// How long a peer whose catch-up answer failed is not asked again while another peer can be
+/// (ADR 0036): several retries long, so that the retries go to the other peers first.
+pub const CATCH_UP_PEER_SKIP: Duration = Duration::from_secs(10);
+
+/// Commands the engine may queue for the network's sender before further ones are dropped
+/// and counted (`outgoing_queue_full`).
+pub const ENGINE_NETWORK_QUEUE_CAPACITY: usize = 4096;
+
+/// Network events and request answers queued for the engine.
+pub const ENGINE_EVENT_QUEUE_CAPACITY: usize = 4096;
+
 /// Most equivocation evidence items held for a block to record (ADR 0009).
 pub const PENDING_EVIDENCE_MAX: usize = 64;
 
@@ -230,6 +266,18 @@ const _: () = {
     assert!(API_CONNECTIONS_COMPUTED_MAX >= hutong_api::limits::CONNECTIONS_MIN);
     assert!(SIGNING_STATE_RETRY_FIRST.as_millis() <= SIGNING_STATE_RETRY_MAX.as_millis());
     assert!(SIGNING_STATE_RETRY_MAX.as_millis() < SIGNING_STATE_FAILURE_LOG_INTERVAL.as_millis());
+    // Peers announce their height once per status interval: the wait hears several rounds
+    // of announcements before it gives up on them.
+    assert!(CATCH_UP_BEFORE_VOTING_WAIT.as_millis() >= 3 * STATUS_INTERVAL.as_millis());
+    // The core's own bound on a catch-up request is the backstop of the network's.
+    assert!(CATCH_UP_REQUEST_TIMEOUT.as_millis() > 10_000 + REQUEST_REPLY_SLACK.as_millis());
+    assert!(CATCH_UP_RETRY_FIRST.as_millis() <= CATCH_UP_RETRY_MAX.as_millis());
+    assert!(CATCH_UP_RETRY_MAX.as_millis() == 2 * STATUS_INTERVAL.as_millis());
+    assert!(CATCH_UP_RETRIES_MAX >= 1);
+    // A skipped peer stays skipped while the retries in a row reach their longest wait.
+    assert!(CATCH_UP_PEER_SKIP.as_millis() > 4 * CATCH_UP_RETRY_MAX.as_millis());
+    assert!(ENGINE_NETWORK_QUEUE_CAPACITY >= CANDIDATES_MAX);
+    assert!(ENGINE_EVENT_QUEUE_CAPACITY >= CANDIDATES_MAX);
     // A proposal, a gossiped batch and a catch-up answer each hold at least one of the
     // largest items they carry.
     assert!(CONSENSUS_MESSAGE_BYTES_MAX >= core_limits::BLOCK_BYTES_MAX);

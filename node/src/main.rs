@@ -17,6 +17,7 @@ mod limits;
 mod mempool;
 mod messages;
 mod metrics;
+mod penalty;
 // The network's handle offers more than the node uses yet (listen addresses, topic peers),
 // for operators' tooling and its own tests.
 #[allow(dead_code)]

@@ -36,6 +36,9 @@ pub struct Metrics {
     pub messages_beyond_round_window: Gauge,
     pub signing_state_write_failures: Counter,
     pub signing_state_behind: Gauge,
+    pub catching_up_before_voting: Gauge,
+    pub catch_up_request_failures: Family<Reason, Counter>,
+    pub excess_proposals: Counter,
 }
 
 impl Default for Metrics {
@@ -67,6 +70,9 @@ impl Metrics {
             messages_beyond_round_window: Gauge::default(),
             signing_state_write_failures: Counter::default(),
             signing_state_behind: Gauge::default(),
+            catching_up_before_voting: Gauge::default(),
+            catch_up_request_failures: Family::default(),
+            excess_proposals: Counter::default(),
             registry: Registry::default(),
         };
         registry.register(
@@ -126,6 +132,24 @@ impl Metrics {
             metrics.catch_up_target_height.clone(),
         );
         registry.register(
+            "catching_up_before_voting",
+            "1 while this validator catches up to its peers' height before it signs anything, 2 once no \
+             registered peer reported a height within the wait and it stays non-signing and keeps asking \
+             (ADR 0028, ADR 0036)",
+            metrics.catching_up_before_voting.clone(),
+        );
+        registry.register(
+            "catch_up_request_failures",
+            "Catch-up requests that failed, by reason (failed, timeout, refused, bad_answer, bad_block, \
+             empty); each is re-sent to another peer after a backoff (ADR 0036)",
+            metrics.catch_up_request_failures.clone(),
+        );
+        registry.register(
+            "excess_proposals",
+            "Conflicting proposals of a round dropped beyond MAX_PROPOSALS_PER_ROUND",
+            metrics.excess_proposals.clone(),
+        );
+        registry.register(
             "catch_up_blocks",
             "Blocks committed through catch-up",
             metrics.catch_up_blocks.clone(),
@@ -169,6 +193,15 @@ impl Metrics {
     /// Counts a rejected transaction under its reason code.
     pub fn reject_transaction(&self, reason: &str) {
         self.rejected_transactions
+            .get_or_create(&Reason {
+                reason: reason.into(),
+            })
+            .inc();
+    }
+
+    /// Counts a failed catch-up request under its reason.
+    pub fn catch_up_request_failed(&self, reason: &str) {
+        self.catch_up_request_failures
             .get_or_create(&Reason {
                 reason: reason.into(),
             })

@@ -14,13 +14,13 @@ use hutong_core::genesis::Genesis;
 
 use crate::admitter::Admitter;
 use crate::config::Config;
-use crate::engine::{Engine, Incoming, Outgoing};
+use crate::engine::{Engine, EngineStart};
 use crate::faults::Faults;
 use crate::limits::{GOSSIP_BATCH_WAIT, GOSSIP_QUEUE_CAPACITY, TRANSACTION_BATCH_COUNT_MAX};
 use crate::mempool::{Mempool, MempoolLimits};
 use crate::messages::{self, TransactionBatch};
 use crate::metrics::Metrics;
-use crate::network::{self, NetworkConfig, NetworkEvent, NetworkHandle, Topic};
+use crate::network::{self, NetworkConfig, NetworkHandle, Topic};
 use crate::service::NodeService;
 use crate::shared::{Shared, Status};
 use crate::{Failure, WithCode, exit, keys, store_open};
@@ -176,44 +176,33 @@ async fn run_node(home: &Path, config: Config, resync: bool) -> Result<(), Failu
         .metrics
         .height
         .set(store.height().unwrap_or(0) as i64);
-    let (outgoing_sender, outgoing_receiver) = mpsc::channel(4096);
-    let (incoming_sender, incoming_receiver) = mpsc::channel(4096);
     let (shutdown_sender, shutdown_receiver) = watch::channel(false);
     let signing_state_path = data_dir.join("signing_state.json");
     let engine = Engine::new(
         shared.clone(),
-        node_key.clone(),
-        config.consensus.clone(),
-        signing_state_path,
-        outgoing_sender.clone(),
-        extra_allowed,
+        EngineStart {
+            node_key: node_key.clone(),
+            config: config.consensus.clone(),
+            signing_state_path,
+            extra_allowed,
+            resync,
+            faults: faults.clone(),
+        },
     )
-    .code(exit::STORE)?
-    .with_equivocator(faults.equivocator(genesis.suite, &node_key))
-    .with_catch_up_forger(faults.catch_up_forger(genesis.suite));
+    .code(exit::STORE)?;
 
     let peers = Arc::new(RwLock::new(Vec::new()));
     let network_metrics = Arc::new(RwLock::new(String::new()));
     let ready = Arc::new(AtomicBool::new(false));
-    tokio::spawn(forward_outgoing(
-        network.clone(),
-        outgoing_receiver,
-        faults.clone(),
-    ));
-    tokio::spawn(forward_incoming(
-        network_events,
-        incoming_sender,
-        shared.clone(),
-        faults,
-    ));
-    tokio::spawn(batch_gossip(gossip_receiver, outgoing_sender.clone()));
+    tokio::spawn(batch_gossip(gossip_receiver, network.clone(), faults));
     tokio::spawn(refresh_network_view(
         network.clone(),
         peers.clone(),
         network_metrics.clone(),
         shared.clone(),
     ));
-    let engine_task = tokio::spawn(engine.run(incoming_receiver, shutdown_receiver.clone()));
+    let engine_task =
+        tokio::spawn(engine.run(network.clone(), network_events, shutdown_receiver.clone()));
 
     // The HTTP API.
     let service = Arc::new(NodeService {
@@ -274,98 +263,8 @@ async fn run_node(home: &Path, config: Config, resync: bool) -> Result<(), Failu
     outcome
 }
 
-async fn forward_incoming(
-    mut events: mpsc::Receiver<NetworkEvent>,
-    engine: mpsc::Sender<Incoming>,
-    shared: Arc<Shared>,
-    faults: Faults,
-) {
-    while let Some(event) = events.recv().await {
-        // Test-only partition: peer traffic is dropped before the engine sees it.
-        if faults.partitioned()
-            && matches!(
-                event,
-                NetworkEvent::Gossip { .. } | NetworkEvent::Request { .. }
-            )
-        {
-            continue;
-        }
-        let incoming = match event {
-            NetworkEvent::Gossip { topic, from, bytes } => Incoming::Gossip { topic, from, bytes },
-            NetworkEvent::Request {
-                from,
-                request_id,
-                bytes,
-            } => Incoming::Request {
-                from,
-                request_id,
-                bytes,
-            },
-            NetworkEvent::PeerConnected(_) => Incoming::PeerConnected,
-            NetworkEvent::PeerDisconnected(_) => Incoming::PeerDisconnected,
-        };
-        if engine.send(incoming).await.is_err() {
-            break;
-        }
-    }
-    drop(shared);
-}
-
-async fn forward_outgoing(
-    network: NetworkHandle,
-    mut outgoing: mpsc::Receiver<Outgoing>,
-    faults: Faults,
-) {
-    while let Some(message) = outgoing.recv().await {
-        // Test-only: the node keeps its transactions to itself; its peers learn of them only
-        // from its proposals.
-        if faults.withholds_transactions()
-            && matches!(
-                message,
-                Outgoing::Publish {
-                    topic: Topic::Transactions,
-                    ..
-                }
-            )
-        {
-            continue;
-        }
-        // Test-only partition: nothing the engine says leaves the node.
-        if faults.partitioned() {
-            match message {
-                Outgoing::Publish { .. } | Outgoing::Respond { .. } => continue,
-                Outgoing::Request { reply, .. } => {
-                    let _ = reply.send(Err("partitioned (testing switch)".into()));
-                    continue;
-                }
-                Outgoing::Penalise { .. } | Outgoing::SetAllowed(_) => {}
-            }
-        }
-        let result = match message {
-            Outgoing::Publish { topic, bytes } => network.publish(topic, bytes).await,
-            Outgoing::Penalise { peer, reason } => network.penalise(peer, reason).await,
-            Outgoing::Respond { request_id, bytes } => network.respond(request_id, bytes).await,
-            Outgoing::SetAllowed(allowed) => network.set_allowed(allowed).await,
-            Outgoing::Request { peer, bytes, reply } => {
-                let network = network.clone();
-                tokio::spawn(async move {
-                    let result = network
-                        .request(peer, bytes)
-                        .await
-                        .map_err(|error| error.to_string());
-                    let _ = reply.send(result);
-                });
-                Ok(())
-            }
-        };
-        if let Err(error) = result {
-            tracing::debug!(%error, "network command failed");
-        }
-    }
-}
-
 /// Collects admitted transactions and gossips them in batches.
-async fn batch_gossip(mut queue: mpsc::Receiver<Vec<u8>>, outgoing: mpsc::Sender<Outgoing>) {
+async fn batch_gossip(mut queue: mpsc::Receiver<Vec<u8>>, network: NetworkHandle, faults: Faults) {
     while let Some(first) = queue.recv().await {
         let mut batch = vec![first];
         let deadline = tokio::time::Instant::now() + GOSSIP_BATCH_WAIT;
@@ -375,18 +274,19 @@ async fn batch_gossip(mut queue: mpsc::Receiver<Vec<u8>>, outgoing: mpsc::Sender
                 Ok(None) | Err(_) => break,
             }
         }
+        // Test-only: the node keeps its transactions to itself (its peers learn of them
+        // only from its proposals), or says nothing at all while partitioned.
+        if faults.withholds_transactions() || faults.partitioned() {
+            continue;
+        }
         let message = messages::encode(&TransactionBatch {
             transactions: batch,
         });
-        if outgoing
-            .send(Outgoing::Publish {
-                topic: Topic::Transactions,
-                bytes: message,
-            })
-            .await
-            .is_err()
-        {
-            break;
+        if let Err(error) = network.publish(Topic::Transactions, message).await {
+            tracing::debug!(%error, "a transaction batch was not gossiped");
+            if matches!(error, network::NetworkError::Stopped) {
+                break;
+            }
         }
     }
 }

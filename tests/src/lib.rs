@@ -119,7 +119,13 @@ impl Node {
 
     /// Starts `hutong run` for this node.
     pub fn start(&mut self) {
-        self.spawn(Command::new(hutong_binary()));
+        self.spawn(Command::new(hutong_binary()), &[]);
+    }
+
+    /// Starts `hutong run --resync` for this node, as an operator restarts a validator whose
+    /// store or signing state was lost (docs/operations.md, section 8).
+    pub fn start_resync(&mut self) {
+        self.spawn(Command::new(hutong_binary()), &["--resync"]);
     }
 
     /// Starts `hutong run` for this node with its open-file limit (soft and hard) set to
@@ -130,10 +136,10 @@ impl Node {
             .arg("-c")
             .arg(format!("ulimit -n {limit} && exec \"$0\" \"$@\""))
             .arg(hutong_binary());
-        self.spawn(command);
+        self.spawn(command, &[]);
     }
 
-    fn spawn(&mut self, mut command: Command) {
+    fn spawn(&mut self, mut command: Command, extra: &[&str]) {
         assert!(!self.is_running(), "{} is already running", self.name);
         let log = std::fs::File::create(self.home.join(format!("node-{}.log", now_seconds())))
             .expect("log file");
@@ -142,6 +148,7 @@ impl Node {
         let child = command
             .args(["run", "--home"])
             .arg(&self.home)
+            .args(extra)
             .env("HUTONG_ALLOW_TESTING_SWITCHES", "1")
             .stdin(Stdio::null())
             .stdout(Stdio::null())

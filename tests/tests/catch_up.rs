@@ -6,7 +6,9 @@
 //! round timeouts) in the nodes' configuration.
 //!
 //! - `a_node_down_for_a_thousand_blocks_catches_up_and_joins_consensus`: one validator makes
-//!   1000 blocks while a second registered node is down; the second starts, catches up, and
+//!   1000 blocks while a second registered node is down (up only until the first block: the
+//!   validator, new and without a signing state, signs once a registered peer has reported its
+//!   height); the second starts, catches up, and
 //!   is then given voting power by a governance record, after which no block commits without
 //!   its precommit. One validator alone makes blocks fastest, so this is the default test.
 //! - `a_validator_down_among_four_catches_up`: the same with one of four validators down while
@@ -98,7 +100,14 @@ fn a_node_down_for_a_thousand_blocks_catches_up_and_joins_consensus() {
         }
     });
     fast_blocks(&network, 1500);
+    // A validator without a signing state signs only after a registered peer has reported
+    // its height (ADR 0028): node1 is up until node0 has made its first block, then down.
     network.nodes[0].start();
+    network.nodes[1].start();
+    network.wait_for("node0's first block", Duration::from_secs(30), |network| {
+        network.nodes[0].height().is_some_and(|height| height >= 1)
+    });
+    network.nodes[1].stop();
     let started = Instant::now();
     network.wait_for(
         &format!("{target} blocks while node1 is down"),
