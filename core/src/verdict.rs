@@ -94,14 +94,18 @@ pub struct VerdictInputs<'a> {
     pub grant: Option<&'a Grant>,
     /// Candidate recognitions (all in force or not; the function picks).
     pub recognitions: &'a [Recognition],
-    /// The licence's objections (open or resolved; only open ones count).
+    /// Records of the licence's objections (open or resolved, any of them or none): the
+    /// verdict counts the objections open at its time from the licence's marks, and these
+    /// only detail them.
     pub objections: &'a [Objection],
 }
 
 /// The keys of the records, other than the licence itself and the recognitions, that the
 /// verdict on `licence` reads: its issuer, the issuer's grants of the licence's type in every
-/// region covering the licence's (the one in force at issuance authorised it), and its open
-/// objections. Recognitions are found by [`recognition_is_input`] instead, since no key names
+/// region covering the licence's (the one in force at issuance authorised it), and the
+/// objections open on it now. A verdict at a past time counts the objections open then from
+/// the licence's own marks ([`Licence::objections_open_at`]); the records of those resolved
+/// since are details a reader may fetch. Recognitions are found by [`recognition_is_input`] instead, since no key names
 /// them from the licence.
 ///
 /// The store reads these keys to answer a verification, the API proves them in a licence's
@@ -121,9 +125,9 @@ pub fn input_keys(licence: &Licence) -> Vec<RecordKey> {
     );
     keys.extend(
         licence
-            .open_objections
-            .iter()
-            .map(|id| RecordKey::Objection(*id)),
+            .open_objections()
+            .into_iter()
+            .map(RecordKey::Objection),
     );
     keys
 }
@@ -179,7 +183,8 @@ pub struct VerdictRecords {
     /// The recognitions that are inputs ([`recognition_is_input`]), each once, in the order
     /// given.
     pub recognitions: Vec<Recognition>,
-    /// The licence's open objections, in the licence's order, each once.
+    /// The licence's objections among the records (those open now, for what `input_keys`
+    /// names), in the licence's order, each once.
     pub objections: Vec<Objection>,
 }
 
@@ -222,16 +227,21 @@ impl VerdictRecords {
                 {
                     collected.recognitions.push(recognition);
                 }
-                Record::Objection(objection) if licence.open_objections.contains(&objection.id) => {
+                Record::Objection(objection)
+                    if licence
+                        .objections
+                        .iter()
+                        .any(|mark| mark.id == objection.id) =>
+                {
                     objections.push(objection);
                 }
                 _ => {}
             }
         }
         collected.objections = licence
-            .open_objections
+            .objections
             .iter()
-            .filter_map(|id| objections.iter().find(|objection| objection.id == *id))
+            .filter_map(|mark| objections.iter().find(|objection| objection.id == mark.id))
             .cloned()
             .collect();
         collected
@@ -439,23 +449,16 @@ pub fn verdict(inputs: &VerdictInputs<'_>, region: Option<&RegionCode>, at: Time
         }
     });
 
-    let open_objections: Vec<Hash32> = inputs
-        .objections
-        .iter()
-        .filter(|objection| {
-            objection.resolution.is_none() && licence.open_objections.contains(&objection.id)
-        })
-        .map(|objection| objection.id)
-        .collect();
-    if !licence.open_objections.is_empty() {
+    let open_objections: Vec<Hash32> = licence.objections_open_at(at);
+    if !open_objections.is_empty() {
         reasons.push(reason(
             ReasonCode::Disputed,
             true,
             format!(
                 "{} objection(s) open: the record is disputed",
-                licence.open_objections.len()
+                open_objections.len()
             ),
-            format!("存在{}项未处理异议", licence.open_objections.len()),
+            format!("存在{}项未处理异议", open_objections.len()),
         ));
     }
     if !standing.pledges.is_empty() {
@@ -482,11 +485,7 @@ pub fn verdict(inputs: &VerdictInputs<'_>, region: Option<&RegionCode>, at: Time
         valid_until: standing.valid_until,
         issuer: licence.issuer.clone(),
         recognition,
-        open_objections: if open_objections.is_empty() {
-            licence.open_objections.clone()
-        } else {
-            open_objections
-        },
+        open_objections,
         reasons,
     }
 }
@@ -625,6 +624,7 @@ mod tests {
                 type_code: licence.type_code.clone(),
                 number: licence.number.clone(),
                 reason: "the address is wrong".into(),
+                recognition: None,
             },
         );
         chain.commit(objection);
@@ -650,7 +650,7 @@ mod tests {
         let issuer = licence.issuer.clone();
         let grant =
             |code: &str| RecordKey::Grant(issuer.clone(), licence.type_code.clone(), region(code));
-        assert_eq!(licence.open_objections.len(), 1);
+        assert_eq!(licence.open_objections().len(), 1);
         assert_eq!(
             input_keys(&licence),
             vec![
@@ -658,7 +658,7 @@ mod tests {
                 grant("370200"),
                 grant("370000"),
                 grant("000000"),
-                RecordKey::Objection(licence.open_objections[0]),
+                RecordKey::Objection(licence.open_objections()[0]),
             ]
         );
     }
@@ -686,7 +686,7 @@ mod tests {
                 .iter()
                 .map(|o| o.id)
                 .collect::<Vec<_>>(),
-            licence.open_objections
+            licence.open_objections()
         );
 
         // The same records in reverse order, and each twice, give the same inputs.
@@ -722,7 +722,7 @@ mod tests {
         assert!(verdict.valid);
         assert_eq!(verdict.valid_in_region, Some(true));
         assert!(verdict.recognition.is_some());
-        assert_eq!(verdict.open_objections, licence.open_objections);
+        assert_eq!(verdict.open_objections, licence.open_objections());
 
         let without_issuer: Vec<Record> = all
             .iter()

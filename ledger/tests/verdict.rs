@@ -253,6 +253,7 @@ fn objection_is_shown_without_invalidating() {
             type_code: "business-licence".into(),
             number: number.clone(),
             reason: "经营地址不符".into(),
+            recognition: None,
         },
     );
     let id = file.id(hutong_core::testkit::SUITE);

@@ -135,7 +135,7 @@ pub(super) fn issue<R: StateReader + ?Sized>(
             height,
             tx: origin.id,
         }],
-        open_objections: Vec::new(),
+        objections: Vec::new(),
     };
     drop((issuer_record, type_record));
     state.put(Record::Licence(licence));
@@ -526,7 +526,7 @@ mod tests {
                 height: 1,
                 tx: issuance.id(crate::testkit::SUITE),
             }],
-            open_objections: Vec::new(),
+            objections: Vec::new(),
         };
         assert_eq!(
             chain.apply(&issuance).unwrap(),
