@@ -81,10 +81,21 @@ fn bench(c: &mut Criterion) {
         bundle.records[0].proof.siblings.len()
     );
     let genesis = chain.fixture.genesis.clone();
-    hutong_verify::verify_bundle(&bundle, &genesis).expect("the bundle verifies");
+    hutong_verify::verify_bundle_with(
+        &bundle,
+        &genesis,
+        &hutong_verify::VerifyOptions::historical(),
+    )
+    .expect("the bundle verifies");
 
     c.bench_function("verify_bundle/parsed", |b| {
-        b.iter(|| black_box(hutong_verify::verify_bundle(black_box(&bundle), &genesis)))
+        b.iter(|| {
+            black_box(hutong_verify::verify_bundle_with(
+                black_box(&bundle),
+                &genesis,
+                &hutong_verify::VerifyOptions::historical(),
+            ))
+        })
     });
     c.bench_function("verify_bundle/parse_json_only", |b| {
         b.iter(|| {
@@ -98,7 +109,7 @@ fn bench(c: &mut Criterion) {
             black_box(hutong_verify::verify_json(
                 black_box(&bundle_bytes),
                 &genesis,
-                &hutong_verify::VerifyOptions::default(),
+                &hutong_verify::VerifyOptions::historical(),
             ))
         })
     });

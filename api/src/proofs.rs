@@ -209,8 +209,9 @@ pub(crate) fn bundle(
     })
 }
 
-/// The inclusion proof of committed transaction `id` in the log of the latest checkpoint, or
-/// `None` when it is not committed.
+/// The proof of committed transaction `id` and its place (the signed checkpoint of its block,
+/// the header before it, its inclusion under the block's `tx_root` and in the log at the
+/// block's size), or `None` when it is not committed.
 pub(crate) fn transaction_proof(
     state: &ApiState,
     id: &Hash32,
@@ -219,13 +220,33 @@ pub(crate) fn transaction_proof(
     let Some((transaction, location)) = store.transaction(id)? else {
         return Ok(None);
     };
-    let header = store.head()?.header;
-    let inclusion = store.log_inclusion(location.log_index, header.log_size)?;
-    let checkpoint = checkpoint(state, header)?;
+    let block = store
+        .block(location.height)?
+        .ok_or_else(|| corrupt(format!("block {} is missing", location.height)))?;
+    let previous_header = store
+        .header(location.height - 1)?
+        .ok_or_else(|| corrupt(format!("header {} is missing", location.height - 1)))?;
+    let bytes: Vec<Vec<u8>> = block
+        .transactions
+        .iter()
+        .map(hutong_core::tx::Transaction::to_bytes)
+        .collect();
+    let block_inclusion =
+        hutong_core::block::tx_inclusion(store.suite(), &bytes, u64::from(location.index))
+            .map_err(|error| {
+                corrupt(format!(
+                    "transaction {id} is not at index {} of block {}: {error}",
+                    location.index, location.height
+                ))
+            })?;
+    let inclusion = store.log_inclusion(location.log_index, block.header.log_size)?;
+    let checkpoint = checkpoint(state, block.header)?;
     Ok(Some(TransactionProof {
         format: TRANSACTION_PROOF_FORMAT.into(),
         transaction,
         location,
+        previous_header,
+        block_inclusion,
         inclusion,
         checkpoint,
     }))

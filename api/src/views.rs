@@ -9,7 +9,8 @@ use hutong_core::ident::RegionCode;
 use hutong_core::log::InclusionProof;
 use hutong_core::records::{
     Authority, AuthorityId, FaceValue, Height, Holder, KeyEpoch, Licence, LicenceEvent,
-    LicenceNumber, LicenceType, Objection, ObjectionMark, Recognition, Role, Standing, Status, TimeMs, TypeCode,
+    LicenceNumber, LicenceType, Objection, ObjectionMark, Recognition, Role, Standing, Status,
+    TimeMs, TypeCode,
 };
 use hutong_core::verdict::{Reason, StateAt, Verdict};
 use hutong_ledger::store::VerdictAnswer;
@@ -18,8 +19,9 @@ use utoipa::ToSchema;
 
 use crate::node::{NodeInfo, PendingStatus};
 use hutong_core::suite::Suite;
-use hutong_verify::TransactionProof;
+use hutong_core::tx::Transaction;
 use hutong_verify::qr::VerifiedQr;
+use hutong_verify::{Checkpoint, TransactionProof};
 
 /// The height and time of the state an answer was computed on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -251,7 +253,7 @@ pub struct HolderView {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case", tag = "state")]
 pub enum TransactionStatusView {
-    /// Committed; `proof` is its inclusion in the latest signed checkpoint's log.
+    /// Committed; `proof` proves its block, its index in the block and its leaf in the log.
     Committed {
         height: Height,
         index: u32,
@@ -358,8 +360,13 @@ pub struct BlockPage {
 /// `GET /v1/log/inclusion`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct InclusionView {
+    /// `hutong-log-inclusion/v1`.
+    pub format: String,
     #[schema(value_type = String)]
     pub transaction_id: Hash32,
+    /// The transaction itself, so that a verifier computes its leaf and its id.
+    #[schema(value_type = Object)]
+    pub transaction: Transaction,
     /// `blake3(0x00 || canonical transaction bytes)`.
     #[schema(value_type = String)]
     pub leaf_hash: Hash32,
@@ -368,6 +375,10 @@ pub struct InclusionView {
     /// Root of the log at `proof.tree_size`.
     #[schema(value_type = String)]
     pub root: Hash32,
+    /// The signed checkpoint of the first block whose log has `proof.tree_size` leaves: what
+    /// ties `root` to the validators (`hutong_verify::verify_log_inclusion`).
+    #[schema(value_type = Object)]
+    pub checkpoint: Checkpoint,
 }
 
 /// `GET /v1/log/consistency`.
@@ -540,6 +551,11 @@ pub struct LicenceHistoryStep {
     #[schema(value_type = String)]
     pub by: AuthorityId,
     pub reason: String,
+    /// The governors' correction of the step, if any (ADR 0032): voided (it no longer counts)
+    /// or retimed (`effective_at` is the corrected time), with the time first entered, the
+    /// reason, the governor, the height and the correcting transaction.
+    #[schema(value_type = Option<Object>)]
+    pub correction: Option<hutong_core::records::EventCorrection>,
     pub height: Height,
     #[schema(value_type = String)]
     pub transaction_id: Hash32,

@@ -185,7 +185,12 @@ async fn generate_vectors() -> Value {
     let chain = demo_chain(3);
     let bundle_bytes = get(&chain, &bundle_uri(&chain, 0)).await;
     let bundle: ProofBundle = serde_json::from_slice(&bundle_bytes).unwrap();
-    let verified = hutong_verify::verify_bundle(&bundle, &chain.fixture.genesis).unwrap();
+    let verified = hutong_verify::verify_bundle_with(
+        &bundle,
+        &chain.fixture.genesis,
+        &hutong_verify::VerifyOptions::historical(),
+    )
+    .unwrap();
     let absent: ProofBundle = serde_json::from_slice(
         &get(
             &chain,
@@ -284,8 +289,9 @@ async fn vectors_verify_as_recorded() {
     check_example_files(&vectors, &genesis);
     for case in vectors["valid"].as_array().unwrap() {
         let document = serde_json::to_vec(&case["bundle"]).unwrap();
-        let verified = hutong_verify::verify_json(&document, &genesis, &VerifyOptions::default())
-            .unwrap_or_else(|error| panic!("{}: {error}", case["name"]));
+        let verified =
+            hutong_verify::verify_json(&document, &genesis, &VerifyOptions::historical())
+                .unwrap_or_else(|error| panic!("{}: {error}", case["name"]));
         let hutong_verify::Verified::Licence(verified) = verified else {
             panic!("a licence bundle");
         };
@@ -308,7 +314,12 @@ async fn vectors_verify_as_recorded() {
     }
     for case in vectors["tampered"].as_array().unwrap() {
         let bundle: ProofBundle = serde_json::from_value(case["bundle"].clone()).unwrap();
-        let error = hutong_verify::verify_bundle(&bundle, &genesis).unwrap_err();
+        let error = hutong_verify::verify_bundle_with(
+            &bundle,
+            &genesis,
+            &hutong_verify::VerifyOptions::historical(),
+        )
+        .unwrap_err();
         assert_eq!(
             error.code(),
             case["error"].as_str().unwrap(),
@@ -353,7 +364,12 @@ async fn bundle_from_the_shared_chain_verifies_and_tampering_fails() {
     let chain = common::chain();
     let bytes = get(chain, &bundle_uri(chain, 10)).await;
     let bundle: ProofBundle = serde_json::from_slice(&bytes).unwrap();
-    let verified = hutong_verify::verify_bundle(&bundle, &chain.fixture.genesis).unwrap();
+    let verified = hutong_verify::verify_bundle_with(
+        &bundle,
+        &chain.fixture.genesis,
+        &hutong_verify::VerifyOptions::historical(),
+    )
+    .unwrap();
     assert_eq!(verified.checkpoint.validator_changes, 1);
     assert_eq!(verified.checkpoint.height, chain.store.height().unwrap());
     assert!(verified.issuer.is_some());
@@ -361,6 +377,7 @@ async fn bundle_from_the_shared_chain_verifies_and_tampering_fails() {
     let options = VerifyOptions {
         at: Some(common::NOW),
         region: Some(hutong_core::testkit::region("650100")),
+        ..VerifyOptions::historical()
     };
     let offline_verdict =
         hutong_verify::verify_bundle_with(&bundle, &chain.fixture.genesis, &options)
@@ -380,18 +397,79 @@ async fn bundle_from_the_shared_chain_verifies_and_tampering_fails() {
         .verdict;
     assert_eq!(offline_verdict, online);
     for (name, tampered_bundle, expected) in tampered(&bundle) {
-        let error =
-            hutong_verify::verify_bundle(&tampered_bundle, &chain.fixture.genesis).unwrap_err();
+        let error = hutong_verify::verify_bundle_with(
+            &tampered_bundle,
+            &chain.fixture.genesis,
+            &hutong_verify::VerifyOptions::historical(),
+        )
+        .unwrap_err();
         assert_eq!(error.code(), expected, "{name}: {error}");
     }
     let mut other = chain.fixture.genesis.clone();
     other.chain_id = "another-chain".into();
     assert_eq!(
-        hutong_verify::verify_bundle(&bundle, &other)
-            .unwrap_err()
-            .code(),
+        hutong_verify::verify_bundle_with(
+            &bundle,
+            &other,
+            &hutong_verify::VerifyOptions::historical()
+        )
+        .unwrap_err()
+        .code(),
         "chain-mismatch"
     );
+}
+
+/// Freshness (ADR 0037): a bundle is held to the chain's `proof_age_ms_max` against the
+/// verifier's clock and against the time asked about, unless the check is historical.
+#[tokio::test]
+async fn a_replayed_stale_bundle_is_refused_unless_the_check_is_historical() {
+    let chain = common::chain();
+    let bytes = get(chain, &bundle_uri(chain, 10)).await;
+    let bundle: ProofBundle = serde_json::from_slice(&bytes).unwrap();
+    let genesis = &chain.fixture.genesis;
+    let header_time = bundle.checkpoint.header.time;
+    let limit = genesis.freshness.proof_age_ms_max;
+    let at_clock = |now: u64, at: Option<u64>| VerifyOptions {
+        now: Some(now),
+        at,
+        ..VerifyOptions::default()
+    };
+    // Fresh: within the limit of the verifier's clock.
+    let fresh =
+        hutong_verify::verify_bundle_with(&bundle, genesis, &at_clock(header_time + limit, None))
+            .unwrap();
+    assert_eq!(fresh.age_ms, Some(limit));
+    // One millisecond older: refused, naming the ages.
+    let error = hutong_verify::verify_bundle_with(
+        &bundle,
+        genesis,
+        &at_clock(header_time + limit + 1, None),
+    )
+    .unwrap_err();
+    assert_eq!(error.code(), "stale", "{error}");
+    assert!(
+        error.to_string().contains(&format!("allows {limit} ms")),
+        "{error}"
+    );
+    // Asked about a time further past the header than the limit: refused too, even on a
+    // fresh clock.
+    let error = hutong_verify::verify_bundle_with(
+        &bundle,
+        genesis,
+        &at_clock(header_time + 1, Some(header_time + limit + 1)),
+    )
+    .unwrap_err();
+    assert_eq!(error.code(), "stale", "{error}");
+    assert!(error.to_string().contains("--at"), "{error}");
+    // Today's clock (the system's, by default) finds the recorded chain's bundle stale.
+    let error =
+        hutong_verify::verify_bundle_with(&bundle, genesis, &VerifyOptions::default()).unwrap_err();
+    assert_eq!(error.code(), "stale");
+    // A historical check accepts it and says so.
+    let historical =
+        hutong_verify::verify_bundle_with(&bundle, genesis, &VerifyOptions::historical()).unwrap();
+    assert_eq!(historical.age_ms, None);
+    assert_eq!(historical.verdict, fresh.verdict);
 }
 
 #[tokio::test]
@@ -402,7 +480,12 @@ async fn disputed_licence_bundle_carries_its_objection() {
         chain.facts.disputed
     );
     let bundle: ProofBundle = serde_json::from_slice(&get(chain, &uri).await).unwrap();
-    let verified = hutong_verify::verify_bundle(&bundle, &chain.fixture.genesis).unwrap();
+    let verified = hutong_verify::verify_bundle_with(
+        &bundle,
+        &chain.fixture.genesis,
+        &hutong_verify::VerifyOptions::historical(),
+    )
+    .unwrap();
     let verdict = verified.verdict.unwrap();
     assert_eq!(verdict.open_objections, vec![chain.facts.objection]);
 }

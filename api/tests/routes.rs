@@ -165,6 +165,7 @@ async fn verification_with_proof_verifies_offline_to_the_same_verdict() {
     let options = VerifyOptions {
         at: Some(NOW),
         region: Some(hutong_core::testkit::region("650100")),
+        ..VerifyOptions::historical()
     };
     let verified =
         hutong_verify::verify_bundle_with(&bundle, &chain().fixture.genesis, &options).unwrap();
@@ -185,7 +186,12 @@ async fn proof_of_absence() {
         .await;
     assert_eq!(answer.status, StatusCode::OK);
     let bundle: ProofBundle = serde_json::from_slice(&answer.body).unwrap();
-    let verified = hutong_verify::verify_bundle(&bundle, &chain().fixture.genesis).unwrap();
+    let verified = hutong_verify::verify_bundle_with(
+        &bundle,
+        &chain().fixture.genesis,
+        &VerifyOptions::historical(),
+    )
+    .unwrap();
     assert!(verified.licence.is_none());
     assert!(verified.verdict.is_none());
     api.get(&format!("{}/proof?region=x", licence_uri(&first())))
@@ -686,10 +692,60 @@ async fn committed_transaction_with_inclusion_proof() {
     let view = answer.json();
     assert_eq!(view["state"], "committed");
     let proof: TransactionProof = serde_json::from_value(view["proof"].clone()).unwrap();
-    let verified =
-        hutong_verify::verify_transaction_proof(&proof, &chain().fixture.genesis).unwrap();
+    let genesis = &chain().fixture.genesis;
+    let verified = hutong_verify::verify_transaction_proof(&proof, genesis).unwrap();
     assert_eq!(verified.id, id);
-    assert_eq!(verified.checkpoint.validator_changes, 1);
+    assert_eq!(verified.location, proof.location);
+    // The checkpoint is the transaction's own block's.
+    assert_eq!(verified.checkpoint.height, proof.location.height);
+    assert_eq!(
+        proof.checkpoint.header.height,
+        view["height"].as_u64().unwrap()
+    );
+
+    // Every field of the place is bound: a proof with any of them changed is refused.
+    let refused = |what: &str, change: &dyn Fn(&mut TransactionProof)| {
+        let mut forged = proof.clone();
+        change(&mut forged);
+        let error = hutong_verify::verify_transaction_proof(&forged, genesis)
+            .expect_err(&format!("a proof with {what} changed verified"));
+        error.code()
+    };
+    assert_eq!(
+        refused("the height", &|p| p.location.height += 1),
+        "position-mismatch"
+    );
+    assert_eq!(
+        refused("the height", &|p| p.location.height -= 1),
+        "position-mismatch"
+    );
+    assert_eq!(
+        refused("the index", &|p| p.location.index += 1),
+        "position-mismatch"
+    );
+    assert_eq!(
+        refused("the log index", &|p| p.location.log_index += 1),
+        "position-mismatch"
+    );
+    assert_eq!(
+        refused("index and log index together", &|p| {
+            p.location.index += 1;
+            p.location.log_index += 1;
+        }),
+        "position-mismatch"
+    );
+    assert_eq!(
+        refused("the previous header", &|p| p.previous_header.time += 1),
+        "position-mismatch"
+    );
+    assert_eq!(
+        refused("the tx_root path", &|p| {
+            p.block_inclusion
+                .path
+                .push(hutong_core::hash::Hash32::default())
+        }),
+        "block-inclusion/proof_too_long"
+    );
 
     api.get(&format!("/v1/transactions/{}", "0".repeat(64)))
         .await
@@ -764,7 +820,7 @@ async fn log_checkpoint_inclusion_and_consistency() {
     let verified = hutong_verify::verify_json(
         &document.body,
         &chain().fixture.genesis,
-        &VerifyOptions::default(),
+        &VerifyOptions::historical(),
     )
     .unwrap();
     let hutong_verify::Verified::Checkpoint(checkpoint) = verified else {
@@ -788,12 +844,50 @@ async fn log_checkpoint_inclusion_and_consistency() {
         ))
         .await
         .json();
+    assert_eq!(inclusion["format"], "hutong-log-inclusion/v1");
     let proof: InclusionProof = serde_json::from_value(inclusion["proof"].clone()).unwrap();
     let leaf: hutong_core::hash::Hash32 =
         serde_json::from_value(inclusion["leaf_hash"].clone()).unwrap();
     proof
         .verify(&Blake3Log, &leaf, &checkpoint.log_root)
         .unwrap();
+    // The answer carries the transaction and the signed checkpoint its root is tied to.
+    let transaction: hutong_core::tx::Transaction =
+        serde_json::from_value(inclusion["transaction"].clone()).unwrap();
+    let signed: hutong_verify::Checkpoint =
+        serde_json::from_value(inclusion["checkpoint"].clone()).unwrap();
+    let genesis = &chain().fixture.genesis;
+    let (tied, proved_id) =
+        hutong_verify::verify_log_inclusion(&transaction, &proof, &signed, genesis).unwrap();
+    assert_eq!((proved_id, tied.log_root), (id, checkpoint.log_root));
+    // Another transaction is not proved by the same path, nor the path by an altered root.
+    let other_id = chain()
+        .store
+        .licence(
+            &"business-licence".into(),
+            &chain().facts.qingdao_numbers[4],
+        )
+        .unwrap()
+        .unwrap()
+        .events[0]
+        .tx;
+    let other = chain().store.transaction(&other_id).unwrap().unwrap().0;
+    let error = hutong_verify::verify_log_inclusion(&other, &proof, &signed, genesis).unwrap_err();
+    assert_eq!(error.code(), "inclusion/root_mismatch");
+    let mut unsigned = signed.clone();
+    unsigned.header.log_root = hutong_core::hash::Hash32::default();
+    assert!(hutong_verify::verify_log_inclusion(&transaction, &proof, &unsigned, genesis).is_err());
+    // A size no block ends with has no signed root.
+    let sizes: Vec<u64> = (0..=checkpoint.height)
+        .map(|height| chain().store.header(height).unwrap().unwrap().log_size)
+        .collect();
+    let leaf_index = chain().store.transaction(&id).unwrap().unwrap().1.log_index;
+    let between = (leaf_index + 1..checkpoint.log_size)
+        .find(|size| !sizes.contains(size))
+        .expect("a size inside a block");
+    api.get(&format!("/v1/log/inclusion?hash={id}&size={between}"))
+        .await
+        .assert_problem(StatusCode::BAD_REQUEST, "size_not_a_checkpoint");
     api.get(&format!("/v1/log/inclusion?hash={id}&size=2"))
         .await
         .assert_problem(StatusCode::BAD_REQUEST, "transaction_after_size");

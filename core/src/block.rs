@@ -11,7 +11,7 @@ use hutong_consensus::{
 use crate::codec;
 use crate::crypto::{self, PublicKey};
 use crate::hash::Hash32;
-use crate::log::root_from_leaves;
+use crate::log::{self, InclusionProof, LogError, LogHasher, MemoryLogStore, root_from_leaves};
 use crate::records::NodeRegistry;
 use crate::records::{Height, TimeMs};
 use crate::suite::Suite;
@@ -89,6 +89,27 @@ impl Block {
 /// them alone, under the chain's suite.
 pub fn tx_root<B: AsRef<[u8]>>(suite: Suite, transactions: &[B]) -> Hash32 {
     root_from_leaves(&suite, transactions)
+}
+
+/// The inclusion proof of the transaction at `index` of a block under its `tx_root`: the
+/// RFC 9162 path of its leaf in the tree of the block's transactions' canonical bytes, a tree
+/// of `transactions.len()` leaves. What a transaction proof carries to fix a transaction's
+/// place in its block (docs/proofs.md, section 8).
+///
+/// Errors: [`LogError::LeafIndexBeyondSize`] when `index` is not below the count.
+pub fn tx_inclusion<B: AsRef<[u8]>>(
+    suite: Suite,
+    transactions: &[B],
+    index: u64,
+) -> Result<InclusionProof, LogError> {
+    let leaf_hashes: Vec<Hash32> = transactions
+        .iter()
+        .map(|bytes| suite.leaf_hash(bytes.as_ref()))
+        .collect();
+    let mut nodes = MemoryLogStore::new();
+    let appended = log::append(&suite, &nodes, 0, &leaf_hashes)?;
+    nodes.insert_nodes(appended.nodes);
+    log::inclusion_proof(&suite, &nodes, index, appended.new_size)
 }
 
 /// The consensus validator set of a node registry (validators only, in key order).
@@ -177,4 +198,31 @@ pub struct TxLocation {
     pub index: u32,
     /// Position in the transaction log (its leaf index).
     pub log_index: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_transaction_of_a_block_is_proved_under_its_tx_root_at_its_index_only() {
+        let suite = crate::testkit::SUITE;
+        for count in 1..=17u64 {
+            let transactions: Vec<Vec<u8>> =
+                (0..count).map(|n| format!("tx {n}").into_bytes()).collect();
+            let root = tx_root(suite, &transactions);
+            for index in 0..count {
+                let proof = tx_inclusion(suite, &transactions, index).expect("in the block");
+                assert_eq!((proof.leaf_index, proof.tree_size), (index, count));
+                let leaf = suite.leaf_hash(&transactions[index as usize]);
+                proof.verify(&suite, &leaf, &root).expect("verifies");
+                // The same path does not place another transaction of the block there.
+                if count > 1 {
+                    let other = suite.leaf_hash(&transactions[((index + 1) % count) as usize]);
+                    assert!(proof.verify(&suite, &other, &root).is_err());
+                }
+            }
+            assert!(tx_inclusion(suite, &transactions, count).is_err());
+        }
+    }
 }

@@ -40,6 +40,62 @@ pub struct Genesis {
     pub licence_types: Vec<LicenceTypeDraft>,
     pub grants: Vec<GenesisGrant>,
     pub nodes: Vec<NodeEntry>,
+    /// How fresh the chain promises its headers are; defaults when the file leaves it out.
+    #[serde(default)]
+    pub freshness: Freshness,
+}
+
+/// The chain's promise of freshness, fixed by the genesis file (ADR 0037): an idle chain makes a
+/// block at least every `heartbeat_ms_max` milliseconds (no node's heartbeat is longer), so a
+/// header more than `proof_age_ms_max` older than the verifier's clock comes from a node that is
+/// cut off or a chain that has stopped, and a verifier refuses it unless it asks for a
+/// historical check.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Freshness {
+    /// At least [`limits::HEARTBEAT_MS_MIN`].
+    pub heartbeat_ms_max: u64,
+    /// At least [`limits::PROOF_AGE_HEARTBEATS_MIN`] heartbeats, at most
+    /// [`limits::PROOF_AGE_MS_MAX_LIMIT`].
+    pub proof_age_ms_max: u64,
+}
+
+impl Default for Freshness {
+    fn default() -> Self {
+        Freshness {
+            heartbeat_ms_max: limits::HEARTBEAT_MS_MAX_DEFAULT,
+            proof_age_ms_max: limits::PROOF_AGE_MS_MAX_DEFAULT,
+        }
+    }
+}
+
+impl Freshness {
+    /// Whether a header of `header_time` is too old at `now`: how much older than allowed.
+    pub fn staleness(&self, header_time: TimeMs, now: TimeMs) -> Option<u64> {
+        let age = now.saturating_sub(header_time);
+        (age > self.proof_age_ms_max).then_some(age)
+    }
+
+    fn validate(&self) -> Result<(), GenesisError> {
+        let heartbeats_ms = self
+            .heartbeat_ms_max
+            .saturating_mul(limits::PROOF_AGE_HEARTBEATS_MIN);
+        if self.heartbeat_ms_max < limits::HEARTBEAT_MS_MIN
+            || self.proof_age_ms_max < heartbeats_ms
+            || self.proof_age_ms_max > limits::PROOF_AGE_MS_MAX_LIMIT
+        {
+            return Err(GenesisError::Freshness(format!(
+                "heartbeat_ms_max {} must be at least {}, and proof_age_ms_max {} between {} \
+                 heartbeats ({heartbeats_ms}) and {}",
+                self.heartbeat_ms_max,
+                limits::HEARTBEAT_MS_MIN,
+                self.proof_age_ms_max,
+                limits::PROOF_AGE_HEARTBEATS_MIN,
+                limits::PROOF_AGE_MS_MAX_LIMIT
+            )));
+        }
+        Ok(())
+    }
 }
 
 /// What is wrong with a genesis file.
@@ -68,6 +124,8 @@ pub enum GenesisError {
     Dangling(String),
     #[error("genesis: node key {0} is listed twice")]
     DuplicateNode(String),
+    #[error("genesis: freshness: {0}")]
+    Freshness(String),
 }
 
 impl Genesis {
@@ -163,7 +221,7 @@ impl Genesis {
         if !self.nodes.iter().any(|node| node.power > 0) {
             return Err(GenesisError::NoValidator);
         }
-        Ok(())
+        self.freshness.validate()
     }
 
     /// The initial records (state at height 0).
@@ -222,16 +280,7 @@ impl Genesis {
 }
 
 fn type_from_draft(draft: &LicenceTypeDraft) -> LicenceType {
-    LicenceType {
-        code: draft.code.clone(),
-        name_zh: draft.name_zh.clone(),
-        name_en: draft.name_en.clone(),
-        holder_kind: draft.holder_kind,
-        fields: draft.fields.clone(),
-        default_validity_days: draft.default_validity_days,
-        supervisor_actions: draft.supervisor_actions.clone(),
-        defined_at: 0,
-    }
+    draft.to_type(0)
 }
 
 #[cfg(test)]

@@ -585,8 +585,9 @@ mod tests {
     use proptest::prelude::*;
 
     /// Codes of real registered organisations, as published on their licences.
-    const REAL_USCCS: [&str; 12] = [
+    const REAL_USCCS: [&str; 13] = [
         "91350100M000100Y43",
+        "91110000600037341L",
         "911100001000080343",
         "914403001922038216",
         "91440300708461136T",
@@ -611,6 +612,11 @@ mod tests {
         assert_eq!(fuzhou.region(), RegionCode::parse("350100").unwrap());
         let beijing = Uscc::parse("911100001000080343").unwrap();
         assert_eq!(beijing.region().as_str(), "110000");
+        // One spelling: the lower-case form of a real code is no code at all.
+        assert!(matches!(
+            Uscc::parse("91110000600037341l"),
+            Err(IdentError::CharacterNotAllowed { position: 18, .. })
+        ));
     }
 
     #[test]

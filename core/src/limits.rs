@@ -60,12 +60,45 @@ pub const OPEN_OBJECTIONS_PER_REGION_MAX: usize = 4;
 /// a full set of open objections renewed every year for sixteen years; at most
 /// [`EVENTS_PER_LICENCE_MAX`].
 pub const OBJECTIONS_PER_LICENCE_MAX: usize = 256;
+/// Fewest days between the annual inspections a licence type may require (ADR 0033).
+pub const ANNUAL_INSPECTION_DAYS_MIN: u64 = 1;
+/// Most days between the annual inspections a licence type may require: ten years, the
+/// longest interval an inspection regime called annual is stretched to.
+pub const ANNUAL_INSPECTION_DAYS_MAX: u64 = 3_660;
+/// How long before the block time a new licence's validity may start: fifty years, so that
+/// the paper licences of departments converted to the ledger (存量证照转化) keep their own
+/// start, while a start at 1970 (a zero left in the field) is refused (ADR 0033).
+pub const LICENCE_BACKDATING_MS_MAX: u64 = 18_263 * DAY_MS;
+/// How long after the block time a new licence's validity may start: a year, for a licence
+/// issued ahead of the day it takes effect. Longer would be a licence nobody can check yet.
+pub const LICENCE_SCHEDULING_MS_MAX: u64 = 366 * DAY_MS;
+/// How long before the block time a transaction may have been made: three years, far more
+/// than collecting the governors' signatures on a governance record or a signer's queue of
+/// waiting transactions takes. A transaction made at 0 (1970), a field left empty, is refused
+/// (ADR 0033).
+pub const TX_AGE_MS_MAX: u64 = 3 * 366 * DAY_MS;
+/// One day in milliseconds, the unit the limits on licence times are counted in.
+pub const DAY_MS: u64 = 24 * 60 * 60 * 1000;
 /// Most licence types one recognition attestation may name.
 pub const TYPES_PER_RECOGNITION_MAX: usize = 64;
 /// Most change orders pending on the validator set at once.
 pub const PENDING_VALIDATOR_CHANGES_MAX: usize = 16;
 /// How far ahead a validator-set change may be scheduled, in blocks.
 pub const VALIDATOR_CHANGE_DELAY_BLOCKS_MAX: u64 = 1_000_000;
+
+/// How far before the block time an event may be dated (a status change, an amendment, a
+/// recognition's start or its withdrawal): 30 days. The SAMR plan allows seven working days
+/// from an event to its sharing, which a long holiday stretches to about three weeks, and the
+/// departments' data quality is assessed month by month (ADR 0032); an event older than this
+/// enters only through the governors' `correct_event`. Larger than
+/// [`TX_CLOCK_SKEW_MS_MAX`], so that a transaction signed at its limit can be dated when it
+/// was signed.
+pub const EVENT_BACKDATING_MS_MAX: u64 = 30 * DAY_MS;
+/// How far after the block time an event may be dated: 90 days, a quarter, long enough to
+/// schedule a suspension's end or a cancellation agreed ahead, short enough that no event can
+/// hold a licence's history still for years (an event dated year 2200 refused every later
+/// change until then, ADR 0032). Larger than [`TX_CLOCK_SKEW_MS_MAX`].
+pub const EVENT_SCHEDULING_MS_MAX: u64 = 90 * DAY_MS;
 
 /// Fewest transactions a write quota may allow per window (ADR 0029): a quota of none would
 /// be a suspension, which is the governors' `update_authority` taking the roles away.
@@ -92,6 +125,22 @@ pub const EVIDENCE_AGE_BLOCKS_MAX: u64 = 1000;
 /// Largest genesis file.
 pub const GENESIS_BYTES_MAX: usize = 4 * 1024 * 1024;
 
+/// The shortest heartbeat a genesis file may promise (`Freshness::heartbeat_ms_max`): below
+/// it an idle chain would make blocks faster than its validators can agree on them.
+pub const HEARTBEAT_MS_MIN: u64 = 100;
+/// The default of `Freshness::heartbeat_ms_max`: an idle chain makes a block at least this
+/// often (a node's `consensus.heartbeat_ms` may not exceed it).
+pub const HEARTBEAT_MS_MAX_DEFAULT: u64 = 10_000;
+/// A proof's header may be at most this many promised heartbeats old
+/// (`Freshness::proof_age_ms_max >= PROOF_AGE_HEARTBEATS_MIN * heartbeat_ms_max`), so that a
+/// live chain whose proposers are slow for a few rounds never looks stale.
+pub const PROOF_AGE_HEARTBEATS_MIN: u64 = 10;
+/// The default of `Freshness::proof_age_ms_max`: five minutes, thirty default heartbeats.
+pub const PROOF_AGE_MS_MAX_DEFAULT: u64 = 5 * 60 * 1000;
+/// The most a genesis file may allow a proof's header to age (one day): a verifier that needs an
+/// older one asks for a historical check.
+pub const PROOF_AGE_MS_MAX_LIMIT: u64 = 24 * 60 * 60 * 1000;
+
 /// How far the `created_at` a signer puts on a transaction may be ahead of the block time.
 pub const TX_CLOCK_SKEW_MS_MAX: u64 = 10 * 60 * 1000;
 
@@ -103,6 +152,10 @@ pub const NONCE_AHEAD_MAX: u64 = 1024;
 
 // The relations between the limits, checked when the crate compiles.
 const _: () = {
+    // The default freshness is one a genesis file may state.
+    assert!(HEARTBEAT_MS_MAX_DEFAULT >= HEARTBEAT_MS_MIN);
+    assert!(PROOF_AGE_MS_MAX_DEFAULT >= PROOF_AGE_HEARTBEATS_MIN * HEARTBEAT_MS_MAX_DEFAULT);
+    assert!(PROOF_AGE_MS_MAX_DEFAULT <= PROOF_AGE_MS_MAX_LIMIT);
     // A block must hold at least one transaction of the largest size.
     assert!(BLOCK_BYTES_MAX >= TX_BYTES_MAX);
     // A full governance record (every governor signing) fits in a transaction.
@@ -140,4 +193,20 @@ const _: () = {
     assert!(OBJECTIONS_PER_LICENCE_MAX <= EVENTS_PER_LICENCE_MAX);
     // Every compromise report may add a key: the history holds a rotation and many reports.
     assert!(KEYS_PER_AUTHORITY_MAX >= 2);
+    // A transaction may be dated at its own creation time, whichever way its signer's clock
+    // is off; the window reaches at least a day each way, so that a time zone or a late
+    // evening never matters; and an event may be scheduled at least as far as it may be
+    // backdated (a scheduled end is planned; a late entry is a delay to keep short).
+    assert!(EVENT_BACKDATING_MS_MAX > TX_CLOCK_SKEW_MS_MAX);
+    assert!(EVENT_SCHEDULING_MS_MAX > TX_CLOCK_SKEW_MS_MAX);
+    assert!(EVENT_BACKDATING_MS_MAX >= DAY_MS && EVENT_SCHEDULING_MS_MAX >= DAY_MS);
+    assert!(EVENT_SCHEDULING_MS_MAX >= EVENT_BACKDATING_MS_MAX);
+    // An inspection period is at least a day; a licence may start before the block time by
+    // more than it may be scheduled ahead (paper-era licences are converted), and either
+    // window is far wider than the clock skew a transaction may show.
+    assert!(ANNUAL_INSPECTION_DAYS_MIN >= 1);
+    assert!(ANNUAL_INSPECTION_DAYS_MIN <= ANNUAL_INSPECTION_DAYS_MAX);
+    assert!(LICENCE_SCHEDULING_MS_MAX < LICENCE_BACKDATING_MS_MAX);
+    assert!(TX_CLOCK_SKEW_MS_MAX < LICENCE_SCHEDULING_MS_MAX);
+    assert!(TX_CLOCK_SKEW_MS_MAX < TX_AGE_MS_MAX);
 };

@@ -5,6 +5,7 @@
 //! Each record has one [`RecordKey`]; the state is the map from keys to current records, and
 //! its commitment is a sparse Merkle tree over `state_key_hash(key) -> record_hash(record)`.
 
+use std::cmp::Ordering;
 use std::collections::BTreeMap;
 use std::fmt;
 
@@ -64,8 +65,10 @@ identifier_type!(
     TypeCode
 );
 identifier_type!(
-    /// A licence number, unique within its type (letters, digits, `-`, `/`, `(`, `)`; the
-    /// numbering rules belong to the issuer).
+    /// A licence number, unique within its type. A new one is written in its canonical form
+    /// (`rules::check_canonical_number`): capitals `A-Z`, digits and `- / ( ) .`, beginning
+    /// with a capital, a digit or `(`, ending with a capital, a digit or `)`. The numbering
+    /// rules beyond that belong to the issuer, or to the type (`number_is_holder_uscc`).
     LicenceNumber
 );
 
@@ -182,6 +185,76 @@ pub enum FieldKind {
     Region,
 }
 
+/// Orders two values of an integer, decimal or date field, each well formed for `kind`
+/// (numbers by their value, so that `1.50` equals `1.5` and `-0` equals `0`; dates by the
+/// day). `None` for the other kinds, or when a value is not well formed for `kind`.
+pub fn compare_field_values(kind: FieldKind, left: &str, right: &str) -> Option<Ordering> {
+    match kind {
+        FieldKind::Integer | FieldKind::Decimal => {
+            let left = DecimalParts::parse(left, kind == FieldKind::Decimal)?;
+            let right = DecimalParts::parse(right, kind == FieldKind::Decimal)?;
+            Some(left.cmp_value(&right))
+        }
+        FieldKind::Date => (calendar::is_calendar_date(left) && calendar::is_calendar_date(right))
+            // `YYYY-MM-DD` of the years 1 to 9999 sorts as the days do.
+            .then(|| left.cmp(right)),
+        FieldKind::Text | FieldKind::Uscc | FieldKind::Region => None,
+    }
+}
+
+/// A decimal number as its sign, its whole digits without leading zeros and its fraction
+/// without trailing zeros.
+struct DecimalParts<'t> {
+    negative: bool,
+    whole: &'t str,
+    fraction: &'t str,
+}
+
+impl<'t> DecimalParts<'t> {
+    fn parse(text: &'t str, fraction_allowed: bool) -> Option<Self> {
+        let (negative, digits) = match text.strip_prefix('-') {
+            Some(rest) => (true, rest),
+            None => (false, text),
+        };
+        let (whole, fraction) = match digits.split_once('.') {
+            Some((whole, fraction)) if fraction_allowed => (whole, fraction),
+            Some(_) => return None,
+            None => (digits, ""),
+        };
+        let all_digits = |part: &str| part.bytes().all(|byte| byte.is_ascii_digit());
+        if whole.is_empty()
+            || !all_digits(whole)
+            || !all_digits(fraction)
+            || (digits.contains('.') && fraction.is_empty())
+        {
+            return None;
+        }
+        let whole = whole.trim_start_matches('0');
+        let fraction = fraction.trim_end_matches('0');
+        let zero = whole.is_empty() && fraction.is_empty();
+        Some(DecimalParts {
+            negative: negative && !zero,
+            whole,
+            fraction,
+        })
+    }
+
+    fn cmp_value(&self, other: &Self) -> Ordering {
+        let magnitude = self
+            .whole
+            .len()
+            .cmp(&other.whole.len())
+            .then_with(|| self.whole.cmp(other.whole))
+            .then_with(|| self.fraction.cmp(other.fraction));
+        match (self.negative, other.negative) {
+            (false, false) => magnitude,
+            (true, true) => magnitude.reverse(),
+            (true, false) => Ordering::Less,
+            (false, true) => Ordering::Greater,
+        }
+    }
+}
+
 /// Whether a face field is shown in clear on the ledger or only as a salted commitment.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -213,7 +286,59 @@ pub enum HolderKind {
     Person,
 }
 
-/// A catalogue entry (电子证照目录).
+/// Bounds on the value of one face field of kind integer, decimal or date (ADR 0033): `min`
+/// and `max` are written as the field's values are (`0`, `1949-10-01`), and a date bounded
+/// by `not_after_block_date` may not be later than the date, in China Standard Time, of the
+/// block that writes it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FieldBound {
+    pub field: String,
+    #[serde(default)]
+    pub min: Option<String>,
+    #[serde(default)]
+    pub max: Option<String>,
+    #[serde(default)]
+    pub not_after_block_date: bool,
+}
+
+/// What a licence type requires of its licences beyond the kinds of its fields (ADR 0033),
+/// checked at issuance and at every amendment. Every part is optional in a genesis file or
+/// a definition, and absent means no constraint.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TypeConstraints {
+    /// 一企一照: a holder has at most one licence of the type that has not ended (revoked,
+    /// cancelled, abolished or expired).
+    #[serde(default)]
+    pub unique_per_holder: bool,
+    /// The licence number is the holder's USCC (enterprise types only).
+    #[serde(default)]
+    pub number_is_holder_uscc: bool,
+    /// Public USCC fields whose value, when given, must be the holder's own USCC.
+    #[serde(default)]
+    pub holder_fields: Vec<String>,
+    /// Bounds on numeric and date fields, at most one per field.
+    #[serde(default)]
+    pub bounds: Vec<FieldBound>,
+    /// 年检: a licence of the type needs an annual inspection at least every this many days,
+    /// counted from its start of validity and then from its last inspection; past that the
+    /// verdict finds it overdue. `None`: no inspection is required.
+    #[serde(default)]
+    pub annual_inspection_days: Option<u32>,
+}
+
+impl TypeConstraints {
+    /// The bound on the field called `name`, if any.
+    pub fn bound(&self, name: &str) -> Option<&FieldBound> {
+        self.bounds.iter().find(|bound| bound.field == name)
+    }
+}
+
+/// A catalogue entry (电子证照目录), in its current version. Each amendment by the governors
+/// raises `version` by one and keeps the version it replaces under
+/// [`RecordKey::LicenceTypeVersion`]; a licence is read against the version it was issued
+/// under (ADR 0033).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LicenceType {
     pub code: TypeCode,
@@ -227,6 +352,15 @@ pub struct LicenceType {
     /// take every action).
     pub supervisor_actions: Vec<StatusAction>,
     pub defined_at: Height,
+    /// What its licences must satisfy beyond the kinds of their fields.
+    pub constraints: TypeConstraints,
+    /// 1 when defined, one more at each amendment.
+    pub version: u32,
+    /// The height of the block that made this version.
+    pub version_at: Height,
+    /// Set when the governors retired the type: no licence of it is issued from this height
+    /// on, and those already issued keep their standing.
+    pub retired_at: Option<Height>,
 }
 
 impl LicenceType {
@@ -457,15 +591,81 @@ pub enum LicenceEventKind {
 }
 
 /// One entry of a licence's history: what, when it takes effect, why, by whom, and where on
-/// the ledger it was recorded.
+/// the ledger it was recorded; and, when the governors corrected it, how (ADR 0032).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LicenceEvent {
     pub kind: LicenceEventKind,
+    /// When it takes effect; for a retimed event, the corrected time (the time it was
+    /// entered with is kept in its correction).
     pub effective_at: TimeMs,
     pub reason: String,
     pub by: AuthorityId,
     pub height: Height,
     pub tx: Hash32,
+    /// The governors' correction of the event, if any.
+    pub correction: Option<EventCorrection>,
+}
+
+impl LicenceEvent {
+    /// Whether the event counts for the licence's standing: every event but a voided one.
+    pub fn counts(&self) -> bool {
+        self.correction
+            .as_ref()
+            .is_none_or(|correction| correction.outcome != CorrectionOutcome::Voided)
+    }
+}
+
+/// What the governors' `correct_event` does to an event entered wrongly.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum CorrectionAction {
+    /// The event stays in the history but no longer counts for the licence's standing.
+    Void,
+    /// The event takes effect at `effective_at` instead of the time it was entered with.
+    Retime { effective_at: TimeMs },
+}
+
+/// How an event stands after its correction.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CorrectionOutcome {
+    /// It no longer counts.
+    Voided,
+    /// It counts from its corrected effective time.
+    Retimed,
+}
+
+/// The governors' correction of one event of a licence's history (ADR 0032): the newest one,
+/// with the time the event was first entered with. Every correction is also a transaction
+/// in the log.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EventCorrection {
+    pub outcome: CorrectionOutcome,
+    /// The effective time the event was entered with, before any correction.
+    pub entered_at: TimeMs,
+    pub reason: String,
+    /// The governor that submitted the correction (the transaction names every endorser).
+    pub by: AuthorityId,
+    pub height: Height,
+    pub tx: Hash32,
+}
+
+impl EventCorrection {
+    /// How a licence's history shows it to people, in Chinese and English.
+    pub fn label(&self) -> String {
+        match self.outcome {
+            CorrectionOutcome::Voided => format!(
+                "更正作废 voided by the governors at height {}: {}",
+                self.height, self.reason
+            ),
+            CorrectionOutcome::Retimed => format!(
+                "更正生效时间 retimed by the governors at height {} (entered as {}): {}",
+                self.height,
+                calendar::display_china(self.entered_at),
+                self.reason
+            ),
+        }
+    }
 }
 
 /// A licence with its whole history. Status and validity at any time are computed from the
@@ -486,11 +686,16 @@ pub struct Licence {
     /// blake3 of the issued document (the signed PDF/OFD file), kept off the ledger.
     pub document_hash: Hash32,
     pub issued_at: Height,
-    /// Oldest first; effective times never decrease.
+    /// Oldest first; the effective times of the events that count never decrease.
     pub events: Vec<LicenceEvent>,
     /// Every objection filed on it, open or resolved, oldest first (ADR 0034): what a verdict
     /// at any time reads to say which were open then.
     pub objections: Vec<ObjectionMark>,
+    /// The version of its type it was issued under, against whose schema its face is read.
+    pub type_version: u32,
+    /// 年检: the days between annual inspections its type's version required at issuance
+    /// (`None`: none), so that a verdict needs no record beyond the licence to tell.
+    pub annual_inspection_days: Option<u32>,
 }
 
 /// One objection as its licence keeps it: who filed it, the region its filer counts in, and
@@ -527,7 +732,8 @@ pub struct Standing {
 
 impl Licence {
     /// Folds the history up to and including `at` (an event takes effect at the millisecond it
-    /// names). Events are in effective-time order, which the rules guarantee.
+    /// names), leaving out the events the governors voided. The events that count are in
+    /// effective-time order, which the rules guarantee.
     pub fn standing_at(&self, at: TimeMs) -> Standing {
         let mut standing = Standing {
             status: Status::Active,
@@ -536,8 +742,7 @@ impl Licence {
             last_annual_inspection: None,
         };
         for event in self
-            .events
-            .iter()
+            .counted_events()
             .take_while(|event| event.effective_at <= at)
         {
             if let LicenceEventKind::Status(action) = &event.kind {
@@ -571,11 +776,23 @@ impl Licence {
             .collect()
     }
 
-    /// The effective time of the newest event.
+    /// Whether it has ended by `at`, counting every recorded event: revoked, cancelled or
+    /// abolished, or its validity over. A suspended licence has not ended.
+    pub fn has_ended_at(&self, at: TimeMs) -> bool {
+        let standing = self.final_standing();
+        standing.status.is_terminal() || standing.valid_until.is_some_and(|until| until <= at)
+    }
+
+    /// The effective time of the newest event that counts (a voided one does not).
     pub fn last_effective_at(&self) -> TimeMs {
-        self.events
+        self.counted_events()
             .last()
             .map_or(self.valid_from, |event| event.effective_at)
+    }
+
+    /// The events that count for the standing, oldest first: every one but the voided.
+    pub fn counted_events(&self) -> impl DoubleEndedIterator<Item = &LicenceEvent> {
+        self.events.iter().filter(|event| event.counts())
     }
 }
 
@@ -667,9 +884,20 @@ pub struct Recognition {
     pub scope: String,
     pub valid_from: TimeMs,
     pub valid_until: Option<TimeMs>,
-    /// Set by a withdrawal: from this time on the attestation no longer applies.
-    pub withdrawn_at: Option<TimeMs>,
+    /// Set by a withdrawal: from its time on the attestation no longer applies.
+    pub withdrawal: Option<Withdrawal>,
     pub attested_at: Height,
+}
+
+/// The end of a recognition: when it stops applying, why, by whom, and where on the ledger
+/// it was recorded.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Withdrawal {
+    pub effective_at: TimeMs,
+    pub reason: String,
+    pub by: AuthorityId,
+    pub height: Height,
+    pub tx: Hash32,
 }
 
 impl Recognition {
@@ -677,7 +905,14 @@ impl Recognition {
     pub fn in_force_at(&self, at: TimeMs) -> bool {
         at >= self.valid_from
             && self.valid_until.is_none_or(|until| at < until)
-            && self.withdrawn_at.is_none_or(|withdrawn| at < withdrawn)
+            && self.withdrawn_at().is_none_or(|withdrawn| at < withdrawn)
+    }
+
+    /// From when a withdrawal ends it, if one was recorded.
+    pub fn withdrawn_at(&self) -> Option<TimeMs> {
+        self.withdrawal
+            .as_ref()
+            .map(|withdrawal| withdrawal.effective_at)
     }
 
     /// Whether it covers `licence` for use in `region` (ignoring time).
@@ -829,6 +1064,11 @@ pub enum RecordKey {
     WriteCount(AuthorityId),
     /// The owner of an authority's public key (ADR 0031).
     KeyOwner(PublicKey),
+    /// A version of a licence type that a later amendment replaced (ADR 0033).
+    LicenceTypeVersion(TypeCode, u32),
+    /// The licence of a type held by one holder that has not ended, for the types that allow
+    /// one per holder (一企一照, ADR 0033).
+    HolderLicence(TypeCode, Holder),
 }
 
 impl RecordKey {
@@ -870,6 +1110,10 @@ pub enum Record {
     WriteCount(WriteCount),
     /// The owner of an authority's public key (ADR 0031).
     KeyOwner(KeyOwner),
+    /// A version of a licence type that a later amendment replaced (ADR 0033).
+    LicenceTypeVersion(LicenceType),
+    /// The licence of a type that a holder holds (ADR 0033).
+    HolderLicence(HolderLicence),
 }
 
 impl Record {
@@ -894,6 +1138,12 @@ impl Record {
             Record::WriteQuota(record) => RecordKey::WriteQuota(record.scope.clone()),
             Record::WriteCount(count) => RecordKey::WriteCount(count.authority.clone()),
             Record::KeyOwner(owner) => RecordKey::KeyOwner(owner.key),
+            Record::LicenceTypeVersion(version) => {
+                RecordKey::LicenceTypeVersion(version.code.clone(), version.version)
+            }
+            Record::HolderLicence(entry) => {
+                RecordKey::HolderLicence(entry.type_code.clone(), entry.holder.clone())
+            }
         }
     }
 
@@ -911,6 +1161,15 @@ impl Record {
 /// [`Record::state_hash`] from the record's canonical bytes.
 pub fn record_hash_of_bytes(suite: Suite, bytes: &[u8]) -> Hash32 {
     suite.tagged("hutong/record/v1", bytes)
+}
+
+/// Which licence of a type a holder holds, for the types that allow one per holder: the
+/// last issued to it. A new one may be issued once this one has ended (ADR 0033).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HolderLicence {
+    pub type_code: TypeCode,
+    pub holder: Holder,
+    pub number: LicenceNumber,
 }
 
 // Write quotas (ADR 0029; the windows and the rule are in `quota.rs`).

@@ -10,8 +10,9 @@ use crate::genesis::{Genesis, GenesisGrant};
 use crate::hash::{Hash32, tagged};
 use crate::ident::{RegionCode, Uscc};
 use crate::records::{
-    AuthorityId, FaceValue, FieldKind, FieldSchema, Holder, HolderKind, LicenceNumber, NodeEntry,
-    Record, RecordKey, Role, StatusAction, TimeMs, TypeCode, Visibility, face_commitment,
+    AuthorityId, FaceValue, FieldBound, FieldKind, FieldSchema, Holder, HolderKind, LicenceNumber,
+    NodeEntry, Record, RecordKey, Role, StatusAction, TimeMs, TypeCode, TypeConstraints,
+    Visibility, face_commitment,
 };
 use crate::rules::{StateError, StateReader};
 use crate::suite::Suite;
@@ -106,6 +107,33 @@ pub fn business_licence_type() -> LicenceTypeDraft {
             StatusAction::Revoke,
             StatusAction::AnnualInspection,
         ],
+        constraints: business_licence_constraints(),
+    }
+}
+
+/// 一企一照 and the bounds of the business licence's face: one per enterprise, numbered by
+/// its USCC, a registered capital that is not negative, and an establishment date from the
+/// founding of the People's Republic to the day of the block.
+pub fn business_licence_constraints() -> TypeConstraints {
+    TypeConstraints {
+        unique_per_holder: true,
+        number_is_holder_uscc: true,
+        holder_fields: Vec::new(),
+        bounds: vec![
+            FieldBound {
+                field: "registered_capital".into(),
+                min: Some("0".into()),
+                max: None,
+                not_after_block_date: false,
+            },
+            FieldBound {
+                field: "established".into(),
+                min: Some("1949-10-01".into()),
+                max: None,
+                not_after_block_date: true,
+            },
+        ],
+        annual_inspection_days: None,
     }
 }
 
@@ -129,6 +157,7 @@ pub fn qualification_type() -> LicenceTypeDraft {
         ],
         default_validity_days: Some(5 * 365),
         supervisor_actions: vec![StatusAction::Revoke],
+        constraints: TypeConstraints::default(),
     }
 }
 
@@ -275,6 +304,7 @@ impl Fixture {
                 grant("hr-bureau", "qualification", "370200"),
             ],
             nodes,
+            freshness: Default::default(),
         };
         Fixture {
             genesis,

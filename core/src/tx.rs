@@ -16,8 +16,9 @@ use crate::hash::Hash32;
 use crate::ident::{RegionCode, Uscc};
 use crate::limits;
 use crate::records::{
-    AuthorityId, FaceValue, FieldSchema, Height, Holder, HolderKind, IssuedBy, LicenceNumber,
-    NodeChange, ObjectionOutcome, QuotaScope, Role, StatusAction, TimeMs, TypeCode, WriteQuota,
+    AuthorityId, CorrectionAction, FaceValue, FieldKind, FieldSchema, Height, Holder, HolderKind,
+    IssuedBy, LicenceNumber, LicenceType, NodeChange, ObjectionOutcome, QuotaScope, Role,
+    StatusAction, TimeMs, TypeCode, TypeConstraints, Visibility, WriteQuota, compare_field_values,
 };
 use crate::suite::Suite;
 
@@ -87,6 +88,29 @@ pub struct LicenceTypeDraft {
     pub fields: Vec<FieldSchema>,
     pub default_validity_days: Option<u32>,
     pub supervisor_actions: Vec<StatusAction>,
+    /// What its licences must satisfy beyond the kinds of their fields (none when absent).
+    #[serde(default)]
+    pub constraints: TypeConstraints,
+}
+
+impl LicenceTypeDraft {
+    /// The catalogue entry it defines at `height`: version 1, not retired.
+    pub fn to_type(&self, height: Height) -> LicenceType {
+        LicenceType {
+            code: self.code.clone(),
+            name_zh: self.name_zh.clone(),
+            name_en: self.name_en.clone(),
+            holder_kind: self.holder_kind,
+            fields: self.fields.clone(),
+            default_validity_days: self.default_validity_days,
+            supervisor_actions: self.supervisor_actions.clone(),
+            defined_at: height,
+            constraints: self.constraints.clone(),
+            version: 1,
+            version_at: height,
+            retired_at: None,
+        }
+    }
 }
 
 /// The kinds of record (docs/design.md section 3).
@@ -207,6 +231,22 @@ pub enum TxBody {
         compromised_from: Height,
         new_key: Option<PublicKey>,
     },
+    /// Governors: the event at `event` (its index in the licence's history, the issuance
+    /// being 0) was entered wrongly; void it or give it its right effective time. The event
+    /// stays in the history, marked corrected with `reason` (ADR 0032).
+    CorrectEvent {
+        type_code: TypeCode,
+        number: LicenceNumber,
+        event: u32,
+        action: CorrectionAction,
+        reason: String,
+    },
+    /// Governors: the next version of a catalogue entry, named by its code (目录动态管理;
+    /// ADR 0033). Licences issued before keep the version they were issued under.
+    AmendLicenceType(LicenceTypeDraft),
+    /// Governors: a catalogue entry issues no licence from the next height on; those issued
+    /// keep their standing (ADR 0033).
+    RetireLicenceType { type_code: TypeCode, reason: String },
 }
 
 impl TxBody {
@@ -229,6 +269,9 @@ impl TxBody {
             TxBody::ChangeValidators { .. } => "change_validators",
             TxBody::SetWriteQuota { .. } => "set_write_quota",
             TxBody::ReportKeyCompromise { .. } => "report_key_compromise",
+            TxBody::CorrectEvent { .. } => "correct_event",
+            TxBody::AmendLicenceType(_) => "amend_licence_type",
+            TxBody::RetireLicenceType { .. } => "retire_licence_type",
         }
     }
 
@@ -244,7 +287,80 @@ impl TxBody {
                 | TxBody::ChangeValidators { .. }
                 | TxBody::SetWriteQuota { .. }
                 | TxBody::ReportKeyCompromise { .. }
+                | TxBody::CorrectEvent { .. }
+                | TxBody::AmendLicenceType(_)
+                | TxBody::RetireLicenceType { .. }
         )
+    }
+
+    /// Every text of the body that reaches a record, with the field it is in: names,
+    /// reasons, notes, scopes, face fields' names and clear values. The rules refuse a format
+    /// character in any of them ([`first_format_character`]).
+    pub fn texts(&self) -> Vec<(&'static str, &str)> {
+        let mut texts = Vec::new();
+        match self {
+            TxBody::RegisterAuthority(draft) => {
+                texts.push(("name_zh", draft.name_zh.as_str()));
+                texts.push(("name_en", draft.name_en.as_str()));
+            }
+            TxBody::UpdateAuthority {
+                name_zh, name_en, ..
+            } => {
+                texts.extend(name_zh.as_deref().map(|name| ("name_zh", name)));
+                texts.extend(name_en.as_deref().map(|name| ("name_en", name)));
+            }
+            TxBody::DefineLicenceType(draft) | TxBody::AmendLicenceType(draft) => {
+                draft_texts(draft, &mut texts)
+            }
+            TxBody::RetireLicenceType { reason, .. } => texts.push(("reason", reason.as_str())),
+            TxBody::CorrectEvent { reason, .. } => texts.push(("reason", reason.as_str())),
+            TxBody::IssueLicence {
+                holder_name, face, ..
+            } => {
+                texts.push(("holder_name", holder_name.as_str()));
+                face_texts(
+                    face.iter().map(|(name, value)| (name, Some(value))),
+                    &mut texts,
+                );
+            }
+            TxBody::ChangeStatus { action, reason, .. } => {
+                texts.push(("reason", reason.as_str()));
+                match action {
+                    StatusAction::PledgeRegistered {
+                        secured_party,
+                        reference,
+                    } => {
+                        texts.push(("secured_party", secured_party.as_str()));
+                        texts.push(("reference", reference.as_str()));
+                    }
+                    StatusAction::PledgeReleased { reference } => {
+                        texts.push(("reference", reference.as_str()))
+                    }
+                    _ => {}
+                }
+            }
+            TxBody::AmendLicence {
+                changes, reason, ..
+            } => {
+                texts.push(("reason", reason.as_str()));
+                face_texts(
+                    changes.iter().map(|(name, value)| (name, value.as_ref())),
+                    &mut texts,
+                );
+            }
+            TxBody::AttestRecognition { scope, .. } => texts.push(("scope", scope.as_str())),
+            TxBody::WithdrawRecognition { reason, .. } | TxBody::FileObjection { reason, .. } => {
+                texts.push(("reason", reason.as_str()))
+            }
+            TxBody::ResolveObjection { note, .. } => texts.push(("note", note.as_str())),
+            TxBody::RotateKey { .. }
+            | TxBody::GrantIssuance { .. }
+            | TxBody::RevokeGrant { .. }
+            | TxBody::ChangeValidators { .. }
+            | TxBody::SetWriteQuota { .. }
+            | TxBody::ReportKeyCompromise { .. } => {}
+        }
+        texts
     }
 
     /// The licence the record is about, if any.
@@ -261,8 +377,34 @@ impl TxBody {
             }
             | TxBody::FileObjection {
                 type_code, number, ..
+            }
+            | TxBody::CorrectEvent {
+                type_code, number, ..
             } => Some((type_code, number)),
             _ => None,
+        }
+    }
+}
+
+/// The texts of a catalogue entry: its names and its fields' names.
+fn draft_texts<'d>(draft: &'d LicenceTypeDraft, texts: &mut Vec<(&'static str, &'d str)>) {
+    texts.push(("name_zh", draft.name_zh.as_str()));
+    texts.push(("name_en", draft.name_en.as_str()));
+    for field in &draft.fields {
+        texts.push(("field name", field.name.as_str()));
+        texts.push(("field name_zh", field.name_zh.as_str()));
+    }
+}
+
+/// The texts of face fields: each name, and each value given in clear.
+fn face_texts<'f>(
+    fields: impl Iterator<Item = (&'f String, Option<&'f FaceValue>)>,
+    texts: &mut Vec<(&'static str, &'f str)>,
+) {
+    for (name, value) in fields {
+        texts.push(("face field name", name.as_str()));
+        if let Some(FaceValue::Clear(text)) = value {
+            texts.push(("face field value", text.as_str()));
         }
     }
 }
@@ -309,6 +451,61 @@ pub enum FormError {
     },
     #[error("the default write quota cannot be unlimited: clear it (`quota: null`) instead")]
     UnlimitedDefaultQuota,
+    #[error("the constraint on `{field}` {problem}")]
+    BadConstraint {
+        field: String,
+        problem: &'static str,
+    },
+}
+
+/// The characters of Unicode's general category Cf (format), as ranges, from the Unicode
+/// Character Database 15.1. They draw nothing: a right-to-left override turns a name around
+/// on the screen, a zero-width space or a byte-order mark makes two names that look the same
+/// different records. No text of the ledger may hold one (ADR 0033: a table here rather than
+/// a crate, since the category changes rarely and the core takes no dependency for it).
+const FORMAT_CHARACTERS: &[(char, char)] = &[
+    ('\u{00AD}', '\u{00AD}'),
+    ('\u{0600}', '\u{0605}'),
+    ('\u{061C}', '\u{061C}'),
+    ('\u{06DD}', '\u{06DD}'),
+    ('\u{070F}', '\u{070F}'),
+    ('\u{0890}', '\u{0891}'),
+    ('\u{08E2}', '\u{08E2}'),
+    ('\u{180E}', '\u{180E}'),
+    ('\u{200B}', '\u{200F}'),
+    ('\u{202A}', '\u{202E}'),
+    ('\u{2060}', '\u{2064}'),
+    ('\u{2066}', '\u{206F}'),
+    ('\u{FEFF}', '\u{FEFF}'),
+    ('\u{FFF9}', '\u{FFFB}'),
+    ('\u{110BD}', '\u{110BD}'),
+    ('\u{110CD}', '\u{110CD}'),
+    ('\u{13430}', '\u{1343F}'),
+    ('\u{1BCA0}', '\u{1BCA3}'),
+    ('\u{1D173}', '\u{1D17A}'),
+    ('\u{E0001}', '\u{E0001}'),
+    ('\u{E0020}', '\u{E007F}'),
+];
+
+/// Whether `character` is of Unicode's general category Cf (format).
+pub fn is_format_character(character: char) -> bool {
+    FORMAT_CHARACTERS
+        .binary_search_by(|(first, last)| {
+            if *last < character {
+                std::cmp::Ordering::Less
+            } else if *first > character {
+                std::cmp::Ordering::Greater
+            } else {
+                std::cmp::Ordering::Equal
+            }
+        })
+        .is_ok()
+}
+
+/// The first format character (category Cf) in `text`, if any.
+pub fn first_format_character(text: &str) -> Option<char> {
+    text.chars()
+        .find(|character| is_format_character(*character))
 }
 
 const IDENTIFIER_ALLOWED: &str = "lowercase letters a-z, digits 0-9 and '-'";
@@ -439,6 +636,98 @@ fn check_status_action(action: &StatusAction) -> Result<(), FormError> {
     }
 }
 
+/// A type's constraints against its own schema (ADR 0033): every field they name exists and
+/// has a kind they can apply to, each bound is well formed for its field's kind with its
+/// minimum not above its maximum, a field is bound once, the holder's USCC is asked for only
+/// of enterprise types, and an annual inspection period is within its limits.
+fn check_constraints(draft: &LicenceTypeDraft) -> Result<(), FormError> {
+    let constraints = &draft.constraints;
+    let bad = |field: &str, problem| FormError::BadConstraint {
+        field: field.to_owned(),
+        problem,
+    };
+    let enterprise = draft.holder_kind == HolderKind::Enterprise;
+    if constraints.number_is_holder_uscc && !enterprise {
+        return Err(bad(
+            "number",
+            "asks for the holder's USCC of a type held by persons",
+        ));
+    }
+    let schema = |name: &str| draft.fields.iter().find(|field| field.name == name);
+    check_count(
+        "constraints.holder_fields",
+        constraints.holder_fields.len(),
+        limits::FIELDS_PER_TYPE_MAX,
+    )?;
+    check_unique("constraints.holder_fields", &constraints.holder_fields)?;
+    for name in &constraints.holder_fields {
+        let Some(field) = schema(name) else {
+            return Err(bad(name, "names no field of the type"));
+        };
+        if !enterprise || field.kind != FieldKind::Uscc || field.visibility != Visibility::Public {
+            return Err(bad(
+                name,
+                "binds to the holder a field that is not a public USCC field of an enterprise type",
+            ));
+        }
+    }
+    check_count(
+        "constraints.bounds",
+        constraints.bounds.len(),
+        limits::FIELDS_PER_TYPE_MAX,
+    )?;
+    let bounded: Vec<&String> = constraints
+        .bounds
+        .iter()
+        .map(|bound| &bound.field)
+        .collect();
+    check_unique("constraints.bounds", &bounded)?;
+    for bound in &constraints.bounds {
+        let Some(field) = schema(&bound.field) else {
+            return Err(bad(&bound.field, "names no field of the type"));
+        };
+        let comparable = matches!(
+            field.kind,
+            FieldKind::Integer | FieldKind::Decimal | FieldKind::Date
+        );
+        if !comparable || field.visibility != Visibility::Public {
+            return Err(bad(
+                &bound.field,
+                "bounds a field that is not a public integer, decimal or date",
+            ));
+        }
+        if bound.not_after_block_date && field.kind != FieldKind::Date {
+            return Err(bad(
+                &bound.field,
+                "keeps a field that is not a date from the future",
+            ));
+        }
+        for limit in [&bound.min, &bound.max].into_iter().flatten() {
+            check_text("constraints.bounds", limit, limits::FIELD_VALUE_BYTES_MAX)?;
+            if compare_field_values(field.kind, limit, limit).is_none() {
+                return Err(bad(
+                    &bound.field,
+                    "has a bound not written as the field's values are",
+                ));
+            }
+        }
+        if let (Some(min), Some(max)) = (&bound.min, &bound.max)
+            && compare_field_values(field.kind, min, max) == Some(std::cmp::Ordering::Greater)
+        {
+            return Err(bad(&bound.field, "has a minimum above its maximum"));
+        }
+    }
+    if let Some(days) = constraints.annual_inspection_days {
+        check_range(
+            "constraints.annual_inspection_days",
+            u64::from(days),
+            limits::ANNUAL_INSPECTION_DAYS_MIN,
+            limits::ANNUAL_INSPECTION_DAYS_MAX,
+        )?;
+    }
+    Ok(())
+}
+
 impl TxBody {
     /// Field sizes, counts and character sets; nothing that needs the state.
     pub fn check_form(&self) -> Result<(), FormError> {
@@ -470,7 +759,11 @@ impl TxBody {
             TxBody::RotateKey { authority, .. } | TxBody::ReportKeyCompromise { authority, .. } => {
                 check_identifier("authority", authority.as_str())
             }
-            TxBody::DefineLicenceType(draft) => {
+            TxBody::RetireLicenceType { type_code, reason } => {
+                check_identifier("type_code", type_code.as_str())?;
+                check_nonempty_text("reason", reason, limits::TEXT_BYTES_MAX)
+            }
+            TxBody::DefineLicenceType(draft) | TxBody::AmendLicenceType(draft) => {
                 check_identifier("code", draft.code.as_str())?;
                 check_nonempty_text("name_zh", &draft.name_zh, limits::NAME_BYTES_MAX)?;
                 check_nonempty_text("name_en", &draft.name_en, limits::NAME_BYTES_MAX)?;
@@ -486,7 +779,8 @@ impl TxBody {
                     .iter()
                     .map(StatusAction::name)
                     .collect();
-                check_unique("supervisor_actions", &actions)
+                check_unique("supervisor_actions", &actions)?;
+                check_constraints(draft)
             }
             TxBody::GrantIssuance {
                 authority,
@@ -608,6 +902,16 @@ impl TxBody {
                 Ok(())
             }
             TxBody::SetWriteQuota { scope, quota } => check_quota_form(scope, quota.as_ref()),
+            TxBody::CorrectEvent {
+                type_code,
+                number,
+                reason,
+                ..
+            } => {
+                check_identifier("type_code", type_code.as_str())?;
+                check_licence_number(number.as_str())?;
+                check_nonempty_text("reason", reason, limits::TEXT_BYTES_MAX)
+            }
         }
     }
 }
@@ -806,6 +1110,167 @@ fn check_range(field: &'static str, value: u64, min: u64, max: u64) -> Result<()
         });
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod text_tests {
+    use super::{FORMAT_CHARACTERS, first_format_character, is_format_character};
+
+    #[test]
+    fn the_format_characters_are_category_cf_and_nothing_else() {
+        // Sorted and apart, as the binary search needs.
+        for pair in FORMAT_CHARACTERS.windows(2) {
+            assert!(pair[0].0 <= pair[0].1 && pair[0].1 < pair[1].0, "{pair:?}");
+        }
+        for hidden in [
+            '\u{00AD}',
+            '\u{061C}',
+            '\u{200B}',
+            '\u{200D}',
+            '\u{200F}',
+            '\u{202A}',
+            '\u{202E}',
+            '\u{2060}',
+            '\u{2064}',
+            '\u{2066}',
+            '\u{206F}',
+            '\u{FEFF}',
+            '\u{FFF9}',
+            '\u{FFFB}',
+            '\u{E0001}',
+            '\u{E007F}',
+        ] {
+            assert!(is_format_character(hidden), "{:04X}", u32::from(hidden));
+        }
+        for shown in [
+            'A',
+            'z',
+            '0',
+            ' ',
+            '-',
+            '.',
+            '青',
+            '岛',
+            '\u{00AC}',
+            '\u{00AE}',
+            '\u{200A}',
+            '\u{2010}',
+            '\u{2065}',
+            '\u{3000}',
+            '\u{FFFC}',
+            '\u{FEFE}',
+            '\u{E0080}',
+        ] {
+            assert!(!is_format_character(shown), "{:04X}", u32::from(shown));
+        }
+        assert_eq!(
+            first_format_character("青岛\u{202E}公司\u{200B}"),
+            Some('\u{202E}')
+        );
+        assert_eq!(first_format_character("青岛市行政审批服务局"), None);
+    }
+}
+
+#[cfg(test)]
+mod constraint_tests {
+    use std::cmp::Ordering;
+
+    use super::{FormError, TxBody};
+    use crate::records::{FieldBound, FieldKind, compare_field_values};
+    use crate::testkit;
+
+    fn bound(field: &str, min: Option<&str>, max: Option<&str>, today: bool) -> FieldBound {
+        FieldBound {
+            field: field.into(),
+            min: min.map(str::to_owned),
+            max: max.map(str::to_owned),
+            not_after_block_date: today,
+        }
+    }
+
+    fn problem(change: impl FnOnce(&mut crate::tx::LicenceTypeDraft)) -> String {
+        let mut draft = testkit::business_licence_type();
+        change(&mut draft);
+        match TxBody::DefineLicenceType(draft).check_form() {
+            Err(FormError::BadConstraint { field, problem }) => format!("{field}: {problem}"),
+            other => format!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn the_fixture_constraints_pass_and_bad_ones_name_their_field() {
+        assert_eq!(
+            TxBody::DefineLicenceType(testkit::business_licence_type()).check_form(),
+            Ok(())
+        );
+        assert_eq!(
+            problem(|draft| draft
+                .constraints
+                .bounds
+                .push(bound("nowhere", None, None, false))),
+            "nowhere: names no field of the type"
+        );
+        assert_eq!(
+            problem(|draft| draft.constraints.bounds = vec![bound("name", Some("0"), None, false)]),
+            "name: bounds a field that is not a public integer, decimal or date"
+        );
+        assert_eq!(
+            problem(|draft| {
+                draft.constraints.bounds = vec![bound("registered_capital", None, None, true)]
+            }),
+            "registered_capital: keeps a field that is not a date from the future"
+        );
+        assert_eq!(
+            problem(|draft| {
+                draft.constraints.bounds =
+                    vec![bound("established", Some("1949-10-32"), None, false)]
+            }),
+            "established: has a bound not written as the field's values are"
+        );
+        assert_eq!(
+            problem(|draft| {
+                draft.constraints.bounds =
+                    vec![bound("registered_capital", Some("10"), Some("9.99"), false)]
+            }),
+            "registered_capital: has a minimum above its maximum"
+        );
+        assert_eq!(
+            problem(|draft| draft.constraints.holder_fields = vec!["name".into()]),
+            "name: binds to the holder a field that is not a public USCC field of an enterprise type"
+        );
+        let mut persons = testkit::qualification_type();
+        persons.constraints.number_is_holder_uscc = true;
+        assert!(matches!(
+            TxBody::DefineLicenceType(persons).check_form(),
+            Err(FormError::BadConstraint { .. })
+        ));
+        let mut inspected = testkit::business_licence_type();
+        inspected.constraints.annual_inspection_days = Some(0);
+        assert!(matches!(
+            TxBody::DefineLicenceType(inspected).check_form(),
+            Err(FormError::OutOfRange { .. })
+        ));
+    }
+
+    #[test]
+    fn numbers_and_dates_compare_by_their_value() {
+        let decimal = |a, b| compare_field_values(FieldKind::Decimal, a, b);
+        assert_eq!(decimal("1.50", "1.5"), Some(Ordering::Equal));
+        assert_eq!(decimal("-0", "0.00"), Some(Ordering::Equal));
+        assert_eq!(decimal("-0.01", "0"), Some(Ordering::Less));
+        assert_eq!(decimal("-2", "-10"), Some(Ordering::Greater));
+        assert_eq!(decimal("010", "9.999"), Some(Ordering::Greater));
+        assert_eq!(decimal("1.", "1"), None);
+        assert_eq!(
+            compare_field_values(FieldKind::Integer, "1.5", "1"),
+            None,
+            "an integer has no fraction"
+        );
+        let date = |a, b| compare_field_values(FieldKind::Date, a, b);
+        assert_eq!(date("1949-10-01", "2026-01-01"), Some(Ordering::Less));
+        assert_eq!(date("2026-02-30", "2026-01-01"), None);
+        assert_eq!(compare_field_values(FieldKind::Text, "a", "b"), None);
+    }
 }
 
 #[cfg(test)]
@@ -1009,6 +1474,7 @@ mod canonical_properties {
                             .into_iter()
                             .filter(|action| seen.insert(action.name()))
                             .collect(),
+                        constraints: TypeConstraints::default(),
                     }
                 },
             )
@@ -1132,6 +1598,9 @@ mod canonical_properties {
                 }
             ),
             licence_type_draft().prop_map(TxBody::DefineLicenceType),
+            licence_type_draft().prop_map(TxBody::AmendLicenceType),
+            (type_code(), text())
+                .prop_map(|(type_code, reason)| TxBody::RetireLicenceType { type_code, reason }),
             (authority(), type_code(), region()).prop_map(|(authority, type_code, region)| {
                 TxBody::GrantIssuance {
                     authority,
@@ -1221,8 +1690,13 @@ mod canonical_properties {
                     recognition,
                 }
             ),
-            (hash(), any::<bool>(), text(), proptest::option::of(any::<u32>())).prop_map(
-                |(id, upheld, note, follow_up)| TxBody::ResolveObjection {
+            (
+                hash(),
+                any::<bool>(),
+                text(),
+                proptest::option::of(any::<u32>())
+            )
+                .prop_map(|(id, upheld, note, follow_up)| TxBody::ResolveObjection {
                     id,
                     outcome: if upheld {
                         ObjectionOutcome::Upheld
@@ -1231,8 +1705,7 @@ mod canonical_properties {
                     },
                     note,
                     follow_up,
-                }
-            ),
+                }),
             (node_changes(), any::<u64>()).prop_map(|(changes, effective_height)| {
                 TxBody::ChangeValidators {
                     changes,
@@ -1240,6 +1713,24 @@ mod canonical_properties {
                 }
             }),
             write_quota(),
+            (
+                type_code(),
+                number(),
+                any::<u32>(),
+                proptest::option::of(time()),
+                text()
+            )
+                .prop_map(|(type_code, number, event, retime, reason)| {
+                    TxBody::CorrectEvent {
+                        type_code,
+                        number,
+                        event,
+                        action: retime.map_or(CorrectionAction::Void, |effective_at| {
+                            CorrectionAction::Retime { effective_at }
+                        }),
+                        reason,
+                    }
+                }),
         ]
     }
 

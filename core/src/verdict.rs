@@ -17,8 +17,8 @@ use crate::calendar;
 use crate::hash::Hash32;
 use crate::ident::RegionCode;
 use crate::records::{
-    Authority, AuthorityId, Grant, Height, Licence, Objection, Recognition, Record, RecordKey,
-    Status, TimeMs,
+    Authority, AuthorityId, CorrectionOutcome, Grant, Height, Licence, LicenceEventKind, Objection,
+    Recognition, Record, RecordKey, Status, TimeMs,
 };
 
 /// What one reason is about.
@@ -49,6 +49,16 @@ pub enum ReasonCode {
     /// a height within the reported window (ADR 0031). The issuance among them makes the
     /// licence invalid; later changes alone are flagged for the verifier to check.
     SignedByCompromisedKey,
+    /// Events of the licence's history were corrected by the governors (ADR 0032): voided
+    /// ones no longer count, retimed ones count from their corrected time. The verdict already
+    /// reads them so; the reason tells the verifier that the history was corrected.
+    Corrected,
+    /// 年检: the type requires annual inspections, and the next is not due yet at T.
+    AnnualInspectionDue,
+    /// 年检: the type requires annual inspections and none was recorded within the period
+    /// before T, counted from the last inspection or the start of validity (ADR 0033): the
+    /// licence is not valid until one is.
+    AnnualInspectionOverdue,
 }
 
 /// One reason behind a verdict.
@@ -66,7 +76,8 @@ pub struct Reason {
 /// The answer.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Verdict {
-    /// Genuine and valid at T (issuer authorised, within validity, active).
+    /// Genuine and valid at T (issuer authorised, within validity, active, and inspected
+    /// within its period when its type requires annual inspections).
     pub valid: bool,
     /// When a region was asked about: valid and usable there.
     pub valid_in_region: Option<bool>,
@@ -302,6 +313,46 @@ fn time_zh(time_ms: TimeMs) -> String {
     }
 }
 
+/// 年检: for a licence whose type required annual inspections when it was issued, whether
+/// the last inspection recorded by `at` (or, before the first, the start of validity) is
+/// less than the period before `at`; the reason says when the next falls due, or since when
+/// it is overdue. Before the start of validity nothing is due. Licences of other types are
+/// not concerned, and pass.
+fn annual_inspection(
+    licence: &Licence,
+    last_inspection: Option<TimeMs>,
+    at: TimeMs,
+    reasons: &mut Vec<Reason>,
+) -> bool {
+    let Some(days) = licence.annual_inspection_days else {
+        return true;
+    };
+    if at < licence.valid_from {
+        return true;
+    }
+    let counted_from = last_inspection.unwrap_or(licence.valid_from);
+    let due = counted_from.saturating_add(u64::from(days).saturating_mul(crate::limits::DAY_MS));
+    if at < due {
+        reasons.push(reason(
+            ReasonCode::AnnualInspectionDue,
+            true,
+            format!("the next annual inspection is due by {}", time_en(due)),
+            format!("下次年检应于{}前完成", time_zh(due)),
+        ));
+        return true;
+    }
+    reasons.push(reason(
+        ReasonCode::AnnualInspectionOverdue,
+        false,
+        format!(
+            "annual inspection overdue since {}: none recorded within {days} days",
+            time_en(due)
+        ),
+        format!("年检已于{}逾期：{days}日内无年检记录", time_zh(due)),
+    ));
+    false
+}
+
 /// Computes the verdict at `at`, for use in `region` if given.
 pub fn verdict(inputs: &VerdictInputs<'_>, region: Option<&RegionCode>, at: TimeMs) -> Verdict {
     let licence = inputs.licence;
@@ -389,8 +440,9 @@ pub fn verdict(inputs: &VerdictInputs<'_>, region: Option<&RegionCode>, at: Time
         format!("该时点状态：{status_zh}"),
     ));
 
+    let inspected = annual_inspection(licence, standing.last_annual_inspection, at, &mut reasons);
     let issuance_compromised = compromised_signatures(inputs, &mut reasons);
-    let valid = authorised && within_validity && active && !issuance_compromised;
+    let valid = authorised && within_validity && active && inspected && !issuance_compromised;
 
     let mut recognition = None;
     let valid_in_region = region.map(|region| {
@@ -475,6 +527,10 @@ pub fn verdict(inputs: &VerdictInputs<'_>, region: Option<&RegionCode>, at: Time
         ));
     }
 
+    if let Some(corrected) = corrections_reason(licence) {
+        reasons.push(corrected);
+    }
+
     Verdict {
         valid,
         valid_in_region,
@@ -490,6 +546,63 @@ pub fn verdict(inputs: &VerdictInputs<'_>, region: Option<&RegionCode>, at: Time
     }
 }
 
+/// The reason naming the events of the licence's history that the governors corrected, if
+/// any: which, how, at what height and why.
+fn corrections_reason(licence: &Licence) -> Option<Reason> {
+    let mut english = Vec::new();
+    let mut chinese = Vec::new();
+    for (index, event) in licence.events.iter().enumerate() {
+        let Some(correction) = &event.correction else {
+            continue;
+        };
+        let (name, name_zh) = match &event.kind {
+            LicenceEventKind::Issued => ("issued", "发证"),
+            LicenceEventKind::Status(action) => (action.name(), action.name_zh()),
+            LicenceEventKind::Amended { .. } => ("amended", "变更"),
+        };
+        match correction.outcome {
+            CorrectionOutcome::Voided => {
+                english.push(format!(
+                    "event {index} ({name}) voided at height {}: {}",
+                    correction.height, correction.reason
+                ));
+                chinese.push(format!(
+                    "第{index}项（{name_zh}）于区块高度{}作废：{}",
+                    correction.height, correction.reason
+                ));
+            }
+            CorrectionOutcome::Retimed => {
+                english.push(format!(
+                    "event {index} ({name}) entered as effective {} and corrected to {} at height {}: {}",
+                    time_en(correction.entered_at),
+                    time_en(event.effective_at),
+                    correction.height,
+                    correction.reason
+                ));
+                chinese.push(format!(
+                    "第{index}项（{name_zh}）生效时间由{}更正为{}（区块高度{}）：{}",
+                    time_zh(correction.entered_at),
+                    time_zh(event.effective_at),
+                    correction.height,
+                    correction.reason
+                ));
+            }
+        }
+    }
+    if english.is_empty() {
+        return None;
+    }
+    Some(reason(
+        ReasonCode::Corrected,
+        true,
+        format!(
+            "the governors corrected the history: {}",
+            english.join("; ")
+        ),
+        format!("治理机构已更正历史记录：{}", chinese.join("；")),
+    ))
+}
+
 /// Adds the reason for the events of the licence signed under a key reported compromised
 /// (none: no reason); returns whether the issuance is among them.
 fn compromised_signatures(inputs: &VerdictInputs<'_>, reasons: &mut Vec<Reason>) -> bool {
@@ -503,7 +616,11 @@ fn compromised_signatures(inputs: &VerdictInputs<'_>, reasons: &mut Vec<Reason>)
         .events
         .iter()
         .filter(|event| {
-            signer(&event.by).is_some_and(|authority| authority.signed_compromised_at(event.height))
+            // A voided event no longer counts, whoever signed it: the governors' correction
+            // has answered the question the flag would ask.
+            event.counts()
+                && signer(&event.by)
+                    .is_some_and(|authority| authority.signed_compromised_at(event.height))
         })
         .collect();
     if flagged.is_empty() {
@@ -894,5 +1011,67 @@ mod text_tests {
                     .to_owned()
             )
         );
+    }
+
+    /// The reasons about annual inspections of `licence` at `at`, and whether it is valid.
+    fn inspection_reasons(licence: &Licence, issuer: &Authority, at: TimeMs) -> Vec<Reason> {
+        let inputs = VerdictInputs {
+            licence,
+            issuer,
+            signers: &[],
+            grant: None,
+            recognitions: &[],
+            objections: &[],
+        };
+        verdict(&inputs, None, at)
+            .reasons
+            .into_iter()
+            .filter(|reason| {
+                matches!(
+                    reason.code,
+                    ReasonCode::AnnualInspectionDue | ReasonCode::AnnualInspectionOverdue
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn an_annual_inspection_overdue_makes_the_licence_invalid_until_one_is_recorded() {
+        use crate::records::{LicenceEvent, LicenceEventKind, StatusAction};
+        let (mut licence, issuer) = issued_licence();
+        // Of a type without inspections, nothing is said.
+        assert!(inspection_reasons(&licence, &issuer, GENESIS_TIME + 900 * DAY_MS).is_empty());
+
+        licence.annual_inspection_days = Some(365);
+        let due = GENESIS_TIME + 365 * DAY_MS;
+        let before = inspection_reasons(&licence, &issuer, due - 1);
+        assert_eq!(before.len(), 1);
+        assert_eq!(before[0].code, ReasonCode::AnnualInspectionDue);
+        assert!(before[0].ok);
+        assert_eq!(
+            before[0].detail,
+            "the next annual inspection is due by 2027-01-01 08:00 (UTC+8)"
+        );
+        let overdue = inspection_reasons(&licence, &issuer, due);
+        assert_eq!(overdue[0].code, ReasonCode::AnnualInspectionOverdue);
+        assert!(!overdue[0].ok);
+        assert_eq!(
+            overdue[0].detail_zh,
+            "年检已于北京时间2027年1月1日 08:00逾期：365日内无年检记录"
+        );
+        // Before the start of validity, nothing is due.
+        assert!(inspection_reasons(&licence, &issuer, GENESIS_TIME - 1).is_empty());
+
+        // An inspection recorded 300 days in counts the next period from it.
+        let inspected_at = GENESIS_TIME + 300 * DAY_MS;
+        let mut event = licence.events[0].clone();
+        event.kind = LicenceEventKind::Status(StatusAction::AnnualInspection);
+        event.effective_at = inspected_at;
+        licence.events.push(LicenceEvent { ..event });
+        let after = inspection_reasons(&licence, &issuer, due);
+        assert_eq!(after[0].code, ReasonCode::AnnualInspectionDue);
+        let next_due = inspected_at + 365 * DAY_MS;
+        let late = inspection_reasons(&licence, &issuer, next_due);
+        assert_eq!(late[0].code, ReasonCode::AnnualInspectionOverdue);
     }
 }

@@ -35,7 +35,7 @@ fn round_trips<T: DeserializeOwned + Serialize + PartialEq + std::fmt::Debug>(da
 fuzz_target!(|data: &[u8]| {
     let genesis = genesis();
     let verified = heap::bounded(data, |bytes| {
-        hutong_verify::verify_json(bytes, genesis, &VerifyOptions::default())
+        hutong_verify::verify_json(bytes, genesis, &VerifyOptions::historical())
     });
     if verified.is_ok() {
         assert!(data.len() <= PROOF_DOCUMENT_BYTES_MAX);

@@ -78,6 +78,17 @@ async fn run_node(home: &Path, config: Config, resync: bool) -> Result<(), Failu
     let genesis = Genesis::from_json(&genesis_bytes)
         .with_context(|| format!("checking {}", genesis_path.display()))
         .code(exit::CONFIG)?;
+    if config.consensus.heartbeat_ms > genesis.freshness.heartbeat_ms_max {
+        return Err(anyhow!(
+            "consensus.heartbeat_ms ({}) exceeds the chain's promised heartbeat, \
+             freshness.heartbeat_ms_max ({}) of {}: verifiers would take this node's idle \
+             blocks for a stopped chain; lower it",
+            config.consensus.heartbeat_ms,
+            genesis.freshness.heartbeat_ms_max,
+            genesis_path.display()
+        ))
+        .code(exit::CONFIG);
+    }
     let node_key = keys::read(&Config::resolve(home, &config.node_key)).code(exit::CONFIG)?;
     let faults = Faults::from_config(&config.testing, home)
         .map_err(|problem| anyhow!(problem))

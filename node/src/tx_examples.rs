@@ -10,7 +10,7 @@ const LICENCE: &str = "91370200MA00000015";
 const TIME: u64 = 1_767_196_800_000;
 
 /// The record kinds, in the order `hutong tx --example list` prints them.
-pub const KINDS: [&str; 16] = [
+pub const KINDS: [&str; 19] = [
     "register_authority",
     "update_authority",
     "rotate_key",
@@ -27,6 +27,9 @@ pub const KINDS: [&str; 16] = [
     "change_validators",
     "set_write_quota",
     "report_key_compromise",
+    "correct_event",
+    "amend_licence_type",
+    "retire_licence_type",
 ];
 
 /// Who signs a record of `kind` (the rules check it).
@@ -39,7 +42,10 @@ pub fn signer_of(kind: &str) -> &'static str {
         | "revoke_grant"
         | "change_validators"
         | "set_write_quota"
-        | "report_key_compromise" => {
+        | "report_key_compromise"
+        | "correct_event"
+        | "amend_licence_type"
+        | "retire_licence_type" => {
             "a governor, endorsed by governors holding more than two thirds (--endorse)"
         }
         "rotate_key" => {
@@ -95,6 +101,38 @@ pub fn example(kind: &str) -> Option<Value> {
             ],
             "default_validity_days": 1826,
             "supervisor_actions": ["suspend", "reinstate", "revoke"],
+            "constraints": {
+                "unique_per_holder": false,
+                "number_is_holder_uscc": false,
+                "holder_fields": [],
+                "bounds": [],
+                "annual_inspection_days": null
+            },
+        }),
+        "amend_licence_type" => json!({
+            "code": "food-operation",
+            "name_zh": "食品经营许可证",
+            "name_en": "Food operation permit",
+            "holder_kind": "enterprise",
+            "fields": [
+                { "name": "premises", "name_zh": "经营场所", "kind": "text", "required": true, "visibility": "public" },
+                { "name": "categories", "name_zh": "经营项目", "kind": "text", "required": true, "visibility": "public" },
+                { "name": "uscc", "name_zh": "统一社会信用代码", "kind": "uscc", "required": false, "visibility": "public" },
+                { "name": "staff", "name_zh": "从业人员数", "kind": "integer", "required": false, "visibility": "public" }
+            ],
+            "default_validity_days": 1826,
+            "supervisor_actions": ["suspend", "reinstate", "revoke", "annual_inspection"],
+            "constraints": {
+                "unique_per_holder": false,
+                "number_is_holder_uscc": false,
+                "holder_fields": ["uscc"],
+                "bounds": [{ "field": "staff", "min": "0", "max": null, "not_after_block_date": false }],
+                "annual_inspection_days": 366
+            },
+        }),
+        "retire_licence_type" => json!({
+            "type_code": "food-operation",
+            "reason": "并入食品经营许可证新版目录 merged into the new catalogue entry",
         }),
         "grant_issuance" | "revoke_grant" => json!({
             "authority": "qd-approval",
@@ -173,6 +211,13 @@ pub fn example(kind: &str) -> Option<Value> {
             "authority": "qd-approval",
             "compromised_from": 1200,
             "new_key": KEY,
+        }),
+        "correct_event" => json!({
+            "type_code": "business-licence",
+            "number": LICENCE,
+            "event": 3,
+            "action": { "retime": { "effective_at": TIME } },
+            "reason": "年检日期录入错误，按纸质记录更正 the inspection was entered with the wrong year; corrected from the paper record",
         }),
         _ => return None,
     };

@@ -71,6 +71,12 @@ pub struct VerifyArgs {
     /// it is recognised there.
     #[arg(long)]
     pub region: Option<String>,
+    /// A historical check: accept a bundle whose header is older than the chain's freshness
+    /// allows (the genesis file's `freshness.proof_age_ms_max`, against this machine's clock and
+    /// against `--at`); the output says the check was historical. Without it such a bundle
+    /// fails (exit 7, `stale`): it may predate a suspension or a revocation.
+    #[arg(long)]
+    pub historical: bool,
     /// Print what was verified as JSON instead of text.
     #[arg(long)]
     pub json: bool,
@@ -100,6 +106,8 @@ pub fn verify(args: &VerifyArgs) -> Result<(), Failure> {
     let options = VerifyOptions {
         at: args.at,
         region,
+        now: None,
+        historical: args.historical,
     };
     if let Some(consistency) = &args.consistency {
         return verify_consistency(consistency, &args.checkpoints, &genesis, args.json);
@@ -260,7 +268,8 @@ fn verify_consistency(
     };
     let checkpoint = |path: &PathBuf| -> Result<VerifiedCheckpoint, Failure> {
         let document = read_bounded(path).code(exit::CONFIG)?;
-        match hutong_verify::verify_json(&document, genesis, &VerifyOptions::default()) {
+        // A checkpoint of a consistency check is history by nature: its age is no fault.
+        match hutong_verify::verify_json(&document, genesis, &VerifyOptions::historical()) {
             Ok(Verified::Checkpoint(checkpoint)) => Ok(checkpoint),
             Ok(_) => Err(Failure::new(
                 exit::CONFIG,
@@ -424,6 +433,19 @@ fn print_licence(out: &mut String, licence: &VerifiedLicence) {
         }
     }
     print_checkpoint(out, &licence.checkpoint);
+    match licence.age_ms {
+        Some(age_ms) => say!(
+            out,
+            "  fresh: the header is {} s old by this machine's clock, within the chain's limit",
+            age_ms / 1000
+        ),
+        None => say!(
+            out,
+            "  HISTORICAL check: the header's age was not checked; this says what the chain held \
+             at {} (UTC+8), not that it holds now",
+            format_time(licence.checkpoint.time)
+        ),
+    }
 }
 
 fn print_qr(out: &mut String, qr: &VerifiedQr) {

@@ -22,6 +22,7 @@ use serde::Serialize;
 
 use hutong_core::block::Block;
 use hutong_core::hash::Hash32;
+use hutong_core::ident::Uscc;
 use hutong_core::records::{FaceValue, Holder, LicenceNumber, Role};
 use hutong_core::tx::{AuthorityDraft, TxBody, ValidUntil};
 
@@ -278,11 +279,10 @@ fn prepare(
         signer.continue_from(id, client::next_nonce(client, &options.nodes[0], id)?);
     }
     let now = demo::now_ms();
-    let run = format!("{:x}", now);
     let mut per_stream: Vec<Vec<Prepared>> = (0..streams).map(|_| Vec::new()).collect();
     for index in 0..total {
         let stream = (index as usize) % streams;
-        let holder = demo::uscc("370200", 5_000_000 + index % 4_000_000)?;
+        let holder = bench_holder(now, index)?;
         let mut face = BTreeMap::new();
         face.insert(
             "name".to_string(),
@@ -297,7 +297,8 @@ fn prepare(
             "established".to_string(),
             FaceValue::Clear("2024-01-02".into()),
         );
-        let number = format!("BENCH-{run}-{index}");
+        // A business licence is one per enterprise and numbered by its USCC.
+        let number = holder.to_string();
         let body = TxBody::IssueLicence {
             type_code: "business-licence".into(),
             document_hash: suite.tagged("hutong/bench/document", number.as_bytes()),
@@ -746,4 +747,20 @@ mod tests {
         assert_eq!(error_code(b"not json"), None);
         assert_eq!(error_code(b""), None);
     }
+}
+
+/// The USCC (GB 32100-2015) of the `index`th enterprise of a run started at `now`: positions
+/// 9-17 count the run's second (modulo 25,000,000, some ten months) times a million plus the
+/// index in base 31, so that runs a second apart license different enterprises and a business
+/// licence, one per enterprise, can be issued again by every run.
+fn bench_holder(now: u64, index: u64) -> Result<Uscc, Error> {
+    const ALPHABET: &[u8; 31] = b"0123456789ABCDEFGHJKLMNPQRTUWXY";
+    let mut value = (now / 1_000 % 25_000_000) * 1_000_000 + index % 1_000_000;
+    let mut digits = [b'0'; 9];
+    for digit in digits.iter_mut().rev() {
+        *digit = ALPHABET[(value % 31) as usize];
+        value /= 31;
+    }
+    let first17 = format!("91370200{}", String::from_utf8_lossy(&digits));
+    Uscc::with_check(&first17).map_err(|error| Error::Demo(format!("USCC {first17}: {error}")))
 }

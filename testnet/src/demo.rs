@@ -12,8 +12,9 @@ use hutong_core::genesis::{Genesis, GenesisGrant};
 use hutong_core::hash::Hash32;
 use hutong_core::ident::{RegionCode, ResidentId, Uscc};
 use hutong_core::records::{
-    AuthorityId, FaceValue, FieldKind, FieldSchema, Holder, HolderKind, IssuedBy, LicenceNumber,
-    NodeEntry, Role, StatusAction, TimeMs, Visibility, face_commitment,
+    AuthorityId, FaceValue, FieldBound, FieldKind, FieldSchema, Holder, HolderKind, IssuedBy,
+    LicenceNumber, NodeEntry, Role, StatusAction, TimeMs, TypeConstraints, Visibility,
+    face_commitment,
 };
 use hutong_core::suite::Suite;
 use hutong_core::tx::{
@@ -170,6 +171,37 @@ fn enterprise_type(
         fields,
         default_validity_days,
         supervisor_actions,
+        // The face's USCC is the holder's own, on every enterprise licence.
+        constraints: TypeConstraints {
+            holder_fields: vec!["uscc".into()],
+            ..TypeConstraints::default()
+        },
+    }
+}
+
+/// 一企一照 and the business licence's face: one licence per enterprise, numbered by its
+/// USCC, a registered capital that is not negative, and an establishment date from the
+/// founding of the People's Republic (1949-10-01) to the day of the block.
+fn business_licence_constraints() -> TypeConstraints {
+    TypeConstraints {
+        unique_per_holder: true,
+        number_is_holder_uscc: true,
+        holder_fields: vec!["uscc".into()],
+        bounds: vec![
+            FieldBound {
+                field: "registered_capital".into(),
+                min: Some("0".into()),
+                max: None,
+                not_after_block_date: false,
+            },
+            FieldBound {
+                field: "established".into(),
+                min: Some("1949-10-01".into()),
+                max: None,
+                not_after_block_date: true,
+            },
+        ],
+        annual_inspection_days: None,
     }
 }
 
@@ -177,19 +209,22 @@ fn enterprise_type(
 pub fn catalogue() -> Vec<LicenceTypeDraft> {
     use StatusAction::{AnnualInspection, Reinstate, Revoke, Suspend};
     vec![
-        enterprise_type(
-            "business-licence",
-            "营业执照",
-            "Business licence",
-            vec![
-                field("legal_representative", "法定代表人", FieldKind::Text, true),
-                field("registered_capital", "注册资本", FieldKind::Decimal, false),
-                field("established", "成立日期", FieldKind::Date, true),
-                field("address", "住所", FieldKind::Text, false),
-            ],
-            None,
-            vec![Suspend, Reinstate, Revoke, AnnualInspection],
-        ),
+        LicenceTypeDraft {
+            constraints: business_licence_constraints(),
+            ..enterprise_type(
+                "business-licence",
+                "营业执照",
+                "Business licence",
+                vec![
+                    field("legal_representative", "法定代表人", FieldKind::Text, true),
+                    field("registered_capital", "注册资本", FieldKind::Decimal, false),
+                    field("established", "成立日期", FieldKind::Date, true),
+                    field("address", "住所", FieldKind::Text, false),
+                ],
+                None,
+                vec![Suspend, Reinstate, Revoke, AnnualInspection],
+            )
+        },
         enterprise_type(
             "food-operation-permit",
             "食品经营许可证",
@@ -246,6 +281,7 @@ pub fn catalogue() -> Vec<LicenceTypeDraft> {
             ],
             default_validity_days: None,
             supervisor_actions: vec![Revoke],
+            constraints: TypeConstraints::default(),
         },
     ]
 }
@@ -316,6 +352,7 @@ pub fn genesis(
         licence_types: catalogue(),
         grants,
         nodes,
+        freshness: Default::default(),
     };
     genesis
         .validate()
@@ -846,7 +883,8 @@ pub fn plan(suite: Suite, size: DemoSize, now: TimeMs) -> Result<DemoPlan, Error
             type_codes: vec!["business-licence".into()],
             issued_by: IssuedBy::Region(region("370000")?),
             scope: "鲁新营业执照互认 / Shandong business licences recognised in Xinjiang".into(),
-            valid_from: now.saturating_sub(2 * year_ms),
+            // A recognition's start is an event: inside the window around the block time.
+            valid_from: now.saturating_sub(DAY_MS),
             valid_until: None,
         },
     ));

@@ -20,7 +20,9 @@
 //! let genesis = Genesis::from_json(include_bytes!("../tests/vectors/genesis.json"))?;
 //! let bundle = include_bytes!("../tests/vectors/licence-bundle.json");
 //!
-//! let Verified::Licence(licence) = verify_json(bundle, &genesis, &VerifyOptions::default())? else {
+//! // A historical check: the vector's header is older than the chain's freshness allows
+//! // against today's clock (`VerifyOptions::default()` checks against the system clock).
+//! let Verified::Licence(licence) = verify_json(bundle, &genesis, &VerifyOptions::historical())? else {
 //!     panic!("a licence bundle verifies as a licence");
 //! };
 //! let verdict = licence.verdict.as_ref().expect("the bundle proves the licence exists");
@@ -33,7 +35,7 @@
 //!
 //! // A bundle changed on the way does not verify.
 //! let forged = String::from_utf8_lossy(bundle).replacen("\"height\": ", "\"height\": 1", 1);
-//! assert!(verify_json(forged.as_bytes(), &genesis, &VerifyOptions::default()).is_err());
+//! assert!(verify_json(forged.as_bytes(), &genesis, &VerifyOptions::historical()).is_err());
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
@@ -87,7 +89,7 @@ use serde::{Deserialize, Serialize};
 /// The `format` of a licence proof bundle.
 pub const BUNDLE_FORMAT: &str = "hutong-proof-bundle/v1";
 /// The `format` of a transaction inclusion proof.
-pub const TRANSACTION_PROOF_FORMAT: &str = "hutong-transaction-proof/v1";
+pub const TRANSACTION_PROOF_FORMAT: &str = "hutong-transaction-proof/v2";
 /// The `format` of a signed checkpoint.
 pub const CHECKPOINT_FORMAT: &str = "hutong-checkpoint/v1";
 
@@ -154,7 +156,10 @@ pub struct ProofBundle {
     pub checkpoint: Checkpoint,
 }
 
-/// A committed transaction with its inclusion proof in the log of a signed checkpoint.
+/// A committed transaction and the proof of its place: the signed checkpoint of the block it
+/// is in, that block's predecessor header (whose log size, with the block's, brackets the
+/// transaction's leaf), its inclusion under the block's `tx_root` at its index, and its
+/// inclusion in the log at its leaf index. Every field of `location` is checked.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TransactionProof {
@@ -162,8 +167,15 @@ pub struct TransactionProof {
     pub format: String,
     pub transaction: Transaction,
     pub location: TxLocation,
-    /// Inclusion of the transaction's leaf in the log of `checkpoint.header.log_size` leaves.
+    /// The header at `location.height - 1`; its hash is the block's `prev_hash`.
+    pub previous_header: BlockHeader,
+    /// Inclusion of the transaction's leaf under the block's `tx_root`, at `location.index`
+    /// in a tree of the block's transaction count.
+    pub block_inclusion: InclusionProof,
+    /// Inclusion of the transaction's leaf in the log of `checkpoint.header.log_size` leaves,
+    /// at `location.log_index`.
     pub inclusion: InclusionProof,
+    /// The signed checkpoint of the block at `location.height`.
     pub checkpoint: Checkpoint,
 }
 
@@ -257,6 +269,22 @@ pub enum BundleError {
     },
     #[error("the inclusion proof does not verify: {0}")]
     Inclusion(LogError),
+    #[error(
+        "the bundle's header is stale: its time {header_time} is {age_ms} ms before {against} \
+         ({reference}), and the chain's genesis allows {limit_ms} ms; ask a node that is in \
+         touch with the network for a fresh bundle, or verify as historical"
+    )]
+    Stale {
+        header_time: TimeMs,
+        against: &'static str,
+        reference: TimeMs,
+        age_ms: u64,
+        limit_ms: u64,
+    },
+    #[error("the transaction proof's {what}: {detail}")]
+    PositionMismatch { what: &'static str, detail: String },
+    #[error("the inclusion under the block's tx_root does not verify: {0}")]
+    BlockInclusion(LogError),
     #[error("the consistency proof does not verify: {0}")]
     Consistency(LogError),
 }
@@ -284,6 +312,9 @@ impl BundleError {
             BundleError::MissingLicenceProof { .. } => "missing-licence-proof".into(),
             BundleError::InclusionMismatch { .. } => "inclusion-mismatch".into(),
             BundleError::Inclusion(error) => format!("inclusion/{}", error.code()),
+            BundleError::PositionMismatch { .. } => "position-mismatch".into(),
+            BundleError::Stale { .. } => "stale".into(),
+            BundleError::BlockInclusion(error) => format!("block-inclusion/{}", error.code()),
             BundleError::Consistency(error) => format!("consistency/{}", error.code()),
         }
     }
@@ -334,6 +365,9 @@ pub struct VerifiedLicence {
     pub verdict: Option<Verdict>,
     /// How many records (present or absent) were proved.
     pub records_proved: usize,
+    /// How old the header was by the verifier's clock; `None` for a historical check, which
+    /// did not hold the header to the chain's freshness.
+    pub age_ms: Option<u64>,
 }
 
 /// What a verified transaction proof establishes.
@@ -350,6 +384,61 @@ pub struct VerifyOptions {
     /// Defaults to the checkpoint's time.
     pub at: Option<TimeMs>,
     pub region: Option<RegionCode>,
+    /// The verifier's clock, in milliseconds since 1970; `None` reads the system clock.
+    pub now: Option<TimeMs>,
+    /// A historical check: a bundle's header is not held to the chain's freshness (the genesis
+    /// file's `proof_age_ms_max`), so an old bundle verifies as what the chain said then, and
+    /// the answer says it is historical.
+    pub historical: bool,
+}
+
+impl VerifyOptions {
+    /// A historical check at the checkpoint's time, for any region.
+    pub fn historical() -> Self {
+        VerifyOptions {
+            historical: true,
+            ..VerifyOptions::default()
+        }
+    }
+}
+
+/// The system clock in milliseconds since 1970 (0 before it).
+fn system_now() -> TimeMs {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |since| {
+            u64::try_from(since.as_millis()).unwrap_or(u64::MAX)
+        })
+}
+
+/// Refuses a header older than the chain's freshness allows: against the verifier's clock, and
+/// against the time the verdict is asked for.
+fn check_fresh(
+    freshness: &hutong_core::genesis::Freshness,
+    header_time: TimeMs,
+    options: &VerifyOptions,
+) -> Result<u64, BundleError> {
+    let now = options.now.unwrap_or_else(system_now);
+    let stale = |reference: TimeMs, against: &'static str| {
+        freshness
+            .staleness(header_time, reference)
+            .map(|age_ms| BundleError::Stale {
+                header_time,
+                against,
+                reference,
+                age_ms,
+                limit_ms: freshness.proof_age_ms_max,
+            })
+    };
+    if let Some(error) = stale(now, "the verifier's clock") {
+        return Err(error);
+    }
+    if let Some(at) = options.at
+        && let Some(error) = stale(at, "the time asked about (--at)")
+    {
+        return Err(error);
+    }
+    Ok(now.saturating_sub(header_time))
 }
 
 /// The validator set of the genesis file: its voting nodes, sorted by key.
@@ -741,6 +830,12 @@ pub fn describe_key(key: &RecordKey) -> String {
         ),
         RecordKey::WriteQuota(scope) => format!("write quota of {scope}"),
         RecordKey::WriteCount(authority) => format!("write count of {authority}"),
+        RecordKey::LicenceTypeVersion(code, version) => {
+            format!("version {version} of licence type {code}")
+        }
+        RecordKey::HolderLicence(code, holder) => {
+            format!("{code} licence held by {}", holder.to_text())
+        }
     }
 }
 
@@ -782,6 +877,11 @@ pub fn verify_bundle_with(
         return Err(missing());
     }
     let checkpoint = verify_checkpoint(&bundle.checkpoint, genesis)?;
+    let age_ms = if options.historical {
+        None
+    } else {
+        Some(check_fresh(&genesis.freshness, checkpoint.time, options)?)
+    };
     for proof in &bundle.records {
         verify_record_proof(genesis.suite, checkpoint.state_root, proof)?;
     }
@@ -818,6 +918,7 @@ pub fn verify_bundle_with(
         issuer,
         verdict,
         records_proved: bundle.records.len(),
+        age_ms,
     })
 }
 
@@ -832,6 +933,30 @@ pub fn verify_transaction_proof(
         });
     }
     let checkpoint = verify_checkpoint(&proof.checkpoint, genesis)?;
+    let suite = genesis.suite;
+    let bytes = proof.transaction.to_bytes();
+    let leaf = suite.leaf_hash(&bytes);
+    let (block_start, block_count) = check_position(proof, suite)?;
+    if proof.block_inclusion.leaf_index != u64::from(proof.location.index)
+        || proof.block_inclusion.tree_size != block_count
+    {
+        return Err(BundleError::PositionMismatch {
+            what: "inclusion under the block's tx_root",
+            detail: format!(
+                "it is for leaf {} of {}; the transaction is {} of the block's {} ({} to {} of the log)",
+                proof.block_inclusion.leaf_index,
+                proof.block_inclusion.tree_size,
+                proof.location.index,
+                block_count,
+                block_start,
+                block_start + block_count,
+            ),
+        });
+    }
+    proof
+        .block_inclusion
+        .verify(&suite, &leaf, &proof.checkpoint.header.tx_root)
+        .map_err(BundleError::BlockInclusion)?;
     if proof.inclusion.leaf_index != proof.location.log_index
         || proof.inclusion.tree_size != checkpoint.log_size
     {
@@ -842,9 +967,6 @@ pub fn verify_transaction_proof(
             found_size: proof.inclusion.tree_size,
         });
     }
-    let suite = genesis.suite;
-    let bytes = proof.transaction.to_bytes();
-    let leaf = suite.leaf_hash(&bytes);
     proof
         .inclusion
         .verify(&suite, &leaf, &checkpoint.log_root)
@@ -854,6 +976,75 @@ pub fn verify_transaction_proof(
         id: hutong_core::tx::tx_id_of_bytes(suite, &bytes),
         location: proof.location,
     })
+}
+
+/// Checks an answer of `GET /v1/log/inclusion`: that `transaction` (whose id the verifier
+/// computes from its bytes) is the leaf at `proof.leaf_index` of the log whose root and size a
+/// signed checkpoint of the chain states. Returns the checkpoint and the transaction's id.
+pub fn verify_log_inclusion(
+    transaction: &Transaction,
+    proof: &InclusionProof,
+    checkpoint: &Checkpoint,
+    genesis: &Genesis,
+) -> Result<(VerifiedCheckpoint, Hash32), BundleError> {
+    let verified = verify_checkpoint(checkpoint, genesis)?;
+    if proof.tree_size != verified.log_size {
+        return Err(BundleError::InclusionMismatch {
+            expected: proof.leaf_index,
+            found: proof.leaf_index,
+            expected_size: verified.log_size,
+            found_size: proof.tree_size,
+        });
+    }
+    let suite = genesis.suite;
+    let bytes = transaction.to_bytes();
+    proof
+        .verify(&suite, &suite.leaf_hash(&bytes), &verified.log_root)
+        .map_err(BundleError::Inclusion)?;
+    Ok((verified, hutong_core::tx::tx_id_of_bytes(suite, &bytes)))
+}
+
+/// Checks that `proof.location` is where the verified checkpoint and the previous header put
+/// it: the checkpoint is of `location.height`, the previous header is the one its `prev_hash`
+/// names, and the leaf index lies in the block's range of the log at the position `index`.
+/// Returns the block's first leaf index and its transaction count.
+fn check_position(proof: &TransactionProof, suite: Suite) -> Result<(u64, u64), BundleError> {
+    let header = &proof.checkpoint.header;
+    let previous = &proof.previous_header;
+    let location = &proof.location;
+    if header.height != location.height {
+        return Err(BundleError::PositionMismatch {
+            what: "checkpoint",
+            detail: format!(
+                "it is of block {}; the transaction is said to be in block {}",
+                header.height, location.height
+            ),
+        });
+    }
+    if previous.height.checked_add(1) != Some(header.height)
+        || previous.hash(suite) != header.prev_hash
+    {
+        return Err(BundleError::PositionMismatch {
+            what: "previous header",
+            detail: format!(
+                "header {} is not the one block {} follows",
+                previous.height, header.height
+            ),
+        });
+    }
+    let start = previous.log_size;
+    let count = header.log_size.saturating_sub(start);
+    let index = u64::from(location.index);
+    if header.log_size < start || index >= count || start + index != location.log_index {
+        return Err(BundleError::PositionMismatch {
+            what: "location",
+            detail: format!(
+                "block {} holds leaves {} to {} of the log; position {} of it is not leaf {}",
+                header.height, start, header.log_size, location.index, location.log_index
+            ),
+        });
+    }
+    Ok((start, count))
 }
 
 /// Checks that the log with root `first_root` is a prefix of the log with root `second_root`

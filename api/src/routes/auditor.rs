@@ -158,7 +158,7 @@ pub(crate) struct InclusionQuery {
     params(InclusionQuery),
     responses(
         (status = 200, description = "The proof", body = InclusionView),
-        (status = 400, description = "Malformed id, or a size the transaction is not in", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "Malformed id, a size the transaction is not in, or a size no block ends with", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such committed transaction", body = Problem, content_type = "application/problem+json")
     )
 )]
@@ -192,13 +192,58 @@ pub(crate) async fn inclusion(
             ),
         ));
     }
+    let header = first_header_with_log_size(store, size)?;
     let proof = store.log_inclusion(location.log_index, size)?;
+    let checkpoint = crate::proofs::checkpoint(&state, header)?;
     Ok(Json(InclusionView {
+        format: LOG_INCLUSION_FORMAT.into(),
         transaction_id: id,
         leaf_hash: store.suite().leaf_hash(&transaction.to_bytes()),
+        transaction,
         root: store.log_root(size)?,
         proof,
+        checkpoint,
     }))
+}
+
+/// The `format` of `GET /v1/log/inclusion`'s answer.
+pub(crate) const LOG_INCLUSION_FORMAT: &str = "hutong-log-inclusion/v1";
+
+/// The header of the first block after which the log has `size` leaves (log sizes only grow,
+/// so a binary search over the heights, at most 64 header reads); 400 `size_not_a_checkpoint`
+/// when no block ends at that size, since only a block's header signs a log root.
+fn first_header_with_log_size(
+    store: &hutong_ledger::store::Store,
+    size: u64,
+) -> Result<hutong_core::block::BlockHeader, ApiError> {
+    let header_at = |height: u64| {
+        store.header(height)?.ok_or_else(|| {
+            ApiError::internal(hutong_ledger::store::StoreError::Corrupt(format!(
+                "header {height} is missing"
+            )))
+        })
+    };
+    let (mut low, mut high) = (0, store.head()?.header.height);
+    while low < high {
+        let middle = low + (high - low) / 2;
+        if header_at(middle)?.log_size < size {
+            low = middle + 1;
+        } else {
+            high = middle;
+        }
+    }
+    let header = header_at(low)?;
+    if header.log_size != size {
+        return Err(ApiError::bad_request(
+            "size_not_a_checkpoint",
+            format!(
+                "no block ends with a log of {size} transactions (block {} ends with {}); ask \
+                 for the log size of a block's header",
+                header.height, header.log_size
+            ),
+        ));
+    }
+    Ok(header)
 }
 
 /// Query of the consistency proof.
@@ -791,6 +836,7 @@ pub(crate) async fn licence_history(
                 effective_at: event.effective_at,
                 by: event.by.clone(),
                 reason: event.reason.clone(),
+                correction: event.correction.clone(),
                 height: event.height,
                 transaction_id: event.tx,
                 leaf_hash: store.suite().leaf_hash(&transaction.to_bytes()),

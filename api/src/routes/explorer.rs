@@ -450,9 +450,15 @@ fn render_licence(
 
     let mut timeline = String::new();
     for event in &licence.events {
+        let correction = event
+            .correction
+            .as_ref()
+            .map_or(String::new(), |correction| {
+                format!("<br><strong>{}</strong>", escape(&correction.label()))
+            });
         let _ = write!(
             timeline,
-            "<li><strong>{}</strong><br><span class=\"muted\">{} (UTC+8) · {} · 高度 height {}</span><br>{}</li>",
+            "<li><strong>{}</strong><br><span class=\"muted\">{} (UTC+8) · {} · 高度 height {}</span><br>{}{correction}</li>",
             escape(&event_label(&event.kind)),
             format_time(event.effective_at),
             escape(event.by.as_str()),

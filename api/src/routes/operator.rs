@@ -107,8 +107,8 @@ pub(crate) fn parse_hash(text: &str) -> Result<Hash32, ApiError> {
         .map_err(|error| ApiError::bad_request("invalid_path_parameter", error.to_string()))
 }
 
-/// A transaction's state: committed (with its place and an inclusion proof in the latest signed
-/// checkpoint), pending, or rejected with the reason.
+/// A transaction's state: committed (with the proof of its place: its block's signed checkpoint,
+/// its inclusion under the block's `tx_root` and in the log), pending, or rejected with the reason.
 #[utoipa::path(
     get,
     path = "/v1/transactions/{hash}",

@@ -500,6 +500,490 @@ fn an_unknown_authority_named_by_a_record_is_the_records_fault_not_the_signers()
     chain.refuse(&attestation, "unknown_named_authority");
 }
 
+/// 2200-01-01T00:00Z.
+const YEAR_2200_MS: u64 = 7_258_118_400_000;
+
+fn dated(number: &LicenceNumber, action: StatusAction, effective_at: u64) -> TxBody {
+    TxBody::ChangeStatus {
+        type_code: "business-licence".into(),
+        number: number.clone(),
+        action,
+        effective_at,
+        reason: "by the department's key".into(),
+    }
+}
+
+fn void(number: &LicenceNumber, event: u32) -> TxBody {
+    TxBody::CorrectEvent {
+        type_code: "business-licence".into(),
+        number: number.clone(),
+        event,
+        action: crate::records::CorrectionAction::Void,
+        reason: "年检日期录入错误 the inspection was entered with the wrong year".into(),
+    }
+}
+
+#[test]
+fn a_far_future_event_cannot_freeze_a_licence() {
+    let mut chain = Chain::new();
+    let number = chain.issue_business_licence(1);
+    // The attack of the report: an inspection dated year 2200 would refuse every later change
+    // dated before it, a revocation or a suspension of today among them.
+    let frozen = chain.fixture.tx(
+        DEPARTMENT,
+        dated(&number, StatusAction::AnnualInspection, YEAR_2200_MS),
+    );
+    chain.refuse(&frozen, "effective_time_too_far_ahead");
+    let amended = {
+        let mut body = amendment(&number);
+        if let TxBody::AmendLicence { effective_at, .. } = &mut body {
+            *effective_at = YEAR_2200_MS;
+        }
+        chain.fixture.tx(DEPARTMENT, body)
+    };
+    chain.refuse(&amended, "effective_time_too_far_ahead");
+    // Backdating beyond the window, which would rewrite answers already given, is refused too.
+    let block_time = chain.next_context().time;
+    let backdated = chain.fixture.tx(
+        DEPARTMENT,
+        dated(
+            &number,
+            StatusAction::Suspend,
+            block_time - limits::EVENT_BACKDATING_MS_MAX - 1,
+        ),
+    );
+    chain.refuse(&backdated, "effective_time_too_far_back");
+    // A supervisor dated now still acts.
+    let now = chain.next_context().time;
+    let suspension = chain
+        .fixture
+        .tx("qd-market", dated(&number, StatusAction::Suspend, now));
+    chain.apply(&suspension).unwrap();
+}
+
+#[test]
+fn a_recognizers_key_cannot_backdate_a_withdrawal() {
+    let mut chain = Chain::new();
+    let attest = chain.fixture.tx(
+        "xj-recognizer",
+        TxBody::AttestRecognition {
+            recognizing_region: testkit::region("650000"),
+            type_codes: vec!["business-licence".into()],
+            issued_by: crate::records::IssuedBy::Region(testkit::region("370000")),
+            scope: "政务服务 government services".into(),
+            valid_from: GENESIS_TIME,
+            valid_until: None,
+        },
+    );
+    chain.apply(&attest).unwrap();
+    let id = attest.id(testkit::SUITE);
+    // Made valid for months, the recognition is withdrawn as from before the window: every
+    // verdict already given in Xinjiang would turn.
+    for _ in 0..3 {
+        chain.empty_block();
+    }
+    let block_time = chain.next_context().time;
+    let withdrawal = |effective_at: u64| TxBody::WithdrawRecognition {
+        id,
+        effective_at,
+        reason: "the agreement ended".into(),
+    };
+    let backdated = chain.fixture.tx(
+        "xj-recognizer",
+        withdrawal(block_time - limits::EVENT_BACKDATING_MS_MAX - 1),
+    );
+    chain.refuse(&backdated, "effective_time_too_far_back");
+    let parked = chain.fixture.tx("xj-recognizer", withdrawal(YEAR_2200_MS));
+    chain.refuse(&parked, "effective_time_too_far_ahead");
+    let now = chain.fixture.tx("xj-recognizer", withdrawal(block_time));
+    chain.apply(&now).unwrap();
+}
+
+#[test]
+fn one_departments_key_cannot_correct_an_event() {
+    let mut chain = Chain::new();
+    let number = chain.issue_business_licence(1);
+    // The supervisor revokes; the issuer would like the revocation undone.
+    let revocation = chain
+        .fixture
+        .tx("qd-market", status(&number, StatusAction::Revoke));
+    chain.apply(&revocation).unwrap();
+    let alone = chain.fixture.tx(DEPARTMENT, void(&number, 1));
+    assert_eq!(
+        chain.refuse(&alone, "endorser_not_governor"),
+        crate::rules::RuleError::EndorserNotGovernor(id(DEPARTMENT))
+    );
+    // Nor one governor's: a correction is the governors' act, more than two thirds of them.
+    let one_governor = chain.fixture.governance(void(&number, 1), 1);
+    chain.refuse(&one_governor, "too_few_governor_signatures");
+    let two_governors = chain.fixture.governance(void(&number, 1), 2);
+    chain.refuse(&two_governors, "too_few_governor_signatures");
+    assert_eq!(
+        chain
+            .licence("business-licence", &number)
+            .final_standing()
+            .status,
+        crate::records::Status::Revoked
+    );
+}
+
+#[test]
+fn the_governors_correction_unfreezes_a_licence_and_the_verdict_says_so() {
+    let mut chain = Chain::new();
+    let number = chain.issue_business_licence(1);
+    // A ledger written before the event window holds an inspection of year 2200.
+    let mut licence = chain.licence("business-licence", &number);
+    licence.events.push(crate::records::LicenceEvent {
+        kind: crate::records::LicenceEventKind::Status(StatusAction::AnnualInspection),
+        effective_at: YEAR_2200_MS,
+        reason: "年检".into(),
+        by: id(DEPARTMENT),
+        height: 1,
+        tx: crate::hash::Hash32::ZERO,
+        correction: None,
+    });
+    chain.put(Record::Licence(licence));
+    let now = chain.next_context().time;
+    let revocation = chain
+        .fixture
+        .tx(DEPARTMENT, dated(&number, StatusAction::Revoke, now));
+    chain.refuse(&revocation, "effective_time_before_last_event");
+    let suspension = chain
+        .fixture
+        .tx("qd-market", dated(&number, StatusAction::Suspend, now));
+    chain.refuse(&suspension, "effective_time_before_last_event");
+
+    let correction = chain.governance(void(&number, 1));
+    chain.apply(&correction).unwrap();
+    let now = chain.next_context().time;
+    let revocation = chain
+        .fixture
+        .tx(DEPARTMENT, dated(&number, StatusAction::Revoke, now));
+    chain.apply(&revocation).unwrap();
+
+    let verdict = verdict_on(&chain, &number);
+    assert!(!verdict.valid);
+    assert_eq!(verdict.status, crate::records::Status::Revoked);
+    let corrected = verdict
+        .reasons
+        .iter()
+        .find(|reason| reason.code == ReasonCode::Corrected)
+        .expect("the verdict names the correction");
+    assert!(corrected.ok);
+    assert!(
+        corrected
+            .detail
+            .contains("event 1 (annual_inspection) voided at height 2"),
+        "{}",
+        corrected.detail
+    );
+    assert!(corrected.detail_zh.contains("第1项（年检）于区块高度2作废"));
+}
+
+/// A business-licence issuance by the department for enterprise `enterprise`, changed by
+/// `change` before it is signed.
+fn issuance_with(
+    chain: &mut Chain,
+    enterprise: u64,
+    change: impl FnOnce(&mut TxBody),
+) -> crate::tx::Transaction {
+    let mut body = testkit::business_licence_body("370200", enterprise);
+    change(&mut body);
+    chain.fixture.tx(DEPARTMENT, body)
+}
+
+fn set_number(body: &mut TxBody, text: &str) {
+    if let TxBody::IssueLicence { number, .. } = body {
+        *number = LicenceNumber(text.into());
+    }
+}
+
+fn set_face(body: &mut TxBody, field: &str, value: &str) {
+    if let TxBody::IssueLicence { face, .. } = body {
+        face.insert(field.into(), crate::records::FaceValue::Clear(value.into()));
+    }
+}
+
+#[test]
+fn an_existing_number_respelt_in_lower_case_or_with_a_mark_is_no_second_licence() {
+    let mut chain = Chain::new();
+    let number = chain.issue_business_licence(1);
+    let lower = number.as_str().to_lowercase();
+    for spelling in [
+        lower.clone(),
+        format!("{number}."),
+        format!(".{number}"),
+        format!("{number}-"),
+    ] {
+        let respelt = issuance_with(&mut chain, 2, |body| set_number(body, &spelling));
+        chain.refuse(&respelt, "non_canonical_number");
+    }
+    // The lower-case spelling of any number at all, not only of an existing one.
+    let mixed = issuance_with(&mut chain, 3, |body| set_number(body, "Bl-2026-0001"));
+    chain.refuse(&mixed, "non_canonical_number");
+    assert!(!chain.state.records.contains_key(&RecordKey::Licence(
+        "business-licence".into(),
+        LicenceNumber(lower)
+    )),);
+}
+
+#[test]
+fn names_with_invisible_format_characters_are_refused_wherever_they_are() {
+    let mut chain = Chain::new();
+    let number = chain.issue_business_licence(1);
+    // Right-to-left override, zero-width space, byte-order mark, soft hyphen, word joiner.
+    for hidden in ['\u{202E}', '\u{200B}', '\u{FEFF}', '\u{00AD}', '\u{2060}'] {
+        let name = format!("青岛测试企业{hidden}1有限公司");
+        let in_face = issuance_with(&mut chain, 2, |body| set_face(body, "name", &name));
+        let error = chain.refuse(&in_face, "format_character");
+        assert_eq!(
+            error,
+            crate::rules::RuleError::FormatCharacter {
+                field: "face field value",
+                found: hidden,
+            }
+        );
+        let in_holder = issuance_with(&mut chain, 2, |body| {
+            if let TxBody::IssueLicence { holder_name, .. } = body {
+                *holder_name = name.clone();
+            }
+        });
+        chain.refuse(&in_holder, "format_character");
+        let in_reason = chain.fixture.tx(
+            DEPARTMENT,
+            TxBody::ChangeStatus {
+                type_code: "business-licence".into(),
+                number: number.clone(),
+                action: StatusAction::Suspend,
+                effective_at: GENESIS_TIME + 60_000,
+                reason: format!("inspection{hidden}"),
+            },
+        );
+        chain.refuse(&in_reason, "format_character");
+        let in_registry = chain.governance(TxBody::UpdateAuthority {
+            id: id(DEPARTMENT),
+            name_zh: Some(format!("青岛市{hidden}行政审批服务局")),
+            name_en: None,
+            roles: None,
+        });
+        chain.refuse(&in_registry, "format_character");
+    }
+}
+
+/// A food permit type of one licence per holder whose face `uscc` is the holder's, granted
+/// to the department in Qingdao.
+fn define_food_permits(chain: &mut Chain) {
+    use crate::records::{FieldKind, FieldSchema, TypeConstraints, Visibility};
+    let field = |name: &str, kind| FieldSchema {
+        name: name.into(),
+        name_zh: name.into(),
+        kind,
+        required: true,
+        visibility: Visibility::Public,
+    };
+    let mut draft = testkit::business_licence_type();
+    draft.code = "food-permit".into();
+    draft.fields = vec![
+        field("name", FieldKind::Text),
+        field("uscc", FieldKind::Uscc),
+    ];
+    draft.constraints = TypeConstraints {
+        unique_per_holder: true,
+        holder_fields: vec!["uscc".into()],
+        ..TypeConstraints::default()
+    };
+    let definition = chain.governance(TxBody::DefineLicenceType(draft));
+    chain.apply(&definition).unwrap();
+    let grant = chain.governance(TxBody::GrantIssuance {
+        authority: id(DEPARTMENT),
+        type_code: "food-permit".into(),
+        region: testkit::region("370200"),
+    });
+    chain.apply(&grant).unwrap();
+}
+
+/// A food permit numbered `number` to enterprise `holder`, its face `uscc` that of
+/// enterprise `face_uscc`.
+fn food_permit(
+    chain: &mut Chain,
+    number: &str,
+    holder: u64,
+    face_uscc: u64,
+) -> crate::tx::Transaction {
+    let mut body = testkit::business_licence_body("370200", holder);
+    if let TxBody::IssueLicence {
+        type_code,
+        number: licence_number,
+        face,
+        ..
+    } = &mut body
+    {
+        *type_code = "food-permit".into();
+        *licence_number = LicenceNumber(number.into());
+        face.clear();
+        face.insert(
+            "name".into(),
+            crate::records::FaceValue::Clear("青岛另一家有限公司".into()),
+        );
+        face.insert(
+            "uscc".into(),
+            crate::records::FaceValue::Clear(testkit::uscc("370200", face_uscc).to_string()),
+        );
+    }
+    chain.fixture.tx(DEPARTMENT, body)
+}
+
+#[test]
+fn a_second_licence_for_the_same_enterprise_is_refused() {
+    let mut chain = Chain::new();
+    let first = chain.issue_business_licence(1);
+    // The business licence's number is its holder's USCC: another number for the same
+    // holder, or a number that is no USCC at all, is refused.
+    let other = testkit::uscc("370200", 2).to_string();
+    for number in [other.as_str(), "BL-NOT-A-USCC"] {
+        let second = issuance_with(&mut chain, 1, |body| {
+            set_number(body, number);
+            set_face(body, "name", "青岛另一家有限公司");
+        });
+        chain.refuse(&second, "number_not_holder_uscc");
+    }
+
+    // A type of one licence per holder: a second while the first is in force is refused,
+    // and so is a face USCC that is not the holder's.
+    define_food_permits(&mut chain);
+    let permit = food_permit(&mut chain, "JY-0001", 1, 1);
+    chain.apply(&permit).unwrap();
+    let second = food_permit(&mut chain, "JY-0002", 1, 1);
+    let error = chain.refuse(&second, "holder_already_licensed");
+    assert_eq!(
+        error,
+        crate::rules::RuleError::HolderAlreadyLicensed {
+            type_code: "food-permit".into(),
+            holder: first.to_string(),
+            number: LicenceNumber("JY-0001".into()),
+        }
+    );
+    let borrowed_face = food_permit(&mut chain, "JY-0003", 2, 1);
+    chain.refuse(&borrowed_face, "face_not_holder");
+    // Once the first has ended, the holder may be licensed again.
+    let revocation = chain.fixture.tx(
+        DEPARTMENT,
+        TxBody::ChangeStatus {
+            type_code: "food-permit".into(),
+            number: LicenceNumber("JY-0001".into()),
+            action: StatusAction::Revoke,
+            effective_at: GENESIS_TIME + 60_000,
+            reason: "吊销".into(),
+        },
+    );
+    chain.apply(&revocation).unwrap();
+    let again = food_permit(&mut chain, "JY-0002", 1, 1);
+    chain.apply(&again).unwrap();
+}
+
+#[test]
+fn a_face_out_of_its_bounds_is_refused_at_issuance_and_at_amendment() {
+    let mut chain = Chain::new();
+    for (field, value) in [
+        ("registered_capital", "-1.00"),
+        ("registered_capital", "-0.01"),
+        ("established", "9999-12-31"),
+        // The day after the block's (2026-01-01 in Beijing).
+        ("established", "2026-01-02"),
+        ("established", "1949-09-30"),
+    ] {
+        let issuance = issuance_with(&mut chain, 1, |body| set_face(body, field, value));
+        chain.refuse(&issuance, "face_out_of_bounds");
+    }
+    // At the edges: nothing, and the founding day.
+    let issuance = issuance_with(&mut chain, 1, |body| {
+        set_face(body, "registered_capital", "0.00");
+        set_face(body, "established", "1949-10-01");
+    });
+    chain.apply(&issuance).unwrap();
+    let number = LicenceNumber(testkit::uscc("370200", 1).to_string());
+    let negative = chain.fixture.tx(
+        DEPARTMENT,
+        TxBody::AmendLicence {
+            type_code: "business-licence".into(),
+            number,
+            changes: [(
+                "registered_capital".to_owned(),
+                Some(crate::records::FaceValue::Clear("-500000.00".into())),
+            )]
+            .into_iter()
+            .collect(),
+            effective_at: GENESIS_TIME + 60_000,
+            reason: "减资".into(),
+        },
+    );
+    chain.refuse(&negative, "face_out_of_bounds");
+}
+
+#[test]
+fn a_licence_dated_at_the_epoch_or_a_transaction_made_then_is_refused() {
+    let mut chain = Chain::new();
+    let block_time = chain.next_context().time;
+    let year_1970 = 86_400_000;
+    for valid_from in [
+        0,
+        year_1970,
+        block_time + limits::LICENCE_SCHEDULING_MS_MAX + 1,
+    ] {
+        let issuance = issuance_with(&mut chain, 1, |body| {
+            if let TxBody::IssueLicence {
+                valid_from: from, ..
+            } = body
+            {
+                *from = valid_from;
+            }
+        });
+        chain.refuse(&issuance, "valid_from_out_of_range");
+    }
+    let body = testkit::business_licence_body("370200", 1);
+    let payload = chain.fixture.payload(DEPARTMENT, body, 0);
+    let from_1970 = chain.fixture.sign(payload, &[DEPARTMENT]);
+    chain.refuse(&from_1970, "created_too_long_ago");
+    // A paper licence of 1980 converted to the ledger keeps its start.
+    let converted = issuance_with(&mut chain, 1, |body| {
+        if let TxBody::IssueLicence { valid_from, .. } = body {
+            *valid_from = block_time - limits::LICENCE_BACKDATING_MS_MAX;
+        }
+    });
+    chain.apply(&converted).unwrap();
+}
+
+#[test]
+fn a_retired_type_issues_nothing_and_only_the_governors_change_the_catalogue() {
+    let mut chain = Chain::new();
+    let number = chain.issue_business_licence(1);
+    let mut amended = testkit::business_licence_type();
+    amended.name_en = "Business licence (amended by one department)".into();
+    // The department's key alone, or with one governor, changes nothing in the catalogue.
+    let alone = chain
+        .fixture
+        .tx(DEPARTMENT, TxBody::AmendLicenceType(amended.clone()));
+    chain.refuse(&alone, "endorser_not_governor");
+    let retire = TxBody::RetireLicenceType {
+        type_code: "business-licence".into(),
+        reason: "by the department's key".into(),
+    };
+    let alone = chain.fixture.tx(DEPARTMENT, retire.clone());
+    chain.refuse(&alone, "endorser_not_governor");
+    let one_governor = chain
+        .fixture
+        .governance(TxBody::AmendLicenceType(amended), 1);
+    chain.refuse(&one_governor, "too_few_governor_signatures");
+
+    let retirement = chain.governance(retire);
+    chain.apply(&retirement).unwrap();
+    chain.empty_block();
+    let issuance = issuance_with(&mut chain, 2, |_| {});
+    chain.refuse(&issuance, "type_retired");
+    // What was issued keeps its standing.
+    assert!(verdict_on(&chain, &number).valid);
+}
+
 // Objections (ADR 0034): a recognizer's key in Xinjiang against a Qingdao licence.
 
 /// Xinjiang's recognition of business licences issued in Shandong, by `xj-recognizer`.
@@ -582,17 +1066,24 @@ fn one_regions_filers_fill_their_share_and_another_regions_supervisor_still_file
         .enumerate()
         .partition(|(index, _)| *index < limits::OPEN_OBJECTIONS_PER_REGION_MAX);
     for (_, filer) in within {
-        let filing = chain.fixture.tx(filer, objection_under(&number, recognition));
+        let filing = chain
+            .fixture
+            .tx(filer, objection_under(&number, recognition));
         chain.apply(&filing).unwrap();
     }
     for (_, filer) in beyond {
-        let filing = chain.fixture.tx(filer, objection_under(&number, recognition));
+        let filing = chain
+            .fixture
+            .tx(filer, objection_under(&number, recognition));
         chain.refuse(&filing, "too_many_objections_from_region");
     }
     let supervisor = chain.fixture.tx("qd-market", objection_body(&number));
     chain.apply(&supervisor).unwrap();
     assert_eq!(
-        chain.licence("business-licence", &number).open_objections().len(),
+        chain
+            .licence("business-licence", &number)
+            .open_objections()
+            .len(),
         limits::OPEN_OBJECTIONS_PER_REGION_MAX + 1
     );
 }

@@ -8,8 +8,8 @@ use crate::limits;
 use crate::records::{AuthorityId, Grant, LicenceType, Record, TypeCode};
 use crate::tx::LicenceTypeDraft;
 
-/// `DefineLicenceType`: a new catalogue entry. A type, once defined, is never redefined:
-/// licences already issued are read against its schema.
+/// `DefineLicenceType`: a new catalogue entry, version 1. A type, once defined, is never
+/// defined again: it changes by amendments, each a new version (ADR 0033).
 pub(super) fn define_type<R: StateReader + ?Sized>(
     state: &mut Scratch<'_, '_, R>,
     origin: Origin<'_>,
@@ -18,16 +18,85 @@ pub(super) fn define_type<R: StateReader + ?Sized>(
     if state.licence_type(&draft.code)?.is_some() {
         return Err(RuleError::TypeExists(draft.code.clone()));
     }
-    state.put(Record::LicenceType(LicenceType {
-        code: draft.code.clone(),
-        name_zh: draft.name_zh.clone(),
-        name_en: draft.name_en.clone(),
-        holder_kind: draft.holder_kind,
-        fields: draft.fields.clone(),
-        default_validity_days: draft.default_validity_days,
-        supervisor_actions: draft.supervisor_actions.clone(),
-        defined_at: origin.context.height,
-    }));
+    state.put(Record::LicenceType(draft.to_type(origin.context.height)));
+    Ok(())
+}
+
+/// `AmendLicenceType`: the next version of a type in force (目录动态管理). It keeps the type's
+/// holder kind and every field with its kind and visibility, and may add fields, rename,
+/// make a field required or optional, and change the constraints, the default validity and
+/// the supervisors' actions; but it may not start asking for one licence per holder, which
+/// the licences already issued were never checked for. The version replaced is kept, and
+/// the licences issued under it are read against it (ADR 0033).
+pub(super) fn amend_type<R: StateReader + ?Sized>(
+    state: &mut Scratch<'_, '_, R>,
+    origin: Origin<'_>,
+    draft: &LicenceTypeDraft,
+) -> Result<(), RuleError> {
+    let current = state.require_type(&draft.code)?;
+    if let Some(retired_at) = current.retired_at {
+        return Err(RuleError::TypeRetired {
+            type_code: current.code.clone(),
+            retired_at,
+        });
+    }
+    check_amendment(&current, draft)?;
+    let mut next = draft.to_type(current.defined_at);
+    next.version = current.version.saturating_add(1);
+    next.version_at = origin.context.height;
+    state.put(Record::LicenceTypeVersion(current));
+    state.put(Record::LicenceType(next));
+    Ok(())
+}
+
+/// What an amendment may not change (see [`amend_type`]).
+fn check_amendment(current: &LicenceType, draft: &LicenceTypeDraft) -> Result<(), RuleError> {
+    let refuse = |field: &str, problem| RuleError::TypeAmendmentNotAllowed {
+        type_code: current.code.clone(),
+        field: field.to_owned(),
+        problem,
+    };
+    if draft.holder_kind != current.holder_kind {
+        return Err(refuse(
+            "holder_kind",
+            "changes who holds the type's licences",
+        ));
+    }
+    for field in &current.fields {
+        match draft.fields.iter().find(|new| new.name == field.name) {
+            None => return Err(refuse(&field.name, "removes a field")),
+            Some(new) if new.kind != field.kind || new.visibility != field.visibility => {
+                return Err(refuse(&field.name, "changes a field's kind or visibility"));
+            }
+            Some(_) => {}
+        }
+    }
+    if draft.constraints.unique_per_holder && !current.constraints.unique_per_holder {
+        return Err(refuse(
+            "unique_per_holder",
+            "asks for one licence per holder of a type that did not",
+        ));
+    }
+    Ok(())
+}
+
+/// `RetireLicenceType`: the type issues no licence from the next height on, so that the
+/// issuances of this block are judged the same wherever they stand in it; the licences
+/// already issued keep their standing and their verdicts.
+pub(super) fn retire_type<R: StateReader + ?Sized>(
+    state: &mut Scratch<'_, '_, R>,
+    origin: Origin<'_>,
+    type_code: &TypeCode,
+) -> Result<(), RuleError> {
+    let mut licence_type = state.require_type(type_code)?;
+    if let Some(retired_at) = licence_type.retired_at {
+        return Err(RuleError::TypeRetired {
+            type_code: type_code.clone(),
+            retired_at,
+        });
+    }
+    licence_type.retired_at = Some(origin.context.height + 1);
+    state.put(Record::LicenceType(licence_type));
     Ok(())
 }
 
@@ -139,6 +208,10 @@ mod tests {
             default_validity_days: Some(1826),
             supervisor_actions: draft.supervisor_actions,
             defined_at: 1,
+            constraints: draft.constraints,
+            version: 1,
+            version_at: 1,
+            retired_at: None,
         };
         assert_eq!(
             chain.apply(&definition).unwrap(),
@@ -271,6 +344,167 @@ mod tests {
                 type_code: "business-licence".into(),
                 region: region("370800"),
             })
+        );
+    }
+
+    fn optional_field(name: &str, kind: crate::records::FieldKind) -> crate::records::FieldSchema {
+        crate::records::FieldSchema {
+            name: name.into(),
+            name_zh: name.into(),
+            kind,
+            required: false,
+            visibility: crate::records::Visibility::Public,
+        }
+    }
+
+    fn type_record(chain: &Chain, key: crate::records::RecordKey) -> LicenceType {
+        match chain.state.records.get(&key) {
+            Some(Record::LicenceType(found) | Record::LicenceTypeVersion(found)) => found.clone(),
+            other => panic!("no type under {key:?}: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn an_amendment_makes_the_next_version_and_keeps_the_one_it_replaces() {
+        use crate::records::{FieldKind, RecordKey};
+        let mut chain = Chain::new();
+        let first = type_record(&chain, RecordKey::LicenceType("business-licence".into()));
+        let mut draft = testkit::business_licence_type();
+        draft.name_en = "Business licence (2026 edition)".into();
+        draft
+            .fields
+            .push(optional_field("employees", FieldKind::Integer));
+        let amendment = chain.governance(TxBody::AmendLicenceType(draft.clone()));
+        chain.apply(&amendment).unwrap();
+        let second = type_record(&chain, RecordKey::LicenceType("business-licence".into()));
+        assert_eq!((second.version, second.version_at), (2, 1));
+        assert_eq!(second.defined_at, first.defined_at);
+        assert_eq!(second.fields, draft.fields);
+        assert_eq!(
+            type_record(
+                &chain,
+                RecordKey::LicenceTypeVersion("business-licence".into(), 1)
+            ),
+            first
+        );
+        let again = chain.governance(TxBody::AmendLicenceType(draft));
+        chain.apply(&again).unwrap();
+        let third = type_record(&chain, RecordKey::LicenceType("business-licence".into()));
+        assert_eq!((third.version, third.version_at), (3, 2));
+    }
+
+    #[test]
+    fn an_amendment_keeps_the_holder_kind_and_every_field_with_its_kind() {
+        use crate::records::{FieldKind, HolderKind, Visibility};
+        let mut chain = Chain::new();
+        let refused = |chain: &mut Chain, draft, field: &str, problem: &str| {
+            let amendment = chain.governance(TxBody::AmendLicenceType(draft));
+            let error = chain.apply(&amendment).unwrap_err();
+            assert_eq!(error.code(), "type_amendment_not_allowed");
+            assert!(
+                matches!(&error, RuleError::TypeAmendmentNotAllowed { field: named, .. } if named == field),
+                "{error}"
+            );
+            assert!(error.to_string().contains(problem), "{error}");
+        };
+        let mut removed = testkit::business_licence_type();
+        removed.fields.retain(|field| field.name != "address");
+        refused(&mut chain, removed, "address", "removes a field");
+        let mut retyped = testkit::business_licence_type();
+        retyped.fields[4].kind = FieldKind::Date;
+        refused(&mut chain, retyped, "address", "kind or visibility");
+        let mut hidden = testkit::business_licence_type();
+        hidden.fields[4].visibility = Visibility::Private;
+        refused(&mut chain, hidden, "address", "kind or visibility");
+        let mut for_persons = testkit::business_licence_type();
+        for_persons.holder_kind = HolderKind::Person;
+        for_persons.constraints = Default::default();
+        refused(&mut chain, for_persons, "holder_kind", "who holds");
+        let mut qualification = testkit::qualification_type();
+        qualification.constraints.unique_per_holder = true;
+        refused(
+            &mut chain,
+            qualification,
+            "unique_per_holder",
+            "one licence per holder",
+        );
+        let unknown = {
+            let mut draft = testkit::business_licence_type();
+            draft.code = "fishing".into();
+            chain.governance(TxBody::AmendLicenceType(draft))
+        };
+        assert_eq!(
+            chain.apply(&unknown),
+            Err(RuleError::UnknownType("fishing".into()))
+        );
+    }
+
+    #[test]
+    fn a_licence_is_amended_under_the_version_it_was_issued_under() {
+        use crate::records::{FaceValue, FieldKind};
+        let mut chain = Chain::new();
+        let old = chain.issue_business_licence(1);
+        let mut draft = testkit::business_licence_type();
+        draft
+            .fields
+            .push(optional_field("employees", FieldKind::Integer));
+        let amendment = chain.governance(TxBody::AmendLicenceType(draft));
+        chain.apply(&amendment).unwrap();
+        let new = chain.issue_business_licence(2);
+        assert_eq!(chain.licence("business-licence", &old).type_version, 1);
+        assert_eq!(chain.licence("business-licence", &new).type_version, 2);
+        let employees = |chain: &mut Chain, number: &crate::records::LicenceNumber| {
+            let body = TxBody::AmendLicence {
+                type_code: "business-licence".into(),
+                number: number.clone(),
+                changes: [("employees".to_owned(), Some(FaceValue::Clear("12".into())))]
+                    .into_iter()
+                    .collect(),
+                effective_at: testkit::GENESIS_TIME + 5,
+                reason: "从业人员".into(),
+            };
+            let transaction = chain.fixture.tx("qd-approval", body);
+            chain.apply(&transaction).map(|_| ())
+        };
+        assert_eq!(
+            employees(&mut chain, &old),
+            Err(RuleError::Schema {
+                field: "employees".into(),
+                problem: "type business-licence has no such field".into(),
+            })
+        );
+        assert_eq!(employees(&mut chain, &new), Ok(()));
+    }
+
+    #[test]
+    fn a_retired_type_stops_at_the_next_height_and_is_retired_once() {
+        use crate::records::RecordKey;
+        let mut chain = Chain::new();
+        let retire = || TxBody::RetireLicenceType {
+            type_code: "qualification".into(),
+            reason: "并入新目录".into(),
+        };
+        let retirement = chain.governance(retire());
+        chain.apply(&retirement).unwrap();
+        let retired = type_record(&chain, RecordKey::LicenceType("qualification".into()));
+        assert_eq!(retired.retired_at, Some(2));
+        let twice = chain.governance(retire());
+        assert_eq!(
+            chain.apply(&twice),
+            Err(RuleError::TypeRetired {
+                type_code: "qualification".into(),
+                retired_at: 2,
+            })
+        );
+        let amendment = chain.governance(TxBody::AmendLicenceType(testkit::qualification_type()));
+        assert_eq!(chain.apply(&amendment).unwrap_err().code(), "type_retired");
+        let unknown = chain.governance(TxBody::RetireLicenceType {
+            type_code: "fishing".into(),
+            reason: "none".into(),
+        });
+        assert_eq!(
+            chain.apply(&unknown),
+            Err(RuleError::UnknownType("fishing".into()))
         );
     }
 }

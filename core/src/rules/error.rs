@@ -246,8 +246,13 @@ pub enum RuleError {
     #[error(transparent)]
     State(#[from] StateError),
     #[error("{filer} already has objection {objection} open on the licence")]
-    ObjectionAlreadyOpen { filer: AuthorityId, objection: Hash32 },
-    #[error("the departments of region {region} already have {limit} objections open on the licence")]
+    ObjectionAlreadyOpen {
+        filer: AuthorityId,
+        objection: Hash32,
+    },
+    #[error(
+        "the departments of region {region} already have {limit} objections open on the licence"
+    )]
     TooManyObjectionsFromRegion { region: RegionCode, limit: usize },
     #[error("the licence has recorded {limit} objections, the most one licence keeps")]
     TooManyObjectionsRecorded { limit: usize },
@@ -265,6 +270,117 @@ pub enum RuleError {
     UpheldWithoutFollowUp,
     #[error("event {index} of the licence's history is not a follow-up of the objection: {why}")]
     BadFollowUp { index: u32, why: &'static str },
+    #[error(
+        "`{field}` {effective_at} is {} ms before the block time {block_time}; an event may be dated at most {limit_ms} ms ({} days) back (older events enter through the governors' correct_event)",
+        .block_time.saturating_sub(*.effective_at), .limit_ms / crate::limits::DAY_MS
+    )]
+    EffectiveTimeTooFarBack {
+        field: &'static str,
+        effective_at: TimeMs,
+        block_time: TimeMs,
+        limit_ms: u64,
+    },
+    #[error(
+        "`{field}` {effective_at} is {} ms after the block time {block_time}; an event may be scheduled at most {limit_ms} ms ({} days) ahead",
+        .effective_at.saturating_sub(*.block_time), .limit_ms / crate::limits::DAY_MS
+    )]
+    EffectiveTimeTooFarAhead {
+        field: &'static str,
+        effective_at: TimeMs,
+        block_time: TimeMs,
+        limit_ms: u64,
+    },
+    #[error("licence {type_code}/{number} has {events} events (0 to {}); there is no event {event}", .events.saturating_sub(1))]
+    UnknownEvent {
+        type_code: TypeCode,
+        number: LicenceNumber,
+        event: u32,
+        events: usize,
+    },
+    #[error("event {event} ({kind}) cannot be corrected this way: {why}")]
+    CorrectionNotAllowed {
+        event: u32,
+        kind: &'static str,
+        why: &'static str,
+    },
+    #[error("event {event} was already voided")]
+    EventAlreadyVoided { event: u32 },
+    #[error(
+        "event {event} cannot take effect at {effective_at}: the events that count around it take effect from {earliest} to {}", .latest.map_or("no end".to_owned(), |latest| latest.to_string())
+    )]
+    CorrectionOutOfOrder {
+        event: u32,
+        effective_at: TimeMs,
+        earliest: TimeMs,
+        latest: Option<TimeMs>,
+    },
+    #[error(
+        "voiding event {event} leaves event {later} without ground: {problem}; correct event {later} first"
+    )]
+    CorrectionBreaksHistory {
+        event: u32,
+        later: u32,
+        problem: String,
+    },
+    #[error(
+        "`{field}` holds the invisible format character U+{:04X} (Unicode category Cf), which would make text that looks the same differ or read backwards", u32::from(*.found)
+    )]
+    FormatCharacter { field: &'static str, found: char },
+    #[error("licence number {number:?} is not in its canonical form: {problem}")]
+    NonCanonicalNumber {
+        number: LicenceNumber,
+        problem: &'static str,
+    },
+    #[error(
+        "created_at {created_at} is more than {age_ms_max} ms before the block time {block_time}"
+    )]
+    CreatedTooLongAgo {
+        created_at: TimeMs,
+        block_time: TimeMs,
+        age_ms_max: u64,
+    },
+    #[error(
+        "valid_from {valid_from} is outside the window a new licence may start in: from {earliest} to {latest} (ms since the epoch)"
+    )]
+    ValidFromOutOfRange {
+        valid_from: TimeMs,
+        earliest: TimeMs,
+        latest: TimeMs,
+    },
+    #[error(
+        "{holder} already holds {type_code} licence {number}, which has not ended; a type of one licence per holder issues no second"
+    )]
+    HolderAlreadyLicensed {
+        type_code: TypeCode,
+        holder: String,
+        number: LicenceNumber,
+    },
+    #[error("licence number {number} must be the holder's USCC {holder}")]
+    NumberNotHolderUscc {
+        number: LicenceNumber,
+        holder: String,
+    },
+    #[error("face field `{field}` must be the holder's own USCC {holder}")]
+    FaceNotHolder { field: String, holder: String },
+    #[error("face field `{field}` is {value}, outside its bounds: {bound}")]
+    FaceOutOfBounds {
+        field: String,
+        value: String,
+        bound: String,
+    },
+    #[error("licence type {type_code} was retired at height {retired_at}; it issues no licence")]
+    TypeRetired {
+        type_code: TypeCode,
+        retired_at: Height,
+    },
+    #[error("the amendment of type {type_code} {problem}: `{field}`")]
+    TypeAmendmentNotAllowed {
+        type_code: TypeCode,
+        field: String,
+        problem: &'static str,
+    },
+    #[error("licence type {type_code} has no version {version}")]
+    UnknownTypeVersion { type_code: TypeCode, version: u32 },
 }
 
 impl RuleError {
@@ -337,6 +453,24 @@ impl RuleError {
             RuleError::NotEntitledToResolve { .. } => "not_entitled_to_resolve",
             RuleError::UpheldWithoutFollowUp => "upheld_without_follow_up",
             RuleError::BadFollowUp { .. } => "bad_follow_up",
+            RuleError::EffectiveTimeTooFarBack { .. } => "effective_time_too_far_back",
+            RuleError::EffectiveTimeTooFarAhead { .. } => "effective_time_too_far_ahead",
+            RuleError::UnknownEvent { .. } => "unknown_event",
+            RuleError::CorrectionNotAllowed { .. } => "correction_not_allowed",
+            RuleError::EventAlreadyVoided { .. } => "event_already_voided",
+            RuleError::CorrectionOutOfOrder { .. } => "correction_out_of_order",
+            RuleError::CorrectionBreaksHistory { .. } => "correction_breaks_history",
+            RuleError::FormatCharacter { .. } => "format_character",
+            RuleError::NonCanonicalNumber { .. } => "non_canonical_number",
+            RuleError::CreatedTooLongAgo { .. } => "created_too_long_ago",
+            RuleError::ValidFromOutOfRange { .. } => "valid_from_out_of_range",
+            RuleError::HolderAlreadyLicensed { .. } => "holder_already_licensed",
+            RuleError::NumberNotHolderUscc { .. } => "number_not_holder_uscc",
+            RuleError::FaceNotHolder { .. } => "face_not_holder",
+            RuleError::FaceOutOfBounds { .. } => "face_out_of_bounds",
+            RuleError::TypeRetired { .. } => "type_retired",
+            RuleError::TypeAmendmentNotAllowed { .. } => "type_amendment_not_allowed",
+            RuleError::UnknownTypeVersion { .. } => "unknown_type_version",
         }
     }
 

@@ -2,20 +2,22 @@
 //! its face fields, the events each change appends, and the check of face fields against
 //! the type's schema.
 
+use std::cmp::Ordering;
 use std::collections::BTreeMap;
 
 use super::authorities::require_role;
 use super::error::RuleError;
 use super::rights::require_issuer_right;
 use super::state::{Origin, Scratch, StateReader, wrong_kind};
+use super::window::require_within_window;
 use crate::calendar;
 use crate::hash::Hash32;
 use crate::ident::{RegionCode, Uscc};
 use crate::limits;
 use crate::records::{
-    FaceValue, FieldKind, Holder, IllegalTransition, Licence, LicenceEvent, LicenceEventKind,
-    LicenceNumber, LicenceType, Record, RecordKey, Role, StatusAction, TimeMs, TypeCode,
-    Visibility, transition,
+    FaceValue, FieldBound, FieldKind, Holder, HolderLicence, IllegalTransition, Licence,
+    LicenceEvent, LicenceEventKind, LicenceNumber, LicenceType, Record, RecordKey, Role,
+    StatusAction, TimeMs, TypeCode, Visibility, compare_field_values, transition,
 };
 use crate::tx::ValidUntil;
 
@@ -79,6 +81,12 @@ pub(super) fn issue<R: StateReader + ?Sized>(
         Some(_) => return Err(wrong_kind(&type_key).into()),
         None => return Err(RuleError::UnknownType(type_code.clone())),
     };
+    if let Some(retired_at) = licence_type.retired_at.filter(|at| *at <= height) {
+        return Err(RuleError::TypeRetired {
+            type_code: type_code.clone(),
+            retired_at,
+        });
+    }
     if !state.has_covering_grant(signer, type_code, region, height)? {
         return Err(RuleError::NotGranted {
             authority: signer.clone(),
@@ -86,6 +94,8 @@ pub(super) fn issue<R: StateReader + ?Sized>(
             region: region.clone(),
         });
     }
+    check_canonical_number(number)?;
+    check_valid_from(valid_from, origin.context.time)?;
     if state.licence(type_code, number)?.is_some() {
         return Err(RuleError::DuplicateLicence {
             type_code: type_code.clone(),
@@ -100,6 +110,8 @@ pub(super) fn issue<R: StateReader + ?Sized>(
         });
     }
     check_face(licence_type, face, true)?;
+    check_number_is_holder(licence_type, number, holder)?;
+    check_face_constraints(licence_type, holder, face, origin.context.time)?;
     let valid_until = match valid_until {
         ValidUntil::TypeDefault => licence_type
             .default_validity_days
@@ -134,11 +146,149 @@ pub(super) fn issue<R: StateReader + ?Sized>(
             by: signer.clone(),
             height,
             tx: origin.id,
+            correction: None,
         }],
         objections: Vec::new(),
+        type_version: licence_type.version,
+        annual_inspection_days: licence_type.constraints.annual_inspection_days,
     };
+    let unique_per_holder = licence_type.constraints.unique_per_holder;
     drop((issuer_record, type_record));
+    if unique_per_holder {
+        claim_holder(state, &licence, origin.context.time)?;
+    }
     state.put(Record::Licence(licence));
+    Ok(())
+}
+
+/// A new licence starts neither more than [`limits::LICENCE_BACKDATING_MS_MAX`] before the
+/// block time (a paper licence converted keeps its start; a zero left in the field does not
+/// pass) nor more than [`limits::LICENCE_SCHEDULING_MS_MAX`] after it.
+fn check_valid_from(valid_from: TimeMs, block_time: TimeMs) -> Result<(), RuleError> {
+    let earliest = block_time.saturating_sub(limits::LICENCE_BACKDATING_MS_MAX);
+    let latest = block_time.saturating_add(limits::LICENCE_SCHEDULING_MS_MAX);
+    if valid_from < earliest || valid_from > latest {
+        return Err(RuleError::ValidFromOutOfRange {
+            valid_from,
+            earliest,
+            latest,
+        });
+    }
+    Ok(())
+}
+
+/// For a type whose numbers are the holder's USCC, the number is the holder's code.
+fn check_number_is_holder(
+    licence_type: &LicenceType,
+    number: &LicenceNumber,
+    holder: &Holder,
+) -> Result<(), RuleError> {
+    if licence_type.constraints.number_is_holder_uscc && number.as_str() != holder.to_text() {
+        return Err(RuleError::NumberNotHolderUscc {
+            number: number.clone(),
+            holder: holder.to_text(),
+        });
+    }
+    Ok(())
+}
+
+/// 一企一照: the holder's licence of the type, if it has one, has ended by the block time;
+/// the new licence becomes the one the holder holds.
+fn claim_holder<R: StateReader + ?Sized>(
+    state: &mut Scratch<'_, '_, R>,
+    licence: &Licence,
+    block_time: TimeMs,
+) -> Result<(), RuleError> {
+    let key = RecordKey::HolderLicence(licence.type_code.clone(), licence.holder.clone());
+    match state.get(&key)? {
+        Some(Record::HolderLicence(held)) => {
+            let current = state.require_licence(&held.type_code, &held.number)?;
+            if !current.has_ended_at(block_time) {
+                return Err(RuleError::HolderAlreadyLicensed {
+                    type_code: licence.type_code.clone(),
+                    holder: licence.holder.to_text(),
+                    number: held.number,
+                });
+            }
+        }
+        Some(_) => return Err(wrong_kind(&key).into()),
+        None => {}
+    }
+    state.put(Record::HolderLicence(HolderLicence {
+        type_code: licence.type_code.clone(),
+        holder: licence.holder.clone(),
+        number: licence.number.clone(),
+    }));
+    Ok(())
+}
+
+/// The type's constraints on a face the schema accepted (ADR 0033): fields bound to the
+/// holder carry the holder's USCC, and bounded fields are within their bounds, a date bound
+/// to the block date not after the day (China Standard Time) of `block_time`.
+pub fn check_face_constraints(
+    licence_type: &LicenceType,
+    holder: &Holder,
+    face: &BTreeMap<String, FaceValue>,
+    block_time: TimeMs,
+) -> Result<(), RuleError> {
+    let constraints = &licence_type.constraints;
+    for name in &constraints.holder_fields {
+        if let Some(FaceValue::Clear(value)) = face.get(name)
+            && *value != holder.to_text()
+        {
+            return Err(RuleError::FaceNotHolder {
+                field: name.clone(),
+                holder: holder.to_text(),
+            });
+        }
+    }
+    for bound in &constraints.bounds {
+        let (Some(FaceValue::Clear(value)), Some(schema)) =
+            (face.get(&bound.field), licence_type.field(&bound.field))
+        else {
+            continue;
+        };
+        check_bound(bound, schema.kind, value, block_time)?;
+    }
+    Ok(())
+}
+
+/// One value against its field's bound.
+fn check_bound(
+    bound: &FieldBound,
+    kind: FieldKind,
+    value: &str,
+    block_time: TimeMs,
+) -> Result<(), RuleError> {
+    let out_of_bounds = |description: String| RuleError::FaceOutOfBounds {
+        field: bound.field.clone(),
+        value: value.to_owned(),
+        bound: description,
+    };
+    let compare = |limit: &str| compare_field_values(kind, value, limit);
+    if let Some(min) = &bound.min
+        && compare(min) != Some(Ordering::Greater)
+        && compare(min) != Some(Ordering::Equal)
+    {
+        return Err(out_of_bounds(format!("at least {min}")));
+    }
+    if let Some(max) = &bound.max
+        && compare(max) != Some(Ordering::Less)
+        && compare(max) != Some(Ordering::Equal)
+    {
+        return Err(out_of_bounds(format!("at most {max}")));
+    }
+    if bound.not_after_block_date {
+        let today = calendar::format_china(block_time)
+            .ok()
+            .and_then(|text| text.get(..10).map(str::to_owned))
+            .unwrap_or_default();
+        if compare(&today) == Some(Ordering::Greater) {
+            return Err(out_of_bounds(format!(
+                "not after the block's date, {today} (UTC+8)"
+            )));
+        }
+    }
     Ok(())
 }
 
@@ -242,7 +392,7 @@ pub(super) fn amend<R: StateReader + ?Sized>(
         }
         .into());
     }
-    let licence_type = state.require_type(type_code)?;
+    let licence_type = type_version(state, type_code, licence.type_version)?;
     let mut face = licence.face.clone();
     let mut previous = BTreeMap::new();
     for (name, value) in changes {
@@ -255,6 +405,7 @@ pub(super) fn amend<R: StateReader + ?Sized>(
         }
     }
     check_face(&licence_type, &face, true)?;
+    check_face_constraints(&licence_type, &licence.holder, &face, origin.context.time)?;
     licence.face = face;
     push_event(
         &mut licence,
@@ -266,15 +417,39 @@ pub(super) fn amend<R: StateReader + ?Sized>(
     Ok(())
 }
 
+/// The version `version` of the type `type_code`: the current one, or one an amendment
+/// replaced and the catalogue keeps (ADR 0033).
+fn type_version<R: StateReader + ?Sized>(
+    state: &Scratch<'_, '_, R>,
+    type_code: &TypeCode,
+    version: u32,
+) -> Result<LicenceType, RuleError> {
+    let current = state.require_type(type_code)?;
+    if current.version == version {
+        return Ok(current);
+    }
+    let key = RecordKey::LicenceTypeVersion(type_code.clone(), version);
+    match state.get(&key)? {
+        Some(Record::LicenceTypeVersion(replaced)) => Ok(replaced),
+        Some(_) => Err(wrong_kind(&key).into()),
+        None => Err(RuleError::UnknownTypeVersion {
+            type_code: type_code.clone(),
+            version,
+        }),
+    }
+}
+
 /// Appends one event to a licence's history, signed by the transaction's signer and recorded
-/// at its height. Effective times never decrease, so that the standing at any time is a fold
-/// of the events up to it.
+/// at its height. Its effective time lies inside the event window around the block time
+/// (`window`), and effective times never decrease among the events that count, so that the
+/// standing at any time is a fold of the events up to it.
 fn push_event(
     licence: &mut Licence,
     kind: LicenceEventKind,
     dated: Dated<'_>,
     origin: Origin<'_>,
 ) -> Result<(), RuleError> {
+    require_within_window(origin.context, "effective_at", dated.effective_at)?;
     let last = licence.last_effective_at();
     if dated.effective_at < last {
         return Err(RuleError::EffectiveTimeBeforeLastEvent {
@@ -294,7 +469,43 @@ fn push_event(
         by: origin.signer.clone(),
         height: origin.context.height,
         tx: origin.id,
+        correction: None,
     });
+    Ok(())
+}
+
+/// A new licence number in its one canonical spelling (ADR 0033): capitals `A-Z`, digits and
+/// the marks `- / ( ) .`, beginning with a capital, a digit or `(` and ending with a capital,
+/// a digit or `)`. Lower case and marks at either end are refused rather than normalised, so
+/// that `91370200ma00000015` or `91370200MA00000015.` never become a second licence beside
+/// `91370200MA00000015`. (The form check has already bounded the length and refused any
+/// other character.)
+pub fn check_canonical_number(number: &LicenceNumber) -> Result<(), RuleError> {
+    let refuse = |problem| RuleError::NonCanonicalNumber {
+        number: number.clone(),
+        problem,
+    };
+    let text = number.as_str();
+    if text.chars().any(|c| c.is_ascii_lowercase()) {
+        return Err(refuse(
+            "it has lower-case letters; licence numbers are written in capitals",
+        ));
+    }
+    if !text
+        .chars()
+        .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || "-/().".contains(c))
+    {
+        return Err(refuse(
+            "only capitals A-Z, digits and - / ( ) . may appear in it",
+        ));
+    }
+    let opens = |c: char| c.is_ascii_alphanumeric() || c == '(';
+    let closes = |c: char| c.is_ascii_alphanumeric() || c == ')';
+    if !text.chars().next().is_some_and(opens) || !text.chars().last().is_some_and(closes) {
+        return Err(refuse(
+            "it begins or ends with a mark; it begins with a capital, a digit or ( and ends with a capital, a digit or )",
+        ));
+    }
     Ok(())
 }
 
@@ -411,9 +622,9 @@ mod tests {
     use crate::ident::{IdentError, IdentKind};
     use crate::limits;
     use crate::records::{
-        FaceValue, FieldKind, FieldSchema, Holder, HolderKind, IllegalTransition, Licence,
-        LicenceEvent, LicenceEventKind, LicenceNumber, LicenceType, Record, Status, StatusAction,
-        Visibility,
+        FaceValue, FieldKind, FieldSchema, Holder, HolderKind, HolderLicence, IllegalTransition,
+        Licence, LicenceEvent, LicenceEventKind, LicenceNumber, LicenceType, Record, Status,
+        StatusAction, Visibility,
     };
     use crate::rules::RuleError;
     use crate::testkit::{self, DAY_MS, GENESIS_TIME, region};
@@ -480,6 +691,7 @@ mod tests {
                 by: id("qd-approval"),
                 height: 1,
                 tx: Hash32::ZERO,
+                correction: None,
             });
         }
         chain.put(Record::Licence(licence));
@@ -525,12 +737,25 @@ mod tests {
                 by: id("qd-approval"),
                 height: 1,
                 tx: issuance.id(crate::testkit::SUITE),
+                correction: None,
             }],
             objections: Vec::new(),
+            type_version: 1,
+            annual_inspection_days: None,
+        };
+        // The business licence is one per holder: the holder's entry names it.
+        let held = HolderLicence {
+            type_code: licence.type_code.clone(),
+            holder: licence.holder.clone(),
+            number: licence.number.clone(),
         };
         assert_eq!(
             chain.apply(&issuance).unwrap(),
-            writes([signer, entry(Record::Licence(licence))])
+            writes([
+                signer,
+                entry(Record::HolderLicence(held)),
+                entry(Record::Licence(licence))
+            ])
         );
     }
 
@@ -682,6 +907,10 @@ mod tests {
             default_validity_days: None,
             supervisor_actions: Vec::new(),
             defined_at: 0,
+            constraints: Default::default(),
+            version: 1,
+            version_at: 0,
+            retired_at: None,
         }
     }
 
@@ -805,6 +1034,7 @@ mod tests {
             by: id("qd-market"),
             height: 2,
             tx: suspension.id(crate::testkit::SUITE),
+            correction: None,
         });
         assert_eq!(
             chain.apply(&suspension).unwrap(),
@@ -824,6 +1054,7 @@ mod tests {
             by: id("qd-approval"),
             height: 3,
             tx: reinstatement.id(crate::testkit::SUITE),
+            correction: None,
         });
         assert_eq!(
             chain.apply(&reinstatement).unwrap(),
@@ -1062,6 +1293,7 @@ mod tests {
             by: id("qd-approval"),
             height: 2,
             tx: amendment.id(crate::testkit::SUITE),
+            correction: None,
         });
         assert_eq!(
             chain.apply(&amendment).unwrap(),
@@ -1137,5 +1369,127 @@ mod tests {
                 action: "amend",
             }))
         );
+    }
+
+    #[test]
+    fn every_status_action_and_an_amendment_are_dated_inside_the_event_window() {
+        let mut chain = Chain::new();
+        let number = chain.issue_business_licence(1);
+        // The licence is issued far enough back that the backward end of the window, not the
+        // licence's history, is what refuses.
+        let mut licence = chain.licence("business-licence", &number);
+        licence.valid_from = 0;
+        licence.events[0].effective_at = 0;
+        chain.put(Record::Licence(licence));
+        let actions = [
+            StatusAction::Suspend,
+            StatusAction::Revoke,
+            StatusAction::Cancel,
+            StatusAction::Abolish,
+            StatusAction::Renew { valid_until: None },
+            StatusAction::AnnualInspection,
+            pledge("DY-1"),
+        ];
+        for action in actions {
+            let block_time = chain.next_context().time;
+            let earliest = block_time - limits::EVENT_BACKDATING_MS_MAX;
+            let latest = block_time + limits::EVENT_SCHEDULING_MS_MAX;
+            let too_early = chain.fixture.tx(
+                "qd-approval",
+                status_body(&number, action.clone(), earliest - 1),
+            );
+            assert_eq!(
+                chain.refuse(&too_early, "effective_time_too_far_back"),
+                RuleError::EffectiveTimeTooFarBack {
+                    field: "effective_at",
+                    effective_at: earliest - 1,
+                    block_time,
+                    limit_ms: limits::EVENT_BACKDATING_MS_MAX,
+                },
+                "{}",
+                action.name()
+            );
+            let too_late = chain.fixture.tx(
+                "qd-approval",
+                status_body(&number, action.clone(), latest + 1),
+            );
+            assert_eq!(
+                chain.refuse(&too_late, "effective_time_too_far_ahead"),
+                RuleError::EffectiveTimeTooFarAhead {
+                    field: "effective_at",
+                    effective_at: latest + 1,
+                    block_time,
+                    limit_ms: limits::EVENT_SCHEDULING_MS_MAX,
+                },
+                "{}",
+                action.name()
+            );
+        }
+        let block_time = chain.next_context().time;
+        let rename = vec![("name", Some(clear("青岛新名称有限公司")))];
+        let amendment = chain.fixture.tx(
+            "qd-approval",
+            amend_body(
+                &number,
+                rename.clone(),
+                block_time + limits::EVENT_SCHEDULING_MS_MAX + 1,
+            ),
+        );
+        chain.refuse(&amendment, "effective_time_too_far_ahead");
+        let amendment = chain.fixture.tx(
+            "qd-approval",
+            amend_body(
+                &number,
+                rename.clone(),
+                block_time - limits::EVENT_BACKDATING_MS_MAX - 1,
+            ),
+        );
+        chain.refuse(&amendment, "effective_time_too_far_back");
+
+        // Both ends are inside: a change dated at the earliest time, then one scheduled at the
+        // latest.
+        let earliest = chain.next_context().time - limits::EVENT_BACKDATING_MS_MAX;
+        let backdated = chain
+            .fixture
+            .tx("qd-approval", amend_body(&number, rename, earliest));
+        chain.apply(&backdated).unwrap();
+        let latest = chain.next_context().time + limits::EVENT_SCHEDULING_MS_MAX;
+        let scheduled = chain.fixture.tx(
+            "qd-approval",
+            status_body(&number, StatusAction::Suspend, latest),
+        );
+        chain.apply(&scheduled).unwrap();
+        let standing = chain.licence("business-licence", &number);
+        assert_eq!(standing.standing_at(latest - 1).status, Status::Active);
+        assert_eq!(standing.standing_at(latest).status, Status::Suspended);
+    }
+
+    #[test]
+    fn a_licence_number_has_one_canonical_spelling() {
+        use super::check_canonical_number;
+        let canonical = |text: &str| check_canonical_number(&LicenceNumber(text.into()));
+        for good in ["91370200MA00000015", "(2026)0001", "JY-37/02.1", "A", "7"] {
+            assert_eq!(canonical(good), Ok(()), "{good}");
+        }
+        let problem = |text: &str| match canonical(text) {
+            Err(RuleError::NonCanonicalNumber { number, problem }) => {
+                assert_eq!(number.as_str(), text);
+                assert_eq!(
+                    RuleError::NonCanonicalNumber { number, problem }.code(),
+                    "non_canonical_number"
+                );
+                problem
+            }
+            other => panic!("{text}: {other:?}"),
+        };
+        assert!(problem("91370200ma00000015").contains("lower-case"));
+        for marked in ["91370200MA00000015.", "-A1", "A1(", ")A1", "/1", "(", "."] {
+            assert!(
+                problem(marked).contains("begins or ends with a mark"),
+                "{marked}"
+            );
+        }
+        assert!(problem("A 1").contains("only capitals"));
+        assert!(problem("A\u{00C4}1").contains("only capitals"));
     }
 }

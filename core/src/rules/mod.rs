@@ -18,7 +18,7 @@
 //! |---|---|
 //! | `authorities` | `RegisterAuthority`, `UpdateAuthority` (and the governors list) |
 //! | `keys` | `RotateKey`, `ReportKeyCompromise`, and who owns each public key |
-//! | `catalogue` | `DefineLicenceType`, `GrantIssuance`, `RevokeGrant` |
+//! | `catalogue` | `DefineLicenceType`, `AmendLicenceType`, `RetireLicenceType`, `GrantIssuance`, `RevokeGrant` |
 //! | `licences` | `IssueLicence`, `ChangeStatus`, `AmendLicence` (and the face-field checks) |
 //! | `recognitions` | `AttestRecognition`, `WithdrawRecognition` |
 //! | `objections` | `FileObjection`, `ResolveObjection` |
@@ -26,15 +26,18 @@
 //! | `quotas` | `SetWriteQuota`, and the count of every transaction against its signer's quota ([`write_allowance`]) |
 //! | `signatures` | [`check_signatures`], [`check_candidate_signatures`] |
 //! | `rights` | the issuer's right to change a licence, checked at every write |
+//! | `corrections` | `CorrectEvent`: the governors void or retime an event entered wrongly |
+//! | `window` | the event window: how far before and after the block time an event may be dated |
 //!
 //! Below them sit `error` ([`RuleError`], [`StateError`]) and `state` ([`StateReader`],
 //! [`Context`], [`Overlay`] and the per-transaction scratch view). The files import only
 //! downwards: the families use `error` and `state` (and `licences` and `recognitions` use
-//! the authority checks of `authorities`), this file uses them all, and none of them uses this
-//! file.
+//! the authority checks of `authorities`; `licences`, `recognitions` and `corrections` use
+//! `window`), this file uses them all, and none of them uses this file.
 
 mod authorities;
 mod catalogue;
+mod corrections;
 mod error;
 mod keys;
 mod licences;
@@ -45,6 +48,7 @@ mod rights;
 mod signatures;
 mod state;
 mod validators;
+mod window;
 
 #[cfg(test)]
 mod attacks_tests;
@@ -53,7 +57,7 @@ mod testing;
 
 pub use crate::calendar::is_calendar_date;
 pub use error::{RuleError, StateError};
-pub use licences::check_face;
+pub use licences::{check_canonical_number, check_face};
 pub use quotas::write_allowance;
 pub use signatures::{
     NothingVerified, SignatureCandidate, SignatureCheck, VerifiedSignatures,
@@ -119,6 +123,14 @@ fn execute<R: StateReader + ?Sized>(
             skew_ms: limits::TX_CLOCK_SKEW_MS_MAX,
         });
     }
+    if payload.created_at < context.time.saturating_sub(limits::TX_AGE_MS_MAX) {
+        return Err(RuleError::CreatedTooLongAgo {
+            created_at: payload.created_at,
+            block_time: context.time,
+            age_ms_max: limits::TX_AGE_MS_MAX,
+        });
+    }
+    require_plain_texts(&payload.body)?;
     let mut signer = state.require_authority(&payload.signer)?;
     // Each of a signer's nonces is exactly one above its last (ADR 0011): a block can never
     // hold a signer's later transaction without the earlier ones.
@@ -162,6 +174,17 @@ fn execute<R: StateReader + ?Sized>(
         licence,
         authorities: endorsers,
     })
+}
+
+/// No text of the body that reaches a record holds a format character (Unicode category
+/// Cf): invisible, they make names that look alike differ, or turn them around (ADR 0033).
+fn require_plain_texts(body: &TxBody) -> Result<(), RuleError> {
+    for (field, text) in body.texts() {
+        if let Some(found) = crate::tx::first_format_character(text) {
+            return Err(RuleError::FormatCharacter { field, found });
+        }
+    }
+    Ok(())
 }
 
 /// Who must sign: governance records need more than two thirds of the governors; a key
@@ -335,8 +358,8 @@ fn execute_body<R: StateReader + ?Sized>(
         TxBody::WithdrawRecognition {
             id: recognition_id,
             effective_at,
-            ..
-        } => recognitions::withdraw(state, origin, recognition_id, *effective_at)?,
+            reason,
+        } => recognitions::withdraw(state, origin, recognition_id, *effective_at, reason)?,
         TxBody::FileObjection {
             type_code,
             number,
@@ -374,6 +397,27 @@ fn execute_body<R: StateReader + ?Sized>(
         } => validators::change_validators(state, context, changes, *effective_height)?,
         TxBody::SetWriteQuota { scope, quota } => {
             quotas::set(state, origin, scope, quota.as_ref())?
+        }
+        TxBody::CorrectEvent {
+            type_code,
+            number,
+            event,
+            action,
+            reason,
+        } => {
+            let correction = corrections::Correction {
+                type_code,
+                number,
+                event: *event,
+                action: *action,
+                reason,
+            };
+            corrections::correct(state, origin, correction)?;
+            return Ok(licence(type_code, number));
+        }
+        TxBody::AmendLicenceType(draft) => catalogue::amend_type(state, origin, draft)?,
+        TxBody::RetireLicenceType { type_code, .. } => {
+            catalogue::retire_type(state, origin, type_code)?
         }
     }
     Ok(None)

@@ -19,8 +19,8 @@ use crate::hash::Hash32;
 use crate::ident::RegionCode;
 use crate::limits;
 use crate::records::{
-    Authority, Licence, LicenceEventKind, LicenceNumber, Objection, ObjectionBasis,
-    ObjectionMark, ObjectionOutcome, Record, Resolution, Role, StatusAction, TypeCode,
+    Authority, Licence, LicenceEventKind, LicenceNumber, Objection, ObjectionBasis, ObjectionMark,
+    ObjectionOutcome, Record, Resolution, Role, StatusAction, TypeCode,
 };
 
 /// A `FileObjection` body, borrowed from the transaction.
@@ -417,7 +417,10 @@ mod tests {
         assert_eq!(licence.objections_open_at(Chain::time_at(2)), vec![file_id]);
 
         let again = chain.fixture.tx("qd-market", dismissal(file_id));
-        assert_eq!(chain.apply(&again), Err(RuleError::AlreadyResolved(file_id)));
+        assert_eq!(
+            chain.apply(&again),
+            Err(RuleError::AlreadyResolved(file_id))
+        );
     }
 
     #[test]
@@ -481,12 +484,9 @@ mod tests {
         chain.apply(&recognised).unwrap();
         let supervisor = file(&mut chain, "qd-market", &number);
         let neighbour = file(&mut chain, "hr-bureau", &number);
-        let basis = |transaction: &Transaction| match chain
-            .state
-            .records
-            .get(&crate::records::RecordKey::Objection(
-                transaction.id(crate::testkit::SUITE),
-            )) {
+        let basis = |transaction: &Transaction| match chain.state.records.get(
+            &crate::records::RecordKey::Objection(transaction.id(crate::testkit::SUITE)),
+        ) {
             Some(Record::Objection(objection)) => objection.basis.clone(),
             other => panic!("no objection: {other:?}"),
         };
@@ -494,7 +494,10 @@ mod tests {
         assert_eq!(basis(&supervisor), ObjectionBasis::Supervisor);
         assert_eq!(basis(&neighbour), ObjectionBasis::IssuingProvince);
         assert_eq!(
-            chain.licence("business-licence", &number).open_objections().len(),
+            chain
+                .licence("business-licence", &number)
+                .open_objections()
+                .len(),
             3
         );
     }
@@ -542,7 +545,13 @@ mod tests {
         let number = chain.issue_business_licence(1);
         let mut licence = chain.licence("business-licence", &number);
         licence.objections = (0..limits::OPEN_OBJECTIONS_PER_LICENCE_MAX as u8)
-            .map(|byte| mark(byte, &format!("filer-{byte}"), &format!("{}0000", 11 + byte)))
+            .map(|byte| {
+                mark(
+                    byte,
+                    &format!("filer-{byte}"),
+                    &format!("{}0000", 11 + byte),
+                )
+            })
             .collect();
         chain.put(Record::Licence(licence.clone()));
         let one_more = chain.fixture.tx("qd-market", filing(&number));
@@ -603,7 +612,11 @@ mod tests {
         );
         let by_two_governors = chain.fixture.governance(dismissal(objection), 2);
         assert_eq!(
-            chain.apply(&by_two_governors).map(|_| ()).unwrap_err().code(),
+            chain
+                .apply(&by_two_governors)
+                .map(|_| ())
+                .unwrap_err()
+                .code(),
             "too_few_governor_signatures"
         );
         let by_the_governors = chain.governance(dismissal(objection));
@@ -657,7 +670,11 @@ mod tests {
         chain.apply(&inspection).unwrap();
         let not_a_correction = chain.fixture.tx("qd-market", upheld(Some(1)));
         assert_eq!(
-            chain.apply(&not_a_correction).map(|_| ()).unwrap_err().code(),
+            chain
+                .apply(&not_a_correction)
+                .map(|_| ())
+                .unwrap_err()
+                .code(),
             "bad_follow_up"
         );
 

@@ -5,9 +5,10 @@
 use super::authorities::{require_region, require_role};
 use super::error::RuleError;
 use super::state::{Origin, Scratch, StateReader};
+use super::window::require_within_window;
 use crate::hash::Hash32;
 use crate::ident::RegionCode;
-use crate::records::{IssuedBy, Recognition, Record, Role, TimeMs, TypeCode};
+use crate::records::{IssuedBy, Recognition, Record, Role, TimeMs, TypeCode, Withdrawal};
 
 /// An `AttestRecognition` body, borrowed from the transaction.
 #[derive(Clone, Copy, Debug)]
@@ -22,7 +23,8 @@ pub(super) struct Attestation<'b> {
 
 /// `AttestRecognition`: a new recognition, named by the attesting transaction's id. Every
 /// type and the issuing authority it names must exist, so that a verdict never meets a
-/// recognition of something the ledger does not know.
+/// recognition of something the ledger does not know. Its start is an event and lies inside
+/// the event window (`window`); its end is a term of validity and is not bounded.
 pub(super) fn attest<R: StateReader + ?Sized>(
     state: &mut Scratch<'_, '_, R>,
     origin: Origin<'_>,
@@ -39,6 +41,7 @@ pub(super) fn attest<R: StateReader + ?Sized>(
     let recognizer = state.require_authority(origin.signer)?;
     require_role(&recognizer, Role::Recognizer)?;
     require_region(&recognizer, recognizing_region)?;
+    require_within_window(origin.context, "valid_from", valid_from)?;
     for code in type_codes {
         state.require_type(code)?;
     }
@@ -62,20 +65,22 @@ pub(super) fn attest<R: StateReader + ?Sized>(
         scope: scope.to_owned(),
         valid_from,
         valid_until,
-        withdrawn_at: None,
+        withdrawal: None,
         attested_at: origin.context.height,
     }));
     Ok(())
 }
 
-/// `WithdrawRecognition`: the recognition stops applying from `effective_at`. The region
-/// recognised the licences, not one department, so any recognizer whose region covers the
-/// recognizing region may withdraw it, not only the one that attested it.
+/// `WithdrawRecognition`: the recognition stops applying from `effective_at`, a time inside
+/// the event window (`window`), and keeps the withdrawal's reason, signer and place on the
+/// ledger. The region recognised the licences, not one department, so any recognizer whose
+/// region covers the recognizing region may withdraw it, not only the one that attested it.
 pub(super) fn withdraw<R: StateReader + ?Sized>(
     state: &mut Scratch<'_, '_, R>,
     origin: Origin<'_>,
     recognition_id: &Hash32,
     effective_at: TimeMs,
+    reason: &str,
 ) -> Result<(), RuleError> {
     let mut recognition = state
         .recognition(recognition_id)?
@@ -83,10 +88,17 @@ pub(super) fn withdraw<R: StateReader + ?Sized>(
     let actor = state.require_authority(origin.signer)?;
     require_role(&actor, Role::Recognizer)?;
     require_region(&actor, &recognition.recognizing_region)?;
-    if recognition.withdrawn_at.is_some() {
+    if recognition.withdrawal.is_some() {
         return Err(RuleError::AlreadyWithdrawn(*recognition_id));
     }
-    recognition.withdrawn_at = Some(effective_at);
+    require_within_window(origin.context, "effective_at", effective_at)?;
+    recognition.withdrawal = Some(Withdrawal {
+        effective_at,
+        reason: reason.to_owned(),
+        by: origin.signer.clone(),
+        height: origin.context.height,
+        tx: origin.id,
+    });
     state.put(Record::Recognition(recognition));
     Ok(())
 }
@@ -95,7 +107,8 @@ pub(super) fn withdraw<R: StateReader + ?Sized>(
 mod tests {
     use super::super::testing::{Chain, entry, id, writes};
     use crate::hash::Hash32;
-    use crate::records::{Authority, IssuedBy, KeyEpoch, Recognition, Record, Role};
+    use crate::limits;
+    use crate::records::{Authority, IssuedBy, KeyEpoch, Recognition, Record, Role, Withdrawal};
     use crate::rules::RuleError;
     use crate::testkit::{self, GENESIS_TIME, region};
     use crate::tx::TxBody;
@@ -139,7 +152,7 @@ mod tests {
             scope: "政务服务 government services".into(),
             valid_from: GENESIS_TIME,
             valid_until: None,
-            withdrawn_at: None,
+            withdrawal: None,
             attested_at: 1,
         };
         assert_eq!(
@@ -152,7 +165,13 @@ mod tests {
             withdrawal(attest.id(crate::testkit::SUITE)),
         );
         let signer = chain.signer_after_next("xj-recognizer");
-        recognition.withdrawn_at = Some(GENESIS_TIME + 60_000);
+        recognition.withdrawal = Some(Withdrawal {
+            effective_at: GENESIS_TIME + 60_000,
+            reason: "the agreement ended".into(),
+            by: id("xj-recognizer"),
+            height: 2,
+            tx: withdraw.id(crate::testkit::SUITE),
+        });
         assert_eq!(
             chain.apply(&withdraw).unwrap(),
             writes([signer, entry(Record::Recognition(recognition))])
@@ -285,5 +304,88 @@ mod tests {
                 region: region("650000"),
             })
         );
+    }
+
+    #[test]
+    fn a_recognitions_start_and_its_withdrawal_are_dated_inside_the_event_window() {
+        let mut chain = Chain::new();
+        let dated = |valid_from: u64| {
+            let mut body = attestation("650000", shandong());
+            if let TxBody::AttestRecognition {
+                valid_from: from, ..
+            } = &mut body
+            {
+                *from = valid_from;
+            }
+            body
+        };
+        let block_time = chain.next_context().time;
+        let backdated = chain.fixture.tx(
+            "xj-recognizer",
+            dated(block_time - limits::EVENT_BACKDATING_MS_MAX - 1),
+        );
+        assert_eq!(
+            chain.refuse(&backdated, "effective_time_too_far_back"),
+            RuleError::EffectiveTimeTooFarBack {
+                field: "valid_from",
+                effective_at: block_time - limits::EVENT_BACKDATING_MS_MAX - 1,
+                block_time,
+                limit_ms: limits::EVENT_BACKDATING_MS_MAX,
+            }
+        );
+        let scheduled = chain.fixture.tx(
+            "xj-recognizer",
+            dated(block_time + limits::EVENT_SCHEDULING_MS_MAX + 1),
+        );
+        chain.refuse(&scheduled, "effective_time_too_far_ahead");
+        let attest = chain.fixture.tx("xj-recognizer", dated(block_time));
+        chain.apply(&attest).unwrap();
+        let recognition = attest.id(crate::testkit::SUITE);
+
+        let withdrawal_at = |effective_at: u64| TxBody::WithdrawRecognition {
+            id: recognition,
+            effective_at,
+            reason: "the agreement ended".into(),
+        };
+        let block_time = chain.next_context().time;
+        let backdated = chain.fixture.tx(
+            "xj-recognizer",
+            withdrawal_at(block_time - limits::EVENT_BACKDATING_MS_MAX - 1),
+        );
+        assert_eq!(
+            chain.refuse(&backdated, "effective_time_too_far_back"),
+            RuleError::EffectiveTimeTooFarBack {
+                field: "effective_at",
+                effective_at: block_time - limits::EVENT_BACKDATING_MS_MAX - 1,
+                block_time,
+                limit_ms: limits::EVENT_BACKDATING_MS_MAX,
+            }
+        );
+        // A withdrawal parked in the far future would have kept the recognition from ever
+        // being withdrawn in time (a second withdrawal is refused).
+        let parked = chain.fixture.tx(
+            "xj-recognizer",
+            withdrawal_at(block_time + limits::EVENT_SCHEDULING_MS_MAX + 1),
+        );
+        chain.refuse(&parked, "effective_time_too_far_ahead");
+        let earliest = chain.fixture.tx(
+            "xj-recognizer",
+            withdrawal_at(block_time - limits::EVENT_BACKDATING_MS_MAX),
+        );
+        chain.apply(&earliest).unwrap();
+        let Some(Record::Recognition(withdrawn)) = chain
+            .state
+            .records
+            .get(&crate::records::RecordKey::Recognition(recognition))
+        else {
+            panic!("the recognition is gone")
+        };
+        let withdrawal = withdrawn.withdrawal.clone().expect("withdrawn");
+        assert_eq!(withdrawal.reason, "the agreement ended");
+        assert_eq!(
+            withdrawn.withdrawn_at(),
+            Some(block_time - limits::EVENT_BACKDATING_MS_MAX)
+        );
+        assert!(!withdrawn.in_force_at(block_time));
     }
 }
