@@ -711,6 +711,11 @@ pub struct ObjectionMark {
     pub filed_at: TimeMs,
     /// The block time of its resolution; `None` while it is open.
     pub resolved_at: Option<TimeMs>,
+    /// When it was upheld, the index of the event of the licence's history that corrected
+    /// the licence (the resolution's follow-up); `None` while open or when dismissed. A
+    /// verdict warns of an upheld objection whose follow-up no longer counts or has not taken
+    /// effect yet (ADR 0034).
+    pub follow_up: Option<u32>,
 }
 
 impl ObjectionMark {

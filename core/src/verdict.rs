@@ -53,6 +53,10 @@ pub enum ReasonCode {
     /// ones no longer count, retimed ones count from their corrected time. The verdict already
     /// reads them so; the reason tells the verifier that the history was corrected.
     Corrected,
+    /// An objection upheld by T whose follow-up, the event of the history its resolution named
+    /// as the correction, no longer counts (the governors voided it) or takes effect only after
+    /// T (ADR 0034). A warning: validity is what the history says.
+    UpheldWithoutFollowUp,
     /// 年检: the type requires annual inspections, and the next is not due yet at T.
     AnnualInspectionDue,
     /// 年检: the type requires annual inspections and none was recorded within the period
@@ -513,6 +517,9 @@ pub fn verdict(inputs: &VerdictInputs<'_>, region: Option<&RegionCode>, at: Time
             format!("存在{}项未处理异议", open_objections.len()),
         ));
     }
+    if let Some(unfollowed) = upheld_without_follow_up(licence, at) {
+        reasons.push(unfollowed);
+    }
     if !standing.pledges.is_empty() {
         let parties: Vec<&str> = standing
             .pledges
@@ -544,6 +551,65 @@ pub fn verdict(inputs: &VerdictInputs<'_>, region: Option<&RegionCode>, at: Time
         open_objections,
         reasons,
     }
+}
+
+/// The warning for the objections upheld by `at` whose follow-up does not correct the licence
+/// at `at`: voided since, or not in effect yet (none: no reason).
+fn upheld_without_follow_up(licence: &Licence, at: TimeMs) -> Option<Reason> {
+    let mut english = Vec::new();
+    let mut chinese = Vec::new();
+    for mark in &licence.objections {
+        let (Some(resolved_at), Some(index)) = (mark.resolved_at, mark.follow_up) else {
+            continue;
+        };
+        if at < resolved_at {
+            continue;
+        }
+        let event = usize::try_from(index)
+            .ok()
+            .and_then(|position| licence.events.get(position));
+        match event {
+            Some(event) if !event.counts() => {
+                english.push(format!(
+                    "objection {} names event {index}, which the governors voided",
+                    mark.id
+                ));
+                chinese.push(format!("异议{}所指第{index}项已被治理机构作废", mark.id));
+            }
+            Some(event) if at < event.effective_at => {
+                english.push(format!(
+                    "objection {} names event {index}, which takes effect only at {}",
+                    mark.id,
+                    time_en(event.effective_at)
+                ));
+                chinese.push(format!(
+                    "异议{}所指第{index}项于{}才生效",
+                    mark.id,
+                    time_zh(event.effective_at)
+                ));
+            }
+            Some(_) => {}
+            None => {
+                english.push(format!(
+                    "objection {} names event {index}, which the history does not hold",
+                    mark.id
+                ));
+                chinese.push(format!("异议{}所指第{index}项不在历史记录中", mark.id));
+            }
+        }
+    }
+    if english.is_empty() {
+        return None;
+    }
+    Some(reason(
+        ReasonCode::UpheldWithoutFollowUp,
+        true,
+        format!(
+            "upheld objection(s) without a correction in effect: {}",
+            english.join("; ")
+        ),
+        format!("异议已成立但更正未生效：{}", chinese.join("；")),
+    ))
 }
 
 /// The reason naming the events of the licence's history that the governors corrected, if

@@ -1161,3 +1161,47 @@ fn a_verdict_at_a_past_time_shows_the_objections_open_then() {
     assert!(now.open_objections.is_empty());
     assert!(!disputed(&now));
 }
+
+#[test]
+fn an_upheld_objection_whose_correction_was_voided_is_a_warning_in_the_verdict() {
+    let mut chain = Chain::new();
+    let number = chain.issue_business_licence(1);
+    let objection = objection_on(&mut chain, &number);
+    let suspension = chain
+        .fixture
+        .tx("qd-market", status(&number, StatusAction::Suspend));
+    chain.apply(&suspension).unwrap();
+    let upheld = chain.fixture.tx(
+        "qd-market",
+        TxBody::ResolveObjection {
+            id: objection,
+            outcome: ObjectionOutcome::Upheld,
+            note: "the address does not exist; suspended".into(),
+            follow_up: Some(1),
+        },
+    );
+    chain.apply(&upheld).unwrap();
+    let warned = |verdict: &Verdict| {
+        verdict
+            .reasons
+            .iter()
+            .find(|reason| reason.code == ReasonCode::UpheldWithoutFollowUp)
+            .cloned()
+    };
+    assert_eq!(warned(&verdict_on(&chain, &number)), None);
+    // The governors later void the suspension: the objection stays upheld, and the verdict
+    // says its correction no longer holds.
+    let correction = chain.governance(void(&number, 1));
+    chain.apply(&correction).unwrap();
+    let verdict = verdict_on(&chain, &number);
+    let warning = warned(&verdict).expect("the verdict warns of the upheld objection");
+    assert!(warning.ok);
+    assert!(verdict.valid);
+    assert!(
+        warning
+            .detail
+            .contains(&format!("objection {objection} names event 1")),
+        "{}",
+        warning.detail
+    );
+}

@@ -62,6 +62,7 @@ pub(super) fn file<R: StateReader + ?Sized>(
         filer_region,
         filed_at: origin.context.time,
         resolved_at: None,
+        follow_up: None,
     });
     state.put(Record::Licence(licence));
     state.put(Record::Objection(Objection {
@@ -190,14 +191,23 @@ pub(super) fn resolve<R: StateReader + ?Sized>(
     }
     let mut licence = state.require_licence(&objection.type_code, &objection.number)?;
     let by_governors = settlement.by_governors || resolver_right(state, origin, &licence)?;
-    if let Some(index) = settlement.follow_up {
-        require_follow_up(&licence, &objection, index)?;
-    } else if settlement.outcome == ObjectionOutcome::Upheld {
-        return Err(RuleError::UpheldWithoutFollowUp);
+    match (settlement.outcome, settlement.follow_up) {
+        (ObjectionOutcome::Upheld, None) => return Err(RuleError::UpheldWithoutFollowUp),
+        (ObjectionOutcome::Upheld, Some(index)) => {
+            require_follow_up(&licence, &objection, index)?;
+        }
+        (ObjectionOutcome::Dismissed, Some(index)) => {
+            return Err(RuleError::BadFollowUp {
+                index,
+                why: "a dismissed objection names no follow-up",
+            });
+        }
+        (ObjectionOutcome::Dismissed, None) => {}
     }
     for mark in &mut licence.objections {
         if mark.id == *objection_id {
             mark.resolved_at = Some(origin.context.time);
+            mark.follow_up = settlement.follow_up;
         }
     }
     objection.resolution = Some(Resolution {
@@ -250,7 +260,8 @@ fn resolver_right<R: StateReader + ?Sized>(
 }
 
 /// Refuses unless event `index` of `licence`'s history corrected it after `objection` was
-/// filed: an amendment, a suspension, a revocation or an abolition recorded since.
+/// filed: an amendment, a suspension, a revocation or an abolition recorded since, and not
+/// voided by the governors.
 fn require_follow_up(
     licence: &Licence,
     objection: &Objection,
@@ -263,6 +274,9 @@ fn require_follow_up(
         .ok_or(bad("the history has no such event"))?;
     if index < objection.events_at_filing {
         return Err(bad("it was recorded before the objection was filed"));
+    }
+    if !event.counts() {
+        return Err(bad("the governors voided it"));
     }
     let corrects = matches!(
         &event.kind,
@@ -353,6 +367,7 @@ mod tests {
             filer_region: region(filer_region),
             filed_at: GENESIS_TIME,
             resolved_at: None,
+            follow_up: None,
         }
     }
 
@@ -383,6 +398,7 @@ mod tests {
             filer_region: region("370000"),
             filed_at: Chain::time_at(2),
             resolved_at: None,
+            follow_up: None,
         }];
         assert_eq!(
             chain.apply(&file).unwrap(),
@@ -689,13 +705,59 @@ mod tests {
             },
         );
         chain.apply(&suspension).unwrap();
+        // A dismissal names no follow-up, even a real correction.
+        let dismissed_with_one = chain.fixture.tx(
+            "qd-market",
+            resolution(objection, ObjectionOutcome::Dismissed, Some(2)),
+        );
+        assert_eq!(
+            chain.apply(&dismissed_with_one).map(|_| ()).unwrap_err(),
+            RuleError::BadFollowUp {
+                index: 2,
+                why: "a dismissed objection names no follow-up",
+            }
+        );
         let corrected = chain.fixture.tx("qd-market", upheld(Some(2)));
         chain.apply(&corrected).unwrap();
-        assert!(
-            chain
-                .licence("business-licence", &number)
-                .open_objections()
-                .is_empty()
+        let licence = chain.licence("business-licence", &number);
+        assert!(licence.open_objections().is_empty());
+        assert_eq!(licence.objections[0].follow_up, Some(2));
+    }
+
+    #[test]
+    fn a_correction_the_governors_voided_is_no_follow_up() {
+        let mut chain = Chain::new();
+        let number = chain.issue_business_licence(1);
+        let objection = file(&mut chain, "jn-approval", &number).id(crate::testkit::SUITE);
+        let suspension = chain.fixture.tx(
+            "qd-market",
+            TxBody::ChangeStatus {
+                type_code: "business-licence".into(),
+                number: number.clone(),
+                action: StatusAction::Suspend,
+                effective_at: GENESIS_TIME + 60_000,
+                reason: "the address does not exist".into(),
+            },
+        );
+        chain.apply(&suspension).unwrap();
+        let void = chain.governance(TxBody::CorrectEvent {
+            type_code: "business-licence".into(),
+            number: number.clone(),
+            event: 1,
+            action: crate::records::CorrectionAction::Void,
+            reason: "entered on the wrong licence".into(),
+        });
+        chain.apply(&void).unwrap();
+        let upheld = chain.fixture.tx(
+            "qd-market",
+            resolution(objection, ObjectionOutcome::Upheld, Some(1)),
+        );
+        assert_eq!(
+            chain.apply(&upheld).map(|_| ()).unwrap_err(),
+            RuleError::BadFollowUp {
+                index: 1,
+                why: "the governors voided it",
+            }
         );
     }
 }
