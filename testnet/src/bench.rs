@@ -735,20 +735,6 @@ fn read(options: &BenchOptions) -> Result<BenchResult, Error> {
     Ok(result)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn an_error_body_gives_its_code() {
-        let body = br#"{"type":"urn:hutong:problem:duplicate_transaction","title":"Conflict","status":409,"detail":"transaction 00 is already pending or committed","code":"duplicate_transaction"}"#;
-        assert_eq!(error_code(body), Some("duplicate_transaction"));
-        assert_eq!(error_code(b"{}"), None);
-        assert_eq!(error_code(b"not json"), None);
-        assert_eq!(error_code(b""), None);
-    }
-}
-
 /// The USCC (GB 32100-2015) of the `index`th enterprise of a run started at `now`: positions
 /// 9-17 count the run's second (modulo 25,000,000, some ten months) times a million plus the
 /// index in base 31, so that runs a second apart license different enterprises and a business
@@ -763,4 +749,18 @@ fn bench_holder(now: u64, index: u64) -> Result<Uscc, Error> {
     }
     let first17 = format!("91370200{}", String::from_utf8_lossy(&digits));
     Uscc::with_check(&first17).map_err(|error| Error::Demo(format!("USCC {first17}: {error}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_error_body_gives_its_code() {
+        let body = br#"{"type":"urn:hutong:problem:duplicate_transaction","title":"Conflict","status":409,"detail":"transaction 00 is already pending or committed","code":"duplicate_transaction"}"#;
+        assert_eq!(error_code(body), Some("duplicate_transaction"));
+        assert_eq!(error_code(b"{}"), None);
+        assert_eq!(error_code(b"not json"), None);
+        assert_eq!(error_code(b""), None);
+    }
 }
