@@ -384,6 +384,7 @@ pub fn demo_chain_in(
             type_code: "business-licence".into(),
             number: chain.facts.disputed.clone(),
             reason: "住所信息与实际不符 the address on record is wrong".into(),
+            recognition: None,
         },
     );
     chain.facts.objection = objection.id(chain.fixture.suite());

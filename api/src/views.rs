@@ -9,7 +9,8 @@ use hutong_core::ident::RegionCode;
 use hutong_core::log::InclusionProof;
 use hutong_core::records::{
     Authority, AuthorityId, FaceValue, Height, Holder, KeyEpoch, Licence, LicenceEvent,
-    LicenceNumber, LicenceType, Objection, Recognition, Role, Standing, Status, TimeMs, TypeCode,
+    LicenceNumber, LicenceType, Objection, ObjectionMark, Recognition, Role, Standing, Status,
+    TimeMs, TypeCode,
 };
 use hutong_core::verdict::{Reason, StateAt, Verdict};
 use hutong_ledger::store::VerdictAnswer;
@@ -97,8 +98,13 @@ pub struct LicenceView {
     /// The history, oldest first.
     #[schema(value_type = Vec<Object>)]
     pub history: Vec<LicenceEvent>,
+    /// The ids of the objections open now, oldest first.
     #[schema(value_type = Vec<String>)]
     pub open_objections: Vec<Hash32>,
+    /// Every objection filed on the licence, open or resolved: its id, filer, the filer's
+    /// region (province, or the nation), and when it was filed and resolved.
+    #[schema(value_type = Vec<Object>)]
+    pub objections: Vec<ObjectionMark>,
     pub state: StateView,
 }
 

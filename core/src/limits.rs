@@ -47,8 +47,19 @@ pub const GRANT_PERIODS_MAX: usize = 64;
 pub const EVENTS_PER_LICENCE_MAX: usize = 1024;
 /// Most pledges or mortgages registered and not yet released on one licence.
 pub const OPEN_PLEDGES_PER_LICENCE_MAX: usize = 64;
-/// Most objections open on one licence at once.
+/// Most objections open on one licence at once, whoever filed them. Each filer holds at
+/// most one of them, and the filers of one region at most
+/// [`OPEN_OBJECTIONS_PER_REGION_MAX`], so that at least four regions' filers find room.
 pub const OPEN_OBJECTIONS_PER_LICENCE_MAX: usize = 16;
+/// Most objections open on one licence at once filed by the departments of one region (a
+/// province, or the nation): a quarter of [`OPEN_OBJECTIONS_PER_LICENCE_MAX`], so that one
+/// region's filers, however many, cannot take the slots of the others (ADR 0034).
+pub const OPEN_OBJECTIONS_PER_REGION_MAX: usize = 4;
+/// Most objections one licence records over its life, open and resolved: the licence keeps a
+/// mark of each so that a verdict at a past time shows those open then (ADR 0034). As many as
+/// a full set of open objections renewed every year for sixteen years; at most
+/// [`EVENTS_PER_LICENCE_MAX`].
+pub const OBJECTIONS_PER_LICENCE_MAX: usize = 256;
 /// Fewest days between the annual inspections a licence type may require (ADR 0033).
 pub const ANNUAL_INSPECTION_DAYS_MIN: u64 = 1;
 /// Most days between the annual inspections a licence type may require: ten years, the
@@ -173,6 +184,13 @@ const _: () = {
     assert!(GOVERNOR_ROTATION_DELAY_BLOCKS_MAX <= SELF_ROTATION_DELAY_BLOCKS_MAX);
     // A self-rotation is scheduled well inside the window a validator change may use.
     assert!(SELF_ROTATION_DELAY_BLOCKS_MAX < VALIDATOR_CHANGE_DELAY_BLOCKS_MAX);
+    // One region's filers fill at most a quarter of a licence's open objections, and each of
+    // them holds at least one; a licence's life holds many full sets of open objections, and
+    // no more marks than events.
+    assert!(OPEN_OBJECTIONS_PER_REGION_MAX >= 1);
+    assert!(OPEN_OBJECTIONS_PER_REGION_MAX * 4 <= OPEN_OBJECTIONS_PER_LICENCE_MAX);
+    assert!(OBJECTIONS_PER_LICENCE_MAX >= 8 * OPEN_OBJECTIONS_PER_LICENCE_MAX);
+    assert!(OBJECTIONS_PER_LICENCE_MAX <= EVENTS_PER_LICENCE_MAX);
     // Every compromise report may add a key: the history holds a rotation and many reports.
     assert!(KEYS_PER_AUTHORITY_MAX >= 2);
     // A transaction may be dated at its own creation time, whichever way its signer's clock

@@ -688,13 +688,41 @@ pub struct Licence {
     pub issued_at: Height,
     /// Oldest first; the effective times of the events that count never decrease.
     pub events: Vec<LicenceEvent>,
-    /// Ids of objections filed and not yet resolved.
-    pub open_objections: Vec<Hash32>,
+    /// Every objection filed on it, open or resolved, oldest first (ADR 0034): what a verdict
+    /// at any time reads to say which were open then.
+    pub objections: Vec<ObjectionMark>,
     /// The version of its type it was issued under, against whose schema its face is read.
     pub type_version: u32,
     /// 年检: the days between annual inspections its type's version required at issuance
     /// (`None`: none), so that a verdict needs no record beyond the licence to tell.
     pub annual_inspection_days: Option<u32>,
+}
+
+/// One objection as its licence keeps it: who filed it, the region its filer counts in, and
+/// when it was filed and resolved. The objection's own record keeps the reason and the
+/// resolution.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ObjectionMark {
+    pub id: Hash32,
+    pub filed_by: AuthorityId,
+    /// The filer's province, or the nation for a national authority: the region whose
+    /// filers share one bound of open objections on the licence.
+    pub filer_region: RegionCode,
+    pub filed_at: TimeMs,
+    /// The block time of its resolution; `None` while it is open.
+    pub resolved_at: Option<TimeMs>,
+    /// When it was upheld, the index of the event of the licence's history that corrected
+    /// the licence (the resolution's follow-up); `None` while open or when dismissed. A
+    /// verdict warns of an upheld objection whose follow-up no longer counts or has not taken
+    /// effect yet (ADR 0034).
+    pub follow_up: Option<u32>,
+}
+
+impl ObjectionMark {
+    /// Whether it was open at `at`: filed at or before it, and not resolved by then.
+    pub fn open_at(&self, at: TimeMs) -> bool {
+        self.filed_at <= at && self.resolved_at.is_none_or(|resolved| at < resolved)
+    }
 }
 
 /// A licence's standing at one moment, computed from its history.
@@ -733,6 +761,24 @@ impl Licence {
     /// check a new status change against.
     pub fn final_standing(&self) -> Standing {
         self.standing_at(TimeMs::MAX)
+    }
+
+    /// The ids of the objections open now, oldest first.
+    pub fn open_objections(&self) -> Vec<Hash32> {
+        self.objections
+            .iter()
+            .filter(|mark| mark.resolved_at.is_none())
+            .map(|mark| mark.id)
+            .collect()
+    }
+
+    /// The ids of the objections that were open at `at`, oldest first.
+    pub fn objections_open_at(&self, at: TimeMs) -> Vec<Hash32> {
+        self.objections
+            .iter()
+            .filter(|mark| mark.open_at(at))
+            .map(|mark| mark.id)
+            .collect()
     }
 
     /// Whether it has ended by `at`, counting every recorded event: revoked, cancelled or
@@ -898,9 +944,23 @@ impl Recognition {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ObjectionOutcome {
-    /// The objection was right; the issuer corrects the record by other transactions.
+    /// The objection was right, and the licence was corrected: the resolution names the
+    /// event of its history that corrected it (ADR 0034).
     Upheld,
     Dismissed,
+}
+
+/// Why an authority may object to a licence (ADR 0034).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ObjectionBasis {
+    /// A department of the province the licence was issued in (of the nation, for a licence
+    /// issued nationally), where the licence is used without a recognition.
+    IssuingProvince,
+    /// A supervisor of the licence's type with a grant covering its region.
+    Supervisor,
+    /// A recognizer of a region that recognises the licence, by this attestation.
+    Recognition(Hash32),
 }
 
 /// The end of an objection.
@@ -911,6 +971,11 @@ pub struct Resolution {
     pub note: String,
     pub at: TimeMs,
     pub height: Height,
+    /// Whether more than two thirds of the governors signed it (else a supervisor did).
+    pub by_governors: bool,
+    /// The index, in the licence's history, of the event that corrected the licence after
+    /// the objection was filed; always given when the objection was upheld.
+    pub follow_up: Option<u32>,
 }
 
 /// A dispute on a licence (异议). Its id is the hash of the filing transaction.
@@ -924,6 +989,11 @@ pub struct Objection {
     pub filed_at: TimeMs,
     pub height: Height,
     pub resolution: Option<Resolution>,
+    /// Why the filer may object.
+    pub basis: ObjectionBasis,
+    /// How many events the licence's history held when it was filed: a follow-up is an
+    /// event at this index or later.
+    pub events_at_filing: u32,
 }
 
 /// A node that replicates the ledger: a validator when its voting power is above zero, an

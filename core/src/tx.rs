@@ -190,17 +190,25 @@ pub enum TxBody {
         effective_at: TimeMs,
         reason: String,
     },
-    /// Any authority: a dispute on a licence.
+    /// A department of the licence's province, a supervisor of its type, or a recognizer
+    /// naming the attestation by which its region recognises the licence: a dispute on a
+    /// licence (ADR 0034).
     FileObjection {
         type_code: TypeCode,
         number: LicenceNumber,
         reason: String,
+        /// The recognition a recognizer files under; `None` for the other filers.
+        recognition: Option<Hash32>,
     },
-    /// The licence's issuer.
+    /// A supervisor of the licence's type and region other than its issuer, or more than two
+    /// thirds of the governors: the end of an objection. An upheld objection names the event
+    /// of the licence's history that corrected it (ADR 0034).
     ResolveObjection {
         id: Hash32,
         outcome: ObjectionOutcome,
         note: String,
+        /// The index of the correcting event in the licence's history.
+        follow_up: Option<u32>,
     },
     /// Governors: add or remove nodes, or change their power, from a later height.
     ChangeValidators {
@@ -864,6 +872,7 @@ impl TxBody {
                 type_code,
                 number,
                 reason,
+                ..
             } => {
                 check_identifier("type_code", type_code.as_str())?;
                 check_licence_number(number.as_str())?;
@@ -1673,15 +1682,21 @@ mod canonical_properties {
                     reason,
                 }
             }),
-            (type_code(), number(), text()).prop_map(|(type_code, number, reason)| {
-                TxBody::FileObjection {
+            (type_code(), number(), text(), proptest::option::of(hash())).prop_map(
+                |(type_code, number, reason, recognition)| TxBody::FileObjection {
                     type_code,
                     number,
                     reason,
+                    recognition,
                 }
-            }),
-            (hash(), any::<bool>(), text()).prop_map(|(id, upheld, note)| {
-                TxBody::ResolveObjection {
+            ),
+            (
+                hash(),
+                any::<bool>(),
+                text(),
+                proptest::option::of(any::<u32>())
+            )
+                .prop_map(|(id, upheld, note, follow_up)| TxBody::ResolveObjection {
                     id,
                     outcome: if upheld {
                         ObjectionOutcome::Upheld
@@ -1689,8 +1704,8 @@ mod canonical_properties {
                         ObjectionOutcome::Dismissed
                     },
                     note,
-                }
-            }),
+                    follow_up,
+                }),
             (node_changes(), any::<u64>()).prop_map(|(changes, effective_height)| {
                 TxBody::ChangeValidators {
                     changes,

@@ -53,6 +53,10 @@ pub enum ReasonCode {
     /// ones no longer count, retimed ones count from their corrected time. The verdict already
     /// reads them so; the reason tells the verifier that the history was corrected.
     Corrected,
+    /// An objection upheld by T whose follow-up, the event of the history its resolution named
+    /// as the correction, no longer counts (the governors voided it) or takes effect only after
+    /// T (ADR 0034). A warning: validity is what the history says.
+    UpheldWithoutFollowUp,
     /// 年检: the type requires annual inspections, and the next is not due yet at T.
     AnnualInspectionDue,
     /// 年检: the type requires annual inspections and none was recorded within the period
@@ -105,14 +109,18 @@ pub struct VerdictInputs<'a> {
     pub grant: Option<&'a Grant>,
     /// Candidate recognitions (all in force or not; the function picks).
     pub recognitions: &'a [Recognition],
-    /// The licence's objections (open or resolved; only open ones count).
+    /// Records of the licence's objections (open or resolved, any of them or none): the
+    /// verdict counts the objections open at its time from the licence's marks, and these
+    /// only detail them.
     pub objections: &'a [Objection],
 }
 
 /// The keys of the records, other than the licence itself and the recognitions, that the
 /// verdict on `licence` reads: its issuer, the issuer's grants of the licence's type in every
-/// region covering the licence's (the one in force at issuance authorised it), and its open
-/// objections. Recognitions are found by [`recognition_is_input`] instead, since no key names
+/// region covering the licence's (the one in force at issuance authorised it), and the
+/// objections open on it now. A verdict at a past time counts the objections open then from
+/// the licence's own marks ([`Licence::objections_open_at`]); the records of those resolved
+/// since are details a reader may fetch. Recognitions are found by [`recognition_is_input`] instead, since no key names
 /// them from the licence.
 ///
 /// The store reads these keys to answer a verification, the API proves them in a licence's
@@ -132,9 +140,9 @@ pub fn input_keys(licence: &Licence) -> Vec<RecordKey> {
     );
     keys.extend(
         licence
-            .open_objections
-            .iter()
-            .map(|id| RecordKey::Objection(*id)),
+            .open_objections()
+            .into_iter()
+            .map(RecordKey::Objection),
     );
     keys
 }
@@ -190,7 +198,8 @@ pub struct VerdictRecords {
     /// The recognitions that are inputs ([`recognition_is_input`]), each once, in the order
     /// given.
     pub recognitions: Vec<Recognition>,
-    /// The licence's open objections, in the licence's order, each once.
+    /// The licence's objections among the records (those open now, for what `input_keys`
+    /// names), in the licence's order, each once.
     pub objections: Vec<Objection>,
 }
 
@@ -233,16 +242,21 @@ impl VerdictRecords {
                 {
                     collected.recognitions.push(recognition);
                 }
-                Record::Objection(objection) if licence.open_objections.contains(&objection.id) => {
+                Record::Objection(objection)
+                    if licence
+                        .objections
+                        .iter()
+                        .any(|mark| mark.id == objection.id) =>
+                {
                     objections.push(objection);
                 }
                 _ => {}
             }
         }
         collected.objections = licence
-            .open_objections
+            .objections
             .iter()
-            .filter_map(|id| objections.iter().find(|objection| objection.id == *id))
+            .filter_map(|mark| objections.iter().find(|objection| objection.id == mark.id))
             .cloned()
             .collect();
         collected
@@ -491,24 +505,20 @@ pub fn verdict(inputs: &VerdictInputs<'_>, region: Option<&RegionCode>, at: Time
         }
     });
 
-    let open_objections: Vec<Hash32> = inputs
-        .objections
-        .iter()
-        .filter(|objection| {
-            objection.resolution.is_none() && licence.open_objections.contains(&objection.id)
-        })
-        .map(|objection| objection.id)
-        .collect();
-    if !licence.open_objections.is_empty() {
+    let open_objections: Vec<Hash32> = licence.objections_open_at(at);
+    if !open_objections.is_empty() {
         reasons.push(reason(
             ReasonCode::Disputed,
             true,
             format!(
                 "{} objection(s) open: the record is disputed",
-                licence.open_objections.len()
+                open_objections.len()
             ),
-            format!("存在{}项未处理异议", licence.open_objections.len()),
+            format!("存在{}项未处理异议", open_objections.len()),
         ));
+    }
+    if let Some(unfollowed) = upheld_without_follow_up(licence, at) {
+        reasons.push(unfollowed);
     }
     // Pledges end with the licence: a revoked one has none left (`Standing`), an expired one
     // lists none past its validity.
@@ -540,13 +550,68 @@ pub fn verdict(inputs: &VerdictInputs<'_>, region: Option<&RegionCode>, at: Time
         valid_until: standing.valid_until,
         issuer: licence.issuer.clone(),
         recognition,
-        open_objections: if open_objections.is_empty() {
-            licence.open_objections.clone()
-        } else {
-            open_objections
-        },
+        open_objections,
         reasons,
     }
+}
+
+/// The warning for the objections upheld by `at` whose follow-up does not correct the licence
+/// at `at`: voided since, or not in effect yet (none: no reason).
+fn upheld_without_follow_up(licence: &Licence, at: TimeMs) -> Option<Reason> {
+    let mut english = Vec::new();
+    let mut chinese = Vec::new();
+    for mark in &licence.objections {
+        let (Some(resolved_at), Some(index)) = (mark.resolved_at, mark.follow_up) else {
+            continue;
+        };
+        if at < resolved_at {
+            continue;
+        }
+        let event = usize::try_from(index)
+            .ok()
+            .and_then(|position| licence.events.get(position));
+        match event {
+            Some(event) if !event.counts() => {
+                english.push(format!(
+                    "objection {} names event {index}, which the governors voided",
+                    mark.id
+                ));
+                chinese.push(format!("异议{}所指第{index}项已被治理机构作废", mark.id));
+            }
+            Some(event) if at < event.effective_at => {
+                english.push(format!(
+                    "objection {} names event {index}, which takes effect only at {}",
+                    mark.id,
+                    time_en(event.effective_at)
+                ));
+                chinese.push(format!(
+                    "异议{}所指第{index}项于{}才生效",
+                    mark.id,
+                    time_zh(event.effective_at)
+                ));
+            }
+            Some(_) => {}
+            None => {
+                english.push(format!(
+                    "objection {} names event {index}, which the history does not hold",
+                    mark.id
+                ));
+                chinese.push(format!("异议{}所指第{index}项不在历史记录中", mark.id));
+            }
+        }
+    }
+    if english.is_empty() {
+        return None;
+    }
+    Some(reason(
+        ReasonCode::UpheldWithoutFollowUp,
+        true,
+        format!(
+            "upheld objection(s) without a correction in effect: {}",
+            english.join("; ")
+        ),
+        format!("异议已成立但更正未生效：{}", chinese.join("；")),
+    ))
 }
 
 /// The reason naming the events of the licence's history that the governors corrected, if
@@ -744,6 +809,7 @@ mod tests {
                 type_code: licence.type_code.clone(),
                 number: licence.number.clone(),
                 reason: "the address is wrong".into(),
+                recognition: None,
             },
         );
         chain.commit(objection);
@@ -769,7 +835,7 @@ mod tests {
         let issuer = licence.issuer.clone();
         let grant =
             |code: &str| RecordKey::Grant(issuer.clone(), licence.type_code.clone(), region(code));
-        assert_eq!(licence.open_objections.len(), 1);
+        assert_eq!(licence.open_objections().len(), 1);
         assert_eq!(
             input_keys(&licence),
             vec![
@@ -777,7 +843,7 @@ mod tests {
                 grant("370200"),
                 grant("370000"),
                 grant("000000"),
-                RecordKey::Objection(licence.open_objections[0]),
+                RecordKey::Objection(licence.open_objections()[0]),
             ]
         );
     }
@@ -805,7 +871,7 @@ mod tests {
                 .iter()
                 .map(|o| o.id)
                 .collect::<Vec<_>>(),
-            licence.open_objections
+            licence.open_objections()
         );
 
         // The same records in reverse order, and each twice, give the same inputs.
@@ -841,7 +907,7 @@ mod tests {
         assert!(verdict.valid);
         assert_eq!(verdict.valid_in_region, Some(true));
         assert!(verdict.recognition.is_some());
-        assert_eq!(verdict.open_objections, licence.open_objections);
+        assert_eq!(verdict.open_objections, licence.open_objections());
 
         let without_issuer: Vec<Record> = all
             .iter()

@@ -894,6 +894,7 @@ fn objection_file_and_resolve() {
             type_code: "business-licence".into(),
             number: LicenceNumber(number.clone()),
             reason: "地址与实际经营地不符".into(),
+            recognition: None,
         },
     );
     let id = file.id(hutong_core::testkit::SUITE);
@@ -903,7 +904,7 @@ fn objection_file_and_resolve() {
         .licence(&"business-licence".into(), &LicenceNumber(number.clone()))
         .unwrap()
         .unwrap();
-    assert_eq!(licence.open_objections, vec![id]);
+    assert_eq!(licence.open_objections(), vec![id]);
     let resolve = |chain: &mut Chain, signer: &str| {
         let transaction = chain.fixture.tx(
             signer,
@@ -911,17 +912,18 @@ fn objection_file_and_resolve() {
                 id,
                 outcome: ObjectionOutcome::Dismissed,
                 note: "核实无误".into(),
+                follow_up: None,
             },
         );
         chain.one(transaction)
     };
     assert!(matches!(
-        resolve(&mut chain, "qd-market"),
-        Err(RuleError::NotIssuer { .. })
-    ));
-    resolve(&mut chain, "qd-approval").unwrap();
-    assert!(matches!(
         resolve(&mut chain, "qd-approval"),
+        Err(RuleError::IssuerResolvesAlone { .. })
+    ));
+    resolve(&mut chain, "qd-market").unwrap();
+    assert!(matches!(
+        resolve(&mut chain, "qd-market"),
         Err(RuleError::AlreadyResolved(_))
     ));
     let licence = chain
@@ -929,7 +931,8 @@ fn objection_file_and_resolve() {
         .licence(&"business-licence".into(), &LicenceNumber(number))
         .unwrap()
         .unwrap();
-    assert!(licence.open_objections.is_empty());
+    assert!(licence.open_objections().is_empty());
+    assert_eq!(licence.objections.len(), 1);
 }
 
 #[test]

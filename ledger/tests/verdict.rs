@@ -253,6 +253,7 @@ fn objection_is_shown_without_invalidating() {
             type_code: "business-licence".into(),
             number: number.clone(),
             reason: "经营地址不符".into(),
+            recognition: None,
         },
     );
     let id = file.id(hutong_core::testkit::SUITE);
@@ -261,6 +262,62 @@ fn objection_is_shown_without_invalidating() {
     assert!(verdict.valid);
     assert_eq!(verdict.open_objections, vec![id]);
     assert!(has(&verdict, ReasonCode::Disputed, true));
+}
+
+#[test]
+fn a_verdict_at_a_past_time_shows_the_objections_open_then_with_their_records() {
+    let mut chain = Chain::new();
+    let number = chain.issue(8);
+    let file = chain.fixture.tx(
+        "jn-approval",
+        TxBody::FileObjection {
+            type_code: "business-licence".into(),
+            number: number.clone(),
+            reason: "经营地址不符".into(),
+            recognition: None,
+        },
+    );
+    let id = file.id(hutong_core::testkit::SUITE);
+    chain.commit(vec![file]);
+    let filed_at = chain.time;
+    let dismissal = chain.fixture.tx(
+        "qd-market",
+        TxBody::ResolveObjection {
+            id,
+            outcome: hutong_core::records::ObjectionOutcome::Dismissed,
+            note: "现场核查属实 checked on site".into(),
+            follow_up: None,
+        },
+    );
+    chain.commit(vec![dismissal]);
+    let resolved_at = chain.time;
+
+    let answer = |at: u64| {
+        chain
+            .store
+            .verdict(&TypeCode::from("business-licence"), &number, None, at)
+            .unwrap()
+            .unwrap()
+    };
+    assert!(answer(filed_at - 1).verdict.open_objections.is_empty());
+    let then = answer(filed_at);
+    assert_eq!(then.verdict.open_objections, vec![id]);
+    assert!(has(&then.verdict, ReasonCode::Disputed, true));
+    // The record of the objection resolved since is in the answer, with its resolution.
+    let record = then
+        .objections
+        .iter()
+        .find(|objection| objection.id == id)
+        .expect("the answer holds the objection open then");
+    assert!(record.resolution.is_some());
+    let now = answer(resolved_at);
+    assert!(now.verdict.open_objections.is_empty());
+    assert!(
+        !now.verdict
+            .reasons
+            .iter()
+            .any(|reason| reason.code == ReasonCode::Disputed)
+    );
 }
 
 #[test]

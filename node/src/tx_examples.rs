@@ -57,8 +57,12 @@ pub fn signer_of(kind: &str) -> &'static str {
             "the issuer, or a supervisor of the region for the type's supervisor actions"
         }
         "attest_recognition" | "withdraw_recognition" => "a recognizer of the recognizing region",
-        "file_objection" => "any registered authority",
-        "resolve_objection" => "the licence's issuer, holding the issuer role and a grant in force",
+        "file_objection" => {
+            "a department of the licence's province, a supervisor of its type there, or a recognizer naming the recognition of its region"
+        }
+        "resolve_objection" => {
+            "a supervisor of the type and region other than the issuer, or the governors (more than two thirds, --endorse)"
+        }
         _ => "",
     }
 }
@@ -185,11 +189,13 @@ pub fn example(kind: &str) -> Option<Value> {
             "type_code": "business-licence",
             "number": LICENCE,
             "reason": "住所与实际经营地不符 the registered address is not where it operates",
+            "recognition": null,
         }),
         "resolve_objection" => json!({
             "id": "6ea67bcb687be40e050add3cbdce2ffffb595bc65b57b4bd0642c3c884a3448a",
-            "outcome": "dismissed",
-            "note": "经核查属实 checked and found correct",
+            "outcome": "upheld",
+            "note": "住所已变更登记 the address was corrected by an amendment",
+            "follow_up": 3,
         }),
         "change_validators" => json!({
             "changes": [

@@ -872,6 +872,7 @@ pub fn plan(suite: Suite, size: DemoSize, now: TimeMs) -> Result<DemoPlan, Error
                 type_code: "business-licence".into(),
                 number: LicenceNumber(number.clone()),
                 reason: "登记住所与纳税申报地址不一致 / registered address differs from the tax filing address".into(),
+                recognition: None,
             },
         ));
     }

@@ -75,6 +75,7 @@ pub(crate) fn licence_view(
             _ => (String::new(), String::new()),
         };
     let standing = licence.standing_at(now);
+    let open_objections = licence.open_objections();
     let within_validity =
         now >= licence.valid_from && standing.valid_until.is_none_or(|until| now < until);
     Ok(LicenceView {
@@ -95,7 +96,8 @@ pub(crate) fn licence_view(
         document_hash: licence.document_hash,
         issued_at: licence.issued_at,
         history: licence.events,
-        open_objections: licence.open_objections,
+        open_objections,
+        objections: licence.objections,
         state: state_view_of(store)?,
     })
 }

@@ -365,15 +365,17 @@ fn revoke_the_grant(chain: &mut Chain) {
     chain.empty_block();
 }
 
+fn objection_body(number: &LicenceNumber) -> TxBody {
+    TxBody::FileObjection {
+        type_code: "business-licence".into(),
+        number: number.clone(),
+        reason: "the registered address does not exist".into(),
+        recognition: None,
+    }
+}
+
 fn objection_on(chain: &mut Chain, number: &LicenceNumber) -> crate::hash::Hash32 {
-    let filing = chain.fixture.tx(
-        "qd-market",
-        TxBody::FileObjection {
-            type_code: "business-licence".into(),
-            number: number.clone(),
-            reason: "the registered address does not exist".into(),
-        },
-    );
+    let filing = chain.fixture.tx("jn-approval", objection_body(number));
     let objection = filing.id(testkit::SUITE);
     chain.apply(&filing).unwrap();
     objection
@@ -384,6 +386,7 @@ fn resolution(objection: crate::hash::Hash32) -> TxBody {
         id: objection,
         outcome: ObjectionOutcome::Dismissed,
         note: "dismissed by the department".into(),
+        follow_up: None,
     }
 }
 
@@ -391,7 +394,6 @@ fn resolution(objection: crate::hash::Hash32) -> TxBody {
 fn an_issuer_that_lost_its_grant_changes_none_of_its_licences() {
     let mut chain = Chain::new();
     let number = chain.issue_business_licence(1);
-    let objection = objection_on(&mut chain, &number);
     revoke_the_grant(&mut chain);
 
     for body in [
@@ -399,7 +401,6 @@ fn an_issuer_that_lost_its_grant_changes_none_of_its_licences() {
         amendment(&number),
         status(&number, StatusAction::Suspend),
         status(&number, StatusAction::Revoke),
-        resolution(objection),
     ] {
         let write = chain.fixture.tx(DEPARTMENT, body);
         chain.refuse(&write, "not_granted");
@@ -416,7 +417,6 @@ fn an_issuer_that_lost_its_grant_changes_none_of_its_licences() {
 fn an_issuer_without_the_issuer_role_changes_none_of_its_licences() {
     let mut chain = Chain::new();
     let number = chain.issue_business_licence(1);
-    let objection = objection_on(&mut chain, &number);
     let demotion = chain.governance(TxBody::UpdateAuthority {
         id: id(DEPARTMENT),
         name_zh: None,
@@ -428,7 +428,6 @@ fn an_issuer_without_the_issuer_role_changes_none_of_its_licences() {
         renewal(&number),
         amendment(&number),
         status(&number, StatusAction::Cancel),
-        resolution(objection),
     ] {
         let write = chain.fixture.tx(DEPARTMENT, body);
         chain.refuse(&write, "missing_role");
@@ -443,7 +442,7 @@ fn another_issuer_cannot_change_a_licence_it_did_not_issue() {
     let amend = chain.fixture.tx("jn-approval", amendment(&number));
     chain.refuse(&amend, "not_issuer");
     let resolve = chain.fixture.tx("jn-approval", resolution(objection));
-    chain.refuse(&resolve, "not_issuer");
+    chain.refuse(&resolve, "not_entitled_to_resolve");
     // Not a supervisor either.
     let renew = chain.fixture.tx("jn-approval", renewal(&number));
     chain.refuse(&renew, "missing_role");
@@ -983,4 +982,226 @@ fn a_retired_type_issues_nothing_and_only_the_governors_change_the_catalogue() {
     chain.refuse(&issuance, "type_retired");
     // What was issued keeps its standing.
     assert!(verdict_on(&chain, &number).valid);
+}
+
+// Objections (ADR 0034): a recognizer's key in Xinjiang against a Qingdao licence.
+
+/// Xinjiang's recognition of business licences issued in Shandong, by `xj-recognizer`.
+fn recognise_in_xinjiang(chain: &mut Chain) -> crate::hash::Hash32 {
+    let attest = chain.fixture.tx(
+        "xj-recognizer",
+        TxBody::AttestRecognition {
+            recognizing_region: testkit::region("650000"),
+            type_codes: vec!["business-licence".into()],
+            issued_by: crate::records::IssuedBy::Region(testkit::region("370000")),
+            scope: "market access".into(),
+            valid_from: GENESIS_TIME,
+            valid_until: None,
+        },
+    );
+    chain.apply(&attest).unwrap();
+    attest.id(testkit::SUITE)
+}
+
+fn objection_under(number: &LicenceNumber, recognition: crate::hash::Hash32) -> TxBody {
+    TxBody::FileObjection {
+        type_code: "business-licence".into(),
+        number: number.clone(),
+        reason: "disputed from Xinjiang".into(),
+        recognition: Some(recognition),
+    }
+}
+
+/// Registers a recognizer of Xinjiang that signs with the key derived from its id.
+fn register_xinjiang_recognizer(chain: &mut Chain, name: &str, number: u64) {
+    let registration = chain.governance(TxBody::RegisterAuthority(AuthorityDraft {
+        id: id(name),
+        name_zh: "新疆维吾尔自治区某地政务服务中心".into(),
+        name_en: "A Xinjiang government services centre".into(),
+        region: testkit::region("650100"),
+        uscc: testkit::uscc("650100", number),
+        roles: vec![Role::Recognizer],
+        key: testkit::secret(name).public_key(),
+    }));
+    chain.apply(&registration).unwrap();
+    sign_with(chain, name, name);
+}
+
+#[test]
+fn one_recognizer_files_one_open_objection_on_a_licence_not_sixteen() {
+    let mut chain = Chain::new();
+    let number = chain.issue_business_licence(1);
+    let recognition = recognise_in_xinjiang(&mut chain);
+    let first = chain
+        .fixture
+        .tx("xj-recognizer", objection_under(&number, recognition));
+    chain.apply(&first).unwrap();
+    for _ in 1..limits::OPEN_OBJECTIONS_PER_LICENCE_MAX {
+        let again = chain
+            .fixture
+            .tx("xj-recognizer", objection_under(&number, recognition));
+        chain.refuse(&again, "objection_already_open");
+    }
+    let licence = chain.licence("business-licence", &number);
+    assert_eq!(licence.open_objections(), vec![first.id(testkit::SUITE)]);
+    // The supervisor's genuine objection still finds room.
+    let genuine = chain.fixture.tx("qd-market", objection_body(&number));
+    chain.apply(&genuine).unwrap();
+    assert_eq!(verdict_on(&chain, &number).open_objections.len(), 2);
+}
+
+#[test]
+fn one_regions_filers_fill_their_share_and_another_regions_supervisor_still_files() {
+    let mut chain = Chain::new();
+    let number = chain.issue_business_licence(1);
+    let recognition = recognise_in_xinjiang(&mut chain);
+    let names: Vec<String> = (1..=limits::OPEN_OBJECTIONS_PER_REGION_MAX)
+        .map(|index| format!("xj-centre-{index}"))
+        .collect();
+    for (number, name) in (1..).zip(&names) {
+        register_xinjiang_recognizer(&mut chain, name, number);
+    }
+    let xinjiang = std::iter::once("xj-recognizer").chain(names.iter().map(String::as_str));
+    let (within, beyond): (Vec<_>, Vec<_>) = xinjiang
+        .enumerate()
+        .partition(|(index, _)| *index < limits::OPEN_OBJECTIONS_PER_REGION_MAX);
+    for (_, filer) in within {
+        let filing = chain
+            .fixture
+            .tx(filer, objection_under(&number, recognition));
+        chain.apply(&filing).unwrap();
+    }
+    for (_, filer) in beyond {
+        let filing = chain
+            .fixture
+            .tx(filer, objection_under(&number, recognition));
+        chain.refuse(&filing, "too_many_objections_from_region");
+    }
+    let supervisor = chain.fixture.tx("qd-market", objection_body(&number));
+    chain.apply(&supervisor).unwrap();
+    assert_eq!(
+        chain
+            .licence("business-licence", &number)
+            .open_objections()
+            .len(),
+        limits::OPEN_OBJECTIONS_PER_REGION_MAX + 1
+    );
+}
+
+#[test]
+fn an_authority_with_no_tie_to_the_licence_cannot_object() {
+    let mut chain = Chain::new();
+    let number = chain.issue_business_licence(1);
+    // Xinjiang's recognizer before Xinjiang recognises Shandong's licences, and Xinjiang's
+    // governor, which recognises nothing.
+    let stranger = chain.fixture.tx("xj-recognizer", objection_body(&number));
+    chain.refuse(&stranger, "not_entitled_to_object");
+    let governor = chain.fixture.tx("gov-c", objection_body(&number));
+    chain.refuse(&governor, "not_entitled_to_object");
+    assert!(verdict_on(&chain, &number).open_objections.is_empty());
+}
+
+#[test]
+fn the_issuer_cannot_settle_an_objection_to_its_own_licence() {
+    let mut chain = Chain::new();
+    let number = chain.issue_business_licence(1);
+    let objection = objection_on(&mut chain, &number);
+    let settle = chain.fixture.tx(DEPARTMENT, resolution(objection));
+    chain.refuse(&settle, "issuer_resolves_alone");
+    assert_eq!(verdict_on(&chain, &number).open_objections, vec![objection]);
+}
+
+#[test]
+fn an_objection_is_not_upheld_without_a_correction_after_it() {
+    let mut chain = Chain::new();
+    let number = chain.issue_business_licence(1);
+    let objection = objection_on(&mut chain, &number);
+    let upheld = |follow_up| TxBody::ResolveObjection {
+        id: objection,
+        outcome: ObjectionOutcome::Upheld,
+        note: "upheld".into(),
+        follow_up,
+    };
+    let bare = chain.fixture.tx("qd-market", upheld(None));
+    chain.refuse(&bare, "upheld_without_follow_up");
+    let the_issuance = chain.fixture.tx("qd-market", upheld(Some(0)));
+    chain.refuse(&the_issuance, "bad_follow_up");
+    let by_the_governors = chain.governance(upheld(None));
+    chain.refuse(&by_the_governors, "upheld_without_follow_up");
+    assert_eq!(verdict_on(&chain, &number).open_objections, vec![objection]);
+}
+
+#[test]
+fn a_verdict_at_a_past_time_shows_the_objections_open_then() {
+    let mut chain = Chain::new();
+    let number = chain.issue_business_licence(1);
+    let filed_at = Chain::time_at(chain.height + 1);
+    let objection = objection_on(&mut chain, &number);
+    let resolved_at = Chain::time_at(chain.height + 1);
+    let dismiss = chain.fixture.tx("qd-market", resolution(objection));
+    chain.apply(&dismiss).unwrap();
+    let licence = chain.licence("business-licence", &number);
+    let at = |time| {
+        VerdictRecords::collect(&licence, None, chain.state.records.values().cloned())
+            .verdict(&licence, None, time)
+            .expect("the issuer is among the records")
+    };
+    let disputed = |verdict: &Verdict| {
+        verdict
+            .reasons
+            .iter()
+            .any(|reason| reason.code == ReasonCode::Disputed)
+    };
+    assert!(at(filed_at - 1).open_objections.is_empty());
+    let then = at(filed_at);
+    assert_eq!(then.open_objections, vec![objection]);
+    assert!(disputed(&then));
+    assert_eq!(at(resolved_at - 1).open_objections, vec![objection]);
+    let now = at(resolved_at);
+    assert!(now.open_objections.is_empty());
+    assert!(!disputed(&now));
+}
+
+#[test]
+fn an_upheld_objection_whose_correction_was_voided_is_a_warning_in_the_verdict() {
+    let mut chain = Chain::new();
+    let number = chain.issue_business_licence(1);
+    let objection = objection_on(&mut chain, &number);
+    let suspension = chain
+        .fixture
+        .tx("qd-market", status(&number, StatusAction::Suspend));
+    chain.apply(&suspension).unwrap();
+    let upheld = chain.fixture.tx(
+        "qd-market",
+        TxBody::ResolveObjection {
+            id: objection,
+            outcome: ObjectionOutcome::Upheld,
+            note: "the address does not exist; suspended".into(),
+            follow_up: Some(1),
+        },
+    );
+    chain.apply(&upheld).unwrap();
+    let warned = |verdict: &Verdict| {
+        verdict
+            .reasons
+            .iter()
+            .find(|reason| reason.code == ReasonCode::UpheldWithoutFollowUp)
+            .cloned()
+    };
+    assert_eq!(warned(&verdict_on(&chain, &number)), None);
+    // The governors later void the suspension: the objection stays upheld, and the verdict
+    // says its correction no longer holds.
+    let correction = chain.governance(void(&number, 1));
+    chain.apply(&correction).unwrap();
+    let verdict = verdict_on(&chain, &number);
+    let warning = warned(&verdict).expect("the verdict warns of the upheld objection");
+    assert!(warning.ok);
+    assert!(verdict.valid);
+    assert!(
+        warning
+            .detail
+            .contains(&format!("objection {objection} names event 1")),
+        "{}",
+        warning.detail
+    );
 }

@@ -2,8 +2,9 @@
 //! roles, and the governors list that both keep in step with the roles. Keys (rotation,
 //! compromise, who owns a key) are the rules of `keys`.
 //!
-//! Also the two checks other families make of the authority that acts: that it holds a role
-//! ([`require_role`]) and that a region lies within its own ([`require_region`]).
+//! Also the checks other families make of the authority that acts: that it holds a role
+//! ([`require_role`]), that a region lies within its own ([`require_region`]), and that
+//! more than two thirds of the governors signed ([`require_governors`]).
 
 use super::error::RuleError;
 use super::keys::claim_key;
@@ -120,6 +121,29 @@ pub(super) fn require_role(authority: &Authority, role: Role) -> Result<(), Rule
             role,
         })
     }
+}
+
+/// Refuses unless every endorser is a governor and they are more than two thirds of the
+/// governors.
+pub(super) fn require_governors<R: StateReader + ?Sized>(
+    state: &Scratch<'_, '_, R>,
+    endorsers: &[AuthorityId],
+) -> Result<(), RuleError> {
+    let governors = state.governors()?;
+    for endorser in endorsers {
+        if governors.binary_search(endorser).is_err() {
+            return Err(RuleError::EndorserNotGovernor(endorser.clone()));
+        }
+    }
+    let required = governors.len() * 2 / 3 + 1;
+    if endorsers.len() < required {
+        return Err(RuleError::TooFewGovernorSignatures {
+            signed: endorsers.len(),
+            governors: governors.len(),
+            required,
+        });
+    }
+    Ok(())
 }
 
 /// Refuses unless `region` lies within `authority`'s own region.

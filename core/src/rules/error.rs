@@ -249,6 +249,31 @@ pub enum RuleError {
     NoWriteQuota(QuotaScope),
     #[error(transparent)]
     State(#[from] StateError),
+    #[error("{filer} already has objection {objection} open on the licence")]
+    ObjectionAlreadyOpen {
+        filer: AuthorityId,
+        objection: Hash32,
+    },
+    #[error(
+        "the departments of region {region} already have {limit} objections open on the licence"
+    )]
+    TooManyObjectionsFromRegion { region: RegionCode, limit: usize },
+    #[error("the licence has recorded {limit} objections, the most one licence keeps")]
+    TooManyObjectionsRecorded { limit: usize },
+    #[error(
+        "{authority} may not object to the licence: it is neither a department of the licence's province, a supervisor of its type there, nor a recognizer of a region that recognises it"
+    )]
+    NotEntitledToObject { authority: AuthorityId },
+    #[error("{authority} issued the licence and may not settle an objection to it alone")]
+    IssuerResolvesAlone { authority: AuthorityId },
+    #[error(
+        "{authority} may not resolve the objection: only a supervisor of the licence's type and region or the governors may"
+    )]
+    NotEntitledToResolve { authority: AuthorityId },
+    #[error("an upheld objection names the event of the licence's history that corrected it")]
+    UpheldWithoutFollowUp,
+    #[error("event {index} of the licence's history is not a follow-up of the objection: {why}")]
+    BadFollowUp { index: u32, why: &'static str },
     #[error(
         "`{field}` {effective_at} is {} ms before the block time {block_time}; an event may be dated at most {limit_ms} ms ({} days) back (older events enter through the governors' correct_event)",
         .block_time.saturating_sub(*.effective_at), .limit_ms / crate::limits::DAY_MS
@@ -425,6 +450,14 @@ impl RuleError {
             RuleError::WriteQuotaExceeded { .. } => "write_quota_exceeded",
             RuleError::NoWriteQuota(_) => "no_write_quota",
             RuleError::State(_) => "state_unavailable",
+            RuleError::ObjectionAlreadyOpen { .. } => "objection_already_open",
+            RuleError::TooManyObjectionsFromRegion { .. } => "too_many_objections_from_region",
+            RuleError::TooManyObjectionsRecorded { .. } => "too_many_objections_recorded",
+            RuleError::NotEntitledToObject { .. } => "not_entitled_to_object",
+            RuleError::IssuerResolvesAlone { .. } => "issuer_resolves_alone",
+            RuleError::NotEntitledToResolve { .. } => "not_entitled_to_resolve",
+            RuleError::UpheldWithoutFollowUp => "upheld_without_follow_up",
+            RuleError::BadFollowUp { .. } => "bad_follow_up",
             RuleError::EffectiveTimeTooFarBack { .. } => "effective_time_too_far_back",
             RuleError::EffectiveTimeTooFarAhead { .. } => "effective_time_too_far_ahead",
             RuleError::UnknownEvent { .. } => "unknown_event",

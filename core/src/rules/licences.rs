@@ -148,7 +148,7 @@ pub(super) fn issue<R: StateReader + ?Sized>(
             tx: origin.id,
             correction: None,
         }],
-        open_objections: Vec::new(),
+        objections: Vec::new(),
         type_version: licence_type.version,
         annual_inspection_days: licence_type.constraints.annual_inspection_days,
     };
@@ -748,7 +748,7 @@ mod tests {
                 tx: issuance.id(crate::testkit::SUITE),
                 correction: None,
             }],
-            open_objections: Vec::new(),
+            objections: Vec::new(),
             type_version: 1,
             annual_inspection_days: None,
         };

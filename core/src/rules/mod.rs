@@ -188,8 +188,9 @@ fn require_plain_texts(body: &TxBody) -> Result<(), RuleError> {
 }
 
 /// Who must sign: governance records need more than two thirds of the governors; a key
-/// rotation needs the authority itself or the governors; everything else is signed by the
-/// signer alone.
+/// rotation needs the authority itself or the governors; the resolution of an objection is a
+/// supervisor's alone or, signed by more than one, the governors' (ADR 0034); everything else
+/// is signed by the signer alone.
 fn authorise<R: StateReader + ?Sized>(
     state: &Scratch<'_, '_, R>,
     payload: &TxPayload,
@@ -198,6 +199,7 @@ fn authorise<R: StateReader + ?Sized>(
     let by_governors = match &payload.body {
         body if body.is_governance() => true,
         TxBody::RotateKey { authority, .. } => !is_self_rotation(authority, endorsers),
+        TxBody::ResolveObjection { .. } => endorsers.len() > 1,
         _ => false,
     };
     if !by_governors {
@@ -209,21 +211,7 @@ fn authorise<R: StateReader + ?Sized>(
         }
         return Ok(());
     }
-    let governors = state.governors()?;
-    for endorser in endorsers {
-        if governors.binary_search(endorser).is_err() {
-            return Err(RuleError::EndorserNotGovernor(endorser.clone()));
-        }
-    }
-    let required = governors.len() * 2 / 3 + 1;
-    if endorsers.len() < required {
-        return Err(RuleError::TooFewGovernorSignatures {
-            signed: endorsers.len(),
-            governors: governors.len(),
-            required,
-        });
-    }
-    Ok(())
+    authorities::require_governors(state, endorsers)
 }
 
 /// Whether a key rotation of `authority` is signed by the authority alone (else the governors
@@ -376,17 +364,31 @@ fn execute_body<R: StateReader + ?Sized>(
             type_code,
             number,
             reason,
+            recognition,
         } => {
-            objections::file(state, origin, type_code, number, reason)?;
+            let filing = objections::Filing {
+                type_code,
+                number,
+                reason,
+                recognition: recognition.as_ref(),
+            };
+            objections::file(state, origin, filing)?;
             return Ok(licence(type_code, number));
         }
         TxBody::ResolveObjection {
             id: objection_id,
             outcome,
             note,
+            follow_up,
         } => {
-            let (type_code, number) =
-                objections::resolve(state, origin, objection_id, *outcome, note)?;
+            let settlement = objections::Settlement {
+                id: objection_id,
+                outcome: *outcome,
+                note,
+                follow_up: *follow_up,
+                by_governors: endorsers.len() > 1,
+            };
+            let (type_code, number) = objections::resolve(state, origin, settlement)?;
             return Ok(Some((type_code, number)));
         }
         TxBody::ChangeValidators {

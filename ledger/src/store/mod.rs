@@ -1831,7 +1831,7 @@ pub struct VerdictAnswer {
     /// The recognitions the verdict read (`verdict::recognition_is_input`: for a region, those
     /// covering the licence there; else those naming its type), in force or not at the time.
     pub recognitions: Vec<Recognition>,
-    /// The licence's open objections.
+    /// The records of the objections open now and of those open at the verdict's time.
     pub objections: Vec<Objection>,
     pub state: StateAt,
 }
@@ -1872,9 +1872,19 @@ impl Store {
         let VerdictRecords {
             grant,
             recognitions,
-            objections,
+            mut objections,
             ..
         } = inputs;
+        // At a past time the verdict may count objections resolved since, which are not
+        // inputs of the verdict now: their records are read here for the answer's details.
+        for id in &verdict.open_objections {
+            if objections.iter().all(|objection| objection.id != *id)
+                && let Some(Record::Objection(objection)) =
+                    self.record(&RecordKey::Objection(*id))?
+            {
+                objections.push(objection);
+            }
+        }
         Ok(Some(VerdictAnswer {
             verdict,
             licence,
