@@ -19,7 +19,8 @@ use hutong_core::log::ConsistencyProof;
 use hutong_core::records::{LicenceEventKind, TimeMs};
 use hutong_verify::qr::{QrPayload, VerifiedQr};
 use hutong_verify::{
-    self, PROOF_DOCUMENT_BYTES_MAX, Verified, VerifiedCheckpoint, VerifiedLicence, VerifyOptions,
+    self, PROOF_DOCUMENT_BYTES_MAX, TRUSTED_CHECKPOINT_FORMAT, TrustedCheckpoint, Verified,
+    VerifiedCheckpoint, VerifiedLicence, VerifyOptions,
 };
 
 use crate::{Failure, WithCode, exit};
@@ -77,6 +78,15 @@ pub struct VerifyArgs {
     /// fails (exit 7, `stale`): it may predate a suspension or a revocation.
     #[arg(long)]
     pub historical: bool,
+    /// A checkpoint this verifier trusts (`hutong-trusted-checkpoint/v1`, written by
+    /// `--save-trusted`): a document that starts from it (`?trusted_height=`) carries only
+    /// the validator-set hand-overs after it (docs/proofs.md section 5).
+    #[arg(long)]
+    pub trusted: Option<PathBuf>,
+    /// Once `--bundle` verifies, keep its checkpoint as this verifier's trust in FILE (written
+    /// whole or not at all), to start later documents from.
+    #[arg(long, requires = "bundle", value_name = "FILE")]
+    pub save_trusted: Option<PathBuf>,
     /// Print what was verified as JSON instead of text.
     #[arg(long)]
     pub json: bool,
@@ -108,7 +118,10 @@ pub fn verify(args: &VerifyArgs) -> Result<(), Failure> {
         region,
         now: None,
         historical: args.historical,
-        trusted: None,
+        trusted: match &args.trusted {
+            Some(path) => Some(read_trusted(path).code(exit::CONFIG)?),
+            None => None,
+        },
     };
     if let Some(consistency) = &args.consistency {
         return verify_consistency(consistency, &args.checkpoints, &genesis, args.json);
@@ -125,6 +138,10 @@ pub fn verify(args: &VerifyArgs) -> Result<(), Failure> {
                     )
                 })
                 .code(exit::INVALID)?;
+            if let Some(save) = &args.save_trusted {
+                save_trusted(save, &document, &genesis, options.trusted.as_ref())
+                    .code(exit::RUNTIME)?;
+            }
             Some(verified)
         }
         None => None,
@@ -147,6 +164,40 @@ pub fn verify(args: &VerifyArgs) -> Result<(), Failure> {
     }
     emit(&out);
     Ok(())
+}
+
+/// A trusted checkpoint kept by `--save-trusted`.
+fn read_trusted(path: &Path) -> anyhow::Result<TrustedCheckpoint> {
+    let bytes = read_bounded(path)?;
+    let trusted: TrustedCheckpoint = serde_json::from_slice(&bytes)
+        .with_context(|| format!("reading the trusted checkpoint {}", path.display()))?;
+    if trusted.format != TRUSTED_CHECKPOINT_FORMAT {
+        return Err(anyhow!(
+            "{} is of format {:?}, not {TRUSTED_CHECKPOINT_FORMAT}",
+            path.display(),
+            trusted.format
+        ));
+    }
+    Ok(trusted)
+}
+
+/// Keeps the checkpoint of a verified document as the verifier's trust: written beside the
+/// file and renamed over it, so that a crash leaves the old trust or the new, never half.
+fn save_trusted(
+    path: &Path,
+    document: &[u8],
+    genesis: &Genesis,
+    trusted: Option<&TrustedCheckpoint>,
+) -> anyhow::Result<()> {
+    let checkpoint = hutong_verify::checkpoint_of_json(document)?;
+    let kept = TrustedCheckpoint::verified(&checkpoint, genesis, trusted)?;
+    let mut bytes = serde_json::to_vec_pretty(&kept)?;
+    bytes.push(b'\n');
+    let temporary = path.with_extension("partial");
+    std::fs::write(&temporary, &bytes)
+        .and_then(|()| std::fs::File::open(&temporary)?.sync_all())
+        .and_then(|()| std::fs::rename(&temporary, path))
+        .with_context(|| format!("writing the trusted checkpoint {}", path.display()))
 }
 
 /// Reads a file (or standard input for `-`) of at most the largest proof document.

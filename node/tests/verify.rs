@@ -326,3 +326,78 @@ async fn a_consistency_proof_between_two_checkpoints_verifies() {
         outcome.stderr
     );
 }
+
+/// A light client's round: `--save-trusted` keeps a verified checkpoint, a later checkpoint
+/// asked for from it (`?trusted_height=`) verifies with `--trusted` and not without, and the
+/// trust moves forward.
+#[tokio::test]
+async fn a_verifier_keeps_a_trusted_checkpoint_and_starts_later_ones_from_it() {
+    let mut chain = demo_chain(3);
+    let node = chain.fixture.node_keys[0].public_key();
+    let first = get(&chain.store, node, "/v1/log/checkpoint").await;
+    let first_height = first["checkpoint"]["header"]["height"].as_u64().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let genesis = write(
+        dir.path(),
+        "genesis.json",
+        &serde_json::to_value(&chain.fixture.genesis).unwrap(),
+    );
+    let trust = dir.path().join("trusted.json");
+    let trust_path = trust.to_str().unwrap().to_owned();
+    let first_file = write(dir.path(), "first.json", &first);
+    let outcome = hutong(&[
+        "verify",
+        "--genesis",
+        &genesis,
+        "--bundle",
+        &first_file,
+        "--save-trusted",
+        &trust_path,
+    ]);
+    assert_eq!(outcome.code, 0, "{}", outcome.stderr);
+    let kept: Value = serde_json::from_slice(&std::fs::read(&trust).unwrap()).unwrap();
+    assert_eq!(kept["format"], "hutong-trusted-checkpoint/v1");
+    assert_eq!(kept["height"], first_height);
+
+    let transactions = (1..=2)
+        .map(|n| {
+            chain
+                .fixture
+                .tx("qd-approval", business_licence_body("370200", 700 + n))
+        })
+        .collect();
+    chain.commit(transactions);
+    let second = get(
+        &chain.store,
+        node,
+        &format!("/v1/log/checkpoint?trusted_height={first_height}"),
+    )
+    .await;
+    assert_eq!(second["checkpoint"]["trusted_height"], first_height);
+    let second_file = write(dir.path(), "second.json", &second);
+    let without = hutong(&["verify", "--genesis", &genesis, "--bundle", &second_file]);
+    assert_eq!(without.code, INVALID, "{}", without.stdout);
+    assert!(
+        without.stderr.contains("untrusted-start"),
+        "{}",
+        without.stderr
+    );
+    let with = hutong(&[
+        "verify",
+        "--genesis",
+        &genesis,
+        "--bundle",
+        &second_file,
+        "--trusted",
+        &trust_path,
+        "--save-trusted",
+        &trust_path,
+    ]);
+    assert_eq!(with.code, 0, "{}", with.stderr);
+    let moved: Value = serde_json::from_slice(&std::fs::read(&trust).unwrap()).unwrap();
+    assert_eq!(
+        moved["height"], second["checkpoint"]["header"]["height"],
+        "the trust moves to the later checkpoint"
+    );
+    assert!(!dir.path().join("trusted.partial").exists());
+}

@@ -1,4 +1,4 @@
-//! A validator whose signing state is lost catches up before it votes (ADR 0027).
+//! A validator whose signing state is lost catches up before it votes (ADR 0028).
 //!
 //! Four validators commit; one is stopped, its `data/signing_state.json` is deleted, the
 //! other three commit further, and it is started again with `hutong run --resync`, as

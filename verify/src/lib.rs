@@ -1180,6 +1180,40 @@ struct FormatOnly {
     format: String,
 }
 
+/// The `format` of a proof document of at most [`PROOF_DOCUMENT_BYTES_MAX`] bytes.
+fn document_format(document: &[u8]) -> Result<String, BundleError> {
+    if document.len() > PROOF_DOCUMENT_BYTES_MAX {
+        return Err(BundleError::TooLarge {
+            size_bytes: document.len(),
+            limit_bytes: PROOF_DOCUMENT_BYTES_MAX,
+        });
+    }
+    serde_json::from_slice::<FormatOnly>(document)
+        .map(|format| format.format)
+        .map_err(|error| BundleError::Json(error.to_string()))
+}
+
+/// The signed checkpoint a proof document of the API carries (a bundle's, a transaction
+/// proof's, a checkpoint document's), read by its `format`, unverified: what a light client
+/// keeps as its trust once the document verified ([`TrustedCheckpoint::verified`]).
+pub fn checkpoint_of_json(document: &[u8]) -> Result<Checkpoint, BundleError> {
+    let json = |error: serde_json::Error| BundleError::Json(error.to_string());
+    match document_format(document)?.as_str() {
+        BUNDLE_FORMAT => serde_json::from_slice::<ProofBundle>(document)
+            .map(|bundle| bundle.checkpoint)
+            .map_err(json),
+        TRANSACTION_PROOF_FORMAT => serde_json::from_slice::<TransactionProof>(document)
+            .map(|proof| proof.checkpoint)
+            .map_err(json),
+        CHECKPOINT_FORMAT => serde_json::from_slice::<CheckpointDocument>(document)
+            .map(|document| document.checkpoint)
+            .map_err(json),
+        other => Err(BundleError::UnsupportedFormat {
+            found: other.to_owned(),
+        }),
+    }
+}
+
 /// Reads any proof document of the API (a bundle, a transaction proof, a checkpoint) by its
 /// `format` and verifies it: what `hutong verify --bundle FILE --genesis GENESIS` runs.
 pub fn verify_json(
@@ -1187,15 +1221,8 @@ pub fn verify_json(
     genesis: &Genesis,
     options: &VerifyOptions,
 ) -> Result<Verified, BundleError> {
-    if document.len() > PROOF_DOCUMENT_BYTES_MAX {
-        return Err(BundleError::TooLarge {
-            size_bytes: document.len(),
-            limit_bytes: PROOF_DOCUMENT_BYTES_MAX,
-        });
-    }
     let json = |error: serde_json::Error| BundleError::Json(error.to_string());
-    let format: FormatOnly = serde_json::from_slice(document).map_err(json)?;
-    match format.format.as_str() {
+    match document_format(document)?.as_str() {
         BUNDLE_FORMAT => {
             let bundle: ProofBundle = serde_json::from_slice(document).map_err(json)?;
             verify_bundle_with(&bundle, genesis, options)
@@ -1207,7 +1234,8 @@ pub fn verify_json(
         }
         CHECKPOINT_FORMAT => {
             let document: CheckpointDocument = serde_json::from_slice(document).map_err(json)?;
-            verify_checkpoint(&document.checkpoint, genesis).map(Verified::Checkpoint)
+            verify_checkpoint_from(&document.checkpoint, genesis, options.trusted.as_ref())
+                .map(Verified::Checkpoint)
         }
         other => Err(BundleError::UnsupportedFormat {
             found: other.to_owned(),

@@ -9,6 +9,7 @@ mod evidence;
 pub(crate) mod explorer;
 mod operator;
 pub(crate) mod router;
+pub(crate) mod stale;
 mod verifier;
 
 use axum::body::{Body, Bytes};

@@ -228,7 +228,7 @@ pub(crate) async fn healthz(State(state): State<ApiState>) -> Result<Json<Health
 pub(crate) async fn readyz(State(state): State<ApiState>) -> Result<Json<HealthView>, ApiError> {
     let info = state.node().node_info();
     if info.ready
-        && let Err(stale) = super::router::refuse_if_stale(&state)
+        && let Err(stale) = super::stale::refuse_if_stale(&state)
     {
         return Err(stale);
     }
