@@ -77,6 +77,11 @@ pub const LICENCE_SCHEDULING_MS_MAX: u64 = 366 * DAY_MS;
 /// waiting transactions takes. A transaction made at 0 (1970), a field left empty, is refused
 /// (ADR 0033).
 pub const TX_AGE_MS_MAX: u64 = 3 * 366 * DAY_MS;
+/// Most licences one `transfer_licences` hands to a successor: a department's licences are
+/// handed over in batches of this many, so that one transaction stays far below
+/// [`TX_BYTES_MAX`] (256 numbers of at most [`IDENTIFIER_BYTES_MAX`] bytes are 16 KiB) and one
+/// block's writes stay bounded (ADR 0035).
+pub const TRANSFER_LICENCES_MAX: usize = 256;
 /// One day in milliseconds, the unit the limits on licence times are counted in.
 pub const DAY_MS: u64 = 24 * 60 * 60 * 1000;
 /// Most licence types one recognition attestation may name.
@@ -158,6 +163,7 @@ const _: () = {
     assert!(PROOF_AGE_MS_MAX_DEFAULT <= PROOF_AGE_MS_MAX_LIMIT);
     // A block must hold at least one transaction of the largest size.
     assert!(BLOCK_BYTES_MAX >= TX_BYTES_MAX);
+    assert!(TRANSFER_LICENCES_MAX * IDENTIFIER_BYTES_MAX <= TX_BYTES_MAX / 2);
     // A full governance record (every governor signing) fits in a transaction.
     assert!(GOVERNORS_MAX * (64 + IDENTIFIER_BYTES_MAX + 2) < TX_BYTES_MAX);
     // Chain ids are length-prefixed with one byte in signed messages.

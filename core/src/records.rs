@@ -588,6 +588,12 @@ pub enum LicenceEventKind {
     Amended {
         previous: BTreeMap<String, FaceValue>,
     },
+    /// 颁发机构调整: the governors handed the licence, and the issuer's right over it, from
+    /// `from` to its successor `to` (ADR 0035).
+    Transferred {
+        from: AuthorityId,
+        to: AuthorityId,
+    },
 }
 
 /// One entry of a licence's history: what, when it takes effect, why, by whom, and where on
@@ -696,6 +702,11 @@ pub struct Licence {
     /// 年检: the days between annual inspections its type's version required at issuance
     /// (`None`: none), so that a verdict needs no record beyond the licence to tell.
     pub annual_inspection_days: Option<u32>,
+    /// Set when the governors handed the licence to a successor of its issuer (颁发机构调整,
+    /// `transfer_licences`, ADR 0035): the authority that holds the issuer's right over it
+    /// since. `issuer` stays the authority that issued it, whose grant authorised the issuance.
+    #[serde(default)]
+    pub successor: Option<AuthorityId>,
 }
 
 /// One objection as its licence keeps it: who filed it, the region its filer counts in, and
@@ -736,6 +747,12 @@ pub struct Standing {
 }
 
 impl Licence {
+    /// The authority that holds the issuer's right over the licence now: the successor the
+    /// governors handed it to, or its issuer.
+    pub fn responsible(&self) -> &AuthorityId {
+        self.successor.as_ref().unwrap_or(&self.issuer)
+    }
+
     /// Folds the history up to and including `at` (an event takes effect at the millisecond it
     /// names), leaving out the events the governors voided. The events that count are in
     /// effective-time order, which the rules guarantee.

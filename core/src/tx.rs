@@ -247,6 +247,16 @@ pub enum TxBody {
     /// Governors: a catalogue entry issues no licence from the next height on; those issued
     /// keep their standing (ADR 0033).
     RetireLicenceType { type_code: TypeCode, reason: String },
+    /// Governors: 颁发机构调整, a dissolved or merged department's licences of one type, and
+    /// the issuer's right over them, handed to its successor (at most
+    /// [`limits::TRANSFER_LICENCES_MAX`] per transaction; ADR 0035).
+    TransferLicences {
+        from: AuthorityId,
+        to: AuthorityId,
+        type_code: TypeCode,
+        numbers: Vec<LicenceNumber>,
+        reason: String,
+    },
 }
 
 impl TxBody {
@@ -272,6 +282,7 @@ impl TxBody {
             TxBody::CorrectEvent { .. } => "correct_event",
             TxBody::AmendLicenceType(_) => "amend_licence_type",
             TxBody::RetireLicenceType { .. } => "retire_licence_type",
+            TxBody::TransferLicences { .. } => "transfer_licences",
         }
     }
 
@@ -290,6 +301,7 @@ impl TxBody {
                 | TxBody::CorrectEvent { .. }
                 | TxBody::AmendLicenceType(_)
                 | TxBody::RetireLicenceType { .. }
+                | TxBody::TransferLicences { .. }
         )
     }
 
@@ -313,7 +325,9 @@ impl TxBody {
                 draft_texts(draft, &mut texts)
             }
             TxBody::RetireLicenceType { reason, .. } => texts.push(("reason", reason.as_str())),
-            TxBody::CorrectEvent { reason, .. } => texts.push(("reason", reason.as_str())),
+            TxBody::CorrectEvent { reason, .. } | TxBody::TransferLicences { reason, .. } => {
+                texts.push(("reason", reason.as_str()))
+            }
             TxBody::IssueLicence {
                 holder_name, face, ..
             } => {
@@ -910,6 +924,27 @@ impl TxBody {
             } => {
                 check_identifier("type_code", type_code.as_str())?;
                 check_licence_number(number.as_str())?;
+                check_nonempty_text("reason", reason, limits::TEXT_BYTES_MAX)
+            }
+            TxBody::TransferLicences {
+                from,
+                to,
+                type_code,
+                numbers,
+                reason,
+            } => {
+                check_identifier("from", from.as_str())?;
+                check_identifier("to", to.as_str())?;
+                check_identifier("type_code", type_code.as_str())?;
+                check_count("numbers", numbers.len(), limits::TRANSFER_LICENCES_MAX)?;
+                if numbers.is_empty() {
+                    return Err(FormError::Empty { field: "numbers" });
+                }
+                for number in numbers {
+                    check_licence_number(number.as_str())?;
+                }
+                let keys: Vec<&str> = numbers.iter().map(LicenceNumber::as_str).collect();
+                check_unique("numbers", &keys)?;
                 check_nonempty_text("reason", reason, limits::TEXT_BYTES_MAX)
             }
         }

@@ -627,6 +627,7 @@ fn corrections_reason(licence: &Licence) -> Option<Reason> {
             LicenceEventKind::Issued => ("issued", "发证"),
             LicenceEventKind::Status(action) => (action.name(), action.name_zh()),
             LicenceEventKind::Amended { .. } => ("amended", "变更"),
+            LicenceEventKind::Transferred { .. } => ("transferred", "颁发机构调整"),
         };
         match correction.outcome {
             CorrectionOutcome::Voided => {

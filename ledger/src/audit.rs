@@ -1116,6 +1116,7 @@ pub fn event_name(kind: &LicenceEventKind) -> &'static str {
     match kind {
         LicenceEventKind::Issued => "issued",
         LicenceEventKind::Amended { .. } => "amended",
+        LicenceEventKind::Transferred { .. } => "transferred",
         LicenceEventKind::Status(action) => action.name(),
     }
 }
@@ -1125,6 +1126,7 @@ pub fn event_name_zh(kind: &LicenceEventKind) -> &'static str {
     match kind {
         LicenceEventKind::Issued => "发证",
         LicenceEventKind::Amended { .. } => "变更",
+        LicenceEventKind::Transferred { .. } => "颁发机构调整",
         LicenceEventKind::Status(action) => action.name_zh(),
     }
 }

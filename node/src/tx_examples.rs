@@ -10,7 +10,7 @@ const LICENCE: &str = "91370200MA00000015";
 const TIME: u64 = 1_767_196_800_000;
 
 /// The record kinds, in the order `hutong tx --example list` prints them.
-pub const KINDS: [&str; 19] = [
+pub const KINDS: [&str; 20] = [
     "register_authority",
     "update_authority",
     "rotate_key",
@@ -30,6 +30,7 @@ pub const KINDS: [&str; 19] = [
     "correct_event",
     "amend_licence_type",
     "retire_licence_type",
+    "transfer_licences",
 ];
 
 /// Who signs a record of `kind` (the rules check it).
@@ -45,7 +46,8 @@ pub fn signer_of(kind: &str) -> &'static str {
         | "report_key_compromise"
         | "correct_event"
         | "amend_licence_type"
-        | "retire_licence_type" => {
+        | "retire_licence_type"
+        | "transfer_licences" => {
             "a governor, endorsed by governors holding more than two thirds (--endorse)"
         }
         "rotate_key" => {
@@ -129,6 +131,13 @@ pub fn example(kind: &str) -> Option<Value> {
                 "bounds": [{ "field": "staff", "min": "0", "max": null, "not_after_block_date": false }],
                 "annual_inspection_days": 366
             },
+        }),
+        "transfer_licences" => json!({
+            "from": "qd-approval",
+            "to": "qd-market",
+            "type_code": "business-licence",
+            "numbers": [LICENCE],
+            "reason": "机构改革，审批职能划入市场监督管理局 reorganisation: approvals move to the market regulator",
         }),
         "retire_licence_type" => json!({
             "type_code": "food-operation",

@@ -332,6 +332,9 @@ fn event_label(kind: &LicenceEventKind) -> String {
     match kind {
         LicenceEventKind::Issued => "发证 Issued".into(),
         LicenceEventKind::Amended { .. } => "变更 Amended".into(),
+        LicenceEventKind::Transferred { from, to } => {
+            format!("颁发机构调整 Transferred from {from} to {to}")
+        }
         LicenceEventKind::Status(action) => action.label(),
     }
 }

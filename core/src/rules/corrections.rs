@@ -65,6 +65,13 @@ pub(super) fn correct<R: StateReader + ?Sized>(
                 why: "its time is the start of the licence's validity; a licence issued wrongly is revoked or abolished",
             });
         }
+        LicenceEventKind::Transferred { .. } => {
+            return Err(RuleError::CorrectionNotAllowed {
+                event,
+                kind: "transfer",
+                why: "the governors hand the licences back by another transfer",
+            });
+        }
         LicenceEventKind::Amended { .. } if action == CorrectionAction::Void => {
             return Err(RuleError::CorrectionNotAllowed {
                 event,
@@ -167,7 +174,9 @@ fn require_history_follows(licence: &Licence, event: u32) -> Result<(), RuleErro
                     status.name()
                 )));
             }
-            LicenceEventKind::Issued | LicenceEventKind::Amended { .. } => continue,
+            LicenceEventKind::Issued
+            | LicenceEventKind::Amended { .. }
+            | LicenceEventKind::Transferred { .. } => continue,
         };
         status = transition(status, action).map_err(|illegal| broken(illegal.to_string()))?;
         match action {

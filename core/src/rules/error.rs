@@ -200,6 +200,8 @@ pub enum RuleError {
     PledgeExists(String),
     #[error("the licence already has {limit} open pledges")]
     TooManyPledges { limit: usize },
+    #[error("{0} cannot hand its licences to itself")]
+    TransferToItself(AuthorityId),
     #[error(
         "the licence's validity ended at {valid_until}, not after {at}: an ended licence takes no pledge"
     )]
@@ -435,6 +437,7 @@ impl RuleError {
             RuleError::UnknownPledge(_) => "unknown_pledge",
             RuleError::PledgeExists(_) => "pledge_exists",
             RuleError::TooManyPledges { .. } => "too_many_pledges",
+            RuleError::TransferToItself(_) => "transfer_to_itself",
             RuleError::LicenceExpired { .. } => "licence_expired",
             RuleError::RegionOutsideAuthority { .. } => "region_outside_authority",
             RuleError::UnknownRecognition(_) => "unknown_recognition",

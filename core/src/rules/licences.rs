@@ -15,8 +15,8 @@ use crate::hash::Hash32;
 use crate::ident::{RegionCode, Uscc};
 use crate::limits;
 use crate::records::{
-    FaceValue, FieldBound, FieldKind, Holder, HolderLicence, IllegalTransition, Licence,
-    LicenceEvent, LicenceEventKind, LicenceNumber, LicenceType, Record, RecordKey, Role,
+    AuthorityId, FaceValue, FieldBound, FieldKind, Holder, HolderLicence, IllegalTransition,
+    Licence, LicenceEvent, LicenceEventKind, LicenceNumber, LicenceType, Record, RecordKey, Role,
     StatusAction, TimeMs, TypeCode, Visibility, compare_field_values, transition,
 };
 use crate::tx::ValidUntil;
@@ -151,6 +151,7 @@ pub(super) fn issue<R: StateReader + ?Sized>(
         objections: Vec::new(),
         type_version: licence_type.version,
         annual_inspection_days: licence_type.constraints.annual_inspection_days,
+        successor: None,
     };
     let unique_per_holder = licence_type.constraints.unique_per_holder;
     drop((issuer_record, type_record));
@@ -306,7 +307,7 @@ pub(super) fn change_status<R: StateReader + ?Sized>(
     let height = origin.context.height;
     let mut licence = state.require_licence(type_code, number)?;
     let actor = state.require_authority(origin.signer)?;
-    if actor.id == licence.issuer {
+    if actor.id == *licence.responsible() {
         require_issuer_right(state, &actor.id, &licence, height)?;
     } else {
         require_role(&actor, Role::Supervisor)?;
@@ -452,6 +453,56 @@ fn type_version<R: StateReader + ?Sized>(
 /// at its height. Its effective time lies inside the event window around the block time
 /// (`window`), and effective times never decrease among the events that count, so that the
 /// standing at any time is a fold of the events up to it.
+/// A `TransferLicences` body, borrowed from the transaction.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Transfer<'b> {
+    pub from: &'b AuthorityId,
+    pub to: &'b AuthorityId,
+    pub type_code: &'b TypeCode,
+    pub numbers: &'b [LicenceNumber],
+    pub reason: &'b str,
+}
+
+/// `TransferLicences` (颁发机构调整, ADR 0035): the governors hand licences of `from`, its
+/// own or handed to it before, and the issuer's right over them to its successor `to`, which
+/// holds the issuer role. Each licence keeps its issuer (whose grant authorised it) and
+/// records the transfer in its history, effective at the block time or after its last event.
+/// From the next write on, only `to` changes them as their issuer, with a grant of its own.
+pub(super) fn transfer<R: StateReader + ?Sized>(
+    state: &mut Scratch<'_, '_, R>,
+    origin: Origin<'_>,
+    transfer: Transfer<'_>,
+) -> Result<(), RuleError> {
+    if transfer.from == transfer.to {
+        return Err(RuleError::TransferToItself(transfer.from.clone()));
+    }
+    state.require_named_authority(transfer.from)?;
+    let successor = state.require_named_authority(transfer.to)?;
+    require_role(&successor, Role::Issuer)?;
+    for number in transfer.numbers {
+        let mut licence = state.require_licence(transfer.type_code, number)?;
+        if licence.responsible() != transfer.from {
+            return Err(RuleError::NotIssuer {
+                issuer: licence.responsible().clone(),
+                authority: transfer.from.clone(),
+            });
+        }
+        let effective_at = origin.context.time.max(licence.last_effective_at());
+        licence.successor = (licence.issuer != *transfer.to).then(|| transfer.to.clone());
+        let kind = LicenceEventKind::Transferred {
+            from: transfer.from.clone(),
+            to: transfer.to.clone(),
+        };
+        let dated = Dated {
+            effective_at,
+            reason: transfer.reason,
+        };
+        push_event(&mut licence, kind, dated, origin)?;
+        state.put(Record::Licence(licence));
+    }
+    Ok(())
+}
+
 fn push_event(
     licence: &mut Licence,
     kind: LicenceEventKind,
@@ -751,6 +802,7 @@ mod tests {
             objections: Vec::new(),
             type_version: 1,
             annual_inspection_days: None,
+            successor: None,
         };
         // The business licence is one per holder: the holder's entry names it.
         let held = HolderLicence {
@@ -1277,6 +1329,115 @@ mod tests {
             })
         );
         assert_eq!(chain.state_root(), root);
+    }
+
+    fn transfer_body(from: &str, to: &str, numbers: &[LicenceNumber]) -> TxBody {
+        TxBody::TransferLicences {
+            from: from.into(),
+            to: to.into(),
+            type_code: "business-licence".into(),
+            numbers: numbers.to_vec(),
+            reason: "机构改革 reorganisation".into(),
+        }
+    }
+
+    /// 颁发机构调整: the approval bureau's licences go to the market regulator, which changes
+    /// them from then on; the bureau no longer can; the history keeps the transfer and the
+    /// issuer stays the bureau.
+    #[test]
+    fn the_governors_hand_a_departments_licences_to_its_successor() {
+        let mut chain = Chain::new();
+        let first = chain.issue_business_licence(1);
+        let second = chain.issue_business_licence(2);
+        let numbers = [first.clone(), second.clone()];
+        // The successor must hold the issuer role.
+        let early = chain.governance(transfer_body("qd-approval", "qd-market", &numbers));
+        chain.refuse(&early, "missing_role");
+        let roles = chain.governance(TxBody::UpdateAuthority {
+            id: "qd-market".into(),
+            name_zh: None,
+            name_en: None,
+            roles: Some(vec![
+                crate::records::Role::Issuer,
+                crate::records::Role::Supervisor,
+            ]),
+        });
+        chain.apply(&roles).unwrap();
+        let transfer = chain.governance(transfer_body("qd-approval", "qd-market", &numbers));
+        chain.apply(&transfer).unwrap();
+        for number in &numbers {
+            let licence = chain.licence("business-licence", number);
+            assert_eq!(licence.issuer.as_str(), "qd-approval");
+            assert_eq!(
+                licence.successor.as_ref().map(|id| id.as_str()),
+                Some("qd-market")
+            );
+            assert_eq!(
+                licence.events.last().map(|event| &event.kind),
+                Some(&LicenceEventKind::Transferred {
+                    from: "qd-approval".into(),
+                    to: "qd-market".into(),
+                })
+            );
+        }
+        let by_old = chain.fixture.tx(
+            "qd-approval",
+            status_body(&first, StatusAction::Suspend, GENESIS_TIME),
+        );
+        // No longer its issuer, the bureau would need to be a supervisor to change it.
+        chain.refuse(&by_old, "missing_role");
+        let amend_by_old = chain.fixture.tx(
+            "qd-approval",
+            amend_body(
+                &first,
+                vec![("name", Some(FaceValue::Clear("新名".into())))],
+                GENESIS_TIME,
+            ),
+        );
+        chain.refuse(&amend_by_old, "not_issuer");
+        let by_successor = chain.fixture.tx(
+            "qd-market",
+            status_body(&first, StatusAction::Revoke, GENESIS_TIME + 60_000),
+        );
+        chain.apply(&by_successor).unwrap();
+
+        // Handed back, the licence has no successor again.
+        let back = chain.governance(transfer_body(
+            "qd-market",
+            "qd-approval",
+            std::slice::from_ref(&second),
+        ));
+        chain.apply(&back).unwrap();
+        assert_eq!(chain.licence("business-licence", &second).successor, None);
+    }
+
+    /// What a transfer may not do, each refused with the state unchanged.
+    #[test]
+    fn a_transfer_is_refused_when_it_names_the_wrong_parties() {
+        let mut chain = Chain::new();
+        let number = chain.issue_business_licence(1);
+        let numbers = [number.clone()];
+        // One department's key alone is not the governors.
+        let alone = chain.fixture.tx(
+            "qd-approval",
+            transfer_body("qd-approval", "hr-bureau", &numbers),
+        );
+        let refusal = chain.refuse(&alone, "endorser_not_governor");
+        assert_eq!(refusal.code(), "endorser_not_governor");
+        let itself = chain.governance(transfer_body("qd-approval", "qd-approval", &numbers));
+        chain.refuse(&itself, "transfer_to_itself");
+        let unknown = chain.governance(transfer_body("qd-approval", "nobody", &numbers));
+        chain.refuse(&unknown, "unknown_named_authority");
+        // Licences another department issued are not the bureau's to hand over.
+        let not_theirs = chain.governance(transfer_body("jn-approval", "hr-bureau", &numbers));
+        chain.refuse(&not_theirs, "not_issuer");
+        let missing = chain.governance(transfer_body(
+            "qd-approval",
+            "hr-bureau",
+            &[number.clone(), "91370200MA0000009X".into()],
+        ));
+        chain.refuse(&missing, "unknown_licence");
+        assert_eq!(chain.licence("business-licence", &number).successor, None);
     }
 
     #[test]

@@ -419,6 +419,22 @@ fn execute_body<R: StateReader + ?Sized>(
         TxBody::RetireLicenceType { type_code, .. } => {
             catalogue::retire_type(state, origin, type_code)?
         }
+        TxBody::TransferLicences {
+            from,
+            to,
+            type_code,
+            numbers,
+            reason,
+        } => {
+            let transfer = licences::Transfer {
+                from,
+                to,
+                type_code,
+                numbers,
+                reason,
+            };
+            licences::transfer(state, origin, transfer)?
+        }
     }
     Ok(None)
 }

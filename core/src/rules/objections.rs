@@ -234,7 +234,7 @@ fn resolver_right<R: StateReader + ?Sized>(
     licence: &Licence,
 ) -> Result<bool, RuleError> {
     let signer = state.require_authority(origin.signer)?;
-    if signer.id == licence.issuer {
+    if signer.id == *licence.responsible() {
         return Err(RuleError::IssuerResolvesAlone {
             authority: signer.id,
         });

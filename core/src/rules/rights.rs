@@ -1,5 +1,5 @@
 //! The right to change a licence, checked at every write exactly as at issuance: the signer is
-//! the licence's issuer, still holds the issuer role, and holds a grant of the licence's type
+//! the licence's issuer (or the successor the governors handed it to, ADR 0035), still holds the issuer role, and holds a grant of the licence's type
 //! in a region covering the licence's that is in force at the height of the change. An
 //! issuer that lost its role or its grant loses the right to renew, amend, suspend, revoke or
 //! settle objections on the licences it issued; a supervisor's right is checked in
@@ -17,9 +17,9 @@ pub(super) fn require_issuer_right<R: StateReader + ?Sized>(
     licence: &Licence,
     height: Height,
 ) -> Result<(), RuleError> {
-    if *signer != licence.issuer {
+    if signer != licence.responsible() {
         return Err(RuleError::NotIssuer {
-            issuer: licence.issuer.clone(),
+            issuer: licence.responsible().clone(),
             authority: signer.clone(),
         });
     }
