@@ -194,10 +194,17 @@ impl Mempool {
     /// by the committed state at the next height; `None`: no quota applies), counting the
     /// signer's counted transactions already waiting. Checked before the costly admission
     /// checks and again on insertion.
+    ///
+    /// `committed_next` is the signer's next nonce by the committed state, read after
+    /// `allowance`: the transactions of a block just committed are counted in `allowance.used`
+    /// before the pool drops them, so only those waiting at or above it count as waiting. (Read
+    /// in that order, a commit in between can only make the count short, and the rules refuse
+    /// what a block's window does not take; never long, which would refuse in error.)
     pub fn check_write_quota(
         &self,
         transaction: &Transaction,
         allowance: Option<Allowance>,
+        committed_next: u64,
     ) -> Result<(), AdmitError> {
         let Some(allowance) = allowance else {
             return Ok(());
@@ -206,7 +213,12 @@ impl Mempool {
             return Ok(());
         }
         let signer = &transaction.payload.signer;
-        let waiting = self.quota_counted.get(signer).copied().unwrap_or(0);
+        let counted = self.quota_counted.get(signer).copied().unwrap_or(0);
+        let not_committed = self
+            .by_nonce
+            .get(signer)
+            .map_or(0, |nonces| nonces.range(committed_next..).count() as u64);
+        let waiting = counted.min(not_committed);
         if waiting >= allowance.remaining() {
             return Err(AdmitError::WriteQuotaExceeded {
                 signer: signer.clone(),
@@ -664,10 +676,10 @@ mod tests {
         fill(&mut mempool, &mut fixture, "qd-approval", 3);
         let next = fixture.issue_business_licence("qd-approval", "370200", 3);
         // Two committed and three waiting of a quota of six: one more.
-        assert_eq!(mempool.check_write_quota(&next, allowance(6, 2)), Ok(()));
-        assert_eq!(mempool.check_write_quota(&next, None), Ok(()));
+        assert_eq!(mempool.check_write_quota(&next, allowance(6, 2), 0), Ok(()));
+        assert_eq!(mempool.check_write_quota(&next, None, 0), Ok(()));
         assert_eq!(
-            mempool.check_write_quota(&next, allowance(5, 2)),
+            mempool.check_write_quota(&next, allowance(5, 2), 0),
             Err(AdmitError::WriteQuotaExceeded {
                 signer: AuthorityId::from("qd-approval"),
                 limit: 5,
@@ -687,20 +699,46 @@ mod tests {
             },
         );
         assert_eq!(
-            mempool.check_write_quota(&rotation, allowance(1, 1)),
+            mempool.check_write_quota(&rotation, allowance(1, 1), 0),
             Ok(())
         );
         let rotation_id = rotation.id(hutong_core::testkit::SUITE);
         mempool.insert_at(rotation_id, rotation, 10, 0).unwrap();
-        assert_eq!(mempool.check_write_quota(&next, allowance(6, 2)), Ok(()));
+        assert_eq!(mempool.check_write_quota(&next, allowance(6, 2), 0), Ok(()));
         // Removing what waits gives the room back.
         let waiting: Vec<Hash32> = mempool.by_nonce[&AuthorityId::from("qd-approval")]
             .values()
             .copied()
             .collect();
         mempool.remove(&waiting);
-        assert_eq!(mempool.check_write_quota(&next, allowance(3, 2)), Ok(()));
+        assert_eq!(mempool.check_write_quota(&next, allowance(3, 2), 0), Ok(()));
         assert!(mempool.quota_counted.is_empty());
+    }
+
+    /// A block just committed counts its transactions in the allowance before the pool drops
+    /// them: they are not counted twice, so the signer is not refused in error meanwhile.
+    #[test]
+    fn transactions_committed_and_not_yet_dropped_are_not_counted_twice() {
+        let mut fixture = Fixture::new();
+        let mut mempool = shared_pool(100, 100);
+        fill(&mut mempool, &mut fixture, "qd-approval", 3);
+        let nonces: Vec<u64> = mempool.by_nonce[&AuthorityId::from("qd-approval")]
+            .keys()
+            .copied()
+            .collect();
+        let committed_next = nonces.last().copied().unwrap_or(0) + 1;
+        let next = fixture.issue_business_licence("qd-approval", "370200", 3);
+        // The three are committed (used 3 of 5) and still in the pool.
+        assert_eq!(
+            mempool.check_write_quota(&next, allowance(5, 3), committed_next),
+            Ok(())
+        );
+        // Counted twice, as before, they would fill the window.
+        assert!(
+            mempool
+                .check_write_quota(&next, allowance(5, 3), nonces[0])
+                .is_err()
+        );
     }
 
     #[test]

@@ -203,10 +203,13 @@ impl Shared {
                 *stage = Err(full.into());
             } else if let Some(gap) = self.beyond_window(&mempool, &candidate.transaction) {
                 *stage = Err(AdmissionError::Rule(gap));
-            } else if let Err(quota) = mempool.check_write_quota(
-                &candidate.transaction,
-                self.write_allowance(&candidate.transaction.payload.signer),
-            ) {
+            } else if let Err(quota) = {
+                let signer = &candidate.transaction.payload.signer;
+                // The allowance first, then the nonce (see `check_write_quota`).
+                let allowance = self.write_allowance(signer);
+                let committed_next = self.committed_next_nonce(signer).unwrap_or(0);
+                mempool.check_write_quota(&candidate.transaction, allowance, committed_next)
+            } {
                 *stage = Err(quota.into());
             }
         }
@@ -292,10 +295,10 @@ impl Shared {
                 let candidate = stage?;
                 // Again under the lock: the batch's earlier transactions of the signer are
                 // waiting now.
-                mempool.check_write_quota(
-                    &candidate.transaction,
-                    self.write_allowance(&candidate.transaction.payload.signer),
-                )?;
+                let signer = &candidate.transaction.payload.signer;
+                let allowance = self.write_allowance(signer);
+                let committed_next = self.committed_next_nonce(signer).unwrap_or(0);
+                mempool.check_write_quota(&candidate.transaction, allowance, committed_next)?;
                 let evicted = mempool.insert_at(
                     candidate.id,
                     candidate.transaction,
