@@ -83,7 +83,7 @@ use hutong_core::records::{
 use hutong_core::smt::{self, SmtProof, SmtProofError};
 use hutong_core::suite::Suite;
 use hutong_core::tx::{Transaction, TxBody};
-use hutong_core::verdict::{Verdict, VerdictRecords};
+use hutong_core::verdict::{self, Verdict, VerdictRecords};
 use serde::{Deserialize, Serialize};
 
 /// The `format` of a licence proof bundle.
@@ -193,6 +193,10 @@ pub struct ProofBundle {
     pub chain_id: String,
     pub type_code: TypeCode,
     pub number: LicenceNumber,
+    /// The region the bundle was asked for: its recognition sets are proved whole for it
+    /// (ADR 0039), and the verdict is for it unless the verifier asks for another.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<RegionCode>,
     /// The licence's proof first, then the records its verdict reads.
     pub records: Vec<RecordProof>,
     pub checkpoint: Checkpoint,
@@ -337,6 +341,23 @@ pub enum BundleError {
     BlockInclusion(LogError),
     #[error("the consistency proof does not verify: {0}")]
     Consistency(LogError),
+    #[error(
+        "the bundle does not prove {missing}, which the verdict for use in {region} reads: \
+         without it the bundle could hide a recognition; ask for a bundle for this region"
+    )]
+    IncompleteRecognitions { region: RegionCode, missing: String },
+    #[error(
+        "the recognitions of {type_code} for use in {region} are proved whole only from {from} \
+         (older ended ones were dropped to make room), and the verdict is asked for {at}"
+    )]
+    RecognitionsPruned {
+        region: RegionCode,
+        type_code: TypeCode,
+        from: TimeMs,
+        at: TimeMs,
+    },
+    #[error("the licence lists objection {id} as open, but the bundle does not prove it")]
+    IncompleteObjections { id: Hash32 },
 }
 
 impl BundleError {
@@ -368,6 +389,9 @@ impl BundleError {
             BundleError::Stale { .. } => "stale".into(),
             BundleError::BlockInclusion(error) => format!("block-inclusion/{}", error.code()),
             BundleError::Consistency(error) => format!("consistency/{}", error.code()),
+            BundleError::IncompleteRecognitions { .. } => "incomplete-recognitions".into(),
+            BundleError::RecognitionsPruned { .. } => "recognitions-pruned".into(),
+            BundleError::IncompleteObjections { .. } => "incomplete-objections".into(),
         }
     }
 }
@@ -942,6 +966,10 @@ pub fn describe_key(key: &RecordKey) -> String {
         RecordKey::HolderLicence(code, holder) => {
             format!("{code} licence held by {}", holder.to_text())
         }
+        RecordKey::RecognitionSet(region, code) => {
+            format!("the recognitions of {code} for use in {region}")
+        }
+        RecordKey::HolderLicences(holder) => format!("the licences of {}", holder.to_text()),
     }
 }
 
@@ -997,21 +1025,22 @@ pub fn verify_bundle_with(
         _ => None,
     };
     // The proved records are sorted into the verdict's inputs by the same definition the node
-    // used to choose them (`verdict::VerdictRecords`), so the verdict here is the node's.
+    // used to choose them (`verdict::VerdictRecords`), so the verdict here is the node's; and
+    // they are checked to be all of its inputs (ADR 0039), so that a node cannot steer it by
+    // leaving a record out.
+    let region = options.region.as_ref().or(bundle.region.as_ref());
+    let at = options.at.unwrap_or(checkpoint.time);
     let (issuer, verdict) = match &licence {
         Some(licence) => {
+            check_complete(bundle, licence, region, at)?;
             let inputs = VerdictRecords::collect(
                 licence,
-                options.region.as_ref(),
+                region,
                 bundle.records[1..]
                     .iter()
                     .filter_map(|proof| proof.record.clone()),
             );
-            let verdict = inputs.verdict(
-                licence,
-                options.region.as_ref(),
-                options.at.unwrap_or(checkpoint.time),
-            );
+            let verdict = inputs.verdict(licence, region, at);
             (inputs.issuer, verdict)
         }
         None => (None, None),
@@ -1026,6 +1055,63 @@ pub fn verify_bundle_with(
         records_proved: bundle.records.len(),
         age_ms,
     })
+}
+
+/// Checks that the bundle proves every input of the verdict on `licence` in `region` at `at`
+/// that could make it more favourable: each open objection the licence lists, and for a region
+/// that needs a recognition, each region's recognition set (present or absent) and every
+/// recognition a present set lists about the licence. Its record proofs are already verified.
+fn check_complete(
+    bundle: &ProofBundle,
+    licence: &Licence,
+    region: Option<&RegionCode>,
+    at: TimeMs,
+) -> Result<(), BundleError> {
+    let proved = |key: &RecordKey| {
+        bundle
+            .records
+            .iter()
+            .find(|proof| proof.key == *key)
+            .map(|proof| proof.record.as_ref())
+    };
+    for id in licence.open_objections() {
+        if !matches!(proved(&RecordKey::Objection(id)), Some(Some(_))) {
+            return Err(BundleError::IncompleteObjections { id });
+        }
+    }
+    let Some(region) = region else {
+        return Ok(());
+    };
+    let incomplete = |key: &RecordKey| BundleError::IncompleteRecognitions {
+        region: region.clone(),
+        missing: describe_key(key),
+    };
+    let mut sets = Vec::new();
+    for key in verdict::recognition_set_keys(licence, Some(region)) {
+        match proved(&key) {
+            None => return Err(incomplete(&key)),
+            Some(None) => {}
+            Some(Some(Record::RecognitionSet(set))) => {
+                if at < set.pruned_before {
+                    return Err(BundleError::RecognitionsPruned {
+                        region: set.recognizing_region.clone(),
+                        type_code: set.type_code.clone(),
+                        from: set.pruned_before,
+                        at,
+                    });
+                }
+                sets.push(set);
+            }
+            Some(Some(_)) => return Err(incomplete(&key)),
+        }
+    }
+    for id in verdict::recognitions_in_sets(licence, sets) {
+        let key = RecordKey::Recognition(id);
+        if !matches!(proved(&key), Some(Some(Record::Recognition(_)))) {
+            return Err(incomplete(&key));
+        }
+    }
+    Ok(())
 }
 
 /// Checks that a transaction is in the log of a signed checkpoint.
