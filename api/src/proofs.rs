@@ -5,7 +5,7 @@
 use hutong_core::block::BlockHeader;
 use hutong_core::hash::Hash32;
 use hutong_core::ident::RegionCode;
-use hutong_core::records::{LicenceNumber, Record, RecordKey, TypeCode};
+use hutong_core::records::{Holder, LicenceNumber, Record, RecordKey, TypeCode};
 use hutong_core::tx::TxBody;
 use hutong_core::verdict;
 use hutong_ledger::store::{StateProof, Store, StoreError};
@@ -14,8 +14,8 @@ use crate::limits::CONSISTENT_READ_ATTEMPTS;
 use crate::problem::ApiError;
 use crate::state::ApiState;
 use hutong_verify::{
-    self, BUNDLE_FORMAT, Checkpoint, LoggedTransaction, ProofBundle, RecordProof,
-    TRANSACTION_PROOF_FORMAT, TransactionProof, ValidatorChange,
+    self, BUNDLE_FORMAT, Checkpoint, HOLDER_PROOF_FORMAT, HolderProof, LoggedTransaction,
+    ProofBundle, RecordProof, TRANSACTION_PROOF_FORMAT, TransactionProof, ValidatorChange,
 };
 
 fn corrupt(message: String) -> ApiError {
@@ -218,6 +218,21 @@ pub(crate) fn bundle(
         );
         Ok(keys)
     })?;
+    check_trusted_height(trusted_height, &header)?;
+    let checkpoint = checkpoint_from(state, header, trusted_height)?;
+    Ok(ProofBundle {
+        format: BUNDLE_FORMAT.into(),
+        chain_id: store.chain_id().to_owned(),
+        type_code: type_code.clone(),
+        number: number.clone(),
+        region: region.cloned(),
+        records: proofs.into_iter().map(record_proof).collect(),
+        checkpoint,
+    })
+}
+
+/// A `trusted_height` above the proof's own height names no checkpoint it can start from.
+fn check_trusted_height(trusted_height: Option<u64>, header: &BlockHeader) -> Result<(), ApiError> {
     if let Some(trusted) = trusted_height.filter(|trusted| *trusted > header.height) {
         return Err(ApiError::bad_request(
             "trusted_height_out_of_range",
@@ -227,13 +242,34 @@ pub(crate) fn bundle(
             ),
         ));
     }
+    Ok(())
+}
+
+/// The holder proof of `holder` (一照通查, ADR 0039): the proof of its licence list (or of its
+/// absence), of every licence the list names, and the signed checkpoint.
+pub(crate) fn holder_proof(
+    state: &ApiState,
+    holder: &Holder,
+    trusted_height: Option<u64>,
+) -> Result<HolderProof, ApiError> {
+    let store = state.store();
+    let list_key = RecordKey::HolderLicences(holder.clone());
+    let (proofs, header) = prove_together(store, &list_key, |record| {
+        Ok(match record {
+            Some(Record::HolderLicences(list)) => list
+                .licences
+                .iter()
+                .map(|(type_code, number)| RecordKey::Licence(type_code.clone(), number.clone()))
+                .collect(),
+            _ => Vec::new(),
+        })
+    })?;
+    check_trusted_height(trusted_height, &header)?;
     let checkpoint = checkpoint_from(state, header, trusted_height)?;
-    Ok(ProofBundle {
-        format: BUNDLE_FORMAT.into(),
+    Ok(HolderProof {
+        format: HOLDER_PROOF_FORMAT.into(),
         chain_id: store.chain_id().to_owned(),
-        type_code: type_code.clone(),
-        number: number.clone(),
-        region: region.cloned(),
+        holder: holder.clone(),
         records: proofs.into_iter().map(record_proof).collect(),
         checkpoint,
     })

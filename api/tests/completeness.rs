@@ -236,3 +236,67 @@ async fn a_bundle_without_an_open_objection_is_refused() {
     remove(&mut hidden, &RecordKey::Objection(chain.facts.objection));
     assert_eq!(code(verify(&chain, &hidden)), "incomplete-objections");
 }
+
+#[tokio::test]
+async fn a_holder_proof_shows_the_whole_list_and_refuses_one_cut_short() {
+    let chain = demo_chain(3);
+    let number = chain.facts.qingdao_numbers[0].clone();
+    let Some(licence) = chain
+        .store
+        .licence(&"business-licence".into(), &number)
+        .unwrap()
+    else {
+        panic!("no licence");
+    };
+    let holder = licence.holder.to_text();
+    let (status, body) = get(&chain, &format!("/v1/holders/{holder}/licences/proof")).await;
+    assert_eq!(status, StatusCode::OK);
+    let document = body.clone();
+    let proof: hutong_verify::HolderProof = serde_json::from_slice(&body).unwrap();
+    let options = VerifyOptions {
+        now: Some(proof.checkpoint.header.time),
+        ..VerifyOptions::default()
+    };
+    let verified =
+        hutong_verify::verify_holder_proof(&proof, &chain.fixture.genesis, &options).unwrap();
+    assert_eq!(verified.licences, vec![licence.clone()]);
+    assert!(matches!(
+        hutong_verify::verify_json(&document, &chain.fixture.genesis, &options),
+        Ok(hutong_verify::Verified::Holder(_))
+    ));
+
+    let holder_code = |proof: &hutong_verify::HolderProof| match hutong_verify::verify_holder_proof(
+        proof,
+        &chain.fixture.genesis,
+        &options,
+    ) {
+        Ok(_) => "verified".to_owned(),
+        Err(error) => error.code(),
+    };
+    // A licence of the list left out.
+    let mut cut = proof.clone();
+    cut.records.truncate(1);
+    assert_eq!(holder_code(&cut), "incomplete-holder-list");
+    // The list itself shortened.
+    let mut shortened = proof.clone();
+    if let Some(Record::HolderLicences(list)) = &mut shortened.records[0].record {
+        list.licences.clear();
+    }
+    assert_eq!(holder_code(&shortened), "record-proof/leaf-value-mismatch");
+    // The list shown as absent.
+    let mut absent = proof.clone();
+    absent.records[0].record = None;
+    assert_eq!(holder_code(&absent), "record-proof/key-present");
+    // Another holder's name on the document.
+    let mut renamed = proof.clone();
+    renamed.holder = hutong_core::records::Holder::Person(chain.facts.person);
+    assert_eq!(holder_code(&renamed), "missing-holder-list");
+
+    // A holder with no licence: the proof shows that its list is absent.
+    let (status, body) = get(&chain, "/v1/holders/91370200MA99999990/licences/proof").await;
+    assert_eq!(status, StatusCode::OK, "{}", String::from_utf8_lossy(&body));
+    let none: hutong_verify::HolderProof = serde_json::from_slice(&body).unwrap();
+    let verified =
+        hutong_verify::verify_holder_proof(&none, &chain.fixture.genesis, &options).unwrap();
+    assert!(verified.licences.is_empty());
+}

@@ -437,6 +437,27 @@ fn print_verified(out: &mut String, verified: &Verified) {
             say!(out, "verified: signed checkpoint");
             print_checkpoint(out, checkpoint);
         }
+        Verified::Holder(holder) => {
+            say!(
+                out,
+                "verified: holder {} holds {} licence(s) on this chain, the whole list",
+                holder.holder.to_text(),
+                holder.licences.len()
+            );
+            for licence in &holder.licences {
+                let standing = licence.standing_at(holder.checkpoint.time);
+                say!(
+                    out,
+                    "  {}/{} issued by {} in region {}, status {}",
+                    licence.type_code,
+                    licence.number,
+                    licence.issuer,
+                    licence.region,
+                    standing.status.name()
+                );
+            }
+            print_checkpoint(out, &holder.checkpoint);
+        }
     }
 }
 

@@ -77,8 +77,8 @@ use hutong_core::hash::Hash32;
 use hutong_core::ident::RegionCode;
 use hutong_core::log::{ConsistencyProof, InclusionProof, LogError, LogHasher};
 use hutong_core::records::{
-    Authority, Height, Licence, LicenceNumber, NodeEntry, NodeRegistry, Record, RecordKey, TimeMs,
-    TypeCode,
+    Authority, Height, Holder, Licence, LicenceNumber, NodeEntry, NodeRegistry, Record, RecordKey,
+    TimeMs, TypeCode,
 };
 use hutong_core::smt::{self, SmtProof, SmtProofError};
 use hutong_core::suite::Suite;
@@ -92,6 +92,8 @@ pub const BUNDLE_FORMAT: &str = "hutong-proof-bundle/v1";
 pub const TRANSACTION_PROOF_FORMAT: &str = "hutong-transaction-proof/v2";
 /// The `format` of a signed checkpoint.
 pub const CHECKPOINT_FORMAT: &str = "hutong-checkpoint/v1";
+/// The `format` of a holder's licence list with its proof (一照通查, ADR 0039).
+pub const HOLDER_PROOF_FORMAT: &str = "hutong-holder-proof/v1";
 
 pub use limits::{PROOF_DOCUMENT_BYTES_MAX, RECORD_PROOFS_MAX, VALIDATOR_CHANGES_MAX};
 
@@ -223,6 +225,34 @@ pub struct TransactionProof {
     pub inclusion: InclusionProof,
     /// The signed checkpoint of the block at `location.height`.
     pub checkpoint: Checkpoint,
+}
+
+/// Every licence of one holder (一照通查, `GET /v1/holders/{holder}/licences/proof`): the
+/// holder's list (or the proof that it has none), each licence it names, and the signed
+/// checkpoint they are proved against (ADR 0039).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HolderProof {
+    /// [`HOLDER_PROOF_FORMAT`].
+    pub format: String,
+    pub chain_id: String,
+    pub holder: Holder,
+    /// The proof of the holder's list (`HolderLicences(holder)`) first, then of each licence
+    /// it names, in its order.
+    pub records: Vec<RecordProof>,
+    pub checkpoint: Checkpoint,
+}
+
+/// What a verified holder proof establishes: the whole of the holder's licences at the
+/// checkpoint, as recorded.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VerifiedHolder {
+    pub checkpoint: VerifiedCheckpoint,
+    pub holder: Holder,
+    /// Every licence issued to the holder, in the order issued.
+    pub licences: Vec<Licence>,
+    /// How old the header was by the verifier's clock; `None` for a historical check.
+    pub age_ms: Option<u64>,
 }
 
 /// A signed checkpoint as a standalone document (`GET /v1/log/checkpoint`).
@@ -358,6 +388,20 @@ pub enum BundleError {
     },
     #[error("the licence lists objection {id} as open, but the bundle does not prove it")]
     IncompleteObjections { id: Hash32 },
+    #[error("the holder proof's first record proof is not of the list of {holder}")]
+    MissingHolderList { holder: String },
+    #[error("the holder's list names licence {type_code}/{number}, which the proof does not prove")]
+    IncompleteHolderList {
+        type_code: TypeCode,
+        number: LicenceNumber,
+    },
+    #[error("licence {type_code}/{number} on the list of {holder} is held by {found}")]
+    HolderMismatch {
+        holder: String,
+        type_code: TypeCode,
+        number: LicenceNumber,
+        found: String,
+    },
 }
 
 impl BundleError {
@@ -392,6 +436,9 @@ impl BundleError {
             BundleError::IncompleteRecognitions { .. } => "incomplete-recognitions".into(),
             BundleError::RecognitionsPruned { .. } => "recognitions-pruned".into(),
             BundleError::IncompleteObjections { .. } => "incomplete-objections".into(),
+            BundleError::MissingHolderList { .. } => "missing-holder-list".into(),
+            BundleError::IncompleteHolderList { .. } => "incomplete-holder-list".into(),
+            BundleError::HolderMismatch { .. } => "holder-mismatch".into(),
         }
     }
 }
@@ -1114,6 +1161,77 @@ fn check_complete(
     Ok(())
 }
 
+/// Checks a holder's licence list offline: the list (or its absence) and every licence it
+/// names are proved against the signed checkpoint, each is the holder's, and none is missing.
+pub fn verify_holder_proof(
+    proof: &HolderProof,
+    genesis: &Genesis,
+    options: &VerifyOptions,
+) -> Result<VerifiedHolder, BundleError> {
+    if proof.format != HOLDER_PROOF_FORMAT {
+        return Err(BundleError::UnsupportedFormat {
+            found: proof.format.clone(),
+        });
+    }
+    check_chain(&genesis.chain_id, &proof.chain_id)?;
+    let limit = 1 + hutong_core::limits::LICENCES_PER_HOLDER_MAX;
+    if proof.records.len() > limit {
+        return Err(BundleError::TooMany {
+            what: "record proofs",
+            count: proof.records.len(),
+            limit,
+        });
+    }
+    let list_key = RecordKey::HolderLicences(proof.holder.clone());
+    let first = proof
+        .records
+        .first()
+        .filter(|first| first.key == list_key)
+        .ok_or_else(|| BundleError::MissingHolderList {
+            holder: proof.holder.to_text(),
+        })?;
+    let checkpoint = verify_checkpoint_from(&proof.checkpoint, genesis, options.trusted.as_ref())?;
+    let age_ms = if options.historical {
+        None
+    } else {
+        Some(check_fresh(&genesis.freshness, checkpoint.time, options)?)
+    };
+    for record in &proof.records {
+        verify_record_proof(genesis.suite, checkpoint.state_root, record)?;
+    }
+    let listed = match &first.record {
+        Some(Record::HolderLicences(list)) => list.licences.clone(),
+        _ => Vec::new(),
+    };
+    let mut licences = Vec::with_capacity(listed.len());
+    for (type_code, number) in listed {
+        let key = RecordKey::Licence(type_code.clone(), number.clone());
+        let Some(Record::Licence(licence)) = proof
+            .records
+            .iter()
+            .find(|record| record.key == key)
+            .and_then(|record| record.record.as_ref())
+        else {
+            return Err(BundleError::IncompleteHolderList { type_code, number });
+        };
+        if licence.holder != proof.holder {
+            return Err(BundleError::HolderMismatch {
+                holder: proof.holder.to_text(),
+                type_code,
+                number,
+                found: licence.holder.to_text(),
+            });
+        }
+        licences.push(licence.clone());
+    }
+    Ok(VerifiedHolder {
+        checkpoint,
+        holder: proof.holder.clone(),
+        licences,
+        age_ms,
+    })
+}
+
 /// Checks that a transaction is in the log of a signed checkpoint.
 pub fn verify_transaction_proof(
     proof: &TransactionProof,
@@ -1259,6 +1377,7 @@ pub enum Verified {
     Licence(Box<VerifiedLicence>),
     Transaction(VerifiedTransaction),
     Checkpoint(VerifiedCheckpoint),
+    Holder(Box<VerifiedHolder>),
 }
 
 #[derive(Deserialize)]
@@ -1294,6 +1413,9 @@ pub fn checkpoint_of_json(document: &[u8]) -> Result<Checkpoint, BundleError> {
         CHECKPOINT_FORMAT => serde_json::from_slice::<CheckpointDocument>(document)
             .map(|document| document.checkpoint)
             .map_err(json),
+        HOLDER_PROOF_FORMAT => serde_json::from_slice::<HolderProof>(document)
+            .map(|proof| proof.checkpoint)
+            .map_err(json),
         other => Err(BundleError::UnsupportedFormat {
             found: other.to_owned(),
         }),
@@ -1322,6 +1444,11 @@ pub fn verify_json(
             let document: CheckpointDocument = serde_json::from_slice(document).map_err(json)?;
             verify_checkpoint_from(&document.checkpoint, genesis, options.trusted.as_ref())
                 .map(Verified::Checkpoint)
+        }
+        HOLDER_PROOF_FORMAT => {
+            let proof: HolderProof = serde_json::from_slice(document).map_err(json)?;
+            verify_holder_proof(&proof, genesis, options)
+                .map(|verified| Verified::Holder(Box::new(verified)))
         }
         other => Err(BundleError::UnsupportedFormat {
             found: other.to_owned(),
