@@ -11,6 +11,7 @@ use axum::http::Request;
 use criterion::{Criterion, criterion_group, criterion_main};
 use hutong_api::testkit::{StoreNode, demo_chain};
 use hutong_api::{ApiConfig, ApiState, router};
+use hutong_verify::binary::Document;
 use hutong_verify::{self, ProofBundle};
 use tower::ServiceExt;
 
@@ -61,17 +62,21 @@ fn bench(c: &mut Criterion) {
         "/v1/licences/business-licence/{}/proof?region=650100",
         numbers[numbers.len() / 2]
     );
-    let bundle_bytes = runtime.block_on(async {
-        let request = Request::get(&bundle_uri)
+    let fetch = |uri: &str, accept: &str| {
+        let request = Request::get(uri)
+            .header("accept", accept)
             .body(Body::empty())
             .expect("request");
-        let response = app.clone().oneshot(request).await.expect("infallible");
-        axum::body::to_bytes(response.into_body(), usize::MAX)
-            .await
-            .expect("body")
-    });
+        runtime.block_on(async {
+            let response = app.clone().oneshot(request).await.expect("infallible");
+            axum::body::to_bytes(response.into_body(), usize::MAX)
+                .await
+                .expect("body")
+        })
+    };
+    let bundle_bytes = fetch(&bundle_uri, "application/json");
     let bundle: ProofBundle = serde_json::from_slice(&bundle_bytes).expect("bundle");
-    let binary_bytes = hutong_core::codec::to_canonical(&bundle).len();
+    let binary_bytes = Document::Bundle(bundle.clone()).to_binary().len();
     println!(
         "proof bundle: {} bytes JSON, {binary_bytes} bytes canonical binary; {} record proofs, \
          {} validator change(s), licence proof {} siblings",
@@ -87,6 +92,38 @@ fn bench(c: &mut Criterion) {
         &hutong_verify::VerifyOptions::historical(),
     )
     .expect("the bundle verifies");
+
+    // A light client's bundle: from a checkpoint it trusts at the head, so with no hand-over;
+    // in the binary form (ADR 0040). The target is at most 4 KB and 1 ms to verify.
+    let head = chain.store.head().expect("head").header.height;
+    let light_uri = format!("{bundle_uri}&trusted_height={head}");
+    let light_binary = fetch(&light_uri, hutong_verify::binary::BINARY_MEDIA_TYPE);
+    let Ok(Document::Bundle(light)) = Document::from_binary(&light_binary) else {
+        panic!("the light bundle is a binary bundle");
+    };
+    let trusted = hutong_verify::TrustedCheckpoint::verified(&bundle.checkpoint, &genesis, None)
+        .expect("the full bundle's checkpoint verifies");
+    println!(
+        "light bundle (trusted at height {head}, no hand-over): {} bytes binary, {} record proofs",
+        light_binary.len(),
+        light.records.len()
+    );
+    let light_options = hutong_verify::VerifyOptions {
+        historical: true,
+        trusted: Some(trusted),
+        ..hutong_verify::VerifyOptions::default()
+    };
+    hutong_verify::binary::verify_document(&light_binary, &genesis, &light_options)
+        .expect("the light bundle verifies");
+    c.bench_function("verify_bundle/from_binary_no_hand_over", |b| {
+        b.iter(|| {
+            black_box(hutong_verify::binary::verify_document(
+                black_box(&light_binary),
+                &genesis,
+                &light_options,
+            ))
+        })
+    });
 
     c.bench_function("verify_bundle/parsed", |b| {
         b.iter(|| {

@@ -24,6 +24,7 @@
     deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
 )]
 
+mod binary;
 pub mod config;
 pub mod limits;
 pub mod node;

@@ -3,12 +3,10 @@
 //! that are never in force changes nothing for the real recognition, and a bundle with any
 //! input left out is refused, whatever the node that built it wanted the verdict to say.
 
-use std::sync::Arc;
+mod common;
 
-use axum::body::Body;
-use axum::http::{Request, StatusCode};
-use hutong_api::testkit::{DemoChain, StoreNode, demo_chain};
-use hutong_api::{ApiConfig, ApiState, router};
+use axum::http::StatusCode;
+use hutong_api::testkit::{DemoChain, demo_chain};
 use hutong_core::ident::RegionCode;
 use hutong_core::limits;
 use hutong_core::records::{IssuedBy, Record, RecordKey};
@@ -16,31 +14,9 @@ use hutong_core::testkit::{DAY_MS, GENESIS_TIME, region};
 use hutong_core::tx::TxBody;
 use hutong_verify::{ProofBundle, VerifyOptions};
 use serde_json::Value;
-use tower::ServiceExt;
 
 async fn get(chain: &DemoChain, uri: &str) -> (StatusCode, Vec<u8>) {
-    let node = Arc::new(StoreNode::new(
-        chain.store.clone(),
-        chain.fixture.node_keys[0].public_key(),
-        10,
-    ));
-    let now = chain.store.head().unwrap().header.time;
-    let state = ApiState::with_clock(
-        chain.store.clone(),
-        node,
-        ApiConfig::default(),
-        Arc::new(move || now),
-    )
-    .unwrap();
-    let response = router(state)
-        .oneshot(Request::get(uri).body(Body::empty()).unwrap())
-        .await
-        .unwrap();
-    let status = response.status();
-    let body = axum::body::to_bytes(response.into_body(), usize::MAX)
-        .await
-        .unwrap()
-        .to_vec();
+    let (status, _, body) = common::get_at_head(chain, uri, None).await;
     (status, body)
 }
 

@@ -129,7 +129,7 @@ pub fn verify(args: &VerifyArgs) -> Result<(), Failure> {
     let verified = match &args.bundle {
         Some(path) => {
             let document = read_bounded(path).code(exit::CONFIG)?;
-            let verified = hutong_verify::verify_json(&document, &genesis, &options)
+            let verified = hutong_verify::binary::verify_document(&document, &genesis, &options)
                 .map_err(|error| {
                     anyhow!(
                         "{} does not verify ({}): {error}",
@@ -189,7 +189,7 @@ fn save_trusted(
     genesis: &Genesis,
     trusted: Option<&TrustedCheckpoint>,
 ) -> anyhow::Result<()> {
-    let checkpoint = hutong_verify::checkpoint_of_json(document)?;
+    let checkpoint = hutong_verify::binary::checkpoint_of_document(document)?;
     let kept = TrustedCheckpoint::verified(&checkpoint, genesis, trusted)?;
     let mut bytes = serde_json::to_vec_pretty(&kept)?;
     bytes.push(b'\n');
@@ -321,7 +321,11 @@ fn verify_consistency(
     let checkpoint = |path: &PathBuf| -> Result<VerifiedCheckpoint, Failure> {
         let document = read_bounded(path).code(exit::CONFIG)?;
         // A checkpoint of a consistency check is history by nature: its age is no fault.
-        match hutong_verify::verify_json(&document, genesis, &VerifyOptions::historical()) {
+        match hutong_verify::binary::verify_document(
+            &document,
+            genesis,
+            &VerifyOptions::historical(),
+        ) {
             Ok(Verified::Checkpoint(checkpoint)) => Ok(checkpoint),
             Ok(_) => Err(Failure::new(
                 exit::CONFIG,

@@ -61,6 +61,7 @@
 //! that more than two thirds of a former set do not sign a false header after they leave.
 
 pub mod base32;
+pub mod binary;
 pub mod limits;
 pub mod qr;
 
@@ -111,7 +112,7 @@ pub struct Checkpoint {
     pub validator_changes: Vec<ValidatorChange>,
     /// Set when the checkpoint starts from a checkpoint the verifier already trusts (a light
     /// client's, [`TrustedCheckpoint`]) instead of genesis: its height.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub trusted_height: Option<Height>,
 }
 
@@ -197,7 +198,7 @@ pub struct ProofBundle {
     pub number: LicenceNumber,
     /// The region the bundle was asked for: its recognition sets are proved whole for it
     /// (ADR 0039), and the verdict is for it unless the verifier asks for another.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub region: Option<RegionCode>,
     /// The licence's proof first, then the records its verdict reads.
     pub records: Vec<RecordProof>,
@@ -270,6 +271,8 @@ pub struct CheckpointDocument {
 pub enum BundleError {
     #[error("the document is not JSON of a known proof format: {0}")]
     Json(String),
+    #[error("the document is not a binary proof document: {0}")]
+    Binary(String),
     #[error("the document is {size_bytes} bytes; the limit is {limit_bytes}")]
     TooLarge {
         size_bytes: usize,
@@ -409,6 +412,7 @@ impl BundleError {
     pub fn code(&self) -> String {
         match self {
             BundleError::Json(_) => "json".into(),
+            BundleError::Binary(_) => "binary".into(),
             BundleError::TooLarge { .. } => "too-large".into(),
             BundleError::UnsupportedFormat { .. } => "unsupported-format".into(),
             BundleError::UnsupportedProtocolVersion { .. } => "unsupported-protocol-version".into(),

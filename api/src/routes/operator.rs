@@ -123,21 +123,32 @@ pub(crate) fn parse_hash(text: &str) -> Result<Hash32, ApiError> {
 pub(crate) async fn transaction_status(
     State(state): State<ApiState>,
     ApiPath(hash_text): ApiPath<String>,
-) -> Result<Json<TransactionStatusView>, ApiError> {
+    headers: axum::http::HeaderMap,
+) -> Result<axum::response::Response, ApiError> {
+    use axum::response::IntoResponse;
     let id = parse_hash(&hash_text)?;
     let proof_state = state.clone();
     let proof =
         super::blocking(move || crate::proofs::transaction_proof(&proof_state, &id)).await?;
     if let Some(proof) = proof {
+        // The binary form is the proof document alone; a pending transaction has none and is
+        // answered in JSON whatever was asked.
+        if crate::binary::wants_binary(&headers) {
+            return Ok(crate::binary::respond(
+                &headers,
+                hutong_verify::binary::Document::TransactionProof(proof),
+            ));
+        }
         return Ok(Json(TransactionStatusView::Committed {
             height: proof.location.height,
             index: proof.location.index,
             log_index: proof.location.log_index,
             proof: Box::new(proof),
-        }));
+        })
+        .into_response());
     }
     match state.node().pending_status(&id) {
-        Some(status) => Ok(Json(status.into())),
+        Some(status) => Ok(Json(TransactionStatusView::from(status)).into_response()),
         None => Err(ApiError::not_found(
             "transaction_not_found",
             format!("transaction {id} is neither committed nor pending on this node"),

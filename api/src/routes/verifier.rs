@@ -3,7 +3,7 @@
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use hutong_core::hash::Hash32;
 use hutong_core::ident::{RegionCode, Uscc};
@@ -27,7 +27,7 @@ use crate::views::{
     PresentationRequest, PresentationView, QrTextView, StateView, VerificationView,
 };
 use hutong_core::suite::Suite;
-use hutong_verify::ProofBundle;
+use hutong_verify::binary::Document;
 use hutong_verify::qr::QrPayload;
 
 pub(crate) fn licence_not_found(type_code: &TypeCode, number: &LicenceNumber) -> ApiError {
@@ -236,7 +236,7 @@ pub(crate) struct ProofQuery {
         ProofQuery
     ),
     responses(
-        (status = 200, description = "The bundle (for an unknown licence, its first record is null and the proof shows absence)", body = Object),
+        (status = 200, description = "The bundle (for an unknown licence, its first record is null and the proof shows absence); in the binary form when `Accept` names application/vnd.hutong.proof", body = Object),
         (status = 400, description = "Malformed path or query", body = Problem, content_type = "application/problem+json")
     )
 )]
@@ -244,7 +244,8 @@ pub(crate) async fn proof(
     State(state): State<ApiState>,
     ApiPath((type_text, number_text)): ApiPath<(String, String)>,
     ApiQuery(query): ApiQuery<ProofQuery>,
-) -> Result<Json<ProofBundle>, ApiError> {
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
     let type_code = parse_type(&type_text)?;
     let number = parse_number(&number_text)?;
     let region = query.region.as_deref().map(parse_region).transpose()?;
@@ -261,7 +262,7 @@ pub(crate) async fn proof(
     })
     .await?;
     ApiMetrics::bump(&state.inner.metrics.bundles);
-    Ok(Json(bundle))
+    Ok(crate::binary::respond(&headers, Document::Bundle(bundle)))
 }
 
 /// Query of the holder proof route.
@@ -285,7 +286,7 @@ pub(crate) struct HolderProofQuery {
         HolderProofQuery
     ),
     responses(
-        (status = 200, description = "The holder proof", body = Object),
+        (status = 200, description = "The holder proof; in the binary form when `Accept` names application/vnd.hutong.proof", body = Object),
         (status = 400, description = "Malformed holder or query", body = Problem, content_type = "application/problem+json")
     )
 )]
@@ -293,14 +294,15 @@ pub(crate) async fn holder_proof(
     State(state): State<ApiState>,
     ApiPath(holder_text): ApiPath<String>,
     ApiQuery(query): ApiQuery<HolderProofQuery>,
-) -> Result<Json<hutong_verify::HolderProof>, ApiError> {
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
     let holder = parse_holder(&holder_text)?;
     let proof_state = state.clone();
     let proof =
         blocking(move || crate::proofs::holder_proof(&proof_state, &holder, query.trusted_height))
             .await?;
     ApiMetrics::bump(&state.inner.metrics.bundles);
-    Ok(Json(proof))
+    Ok(crate::binary::respond(&headers, Document::Holder(proof)))
 }
 
 /// Query of paginated lists.

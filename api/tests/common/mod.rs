@@ -141,3 +141,45 @@ impl Api {
         .await
     }
 }
+
+/// One request to a router over `chain` whose clock reads the time of its head block, so
+/// that what it serves is fresh by its own clock: the status, the content type and the body.
+pub async fn get_at_head(
+    chain: &DemoChain,
+    uri: &str,
+    accept: Option<&str>,
+) -> (StatusCode, String, Vec<u8>) {
+    let node = Arc::new(StoreNode::new(
+        chain.store.clone(),
+        chain.fixture.node_keys[0].public_key(),
+        10,
+    ));
+    let now = chain.store.head().unwrap().header.time;
+    let state = ApiState::with_clock(
+        chain.store.clone(),
+        node,
+        ApiConfig::default(),
+        Arc::new(move || now),
+    )
+    .unwrap();
+    let mut request = Request::get(uri);
+    if let Some(accept) = accept {
+        request = request.header(axum::http::header::ACCEPT, accept);
+    }
+    let response = router(state)
+        .oneshot(request.body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    let status = response.status();
+    let content_type = response
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    let body = axum::body::to_bytes(response.into_body(), usize::MAX)
+        .await
+        .unwrap()
+        .to_vec();
+    (status, content_type, body)
+}

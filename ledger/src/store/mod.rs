@@ -292,8 +292,10 @@ const FORMAT_KEY: &[u8] = b"Mformat";
 /// refused when opened ([`StoreError::FormatVersion`]), never read as if it were this one.
 ///
 /// 1: stores written before the format was recorded (no format record). 2: block headers carry
-/// the protocol version and the genesis file names its algorithm suite (ADR 0016).
-pub const STORE_FORMAT_VERSION: u32 = 2;
+/// the protocol version and the genesis file names its algorithm suite (ADR 0016). 3: the state
+/// holds the recognition sets and the holders' licence lists (ADR 0039), so a chain's roots
+/// differ from those version 2 computed for the same blocks.
+pub const STORE_FORMAT_VERSION: u32 = 3;
 /// The format of a store that holds data but no format record: written before the version was
 /// recorded.
 const UNRECORDED_FORMAT_VERSION: u32 = 1;
