@@ -61,6 +61,7 @@
 //! that more than two thirds of a former set do not sign a false header after they leave.
 
 pub mod base32;
+pub mod history;
 pub mod limits;
 pub mod qr;
 
@@ -93,6 +94,7 @@ pub const TRANSACTION_PROOF_FORMAT: &str = "hutong-transaction-proof/v2";
 /// The `format` of a signed checkpoint.
 pub const CHECKPOINT_FORMAT: &str = "hutong-checkpoint/v1";
 
+pub use history::{HISTORY_FORMAT, HistoryDocument, HistoryStep, VerifiedHistory, verify_history};
 pub use limits::{PROOF_DOCUMENT_BYTES_MAX, RECORD_PROOFS_MAX, VALIDATOR_CHANGES_MAX};
 
 /// A header the validators signed, with what connects its signers to the genesis file.
@@ -337,6 +339,19 @@ pub enum BundleError {
     BlockInclusion(LogError),
     #[error("the consistency proof does not verify: {0}")]
     Consistency(LogError),
+    #[error("the history has {steps} steps, but the proved licence records {events} events")]
+    HistoryStepCount { steps: usize, events: usize },
+    #[error(
+        "step {step} of the history is labelled {field} {found:?}, but the proved event is {expected:?}"
+    )]
+    HistoryLabelMismatch {
+        step: usize,
+        field: &'static str,
+        found: String,
+        expected: String,
+    },
+    #[error("step {step} of the history gives a {field} other than the proved event's")]
+    HistoryStepMismatch { step: usize, field: &'static str },
 }
 
 impl BundleError {
@@ -368,6 +383,9 @@ impl BundleError {
             BundleError::Stale { .. } => "stale".into(),
             BundleError::BlockInclusion(error) => format!("block-inclusion/{}", error.code()),
             BundleError::Consistency(error) => format!("consistency/{}", error.code()),
+            BundleError::HistoryStepCount { .. } => "history-step-count".into(),
+            BundleError::HistoryLabelMismatch { .. } => "history-label-mismatch".into(),
+            BundleError::HistoryStepMismatch { .. } => "history-step-mismatch".into(),
         }
     }
 }
@@ -1173,6 +1191,7 @@ pub enum Verified {
     Licence(Box<VerifiedLicence>),
     Transaction(VerifiedTransaction),
     Checkpoint(VerifiedCheckpoint),
+    History(Box<VerifiedHistory>),
 }
 
 #[derive(Deserialize)]
@@ -1208,14 +1227,18 @@ pub fn checkpoint_of_json(document: &[u8]) -> Result<Checkpoint, BundleError> {
         CHECKPOINT_FORMAT => serde_json::from_slice::<CheckpointDocument>(document)
             .map(|document| document.checkpoint)
             .map_err(json),
+        HISTORY_FORMAT => serde_json::from_slice::<HistoryDocument>(document)
+            .map(|document| document.checkpoint)
+            .map_err(json),
         other => Err(BundleError::UnsupportedFormat {
             found: other.to_owned(),
         }),
     }
 }
 
-/// Reads any proof document of the API (a bundle, a transaction proof, a checkpoint) by its
-/// `format` and verifies it: what `hutong verify --bundle FILE --genesis GENESIS` runs.
+/// Reads any proof document of the API (a bundle, a transaction proof, a checkpoint, a
+/// licence's history) by its `format` and verifies it: what `hutong verify --bundle FILE
+/// --genesis GENESIS` runs.
 pub fn verify_json(
     document: &[u8],
     genesis: &Genesis,
@@ -1236,6 +1259,11 @@ pub fn verify_json(
             let document: CheckpointDocument = serde_json::from_slice(document).map_err(json)?;
             verify_checkpoint_from(&document.checkpoint, genesis, options.trusted.as_ref())
                 .map(Verified::Checkpoint)
+        }
+        HISTORY_FORMAT => {
+            let document: HistoryDocument = serde_json::from_slice(document).map_err(json)?;
+            verify_history(&document, genesis, options)
+                .map(|verified| Verified::History(Box::new(verified)))
         }
         other => Err(BundleError::UnsupportedFormat {
             found: other.to_owned(),
