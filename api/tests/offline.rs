@@ -805,6 +805,35 @@ async fn generate_docs_vectors() -> Vec<(String, Value)> {
     chain.commit(vec![report]);
     chain.commit(Vec::new());
 
+    // Encodings: values with their canonical bytes and hashes, to check an encoder against.
+    let suite = hutong_core::testkit::SUITE;
+    let genesis_bytes = hutong_core::codec::to_canonical(&genesis);
+    add(
+        "encoding.honest.genesis.json".into(),
+        json!({
+            "kind": "encoding",
+            "type": "Genesis",
+            "description": "the genesis file of every vector: its canonical bytes and its hash T(\"hutong/genesis/v1\", bytes)",
+            "value": genesis,
+            "canonical_hex": hex::encode(&genesis_bytes),
+            "hash": genesis.hash(),
+        }),
+    );
+    let head: hutong_verify::CheckpointDocument =
+        serde_json::from_value(get_json(&chain, "/v1/log/checkpoint").await).unwrap();
+    let header = head.checkpoint.header;
+    add(
+        "encoding.honest.header.json".into(),
+        json!({
+            "kind": "encoding",
+            "type": "BlockHeader",
+            "description": "a block header: its canonical bytes and its hash T(\"hutong/header/v1\", bytes)",
+            "value": header,
+            "canonical_hex": hex::encode(hutong_core::codec::to_canonical(&header)),
+            "hash": header.hash(suite),
+        }),
+    );
+
     // Licence bundles.
     let qingdao = chain.facts.qingdao_numbers[0].clone();
     let bundle_uri = |number: &str, region: Option<&str>| match region {
@@ -833,6 +862,19 @@ async fn generate_docs_vectors() -> Vec<(String, Value)> {
             ),
         );
     }
+    let licence_record = present_bundle.records[0].record.clone().unwrap();
+    add(
+        "encoding.honest.licence-record.json".into(),
+        json!({
+            "kind": "encoding",
+            "type": "Record",
+            "description": "a licence record: its canonical bytes, its record value T(\"hutong/record/v1\", bytes) and its key's position T(\"hutong/state-key/v1\", canonical(key))",
+            "value": licence_record,
+            "canonical_hex": hex::encode(licence_record.to_bytes()),
+            "hash": licence_record.state_hash(suite),
+            "key_position": licence_record.key().state_hash(suite),
+        }),
+    );
     let mut status_changed = present_bundle.clone();
     if let Some(Record::Licence(licence)) = &mut status_changed.records[0].record {
         let mut revocation = licence.events[0].clone();

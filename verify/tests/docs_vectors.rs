@@ -72,8 +72,44 @@ fn outcome(vector: &Value, genesis: &Genesis) -> Result<Result<Value, String>, S
                 .ok_or("the records hold no issuer")?;
             Ok(Ok(to_json(&verdict)))
         }
+        Some("encoding") => Ok(Ok(encoding(vector)?)),
         other => Err(format!("unknown kind {other:?}")),
     }
+}
+
+/// An encoding vector: the value re-encoded canonically and hashed, as a verifier does with
+/// what it reads. Gives the vector with what was computed in place of what it records.
+fn encoding(vector: &Value) -> Result<Value, String> {
+    use hutong_core::codec::to_canonical;
+    let suite = hutong_core::suite::Suite::Ed25519Blake3;
+    let value = vector["value"].clone();
+    let parse = |error: serde_json::Error| error.to_string();
+    let mut computed = vector.clone();
+    match vector["type"].as_str() {
+        Some("Genesis") => {
+            let genesis: Genesis = serde_json::from_value(value).map_err(parse)?;
+            computed["canonical_hex"] = Value::String(to_hex(&to_canonical(&genesis)));
+            computed["hash"] = Value::String(genesis.hash().to_hex());
+        }
+        Some("BlockHeader") => {
+            let header: hutong_core::block::BlockHeader =
+                serde_json::from_value(value).map_err(parse)?;
+            computed["canonical_hex"] = Value::String(to_hex(&to_canonical(&header)));
+            computed["hash"] = Value::String(header.hash(suite).to_hex());
+        }
+        Some("Record") => {
+            let record: Record = serde_json::from_value(value).map_err(parse)?;
+            computed["canonical_hex"] = Value::String(to_hex(&record.to_bytes()));
+            computed["hash"] = Value::String(record.state_hash(suite).to_hex());
+            computed["key_position"] = Value::String(record.key().state_hash(suite).to_hex());
+        }
+        other => return Err(format!("no encoding vector of type {other:?}")),
+    }
+    Ok(computed)
+}
+
+fn to_hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|byte| format!("{byte:02x}")).collect()
 }
 
 /// A consistency vector: two checkpoint documents, each verified, and the consistency answer
@@ -114,6 +150,13 @@ fn consistency(document: &Value, genesis: &Genesis) -> Result<Value, String> {
 /// tampered one (with `error`) must be refused with exactly that code.
 fn check(vector: &Value, genesis: &Genesis) -> Result<(), String> {
     let outcome = outcome(vector, genesis)?;
+    if vector["kind"] == "encoding" {
+        return match outcome {
+            Ok(computed) if computed == *vector => Ok(()),
+            Ok(computed) => Err(format!("encodes otherwise: {computed}")),
+            Err(code) => Err(code),
+        };
+    }
     match (&vector["expected"], vector["error"].as_str(), outcome) {
         (expected, None, Ok(found)) if !expected.is_null() => {
             if *expected == found {
@@ -240,6 +283,15 @@ fn a_vector_recording_the_wrong_outcome_is_caught() {
     let last = reasons.len() - 1;
     reasons[last]["detail_zh"] = Value::String("正常".into());
     assert!(check(&wrong_reason, &genesis).is_err());
+
+    let mut wrong_bytes = find("encoding.honest.header.json");
+    assert_eq!(check(&wrong_bytes, &genesis), Ok(()));
+    let hex = wrong_bytes["canonical_hex"]
+        .as_str()
+        .unwrap()
+        .replacen("01", "02", 1);
+    wrong_bytes["canonical_hex"] = Value::String(hex);
+    assert!(check(&wrong_bytes, &genesis).is_err());
 
     let mut wrong_qr = find("qr.tampered.signature-flipped.json");
     wrong_qr["error"] = Value::String("truncated".into());
