@@ -670,6 +670,9 @@ fn vector_chain_genesis() -> Genesis {
     hutong_core::testkit::Fixture::new().genesis
 }
 
+/// A tampered case: its name, what it changes, and the change to the honest document's JSON.
+type Mutation = (&'static str, &'static str, Box<dyn Fn(&mut Value)>);
+
 /// `document` with `mutate` applied to its JSON.
 fn mutated(document: &Value, mutate: impl FnOnce(&mut Value)) -> Value {
     let mut copy = document.clone();
@@ -941,7 +944,7 @@ async fn generate_docs_vectors() -> Vec<(String, Value)> {
             options_json(None, None),
         ),
     );
-    let history_cases: Vec<(&str, &str, Box<dyn Fn(&mut Value)>)> = vec![
+    let history_cases: Vec<Mutation> = vec![
         (
             "event-zh-relabelled",
             "the revocation's Chinese label 吊销 replaced by 正常",
@@ -1021,7 +1024,7 @@ async fn generate_docs_vectors() -> Vec<(String, Value)> {
             options_json(None, None),
         ),
     );
-    let transaction_cases: Vec<(&str, &str, Box<dyn Fn(&mut Value)>)> = vec![
+    let transaction_cases: Vec<Mutation> = vec![
         (
             "height-changed",
             "location.height + 1",
@@ -1098,7 +1101,7 @@ async fn generate_docs_vectors() -> Vec<(String, Value)> {
             options_json(None, None),
         ),
     );
-    let checkpoint_cases: Vec<(&str, &str, Box<dyn Fn(&mut Value)>)> = vec![
+    let checkpoint_cases: Vec<Mutation> = vec![
         (
             "header-changed",
             "header time + 1",
@@ -1370,19 +1373,19 @@ async fn generate_docs_vectors() -> Vec<(String, Value)> {
             verdict_vector(description, &bundle, at, region),
         );
     }
-    if let Some(Record::Licence(licence)) = &present_bundle.records[0].record {
-        if let Some(until) = licence.valid_until {
-            let bundle = bundle_of(present.clone());
-            add(
-                "verdict.honest.expired.json".into(),
-                verdict_vector(
-                    "a Qingdao licence asked about at the end of its validity",
-                    &bundle,
-                    until,
-                    Some("650100"),
-                ),
-            );
-        }
+    if let Some(Record::Licence(licence)) = &present_bundle.records[0].record
+        && let Some(until) = licence.valid_until
+    {
+        let bundle = bundle_of(present.clone());
+        add(
+            "verdict.honest.expired.json".into(),
+            verdict_vector(
+                "a Qingdao licence asked about at the end of its validity",
+                &bundle,
+                until,
+                Some("650100"),
+            ),
+        );
     }
     files
 }
