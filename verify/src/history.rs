@@ -1,45 +1,25 @@
-//! A licence's history document (`GET /v1/licences/{type}/{number}/history`), checked offline.
+//! The steps of a licence's history document (`GET /v1/licences/{type}/{number}/history`),
+//! checked against the proved licence record.
 //!
-//! The document carries the licence record with its state proof, one step per entry of the
-//! record's history with the transaction that recorded it and its inclusion in the log, and
-//! the signed checkpoint both are proved against. Every field of a step other than the
-//! transaction and its proof is derived from the proved record: the verifier recomputes each
-//! one (the labels `event` and `event_zh` from the event's kind) and refuses a document whose
-//! step says something else, so that a node cannot relabel a revocation (吊销) as anything
-//! else while every proof still holds (docs/proofs.md section 8).
+//! The document ([`crate::HistoryDocument`]) carries the licence record with its state proof,
+//! one step per entry of the record's history with the transaction that recorded it and its
+//! inclusion in the log, and the signed checkpoint both are proved against. Every field of a
+//! step other than the transaction and its proof is derived from the proved record: the
+//! verifier recomputes each one (the labels `event` and `event_zh` from the event's kind) and
+//! refuses a step that says something else, so that a node cannot relabel a revocation (吊销)
+//! while every proof still holds (docs/proofs.md section 8). This module needs the core alone;
+//! the crate root verifies the checkpoint and the record, then calls [`check_steps`].
 
 use serde::{Deserialize, Serialize};
 
-use hutong_core::genesis::Genesis;
 use hutong_core::hash::Hash32;
-use hutong_core::log::{InclusionProof, LogHasher};
-use hutong_core::records::{
-    AuthorityId, EventCorrection, Height, Licence, LicenceEvent, Record, RecordKey, TimeMs,
-};
-use hutong_core::smt::SmtProof;
+use hutong_core::log::{InclusionProof, LogError, LogHasher};
+use hutong_core::records::{AuthorityId, EventCorrection, Height, Licence, LicenceEvent, TimeMs};
+use hutong_core::suite::Suite;
 use hutong_core::tx::Transaction;
-
-use crate::{
-    BundleError, Checkpoint, RecordProof, VerifiedCheckpoint, VerifyOptions,
-    verify_checkpoint_from, verify_record_proof,
-};
 
 /// The `format` of a licence's history document.
 pub const HISTORY_FORMAT: &str = "hutong-history/v1";
-
-/// A licence's full history with its proofs: what the history route answers.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct HistoryDocument {
-    /// [`HISTORY_FORMAT`].
-    pub format: String,
-    pub licence: Licence,
-    /// One per entry of `licence.events`, in the same order.
-    pub steps: Vec<HistoryStep>,
-    /// The licence record's sparse-Merkle proof against the checkpoint's state root.
-    pub state_proof: SmtProof,
-    pub checkpoint: Checkpoint,
-}
 
 /// One entry of the history with the transaction that recorded it. Every field but
 /// `transaction` and `inclusion` repeats or labels the proved record's entry.
@@ -63,20 +43,12 @@ pub struct HistoryStep {
     pub inclusion: InclusionProof,
 }
 
-/// What a verified history establishes: this licence record, with every entry of its history
-/// recorded by a transaction in the log, as of the checkpoint.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct VerifiedHistory {
-    pub checkpoint: VerifiedCheckpoint,
-    pub licence: Licence,
-}
-
 impl HistoryStep {
-    /// The step a node must write for `event`, recorded by `transaction` and included in the
-    /// log by `inclusion`: the one definition of the derived fields, which the verifier
+    /// The step a node writes for `event`, recorded by `transaction` and included in the log
+    /// by `inclusion`: the one definition of the derived fields, which [`check_steps`]
     /// compares every step with.
     pub fn of(
-        suite: hutong_core::suite::Suite,
+        suite: Suite,
         event: &LicenceEvent,
         transaction: Transaction,
         inclusion: InclusionProof,
@@ -97,61 +69,85 @@ impl HistoryStep {
     }
 }
 
-/// Checks a history document against the genesis file (and the verifier's trusted
-/// checkpoint, if it holds one): the checkpoint, the licence record under its state root, one
-/// step per entry of the record's history, each step's fields and labels as the entry gives
-/// them, and each step's transaction, whose id the entry names, in the checkpoint's log.
-pub fn verify_history(
-    document: &HistoryDocument,
-    genesis: &Genesis,
-    options: &VerifyOptions,
-) -> Result<VerifiedHistory, BundleError> {
-    if document.format != HISTORY_FORMAT {
-        return Err(BundleError::UnsupportedFormat {
-            found: document.format.clone(),
-        });
+/// Why the steps of a history do not stand for the proved record. [`HistoryError::code`]
+/// gives the stable name a verifier reports.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum HistoryError {
+    #[error("the history has {steps} steps, but the proved licence records {events} events")]
+    StepCount { steps: usize, events: usize },
+    #[error(
+        "step {step} of the history is labelled {field} {found:?}, but the proved event is {expected:?}"
+    )]
+    LabelMismatch {
+        step: usize,
+        field: &'static str,
+        found: String,
+        expected: String,
+    },
+    #[error("step {step} of the history gives a {field} other than the proved event's")]
+    StepMismatch { step: usize, field: &'static str },
+    #[error(
+        "the inclusion proof of step {step} is for a log of {found_size} leaves; the checkpoint's has {expected_size}"
+    )]
+    InclusionMismatch {
+        step: usize,
+        expected_size: u64,
+        found_size: u64,
+    },
+    #[error("the inclusion proof of step {step} does not verify: {error}")]
+    Inclusion { step: usize, error: LogError },
+}
+
+impl HistoryError {
+    /// A stable kebab-case name of what failed.
+    pub fn code(&self) -> String {
+        match self {
+            HistoryError::StepCount { .. } => "history-step-count".into(),
+            HistoryError::LabelMismatch { .. } => "history-label-mismatch".into(),
+            HistoryError::StepMismatch { .. } => "history-step-mismatch".into(),
+            HistoryError::InclusionMismatch { .. } => "inclusion-mismatch".into(),
+            HistoryError::Inclusion { error, .. } => format!("inclusion/{}", error.code()),
+        }
     }
-    let checkpoint =
-        verify_checkpoint_from(&document.checkpoint, genesis, options.trusted.as_ref())?;
-    let suite = genesis.suite;
-    let licence = &document.licence;
-    verify_record_proof(
-        suite,
-        checkpoint.state_root,
-        &RecordProof {
-            key: RecordKey::Licence(licence.type_code.clone(), licence.number.clone()),
-            record: Some(Record::Licence(licence.clone())),
-            proof: document.state_proof.clone(),
-        },
-    )?;
-    if document.steps.len() != licence.events.len() {
-        return Err(BundleError::HistoryStepCount {
-            steps: document.steps.len(),
+}
+
+/// Checks that `steps` stand for the events of `licence` (a record already proved against the
+/// checkpoint's state root), one step per event in order, each with its fields and labels as
+/// the event gives them, and each step's transaction, whose id the event names, in the log of
+/// `log_size` leaves with root `log_root` (the verified checkpoint's).
+pub fn check_steps(
+    suite: Suite,
+    steps: &[HistoryStep],
+    licence: &Licence,
+    log_size: u64,
+    log_root: &Hash32,
+) -> Result<(), HistoryError> {
+    if steps.len() != licence.events.len() {
+        return Err(HistoryError::StepCount {
+            steps: steps.len(),
             events: licence.events.len(),
         });
     }
-    for (index, (step, event)) in document.steps.iter().zip(&licence.events).enumerate() {
-        check_step(suite, index, step, event, &checkpoint)?;
+    for (index, (step, event)) in steps.iter().zip(&licence.events).enumerate() {
+        check_step(suite, index, step, event, log_size, log_root)?;
     }
-    Ok(VerifiedHistory {
-        checkpoint,
-        licence: licence.clone(),
-    })
+    Ok(())
 }
 
 /// Checks one step against the proved entry it stands for and the checkpoint's log.
 fn check_step(
-    suite: hutong_core::suite::Suite,
+    suite: Suite,
     index: usize,
     step: &HistoryStep,
     event: &LicenceEvent,
-    checkpoint: &VerifiedCheckpoint,
-) -> Result<(), BundleError> {
+    log_size: u64,
+    log_root: &Hash32,
+) -> Result<(), HistoryError> {
     let label = |field: &'static str, found: &str, expected: &str| {
         if found == expected {
             Ok(())
         } else {
-            Err(BundleError::HistoryLabelMismatch {
+            Err(HistoryError::LabelMismatch {
                 step: index,
                 field,
                 found: found.to_owned(),
@@ -175,17 +171,16 @@ fn check_step(
         ("leaf_hash", step.leaf_hash != leaf),
     ];
     if let Some((field, _)) = differs.iter().find(|(_, differs)| *differs) {
-        return Err(BundleError::HistoryStepMismatch { step: index, field });
+        return Err(HistoryError::StepMismatch { step: index, field });
     }
-    if step.inclusion.tree_size != checkpoint.log_size {
-        return Err(BundleError::InclusionMismatch {
-            expected: step.inclusion.leaf_index,
-            found: step.inclusion.leaf_index,
-            expected_size: checkpoint.log_size,
+    if step.inclusion.tree_size != log_size {
+        return Err(HistoryError::InclusionMismatch {
+            step: index,
+            expected_size: log_size,
             found_size: step.inclusion.tree_size,
         });
     }
     step.inclusion
-        .verify(&suite, &leaf, &checkpoint.log_root)
-        .map_err(BundleError::Inclusion)
+        .verify(&suite, &leaf, log_root)
+        .map_err(|error| HistoryError::Inclusion { step: index, error })
 }

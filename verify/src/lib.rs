@@ -94,7 +94,7 @@ pub const TRANSACTION_PROOF_FORMAT: &str = "hutong-transaction-proof/v2";
 /// The `format` of a signed checkpoint.
 pub const CHECKPOINT_FORMAT: &str = "hutong-checkpoint/v1";
 
-pub use history::{HISTORY_FORMAT, HistoryDocument, HistoryStep, VerifiedHistory, verify_history};
+pub use history::{HISTORY_FORMAT, HistoryError, HistoryStep};
 pub use limits::{PROOF_DOCUMENT_BYTES_MAX, RECORD_PROOFS_MAX, VALIDATOR_CHANGES_MAX};
 
 /// A header the validators signed, with what connects its signers to the genesis file.
@@ -339,19 +339,8 @@ pub enum BundleError {
     BlockInclusion(LogError),
     #[error("the consistency proof does not verify: {0}")]
     Consistency(LogError),
-    #[error("the history has {steps} steps, but the proved licence records {events} events")]
-    HistoryStepCount { steps: usize, events: usize },
-    #[error(
-        "step {step} of the history is labelled {field} {found:?}, but the proved event is {expected:?}"
-    )]
-    HistoryLabelMismatch {
-        step: usize,
-        field: &'static str,
-        found: String,
-        expected: String,
-    },
-    #[error("step {step} of the history gives a {field} other than the proved event's")]
-    HistoryStepMismatch { step: usize, field: &'static str },
+    #[error("the history does not stand for the proved licence: {0}")]
+    History(HistoryError),
 }
 
 impl BundleError {
@@ -383,9 +372,7 @@ impl BundleError {
             BundleError::Stale { .. } => "stale".into(),
             BundleError::BlockInclusion(error) => format!("block-inclusion/{}", error.code()),
             BundleError::Consistency(error) => format!("consistency/{}", error.code()),
-            BundleError::HistoryStepCount { .. } => "history-step-count".into(),
-            BundleError::HistoryLabelMismatch { .. } => "history-label-mismatch".into(),
-            BundleError::HistoryStepMismatch { .. } => "history-step-mismatch".into(),
+            BundleError::History(error) => error.code(),
         }
     }
 }
@@ -1182,6 +1169,69 @@ pub fn verify_log_consistency(
     proof
         .verify(&suite, first_root, second_root)
         .map_err(BundleError::Consistency)
+}
+
+/// A licence's full history with its proofs (`GET /v1/licences/{type}/{number}/history`):
+/// the licence record proved against the checkpoint's state root, and one step per entry of
+/// its history with the transaction that recorded it, proved in the checkpoint's log.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HistoryDocument {
+    /// [`HISTORY_FORMAT`].
+    pub format: String,
+    pub licence: Licence,
+    /// One per entry of `licence.events`, in the same order.
+    pub steps: Vec<HistoryStep>,
+    /// The licence record's sparse-Merkle proof against the checkpoint's state root.
+    pub state_proof: SmtProof,
+    pub checkpoint: Checkpoint,
+}
+
+/// What a verified history establishes: this licence record as of the checkpoint, with every
+/// entry of its history recorded by a transaction in the checkpoint's log.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VerifiedHistory {
+    pub checkpoint: VerifiedCheckpoint,
+    pub licence: Licence,
+}
+
+/// Checks a history document against the genesis file (and the verifier's trusted checkpoint,
+/// if it holds one): the checkpoint, the licence record under its state root, then every step
+/// against the record and the log ([`history::check_steps`]).
+pub fn verify_history(
+    document: &HistoryDocument,
+    genesis: &Genesis,
+    options: &VerifyOptions,
+) -> Result<VerifiedHistory, BundleError> {
+    if document.format != HISTORY_FORMAT {
+        return Err(BundleError::UnsupportedFormat {
+            found: document.format.clone(),
+        });
+    }
+    let checkpoint =
+        verify_checkpoint_from(&document.checkpoint, genesis, options.trusted.as_ref())?;
+    let licence = &document.licence;
+    verify_record_proof(
+        genesis.suite,
+        checkpoint.state_root,
+        &RecordProof {
+            key: RecordKey::Licence(licence.type_code.clone(), licence.number.clone()),
+            record: Some(Record::Licence(licence.clone())),
+            proof: document.state_proof.clone(),
+        },
+    )?;
+    history::check_steps(
+        genesis.suite,
+        &document.steps,
+        licence,
+        checkpoint.log_size,
+        &checkpoint.log_root,
+    )
+    .map_err(BundleError::History)?;
+    Ok(VerifiedHistory {
+        checkpoint,
+        licence: licence.clone(),
+    })
 }
 
 /// What [`verify_json`] verified.
