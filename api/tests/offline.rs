@@ -806,6 +806,21 @@ async fn generate_docs_vectors() -> Vec<(String, Value)> {
         3,
     );
     chain.commit(vec![report]);
+    // 年检: the next version of the business licence requires an inspection a year, and a
+    // licence issued under it carries that period.
+    let mut draft = genesis
+        .licence_types
+        .iter()
+        .find(|draft| draft.code.as_str() == "business-licence")
+        .unwrap()
+        .clone();
+    draft.constraints.annual_inspection_days = Some(365);
+    let amend = chain.fixture.governance(TxBody::AmendLicenceType(draft), 3);
+    chain.commit(vec![amend]);
+    let inspected_body = hutong_core::testkit::business_licence_body("370200", 100);
+    let inspected = inspected_body.licence().unwrap().1.clone();
+    let issue = chain.fixture.tx("qd-approval", inspected_body);
+    chain.commit(vec![issue]);
     chain.commit(Vec::new());
 
     // Encodings: values with their canonical bytes and hashes, to check an encoder against.
@@ -1364,6 +1379,20 @@ async fn generate_docs_vectors() -> Vec<(String, Value)> {
             jining(1),
             Some("370100"),
             head_time,
+        ),
+        (
+            "annual-inspection-due",
+            "a licence of a type requiring annual inspections, within its first year",
+            inspected.to_string(),
+            None,
+            head_time,
+        ),
+        (
+            "annual-inspection-overdue",
+            "the same licence a year and a day after its validity began, never inspected",
+            inspected.to_string(),
+            None,
+            GENESIS_TIME + 366 * DAY_MS,
         ),
     ];
     for (name, description, number, region, at) in verdict_cases {
