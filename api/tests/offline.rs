@@ -1226,6 +1226,27 @@ async fn generate_docs_vectors() -> Vec<(String, Value)> {
         ),
     );
     add(
+        "consistency.tampered.first-root-changed.json".into(),
+        consistency_vector(
+            "the honest consistency proof, one bit of its first root flipped",
+            mutated(&consistency_document, |document| {
+                flip_hex(&mut document["consistency"]["first_root"])
+            }),
+            true,
+        ),
+    );
+    add(
+        "consistency.tampered.first-size-changed.json".into(),
+        consistency_vector(
+            "the honest consistency proof, its first size one less",
+            mutated(&consistency_document, |document| {
+                let size = &mut document["consistency"]["proof"]["first_size"];
+                *size = json!(size.as_u64().unwrap() - 1);
+            }),
+            true,
+        ),
+    );
+    add(
         "consistency.tampered.second-checkpoint-changed.json".into(),
         consistency_vector(
             "the honest consistency proof, the newer checkpoint's header time + 1",
