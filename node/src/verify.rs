@@ -448,8 +448,8 @@ fn print_verified(out: &mut String, verified: &Verified) {
             for event in &history.licence.events {
                 say!(
                     out,
-                    "  {} {} ({}) by {} at height {}{}",
-                    hutong_core::calendar::display_utc(event.effective_at),
+                    "  {} (UTC+8) {} ({}) by {} at height {}{}",
+                    format_time(event.effective_at),
                     event.kind.name_zh(),
                     event.kind.name(),
                     event.by,
