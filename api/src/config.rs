@@ -7,15 +7,6 @@ use hutong_core::limits;
 
 use crate::limits as api_limits;
 
-/// The record proofs of a bundle besides its recognitions and objections: the licence, its
-/// issuer, and a grant for each of the (at most four) regions covering the licence's.
-const BUNDLE_FIXED_RECORDS_MAX: usize = 2 + 4;
-
-const _: () = assert!(
-    BUNDLE_FIXED_RECORDS_MAX + limits::OPEN_OBJECTIONS_PER_LICENCE_MAX
-        <= hutong_verify::limits::RECORD_PROOFS_MAX
-);
-
 /// The limits and switches of the HTTP API.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ApiConfig {
@@ -46,11 +37,6 @@ pub struct ApiConfig {
     pub search_scan_max: usize,
     /// Most blocks one export request streams (the client resumes from the next height).
     pub export_blocks_max: u64,
-    /// Most recognitions a proof bundle carries.
-    pub bundle_recognitions_max: usize,
-    /// Most objections a proof bundle carries (at most the ledger's open objections per
-    /// licence).
-    pub bundle_objections_max: usize,
     /// Module size of a rendered PNG QR code, in pixels.
     pub qr_png_module_pixels: u32,
     /// Connections open at once. At the cap a new connection takes the place of the one that
@@ -89,8 +75,6 @@ impl Default for ApiConfig {
             page_size_max: 100,
             search_scan_max: 2_000,
             export_blocks_max: 1_000,
-            bundle_recognitions_max: 64,
-            bundle_objections_max: limits::OPEN_OBJECTIONS_PER_LICENCE_MAX,
             qr_png_module_pixels: 8,
             connections_max: api_limits::CONNECTIONS_MAX_DEFAULT,
             idle_timeout_ms: api_limits::IDLE_TIMEOUT_MS_DEFAULT,
@@ -181,24 +165,6 @@ impl ApiConfig {
         )?;
         at_least("export_blocks_max", self.export_blocks_max, 1)?;
         at_least(
-            "bundle_objections_max",
-            self.bundle_objections_max as u64,
-            limits::OPEN_OBJECTIONS_PER_LICENCE_MAX as u64,
-        )?;
-        // A bundle proves the licence, its issuer, a grant for each region covering the
-        // licence's (at most four: its own, its city, its province, the nation), and the
-        // recognitions and objections allowed here; a verifier refuses one with more record
-        // proofs than it reads, so a node must never build one.
-        at_most(
-            "bundle_recognitions_max",
-            self.bundle_recognitions_max as u64,
-            (hutong_verify::limits::RECORD_PROOFS_MAX
-                - BUNDLE_FIXED_RECORDS_MAX
-                - self
-                    .bundle_objections_max
-                    .min(hutong_verify::limits::RECORD_PROOFS_MAX)) as u64,
-        )?;
-        at_least(
             "qr_png_module_pixels",
             u64::from(self.qr_png_module_pixels),
             1,
@@ -269,25 +235,6 @@ mod tests {
             config.validate(),
             Err(ConfigError::PageDefaultAboveMax { .. })
         ));
-        // A bundle the verifier would refuse for its number of record proofs.
-        let config = ApiConfig {
-            bundle_recognitions_max: hutong_verify::limits::RECORD_PROOFS_MAX,
-            ..ApiConfig::default()
-        };
-        assert!(matches!(
-            config.validate(),
-            Err(ConfigError::TooLarge {
-                field: "bundle_recognitions_max",
-                ..
-            })
-        ));
-        let largest = ApiConfig {
-            bundle_recognitions_max: hutong_verify::limits::RECORD_PROOFS_MAX
-                - 6
-                - ApiConfig::default().bundle_objections_max,
-            ..ApiConfig::default()
-        };
-        assert_eq!(largest.validate(), Ok(()));
         let config = ApiConfig {
             connections_max: 10,
             ..ApiConfig::default()

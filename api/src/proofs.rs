@@ -5,7 +5,7 @@
 use hutong_core::block::BlockHeader;
 use hutong_core::hash::Hash32;
 use hutong_core::ident::RegionCode;
-use hutong_core::records::{LicenceNumber, Record, RecordKey, TypeCode};
+use hutong_core::records::{Holder, LicenceNumber, Record, RecordKey, TypeCode};
 use hutong_core::tx::TxBody;
 use hutong_core::verdict;
 use hutong_ledger::store::{StateProof, Store, StoreError};
@@ -14,8 +14,8 @@ use crate::limits::CONSISTENT_READ_ATTEMPTS;
 use crate::problem::ApiError;
 use crate::state::ApiState;
 use hutong_verify::{
-    self, BUNDLE_FORMAT, Checkpoint, LoggedTransaction, ProofBundle, RecordProof,
-    TRANSACTION_PROOF_FORMAT, TransactionProof, ValidatorChange,
+    self, BUNDLE_FORMAT, Checkpoint, HOLDER_PROOF_FORMAT, HolderProof, LoggedTransaction,
+    ProofBundle, RecordProof, TRANSACTION_PROOF_FORMAT, TransactionProof, ValidatorChange,
 };
 
 fn corrupt(message: String) -> ApiError {
@@ -172,8 +172,9 @@ fn prove_together(
 }
 
 /// The proof bundle of licence `(type_code, number)`: its record or absence, the records its
-/// verdict reads (issuer, grant, recognitions covering `region` or all naming its type, open
-/// objections), and the signed checkpoint.
+/// verdict reads (issuer, grant, open objections and, for use in `region`, the recognition
+/// sets of the regions covering it with their recognitions about the licence), and the signed
+/// checkpoint.
 pub(crate) fn bundle(
     state: &ApiState,
     type_code: &TypeCode,
@@ -182,20 +183,20 @@ pub(crate) fn bundle(
     trusted_height: Option<u64>,
 ) -> Result<ProofBundle, ApiError> {
     let store = state.store();
-    let config = state.config();
     let licence_key = RecordKey::Licence(type_code.clone(), number.clone());
     let (proofs, header) = prove_together(store, &licence_key, |record| {
         let Some(Record::Licence(licence)) = record else {
             return Ok(Vec::new());
         };
-        // Which records the verdict reads is the core's to say; the bundle proves those that
-        // exist, within the API's bounds on recognitions and objections.
+        // Which records the verdict reads is the core's to say. The bundle proves those that
+        // exist, every open objection (the licence lists them, at most
+        // OPEN_OBJECTIONS_PER_LICENCE_MAX), and for a region that needs a recognition the
+        // whole recognition set of each region covering it, present or absent, with every
+        // recognition it lists about the licence (ADR 0039): never a chosen few.
         let mut keys = Vec::new();
-        let mut objections = Vec::new();
         for key in verdict::input_keys(licence) {
             match key {
-                RecordKey::Authority(_) => keys.push(key),
-                RecordKey::Objection(_) => objections.push(key),
+                RecordKey::Authority(_) | RecordKey::Objection(_) => keys.push(key),
                 _ => {
                     if store.record(&key)?.is_some() {
                         keys.push(key);
@@ -203,17 +204,35 @@ pub(crate) fn bundle(
                 }
             }
         }
-        let recognitions = store.recognitions()?;
+        let mut sets = Vec::new();
+        for key in verdict::recognition_set_keys(licence, region) {
+            if let Some(Record::RecognitionSet(set)) = store.record(&key)? {
+                sets.push(set);
+            }
+            keys.push(key);
+        }
         keys.extend(
-            recognitions
-                .iter()
-                .filter(|recognition| verdict::recognition_is_input(recognition, licence, region))
-                .take(config.bundle_recognitions_max)
-                .map(|recognition| RecordKey::Recognition(recognition.id)),
+            verdict::recognitions_in_sets(licence, &sets)
+                .into_iter()
+                .map(RecordKey::Recognition),
         );
-        keys.extend(objections.into_iter().take(config.bundle_objections_max));
         Ok(keys)
     })?;
+    check_trusted_height(trusted_height, &header)?;
+    let checkpoint = checkpoint_from(state, header, trusted_height)?;
+    Ok(ProofBundle {
+        format: BUNDLE_FORMAT.into(),
+        chain_id: store.chain_id().to_owned(),
+        type_code: type_code.clone(),
+        number: number.clone(),
+        region: region.cloned(),
+        records: proofs.into_iter().map(record_proof).collect(),
+        checkpoint,
+    })
+}
+
+/// A `trusted_height` above the proof's own height names no checkpoint it can start from.
+fn check_trusted_height(trusted_height: Option<u64>, header: &BlockHeader) -> Result<(), ApiError> {
     if let Some(trusted) = trusted_height.filter(|trusted| *trusted > header.height) {
         return Err(ApiError::bad_request(
             "trusted_height_out_of_range",
@@ -223,12 +242,34 @@ pub(crate) fn bundle(
             ),
         ));
     }
+    Ok(())
+}
+
+/// The holder proof of `holder` (一照通查, ADR 0039): the proof of its licence list (or of its
+/// absence), of every licence the list names, and the signed checkpoint.
+pub(crate) fn holder_proof(
+    state: &ApiState,
+    holder: &Holder,
+    trusted_height: Option<u64>,
+) -> Result<HolderProof, ApiError> {
+    let store = state.store();
+    let list_key = RecordKey::HolderLicences(holder.clone());
+    let (proofs, header) = prove_together(store, &list_key, |record| {
+        Ok(match record {
+            Some(Record::HolderLicences(list)) => list
+                .licences
+                .iter()
+                .map(|(type_code, number)| RecordKey::Licence(type_code.clone(), number.clone()))
+                .collect(),
+            _ => Vec::new(),
+        })
+    })?;
+    check_trusted_height(trusted_height, &header)?;
     let checkpoint = checkpoint_from(state, header, trusted_height)?;
-    Ok(ProofBundle {
-        format: BUNDLE_FORMAT.into(),
+    Ok(HolderProof {
+        format: HOLDER_PROOF_FORMAT.into(),
         chain_id: store.chain_id().to_owned(),
-        type_code: type_code.clone(),
-        number: number.clone(),
+        holder: holder.clone(),
         records: proofs.into_iter().map(record_proof).collect(),
         checkpoint,
     })

@@ -1205,6 +1205,7 @@ async fn openapi_document_matches_the_router() {
         "GET /v1/licences/{type}/{number}/verification",
         "GET /v1/licences/{type}/{number}/proof",
         "GET /v1/holders/{holder}/licences",
+        "GET /v1/holders/{holder}/licences/proof",
         "GET /v1/licences",
         "GET /v1/licences/{type}/{number}/qr",
         "POST /v1/presentations/verify",

@@ -86,6 +86,19 @@ pub const TRANSFER_LICENCES_MAX: usize = 256;
 pub const DAY_MS: u64 = 24 * 60 * 60 * 1000;
 /// Most licence types one recognition attestation may name.
 pub const TYPES_PER_RECOGNITION_MAX: usize = 64;
+/// Most recognitions one [`crate::records::RecognitionSet`] holds (a region's recognitions of
+/// one licence type, ADR 0039). An attestation that finds the set full first drops the entries
+/// that have ended; if it is still full, it is refused. A bundle carries every entry about its
+/// licence, so this bounds a bundle too.
+pub const RECOGNITIONS_PER_SET_MAX: usize = 64;
+/// Most entries of one recognizer in one set: half of [`RECOGNITIONS_PER_SET_MAX`], so that one
+/// department (or a thief with its key) cannot fill a region's set and keep the others' out.
+/// It is one attestation for each of the 31 provincial issuing regions, and one more for the
+/// nation's licences.
+pub const RECOGNITIONS_PER_RECOGNIZER_IN_SET_MAX: usize = RECOGNITIONS_PER_SET_MAX / 2;
+/// Most licences one holder's list holds (一照通查, ADR 0039); an issuance beyond it is refused,
+/// so that the list a verifier is shown is never cut short.
+pub const LICENCES_PER_HOLDER_MAX: usize = 512;
 /// Most change orders pending on the validator set at once.
 pub const PENDING_VALIDATOR_CHANGES_MAX: usize = 16;
 /// How far ahead a validator-set change may be scheduled, in blocks.
@@ -197,6 +210,10 @@ const _: () = {
     assert!(OPEN_OBJECTIONS_PER_REGION_MAX * 4 <= OPEN_OBJECTIONS_PER_LICENCE_MAX);
     assert!(OBJECTIONS_PER_LICENCE_MAX >= 8 * OPEN_OBJECTIONS_PER_LICENCE_MAX);
     assert!(OBJECTIONS_PER_LICENCE_MAX <= EVENTS_PER_LICENCE_MAX);
+    // A recognizer may name every provincial issuing region and the nation in one set, and
+    // two recognizers' full shares fit in it.
+    assert!(RECOGNITIONS_PER_RECOGNIZER_IN_SET_MAX > 31);
+    assert!(2 * RECOGNITIONS_PER_RECOGNIZER_IN_SET_MAX <= RECOGNITIONS_PER_SET_MAX);
     // Every compromise report may add a key: the history holds a rotation and many reports.
     assert!(KEYS_PER_AUTHORITY_MAX >= 2);
     // A transaction may be dated at its own creation time, whichever way its signer's clock

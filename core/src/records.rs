@@ -973,10 +973,15 @@ impl Recognition {
     pub fn covers(&self, licence: &Licence, region: &RegionCode) -> bool {
         self.recognizing_region.covers(region)
             && self.type_codes.contains(&licence.type_code)
-            && match &self.issued_by {
-                IssuedBy::Region(issued_in) => issued_in.covers(&licence.region),
-                IssuedBy::Authority(authority) => *authority == licence.issuer,
-            }
+            && self.issued_by.covers(licence)
+    }
+
+    /// When it stops applying: the earlier of its end of validity and its withdrawal.
+    pub fn ends_at(&self) -> Option<TimeMs> {
+        match (self.valid_until, self.withdrawn_at()) {
+            (Some(until), Some(withdrawn)) => Some(until.min(withdrawn)),
+            (until, withdrawn) => until.or(withdrawn),
+        }
     }
 }
 
@@ -1123,6 +1128,11 @@ pub enum RecordKey {
     /// The licence of a type held by one holder that has not ended, for the types that allow
     /// one per holder (一企一照, ADR 0033).
     HolderLicence(TypeCode, Holder),
+    /// The recognitions attested for use in a region for one licence type (ADR 0039): the
+    /// whole set, so that a bundle proves which recognitions exist, not only some of them.
+    RecognitionSet(RegionCode, TypeCode),
+    /// Every licence issued to one holder (一照通查, ADR 0039).
+    HolderLicences(Holder),
 }
 
 impl RecordKey {
@@ -1168,6 +1178,10 @@ pub enum Record {
     LicenceTypeVersion(LicenceType),
     /// The licence of a type that a holder holds (ADR 0033).
     HolderLicence(HolderLicence),
+    /// The recognitions attested for use in a region for one licence type (ADR 0039).
+    RecognitionSet(RecognitionSet),
+    /// Every licence issued to one holder (ADR 0039).
+    HolderLicences(HolderLicences),
 }
 
 impl Record {
@@ -1198,6 +1212,10 @@ impl Record {
             Record::HolderLicence(entry) => {
                 RecordKey::HolderLicence(entry.type_code.clone(), entry.holder.clone())
             }
+            Record::RecognitionSet(set) => {
+                RecordKey::RecognitionSet(set.recognizing_region.clone(), set.type_code.clone())
+            }
+            Record::HolderLicences(list) => RecordKey::HolderLicences(list.holder.clone()),
         }
     }
 
@@ -1224,6 +1242,65 @@ pub struct HolderLicence {
     pub type_code: TypeCode,
     pub holder: Holder,
     pub number: LicenceNumber,
+}
+
+/// The recognitions attested for use in `recognizing_region` that name `type_code` (ADR 0039):
+/// every one the ledger holds, but for those that ended before `pruned_before`. The rules keep
+/// it whole at every attestation and withdrawal, so a proof of this one record (or of its
+/// absence) shows a verifier every recognition that could make a licence of the type usable
+/// there, and a bundle cannot leave one out.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecognitionSet {
+    pub recognizing_region: RegionCode,
+    pub type_code: TypeCode,
+    /// In the order attested.
+    pub entries: Vec<RecognitionEntry>,
+    /// Entries that had ended were dropped to make room (each set holds at most
+    /// [`crate::limits::RECOGNITIONS_PER_SET_MAX`]); the latest end among them. Before this
+    /// time the set no longer says which recognitions were in force.
+    pub pruned_before: TimeMs,
+}
+
+/// One recognition in a [`RecognitionSet`]: enough to know which licences it is about and
+/// whose it is without reading it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecognitionEntry {
+    pub id: Hash32,
+    pub recognizer: AuthorityId,
+    pub issued_by: IssuedBy,
+    /// When it stops applying: the earlier of its end of validity and its withdrawal.
+    pub ends_at: Option<TimeMs>,
+}
+
+impl RecognitionEntry {
+    /// Whether it is about `licence` (by where or by whom the licence was issued).
+    pub fn is_about(&self, licence: &Licence) -> bool {
+        self.issued_by.covers(licence)
+    }
+
+    /// Whether it has stopped applying by `time`.
+    pub fn has_ended_at(&self, time: TimeMs) -> bool {
+        self.ends_at.is_some_and(|end| end <= time)
+    }
+}
+
+impl IssuedBy {
+    /// Whether `licence` was issued where (or by whom) this names.
+    pub fn covers(&self, licence: &Licence) -> bool {
+        match self {
+            IssuedBy::Region(issued_in) => issued_in.covers(&licence.region),
+            IssuedBy::Authority(authority) => *authority == licence.issuer,
+        }
+    }
+}
+
+/// Every licence issued to one holder, in the order issued (一照通查, ADR 0039): a proof of this
+/// record shows a verifier the holder's whole list. At most
+/// [`crate::limits::LICENCES_PER_HOLDER_MAX`]; an issuance beyond it is refused.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HolderLicences {
+    pub holder: Holder,
+    pub licences: Vec<(TypeCode, LicenceNumber)>,
 }
 
 // Write quotas (ADR 0029; the windows and the rule are in `quota.rs`).

@@ -18,7 +18,7 @@ use crate::hash::Hash32;
 use crate::ident::RegionCode;
 use crate::records::{
     Authority, AuthorityId, CorrectionOutcome, Grant, Height, Licence, LicenceEventKind, Objection,
-    Recognition, Record, RecordKey, Status, TimeMs,
+    Recognition, RecognitionSet, Record, RecordKey, Status, TimeMs,
 };
 
 /// What one reason is about.
@@ -120,8 +120,9 @@ pub struct VerdictInputs<'a> {
 /// region covering the licence's (the one in force at issuance authorised it), and the
 /// objections open on it now. A verdict at a past time counts the objections open then from
 /// the licence's own marks ([`Licence::objections_open_at`]); the records of those resolved
-/// since are details a reader may fetch. Recognitions are found by [`recognition_is_input`] instead, since no key names
-/// them from the licence.
+/// since are details a reader may fetch. Recognitions are found through the recognition sets
+/// instead ([`recognition_set_keys`], [`recognitions_in_sets`]), since no key names them from
+/// the licence.
 ///
 /// The store reads these keys to answer a verification, the API proves them in a licence's
 /// bundle, and [`VerdictRecords::collect`] picks them out of what a bundle proved: the three
@@ -163,16 +164,50 @@ pub fn other_signers(licence: &Licence) -> Vec<&AuthorityId> {
 
 /// Whether a recognition attestation is an input of the verdict on `licence`: for use in
 /// `region`, one that covers the licence there (in force or not at the time asked: the verdict
-/// looks at the time); for no region, any that names the licence's type.
+/// looks at the time). A verdict for no region reads no recognition.
 pub fn recognition_is_input(
     recognition: &Recognition,
     licence: &Licence,
     region: Option<&RegionCode>,
 ) -> bool {
+    region.is_some_and(|region| recognition.covers(licence, region))
+}
+
+/// The recognition sets (ADR 0039) the verdict on `licence` for use in `region` reads: none
+/// for no region or a region where the licence is usable without recognition; else the set of
+/// the licence's type for every region covering `region` (the region itself, its city, its
+/// province, the nation), since a recognition for any of them covers `region`. Each is proved
+/// in a bundle, present or absent, so that no recognition can be left out.
+pub fn recognition_set_keys(licence: &Licence, region: Option<&RegionCode>) -> Vec<RecordKey> {
     match region {
-        Some(region) => recognition.covers(licence, region),
-        None => recognition.type_codes.contains(&licence.type_code),
+        Some(region) if !usable_without_recognition(&licence.region, region) => region
+            .covering_regions()
+            .into_iter()
+            .map(|covering| RecordKey::RecognitionSet(covering, licence.type_code.clone()))
+            .collect(),
+        _ => Vec::new(),
     }
+}
+
+/// The recognitions listed in `sets` that are about `licence` (by where or by whom it was
+/// issued), each once, in the sets' order: the recognitions a verdict on it in the sets'
+/// regions reads.
+pub fn recognitions_in_sets<'s>(
+    licence: &Licence,
+    sets: impl IntoIterator<Item = &'s RecognitionSet>,
+) -> Vec<Hash32> {
+    let mut ids = Vec::new();
+    for set in sets {
+        if set.type_code != licence.type_code {
+            continue;
+        }
+        for entry in &set.entries {
+            if entry.is_about(licence) && !ids.contains(&entry.id) {
+                ids.push(entry.id);
+            }
+        }
+    }
+    ids
 }
 
 /// Whether `grant` is the one that authorised `licence`: the issuer's, for the licence's type,
@@ -885,9 +920,9 @@ mod tests {
         // For a region the recognition does not cover, it is no input.
         let elsewhere = VerdictRecords::collect(&licence, Some(&region("440300")), all.clone());
         assert!(elsewhere.recognitions.is_empty());
-        // For no region, every recognition naming the type is one.
+        // A verdict for no region reads no recognition.
         let anywhere = VerdictRecords::collect(&licence, None, all);
-        assert_eq!(anywhere.recognitions.len(), 1);
+        assert!(anywhere.recognitions.is_empty());
     }
 
     #[test]

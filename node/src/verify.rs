@@ -459,6 +459,27 @@ fn print_verified(out: &mut String, verified: &Verified) {
             }
             print_checkpoint(out, &history.checkpoint);
         }
+        Verified::Holder(holder) => {
+            say!(
+                out,
+                "verified: holder {} holds {} licence(s) on this chain, the whole list",
+                holder.holder.to_text(),
+                holder.licences.len()
+            );
+            for licence in &holder.licences {
+                let standing = licence.standing_at(holder.checkpoint.time);
+                say!(
+                    out,
+                    "  {}/{} issued by {} in region {}, status {}",
+                    licence.type_code,
+                    licence.number,
+                    licence.issuer,
+                    licence.region,
+                    standing.status.name()
+                );
+            }
+            print_checkpoint(out, &holder.checkpoint);
+        }
     }
 }
 

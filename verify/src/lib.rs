@@ -78,13 +78,13 @@ use hutong_core::hash::Hash32;
 use hutong_core::ident::RegionCode;
 use hutong_core::log::{ConsistencyProof, InclusionProof, LogError, LogHasher};
 use hutong_core::records::{
-    Authority, Height, Licence, LicenceNumber, NodeEntry, NodeRegistry, Record, RecordKey, TimeMs,
-    TypeCode,
+    Authority, Height, Holder, Licence, LicenceNumber, NodeEntry, NodeRegistry, Record, RecordKey,
+    TimeMs, TypeCode,
 };
 use hutong_core::smt::{self, SmtProof, SmtProofError};
 use hutong_core::suite::Suite;
 use hutong_core::tx::{Transaction, TxBody};
-use hutong_core::verdict::{Verdict, VerdictRecords};
+use hutong_core::verdict::{self, Verdict, VerdictRecords};
 use serde::{Deserialize, Serialize};
 
 /// The `format` of a licence proof bundle.
@@ -93,6 +93,8 @@ pub const BUNDLE_FORMAT: &str = "hutong-proof-bundle/v1";
 pub const TRANSACTION_PROOF_FORMAT: &str = "hutong-transaction-proof/v2";
 /// The `format` of a signed checkpoint.
 pub const CHECKPOINT_FORMAT: &str = "hutong-checkpoint/v1";
+/// The `format` of a holder's licence list with its proof (一照通查, ADR 0039).
+pub const HOLDER_PROOF_FORMAT: &str = "hutong-holder-proof/v1";
 
 pub use history::{HISTORY_FORMAT, HistoryError, HistoryStep};
 pub use limits::{PROOF_DOCUMENT_BYTES_MAX, RECORD_PROOFS_MAX, VALIDATOR_CHANGES_MAX};
@@ -195,6 +197,10 @@ pub struct ProofBundle {
     pub chain_id: String,
     pub type_code: TypeCode,
     pub number: LicenceNumber,
+    /// The region the bundle was asked for: its recognition sets are proved whole for it
+    /// (ADR 0039), and the verdict is for it unless the verifier asks for another.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<RegionCode>,
     /// The licence's proof first, then the records its verdict reads.
     pub records: Vec<RecordProof>,
     pub checkpoint: Checkpoint,
@@ -221,6 +227,34 @@ pub struct TransactionProof {
     pub inclusion: InclusionProof,
     /// The signed checkpoint of the block at `location.height`.
     pub checkpoint: Checkpoint,
+}
+
+/// Every licence of one holder (一照通查, `GET /v1/holders/{holder}/licences/proof`): the
+/// holder's list (or the proof that it has none), each licence it names, and the signed
+/// checkpoint they are proved against (ADR 0039).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HolderProof {
+    /// [`HOLDER_PROOF_FORMAT`].
+    pub format: String,
+    pub chain_id: String,
+    pub holder: Holder,
+    /// The proof of the holder's list (`HolderLicences(holder)`) first, then of each licence
+    /// it names, in its order.
+    pub records: Vec<RecordProof>,
+    pub checkpoint: Checkpoint,
+}
+
+/// What a verified holder proof establishes: the whole of the holder's licences at the
+/// checkpoint, as recorded.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VerifiedHolder {
+    pub checkpoint: VerifiedCheckpoint,
+    pub holder: Holder,
+    /// Every licence issued to the holder, in the order issued.
+    pub licences: Vec<Licence>,
+    /// How old the header was by the verifier's clock; `None` for a historical check.
+    pub age_ms: Option<u64>,
 }
 
 /// A signed checkpoint as a standalone document (`GET /v1/log/checkpoint`).
@@ -341,6 +375,37 @@ pub enum BundleError {
     Consistency(LogError),
     #[error("the history does not stand for the proved licence: {0}")]
     History(HistoryError),
+    #[error(
+        "the bundle does not prove {missing}, which the verdict for use in {region} reads: \
+         without it the bundle could hide a recognition; ask for a bundle for this region"
+    )]
+    IncompleteRecognitions { region: RegionCode, missing: String },
+    #[error(
+        "the recognitions of {type_code} for use in {region} are proved whole only from {from} \
+         (older ended ones were dropped to make room), and the verdict is asked for {at}"
+    )]
+    RecognitionsPruned {
+        region: RegionCode,
+        type_code: TypeCode,
+        from: TimeMs,
+        at: TimeMs,
+    },
+    #[error("the licence lists objection {id} as open, but the bundle does not prove it")]
+    IncompleteObjections { id: Hash32 },
+    #[error("the holder proof's first record proof is not of the list of {holder}")]
+    MissingHolderList { holder: String },
+    #[error("the holder's list names licence {type_code}/{number}, which the proof does not prove")]
+    IncompleteHolderList {
+        type_code: TypeCode,
+        number: LicenceNumber,
+    },
+    #[error("licence {type_code}/{number} on the list of {holder} is held by {found}")]
+    HolderMismatch {
+        holder: String,
+        type_code: TypeCode,
+        number: LicenceNumber,
+        found: String,
+    },
 }
 
 impl BundleError {
@@ -373,6 +438,12 @@ impl BundleError {
             BundleError::BlockInclusion(error) => format!("block-inclusion/{}", error.code()),
             BundleError::Consistency(error) => format!("consistency/{}", error.code()),
             BundleError::History(error) => error.code(),
+            BundleError::IncompleteRecognitions { .. } => "incomplete-recognitions".into(),
+            BundleError::RecognitionsPruned { .. } => "recognitions-pruned".into(),
+            BundleError::IncompleteObjections { .. } => "incomplete-objections".into(),
+            BundleError::MissingHolderList { .. } => "missing-holder-list".into(),
+            BundleError::IncompleteHolderList { .. } => "incomplete-holder-list".into(),
+            BundleError::HolderMismatch { .. } => "holder-mismatch".into(),
         }
     }
 }
@@ -947,6 +1018,10 @@ pub fn describe_key(key: &RecordKey) -> String {
         RecordKey::HolderLicence(code, holder) => {
             format!("{code} licence held by {}", holder.to_text())
         }
+        RecordKey::RecognitionSet(region, code) => {
+            format!("the recognitions of {code} for use in {region}")
+        }
+        RecordKey::HolderLicences(holder) => format!("the licences of {}", holder.to_text()),
     }
 }
 
@@ -1002,21 +1077,22 @@ pub fn verify_bundle_with(
         _ => None,
     };
     // The proved records are sorted into the verdict's inputs by the same definition the node
-    // used to choose them (`verdict::VerdictRecords`), so the verdict here is the node's.
+    // used to choose them (`verdict::VerdictRecords`), so the verdict here is the node's; and
+    // they are checked to be all of its inputs (ADR 0039), so that a node cannot steer it by
+    // leaving a record out.
+    let region = options.region.as_ref().or(bundle.region.as_ref());
+    let at = options.at.unwrap_or(checkpoint.time);
     let (issuer, verdict) = match &licence {
         Some(licence) => {
+            check_complete(bundle, licence, region, at)?;
             let inputs = VerdictRecords::collect(
                 licence,
-                options.region.as_ref(),
+                region,
                 bundle.records[1..]
                     .iter()
                     .filter_map(|proof| proof.record.clone()),
             );
-            let verdict = inputs.verdict(
-                licence,
-                options.region.as_ref(),
-                options.at.unwrap_or(checkpoint.time),
-            );
+            let verdict = inputs.verdict(licence, region, at);
             (inputs.issuer, verdict)
         }
         None => (None, None),
@@ -1029,6 +1105,134 @@ pub fn verify_bundle_with(
         issuer,
         verdict,
         records_proved: bundle.records.len(),
+        age_ms,
+    })
+}
+
+/// Checks that the bundle proves every input of the verdict on `licence` in `region` at `at`
+/// that could make it more favourable: each open objection the licence lists, and for a region
+/// that needs a recognition, each region's recognition set (present or absent) and every
+/// recognition a present set lists about the licence. Its record proofs are already verified.
+fn check_complete(
+    bundle: &ProofBundle,
+    licence: &Licence,
+    region: Option<&RegionCode>,
+    at: TimeMs,
+) -> Result<(), BundleError> {
+    let proved = |key: &RecordKey| {
+        bundle
+            .records
+            .iter()
+            .find(|proof| proof.key == *key)
+            .map(|proof| proof.record.as_ref())
+    };
+    for id in licence.open_objections() {
+        if !matches!(proved(&RecordKey::Objection(id)), Some(Some(_))) {
+            return Err(BundleError::IncompleteObjections { id });
+        }
+    }
+    let Some(region) = region else {
+        return Ok(());
+    };
+    let incomplete = |key: &RecordKey| BundleError::IncompleteRecognitions {
+        region: region.clone(),
+        missing: describe_key(key),
+    };
+    let mut sets = Vec::new();
+    for key in verdict::recognition_set_keys(licence, Some(region)) {
+        match proved(&key) {
+            None => return Err(incomplete(&key)),
+            Some(None) => {}
+            Some(Some(Record::RecognitionSet(set))) => {
+                if at < set.pruned_before {
+                    return Err(BundleError::RecognitionsPruned {
+                        region: set.recognizing_region.clone(),
+                        type_code: set.type_code.clone(),
+                        from: set.pruned_before,
+                        at,
+                    });
+                }
+                sets.push(set);
+            }
+            Some(Some(_)) => return Err(incomplete(&key)),
+        }
+    }
+    for id in verdict::recognitions_in_sets(licence, sets) {
+        let key = RecordKey::Recognition(id);
+        if !matches!(proved(&key), Some(Some(Record::Recognition(_)))) {
+            return Err(incomplete(&key));
+        }
+    }
+    Ok(())
+}
+
+/// Checks a holder's licence list offline: the list (or its absence) and every licence it
+/// names are proved against the signed checkpoint, each is the holder's, and none is missing.
+pub fn verify_holder_proof(
+    proof: &HolderProof,
+    genesis: &Genesis,
+    options: &VerifyOptions,
+) -> Result<VerifiedHolder, BundleError> {
+    if proof.format != HOLDER_PROOF_FORMAT {
+        return Err(BundleError::UnsupportedFormat {
+            found: proof.format.clone(),
+        });
+    }
+    check_chain(&genesis.chain_id, &proof.chain_id)?;
+    let limit = 1 + hutong_core::limits::LICENCES_PER_HOLDER_MAX;
+    if proof.records.len() > limit {
+        return Err(BundleError::TooMany {
+            what: "record proofs",
+            count: proof.records.len(),
+            limit,
+        });
+    }
+    let list_key = RecordKey::HolderLicences(proof.holder.clone());
+    let first = proof
+        .records
+        .first()
+        .filter(|first| first.key == list_key)
+        .ok_or_else(|| BundleError::MissingHolderList {
+            holder: proof.holder.to_text(),
+        })?;
+    let checkpoint = verify_checkpoint_from(&proof.checkpoint, genesis, options.trusted.as_ref())?;
+    let age_ms = if options.historical {
+        None
+    } else {
+        Some(check_fresh(&genesis.freshness, checkpoint.time, options)?)
+    };
+    for record in &proof.records {
+        verify_record_proof(genesis.suite, checkpoint.state_root, record)?;
+    }
+    let listed = match &first.record {
+        Some(Record::HolderLicences(list)) => list.licences.clone(),
+        _ => Vec::new(),
+    };
+    let mut licences = Vec::with_capacity(listed.len());
+    for (type_code, number) in listed {
+        let key = RecordKey::Licence(type_code.clone(), number.clone());
+        let Some(Record::Licence(licence)) = proof
+            .records
+            .iter()
+            .find(|record| record.key == key)
+            .and_then(|record| record.record.as_ref())
+        else {
+            return Err(BundleError::IncompleteHolderList { type_code, number });
+        };
+        if licence.holder != proof.holder {
+            return Err(BundleError::HolderMismatch {
+                holder: proof.holder.to_text(),
+                type_code,
+                number,
+                found: licence.holder.to_text(),
+            });
+        }
+        licences.push(licence.clone());
+    }
+    Ok(VerifiedHolder {
+        checkpoint,
+        holder: proof.holder.clone(),
+        licences,
         age_ms,
     })
 }
@@ -1242,6 +1446,7 @@ pub enum Verified {
     Transaction(VerifiedTransaction),
     Checkpoint(VerifiedCheckpoint),
     History(Box<VerifiedHistory>),
+    Holder(Box<VerifiedHolder>),
 }
 
 #[derive(Deserialize)]
@@ -1280,6 +1485,9 @@ pub fn checkpoint_of_json(document: &[u8]) -> Result<Checkpoint, BundleError> {
         HISTORY_FORMAT => serde_json::from_slice::<HistoryDocument>(document)
             .map(|document| document.checkpoint)
             .map_err(json),
+        HOLDER_PROOF_FORMAT => serde_json::from_slice::<HolderProof>(document)
+            .map(|proof| proof.checkpoint)
+            .map_err(json),
         other => Err(BundleError::UnsupportedFormat {
             found: other.to_owned(),
         }),
@@ -1287,7 +1495,7 @@ pub fn checkpoint_of_json(document: &[u8]) -> Result<Checkpoint, BundleError> {
 }
 
 /// Reads any proof document of the API (a bundle, a transaction proof, a checkpoint, a
-/// licence's history) by its `format` and verifies it: what `hutong verify --bundle FILE
+/// licence's history, a holder's proof) by its `format` and verifies it: what `hutong verify --bundle FILE
 /// --genesis GENESIS` runs.
 pub fn verify_json(
     document: &[u8],
@@ -1314,6 +1522,11 @@ pub fn verify_json(
             let document: HistoryDocument = serde_json::from_slice(document).map_err(json)?;
             verify_history(&document, genesis, options)
                 .map(|verified| Verified::History(Box::new(verified)))
+        }
+        HOLDER_PROOF_FORMAT => {
+            let proof: HolderProof = serde_json::from_slice(document).map_err(json)?;
+            verify_holder_proof(&proof, genesis, options)
+                .map(|verified| Verified::Holder(Box::new(verified)))
         }
         other => Err(BundleError::UnsupportedFormat {
             found: other.to_owned(),

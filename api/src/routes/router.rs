@@ -45,6 +45,7 @@ fn parts() -> (Router<ApiState>, utoipa::openapi::OpenApi) {
         .routes(routes!(verifier::verification))
         .routes(routes!(verifier::proof))
         .routes(routes!(verifier::holder_licences))
+        .routes(routes!(verifier::holder_proof))
         .routes(routes!(verifier::search))
         .routes(routes!(verifier::qr))
         .routes(routes!(verifier::verify_presentation))

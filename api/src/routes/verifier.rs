@@ -213,8 +213,9 @@ pub(crate) async fn verification(
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub(crate) struct ProofQuery {
-    /// Include the recognitions that cover use in this region (default: every recognition that
-    /// names the licence's type, up to the configured limit).
+    /// Prove the verdict for use in this region: when the licence needs a recognition there,
+    /// the recognition set of every region covering it, whole, with each recognition it lists
+    /// about the licence (without a region, or in the licence's own province, none).
     region: Option<String>,
     /// The checkpoint starts from the verifier's trusted checkpoint at this height and carries
     /// only the validator-set hand-overs after it (a light client's).
@@ -261,6 +262,45 @@ pub(crate) async fn proof(
     .await?;
     ApiMetrics::bump(&state.inner.metrics.bundles);
     Ok(Json(bundle))
+}
+
+/// Query of the holder proof route.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct HolderProofQuery {
+    /// The checkpoint starts from the verifier's trusted checkpoint at this height.
+    trusted_height: Option<u64>,
+}
+
+/// 一照通查 with its proof: the holder's whole licence list (or the proof that it has none),
+/// each licence it names, and the signed checkpoint. `hutong verify --bundle` checks it offline
+/// and refuses it if a licence of the list is left out (format `hutong-holder-proof/v1`).
+#[utoipa::path(
+    get,
+    path = "/v1/holders/{holder}/licences/proof",
+    tag = "verifiers",
+    params(
+        ("holder" = String, Path, description = "USCC of an enterprise, or the 64-hex commitment of a person", example = "91370200MA00000012"),
+        HolderProofQuery
+    ),
+    responses(
+        (status = 200, description = "The holder proof", body = Object),
+        (status = 400, description = "Malformed holder or query", body = Problem, content_type = "application/problem+json")
+    )
+)]
+pub(crate) async fn holder_proof(
+    State(state): State<ApiState>,
+    ApiPath(holder_text): ApiPath<String>,
+    ApiQuery(query): ApiQuery<HolderProofQuery>,
+) -> Result<Json<hutong_verify::HolderProof>, ApiError> {
+    let holder = parse_holder(&holder_text)?;
+    let proof_state = state.clone();
+    let proof =
+        blocking(move || crate::proofs::holder_proof(&proof_state, &holder, query.trusted_height))
+            .await?;
+    ApiMetrics::bump(&state.inner.metrics.bundles);
+    Ok(Json(proof))
 }
 
 /// Query of paginated lists.

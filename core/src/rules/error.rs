@@ -387,6 +387,27 @@ pub enum RuleError {
     },
     #[error("licence type {type_code} has no version {version}")]
     UnknownTypeVersion { type_code: TypeCode, version: u32 },
+    #[error(
+        "the recognitions of {type_code} for use in {region} are at their limit of {limit} in \
+         force or yet to end; withdraw one first"
+    )]
+    RecognitionSetFull {
+        region: RegionCode,
+        type_code: TypeCode,
+        limit: usize,
+    },
+    #[error(
+        "{recognizer} already holds {limit} of the recognitions of {type_code} for use in \
+         {region} that have not ended, its share of them; withdraw one first"
+    )]
+    RecognitionShareFull {
+        recognizer: AuthorityId,
+        region: RegionCode,
+        type_code: TypeCode,
+        limit: usize,
+    },
+    #[error("holder {holder} already holds {limit} licences, the most one holder's list may hold")]
+    HolderLicencesFull { holder: String, limit: usize },
 }
 
 impl RuleError {
@@ -479,6 +500,9 @@ impl RuleError {
             RuleError::TypeRetired { .. } => "type_retired",
             RuleError::TypeAmendmentNotAllowed { .. } => "type_amendment_not_allowed",
             RuleError::UnknownTypeVersion { .. } => "unknown_type_version",
+            RuleError::RecognitionSetFull { .. } => "recognition_set_full",
+            RuleError::RecognitionShareFull { .. } => "recognition_share_full",
+            RuleError::HolderLicencesFull { .. } => "holder_licences_full",
         }
     }
 

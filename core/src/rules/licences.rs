@@ -15,9 +15,9 @@ use crate::hash::Hash32;
 use crate::ident::{RegionCode, Uscc};
 use crate::limits;
 use crate::records::{
-    AuthorityId, FaceValue, FieldBound, FieldKind, Holder, HolderLicence, IllegalTransition,
-    Licence, LicenceEvent, LicenceEventKind, LicenceNumber, LicenceType, Record, RecordKey, Role,
-    StatusAction, TimeMs, TypeCode, Visibility, compare_field_values, transition,
+    AuthorityId, FaceValue, FieldBound, FieldKind, Holder, HolderLicence, HolderLicences,
+    IllegalTransition, Licence, LicenceEvent, LicenceEventKind, LicenceNumber, LicenceType, Record,
+    RecordKey, Role, StatusAction, TimeMs, TypeCode, Visibility, compare_field_values, transition,
 };
 use crate::tx::ValidUntil;
 
@@ -158,7 +158,35 @@ pub(super) fn issue<R: StateReader + ?Sized>(
     if unique_per_holder {
         claim_holder(state, &licence, origin.context.time)?;
     }
+    list_for_holder(state, &licence)?;
     state.put(Record::Licence(licence));
+    Ok(())
+}
+
+/// 一照通查: the new licence joins its holder's list (ADR 0039), which a verifier is shown
+/// whole; a holder whose list is full gets no more.
+fn list_for_holder<R: StateReader + ?Sized>(
+    state: &mut Scratch<'_, '_, R>,
+    licence: &Licence,
+) -> Result<(), RuleError> {
+    let key = RecordKey::HolderLicences(licence.holder.clone());
+    let mut list = match state.get(&key)? {
+        Some(Record::HolderLicences(list)) => list,
+        Some(_) => return Err(wrong_kind(&key).into()),
+        None => HolderLicences {
+            holder: licence.holder.clone(),
+            licences: Vec::new(),
+        },
+    };
+    if list.licences.len() >= limits::LICENCES_PER_HOLDER_MAX {
+        return Err(RuleError::HolderLicencesFull {
+            holder: licence.holder.to_text(),
+            limit: limits::LICENCES_PER_HOLDER_MAX,
+        });
+    }
+    list.licences
+        .push((licence.type_code.clone(), licence.number.clone()));
+    state.put(Record::HolderLicences(list));
     Ok(())
 }
 
@@ -682,9 +710,9 @@ mod tests {
     use crate::ident::{IdentError, IdentKind};
     use crate::limits;
     use crate::records::{
-        FaceValue, FieldKind, FieldSchema, Holder, HolderKind, HolderLicence, IllegalTransition,
-        Licence, LicenceEvent, LicenceEventKind, LicenceNumber, LicenceType, Record, Status,
-        StatusAction, Visibility,
+        FaceValue, FieldKind, FieldSchema, Holder, HolderKind, HolderLicence, HolderLicences,
+        IllegalTransition, Licence, LicenceEvent, LicenceEventKind, LicenceNumber, LicenceType,
+        Record, Status, StatusAction, Visibility,
     };
     use crate::rules::RuleError;
     use crate::testkit::{self, DAY_MS, GENESIS_TIME, region};
@@ -810,12 +838,18 @@ mod tests {
             holder: licence.holder.clone(),
             number: licence.number.clone(),
         };
+        // The holder's list (一照通查) names it too.
+        let list = HolderLicences {
+            holder: licence.holder.clone(),
+            licences: vec![(licence.type_code.clone(), licence.number.clone())],
+        };
         assert_eq!(
             chain.apply(&issuance).unwrap(),
             writes([
                 signer,
                 entry(Record::HolderLicence(held)),
-                entry(Record::Licence(licence))
+                entry(Record::Licence(licence)),
+                entry(Record::HolderLicences(list)),
             ])
         );
     }

@@ -4,11 +4,16 @@
 
 use super::authorities::{require_region, require_role};
 use super::error::RuleError;
+use super::state::wrong_kind;
 use super::state::{Origin, Scratch, StateReader};
 use super::window::require_within_window;
 use crate::hash::Hash32;
 use crate::ident::RegionCode;
-use crate::records::{IssuedBy, Recognition, Record, Role, TimeMs, TypeCode, Withdrawal};
+use crate::limits::{RECOGNITIONS_PER_RECOGNIZER_IN_SET_MAX, RECOGNITIONS_PER_SET_MAX};
+use crate::records::{
+    IssuedBy, Recognition, RecognitionEntry, RecognitionSet, Record, RecordKey, Role, TimeMs,
+    TypeCode, Withdrawal,
+};
 
 /// An `AttestRecognition` body, borrowed from the transaction.
 #[derive(Clone, Copy, Debug)]
@@ -56,7 +61,7 @@ pub(super) fn attest<R: StateReader + ?Sized>(
             valid_until: until,
         });
     }
-    state.put(Record::Recognition(Recognition {
+    let recognition = Recognition {
         id: origin.id,
         recognizer: origin.signer.clone(),
         recognizing_region: recognizing_region.clone(),
@@ -67,7 +72,90 @@ pub(super) fn attest<R: StateReader + ?Sized>(
         valid_until,
         withdrawal: None,
         attested_at: origin.context.height,
-    }));
+    };
+    let mut named: Vec<&TypeCode> = Vec::with_capacity(type_codes.len());
+    for code in type_codes {
+        if named.contains(&code) {
+            continue;
+        }
+        named.push(code);
+        let mut set = recognition_set(state, recognizing_region, code)?;
+        make_room(&mut set, &recognition.recognizer, origin.context.time)?;
+        set.entries.push(RecognitionEntry {
+            id: recognition.id,
+            recognizer: recognition.recognizer.clone(),
+            issued_by: recognition.issued_by.clone(),
+            ends_at: recognition.ends_at(),
+        });
+        state.put(Record::RecognitionSet(set));
+    }
+    state.put(Record::Recognition(recognition));
+    Ok(())
+}
+
+/// The set of `region`'s recognitions of `type_code` (ADR 0039), empty when none was attested.
+fn recognition_set<R: StateReader + ?Sized>(
+    state: &Scratch<'_, '_, R>,
+    region: &RegionCode,
+    type_code: &TypeCode,
+) -> Result<RecognitionSet, RuleError> {
+    let key = RecordKey::RecognitionSet(region.clone(), type_code.clone());
+    match state.get(&key)? {
+        Some(Record::RecognitionSet(set)) => Ok(set),
+        Some(_) => Err(wrong_kind(&key).into()),
+        None => Ok(RecognitionSet {
+            recognizing_region: region.clone(),
+            type_code: type_code.clone(),
+            entries: Vec::new(),
+            pruned_before: 0,
+        }),
+    }
+}
+
+/// Room in `set` for one more entry of `recognizer`: when the set or the recognizer's share
+/// of it is full, the entries that ended by `now` are dropped first (the set then says from
+/// when on it is whole, `pruned_before`); if it is still full, the attestation is refused.
+fn make_room(
+    set: &mut RecognitionSet,
+    recognizer: &crate::records::AuthorityId,
+    now: TimeMs,
+) -> Result<(), RuleError> {
+    let share = |set: &RecognitionSet| {
+        set.entries
+            .iter()
+            .filter(|entry| entry.recognizer == *recognizer)
+            .count()
+    };
+    let full = |set: &RecognitionSet| {
+        set.entries.len() >= RECOGNITIONS_PER_SET_MAX
+            || share(set) >= RECOGNITIONS_PER_RECOGNIZER_IN_SET_MAX
+    };
+    if full(set) {
+        let mut pruned_before = set.pruned_before;
+        set.entries.retain(|entry| match entry.ends_at {
+            Some(end) if end <= now => {
+                pruned_before = pruned_before.max(end);
+                false
+            }
+            _ => true,
+        });
+        set.pruned_before = pruned_before;
+    }
+    if set.entries.len() >= RECOGNITIONS_PER_SET_MAX {
+        return Err(RuleError::RecognitionSetFull {
+            region: set.recognizing_region.clone(),
+            type_code: set.type_code.clone(),
+            limit: RECOGNITIONS_PER_SET_MAX,
+        });
+    }
+    if share(set) >= RECOGNITIONS_PER_RECOGNIZER_IN_SET_MAX {
+        return Err(RuleError::RecognitionShareFull {
+            recognizer: recognizer.clone(),
+            region: set.recognizing_region.clone(),
+            type_code: set.type_code.clone(),
+            limit: RECOGNITIONS_PER_RECOGNIZER_IN_SET_MAX,
+        });
+    }
     Ok(())
 }
 
@@ -99,6 +187,23 @@ pub(super) fn withdraw<R: StateReader + ?Sized>(
         height: origin.context.height,
         tx: origin.id,
     });
+    // Each set it is in learns its new end.
+    let mut named: Vec<&TypeCode> = Vec::with_capacity(recognition.type_codes.len());
+    for code in &recognition.type_codes {
+        if named.contains(&code) {
+            continue;
+        }
+        named.push(code);
+        let mut set = recognition_set(state, &recognition.recognizing_region, code)?;
+        if let Some(entry) = set
+            .entries
+            .iter_mut()
+            .find(|entry| entry.id == *recognition_id)
+        {
+            entry.ends_at = recognition.ends_at();
+            state.put(Record::RecognitionSet(set));
+        }
+    }
     state.put(Record::Recognition(recognition));
     Ok(())
 }
@@ -108,7 +213,10 @@ mod tests {
     use super::super::testing::{Chain, entry, id, writes};
     use crate::hash::Hash32;
     use crate::limits;
-    use crate::records::{Authority, IssuedBy, KeyEpoch, Recognition, Record, Role, Withdrawal};
+    use crate::records::{
+        Authority, IssuedBy, KeyEpoch, Recognition, RecognitionEntry, RecognitionSet, Record,
+        RecordKey, Role, Withdrawal,
+    };
     use crate::rules::RuleError;
     use crate::testkit::{self, GENESIS_TIME, region};
     use crate::tx::TxBody;
@@ -155,9 +263,25 @@ mod tests {
             withdrawal: None,
             attested_at: 1,
         };
+        // The recognition joins the set of its region and type (ADR 0039).
+        let mut set = RecognitionSet {
+            recognizing_region: region("650100"),
+            type_code: "business-licence".into(),
+            entries: vec![RecognitionEntry {
+                id: recognition.id,
+                recognizer: id("xj-recognizer"),
+                issued_by: shandong(),
+                ends_at: None,
+            }],
+            pruned_before: 0,
+        };
         assert_eq!(
             chain.apply(&attest).unwrap(),
-            writes([signer, entry(Record::Recognition(recognition.clone()))])
+            writes([
+                signer,
+                entry(Record::Recognition(recognition.clone())),
+                entry(Record::RecognitionSet(set.clone())),
+            ])
         );
 
         let withdraw = chain.fixture.tx(
@@ -172,9 +296,15 @@ mod tests {
             height: 2,
             tx: withdraw.id(crate::testkit::SUITE),
         });
+        // The set learns when it ends.
+        set.entries[0].ends_at = Some(GENESIS_TIME + 60_000);
         assert_eq!(
             chain.apply(&withdraw).unwrap(),
-            writes([signer, entry(Record::Recognition(recognition))])
+            writes([
+                signer,
+                entry(Record::Recognition(recognition)),
+                entry(Record::RecognitionSet(set)),
+            ])
         );
 
         let again = chain.fixture.tx(
@@ -387,5 +517,131 @@ mod tests {
             Some(block_time - limits::EVENT_BACKDATING_MS_MAX)
         );
         assert!(!withdrawn.in_force_at(block_time));
+    }
+
+    fn set_of(chain: &Chain, recognizing_region: &str) -> RecognitionSet {
+        match chain.state.records.get(&RecordKey::RecognitionSet(
+            region(recognizing_region),
+            "business-licence".into(),
+        )) {
+            Some(Record::RecognitionSet(set)) => set.clone(),
+            other => panic!("no recognition set: {other:?}"),
+        }
+    }
+
+    fn register_recognizer(chain: &mut Chain, name: &str, serial: u64) {
+        let key = testkit::secret(name);
+        chain.put(Record::Authority(Authority {
+            id: id(name),
+            name_zh: "新疆维吾尔自治区政务服务局".into(),
+            name_en: "Xinjiang Government Services".into(),
+            region: region("650000"),
+            uscc: testkit::uscc("650000", serial),
+            roles: vec![Role::Recognizer],
+            keys: vec![KeyEpoch {
+                key: key.public_key(),
+                valid_from: 0,
+                valid_until: None,
+                compromised_from: None,
+            }],
+            last_nonce: 0,
+            registered_at: 0,
+        }));
+        chain.fixture.keys.insert(id(name), key);
+    }
+
+    /// One recognizer (or a thief with its key) fills its share of a region's set and no
+    /// more: its next attestation is refused and changes nothing, and another recognizer of
+    /// the region still finds room.
+    #[test]
+    fn one_recognizer_cannot_fill_a_regions_set() {
+        let mut chain = Chain::new();
+        for _ in 0..limits::RECOGNITIONS_PER_RECOGNIZER_IN_SET_MAX {
+            let junk = chain
+                .fixture
+                .tx("xj-recognizer", attestation("650000", shandong()));
+            chain.apply(&junk).unwrap();
+        }
+        let before = chain.state.records.clone();
+        let one_more = chain
+            .fixture
+            .tx("xj-recognizer", attestation("650000", shandong()));
+        assert_eq!(
+            chain.refuse(&one_more, "recognition_share_full"),
+            RuleError::RecognitionShareFull {
+                recognizer: id("xj-recognizer"),
+                region: region("650000"),
+                type_code: "business-licence".into(),
+                limit: limits::RECOGNITIONS_PER_RECOGNIZER_IN_SET_MAX,
+            }
+        );
+        assert_eq!(chain.state.records, before);
+
+        register_recognizer(&mut chain, "xj-second", 8);
+        let honest = chain
+            .fixture
+            .tx("xj-second", attestation("650000", shandong()));
+        chain.apply(&honest).unwrap();
+        let set = set_of(&chain, "650000");
+        assert_eq!(
+            set.entries.len(),
+            limits::RECOGNITIONS_PER_RECOGNIZER_IN_SET_MAX + 1
+        );
+        assert_eq!(
+            set.entries.last().map(|entry| entry.id),
+            Some(honest.id(crate::testkit::SUITE))
+        );
+    }
+
+    /// A full set makes room by dropping the entries that ended, and says from when it is
+    /// whole; with none ended, the attestation is refused.
+    #[test]
+    fn a_full_set_drops_ended_entries_first_and_then_refuses() {
+        let mut chain = Chain::new();
+        let recognizers: Vec<String> = (0..3).map(|n| format!("xj-recognizer-{n}")).collect();
+        for (n, name) in recognizers.iter().enumerate() {
+            register_recognizer(&mut chain, name, 10 + n as u64);
+        }
+        let mut first = None;
+        for n in 0..limits::RECOGNITIONS_PER_SET_MAX {
+            let name = &recognizers[n % 2];
+            let attest = chain.fixture.tx(name, attestation("650000", shandong()));
+            chain.apply(&attest).unwrap();
+            first.get_or_insert(attest.id(crate::testkit::SUITE));
+        }
+        let before = chain.state.records.clone();
+        let third = chain
+            .fixture
+            .tx(&recognizers[2], attestation("650000", shandong()));
+        assert_eq!(
+            chain.refuse(&third, "recognition_set_full"),
+            RuleError::RecognitionSetFull {
+                region: region("650000"),
+                type_code: "business-licence".into(),
+                limit: limits::RECOGNITIONS_PER_SET_MAX,
+            }
+        );
+        assert_eq!(chain.state.records, before);
+
+        // The first one is withdrawn, from now on: it has ended, and makes room.
+        let first = first.unwrap();
+        let now = chain.next_context().time;
+        let withdraw = chain.fixture.tx(
+            &recognizers[0],
+            TxBody::WithdrawRecognition {
+                id: first,
+                effective_at: now,
+                reason: "the agreement ended".into(),
+            },
+        );
+        chain.apply(&withdraw).unwrap();
+        let third = chain
+            .fixture
+            .tx(&recognizers[2], attestation("650000", shandong()));
+        chain.apply(&third).unwrap();
+        let set = set_of(&chain, "650000");
+        assert_eq!(set.entries.len(), limits::RECOGNITIONS_PER_SET_MAX);
+        assert!(set.entries.iter().all(|entry| entry.id != first));
+        assert_eq!(set.pruned_before, now);
     }
 }

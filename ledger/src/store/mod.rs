@@ -1828,8 +1828,9 @@ pub struct VerdictAnswer {
     pub licence: Licence,
     pub issuer: Authority,
     pub grant: Option<Grant>,
-    /// The recognitions the verdict read (`verdict::recognition_is_input`: for a region, those
-    /// covering the licence there; else those naming its type), in force or not at the time.
+    /// The recognitions the verdict read (for a region where the licence needs one, those of
+    /// the region's recognition sets about the licence, ADR 0039; none otherwise), in force or
+    /// not at the time.
     pub recognitions: Vec<Recognition>,
     /// The records of the objections open now and of those open at the verdict's time.
     pub objections: Vec<Objection>,
@@ -1859,7 +1860,19 @@ impl Store {
                 records.push(record);
             }
         }
-        records.extend(self.recognitions()?.into_iter().map(Record::Recognition));
+        // The recognitions are those of the sets of the regions covering the one asked
+        // (ADR 0039): the same a bundle proves whole.
+        let mut sets = Vec::new();
+        for key in verdict::recognition_set_keys(&licence, region) {
+            if let Some(Record::RecognitionSet(set)) = self.record(&key)? {
+                sets.push(set);
+            }
+        }
+        for id in verdict::recognitions_in_sets(&licence, &sets) {
+            if let Some(record) = self.record(&RecordKey::Recognition(id))? {
+                records.push(record);
+            }
+        }
         let inputs = VerdictRecords::collect(&licence, region, records);
         let (Some(verdict), Some(issuer)) =
             (inputs.verdict(&licence, region, at), inputs.issuer.clone())
