@@ -753,9 +753,10 @@ async fn generate_docs_vectors() -> Vec<(String, Value)> {
     use hutong_core::records::{CorrectionAction, StatusAction};
     use hutong_core::testkit::{DAY_MS, GENESIS_TIME};
     use hutong_core::tx::TxBody;
-    // Four Qingdao licences: the first disputed, the second suspended, the third revoked (as
-    // on every demo chain), the fourth with nothing against it but the pledge below.
-    let mut chain = demo_chain(4);
+    // Five Qingdao licences: the first disputed, the second suspended, the third revoked (as
+    // on every demo chain), the fourth with nothing against it but the pledge below, the fifth
+    // under the objection upheld below.
+    let mut chain = demo_chain(5);
     let genesis = chain.fixture.genesis.clone();
     let mut files: Vec<(String, Value)> = Vec::new();
     let mut add = |name: String, value: Value| files.push((name, value));
@@ -783,7 +784,41 @@ async fn generate_docs_vectors() -> Vec<(String, Value)> {
             reason: "股权出质 equity pledge".into(),
         },
     );
-    chain.commit(vec![pledge]);
+    // An objection upheld, naming as its follow-up a suspension that takes effect a day later:
+    // until then the verdict warns that the correction is not in effect.
+    let objected = chain.facts.qingdao_numbers[4].clone();
+    let objection = chain.fixture.tx(
+        "jn-approval",
+        TxBody::FileObjection {
+            type_code: "business-licence".into(),
+            number: objected.clone(),
+            reason: "经营范围超出许可 activities beyond the licence".into(),
+            recognition: None,
+        },
+    );
+    let objection_id = objection.id(chain.fixture.suite());
+    chain.commit(vec![pledge, objection]);
+    let follow_up = chain.fixture.tx(
+        "qd-market",
+        TxBody::ChangeStatus {
+            type_code: "business-licence".into(),
+            number: objected.clone(),
+            action: StatusAction::Suspend,
+            effective_at: GENESIS_TIME + DAY_MS,
+            reason: "责令整改 ordered to correct".into(),
+        },
+    );
+    chain.commit(vec![follow_up]);
+    let resolution = chain.fixture.tx(
+        "qd-market",
+        TxBody::ResolveObjection {
+            id: objection_id,
+            outcome: hutong_core::records::ObjectionOutcome::Upheld,
+            note: "异议成立，已暂扣 upheld; the licence is suspended".into(),
+            follow_up: Some(1),
+        },
+    );
+    chain.commit(vec![resolution]);
     let correction = chain.fixture.governance(
         TxBody::CorrectEvent {
             type_code: "business-licence".into(),
@@ -1414,6 +1449,20 @@ async fn generate_docs_vectors() -> Vec<(String, Value)> {
             inspected.to_string(),
             None,
             GENESIS_TIME + 366 * DAY_MS,
+        ),
+        (
+            "upheld-without-follow-up",
+            "a licence whose objection was upheld, the suspension it names not yet in effect",
+            objected.to_string(),
+            None,
+            head_time,
+        ),
+        (
+            "upheld-followed-up",
+            "the same licence once the suspension took effect",
+            objected.to_string(),
+            None,
+            later,
         ),
     ];
     for (name, description, number, region, at) in verdict_cases {
