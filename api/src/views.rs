@@ -525,12 +525,6 @@ pub struct PresentationView {
     pub state: StateView,
 }
 
-/// `GET /v1/licences/{type}/{number}/qr?format=text`.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-pub struct QrTextView {
-    pub payload: String,
-}
-
 /// Licence events in a time range, with the signed checkpoint they were read at.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct LicenceEventList {
@@ -540,12 +534,14 @@ pub struct LicenceEventList {
     pub checkpoint: hutong_verify::Checkpoint,
 }
 
-/// One step of a licence's history with its inclusion proof.
+/// One step of a licence's history with its inclusion proof: the schema of
+/// `hutong_verify::HistoryStep`, which the history route serialises.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct LicenceHistoryStep {
-    /// `issued`, `amended`, or the status action (`revoke`, `suspend`, ...).
+    /// `issued`, `amended`, `transferred`, or the status action (`revoke`, `suspend`, ...);
+    /// derived from the proved event's kind, and checked so by a verifier.
     pub event: String,
-    /// The same in Chinese (发证, 变更, 吊销, ...).
+    /// The same in Chinese (发证, 变更, 颁发机构调整, 吊销, ...), derived and checked likewise.
     pub event_zh: String,
     pub effective_at: TimeMs,
     #[schema(value_type = String)]
@@ -569,9 +565,13 @@ pub struct LicenceHistoryStep {
 }
 
 /// A licence's full history, each step proven in the log of the checkpoint, and the record
-/// proven in its state.
+/// proven in its state: the schema of `hutong_verify::HistoryDocument`, which the history
+/// route serialises.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct LicenceHistory {
+    /// `hutong-history/v1`.
+    #[schema(example = "hutong-history/v1")]
+    pub format: String,
     #[schema(value_type = Object)]
     pub licence: hutong_core::records::Licence,
     pub steps: Vec<LicenceHistoryStep>,

@@ -116,6 +116,47 @@ async fn a_licence_history_proves_each_step_in_the_log() {
         .assert_problem(StatusCode::NOT_FOUND, "licence_not_found");
 }
 
+/// The history document verifies offline against the genesis file, labels included: a
+/// revocation relabelled as anything else is refused although every proof in it still holds.
+#[tokio::test]
+async fn a_licence_history_verifies_offline_and_a_relabelled_event_is_refused() {
+    let api = api();
+    let genesis = &chain().fixture.genesis;
+    let number = chain().facts.revoked.as_str();
+    let body = api
+        .get(&format!("/v1/licences/business-licence/{number}/history"))
+        .await
+        .json();
+    assert_eq!(body["format"], "hutong-history/v1");
+    assert_eq!(body["steps"][1]["event_zh"], "吊销");
+    let verify = |document: &serde_json::Value| {
+        hutong_verify::verify_json(
+            &serde_json::to_vec(document).unwrap(),
+            genesis,
+            &hutong_verify::VerifyOptions::historical(),
+        )
+    };
+    let Ok(hutong_verify::Verified::History(verified)) = verify(&body) else {
+        panic!("the history verifies: {:?}", verify(&body));
+    };
+    assert_eq!(verified.licence.events.len(), 2);
+    for (field, label) in [("event_zh", "正常"), ("event", "reinstate")] {
+        let mut relabelled = body.clone();
+        relabelled["steps"][1][field] = serde_json::json!(label);
+        assert_eq!(
+            verify(&relabelled).unwrap_err().code(),
+            "history-label-mismatch",
+            "{field} relabelled {label}"
+        );
+    }
+    let mut reworded = body.clone();
+    reworded["steps"][1]["reason"] = serde_json::json!("误操作");
+    assert_eq!(
+        verify(&reworded).unwrap_err().code(),
+        "history-step-mismatch"
+    );
+}
+
 #[tokio::test]
 async fn recognitions_in_force_at_a_time() {
     let api = api();

@@ -2,7 +2,10 @@
 //! every tampered bundle fails with the error its mutation calls for. The vectors in
 //! `verify/tests/vectors/proofs.json` (with `genesis.json` and `licence-bundle.json` beside it,
 //! the example of the verifier crate's docs) pin the format for verifiers written elsewhere; set
-//! `HUTONG_WRITE_VECTORS=1` to regenerate them after a deliberate format change.
+//! `HUTONG_WRITE_VECTORS=1` to regenerate them after a deliberate format change. The same run
+//! writes the conformance vectors of `docs/vectors/` (one file per case, honest and tampered:
+//! bundles, absence, history, transaction proofs, checkpoints, consistency, QR payloads,
+//! verdicts), which `verify/tests/docs_vectors.rs` checks.
 
 mod common;
 
@@ -14,7 +17,7 @@ use axum::http::Request;
 use hutong_api::testkit::{DemoChain, StoreNode, demo_chain};
 use hutong_api::{ApiConfig, ApiState, router};
 use hutong_core::genesis::Genesis;
-use hutong_core::records::Record;
+use hutong_core::records::{Record, RecordKey};
 use hutong_verify::qr::QrPayload;
 use hutong_verify::{self, ProofBundle, VerifyOptions};
 use serde_json::{Value, json};
@@ -148,6 +151,40 @@ fn tampered(bundle: &ProofBundle) -> Vec<(&'static str, ProofBundle, &'static st
     case("wrong-format", "unsupported-format", &|b| {
         b.format = "hutong-proof-bundle/v0".into();
     });
+    // Completeness (ADR 0039): a bundle for use in 650100 proves the recognition sets of
+    // 650100, 650000 and 000000, each recognition they list about the licence, and every open
+    // objection; leaving one out is refused, never read as "not recognised".
+    let left_out = |b: &mut ProofBundle, wanted: &dyn Fn(&RecordKey) -> bool| {
+        let before = b.records.len();
+        let mut removed = false;
+        b.records.retain(|proof| {
+            if !removed && wanted(&proof.key) {
+                removed = true;
+                return false;
+            }
+            true
+        });
+        assert_eq!(b.records.len() + 1, before, "the bundle holds such a proof");
+    };
+    case("recognition-left-out", "incomplete-recognitions", &|b| {
+        left_out(b, &|key| matches!(key, RecordKey::Recognition(_)));
+    });
+    case(
+        "recognition-set-left-out",
+        "incomplete-recognitions",
+        &|b| {
+            left_out(b, &|key| matches!(key, RecordKey::RecognitionSet(..)));
+        },
+    );
+    if bundle
+        .records
+        .iter()
+        .any(|proof| matches!(proof.key, RecordKey::Objection(_)))
+    {
+        case("objection-left-out", "incomplete-objections", &|b| {
+            left_out(b, &|key| matches!(key, RecordKey::Objection(_)));
+        });
+    }
     cases
 }
 
@@ -199,8 +236,8 @@ async fn generate_vectors() -> Value {
         .await,
     )
     .unwrap();
-    let qr_text: Value = serde_json::from_slice(
-        &get(
+    let qr_text = String::from_utf8(
+        get(
             &chain,
             &format!(
                 "/v1/licences/business-licence/{}/qr?format=text",
@@ -210,7 +247,6 @@ async fn generate_vectors() -> Value {
         .await,
     )
     .unwrap();
-    let qr_text = qr_text["payload"].as_str().unwrap().to_owned();
     let qr = QrPayload::from_text(&qr_text).unwrap();
     let mut forged_qr = qr.clone();
     forged_qr.signature.0[0] ^= 1;
@@ -283,6 +319,9 @@ async fn vectors_verify_as_recorded() {
             serde_json::to_string_pretty(&vectors["valid"][0]["bundle"]).unwrap() + "\n",
         )
         .unwrap();
+        // The conformance vectors of docs/vectors/ are made in the same run, so that one run
+        // refreshes every vector file; `verify/tests/docs_vectors.rs` checks them.
+        write_docs_vectors().await;
     }
     let vectors: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
     let genesis: Genesis = serde_json::from_value(vectors["genesis"].clone()).unwrap();
@@ -601,4 +640,859 @@ async fn a_bundle_starts_from_a_checkpoint_the_verifier_trusts() {
             .map(|_| ()),
         Ok(())
     );
+}
+
+// ---------------------------------------------------------------------------------------------
+// The conformance vectors of docs/vectors/ (docs/proofs.md section 10): one JSON file per case,
+// honest or tampered, each checked by `verify/tests/docs_vectors.rs`. Every file is made here,
+// from the code, so that one `HUTONG_WRITE_VECTORS=1 cargo test -p hutong-api --test offline`
+// refreshes them all after a change of format.
+
+/// The folder of the conformance vectors.
+fn docs_vectors_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../docs/vectors")
+}
+
+/// The options a vector is checked with, as its file records them.
+fn options_json(region: Option<&str>, at: Option<u64>) -> Value {
+    json!({ "historical": true, "region": region, "at": at })
+}
+
+fn vector_options(options: &Value) -> VerifyOptions {
+    VerifyOptions {
+        at: options["at"].as_u64(),
+        region: options["region"].as_str().map(hutong_core::testkit::region),
+        ..VerifyOptions::historical()
+    }
+}
+
+/// An honest vector: the document and what verifying it gives.
+fn honest(kind: &str, description: &str, document: Value, options: Value) -> Value {
+    let genesis = &vector_chain_genesis();
+    let bytes = serde_json::to_vec(&document).unwrap();
+    let verified = hutong_verify::verify_json(&bytes, genesis, &vector_options(&options))
+        .unwrap_or_else(|error| panic!("{kind} {description}: {error}"));
+    json!({
+        "kind": kind,
+        "description": description,
+        "genesis": "genesis.json",
+        "options": options,
+        "document": document,
+        "expected": verified,
+    })
+}
+
+/// A tampered vector: the document changed by one mutation, and the error code it must give.
+fn tampered_vector(kind: &str, description: &str, document: Value, options: Value) -> Value {
+    let bytes = serde_json::to_vec(&document).unwrap();
+    let error =
+        hutong_verify::verify_json(&bytes, &vector_chain_genesis(), &vector_options(&options))
+            .map(|_| ())
+            .expect_err(description);
+    json!({
+        "kind": kind,
+        "description": description,
+        "genesis": "genesis.json",
+        "options": options,
+        "document": document,
+        "error": error.code(),
+    })
+}
+
+/// The genesis file of the vectors' chain: the core's fixture, the same for every demo chain.
+fn vector_chain_genesis() -> Genesis {
+    hutong_core::testkit::Fixture::new().genesis
+}
+
+/// A tampered case: its name, what it changes, and the change to the honest document's JSON.
+type Mutation = (&'static str, &'static str, Box<dyn Fn(&mut Value)>);
+
+/// `document` with `mutate` applied to its JSON.
+fn mutated(document: &Value, mutate: impl FnOnce(&mut Value)) -> Value {
+    let mut copy = document.clone();
+    mutate(&mut copy);
+    copy
+}
+
+/// Flips the lowest bit of the hex string at `value`.
+fn flip_hex(value: &mut Value) {
+    let text = value.as_str().unwrap().to_owned();
+    let mut bytes = hex::decode(&text).unwrap();
+    bytes[0] ^= 1;
+    *value = Value::String(hex::encode(bytes));
+}
+
+async fn get_json(chain: &DemoChain, uri: &str) -> Value {
+    serde_json::from_slice(&get(chain, uri).await).unwrap()
+}
+
+/// A verdict vector: the licence, the other records a bundle proved, the time and the region,
+/// and the verdict the core's function gives on them.
+fn verdict_vector(description: &str, bundle: &ProofBundle, at: u64, region: Option<&str>) -> Value {
+    use hutong_core::verdict::VerdictRecords;
+    let Some(Record::Licence(licence)) = &bundle.records[0].record else {
+        panic!("{description}: the bundle proves the licence");
+    };
+    let records: Vec<Record> = bundle.records[1..]
+        .iter()
+        .filter_map(|proof| proof.record.clone())
+        .collect();
+    let region_code = region.map(hutong_core::testkit::region);
+    let verdict = VerdictRecords::collect(licence, region_code.as_ref(), records.clone())
+        .verdict(licence, region_code.as_ref(), at)
+        .unwrap();
+    json!({
+        "kind": "verdict",
+        "description": description,
+        "licence": licence,
+        "records": records,
+        "at": at,
+        "region": region,
+        "expected": verdict,
+    })
+}
+
+/// Checks a consistency vector's document as a verifier does (both checkpoints, the proof's
+/// sizes and roots against theirs, then the proof): `Err` with the code of what failed.
+fn consistency_outcome(document: &Value, genesis: &Genesis) -> Result<(), String> {
+    let checkpoint = |value: &Value| {
+        let document: hutong_verify::CheckpointDocument =
+            serde_json::from_value(value.clone()).unwrap();
+        hutong_verify::verify_checkpoint(&document.checkpoint, genesis)
+            .map_err(|error| error.code())
+    };
+    let first = checkpoint(&document["first_checkpoint"])?;
+    let second = checkpoint(&document["second_checkpoint"])?;
+    let answer = &document["consistency"];
+    let proof: hutong_core::log::ConsistencyProof =
+        serde_json::from_value(answer["proof"].clone()).unwrap();
+    if (proof.first_size, proof.second_size) != (first.log_size, second.log_size) {
+        return Err("sizes-not-the-checkpoints".into());
+    }
+    if (
+        answer["first_root"].as_str(),
+        answer["second_root"].as_str(),
+    ) != (
+        Some(first.log_root.to_hex().as_str()),
+        Some(second.log_root.to_hex().as_str()),
+    ) {
+        return Err("roots-not-the-checkpoints".into());
+    }
+    hutong_verify::verify_log_consistency(genesis.suite, &proof, &first.log_root, &second.log_root)
+        .map_err(|error| error.code())
+}
+
+/// Every file of docs/vectors/, by name, made from a chain built for them.
+async fn generate_docs_vectors() -> Vec<(String, Value)> {
+    use hutong_core::records::{CorrectionAction, StatusAction};
+    use hutong_core::testkit::{DAY_MS, GENESIS_TIME};
+    use hutong_core::tx::TxBody;
+    // Four Qingdao licences: the first disputed, the second suspended, the third revoked (as
+    // on every demo chain), the fourth with nothing against it but the pledge below.
+    let mut chain = demo_chain(4);
+    let genesis = chain.fixture.genesis.clone();
+    let mut files: Vec<(String, Value)> = Vec::new();
+    let mut add = |name: String, value: Value| files.push((name, value));
+    add(
+        "genesis.json".into(),
+        serde_json::to_value(&genesis).unwrap(),
+    );
+
+    // A checkpoint before the last blocks, for the consistency proof.
+    let older_checkpoint = get_json(&chain, "/v1/log/checkpoint").await;
+
+    // Records for the verdicts' rarer reasons: a pledge, a correction by the governors, and a
+    // key reported compromised.
+    let pledged = chain.facts.qingdao_numbers[3].clone();
+    let pledge = chain.fixture.tx(
+        "qd-approval",
+        TxBody::ChangeStatus {
+            type_code: "business-licence".into(),
+            number: pledged,
+            action: StatusAction::PledgeRegistered {
+                secured_party: "青岛银行 Bank of Qingdao".into(),
+                reference: "DY-2026-0001".into(),
+            },
+            effective_at: GENESIS_TIME + DAY_MS,
+            reason: "股权出质 equity pledge".into(),
+        },
+    );
+    chain.commit(vec![pledge]);
+    let correction = chain.fixture.governance(
+        TxBody::CorrectEvent {
+            type_code: "business-licence".into(),
+            number: chain.facts.suspended.clone(),
+            event: 1,
+            action: CorrectionAction::Retime {
+                effective_at: GENESIS_TIME + 2 * DAY_MS,
+            },
+            reason: "暂扣日期录入错误 the suspension was entered with the wrong date".into(),
+        },
+        3,
+    );
+    chain.commit(vec![correction]);
+    let report = chain.fixture.governance(
+        TxBody::ReportKeyCompromise {
+            authority: "jn-approval".into(),
+            compromised_from: 1,
+            new_key: Some(hutong_core::testkit::secret("jn-approval-2").public_key()),
+        },
+        3,
+    );
+    chain.commit(vec![report]);
+    // 年检: the next version of the business licence requires an inspection a year, and a
+    // licence issued under it carries that period.
+    let mut draft = genesis
+        .licence_types
+        .iter()
+        .find(|draft| draft.code.as_str() == "business-licence")
+        .unwrap()
+        .clone();
+    draft.constraints.annual_inspection_days = Some(365);
+    let amend = chain.fixture.governance(TxBody::AmendLicenceType(draft), 3);
+    chain.commit(vec![amend]);
+    let inspected_body = hutong_core::testkit::business_licence_body("370200", 100);
+    let inspected = inspected_body.licence().unwrap().1.clone();
+    let issue = chain.fixture.tx("qd-approval", inspected_body);
+    chain.commit(vec![issue]);
+    chain.commit(Vec::new());
+
+    // Encodings: values with their canonical bytes and hashes, to check an encoder against.
+    let suite = hutong_core::testkit::SUITE;
+    let genesis_bytes = hutong_core::codec::to_canonical(&genesis);
+    add(
+        "encoding.honest.genesis.json".into(),
+        json!({
+            "kind": "encoding",
+            "type": "Genesis",
+            "description": "the genesis file of every vector: its canonical bytes and its hash T(\"hutong/genesis/v1\", bytes)",
+            "value": genesis,
+            "canonical_hex": hex::encode(&genesis_bytes),
+            "hash": genesis.hash(),
+        }),
+    );
+    let head: hutong_verify::CheckpointDocument =
+        serde_json::from_value(get_json(&chain, "/v1/log/checkpoint").await).unwrap();
+    let header = head.checkpoint.header;
+    add(
+        "encoding.honest.header.json".into(),
+        json!({
+            "kind": "encoding",
+            "type": "BlockHeader",
+            "description": "a block header: its canonical bytes and its hash T(\"hutong/header/v1\", bytes)",
+            "value": header,
+            "canonical_hex": hex::encode(hutong_core::codec::to_canonical(&header)),
+            "hash": header.hash(suite),
+        }),
+    );
+
+    // Licence bundles.
+    let qingdao = chain.facts.qingdao_numbers[0].clone();
+    let bundle_uri = |number: &str, region: Option<&str>| match region {
+        Some(region) => format!("/v1/licences/business-licence/{number}/proof?region={region}"),
+        None => format!("/v1/licences/business-licence/{number}/proof"),
+    };
+    let present = get_json(&chain, &bundle_uri(qingdao.as_str(), Some("650100"))).await;
+    add(
+        "bundle.honest.licence-present.json".into(),
+        honest(
+            "licence-bundle",
+            "a Qingdao business licence, asked about for use in Urumqi (650100), where Xinjiang's recognition covers it",
+            present.clone(),
+            options_json(Some("650100"), None),
+        ),
+    );
+    let present_bundle: ProofBundle = serde_json::from_value(present.clone()).unwrap();
+    for (name, bundle, _) in tampered(&present_bundle) {
+        add(
+            format!("bundle.tampered.{name}.json"),
+            tampered_vector(
+                "licence-bundle",
+                &format!("the honest licence bundle, {name}"),
+                serde_json::to_value(bundle).unwrap(),
+                options_json(Some("650100"), None),
+            ),
+        );
+    }
+    let licence_record = present_bundle.records[0].record.clone().unwrap();
+    add(
+        "encoding.honest.licence-record.json".into(),
+        json!({
+            "kind": "encoding",
+            "type": "Record",
+            "description": "a licence record: its canonical bytes, its record value T(\"hutong/record/v1\", bytes) and its key's position T(\"hutong/state-key/v1\", canonical(key))",
+            "value": licence_record,
+            "canonical_hex": hex::encode(licence_record.to_bytes()),
+            "hash": licence_record.state_hash(suite),
+            "key_position": licence_record.key().state_hash(suite),
+        }),
+    );
+    let mut status_changed = present_bundle.clone();
+    if let Some(Record::Licence(licence)) = &mut status_changed.records[0].record {
+        let mut revocation = licence.events[0].clone();
+        revocation.kind = hutong_core::records::LicenceEventKind::Status(StatusAction::Revoke);
+        licence.events.push(revocation);
+    }
+    add(
+        "bundle.tampered.licence-status-changed.json".into(),
+        tampered_vector(
+            "licence-bundle",
+            "the honest licence bundle with a revocation added to the licence's history",
+            serde_json::to_value(status_changed).unwrap(),
+            options_json(Some("650100"), None),
+        ),
+    );
+
+    // Absence.
+    let absent = get_json(&chain, &bundle_uri("91370200MA9999999X", None)).await;
+    add(
+        "absence.honest.licence-absent.json".into(),
+        honest(
+            "licence-bundle",
+            "a proof that no business licence 91370200MA9999999X was ever issued",
+            absent.clone(),
+            options_json(None, None),
+        ),
+    );
+    add(
+        "absence.tampered.sibling-flipped.json".into(),
+        tampered_vector(
+            "licence-bundle",
+            "the absence proof with one bit of its first sibling flipped",
+            mutated(&absent, |document| {
+                flip_hex(&mut document["records"][0]["proof"]["siblings"][0])
+            }),
+            options_json(None, None),
+        ),
+    );
+    add(
+        "absence.tampered.present-licence-claimed-absent.json".into(),
+        tampered_vector(
+            "licence-bundle",
+            "the honest licence bundle with the licence record replaced by null, claiming it absent",
+            mutated(&present, |document| {
+                document["records"][0]["record"] = Value::Null
+            }),
+            options_json(Some("650100"), None),
+        ),
+    );
+
+    // History.
+    let revoked = chain.facts.revoked.clone();
+    let history = get_json(
+        &chain,
+        &format!("/v1/licences/business-licence/{revoked}/history"),
+    )
+    .await;
+    add(
+        "history.honest.revoked.json".into(),
+        honest(
+            "history",
+            "the history of a revoked business licence: its issuance and its revocation (吊销)",
+            history.clone(),
+            options_json(None, None),
+        ),
+    );
+    let history_cases: Vec<Mutation> = vec![
+        (
+            "event-zh-relabelled",
+            "the revocation's Chinese label 吊销 replaced by 正常",
+            Box::new(|document| document["steps"][1]["event_zh"] = json!("正常")),
+        ),
+        (
+            "event-relabelled",
+            "the revocation's label revoke replaced by reinstate",
+            Box::new(|document| document["steps"][1]["event"] = json!("reinstate")),
+        ),
+        (
+            "step-dropped",
+            "the revocation's step removed",
+            Box::new(|document| {
+                document["steps"].as_array_mut().unwrap().pop();
+            }),
+        ),
+        (
+            "step-reason-changed",
+            "the revocation's reason changed",
+            Box::new(|document| document["steps"][1]["reason"] = json!("误操作 a mistake")),
+        ),
+        (
+            "step-transaction-swapped",
+            "the revocation's transaction replaced by the issuance's",
+            Box::new(|document| {
+                document["steps"][1]["transaction"] = document["steps"][0]["transaction"].clone()
+            }),
+        ),
+        (
+            "step-inclusion-flipped",
+            "one bit of the revocation's inclusion path flipped",
+            Box::new(|document| flip_hex(&mut document["steps"][1]["inclusion"]["path"][0])),
+        ),
+        (
+            "licence-changed",
+            "the licence record's holder name changed",
+            Box::new(|document| {
+                let name = document["licence"]["holder_name"]
+                    .as_str()
+                    .unwrap()
+                    .to_owned();
+                document["licence"]["holder_name"] = json!(format!("{name}!"));
+            }),
+        ),
+        (
+            "wrong-format",
+            "format hutong-history/v0",
+            Box::new(|document| document["format"] = json!("hutong-history/v0")),
+        ),
+    ];
+    for (name, description, mutate) in history_cases {
+        add(
+            format!("history.tampered.{name}.json"),
+            tampered_vector(
+                "history",
+                &format!("the honest history, {description}"),
+                mutated(&history, mutate),
+                options_json(None, None),
+            ),
+        );
+    }
+
+    // A transaction proof: the issuance of the Qingdao licence.
+    let Some(Record::Licence(licence)) = &present_bundle.records[0].record else {
+        panic!("the bundle proves the licence");
+    };
+    let issuance = licence.events[0].tx;
+    let transaction = get_json(&chain, &format!("/v1/transactions/{issuance}")).await;
+    let proof = transaction["proof"].clone();
+    add(
+        "transaction-proof.honest.issuance.json".into(),
+        honest(
+            "transaction-proof",
+            "the issuance of the Qingdao business licence, in its block and in the log",
+            proof.clone(),
+            options_json(None, None),
+        ),
+    );
+    let transaction_cases: Vec<Mutation> = vec![
+        (
+            "height-changed",
+            "location.height + 1",
+            Box::new(|document| {
+                let height = document["location"]["height"].as_u64().unwrap();
+                document["location"]["height"] = json!(height + 1);
+            }),
+        ),
+        (
+            "index-changed",
+            "location.index + 1",
+            Box::new(|document| {
+                let index = document["location"]["index"].as_u64().unwrap();
+                document["location"]["index"] = json!(index + 1);
+            }),
+        ),
+        (
+            "log-index-changed",
+            "location.log_index + 1",
+            Box::new(|document| {
+                let index = document["location"]["log_index"].as_u64().unwrap();
+                document["location"]["log_index"] = json!(index + 1);
+            }),
+        ),
+        (
+            "transaction-changed",
+            "the transaction's nonce + 1",
+            Box::new(|document| {
+                let nonce = document["transaction"]["payload"]["nonce"]
+                    .as_u64()
+                    .unwrap();
+                document["transaction"]["payload"]["nonce"] = json!(nonce + 1);
+            }),
+        ),
+        (
+            "inclusion-flipped",
+            "one bit of the log inclusion path",
+            Box::new(|document| flip_hex(&mut document["inclusion"]["path"][0])),
+        ),
+        (
+            "previous-header-changed",
+            "the previous header's time + 1",
+            Box::new(|document| {
+                let time = document["previous_header"]["time"].as_u64().unwrap();
+                document["previous_header"]["time"] = json!(time + 1);
+            }),
+        ),
+        (
+            "wrong-format",
+            "format hutong-transaction-proof/v1",
+            Box::new(|document| document["format"] = json!("hutong-transaction-proof/v1")),
+        ),
+    ];
+    for (name, description, mutate) in transaction_cases {
+        add(
+            format!("transaction-proof.tampered.{name}.json"),
+            tampered_vector(
+                "transaction-proof",
+                &format!("the honest transaction proof, {description}"),
+                mutated(&proof, mutate),
+                options_json(None, None),
+            ),
+        );
+    }
+
+    // Checkpoints.
+    let checkpoint = get_json(&chain, "/v1/log/checkpoint").await;
+    add(
+        "checkpoint.honest.head.json".into(),
+        honest(
+            "checkpoint",
+            "the signed head of the log, with the validator hand-over since genesis",
+            checkpoint.clone(),
+            options_json(None, None),
+        ),
+    );
+    let checkpoint_cases: Vec<Mutation> = vec![
+        (
+            "header-changed",
+            "header time + 1",
+            Box::new(|document| {
+                let time = document["checkpoint"]["header"]["time"].as_u64().unwrap();
+                document["checkpoint"]["header"]["time"] = json!(time + 1);
+            }),
+        ),
+        (
+            "certificate-signature-flipped",
+            "one bit of a precommit signature",
+            Box::new(|document| {
+                flip_hex(&mut document["checkpoint"]["certificate"]["signatures"][0]["signature"])
+            }),
+        ),
+        (
+            "validator-change-dropped",
+            "the hand-over removed",
+            Box::new(|document| document["checkpoint"]["validator_changes"] = json!([])),
+        ),
+        (
+            "chain-changed",
+            "the header's chain id changed",
+            Box::new(|document| {
+                document["checkpoint"]["header"]["chain_id"] = json!("another-chain")
+            }),
+        ),
+        (
+            "wrong-format",
+            "format hutong-checkpoint/v0",
+            Box::new(|document| document["format"] = json!("hutong-checkpoint/v0")),
+        ),
+    ];
+    for (name, description, mutate) in checkpoint_cases {
+        add(
+            format!("checkpoint.tampered.{name}.json"),
+            tampered_vector(
+                "checkpoint",
+                &format!("the honest checkpoint, {description}"),
+                mutated(&checkpoint, mutate),
+                options_json(None, None),
+            ),
+        );
+    }
+
+    // Consistency of the older checkpoint's log with the head's.
+    let first_size = older_checkpoint["checkpoint"]["header"]["log_size"]
+        .as_u64()
+        .unwrap();
+    let second_size = checkpoint["checkpoint"]["header"]["log_size"]
+        .as_u64()
+        .unwrap();
+    let consistency = get_json(
+        &chain,
+        &format!("/v1/log/consistency?first={first_size}&second={second_size}"),
+    )
+    .await;
+    let consistency_vector = |description: &str, document: Value, tampered: bool| {
+        let outcome = consistency_outcome(&document, &genesis);
+        assert_eq!(outcome.is_err(), tampered, "{description}: {outcome:?}");
+        let mut vector = json!({
+            "kind": "consistency",
+            "description": description,
+            "genesis": "genesis.json",
+            "document": document,
+        });
+        match outcome {
+            Err(code) => vector["error"] = json!(code),
+            Ok(()) => vector["expected"] = json!({ "consistent": true }),
+        }
+        vector
+    };
+    let consistency_document = json!({
+        "first_checkpoint": older_checkpoint,
+        "second_checkpoint": checkpoint,
+        "consistency": consistency,
+    });
+    add(
+        "consistency.honest.json".into(),
+        consistency_vector(
+            "the log of an older checkpoint is a prefix of the head's",
+            consistency_document.clone(),
+            false,
+        ),
+    );
+    add(
+        "consistency.tampered.path-flipped.json".into(),
+        consistency_vector(
+            "the honest consistency proof, one bit of its first path entry flipped",
+            mutated(&consistency_document, |document| {
+                flip_hex(&mut document["consistency"]["proof"]["path"][0])
+            }),
+            true,
+        ),
+    );
+    add(
+        "consistency.tampered.path-truncated.json".into(),
+        consistency_vector(
+            "the honest consistency proof without its last path entry",
+            mutated(&consistency_document, |document| {
+                document["consistency"]["proof"]["path"]
+                    .as_array_mut()
+                    .unwrap()
+                    .pop();
+            }),
+            true,
+        ),
+    );
+    add(
+        "consistency.tampered.first-root-changed.json".into(),
+        consistency_vector(
+            "the honest consistency proof, one bit of its first root flipped",
+            mutated(&consistency_document, |document| {
+                flip_hex(&mut document["consistency"]["first_root"])
+            }),
+            true,
+        ),
+    );
+    add(
+        "consistency.tampered.first-size-changed.json".into(),
+        consistency_vector(
+            "the honest consistency proof, its first size one less",
+            mutated(&consistency_document, |document| {
+                let size = &mut document["consistency"]["proof"]["first_size"];
+                *size = json!(size.as_u64().unwrap() - 1);
+            }),
+            true,
+        ),
+    );
+    add(
+        "consistency.tampered.second-checkpoint-changed.json".into(),
+        consistency_vector(
+            "the honest consistency proof, the newer checkpoint's header time + 1",
+            mutated(&consistency_document, |document| {
+                let header = &mut document["second_checkpoint"]["checkpoint"]["header"];
+                header["time"] = json!(header["time"].as_u64().unwrap() + 1);
+            }),
+            true,
+        ),
+    );
+
+    // QR payloads.
+    let qr_text = String::from_utf8(
+        get(
+            &chain,
+            &format!("/v1/licences/business-licence/{qingdao}/qr?format=text"),
+        )
+        .await,
+    )
+    .unwrap();
+    let qr = QrPayload::from_text(&qr_text).unwrap();
+    let verified_qr = qr.verify_with_genesis(&genesis).unwrap();
+    add(
+        "qr.honest.business-licence.json".into(),
+        json!({
+            "kind": "qr",
+            "description": "the QR payload of the Qingdao business licence, checked against the genesis file's key of its issuer",
+            "genesis": "genesis.json",
+            "text": qr_text,
+            "expected": verified_qr,
+        }),
+    );
+    let mut forged_qr = qr.clone();
+    forged_qr.signature.0[0] ^= 1;
+    let body = qr_text.trim_start_matches("HT1:");
+    let qr_cases = [
+        (
+            "signature-flipped",
+            "one bit of the signature flipped",
+            forged_qr.to_text(),
+        ),
+        ("prefix-missing", "without its HT1: prefix", body.to_owned()),
+        (
+            "lower-case",
+            "in lower case",
+            format!("HT1:{}", body.to_lowercase()),
+        ),
+        (
+            "truncated",
+            "cut after a whole number of base32 blocks",
+            qr_text[..4 + ((qr_text.len() - 4) / 8 - 1) * 8].to_owned(),
+        ),
+    ];
+    for (name, description, text) in qr_cases {
+        let error = QrPayload::from_text(&text)
+            .and_then(|payload| payload.verify_with_genesis(&genesis))
+            .unwrap_err();
+        add(
+            format!("qr.tampered.{name}.json"),
+            json!({
+                "kind": "qr",
+                "description": format!("the honest QR payload, {description}"),
+                "genesis": "genesis.json",
+                "text": text,
+                "error": error.code(),
+            }),
+        );
+    }
+
+    // Verdicts: the inputs a bundle proved, a time and a region, and the verdict.
+    let head_time = checkpoint["checkpoint"]["header"]["time"].as_u64().unwrap();
+    let bundle_of = |value: Value| -> ProofBundle { serde_json::from_value(value).unwrap() };
+    let facts = chain.facts.clone();
+    let clean = facts.qingdao_numbers[3].to_string();
+    let jining = |index: usize| facts.jining_numbers[index].to_string();
+    let later = GENESIS_TIME + 3 * DAY_MS;
+    let verdict_cases: Vec<(&str, &str, String, Option<&str>, u64)> = vec![
+        (
+            "valid-in-province",
+            "a Qingdao licence used in Qingdao, its own province",
+            clean.clone(),
+            Some("370200"),
+            head_time,
+        ),
+        (
+            "recognised",
+            "a Qingdao licence used in Urumqi under Xinjiang's recognition",
+            clean.clone(),
+            Some("650100"),
+            head_time,
+        ),
+        (
+            "not-recognised",
+            "a Qingdao licence used in Beijing, where no recognition covers it",
+            clean.clone(),
+            Some("110100"),
+            head_time,
+        ),
+        (
+            "no-region",
+            "a Qingdao licence, no region asked",
+            clean.clone(),
+            None,
+            head_time,
+        ),
+        (
+            "not-yet-valid",
+            "a Qingdao licence asked about before its validity starts",
+            clean.clone(),
+            None,
+            GENESIS_TIME - 1,
+        ),
+        (
+            "pledged",
+            "a Qingdao licence with a pledge registered",
+            clean.clone(),
+            None,
+            later,
+        ),
+        (
+            "disputed",
+            "a licence under an open objection",
+            facts.disputed.to_string(),
+            None,
+            head_time,
+        ),
+        (
+            "suspended-retimed",
+            "a licence suspended, its suspension retimed by the governors",
+            facts.suspended.to_string(),
+            None,
+            later,
+        ),
+        (
+            "suspended-before-retimed-time",
+            "the same licence between the suspension's entered and corrected times",
+            facts.suspended.to_string(),
+            None,
+            GENESIS_TIME + DAY_MS + 1,
+        ),
+        (
+            "revoked",
+            "a revoked licence",
+            facts.revoked.to_string(),
+            None,
+            later,
+        ),
+        (
+            "compromised",
+            "a Jining licence issued under a key the governors later reported compromised",
+            jining(1),
+            Some("370100"),
+            head_time,
+        ),
+        (
+            "annual-inspection-due",
+            "a licence of a type requiring annual inspections, within its first year",
+            inspected.to_string(),
+            None,
+            head_time,
+        ),
+        (
+            "annual-inspection-overdue",
+            "the same licence a year and a day after its validity began, never inspected",
+            inspected.to_string(),
+            None,
+            GENESIS_TIME + 366 * DAY_MS,
+        ),
+    ];
+    for (name, description, number, region, at) in verdict_cases {
+        let bundle = bundle_of(get_json(&chain, &bundle_uri(&number, region)).await);
+        add(
+            format!("verdict.honest.{name}.json"),
+            verdict_vector(description, &bundle, at, region),
+        );
+    }
+    if let Some(Record::Licence(licence)) = &present_bundle.records[0].record
+        && let Some(until) = licence.valid_until
+    {
+        let bundle = bundle_of(present.clone());
+        add(
+            "verdict.honest.expired.json".into(),
+            verdict_vector(
+                "a Qingdao licence asked about at the end of its validity",
+                &bundle,
+                until,
+                Some("650100"),
+            ),
+        );
+    }
+    files
+}
+
+/// Writes the conformance vectors of docs/vectors/, replacing every JSON file there (a vector no
+/// longer made is removed; README.md stays).
+async fn write_docs_vectors() {
+    let dir = docs_vectors_dir();
+    std::fs::create_dir_all(&dir).unwrap();
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path
+            .extension()
+            .is_some_and(|extension| extension == "json")
+        {
+            std::fs::remove_file(path).unwrap();
+        }
+    }
+    for (name, value) in generate_docs_vectors().await {
+        std::fs::write(
+            dir.join(name),
+            serde_json::to_string_pretty(&value).unwrap() + "\n",
+        )
+        .unwrap();
+    }
 }

@@ -596,6 +596,29 @@ pub enum LicenceEventKind {
     },
 }
 
+impl LicenceEventKind {
+    /// Its name in English, as reports and a licence's history document label it: `issued`,
+    /// `amended`, `transferred`, or the status action's name ([`StatusAction::name`]).
+    pub fn name(&self) -> &'static str {
+        match self {
+            LicenceEventKind::Issued => "issued",
+            LicenceEventKind::Amended { .. } => "amended",
+            LicenceEventKind::Transferred { .. } => "transferred",
+            LicenceEventKind::Status(action) => action.name(),
+        }
+    }
+
+    /// Its name in Chinese, as reports and a licence's history document label it.
+    pub fn name_zh(&self) -> &'static str {
+        match self {
+            LicenceEventKind::Issued => "发证",
+            LicenceEventKind::Amended { .. } => "变更",
+            LicenceEventKind::Transferred { .. } => "颁发机构调整",
+            LicenceEventKind::Status(action) => action.name_zh(),
+        }
+    }
+}
+
 /// One entry of a licence's history: what, when it takes effect, why, by whom, and where on
 /// the ledger it was recorded; and, when the governors corrected it, how (ADR 0032).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -1113,22 +1113,12 @@ pub enum ReportError {
 
 /// The name of a licence event in a report.
 pub fn event_name(kind: &LicenceEventKind) -> &'static str {
-    match kind {
-        LicenceEventKind::Issued => "issued",
-        LicenceEventKind::Amended { .. } => "amended",
-        LicenceEventKind::Transferred { .. } => "transferred",
-        LicenceEventKind::Status(action) => action.name(),
-    }
+    kind.name()
 }
 
 /// The Chinese name of a licence event in a report.
 pub fn event_name_zh(kind: &LicenceEventKind) -> &'static str {
-    match kind {
-        LicenceEventKind::Issued => "发证",
-        LicenceEventKind::Amended { .. } => "变更",
-        LicenceEventKind::Transferred { .. } => "颁发机构调整",
-        LicenceEventKind::Status(action) => action.name_zh(),
-    }
+    kind.name_zh()
 }
 
 /// Every licence event `filter` selects, in (effective time, height, transaction) order, at

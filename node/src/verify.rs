@@ -441,6 +441,28 @@ fn print_verified(out: &mut String, verified: &Verified) {
             say!(out, "verified: signed checkpoint");
             print_checkpoint(out, checkpoint);
         }
+        Verified::History(history) => {
+            say!(
+                out,
+                "verified: history of licence {}/{}, {} events, each recorded by a transaction in the log",
+                history.licence.type_code,
+                history.licence.number,
+                history.licence.events.len()
+            );
+            for event in &history.licence.events {
+                say!(
+                    out,
+                    "  {} (UTC+8) {} ({}) by {} at height {}{}",
+                    format_time(event.effective_at),
+                    event.kind.name_zh(),
+                    event.kind.name(),
+                    event.by,
+                    event.height,
+                    if event.counts() { "" } else { ", voided" }
+                );
+            }
+            print_checkpoint(out, &history.checkpoint);
+        }
         Verified::Holder(holder) => {
             say!(
                 out,

@@ -150,6 +150,51 @@ fn bundles_verify_and_every_tampered_bundle_fails_with_its_code() {
     }
 }
 
+/// A licence's history document (`hutong-history/v1`, from the conformance vectors of
+/// docs/vectors/) verifies, and its relabelled copy is refused naming the label check.
+#[test]
+fn a_history_verifies_and_a_relabelled_event_is_refused() {
+    let vectors = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../docs/vectors");
+    let path = |name: &str| vectors.join(name).to_str().expect("utf-8 path").to_owned();
+    let genesis = path("genesis.json");
+    let read = |name: &str| -> Value {
+        serde_json::from_slice(&std::fs::read(vectors.join(name)).expect("read a vector"))
+            .expect("a vector")
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let honest = write(
+        dir.path(),
+        "history.json",
+        &read("history.honest.revoked.json")["document"],
+    );
+    let outcome = hutong(&["verify", "--genesis", &genesis, "--bundle", &honest]);
+    assert_eq!(outcome.code, 0, "{}", outcome.stderr);
+    assert!(
+        outcome
+            .stdout
+            .contains("verified: history of licence business-licence/"),
+        "{}",
+        outcome.stdout
+    );
+    assert!(
+        outcome.stdout.contains("吊销 (revoke)"),
+        "{}",
+        outcome.stdout
+    );
+    let relabelled = write(
+        dir.path(),
+        "relabelled.json",
+        &read("history.tampered.event-zh-relabelled.json")["document"],
+    );
+    let outcome = hutong(&["verify", "--genesis", &genesis, "--bundle", &relabelled]);
+    assert_eq!(outcome.code, INVALID, "{}", outcome.stdout);
+    assert!(
+        outcome.stderr.contains("(history-label-mismatch)"),
+        "{}",
+        outcome.stderr
+    );
+}
+
 #[test]
 fn qr_payloads_verify_alone_and_against_their_bundle() {
     let vectors = vectors();

@@ -62,6 +62,7 @@
 
 pub mod base32;
 pub mod binary;
+pub mod history;
 pub mod limits;
 pub mod qr;
 
@@ -96,6 +97,7 @@ pub const CHECKPOINT_FORMAT: &str = "hutong-checkpoint/v1";
 /// The `format` of a holder's licence list with its proof (一照通查, ADR 0039).
 pub const HOLDER_PROOF_FORMAT: &str = "hutong-holder-proof/v1";
 
+pub use history::{HISTORY_FORMAT, HistoryError, HistoryStep};
 pub use limits::{PROOF_DOCUMENT_BYTES_MAX, RECORD_PROOFS_MAX, VALIDATOR_CHANGES_MAX};
 
 /// A header the validators signed, with what connects its signers to the genesis file.
@@ -374,6 +376,8 @@ pub enum BundleError {
     BlockInclusion(LogError),
     #[error("the consistency proof does not verify: {0}")]
     Consistency(LogError),
+    #[error("the history does not stand for the proved licence: {0}")]
+    History(HistoryError),
     #[error(
         "the bundle does not prove {missing}, which the verdict for use in {region} reads: \
          without it the bundle could hide a recognition; ask for a bundle for this region"
@@ -437,6 +441,7 @@ impl BundleError {
             BundleError::Stale { .. } => "stale".into(),
             BundleError::BlockInclusion(error) => format!("block-inclusion/{}", error.code()),
             BundleError::Consistency(error) => format!("consistency/{}", error.code()),
+            BundleError::History(error) => error.code(),
             BundleError::IncompleteRecognitions { .. } => "incomplete-recognitions".into(),
             BundleError::RecognitionsPruned { .. } => "recognitions-pruned".into(),
             BundleError::IncompleteObjections { .. } => "incomplete-objections".into(),
@@ -1374,6 +1379,69 @@ pub fn verify_log_consistency(
         .map_err(BundleError::Consistency)
 }
 
+/// A licence's full history with its proofs (`GET /v1/licences/{type}/{number}/history`):
+/// the licence record proved against the checkpoint's state root, and one step per entry of
+/// its history with the transaction that recorded it, proved in the checkpoint's log.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HistoryDocument {
+    /// [`HISTORY_FORMAT`].
+    pub format: String,
+    pub licence: Licence,
+    /// One per entry of `licence.events`, in the same order.
+    pub steps: Vec<HistoryStep>,
+    /// The licence record's sparse-Merkle proof against the checkpoint's state root.
+    pub state_proof: SmtProof,
+    pub checkpoint: Checkpoint,
+}
+
+/// What a verified history establishes: this licence record as of the checkpoint, with every
+/// entry of its history recorded by a transaction in the checkpoint's log.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VerifiedHistory {
+    pub checkpoint: VerifiedCheckpoint,
+    pub licence: Licence,
+}
+
+/// Checks a history document against the genesis file (and the verifier's trusted checkpoint,
+/// if it holds one): the checkpoint, the licence record under its state root, then every step
+/// against the record and the log ([`history::check_steps`]).
+pub fn verify_history(
+    document: &HistoryDocument,
+    genesis: &Genesis,
+    options: &VerifyOptions,
+) -> Result<VerifiedHistory, BundleError> {
+    if document.format != HISTORY_FORMAT {
+        return Err(BundleError::UnsupportedFormat {
+            found: document.format.clone(),
+        });
+    }
+    let checkpoint =
+        verify_checkpoint_from(&document.checkpoint, genesis, options.trusted.as_ref())?;
+    let licence = &document.licence;
+    verify_record_proof(
+        genesis.suite,
+        checkpoint.state_root,
+        &RecordProof {
+            key: RecordKey::Licence(licence.type_code.clone(), licence.number.clone()),
+            record: Some(Record::Licence(licence.clone())),
+            proof: document.state_proof.clone(),
+        },
+    )?;
+    history::check_steps(
+        genesis.suite,
+        &document.steps,
+        licence,
+        checkpoint.log_size,
+        &checkpoint.log_root,
+    )
+    .map_err(BundleError::History)?;
+    Ok(VerifiedHistory {
+        checkpoint,
+        licence: licence.clone(),
+    })
+}
+
 /// What [`verify_json`] verified.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", tag = "kind")]
@@ -1381,6 +1449,7 @@ pub enum Verified {
     Licence(Box<VerifiedLicence>),
     Transaction(VerifiedTransaction),
     Checkpoint(VerifiedCheckpoint),
+    History(Box<VerifiedHistory>),
     Holder(Box<VerifiedHolder>),
 }
 
@@ -1417,6 +1486,9 @@ pub fn checkpoint_of_json(document: &[u8]) -> Result<Checkpoint, BundleError> {
         CHECKPOINT_FORMAT => serde_json::from_slice::<CheckpointDocument>(document)
             .map(|document| document.checkpoint)
             .map_err(json),
+        HISTORY_FORMAT => serde_json::from_slice::<HistoryDocument>(document)
+            .map(|document| document.checkpoint)
+            .map_err(json),
         HOLDER_PROOF_FORMAT => serde_json::from_slice::<HolderProof>(document)
             .map(|proof| proof.checkpoint)
             .map_err(json),
@@ -1426,8 +1498,9 @@ pub fn checkpoint_of_json(document: &[u8]) -> Result<Checkpoint, BundleError> {
     }
 }
 
-/// Reads any proof document of the API (a bundle, a transaction proof, a checkpoint) by its
-/// `format` and verifies it: what `hutong verify --bundle FILE --genesis GENESIS` runs.
+/// Reads any proof document of the API (a bundle, a transaction proof, a checkpoint, a
+/// licence's history, a holder's proof) by its `format` and verifies it: what `hutong verify --bundle FILE
+/// --genesis GENESIS` runs.
 pub fn verify_json(
     document: &[u8],
     genesis: &Genesis,
@@ -1448,6 +1521,11 @@ pub fn verify_json(
             let document: CheckpointDocument = serde_json::from_slice(document).map_err(json)?;
             verify_checkpoint_from(&document.checkpoint, genesis, options.trusted.as_ref())
                 .map(Verified::Checkpoint)
+        }
+        HISTORY_FORMAT => {
+            let document: HistoryDocument = serde_json::from_slice(document).map_err(json)?;
+            verify_history(&document, genesis, options)
+                .map(|verified| Verified::History(Box::new(verified)))
         }
         HOLDER_PROOF_FORMAT => {
             let proof: HolderProof = serde_json::from_slice(document).map_err(json)?;

@@ -20,10 +20,11 @@ use crate::problem::{ApiError, Problem};
 use crate::state::ApiState;
 use crate::views::{
     ActionPage, ActionView, AuthorityPage, AuthorityView, BlockPage, BlockView, ConsistencyView,
-    HeaderView, InclusionView, LicenceEventList, LicenceHistory, LicenceHistoryStep,
-    LicenceTypeList, RecognitionList,
+    HeaderView, InclusionView, LicenceEventList, LicenceHistory, LicenceTypeList, RecognitionList,
 };
-use hutong_verify::{CHECKPOINT_FORMAT, CheckpointDocument};
+use hutong_verify::{
+    CHECKPOINT_FORMAT, CheckpointDocument, HISTORY_FORMAT, HistoryDocument, HistoryStep,
+};
 
 fn parse_height(text: &str) -> Result<Height, ApiError> {
     text.parse::<Height>().map_err(|_| {
@@ -815,9 +816,10 @@ pub(crate) async fn licence_events_report(
     Ok(response)
 }
 
-/// The full history of one licence, each step with the transaction that recorded it and its
-/// inclusion proof in the log of the signed checkpoint returned with it, and the licence
-/// record with its sparse-Merkle proof against that checkpoint's state root.
+/// The full history of one licence (`hutong-history/v1`), each step with the transaction that
+/// recorded it and its inclusion proof in the log of the signed checkpoint returned with it,
+/// and the licence record with its sparse-Merkle proof against that checkpoint's state root.
+/// `hutong_verify::verify_history` checks it, labels included (docs/proofs.md section 8).
 #[utoipa::path(
     get,
     path = "/v1/licences/{type}/{number}/history",
@@ -827,7 +829,7 @@ pub(crate) async fn licence_events_report(
         ("number" = String, Path, description = "Licence number", example = "91370200MA00000012")
     ),
     responses(
-        (status = 200, description = "The history with its proofs", body = LicenceHistory),
+        (status = 200, description = "The history with its proofs (`hutong-history/v1`)", body = LicenceHistory),
         (status = 400, description = "Malformed path", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such licence", body = Problem, content_type = "application/problem+json")
     )
@@ -835,7 +837,7 @@ pub(crate) async fn licence_events_report(
 pub(crate) async fn licence_history(
     State(state): State<ApiState>,
     ApiPath((type_text, number_text)): ApiPath<(String, String)>,
-) -> Result<Json<LicenceHistory>, ApiError> {
+) -> Result<Json<HistoryDocument>, ApiError> {
     let type_code = parse_type(&type_text)?;
     let number = parse_number(&number_text)?;
     let work = state.clone();
@@ -850,6 +852,7 @@ pub(crate) async fn licence_history(
             ));
         };
         let size = proof.header.log_size;
+        let suite = store.suite();
         let mut steps = Vec::with_capacity(licence.events.len());
         for event in &licence.events {
             let (transaction, location) = store.transaction(&event.tx)?.ok_or_else(|| {
@@ -858,21 +861,11 @@ pub(crate) async fn licence_history(
                     event.tx
                 ))
             })?;
-            steps.push(LicenceHistoryStep {
-                event: ledger_audit::event_name(&event.kind).to_owned(),
-                event_zh: ledger_audit::event_name_zh(&event.kind).to_owned(),
-                effective_at: event.effective_at,
-                by: event.by.clone(),
-                reason: event.reason.clone(),
-                correction: event.correction.clone(),
-                height: event.height,
-                transaction_id: event.tx,
-                leaf_hash: store.suite().leaf_hash(&transaction.to_bytes()),
-                inclusion: store.log_inclusion(location.log_index, size)?,
-                transaction,
-            });
+            let inclusion = store.log_inclusion(location.log_index, size)?;
+            steps.push(HistoryStep::of(suite, event, transaction, inclusion));
         }
-        Ok(Json(LicenceHistory {
+        Ok(Json(HistoryDocument {
+            format: HISTORY_FORMAT.to_owned(),
             licence: licence.clone(),
             steps,
             state_proof: proof.proof.clone(),

@@ -24,7 +24,7 @@ use crate::qr_image;
 use crate::state::{ApiMetrics, ApiState};
 use crate::views::{
     AuthoritySummary, FieldCheck, HolderView, LicencePage, LicenceSummary, LicenceView,
-    PresentationRequest, PresentationView, QrTextView, StateView, VerificationView,
+    PresentationRequest, PresentationView, StateView, VerificationView,
 };
 use hutong_core::suite::Suite;
 use hutong_verify::binary::Document;
@@ -560,7 +560,7 @@ pub(crate) fn qr_payload(store: &Store, licence: &Licence) -> Result<QrPayload, 
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub(crate) struct QrQuery {
-    /// `svg` (default), `png`, or `text` (the payload as JSON).
+    /// `svg` (default), `png`, or `text` (the payload itself, `text/plain`).
     format: Option<String>,
 }
 
@@ -579,7 +579,7 @@ pub(crate) struct QrQuery {
         (status = 200, description = "The QR code", content(
             (String = "image/svg+xml"),
             (Vec<u8> = "image/png"),
-            (QrTextView = "application/json")
+            (String = "text/plain")
         )),
         (status = 400, description = "Malformed path or unknown format", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such licence", body = Problem, content_type = "application/problem+json"),
@@ -617,9 +617,8 @@ pub(crate) async fn qr(
             "image/png",
             qr_image::png(&text, state.config().qr_png_module_pixels).map_err(too_large)?,
         ),
-        "text" => {
-            return Ok(Json(QrTextView { payload: text }).into_response());
-        }
+        // The payload itself, as a scanner reads it from the code.
+        "text" => ("text/plain; charset=utf-8", text.clone().into_bytes()),
         _ => (
             "image/svg+xml",
             qr_image::svg(&text).map_err(too_large)?.into_bytes(),
