@@ -63,6 +63,7 @@
 pub mod base32;
 pub mod limits;
 pub mod qr;
+pub mod witness;
 
 use std::collections::BTreeSet;
 
@@ -196,6 +197,11 @@ pub struct ProofBundle {
     /// The licence's proof first, then the records its verdict reads.
     pub records: Vec<RecordProof>,
     pub checkpoint: Checkpoint,
+    /// Present when asked for with `?witnesses=k`: a checkpoint note at least as large as the
+    /// header's log, cosigned by witnesses, with the proof that it extends the header's log
+    /// ([`witness::Witnessed`], docs/proofs.md section 12).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub witnessed: Option<witness::Witnessed>,
 }
 
 /// A committed transaction and the proof of its place: the signed checkpoint of the block it
@@ -228,6 +234,10 @@ pub struct CheckpointDocument {
     /// [`CHECKPOINT_FORMAT`].
     pub format: String,
     pub checkpoint: Checkpoint,
+    /// Witnesses' cosignatures of this checkpoint's note (its log size and root), those the
+    /// node accepted ([`witness::Cosignature`], docs/proofs.md section 12).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cosignatures: Vec<witness::Cosignature>,
 }
 
 /// Why a proof does not verify. [`BundleError::code`] gives a stable name for test vectors and
@@ -337,6 +347,8 @@ pub enum BundleError {
     BlockInclusion(LogError),
     #[error("the consistency proof does not verify: {0}")]
     Consistency(LogError),
+    #[error("{0}")]
+    Witness(witness::WitnessError),
 }
 
 impl BundleError {
@@ -368,6 +380,7 @@ impl BundleError {
             BundleError::Stale { .. } => "stale".into(),
             BundleError::BlockInclusion(error) => format!("block-inclusion/{}", error.code()),
             BundleError::Consistency(error) => format!("consistency/{}", error.code()),
+            BundleError::Witness(error) => error.code(),
         }
     }
 }
@@ -420,6 +433,10 @@ pub struct VerifiedLicence {
     /// How old the header was by the verifier's clock; `None` for a historical check, which
     /// did not hold the header to the chain's freshness.
     pub age_ms: Option<u64>,
+    /// The witnesses that cosigned a log extending the header's, when the verifier required
+    /// them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub witnessed: Option<witness::VerifiedWitnessed>,
 }
 
 /// What a verified transaction proof establishes.
@@ -445,6 +462,9 @@ pub struct VerifyOptions {
     /// A checkpoint the verifier trusts, from which a bundle's checkpoint may start (a light
     /// client's; see [`TrustedCheckpoint`]).
     pub trusted: Option<TrustedCheckpoint>,
+    /// Cosignatures required of named witnesses (`hutong verify --witnesses k
+    /// --witness-keys FILE`); `None` asks for none.
+    pub witnesses: Option<witness::WitnessPolicy>,
 }
 
 impl VerifyOptions {
@@ -991,6 +1011,18 @@ pub fn verify_bundle_with(
     for proof in &bundle.records {
         verify_record_proof(genesis.suite, checkpoint.state_root, proof)?;
     }
+    let witnessed = match &options.witnesses {
+        Some(policy) => Some(
+            witness::verify_witnessed(
+                genesis.suite,
+                &checkpoint,
+                bundle.witnessed.as_ref(),
+                policy,
+            )
+            .map_err(BundleError::Witness)?,
+        ),
+        None => None,
+    };
 
     let licence = match &first.record {
         Some(Record::Licence(licence)) => Some(licence.clone()),
@@ -1025,6 +1057,7 @@ pub fn verify_bundle_with(
         verdict,
         records_proved: bundle.records.len(),
         age_ms,
+        witnessed,
     })
 }
 
@@ -1173,6 +1206,12 @@ pub enum Verified {
     Licence(Box<VerifiedLicence>),
     Transaction(VerifiedTransaction),
     Checkpoint(VerifiedCheckpoint),
+    /// A checkpoint whose cosignatures the verifier required.
+    WitnessedCheckpoint {
+        checkpoint: VerifiedCheckpoint,
+        witnessed: witness::VerifiedWitnessed,
+    },
+    SplitView(Box<witness::VerifiedSplitView>),
 }
 
 #[derive(Deserialize)]
@@ -1234,8 +1273,33 @@ pub fn verify_json(
         }
         CHECKPOINT_FORMAT => {
             let document: CheckpointDocument = serde_json::from_slice(document).map_err(json)?;
-            verify_checkpoint_from(&document.checkpoint, genesis, options.trusted.as_ref())
-                .map(Verified::Checkpoint)
+            let checkpoint =
+                verify_checkpoint_from(&document.checkpoint, genesis, options.trusted.as_ref())?;
+            let Some(policy) = &options.witnesses else {
+                return Ok(Verified::Checkpoint(checkpoint));
+            };
+            // The cosignatures are of this checkpoint's own note: the log extends itself.
+            let witnessed = witness::Witnessed {
+                note: witness::CheckpointNote::of(&checkpoint),
+                cosignatures: document.cosignatures,
+                consistency: ConsistencyProof {
+                    first_size: checkpoint.log_size,
+                    second_size: checkpoint.log_size,
+                    path: Vec::new(),
+                },
+            };
+            let witnessed =
+                witness::verify_witnessed(genesis.suite, &checkpoint, Some(&witnessed), policy)
+                    .map_err(BundleError::Witness)?;
+            Ok(Verified::WitnessedCheckpoint {
+                checkpoint,
+                witnessed,
+            })
+        }
+        witness::SPLIT_VIEW_FORMAT => {
+            let document: witness::SplitView = serde_json::from_slice(document).map_err(json)?;
+            witness::verify_split_view(&document, genesis)
+                .map(|verified| Verified::SplitView(Box::new(verified)))
         }
         other => Err(BundleError::UnsupportedFormat {
             found: other.to_owned(),

@@ -20,8 +20,15 @@ pub const VALIDATOR_CHANGES_MAX: usize = 4096;
 pub const QR_TEXT_CHARS_MAX: usize = 4296;
 /// Longest varint accepted in a QR payload (a u64 needs at most 10 groups of 7 bits).
 pub const VARINT_BYTES_MAX: usize = 10;
+/// Most cosignatures one `witnessed` section of a bundle carries.
+pub const COSIGNATURES_MAX: usize = 64;
+/// Most witness keys a verifier's list (or a node's configuration) names.
+pub const WITNESS_KEYS_MAX: usize = 64;
+/// Longest witness key name, in bytes.
+pub const WITNESS_NAME_BYTES_MAX: usize = 256;
 
 const _: () = {
+    assert!(WITNESS_KEYS_MAX <= COSIGNATURES_MAX);
     // A bundle holds at least the licence, its issuer, a grant for each of the (at most four)
     // regions covering the licence's, and every open objection.
     assert!(RECORD_PROOFS_MAX >= 2 + 4 + core_limits::OPEN_OBJECTIONS_PER_LICENCE_MAX);
