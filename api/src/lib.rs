@@ -25,6 +25,7 @@
 )]
 
 pub mod config;
+mod cosignatures;
 pub mod limits;
 pub mod node;
 pub mod problem;

@@ -136,8 +136,8 @@ impl WitnessKeys {
     /// Reads and checks a key list: its format, at most [`WITNESS_KEYS_MAX`] keys, each name
     /// well formed and named once.
     pub fn from_json(bytes: &[u8]) -> Result<Vec<WitnessKey>, WitnessError> {
-        let keys: WitnessKeys = serde_json::from_slice(bytes)
-            .map_err(|error| WitnessError::Json(error.to_string()))?;
+        let keys: WitnessKeys =
+            serde_json::from_slice(bytes).map_err(|error| WitnessError::Json(error.to_string()))?;
         if keys.format != WITNESS_KEYS_FORMAT {
             return Err(WitnessError::UnsupportedFormat { found: keys.format });
         }
@@ -229,9 +229,7 @@ impl Cosignature {
     ) -> Result<Self, WitnessError> {
         check_name(name)?;
         if time_seconds > i64::MAX as u64 {
-            return Err(WitnessError::TimeOutOfRange {
-                time: time_seconds,
-            });
+            return Err(WitnessError::TimeOutOfRange { time: time_seconds });
         }
         Ok(Cosignature {
             witness: name.to_owned(),
@@ -248,7 +246,11 @@ impl Cosignature {
         bytes.extend_from_slice(&id);
         bytes.extend_from_slice(&self.time.to_be_bytes());
         bytes.extend_from_slice(self.signature.as_bytes());
-        Ok(format!("\u{2014} {} {}", self.witness, BASE64.encode(bytes)))
+        Ok(format!(
+            "\u{2014} {} {}",
+            self.witness,
+            BASE64.encode(bytes)
+        ))
     }
 
     /// Reads a note signature line back (the inverse of [`Cosignature::note_line`]).
@@ -797,7 +799,9 @@ mod tests {
         let mut flipped = cosignature.clone();
         flipped.signature.0[10] ^= 1;
         assert_eq!(
-            verify_cosignature(&key, &flipped, &note).unwrap_err().code(),
+            verify_cosignature(&key, &flipped, &note)
+                .unwrap_err()
+                .code(),
             "cosignature-bad-signature"
         );
         let mut retimed = cosignature.clone();
@@ -809,7 +813,9 @@ mod tests {
         let mut renamed = cosignature.clone();
         renamed.key_id = "00000000".into();
         assert_eq!(
-            verify_cosignature(&key, &renamed, &note).unwrap_err().code(),
+            verify_cosignature(&key, &renamed, &note)
+                .unwrap_err()
+                .code(),
             "key-id-mismatch"
         );
         // Signed by another key under the same name.
@@ -832,7 +838,9 @@ mod tests {
 
     /// A verified checkpoint of a log of `size` leaves `0..size`, and the leaves' hashes.
     fn log_leaves(size: u64) -> Vec<Vec<u8>> {
-        (0..size).map(|index| index.to_be_bytes().to_vec()).collect()
+        (0..size)
+            .map(|index| index.to_be_bytes().to_vec())
+            .collect()
     }
 
     fn log_root(suite: Suite, size: u64) -> Hash32 {
@@ -902,10 +910,7 @@ mod tests {
             "one of three is met by a"
         );
         // A stranger's cosignature does not count.
-        let with_stranger = witnessed(vec![
-            sign(&a, &a_key, 1),
-            sign(&stranger, &stranger_key, 1),
-        ]);
+        let with_stranger = witnessed(vec![sign(&a, &a_key, 1), sign(&stranger, &stranger_key, 1)]);
         assert!(verify_witnessed(suite, &header, Some(&with_stranger), &policy(2)).is_err());
         // b's cosignature with a flipped bit is named as failed.
         let mut bad = sign(&b, &b_key, 1);
@@ -1116,9 +1121,7 @@ mod tests {
             Some(proof.clone()),
         );
         assert_eq!(
-            verify_split_view(&consistent, genesis)
-                .unwrap_err()
-                .code(),
+            verify_split_view(&consistent, genesis).unwrap_err().code(),
             "not-a-split-view"
         );
         let inconsistent = document(
@@ -1130,7 +1133,13 @@ mod tests {
         assert!(verify_split_view(&inconsistent, genesis).is_ok());
         // A checkpoint the validators did not sign is refused before anything else.
         let mut unsigned = split.clone();
-        unsigned.second.certificate.as_mut().unwrap().signatures.truncate(1);
+        unsigned
+            .second
+            .certificate
+            .as_mut()
+            .unwrap()
+            .signatures
+            .truncate(1);
         assert!(verify_split_view(&unsigned, genesis).is_err());
     }
 }

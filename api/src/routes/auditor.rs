@@ -129,7 +129,8 @@ pub(crate) struct CheckpointQuery {
 
 /// The latest signed log head: the head block's header (a checkpoint of the log and the
 /// state), its commit certificate, and the validator hand-overs since genesis, or since the
-/// verifier's trusted checkpoint.
+/// verifier's trusted checkpoint; with the accepted witnesses' cosignatures of its log size
+/// (`cosignatures`, absent when none).
 #[utoipa::path(
     get,
     path = "/v1/log/checkpoint",
@@ -159,9 +160,11 @@ pub(crate) async fn checkpoint(
                 ),
             ));
         }
+        let cosignatures = crate::proofs::cosignatures_at(&work, header.log_size)?;
         Ok(Json(CheckpointDocument {
             format: CHECKPOINT_FORMAT.into(),
             checkpoint: crate::proofs::checkpoint_from(&work, header, query.trusted_height)?,
+            cosignatures,
         }))
     })
     .await
@@ -240,7 +243,7 @@ pub(crate) const LOG_INCLUSION_FORMAT: &str = "hutong-log-inclusion/v1";
 /// The header of the first block after which the log has `size` leaves (log sizes only grow,
 /// so a binary search over the heights, at most 64 header reads); 400 `size_not_a_checkpoint`
 /// when no block ends at that size, since only a block's header signs a log root.
-fn first_header_with_log_size(
+pub(crate) fn first_header_with_log_size(
     store: &hutong_ledger::store::Store,
     size: u64,
 ) -> Result<hutong_core::block::BlockHeader, ApiError> {
