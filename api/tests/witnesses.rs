@@ -10,9 +10,7 @@ use hutong_api::ApiConfig;
 use hutong_core::crypto::SecretKey;
 use hutong_core::hash::Hash32;
 use hutong_core::testkit::secret;
-use hutong_verify::witness::{
-    CheckpointNote, Cosignature, WitnessKey, WitnessPolicy, origin,
-};
+use hutong_verify::witness::{CheckpointNote, Cosignature, WitnessKey, WitnessPolicy, origin};
 use hutong_verify::{ProofBundle, Verified, VerifyOptions};
 use serde_json::json;
 
@@ -163,8 +161,7 @@ async fn cosignatures_are_served_with_checkpoints_and_bundles() {
     let error = hutong_verify::verify_bundle_with(&fewer, genesis, &policy(2)).unwrap_err();
     assert_eq!(error.code(), "too-few-cosignatures", "{error}");
     // A bundle without the section is refused under a policy.
-    let plain: ProofBundle =
-        serde_json::from_slice(&api.get(&bundle_uri()).await.body).unwrap();
+    let plain: ProofBundle = serde_json::from_slice(&api.get(&bundle_uri()).await.body).unwrap();
     assert!(plain.witnessed.is_none());
     assert_eq!(
         hutong_verify::verify_bundle_with(&plain, genesis, &policy(1))

@@ -28,6 +28,11 @@ pub struct Config {
     /// writes, off by default, and honoured only under the conditions of [`TestingConfig`].
     #[serde(default, skip_serializing_if = "TestingConfig::is_default")]
     pub testing: TestingConfig,
+    /// The witnesses whose cosignatures this node accepts, serves with its checkpoints and
+    /// puts in bundles asked with `?witnesses=k` (`[[witnesses]]` tables of `name` and
+    /// `public_key`; ADR 0038). Absent: none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub witnesses: Vec<hutong_verify::witness::WitnessKey>,
 }
 
 /// Fault injection, for tests only (see `docs/adr/0009-equivocation-evidence-and-fault-tests.md`).
@@ -321,6 +326,7 @@ impl Config {
             },
             storage: StorageConfig::default(),
             testing: TestingConfig::default(),
+            witnesses: Vec::new(),
         }
     }
 
@@ -364,6 +370,8 @@ impl Config {
     }
 
     fn check(&self) -> Result<(), String> {
+        hutong_verify::witness::check_keys(&self.witnesses)
+            .map_err(|error| format!("[[witnesses]]: {error}"))?;
         if self.p2p.listen.is_empty() {
             return Err("p2p.listen needs at least one address".into());
         }

@@ -18,6 +18,7 @@ use hutong_core::ident::RegionCode;
 use hutong_core::log::ConsistencyProof;
 use hutong_core::records::{LicenceEventKind, TimeMs};
 use hutong_verify::qr::{QrPayload, VerifiedQr};
+use hutong_verify::witness::{VerifiedWitnessed, WitnessKeys, WitnessPolicy};
 use hutong_verify::{
     self, PROOF_DOCUMENT_BYTES_MAX, TRUSTED_CHECKPOINT_FORMAT, TrustedCheckpoint, Verified,
     VerifiedCheckpoint, VerifiedLicence, VerifyOptions,
@@ -87,6 +88,15 @@ pub struct VerifyArgs {
     /// whole or not at all), to start later documents from.
     #[arg(long, requires = "bundle", value_name = "FILE")]
     pub save_trusted: Option<PathBuf>,
+    /// Require cosignatures of at least this many distinct witnesses named in
+    /// `--witness-keys` on a log that extends the document's (a bundle asked with
+    /// `?witnesses=k`, or a checkpoint with its cosignatures); fewer fails with exit 7,
+    /// naming the witnesses missing and those whose cosignature failed.
+    #[arg(long, requires = "witness_keys", value_name = "K")]
+    pub witnesses: Option<usize>,
+    /// The witnesses this verifier trusts (`hutong-witness-keys/v1`: names and public keys).
+    #[arg(long, requires = "witnesses", value_name = "FILE")]
+    pub witness_keys: Option<PathBuf>,
     /// Print what was verified as JSON instead of text.
     #[arg(long)]
     pub json: bool,
@@ -121,6 +131,29 @@ pub fn verify(args: &VerifyArgs) -> Result<(), Failure> {
         trusted: match &args.trusted {
             Some(path) => Some(read_trusted(path).code(exit::CONFIG)?),
             None => None,
+        },
+        witnesses: match (&args.witnesses, &args.witness_keys) {
+            (Some(required), Some(path)) => {
+                let bytes = read_bounded(path).code(exit::CONFIG)?;
+                let keys = WitnessKeys::from_json(&bytes)
+                    .with_context(|| format!("reading the witness keys {}", path.display()))
+                    .code(exit::CONFIG)?;
+                if *required == 0 || *required > keys.len() {
+                    return Err(Failure::new(
+                        exit::CONFIG,
+                        anyhow!(
+                            "--witnesses {required}: {} names {} witnesses; ask for 1 to that many",
+                            path.display(),
+                            keys.len()
+                        ),
+                    ));
+                }
+                Some(WitnessPolicy {
+                    required: *required,
+                    keys,
+                })
+            }
+            _ => None,
         },
     };
     if let Some(consistency) = &args.consistency {
@@ -437,7 +470,36 @@ fn print_verified(out: &mut String, verified: &Verified) {
             say!(out, "verified: signed checkpoint");
             print_checkpoint(out, checkpoint);
         }
+        Verified::WitnessedCheckpoint {
+            checkpoint,
+            witnessed,
+        } => {
+            say!(out, "verified: signed checkpoint");
+            print_checkpoint(out, checkpoint);
+            print_witnessed(out, witnessed);
+        }
+        Verified::SplitView(split) => {
+            say!(
+                out,
+                "verified: SPLIT VIEW ({}): the validators signed two checkpoints that cannot both be true",
+                split.kind.name()
+            );
+            print_checkpoint(out, &split.first);
+            print_checkpoint(out, &split.second);
+        }
     }
+}
+
+fn print_witnessed(out: &mut String, witnessed: &VerifiedWitnessed) {
+    say!(
+        out,
+        "  witnessed: the log of {} transactions (root {}) extends the header's; cosigned by {} of the {} required: {}",
+        witnessed.log_size,
+        witnessed.log_root,
+        witnessed.witnesses.len(),
+        witnessed.required,
+        witnessed.witnesses.join(", ")
+    );
 }
 
 fn print_licence(out: &mut String, licence: &VerifiedLicence) {
@@ -485,6 +547,9 @@ fn print_licence(out: &mut String, licence: &VerifiedLicence) {
         }
     }
     print_checkpoint(out, &licence.checkpoint);
+    if let Some(witnessed) = &licence.witnessed {
+        print_witnessed(out, witnessed);
+    }
     match licence.age_ms {
         Some(age_ms) => say!(
             out,
