@@ -162,6 +162,9 @@ pub fn verify(args: &VerifyArgs) -> Result<(), Failure> {
     let verified = match &args.bundle {
         Some(path) => {
             let document = read_bounded(path).code(exit::CONFIG)?;
+            if is_split_view(&document) {
+                return verify_split_view(path, &document, &genesis, args.json);
+            }
             let verified = hutong_verify::verify_json(&document, &genesis, &options)
                 .map_err(|error| {
                     anyhow!(
@@ -194,6 +197,49 @@ pub fn verify(args: &VerifyArgs) -> Result<(), Failure> {
         if let Some(qr) = &qr {
             print_qr(&mut out, qr);
         }
+    }
+    emit(&out);
+    Ok(())
+}
+
+/// Whether a document is a witness's split-view proof (read by its `format`).
+fn is_split_view(document: &[u8]) -> bool {
+    #[derive(Deserialize)]
+    struct FormatOnly {
+        format: String,
+    }
+    serde_json::from_slice::<FormatOnly>(document)
+        .is_ok_and(|only| only.format == hutong_verify::split_view::SPLIT_VIEW_FORMAT)
+}
+
+/// Checks a split-view proof: exit 0 when it shows a split view (both checkpoints signed by
+/// the validators, contradicting each other), 7 when it does not.
+fn verify_split_view(
+    path: &Path,
+    document: &[u8],
+    genesis: &Genesis,
+    json: bool,
+) -> Result<(), Failure> {
+    let split = hutong_verify::split_view::verify_split_view_json(document, genesis)
+        .map_err(|error| {
+            anyhow!(
+                "{} does not verify ({}): {error}",
+                path.display(),
+                error.code()
+            )
+        })
+        .code(exit::INVALID)?;
+    let mut out = String::new();
+    if json {
+        say!(out, "{:#}", serde_json::json!({ "split_view": split }));
+    } else {
+        say!(
+            out,
+            "verified: SPLIT VIEW ({}): the validators signed two checkpoints that cannot both be true",
+            split.kind.name()
+        );
+        print_checkpoint(&mut out, &split.first);
+        print_checkpoint(&mut out, &split.second);
     }
     emit(&out);
     Ok(())
@@ -477,15 +523,6 @@ fn print_verified(out: &mut String, verified: &Verified) {
             say!(out, "verified: signed checkpoint");
             print_checkpoint(out, checkpoint);
             print_witnessed(out, witnessed);
-        }
-        Verified::SplitView(split) => {
-            say!(
-                out,
-                "verified: SPLIT VIEW ({}): the validators signed two checkpoints that cannot both be true",
-                split.kind.name()
-            );
-            print_checkpoint(out, &split.first);
-            print_checkpoint(out, &split.second);
         }
     }
 }

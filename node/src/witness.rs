@@ -34,9 +34,8 @@ use hutong_core::crypto::SecretKey;
 use hutong_core::genesis::Genesis;
 use hutong_core::hash::Hash32;
 use hutong_core::log::ConsistencyProof;
-use hutong_verify::witness::{
-    CheckpointNote, Cosignature, SPLIT_VIEW_FORMAT, SplitView, SplitViewKind, WitnessKey,
-};
+use hutong_verify::split_view::{SPLIT_VIEW_FORMAT, SplitView, SplitViewKind};
+use hutong_verify::witness::{CheckpointNote, Cosignature, WitnessKey};
 use hutong_verify::{Checkpoint, CheckpointDocument, VerifiedCheckpoint};
 
 use crate::limits::{
@@ -434,7 +433,7 @@ fn now_seconds() -> u64 {
 
 impl Witness {
     fn note_of(&self, verified: &VerifiedCheckpoint) -> CheckpointNote {
-        CheckpointNote::of(verified)
+        CheckpointNote::new(&verified.chain_id, verified.log_size, verified.log_root)
     }
 
     fn post_everywhere(&self, note: &CheckpointNote, only: Option<&str>) -> anyhow::Result<()> {
@@ -897,18 +896,10 @@ mod tests {
         }
 
         /// The split-view document written, checked offline as `hutong verify` would.
-        fn split_view_verified(&self) -> hutong_verify::witness::VerifiedSplitView {
+        fn split_view_verified(&self) -> hutong_verify::split_view::VerifiedSplitView {
             let bytes = std::fs::read(&self.args().split_view).unwrap();
-            match hutong_verify::verify_json(
-                &bytes,
-                &self.fixture.genesis,
-                &hutong_verify::VerifyOptions::historical(),
-            )
-            .unwrap()
-            {
-                hutong_verify::Verified::SplitView(split) => *split,
-                other => panic!("a split view, got {other:?}"),
-            }
+            hutong_verify::split_view::verify_split_view_json(&bytes, &self.fixture.genesis)
+                .unwrap()
         }
     }
 

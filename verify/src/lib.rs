@@ -63,6 +63,7 @@
 pub mod base32;
 pub mod limits;
 pub mod qr;
+pub mod split_view;
 pub mod witness;
 
 use std::collections::BTreeSet;
@@ -1015,7 +1016,9 @@ pub fn verify_bundle_with(
         Some(policy) => Some(
             witness::verify_witnessed(
                 genesis.suite,
-                &checkpoint,
+                &checkpoint.chain_id,
+                checkpoint.log_size,
+                &checkpoint.log_root,
                 bundle.witnessed.as_ref(),
                 policy,
             )
@@ -1211,7 +1214,6 @@ pub enum Verified {
         checkpoint: VerifiedCheckpoint,
         witnessed: witness::VerifiedWitnessed,
     },
-    SplitView(Box<witness::VerifiedSplitView>),
 }
 
 #[derive(Deserialize)]
@@ -1280,7 +1282,11 @@ pub fn verify_json(
             };
             // The cosignatures are of this checkpoint's own note: the log extends itself.
             let witnessed = witness::Witnessed {
-                note: witness::CheckpointNote::of(&checkpoint),
+                note: witness::CheckpointNote::new(
+                    &checkpoint.chain_id,
+                    checkpoint.log_size,
+                    checkpoint.log_root,
+                ),
                 cosignatures: document.cosignatures,
                 consistency: ConsistencyProof {
                     first_size: checkpoint.log_size,
@@ -1288,18 +1294,19 @@ pub fn verify_json(
                     path: Vec::new(),
                 },
             };
-            let witnessed =
-                witness::verify_witnessed(genesis.suite, &checkpoint, Some(&witnessed), policy)
-                    .map_err(BundleError::Witness)?;
+            let witnessed = witness::verify_witnessed(
+                genesis.suite,
+                &checkpoint.chain_id,
+                checkpoint.log_size,
+                &checkpoint.log_root,
+                Some(&witnessed),
+                policy,
+            )
+            .map_err(BundleError::Witness)?;
             Ok(Verified::WitnessedCheckpoint {
                 checkpoint,
                 witnessed,
             })
-        }
-        witness::SPLIT_VIEW_FORMAT => {
-            let document: witness::SplitView = serde_json::from_slice(document).map_err(json)?;
-            witness::verify_split_view(&document, genesis)
-                .map(|verified| Verified::SplitView(Box::new(verified)))
         }
         other => Err(BundleError::UnsupportedFormat {
             found: other.to_owned(),

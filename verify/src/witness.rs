@@ -15,8 +15,8 @@
 //!   SHA-256(name || 0x0A || 0x04 || public key) ([`key_id`]); as a note signature line it is
 //!   `— <name> base64(key id || timestamp, 8 bytes big-endian || signature)`
 //!   ([`Cosignature::note_line`]);
-//! - the **split-view proof** ([`SplitView`], `hutong-split-view/v1`): two checkpoints the
-//!   validators signed that cannot both be true, checked offline by [`verify_split_view`].
+//! - the **split-view proof** (`crate::split_view`, `hutong-split-view/v1`): two checkpoints
+//!   the validators signed that cannot both be true, checked offline.
 //!
 //! The key id is a digest of the note format, not of the chain: it is SHA-256 whatever the
 //! chain's suite, and never enters a block. The signature is Ed25519, checked by the
@@ -28,7 +28,6 @@ use std::collections::BTreeSet;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use hutong_core::crypto::{PublicKey, SecretKey, Signature};
-use hutong_core::genesis::Genesis;
 use hutong_core::hash::Hash32;
 use hutong_core::log::{ConsistencyProof, LogError};
 use hutong_core::suite::Suite;
@@ -36,14 +35,11 @@ use serde::{Deserialize, Serialize};
 use sha2::Digest as _;
 
 use crate::limits::{COSIGNATURES_MAX, WITNESS_KEYS_MAX, WITNESS_NAME_BYTES_MAX};
-use crate::{BundleError, Checkpoint, VerifiedCheckpoint};
 
 /// The header line of an Ed25519 cosignature's signed message (c2sp.org/tlog-cosignature).
 pub const COSIGNATURE_HEADER: &str = "cosignature/v1";
 /// The signature type byte of an Ed25519 cosignature key (its key id and its vkey).
 pub const COSIGNATURE_KEY_TYPE: u8 = 0x04;
-/// The `format` of a split-view proof document.
-pub const SPLIT_VIEW_FORMAT: &str = "hutong-split-view/v1";
 /// The `format` of a verifier's list of witness keys (`hutong verify --witness-keys FILE`).
 pub const WITNESS_KEYS_FORMAT: &str = "hutong-witness-keys/v1";
 /// The suite whose signature rule checks cosignatures: `cosignature/v1` is Ed25519 whatever
@@ -66,12 +62,12 @@ pub struct CheckpointNote {
 }
 
 impl CheckpointNote {
-    /// The note of a verified checkpoint of the chain `chain_id`.
-    pub fn of(checkpoint: &VerifiedCheckpoint) -> Self {
+    /// The note of the log of `log_size` leaves with root `log_root` of the chain `chain_id`.
+    pub fn new(chain_id: &str, log_size: u64, log_root: Hash32) -> Self {
         CheckpointNote {
-            origin: origin(&checkpoint.chain_id),
-            log_size: checkpoint.log_size,
-            log_root: checkpoint.log_root,
+            origin: origin(chain_id),
+            log_size,
+            log_root,
         }
     }
 
@@ -371,14 +367,17 @@ pub struct VerifiedWitnessed {
     pub required: usize,
 }
 
-/// Checks a bundle's `witnessed` section against its verified checkpoint and the verifier's
-/// policy (docs/proofs.md section 12): the note's origin is the chain's, its log is at least
-/// the header's and extends it by the consistency proof, and at least `policy.required`
-/// distinct named witnesses cosigned the note. The error names the witnesses that did not
-/// cosign and those whose cosignature failed.
+/// Checks a bundle's `witnessed` section against its verified header's log (`header_log_size`
+/// leaves, root `header_log_root`, of the chain `chain_id`) and the verifier's policy
+/// (docs/proofs.md section 12): the note's origin is the chain's, its log is at least the
+/// header's and extends it by the consistency proof, and at least `policy.required` distinct
+/// named witnesses cosigned the note. The error names the witnesses that did not cosign and
+/// those whose cosignature failed.
 pub fn verify_witnessed(
     suite: Suite,
-    checkpoint: &VerifiedCheckpoint,
+    chain_id: &str,
+    header_log_size: u64,
+    header_log_root: &Hash32,
     witnessed: Option<&Witnessed>,
     policy: &WitnessPolicy,
 ) -> Result<VerifiedWitnessed, WitnessError> {
@@ -395,16 +394,16 @@ pub fn verify_witnessed(
         });
     };
     let note = &witnessed.note;
-    let expected_origin = origin(&checkpoint.chain_id);
+    let expected_origin = origin(chain_id);
     if note.origin != expected_origin {
         return Err(WitnessError::OriginMismatch {
             expected: expected_origin,
             found: note.origin.clone(),
         });
     }
-    if note.log_size < checkpoint.log_size {
+    if note.log_size < header_log_size {
         return Err(WitnessError::SizeBelowHeader {
-            header_size: checkpoint.log_size,
+            header_size: header_log_size,
             witnessed_size: note.log_size,
         });
     }
@@ -416,16 +415,16 @@ pub fn verify_witnessed(
         });
     }
     let proof = &witnessed.consistency;
-    if (proof.first_size, proof.second_size) != (checkpoint.log_size, note.log_size) {
+    if (proof.first_size, proof.second_size) != (header_log_size, note.log_size) {
         return Err(WitnessError::ConsistencySizes {
-            header_size: checkpoint.log_size,
+            header_size: header_log_size,
             witnessed_size: note.log_size,
             first_size: proof.first_size,
             second_size: proof.second_size,
         });
     }
     proof
-        .verify(&suite, &checkpoint.log_root, &note.log_root)
+        .verify(&suite, header_log_root, &note.log_root)
         .map_err(WitnessError::Consistency)?;
 
     let mut cosigned = BTreeSet::new();
@@ -468,131 +467,6 @@ pub fn verify_witnessed(
         log_root: note.log_root,
         witnesses: cosigned.into_iter().collect(),
         required: policy.required,
-    })
-}
-
-/// Why two signed checkpoints cannot both be true.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum SplitViewKind {
-    /// Two different log roots for one log size: conclusive.
-    SameSizeDifferentRoots,
-    /// Two different headers signed for one height: conclusive (a fork).
-    SameHeightDifferentHeaders,
-    /// The later log was served with a consistency proof from the earlier that does not
-    /// verify: evidence against the node that served it, to be confirmed with the log's
-    /// leaves (an honest node can always prove consistency).
-    ConsistencyRefused,
-}
-
-impl SplitViewKind {
-    pub fn name(self) -> &'static str {
-        match self {
-            SplitViewKind::SameSizeDifferentRoots => "same_size_different_roots",
-            SplitViewKind::SameHeightDifferentHeaders => "same_height_different_headers",
-            SplitViewKind::ConsistencyRefused => "consistency_refused",
-        }
-    }
-}
-
-/// A split-view proof document: two checkpoints signed by the chain's validators that cannot
-/// both be true, as a witness found them.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SplitView {
-    /// [`SPLIT_VIEW_FORMAT`].
-    pub format: String,
-    pub chain_id: String,
-    pub kind: SplitViewKind,
-    /// The checkpoint the witness held (and cosigned) first.
-    pub first: Checkpoint,
-    /// The checkpoint that contradicts it.
-    pub second: Checkpoint,
-    /// For [`SplitViewKind::ConsistencyRefused`]: the proof served from `first`'s log to
-    /// `second`'s, which does not verify.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub consistency: Option<ConsistencyProof>,
-    /// Where the witness read each checkpoint (for people; not checked).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub sources: Vec<String>,
-}
-
-/// What a verified split-view document establishes.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct VerifiedSplitView {
-    pub kind: SplitViewKind,
-    pub first: VerifiedCheckpoint,
-    pub second: VerifiedCheckpoint,
-}
-
-/// Checks a split-view document offline: both checkpoints verify against the genesis file
-/// (from genesis), and they contradict each other as `kind` says.
-pub fn verify_split_view(
-    document: &SplitView,
-    genesis: &Genesis,
-) -> Result<VerifiedSplitView, BundleError> {
-    if document.format != SPLIT_VIEW_FORMAT {
-        return Err(BundleError::UnsupportedFormat {
-            found: document.format.clone(),
-        });
-    }
-    if document.chain_id != genesis.chain_id {
-        return Err(BundleError::ChainMismatch {
-            expected: genesis.chain_id.clone(),
-            found: document.chain_id.clone(),
-        });
-    }
-    let first = crate::verify_checkpoint(&document.first, genesis)?;
-    let second = crate::verify_checkpoint(&document.second, genesis)?;
-    let not_split = |reason: String| {
-        BundleError::Witness(WitnessError::NotASplitView {
-            kind: document.kind.name(),
-            reason,
-        })
-    };
-    match document.kind {
-        SplitViewKind::SameSizeDifferentRoots => {
-            if first.log_size != second.log_size || first.log_root == second.log_root {
-                return Err(not_split(format!(
-                    "the logs are of {} and {} transactions with roots {} and {}",
-                    first.log_size, second.log_size, first.log_root, second.log_root
-                )));
-            }
-        }
-        SplitViewKind::SameHeightDifferentHeaders => {
-            if first.height != second.height || first.block_hash == second.block_hash {
-                return Err(not_split(format!(
-                    "the headers are at heights {} and {} with hashes {} and {}",
-                    first.height, second.height, first.block_hash, second.block_hash
-                )));
-            }
-        }
-        SplitViewKind::ConsistencyRefused => {
-            let Some(proof) = &document.consistency else {
-                return Err(not_split("it carries no consistency proof".into()));
-            };
-            if first.log_size >= second.log_size
-                || (proof.first_size, proof.second_size) != (first.log_size, second.log_size)
-            {
-                return Err(not_split(format!(
-                    "the proof is from {} to {}, the checkpoints' logs are of {} and {}",
-                    proof.first_size, proof.second_size, first.log_size, second.log_size
-                )));
-            }
-            if proof
-                .verify(&genesis.suite, &first.log_root, &second.log_root)
-                .is_ok()
-            {
-                return Err(not_split(
-                    "the consistency proof verifies: the later log extends the earlier".into(),
-                ));
-            }
-        }
-    }
-    Ok(VerifiedSplitView {
-        kind: document.kind,
-        first,
-        second,
     })
 }
 
@@ -710,9 +584,25 @@ impl WitnessError {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use hutong_core::block::BlockHeader;
+    use crate::VerifiedCheckpoint;
     use hutong_core::log::LogHasher as _;
-    use hutong_core::testkit::{Fixture, secret};
+    use hutong_core::testkit::secret;
+
+    fn verify(
+        suite: Suite,
+        header: &VerifiedCheckpoint,
+        witnessed: Option<&Witnessed>,
+        policy: &WitnessPolicy,
+    ) -> Result<VerifiedWitnessed, WitnessError> {
+        verify_witnessed(
+            suite,
+            &header.chain_id,
+            header.log_size,
+            &header.log_root,
+            witnessed,
+            policy,
+        )
+    }
 
     fn witness(name: &str) -> (WitnessKey, SecretKey) {
         let key = secret(name);
@@ -898,7 +788,7 @@ mod tests {
         };
         // a twice counts once: two of three are not met by a alone.
         let twice = witnessed(vec![sign(&a, &a_key, 1), sign(&a, &a_key, 2)]);
-        let error = verify_witnessed(suite, &header, Some(&twice), &policy(2)).unwrap_err();
+        let error = verify(suite, &header, Some(&twice), &policy(2)).unwrap_err();
         assert_eq!(error.code(), "too-few-cosignatures");
         let message = error.to_string();
         assert!(
@@ -906,16 +796,16 @@ mod tests {
             "{message}"
         );
         assert!(
-            verify_witnessed(suite, &header, Some(&twice), &policy(1)).is_ok(),
+            verify(suite, &header, Some(&twice), &policy(1)).is_ok(),
             "one of three is met by a"
         );
         // A stranger's cosignature does not count.
         let with_stranger = witnessed(vec![sign(&a, &a_key, 1), sign(&stranger, &stranger_key, 1)]);
-        assert!(verify_witnessed(suite, &header, Some(&with_stranger), &policy(2)).is_err());
+        assert!(verify(suite, &header, Some(&with_stranger), &policy(2)).is_err());
         // b's cosignature with a flipped bit is named as failed.
         let mut bad = sign(&b, &b_key, 1);
         bad.signature.0[0] ^= 1;
-        let error = verify_witnessed(
+        let error = verify(
             suite,
             &header,
             Some(&witnessed(vec![sign(&a, &a_key, 1), bad])),
@@ -925,16 +815,14 @@ mod tests {
         assert!(error.to_string().contains("failed: b.example"), "{error}");
         // a and b: two of three.
         let two = witnessed(vec![sign(&a, &a_key, 1), sign(&b, &b_key, 1)]);
-        let ok = verify_witnessed(suite, &header, Some(&two), &policy(2)).unwrap();
+        let ok = verify(suite, &header, Some(&two), &policy(2)).unwrap();
         assert_eq!(ok.witnesses, ["a.example", "b.example"]);
         assert_eq!(ok.log_size, 9);
         // Three of three required, two given.
-        assert!(verify_witnessed(suite, &header, Some(&two), &policy(3)).is_err());
+        assert!(verify(suite, &header, Some(&two), &policy(3)).is_err());
         // No section at all.
         assert_eq!(
-            verify_witnessed(suite, &header, None, &policy(1))
-                .unwrap_err()
-                .code(),
+            verify(suite, &header, None, &policy(1)).unwrap_err().code(),
             "not-witnessed"
         );
     }
@@ -962,7 +850,7 @@ mod tests {
             log_root: log_root(suite, 9),
         };
         assert!(
-            verify_witnessed(
+            verify(
                 suite,
                 &header,
                 Some(&build(good_note.clone(), consistency(suite, 5, 9))),
@@ -975,7 +863,7 @@ mod tests {
             log_root: Hash32([3; 32]),
             ..good_note.clone()
         };
-        let error = verify_witnessed(
+        let error = verify(
             suite,
             &header,
             Some(&build(other, consistency(suite, 5, 9))),
@@ -990,7 +878,7 @@ mod tests {
         let mut forged = consistency(suite, 5, 9);
         forged.path[0].0[0] ^= 1;
         assert!(
-            verify_witnessed(
+            verify(
                 suite,
                 &header,
                 Some(&build(good_note.clone(), forged)),
@@ -1006,7 +894,7 @@ mod tests {
             ..good_note.clone()
         };
         assert_eq!(
-            verify_witnessed(
+            verify(
                 suite,
                 &header,
                 Some(&build(foreign, consistency(suite, 5, 9))),
@@ -1023,7 +911,7 @@ mod tests {
             ..good_note
         };
         assert_eq!(
-            verify_witnessed(
+            verify(
                 suite,
                 &header,
                 Some(&build(smaller, consistency(suite, 4, 5))),
@@ -1033,113 +921,5 @@ mod tests {
             .code(),
             "witnessed-size-below-header"
         );
-    }
-
-    /// A checkpoint at `height` whose log has `size` leaves with root `root`, signed by the
-    /// fixture's validators (its other fields are made up: a certificate signs whatever
-    /// header it is given).
-    pub(crate) fn signed_checkpoint(
-        fixture: &Fixture,
-        height: u64,
-        size: u64,
-        root: Hash32,
-    ) -> Checkpoint {
-        let genesis = &fixture.genesis;
-        let validators = crate::genesis_validators(genesis);
-        let header = BlockHeader {
-            height,
-            log_size: size,
-            log_root: root,
-            time: genesis.genesis_time + height * 1000,
-            ..crate::genesis_header(genesis)
-        };
-        Checkpoint {
-            certificate: Some(fixture.certify(&header)),
-            header,
-            validators,
-            validator_changes: Vec::new(),
-            trusted_height: None,
-        }
-    }
-
-    #[test]
-    fn split_views_verify_offline_and_a_consistent_pair_is_refused() {
-        let fixture = Fixture::new();
-        let suite = fixture.suite();
-        let genesis = &fixture.genesis;
-        let document = |kind, first, second, consistency| SplitView {
-            format: SPLIT_VIEW_FORMAT.into(),
-            chain_id: genesis.chain_id.clone(),
-            kind,
-            first,
-            second,
-            consistency,
-            sources: Vec::new(),
-        };
-        let at_5 = signed_checkpoint(&fixture, 3, 5, log_root(suite, 5));
-        let forked_5 = signed_checkpoint(&fixture, 3, 5, Hash32([1; 32]));
-        let at_9 = signed_checkpoint(&fixture, 4, 9, log_root(suite, 9));
-        let split = document(
-            SplitViewKind::SameSizeDifferentRoots,
-            at_5.clone(),
-            forked_5.clone(),
-            None,
-        );
-        let verified = verify_split_view(&split, genesis).unwrap();
-        assert_eq!(verified.kind, SplitViewKind::SameSizeDifferentRoots);
-        assert!(
-            verify_split_view(
-                &document(
-                    SplitViewKind::SameHeightDifferentHeaders,
-                    at_5.clone(),
-                    forked_5.clone(),
-                    None
-                ),
-                genesis
-            )
-            .is_ok()
-        );
-        // The same checkpoint twice is no split view.
-        assert!(
-            verify_split_view(
-                &document(
-                    SplitViewKind::SameSizeDifferentRoots,
-                    at_5.clone(),
-                    at_5.clone(),
-                    None
-                ),
-                genesis
-            )
-            .is_err()
-        );
-        // A consistency proof that verifies shows no split view; a forged one does.
-        let proof = consistency(suite, 5, 9);
-        let consistent = document(
-            SplitViewKind::ConsistencyRefused,
-            at_5.clone(),
-            at_9.clone(),
-            Some(proof.clone()),
-        );
-        assert_eq!(
-            verify_split_view(&consistent, genesis).unwrap_err().code(),
-            "not-a-split-view"
-        );
-        let inconsistent = document(
-            SplitViewKind::ConsistencyRefused,
-            forked_5,
-            at_9,
-            Some(proof),
-        );
-        assert!(verify_split_view(&inconsistent, genesis).is_ok());
-        // A checkpoint the validators did not sign is refused before anything else.
-        let mut unsigned = split.clone();
-        unsigned
-            .second
-            .certificate
-            .as_mut()
-            .unwrap()
-            .signatures
-            .truncate(1);
-        assert!(verify_split_view(&unsigned, genesis).is_err());
     }
 }
