@@ -945,6 +945,33 @@ mod tests {
         assert_eq!(split.kind, SplitViewKind::SameSizeDifferentRoots);
         assert_eq!(setup.posted(), 1, "nothing more was cosigned");
         assert_eq!(setup.state().log_root, log_root(5));
+
+        // `hutong verify` on the file: it proves a split view (exit 0)...
+        let verify_args = |path: PathBuf| crate::verify::VerifyArgs {
+            genesis: setup.args().genesis,
+            bundle: Some(path),
+            qr: None,
+            consistency: None,
+            checkpoints: Vec::new(),
+            at: None,
+            region: None,
+            historical: false,
+            trusted: None,
+            save_trusted: None,
+            witnesses: None,
+            witness_keys: None,
+            json: true,
+        };
+        crate::verify::verify(&verify_args(setup.args().split_view)).unwrap();
+        // ...and a document whose two checkpoints agree proves none (exit 7).
+        let mut agreeing: SplitView =
+            serde_json::from_slice(&std::fs::read(setup.args().split_view).unwrap()).unwrap();
+        agreeing.second = agreeing.first.clone();
+        let agreeing_path = setup.directory.path().join("agreeing.json");
+        std::fs::write(&agreeing_path, serde_json::to_vec(&agreeing).unwrap()).unwrap();
+        let failure = crate::verify::verify(&verify_args(agreeing_path)).unwrap_err();
+        assert_eq!(failure.code, exit::INVALID, "{:#}", failure.error);
+        assert!(failure.error.to_string().contains("not-a-split-view"));
     }
 
     #[test]
