@@ -670,6 +670,38 @@ mod tests {
     }
 
     #[test]
+    fn witnesses_are_read_from_their_tables_and_checked() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = Config::new("/ip4/127.0.0.1/tcp/1".into(), "127.0.0.1:2".into(), vec![]);
+        assert!(config.witnesses.is_empty());
+        let key = hutong_core::testkit::secret("witness").public_key();
+        let table =
+            |name: &str| format!("\n[[witnesses]]\nname = \"{name}\"\npublic_key = \"{key}\"\n");
+        let write = |tables: &str| {
+            std::fs::write(
+                dir.path().join("config.toml"),
+                format!("{}{tables}", config.to_commented_toml()),
+            )
+            .unwrap();
+        };
+        write(&(table("a.example") + &table("b.example")));
+        let loaded = Config::load(dir.path()).unwrap();
+        assert_eq!(loaded.witnesses.len(), 2);
+        assert_eq!(loaded.witnesses[1].name, "b.example");
+        assert_eq!(loaded.witnesses[1].public_key, key);
+        // One name twice, or a name that is no key name, stops the node.
+        write(&(table("a.example") + &table("a.example")));
+        let error = Config::load(dir.path()).unwrap_err().to_string();
+        assert!(
+            error.contains("[[witnesses]]") && error.contains("twice"),
+            "{error}"
+        );
+        write(&table("a b"));
+        let error = Config::load(dir.path()).unwrap_err().to_string();
+        assert!(error.contains("[[witnesses]]"), "{error}");
+    }
+
+    #[test]
     fn zero_timeout_increments_are_refused() {
         let dir = tempfile::tempdir().unwrap();
         let config = Config::new("/ip4/127.0.0.1/tcp/1".into(), "127.0.0.1:2".into(), vec![]);
