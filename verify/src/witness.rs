@@ -640,6 +640,55 @@ mod tests {
     /// first 8 hexadecimal characters.
     const KNOWN_KEY_ID: &str = "d0637a92";
 
+    /// Vectors computed apart from this code (`scripts/vectors/witness.py`, with Python's
+    /// `cryptography` Ed25519 and `hashlib`): the same notes, key ids, messages, signatures,
+    /// note lines and vkeys, and every signature accepted.
+    #[test]
+    fn independent_vectors_match() {
+        let vectors: serde_json::Value =
+            serde_json::from_str(include_str!("../tests/vectors/witness.json")).unwrap();
+        let cases = vectors["cases"].as_array().unwrap();
+        assert!(cases.len() >= 3);
+        let hex32 = |value: &serde_json::Value| -> [u8; 32] {
+            let text = value.as_str().unwrap();
+            let mut bytes = [0u8; 32];
+            for (index, byte) in bytes.iter_mut().enumerate() {
+                *byte = u8::from_str_radix(&text[2 * index..2 * index + 2], 16).unwrap();
+            }
+            bytes
+        };
+        for case in cases {
+            let name = case["name"].as_str().unwrap();
+            let key = SecretKey::from_seed(hex32(&case["seed"]));
+            assert_eq!(key.public_key().0, hex32(&case["public_key"]), "{name}");
+            let witness = WitnessKey {
+                name: name.into(),
+                public_key: key.public_key(),
+            };
+            let note = CheckpointNote::new(
+                case["chain_id"].as_str().unwrap(),
+                case["log_size"].as_u64().unwrap(),
+                Hash32(hex32(&case["log_root"])),
+            );
+            let time = case["time"].as_u64().unwrap();
+            assert_eq!(note.body(), case["note_body"].as_str().unwrap());
+            assert_eq!(
+                String::from_utf8(cosigned_message(time, &note)).unwrap(),
+                case["signed_message"].as_str().unwrap()
+            );
+            assert_eq!(hex_of(&witness.key_id()), case["key_id"].as_str().unwrap());
+            assert_eq!(witness.vkey(), case["vkey"].as_str().unwrap());
+            let ours = Cosignature::sign(name, &key, time, &note).unwrap();
+            assert_eq!(ours.signature.to_hex(), case["signature"].as_str().unwrap());
+            assert_eq!(
+                ours.note_line().unwrap(),
+                case["note_line"].as_str().unwrap()
+            );
+            let theirs = Cosignature::from_note_line(case["note_line"].as_str().unwrap()).unwrap();
+            verify_cosignature(&witness, &theirs, &note).unwrap();
+        }
+    }
+
     #[test]
     fn note_body_and_signed_message_follow_the_c2sp_texts() {
         let note = CheckpointNote {
