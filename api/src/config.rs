@@ -59,6 +59,10 @@ pub struct ApiConfig {
     /// general one, and not rate limited), so that probes answer while other traffic fills
     /// the general pool.
     pub probe_requests_max: usize,
+    /// The witnesses whose cosignatures the node accepts (`POST /v1/log/cosignatures`), serves
+    /// with its checkpoints and puts in bundles asked with `?witnesses=k` (ADR 0038); at most
+    /// `hutong_verify::limits::WITNESS_KEYS_MAX`, each name once.
+    pub witnesses: Vec<hutong_verify::witness::WitnessKey>,
 }
 
 impl Default for ApiConfig {
@@ -82,6 +86,7 @@ impl Default for ApiConfig {
             body_read_timeout_ms: api_limits::BODY_READ_TIMEOUT_MS_DEFAULT,
             body_reads_max: api_limits::BODY_READS_MAX_DEFAULT,
             probe_requests_max: api_limits::PROBE_REQUESTS_MAX_DEFAULT,
+            witnesses: Vec::new(),
         }
     }
 }
@@ -103,6 +108,8 @@ pub enum ConfigError {
     },
     #[error("page_size_default ({default}) is above page_size_max ({max})")]
     PageDefaultAboveMax { default: usize, max: usize },
+    #[error("the accepted witnesses: {0}")]
+    Witnesses(hutong_verify::witness::WitnessError),
 }
 
 fn at_least(field: &'static str, found: u64, minimum: u64) -> Result<(), ConfigError> {
@@ -131,6 +138,7 @@ impl ApiConfig {
     /// Checks the relations between the limits: a body must hold the largest transaction, pages
     /// hold at least one entry and the default fits the maximum, and so on.
     pub fn validate(&self) -> Result<(), ConfigError> {
+        hutong_verify::witness::check_keys(&self.witnesses).map_err(ConfigError::Witnesses)?;
         at_least(
             "body_bytes_max",
             self.body_bytes_max as u64,

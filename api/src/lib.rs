@@ -26,6 +26,7 @@
 
 mod binary;
 pub mod config;
+mod cosignatures;
 pub mod limits;
 pub mod node;
 pub mod problem;

@@ -53,7 +53,25 @@ pub const ACCEPT_ERROR_PAUSE: Duration = Duration::from_millis(20);
 /// Failed accepts are logged at most once per this interval (with the count not logged).
 pub const ACCEPT_ERROR_LOG_INTERVAL: Duration = Duration::from_secs(10);
 
+/// Log sizes whose witness cosignatures a node keeps (besides each accepted witness's latest,
+/// always kept): the most recent ones, older ones forgotten first.
+pub const COSIGNED_SIZES_MAX: usize = 256;
+/// Largest body of `POST /v1/log/cosignatures` (a note and one cosignature are a few hundred
+/// bytes).
+pub const COSIGNATURE_BODY_BYTES_MAX: usize = 4 * 1024;
+/// Longest a bundle asked with `?witnesses=k` waits for `k` cosignatures of a log at least
+/// as large as its header's (witnesses trail the head by their poll interval), before 503
+/// `not_witnessed`; never more than half the request time limit.
+pub const WITNESSED_WAIT_MS_MAX: u64 = 5_000;
+/// How often that wait looks at the cosignatures again.
+pub const WITNESSED_POLL_INTERVAL: Duration = Duration::from_millis(100);
+/// `Retry-After` of a 503 `not_witnessed`.
+pub const NOT_WITNESSED_RETRY_AFTER_SECONDS: u64 = 5;
+
 const _: () = {
+    assert!(COSIGNED_SIZES_MAX >= 1);
+    assert!(WITNESSED_POLL_INTERVAL.as_millis() < WITNESSED_WAIT_MS_MAX as u128);
+    assert!(NOT_WITNESSED_RETRY_AFTER_SECONDS >= 1);
     assert!(CONNECTIONS_MAX_DEFAULT >= CONNECTIONS_MIN);
     assert!(BODY_READS_MAX_DEFAULT <= CONNECTIONS_MAX_DEFAULT);
     assert!(HEADER_READ_TIMEOUT_MS_DEFAULT <= CONNECTION_TIMEOUT_MS_MAX);

@@ -228,6 +228,7 @@ pub(crate) fn bundle(
         region: region.cloned(),
         records: proofs.into_iter().map(record_proof).collect(),
         checkpoint,
+        witnessed: None,
     })
 }
 
@@ -315,5 +316,51 @@ pub(crate) fn transaction_proof(
         block_inclusion,
         inclusion,
         checkpoint,
+    }))
+}
+
+/// The accepted witnesses' cosignatures of the log of `log_size` the node holds.
+pub(crate) fn cosignatures_at(
+    state: &ApiState,
+    log_size: u64,
+) -> Result<Vec<hutong_verify::witness::Cosignature>, ApiError> {
+    Ok(state
+        .inner
+        .cosignatures
+        .lock()
+        .map_err(|_| ApiError::internal("the cosignature pool's lock is poisoned"))?
+        .at(log_size))
+}
+
+/// The `witnessed` section of a bundle whose header's log has `header_log_size` leaves (ADR
+/// 0038): the largest log size at or above it, up to the head's, that at least `required`
+/// accepted witnesses cosigned, their cosignatures, and the consistency proof from the
+/// header's log to it. `None` while no such size has been cosigned.
+pub(crate) fn witnessed(
+    state: &ApiState,
+    header_log_size: u64,
+    required: usize,
+) -> Result<Option<hutong_verify::witness::Witnessed>, ApiError> {
+    use hutong_verify::witness::{CheckpointNote, Witnessed, origin};
+    let store = state.store();
+    let head_size = store.head()?.header.log_size;
+    let found = state
+        .inner
+        .cosignatures
+        .lock()
+        .map_err(|_| ApiError::internal("the cosignature pool's lock is poisoned"))?
+        .witnessed(header_log_size, head_size, required);
+    let Some((log_size, mut cosignatures)) = found else {
+        return Ok(None);
+    };
+    cosignatures.truncate(hutong_verify::limits::COSIGNATURES_MAX);
+    Ok(Some(Witnessed {
+        note: CheckpointNote {
+            origin: origin(store.chain_id()),
+            log_size,
+            log_root: store.log_root(log_size)?,
+        },
+        cosignatures,
+        consistency: store.log_consistency(header_log_size, log_size)?,
     }))
 }

@@ -48,6 +48,8 @@ pub(crate) struct Inner {
     pub body_reads: Arc<Semaphore>,
     pub metrics: ApiMetrics,
     pub changes: Mutex<ChangeIndex>,
+    /// The accepted witnesses' cosignatures (ADR 0038).
+    pub cosignatures: Mutex<crate::cosignatures::CosignaturePool>,
 }
 
 fn wall_clock() -> TimeMs {
@@ -86,6 +88,7 @@ impl ApiState {
                 clock,
                 metrics: ApiMetrics::default(),
                 changes: Mutex::new(ChangeIndex::default()),
+                cosignatures: Mutex::new(Default::default()),
             }),
         })
     }

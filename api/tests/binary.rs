@@ -38,6 +38,7 @@ async fn every_document_reads_the_same_in_both_forms() {
         "/v1/licences/business-licence/91370200MA99999990/proof".to_owned(),
         format!("/v1/holders/{holder}/licences/proof"),
         format!("/v1/transactions/{issuance}"),
+        "/v1/log/checkpoint".to_owned(),
     ];
     let time = chain.store.head().unwrap().header.time;
     for uri in uris {

@@ -1221,6 +1221,7 @@ async fn openapi_document_matches_the_router() {
         "GET /v1/log/checkpoint",
         "GET /v1/log/inclusion",
         "GET /v1/log/consistency",
+        "POST /v1/log/cosignatures",
         "GET /v1/export",
         "GET /v1/authorities",
         "GET /v1/authorities/{id}/actions",

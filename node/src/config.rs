@@ -28,6 +28,11 @@ pub struct Config {
     /// writes, off by default, and honoured only under the conditions of [`TestingConfig`].
     #[serde(default, skip_serializing_if = "TestingConfig::is_default")]
     pub testing: TestingConfig,
+    /// The witnesses whose cosignatures this node accepts, serves with its checkpoints and
+    /// puts in bundles asked with `?witnesses=k` (`[[witnesses]]` tables of `name` and
+    /// `public_key`; ADR 0038). Absent: none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub witnesses: Vec<hutong_verify::witness::WitnessKey>,
 }
 
 /// Fault injection, for tests only (see `docs/adr/0009-equivocation-evidence-and-fault-tests.md`).
@@ -321,6 +326,7 @@ impl Config {
             },
             storage: StorageConfig::default(),
             testing: TestingConfig::default(),
+            witnesses: Vec::new(),
         }
     }
 
@@ -364,6 +370,8 @@ impl Config {
     }
 
     fn check(&self) -> Result<(), String> {
+        hutong_verify::witness::check_keys(&self.witnesses)
+            .map_err(|error| format!("[[witnesses]]: {error}"))?;
         if self.p2p.listen.is_empty() {
             return Err("p2p.listen needs at least one address".into());
         }
@@ -659,6 +667,38 @@ mod tests {
         std::fs::write(dir.path().join("config.toml"), text).unwrap();
         let error = Config::load(dir.path()).unwrap_err().to_string();
         assert!(error.contains("heartbeat_ms"), "{error}");
+    }
+
+    #[test]
+    fn witnesses_are_read_from_their_tables_and_checked() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = Config::new("/ip4/127.0.0.1/tcp/1".into(), "127.0.0.1:2".into(), vec![]);
+        assert!(config.witnesses.is_empty());
+        let key = hutong_core::testkit::secret("witness").public_key();
+        let table =
+            |name: &str| format!("\n[[witnesses]]\nname = \"{name}\"\npublic_key = \"{key}\"\n");
+        let write = |tables: &str| {
+            std::fs::write(
+                dir.path().join("config.toml"),
+                format!("{}{tables}", config.to_commented_toml()),
+            )
+            .unwrap();
+        };
+        write(&(table("a.example") + &table("b.example")));
+        let loaded = Config::load(dir.path()).unwrap();
+        assert_eq!(loaded.witnesses.len(), 2);
+        assert_eq!(loaded.witnesses[1].name, "b.example");
+        assert_eq!(loaded.witnesses[1].public_key, key);
+        // One name twice, or a name that is no key name, stops the node.
+        write(&(table("a.example") + &table("a.example")));
+        let error = Config::load(dir.path()).unwrap_err().to_string();
+        assert!(
+            error.contains("[[witnesses]]") && error.contains("twice"),
+            "{error}"
+        );
+        write(&table("a b"));
+        let error = Config::load(dir.path()).unwrap_err().to_string();
+        assert!(error.contains("[[witnesses]]"), "{error}");
     }
 
     #[test]

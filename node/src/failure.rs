@@ -11,7 +11,8 @@ pub struct Failure {
 /// Exit codes: 1 runtime failure (among them a node home in use by another process), 2 bad
 /// usage (clap), 3 bad configuration or input file, 4 a store that cannot be used (corrupt,
 /// foreign, or lost beside a later signing state: `store_open`), 5 transaction rejected, 6 node
-/// unreachable, 7 a proof does not verify.
+/// unreachable, 7 a proof does not verify, 8 a witness saw a split view (two checkpoints the
+/// validators signed that cannot both be true; it wrote the proof and stopped).
 pub mod exit {
     pub const RUNTIME: u8 = 1;
     pub const CONFIG: u8 = 3;
@@ -19,6 +20,7 @@ pub mod exit {
     pub const REJECTED: u8 = 5;
     pub const UNREACHABLE: u8 = 6;
     pub const INVALID: u8 = 7;
+    pub const SPLIT_VIEW: u8 = 8;
 }
 
 impl Failure {

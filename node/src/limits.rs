@@ -259,7 +259,32 @@ pub const SIGNING_STATE_RETRY_MAX: Duration = Duration::from_millis(400);
 /// count not logged); every one is counted in the metrics.
 pub const SIGNING_STATE_FAILURE_LOG_INTERVAL: Duration = Duration::from_secs(10);
 
+/// `hutong witness`: the shortest and longest pause between two rounds of reading the
+/// followed nodes' checkpoints (`--poll-ms` must lie within them), and the default.
+pub const WITNESS_POLL_MIN: Duration = Duration::from_millis(200);
+pub const WITNESS_POLL_MAX: Duration = Duration::from_secs(3600);
+pub const WITNESS_POLL_DEFAULT: Duration = Duration::from_secs(2);
+/// How long one HTTP request of a witness to a node may take, whole.
+pub const WITNESS_REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+/// How many times in a row a witness tries a request to a node that fails (no answer, or an
+/// error status) before it gives up on that node for the round.
+pub const WITNESS_REQUEST_ATTEMPTS: usize = 3;
+/// The pause between two attempts of one request.
+pub const WITNESS_RETRY_PAUSE: Duration = Duration::from_millis(250);
+/// Most nodes one witness follows.
+pub const WITNESS_NODES_MAX: usize = 64;
+/// Largest answer a witness reads from a node (a checkpoint with its hand-overs): the largest
+/// proof document a verifier reads.
+pub const WITNESS_ANSWER_BYTES_MAX: usize = hutong_verify::PROOF_DOCUMENT_BYTES_MAX;
+/// Largest witness state file read (it holds the last cosigned checkpoint).
+pub const WITNESS_STATE_BYTES_MAX: usize = hutong_verify::PROOF_DOCUMENT_BYTES_MAX + 64 * 1024;
+
 const _: () = {
+    assert!(WITNESS_POLL_MIN.as_millis() <= WITNESS_POLL_DEFAULT.as_millis());
+    assert!(WITNESS_POLL_DEFAULT.as_millis() <= WITNESS_POLL_MAX.as_millis());
+    assert!(WITNESS_REQUEST_ATTEMPTS >= 1);
+    assert!(WITNESS_RETRY_PAUSE.as_millis() < WITNESS_REQUEST_TIMEOUT.as_millis());
+    assert!(WITNESS_STATE_BYTES_MAX > WITNESS_ANSWER_BYTES_MAX);
     // The most common soft file limit (1,024) leaves room for the fewest API connections
     // a configuration may allow.
     assert!(FILE_DESCRIPTORS_RESERVED + hutong_api::limits::CONNECTIONS_MIN as u64 <= 1024);

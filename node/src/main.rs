@@ -33,6 +33,7 @@ mod store_open;
 mod testnet_commands;
 mod tx_examples;
 mod verify;
+mod witness;
 
 /// The process's allocator: mimalloc. Block execution, the state tree and the audit allocate
 /// and free many small buffers; the system allocator took about a quarter of their time
@@ -123,6 +124,10 @@ enum Command {
     /// Drive a running testnet with signed transactions (or verification reads) and print
     /// one line of JSON with the throughput and latency.
     Bench(testnet_commands::BenchArgs),
+    /// A witness: follow nodes' signed checkpoints, check that each log extends the last one
+    /// cosigned, cosign it, and stop with exit code 8 on a split view.
+    #[command(subcommand)]
+    Witness(witness::WitnessCommand),
     /// Re-verify the whole chain from genesis (an export file or a node), compare nodes, and
     /// query the verified history.
     Audit(audit::AuditArgs),
@@ -156,6 +161,7 @@ fn main() -> ExitCode {
         Command::Testnet(command) => testnet_commands::testnet(command),
         Command::Bench(args) => testnet_commands::bench(&args),
         Command::Audit(args) => audit::run(&args),
+        Command::Witness(command) => witness::command(command),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

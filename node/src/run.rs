@@ -216,7 +216,8 @@ async fn run_node(home: &Path, config: Config, resync: bool) -> Result<(), Failu
             .context("starting the admission thread")
             .code(exit::RUNTIME)?,
     });
-    let api_config = config.api.limits(api_connections_max);
+    let mut api_config = config.api.limits(api_connections_max);
+    api_config.witnesses = config.witnesses.clone();
     let api_state = hutong_api::ApiState::new(store.clone(), service, api_config)
         .context("the API configuration")
         .code(exit::CONFIG)?;

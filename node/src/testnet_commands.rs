@@ -37,6 +37,10 @@ pub enum TestnetCommand {
         /// `hutong testnet down`.
         #[arg(long)]
         detach: bool,
+        /// Witnesses to start with a new testnet (0 to 8), each following every node, which
+        /// all accept them; their keys are in DIR/witness-keys.json for `hutong verify`.
+        #[arg(long, default_value_t = 0)]
+        witnesses: usize,
     },
     /// Stop every node of the testnet in DIR (and its `up` process).
     Down {
@@ -96,6 +100,7 @@ pub fn testnet(command: TestnetCommand) -> Result<(), Failure> {
             demo,
             demo_size,
             detach,
+            witnesses,
         } => {
             let binary = std::env::current_exe()
                 .map_err(|error| Failure::new(exit::RUNTIME, anyhow!("own path: {error}")))?;
@@ -111,6 +116,7 @@ pub fn testnet(command: TestnetCommand) -> Result<(), Failure> {
                     DemoSize::STANDARD
                 },
                 detach,
+                witnesses,
             })
             .map_err(failure)
         }

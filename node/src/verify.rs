@@ -18,6 +18,7 @@ use hutong_core::ident::RegionCode;
 use hutong_core::log::ConsistencyProof;
 use hutong_core::records::{LicenceEventKind, TimeMs};
 use hutong_verify::qr::{QrPayload, VerifiedQr};
+use hutong_verify::witness::{VerifiedWitnessed, WitnessKeys, WitnessPolicy};
 use hutong_verify::{
     self, PROOF_DOCUMENT_BYTES_MAX, TRUSTED_CHECKPOINT_FORMAT, TrustedCheckpoint, Verified,
     VerifiedCheckpoint, VerifiedLicence, VerifyOptions,
@@ -87,6 +88,15 @@ pub struct VerifyArgs {
     /// whole or not at all), to start later documents from.
     #[arg(long, requires = "bundle", value_name = "FILE")]
     pub save_trusted: Option<PathBuf>,
+    /// Require cosignatures of at least this many distinct witnesses named in
+    /// `--witness-keys` on a log that extends the document's (a bundle asked with
+    /// `?witnesses=k`, or a checkpoint with its cosignatures); fewer fails with exit 7,
+    /// naming the witnesses missing and those whose cosignature failed.
+    #[arg(long, requires = "witness_keys", value_name = "K")]
+    pub witnesses: Option<usize>,
+    /// The witnesses this verifier trusts (`hutong-witness-keys/v1`: names and public keys).
+    #[arg(long, requires = "witnesses", value_name = "FILE")]
+    pub witness_keys: Option<PathBuf>,
     /// Print what was verified as JSON instead of text.
     #[arg(long)]
     pub json: bool,
@@ -122,6 +132,29 @@ pub fn verify(args: &VerifyArgs) -> Result<(), Failure> {
             Some(path) => Some(read_trusted(path).code(exit::CONFIG)?),
             None => None,
         },
+        witnesses: match (&args.witnesses, &args.witness_keys) {
+            (Some(required), Some(path)) => {
+                let bytes = read_bounded(path).code(exit::CONFIG)?;
+                let keys = WitnessKeys::from_json(&bytes)
+                    .with_context(|| format!("reading the witness keys {}", path.display()))
+                    .code(exit::CONFIG)?;
+                if *required == 0 || *required > keys.len() {
+                    return Err(Failure::new(
+                        exit::CONFIG,
+                        anyhow!(
+                            "--witnesses {required}: {} names {} witnesses; ask for 1 to that many",
+                            path.display(),
+                            keys.len()
+                        ),
+                    ));
+                }
+                Some(WitnessPolicy {
+                    required: *required,
+                    keys,
+                })
+            }
+            _ => None,
+        },
     };
     if let Some(consistency) = &args.consistency {
         return verify_consistency(consistency, &args.checkpoints, &genesis, args.json);
@@ -129,6 +162,9 @@ pub fn verify(args: &VerifyArgs) -> Result<(), Failure> {
     let verified = match &args.bundle {
         Some(path) => {
             let document = read_bounded(path).code(exit::CONFIG)?;
+            if is_split_view(&document) {
+                return verify_split_view(path, &document, &genesis, args.json);
+            }
             let verified = hutong_verify::binary::verify_document(&document, &genesis, &options)
                 .map_err(|error| {
                     anyhow!(
@@ -161,6 +197,49 @@ pub fn verify(args: &VerifyArgs) -> Result<(), Failure> {
         if let Some(qr) = &qr {
             print_qr(&mut out, qr);
         }
+    }
+    emit(&out);
+    Ok(())
+}
+
+/// Whether a document is a witness's split-view proof (read by its `format`).
+fn is_split_view(document: &[u8]) -> bool {
+    #[derive(Deserialize)]
+    struct FormatOnly {
+        format: String,
+    }
+    serde_json::from_slice::<FormatOnly>(document)
+        .is_ok_and(|only| only.format == hutong_verify::split_view::SPLIT_VIEW_FORMAT)
+}
+
+/// Checks a split-view proof: exit 0 when it shows a split view (both checkpoints signed by
+/// the validators, contradicting each other), 7 when it does not.
+fn verify_split_view(
+    path: &Path,
+    document: &[u8],
+    genesis: &Genesis,
+    json: bool,
+) -> Result<(), Failure> {
+    let split = hutong_verify::split_view::verify_split_view_json(document, genesis)
+        .map_err(|error| {
+            anyhow!(
+                "{} does not verify ({}): {error}",
+                path.display(),
+                error.code()
+            )
+        })
+        .code(exit::INVALID)?;
+    let mut out = String::new();
+    if json {
+        say!(out, "{:#}", serde_json::json!({ "split_view": split }));
+    } else {
+        say!(
+            out,
+            "verified: SPLIT VIEW ({}): the validators signed two checkpoints that cannot both be true",
+            split.kind.name()
+        );
+        print_checkpoint(&mut out, &split.first);
+        print_checkpoint(&mut out, &split.second);
     }
     emit(&out);
     Ok(())
@@ -484,7 +563,27 @@ fn print_verified(out: &mut String, verified: &Verified) {
             }
             print_checkpoint(out, &holder.checkpoint);
         }
+        Verified::WitnessedCheckpoint {
+            checkpoint,
+            witnessed,
+        } => {
+            say!(out, "verified: signed checkpoint");
+            print_checkpoint(out, checkpoint);
+            print_witnessed(out, witnessed);
+        }
     }
+}
+
+fn print_witnessed(out: &mut String, witnessed: &VerifiedWitnessed) {
+    say!(
+        out,
+        "  witnessed: the log of {} transactions (root {}) extends the header's; cosigned by {} of the {} required: {}",
+        witnessed.log_size,
+        witnessed.log_root,
+        witnessed.witnesses.len(),
+        witnessed.required,
+        witnessed.witnesses.join(", ")
+    );
 }
 
 fn print_licence(out: &mut String, licence: &VerifiedLicence) {
@@ -532,6 +631,9 @@ fn print_licence(out: &mut String, licence: &VerifiedLicence) {
         }
     }
     print_checkpoint(out, &licence.checkpoint);
+    if let Some(witnessed) = &licence.witnessed {
+        print_witnessed(out, witnessed);
+    }
     match licence.age_ms {
         Some(age_ms) => say!(
             out,

@@ -34,5 +34,13 @@ pub const UNCOMMITTED_SAMPLE_MAX: usize = 200;
 /// The largest answer read (a block of 5,000 transactions as JSON is about 8 MiB).
 pub const RESPONSE_BYTES_MAX: u64 = 64 * 1024 * 1024;
 
+/// Most witnesses a testnet starts.
+pub const WITNESSES_MAX: usize = 8;
+
+/// The pause between a testnet witness's rounds, in milliseconds: short, so that a bundle
+/// asked with `?witnesses=k` finds its cosignatures well within the node's wait for them
+/// (`hutong_api::limits::WITNESSED_WAIT_MS_MAX`, 5 s).
+pub const WITNESS_POLL_MS: u64 = 500;
+
 // The demo loader's transactions must all be admitted by the nodes it loads.
 const _: () = assert!(DEMO_NONCES_AHEAD_MAX < hutong_core::limits::NONCE_AHEAD_MAX);

@@ -9,7 +9,12 @@
 //! DIR/keys/authorities/ID.json   the demo departments' signing keys (for `hutong bench`)
 //! DIR/keys/nodes/NAME.json  the node keys
 //! DIR/NAME/                 each node's home (`hutong init`), its log in DIR/NAME/node.log
+//! DIR/witness-N/            with --witnesses: each witness's key, state and witness.log
+//! DIR/witness-keys.json     the witnesses' names and keys, for `hutong verify --witness-keys`
 //! ```
+//!
+//! With `--witnesses N`, every node accepts the N witnesses (`[[witnesses]]` in its
+//! config.toml), and each witness runs `hutong witness run` following every node.
 //!
 //! Node processes run in their own process group, so that Ctrl-C reaches only `up`, which
 //! then stops them one by one with SIGTERM (and SIGKILL after a bounded wait). Processes are
@@ -29,8 +34,8 @@ use hutong_core::crypto::SecretKey;
 
 use crate::client::{self, Client};
 use crate::demo::{self, DemoSize, Signer};
-use crate::limits::DEMO_NONCES_AHEAD_MAX;
-pub use crate::limits::{DEMO_WAIT, NODES_MAX, START_WAIT, STOP_WAIT};
+use crate::limits::{DEMO_NONCES_AHEAD_MAX, WITNESS_POLL_MS};
+pub use crate::limits::{DEMO_WAIT, NODES_MAX, START_WAIT, STOP_WAIT, WITNESSES_MAX};
 use crate::{Error, keyfile};
 use hutong_core::genesis::Genesis;
 use hutong_core::suite::Suite;
@@ -68,7 +73,34 @@ pub struct Manifest {
     /// The highest height the nodes reported when they were last stopped.
     pub stopped_at_height: Option<u64>,
     pub nodes: Vec<NodeEntry>,
+    /// The witnesses following the nodes (absent in manifests written before them: none).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub witnesses: Vec<WitnessEntry>,
 }
+
+/// One witness as the manifest lists it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WitnessEntry {
+    /// Its name, as the nodes and `DIR/witness-keys.json` know it.
+    pub name: String,
+    /// Its public key, hex.
+    pub public_key: String,
+    /// Its directory: `witness_key.json`, `state.json`, `witness.log`, and `split-view.json`
+    /// should it see one.
+    pub home: PathBuf,
+    /// The running process, or `null` when stopped.
+    pub pid: Option<u32>,
+}
+
+impl WitnessEntry {
+    /// The state file, which names the process as this witness's (`is_ours`).
+    pub fn state_path(&self) -> PathBuf {
+        self.home.join("state.json")
+    }
+}
+
+/// The `format` of `DIR/witness-keys.json` (`hutong_verify::witness::WITNESS_KEYS_FORMAT`).
+pub const WITNESS_KEYS_FORMAT: &str = "hutong-witness-keys/v1";
 
 impl Manifest {
     /// Reads `dir/testnet.json`.
@@ -99,6 +131,8 @@ pub struct UpOptions {
     pub demo_size: DemoSize,
     /// Return once the network runs (and the demo is loaded) instead of supervising it.
     pub detach: bool,
+    /// Witnesses to create with a new testnet (a resumed one keeps its own).
+    pub witnesses: usize,
 }
 
 fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), Error> {
@@ -245,6 +279,7 @@ pub fn down(dir: &Path) -> Result<(), Error> {
         .iter()
         .filter(|node| node.pid.is_some_and(|pid| is_ours(pid, Some(&node.home))))
         .count();
+    stop_witnesses(&mut manifest.witnesses);
     let killed = stop_nodes(&mut manifest.nodes);
     // The supervisor rewrites the manifest as it exits; give it a moment, then write ours.
     if let Some(pid) = manifest.supervisor_pid {
@@ -368,12 +403,37 @@ fn create(options: &UpOptions) -> Result<Manifest, Error> {
     }
     let genesis = demo::genesis(&authority_keys, &entries, demo::now_ms())?;
     write_atomic(&dir.join("genesis.json"), genesis.to_json().as_bytes())?;
+    let mut witnesses = Vec::new();
+    for index in 0..options.witnesses {
+        let home = absolute(&dir.join(format!("witness-{index}")))?;
+        std::fs::create_dir_all(&home).map_err(|error| Error::io(&home, error))?;
+        let key = keyfile::generate()?;
+        keyfile::write(&home.join("witness_key.json"), "witness", &key)?;
+        witnesses.push(WitnessEntry {
+            name: format!("witness-{index}.testnet.hutong"),
+            public_key: key.public_key().to_string(),
+            home,
+            pid: None,
+        });
+    }
+    let keys = serde_json::json!({
+        "format": WITNESS_KEYS_FORMAT,
+        "witnesses": witnesses
+            .iter()
+            .map(|witness| serde_json::json!({"name": witness.name, "public_key": witness.public_key}))
+            .collect::<Vec<_>>(),
+    });
+    write_atomic(
+        &dir.join("witness-keys.json"),
+        format!("{keys:#}\n").as_bytes(),
+    )?;
     Ok(Manifest {
         chain_id: genesis.chain_id,
         supervisor_pid: None,
         demo_loaded: false,
         stopped_at_height: None,
         nodes,
+        witnesses,
     })
 }
 
@@ -452,8 +512,88 @@ fn configure(options: &UpOptions, manifest: &mut Manifest) -> Result<(), Error> 
             &node_dir.join(format!("{}.json", node.name)),
             &peers,
         )?;
+        accept_witnesses(node, &manifest.witnesses)?;
     }
     Ok(())
+}
+
+/// Appends the testnet's witnesses to a node's config.toml as `[[witnesses]]` tables.
+fn accept_witnesses(node: &NodeEntry, witnesses: &[WitnessEntry]) -> Result<(), Error> {
+    if witnesses.is_empty() {
+        return Ok(());
+    }
+    let config_path = node.home.join("config.toml");
+    let mut config =
+        std::fs::read_to_string(&config_path).map_err(|error| Error::io(&config_path, error))?;
+    config.push_str("\n# The testnet's witnesses, whose cosignatures this node accepts.\n");
+    for witness in witnesses {
+        config.push_str(&format!(
+            "[[witnesses]]\nname = \"{}\"\npublic_key = \"{}\"\n",
+            witness.name, witness.public_key
+        ));
+    }
+    write_atomic(&config_path, config.as_bytes())
+}
+
+/// Starts a witness following every node of the testnet; its log is `HOME/witness.log`.
+fn start_witness(
+    binary: &Path,
+    dir: &Path,
+    nodes: &[NodeEntry],
+    witness: &mut WitnessEntry,
+) -> Result<std::process::Child, Error> {
+    let log_path = witness.home.join("witness.log");
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&log_path)
+        .map_err(|error| Error::io(&log_path, error))?;
+    let mut command = Command::new(binary);
+    command
+        .args(["witness", "run", "--genesis"])
+        .arg(absolute(&dir.join("genesis.json"))?)
+        .args(["--name", &witness.name, "--key"])
+        .arg(witness.home.join("witness_key.json"))
+        .arg("--state")
+        .arg(witness.state_path())
+        .arg("--split-view")
+        .arg(witness.home.join("split-view.json"))
+        .args(["--poll-ms", &WITNESS_POLL_MS.to_string()]);
+    for node in nodes {
+        command.args(["--node", &node.api]);
+    }
+    let child = command
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(log)
+        .process_group(0)
+        .spawn()
+        .map_err(|error| Error::Node(format!("starting {}: {error}", witness.name)))?;
+    witness.pid = Some(child.id());
+    Ok(child)
+}
+
+/// SIGTERM to each witness still ours, then SIGKILL to any left after [`STOP_WAIT`].
+fn stop_witnesses(witnesses: &mut [WitnessEntry]) {
+    for witness in witnesses.iter() {
+        if let Some(pid) = witness.pid
+            && running(pid, &witness.state_path())
+        {
+            signal(pid, "TERM");
+        }
+    }
+    let deadline = Instant::now() + STOP_WAIT;
+    for witness in witnesses.iter_mut() {
+        let Some(pid) = witness.pid else { continue };
+        while running(pid, &witness.state_path()) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        if running(pid, &witness.state_path()) {
+            signal(pid, "KILL");
+        }
+        witness.pid = None;
+    }
+    reap();
 }
 
 fn start_node(binary: &Path, node: &mut NodeEntry) -> Result<std::process::Child, Error> {
@@ -548,6 +688,12 @@ pub fn up(options: &UpOptions) -> Result<(), Error> {
                 options.validators, options.observers
             )));
         }
+        if options.witnesses > WITNESSES_MAX {
+            return Err(Error::Usage(format!(
+                "a testnet has at most {WITNESSES_MAX} witnesses; asked for {}",
+                options.witnesses
+            )));
+        }
         create(options)?
     };
     configure(options, &mut manifest)?;
@@ -575,6 +721,13 @@ pub fn up(options: &UpOptions) -> Result<(), Error> {
         dir.display()
     );
     let started = wait_for_height(&client, &manifest, target, START_WAIT).and_then(|()| {
+        // The witnesses start once the nodes answer, so that their first round finds them.
+        let nodes = manifest.nodes.clone();
+        for witness in &mut manifest.witnesses {
+            let child = start_witness(&options.binary, dir, &nodes, witness)?;
+            SUPERVISED.with(|supervised| supervised.borrow_mut().push(child));
+        }
+        manifest.save(dir)?;
         if options.demo && !manifest.demo_loaded {
             load_demo(&client, dir, &manifest, options.demo_size)?;
             manifest.demo_loaded = true;
@@ -583,6 +736,7 @@ pub fn up(options: &UpOptions) -> Result<(), Error> {
         Ok(())
     });
     if let Err(error) = started {
+        stop_witnesses(&mut manifest.witnesses);
         stop_nodes(&mut manifest.nodes);
         manifest.supervisor_pid = None;
         let _ = manifest.save(dir);
@@ -597,6 +751,7 @@ pub fn up(options: &UpOptions) -> Result<(), Error> {
     let reason = supervise(&manifest);
     println!("{reason}; stopping every node");
     record_height(&mut manifest);
+    stop_witnesses(&mut manifest.witnesses);
     let killed = stop_nodes(&mut manifest.nodes);
     manifest.supervisor_pid = None;
     manifest.save(dir)?;
@@ -678,6 +833,20 @@ fn print_table(manifest: &Manifest, dir: &Path) {
         println!(
             "{:<14} {:<10} {:<24} {}/",
             node.name, node.role, node.api, node.api
+        );
+    }
+    for witness in &manifest.witnesses {
+        println!(
+            "witness {} (key {}), log {}",
+            witness.name,
+            witness.public_key,
+            witness.home.join("witness.log").display()
+        );
+    }
+    if !manifest.witnesses.is_empty() {
+        println!(
+            "bundles with ?witnesses=K verify with: hutong verify --witnesses K --witness-keys {}",
+            dir.join("witness-keys.json").display()
         );
     }
     if let Some(node) = manifest.nodes.first()

@@ -411,10 +411,12 @@ const PRIMITIVE_NAMES: &[&str] = &[
 
 /// Digests that never enter the chain and so are no suite's business, by file and name: the
 /// store's key for a signature it remembers as verified (a set held in one node's memory),
-/// and gossipsub's message ids (the network layer's own, ADR 0003).
+/// gossipsub's message ids (the network layer's own, ADR 0003), and a witness's key id,
+/// which the C2SP cosignature format fixes as SHA-256 whatever the chain's suite (ADR 0038).
 const LOCAL_DIGESTS: &[(&str, &str)] = &[
     ("ledger/src/store/mod.rs", "blake3_parts"),
     ("node/src/network/event_loop.rs", "blake3_parts"),
+    ("verify/src/witness.rs", "sha2"),
 ];
 
 /// Where non-test code calls a primitive outside [`PRIMITIVE_FILES`]: `file:line what`.

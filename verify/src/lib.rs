@@ -65,6 +65,8 @@ pub mod binary;
 pub mod history;
 pub mod limits;
 pub mod qr;
+pub mod split_view;
+pub mod witness;
 
 use std::collections::BTreeSet;
 
@@ -205,6 +207,11 @@ pub struct ProofBundle {
     /// The licence's proof first, then the records its verdict reads.
     pub records: Vec<RecordProof>,
     pub checkpoint: Checkpoint,
+    /// Present when asked for with `?witnesses=k`: a checkpoint note at least as large as the
+    /// header's log, cosigned by witnesses, with the proof that it extends the header's log
+    /// ([`witness::Witnessed`], docs/proofs.md section 14).
+    #[serde(default)]
+    pub witnessed: Option<witness::Witnessed>,
 }
 
 /// A committed transaction and the proof of its place: the signed checkpoint of the block it
@@ -265,6 +272,10 @@ pub struct CheckpointDocument {
     /// [`CHECKPOINT_FORMAT`].
     pub format: String,
     pub checkpoint: Checkpoint,
+    /// Witnesses' cosignatures of this checkpoint's note (its log size and root), those the
+    /// node accepted ([`witness::Cosignature`], docs/proofs.md section 14).
+    #[serde(default)]
+    pub cosignatures: Vec<witness::Cosignature>,
 }
 
 /// Why a proof does not verify. [`BundleError::code`] gives a stable name for test vectors and
@@ -409,6 +420,8 @@ pub enum BundleError {
         number: LicenceNumber,
         found: String,
     },
+    #[error("{0}")]
+    Witness(witness::WitnessError),
 }
 
 impl BundleError {
@@ -448,6 +461,7 @@ impl BundleError {
             BundleError::MissingHolderList { .. } => "missing-holder-list".into(),
             BundleError::IncompleteHolderList { .. } => "incomplete-holder-list".into(),
             BundleError::HolderMismatch { .. } => "holder-mismatch".into(),
+            BundleError::Witness(error) => error.code(),
         }
     }
 }
@@ -500,6 +514,10 @@ pub struct VerifiedLicence {
     /// How old the header was by the verifier's clock; `None` for a historical check, which
     /// did not hold the header to the chain's freshness.
     pub age_ms: Option<u64>,
+    /// The witnesses that cosigned a log extending the header's, when the verifier required
+    /// them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub witnessed: Option<witness::VerifiedWitnessed>,
 }
 
 /// What a verified transaction proof establishes.
@@ -525,6 +543,9 @@ pub struct VerifyOptions {
     /// A checkpoint the verifier trusts, from which a bundle's checkpoint may start (a light
     /// client's; see [`TrustedCheckpoint`]).
     pub trusted: Option<TrustedCheckpoint>,
+    /// Cosignatures required of named witnesses (`hutong verify --witnesses k
+    /// --witness-keys FILE`); `None` asks for none.
+    pub witnesses: Option<witness::WitnessPolicy>,
 }
 
 impl VerifyOptions {
@@ -1075,6 +1096,20 @@ pub fn verify_bundle_with(
     for proof in &bundle.records {
         verify_record_proof(genesis.suite, checkpoint.state_root, proof)?;
     }
+    let witnessed = match &options.witnesses {
+        Some(policy) => Some(
+            witness::verify_witnessed(
+                genesis.suite,
+                &checkpoint.chain_id,
+                checkpoint.log_size,
+                &checkpoint.log_root,
+                bundle.witnessed.as_ref(),
+                policy,
+            )
+            .map_err(BundleError::Witness)?,
+        ),
+        None => None,
+    };
 
     let licence = match &first.record {
         Some(Record::Licence(licence)) => Some(licence.clone()),
@@ -1110,6 +1145,7 @@ pub fn verify_bundle_with(
         verdict,
         records_proved: bundle.records.len(),
         age_ms,
+        witnessed,
     })
 }
 
@@ -1451,6 +1487,11 @@ pub enum Verified {
     Checkpoint(VerifiedCheckpoint),
     History(Box<VerifiedHistory>),
     Holder(Box<VerifiedHolder>),
+    /// A checkpoint whose cosignatures the verifier required.
+    WitnessedCheckpoint {
+        checkpoint: VerifiedCheckpoint,
+        witnessed: witness::VerifiedWitnessed,
+    },
 }
 
 #[derive(Deserialize)]
@@ -1519,8 +1560,38 @@ pub fn verify_json(
         }
         CHECKPOINT_FORMAT => {
             let document: CheckpointDocument = serde_json::from_slice(document).map_err(json)?;
-            verify_checkpoint_from(&document.checkpoint, genesis, options.trusted.as_ref())
-                .map(Verified::Checkpoint)
+            let checkpoint =
+                verify_checkpoint_from(&document.checkpoint, genesis, options.trusted.as_ref())?;
+            let Some(policy) = &options.witnesses else {
+                return Ok(Verified::Checkpoint(checkpoint));
+            };
+            // The cosignatures are of this checkpoint's own note: the log extends itself.
+            let witnessed = witness::Witnessed {
+                note: witness::CheckpointNote::new(
+                    &checkpoint.chain_id,
+                    checkpoint.log_size,
+                    checkpoint.log_root,
+                ),
+                cosignatures: document.cosignatures,
+                consistency: ConsistencyProof {
+                    first_size: checkpoint.log_size,
+                    second_size: checkpoint.log_size,
+                    path: Vec::new(),
+                },
+            };
+            let witnessed = witness::verify_witnessed(
+                genesis.suite,
+                &checkpoint.chain_id,
+                checkpoint.log_size,
+                &checkpoint.log_root,
+                Some(&witnessed),
+                policy,
+            )
+            .map_err(BundleError::Witness)?;
+            Ok(Verified::WitnessedCheckpoint {
+                checkpoint,
+                witnessed,
+            })
         }
         HISTORY_FORMAT => {
             let document: HistoryDocument = serde_json::from_slice(document).map_err(json)?;

@@ -29,10 +29,17 @@ pub const VALIDATOR_CHANGES_MAX: usize = 4096;
 pub const QR_TEXT_CHARS_MAX: usize = 4296;
 /// Longest varint accepted in a QR payload (a u64 needs at most 10 groups of 7 bits).
 pub const VARINT_BYTES_MAX: usize = 10;
+/// Most cosignatures one `witnessed` section of a bundle carries.
+pub const COSIGNATURES_MAX: usize = 64;
+/// Most witness keys a verifier's list (or a node's configuration) names.
+pub const WITNESS_KEYS_MAX: usize = 64;
+/// Longest witness key name, in bytes.
+pub const WITNESS_NAME_BYTES_MAX: usize = 256;
 
 const _: () = {
     // Every bundle a node builds is read, with room for a hundred other signers of the history.
     assert!(RECORD_PROOFS_MAX >= BUNDLE_RECORDS_WORST + 100);
+    assert!(WITNESS_KEYS_MAX <= COSIGNATURES_MAX);
     // A document holds at least one transaction-sized record with its state proof.
     assert!(PROOF_DOCUMENT_BYTES_MAX >= 4 * core_limits::TX_BYTES_MAX);
     assert!(VARINT_BYTES_MAX * 7 >= 64);

@@ -130,23 +130,25 @@ pub(crate) struct CheckpointQuery {
 
 /// The latest signed log head: the head block's header (a checkpoint of the log and the
 /// state), its commit certificate, and the validator hand-overs since genesis, or since the
-/// verifier's trusted checkpoint.
+/// verifier's trusted checkpoint; with the accepted witnesses' cosignatures of its log size
+/// (`cosignatures`, absent when none).
 #[utoipa::path(
     get,
     path = "/v1/log/checkpoint",
     tag = "auditors",
     params(CheckpointQuery),
     responses(
-        (status = 200, description = "The signed checkpoint", body = Object),
+        (status = 200, description = "The signed checkpoint, with the cosignatures of its log; in the binary form when `Accept` names application/vnd.hutong.proof", body = Object),
         (status = 400, description = "A trusted height above the head", body = Problem, content_type = "application/problem+json")
     )
 )]
 pub(crate) async fn checkpoint(
     State(state): State<ApiState>,
     ApiQuery(query): ApiQuery<CheckpointQuery>,
-) -> Result<Json<CheckpointDocument>, ApiError> {
+    headers: axum::http::HeaderMap,
+) -> Result<axum::response::Response, ApiError> {
     let work = state.clone();
-    blocking(move || {
+    let document = blocking(move || {
         let header = work.store().head()?.header;
         if let Some(trusted) = query
             .trusted_height
@@ -160,12 +162,18 @@ pub(crate) async fn checkpoint(
                 ),
             ));
         }
-        Ok(Json(CheckpointDocument {
+        let cosignatures = crate::proofs::cosignatures_at(&work, header.log_size)?;
+        Ok(CheckpointDocument {
             format: CHECKPOINT_FORMAT.into(),
             checkpoint: crate::proofs::checkpoint_from(&work, header, query.trusted_height)?,
-        }))
+            cosignatures,
+        })
     })
-    .await
+    .await?;
+    Ok(crate::binary::respond(
+        &headers,
+        hutong_verify::binary::Document::Checkpoint(document),
+    ))
 }
 
 /// Query of the inclusion proof.
@@ -241,7 +249,7 @@ pub(crate) const LOG_INCLUSION_FORMAT: &str = "hutong-log-inclusion/v1";
 /// The header of the first block after which the log has `size` leaves (log sizes only grow,
 /// so a binary search over the heights, at most 64 header reads); 400 `size_not_a_checkpoint`
 /// when no block ends at that size, since only a block's header signs a log root.
-fn first_header_with_log_size(
+pub(crate) fn first_header_with_log_size(
     store: &hutong_ledger::store::Store,
     size: u64,
 ) -> Result<hutong_core::block::BlockHeader, ApiError> {

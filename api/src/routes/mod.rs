@@ -11,6 +11,7 @@ mod operator;
 pub(crate) mod router;
 pub(crate) mod stale;
 mod verifier;
+mod witness;
 
 use axum::body::{Body, Bytes};
 use axum::extract::FromRequestParts;

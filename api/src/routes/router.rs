@@ -17,7 +17,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::stale::{refuse_if_stale, states_a_licence_now};
-use super::{auditor, evidence, explorer, operator, verifier};
+use super::{auditor, evidence, explorer, operator, verifier, witness};
 use crate::problem::{ApiError, Problem};
 use crate::state::{ApiMetrics, ApiState};
 
@@ -62,6 +62,7 @@ fn parts() -> (Router<ApiState>, utoipa::openapi::OpenApi) {
         .routes(routes!(auditor::checkpoint))
         .routes(routes!(auditor::inclusion))
         .routes(routes!(auditor::consistency))
+        .routes(routes!(witness::submit_cosignature))
         .routes(routes!(auditor::export))
         .routes(routes!(auditor::authorities))
         .routes(routes!(auditor::authority_actions))

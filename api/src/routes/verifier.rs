@@ -220,6 +220,10 @@ pub(crate) struct ProofQuery {
     /// The checkpoint starts from the verifier's trusted checkpoint at this height and carries
     /// only the validator-set hand-overs after it (a light client's).
     trusted_height: Option<u64>,
+    /// Add a `witnessed` section: a log at least as large as the header's, cosigned by at
+    /// least this many of the witnesses the node accepts (1 to their number), with the proof
+    /// that it extends the header's log; 503 `not_witnessed` when none is cosigned in time.
+    witnesses: Option<usize>,
 }
 
 /// A self-contained proof bundle: the licence record (or a proof that it does not exist), the
@@ -237,7 +241,8 @@ pub(crate) struct ProofQuery {
     ),
     responses(
         (status = 200, description = "The bundle (for an unknown licence, its first record is null and the proof shows absence); in the binary form when `Accept` names application/vnd.hutong.proof", body = Object),
-        (status = 400, description = "Malformed path or query", body = Problem, content_type = "application/problem+json")
+        (status = 400, description = "Malformed path or query; witnesses out of range (witnesses_out_of_range)", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Not enough witnesses cosigned a log at or above the header's in time (not_witnessed, Retry-After)", body = Problem, content_type = "application/problem+json")
     )
 )]
 pub(crate) async fn proof(
@@ -249,9 +254,20 @@ pub(crate) async fn proof(
     let type_code = parse_type(&type_text)?;
     let number = parse_number(&number_text)?;
     let region = query.region.as_deref().map(parse_region).transpose()?;
+    let accepted = state.config().witnesses.len();
+    if let Some(required) = query.witnesses
+        && !(1..=accepted).contains(&required)
+    {
+        return Err(ApiError::bad_request(
+            "witnesses_out_of_range",
+            format!(
+                "witnesses is {required}; this node accepts {accepted} witnesses, so it must be 1 to {accepted}"
+            ),
+        ));
+    }
     let proof_state = state.clone();
     let trusted_height = query.trusted_height;
-    let bundle = blocking(move || {
+    let mut bundle = blocking(move || {
         crate::proofs::bundle(
             &proof_state,
             &type_code,
@@ -261,6 +277,10 @@ pub(crate) async fn proof(
         )
     })
     .await?;
+    if let Some(required) = query.witnesses {
+        bundle.witnessed =
+            Some(wait_for_witnesses(&state, bundle.checkpoint.header.log_size, required).await?);
+    }
     ApiMetrics::bump(&state.inner.metrics.bundles);
     Ok(crate::binary::respond(&headers, Document::Bundle(bundle)))
 }
@@ -303,6 +323,42 @@ pub(crate) async fn holder_proof(
             .await?;
     ApiMetrics::bump(&state.inner.metrics.bundles);
     Ok(crate::binary::respond(&headers, Document::Holder(proof)))
+}
+
+/// Waits, at most [`WITNESSED_WAIT_MS_MAX`] and half the request time limit, for `required`
+/// accepted witnesses to cosign a log at least `header_log_size` large; 503 `not_witnessed`
+/// (with `Retry-After`) when they do not.
+async fn wait_for_witnesses(
+    state: &ApiState,
+    header_log_size: u64,
+    required: usize,
+) -> Result<hutong_verify::witness::Witnessed, ApiError> {
+    use crate::limits::{
+        NOT_WITNESSED_RETRY_AFTER_SECONDS, WITNESSED_POLL_INTERVAL, WITNESSED_WAIT_MS_MAX,
+    };
+    let wait_ms = WITNESSED_WAIT_MS_MAX.min(state.config().request_timeout_ms / 2);
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_millis(wait_ms);
+    loop {
+        let work = state.clone();
+        if let Some(witnessed) =
+            blocking(move || crate::proofs::witnessed(&work, header_log_size, required)).await?
+        {
+            return Ok(witnessed);
+        }
+        if tokio::time::Instant::now() + WITNESSED_POLL_INTERVAL > deadline {
+            return Err(ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "not_witnessed",
+                format!(
+                    "no log of {header_log_size} transactions or more has been cosigned by \
+                     {required} of the witnesses this node accepts within {wait_ms} ms; retry \
+                     once they have caught up"
+                ),
+            )
+            .retry_after(NOT_WITNESSED_RETRY_AFTER_SECONDS));
+        }
+        tokio::time::sleep(WITNESSED_POLL_INTERVAL).await;
+    }
 }
 
 /// Query of paginated lists.
