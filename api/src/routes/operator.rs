@@ -43,7 +43,7 @@ fn content_type(headers: &HeaderMap) -> &str {
         (status = 413, description = "Body or transaction too large", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "Neither JSON nor octet-stream", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "The rules reject it; `code` is the rule's", body = Problem, content_type = "application/problem+json"),
-        (status = 429, description = "Rate limited, or the signer holds its share of the mempool (signer_share_exceeded); Retry-After", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Rate limited, the signer holds its share of the mempool (signer_share_exceeded), or it has written all its write quota takes in the current window (write_quota_exceeded); Retry-After", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "Mempool full or node not ready (Retry-After)", body = Problem, content_type = "application/problem+json")
     )
 )]
