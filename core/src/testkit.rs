@@ -508,3 +508,34 @@ impl StateReader for MemoryState {
         Ok(self.transactions.contains(id))
     }
 }
+
+/// The leaves of a test log of `size` leaves: leaf `i` is `i` as eight big-endian bytes.
+fn counted_leaves(size: u64) -> Vec<Vec<u8>> {
+    (0..size)
+        .map(|index| index.to_be_bytes().to_vec())
+        .collect()
+}
+
+/// The root of the test log of `size` counted leaves.
+pub fn counted_log_root(suite: Suite, size: u64) -> Hash32 {
+    crate::log::root_from_leaves(&suite, &counted_leaves(size))
+}
+
+/// The consistency proof from `first` to `second` leaves of the test log of counted leaves.
+///
+/// For tests only: it panics if the sizes are out of order.
+#[allow(clippy::expect_used)]
+pub fn counted_log_consistency(
+    suite: Suite,
+    first: u64,
+    second: u64,
+) -> crate::log::ConsistencyProof {
+    use crate::log::LogHasher as _;
+    let mut store = crate::log::MemoryLogStore::new();
+    for (index, leaf) in counted_leaves(second).iter().enumerate() {
+        let append = crate::log::append(&suite, &store, index as u64, &[suite.leaf_hash(leaf)])
+            .expect("a memory log appends");
+        store.insert_nodes(append.nodes);
+    }
+    crate::log::consistency_proof(&suite, &store, first, second).expect("first <= second")
+}

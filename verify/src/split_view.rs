@@ -159,29 +159,15 @@ mod tests {
     use super::*;
     use hutong_core::block::BlockHeader;
     use hutong_core::hash::Hash32;
-    use hutong_core::log::LogHasher as _;
     use hutong_core::suite::Suite;
     use hutong_core::testkit::Fixture;
 
-    fn log_leaves(size: u64) -> Vec<Vec<u8>> {
-        (0..size)
-            .map(|index| index.to_be_bytes().to_vec())
-            .collect()
-    }
-
     fn log_root(suite: Suite, size: u64) -> Hash32 {
-        hutong_core::log::root_from_leaves(&suite, &log_leaves(size))
+        hutong_core::testkit::counted_log_root(suite, size)
     }
 
     fn consistency(suite: Suite, first: u64, second: u64) -> ConsistencyProof {
-        let mut store = hutong_core::log::MemoryLogStore::new();
-        for (index, leaf) in log_leaves(second).iter().enumerate() {
-            let append =
-                hutong_core::log::append(&suite, &store, index as u64, &[suite.leaf_hash(leaf)])
-                    .unwrap();
-            store.insert_nodes(append.nodes);
-        }
-        hutong_core::log::consistency_proof(&suite, &store, first, second).unwrap()
+        hutong_core::testkit::counted_log_consistency(suite, first, second)
     }
 
     /// A checkpoint at `height` whose log has `size` leaves with root `root`, signed by the

@@ -585,7 +585,6 @@ impl WitnessError {
 mod tests {
     use super::*;
     use crate::VerifiedCheckpoint;
-    use hutong_core::log::LogHasher as _;
     use hutong_core::testkit::secret;
 
     fn verify(
@@ -775,26 +774,12 @@ mod tests {
         assert!(check_name(&"x".repeat(WITNESS_NAME_BYTES_MAX + 1)).is_err());
     }
 
-    /// A verified checkpoint of a log of `size` leaves `0..size`, and the leaves' hashes.
-    fn log_leaves(size: u64) -> Vec<Vec<u8>> {
-        (0..size)
-            .map(|index| index.to_be_bytes().to_vec())
-            .collect()
-    }
-
     fn log_root(suite: Suite, size: u64) -> Hash32 {
-        hutong_core::log::root_from_leaves(&suite, &log_leaves(size))
+        hutong_core::testkit::counted_log_root(suite, size)
     }
 
     fn consistency(suite: Suite, first: u64, second: u64) -> ConsistencyProof {
-        let mut store = hutong_core::log::MemoryLogStore::new();
-        for (index, leaf) in log_leaves(second).iter().enumerate() {
-            let append =
-                hutong_core::log::append(&suite, &store, index as u64, &[suite.leaf_hash(leaf)])
-                    .unwrap();
-            store.insert_nodes(append.nodes);
-        }
-        hutong_core::log::consistency_proof(&suite, &store, first, second).unwrap()
+        hutong_core::testkit::counted_log_consistency(suite, first, second)
     }
 
     fn verified(size: u64, root: Hash32) -> VerifiedCheckpoint {

@@ -404,24 +404,7 @@ mod tests {
         );
 
         // A recognizer of Shandong may not withdraw what Xinjiang recognised.
-        let key = testkit::secret("sd-recognizer");
-        chain.put(Record::Authority(Authority {
-            id: id("sd-recognizer"),
-            name_zh: "山东省大数据局".into(),
-            name_en: "Shandong Big Data Bureau".into(),
-            region: region("370000"),
-            uscc: testkit::uscc("370000", 7),
-            roles: vec![Role::Recognizer],
-            keys: vec![KeyEpoch {
-                key: key.public_key(),
-                valid_from: 0,
-                valid_until: None,
-                compromised_from: None,
-            }],
-            last_nonce: 0,
-            registered_at: 0,
-        }));
-        chain.fixture.keys.insert(id("sd-recognizer"), key);
+        register_recognizer(&mut chain, "sd-recognizer", "370000", 7);
         let elsewhere = chain.fixture.tx(
             "sd-recognizer",
             withdrawal(attest.id(crate::testkit::SUITE)),
@@ -529,14 +512,15 @@ mod tests {
         }
     }
 
-    fn register_recognizer(chain: &mut Chain, name: &str, serial: u64) {
+    /// Registers a recognizer of `region_code` named `name` (its key derived from the name).
+    fn register_recognizer(chain: &mut Chain, name: &str, region_code: &str, serial: u64) {
         let key = testkit::secret(name);
         chain.put(Record::Authority(Authority {
             id: id(name),
-            name_zh: "新疆维吾尔自治区政务服务局".into(),
-            name_en: "Xinjiang Government Services".into(),
-            region: region("650000"),
-            uscc: testkit::uscc("650000", serial),
+            name_zh: format!("{name}（互认机构）"),
+            name_en: format!("{name} (recognizer)"),
+            region: region(region_code),
+            uscc: testkit::uscc(region_code, serial),
             roles: vec![Role::Recognizer],
             keys: vec![KeyEpoch {
                 key: key.public_key(),
@@ -577,7 +561,7 @@ mod tests {
         );
         assert_eq!(chain.state.records, before);
 
-        register_recognizer(&mut chain, "xj-second", 8);
+        register_recognizer(&mut chain, "xj-second", "650000", 8);
         let honest = chain
             .fixture
             .tx("xj-second", attestation("650000", shandong()));
@@ -600,7 +584,7 @@ mod tests {
         let mut chain = Chain::new();
         let recognizers: Vec<String> = (0..3).map(|n| format!("xj-recognizer-{n}")).collect();
         for (n, name) in recognizers.iter().enumerate() {
-            register_recognizer(&mut chain, name, 10 + n as u64);
+            register_recognizer(&mut chain, name, "650000", 10 + n as u64);
         }
         let mut first = None;
         for n in 0..limits::RECOGNITIONS_PER_SET_MAX {
