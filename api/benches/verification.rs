@@ -108,6 +108,18 @@ fn bench(c: &mut Criterion) {
         light_binary.len(),
         light.records.len()
     );
+    // The same without a region (a clerk of the licence's own province asks no recognition).
+    let plain_uri = format!(
+        "/v1/licences/business-licence/{}/proof?trusted_height={head}",
+        numbers[numbers.len() / 2]
+    );
+    let plain_binary = fetch(&plain_uri, hutong_verify::binary::BINARY_MEDIA_TYPE);
+    let plain_json = fetch(&plain_uri, "application/json");
+    println!(
+        "light bundle without a region (no hand-over): {} bytes binary, {} bytes JSON",
+        plain_binary.len(),
+        plain_json.len()
+    );
     let light_options = hutong_verify::VerifyOptions {
         historical: true,
         trusted: Some(trusted),
