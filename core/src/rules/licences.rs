@@ -785,6 +785,40 @@ mod tests {
         chain.put(Record::Licence(licence));
     }
 
+    /// 一照通查: a holder whose list is full gets no more licences, and the refusal writes
+    /// nothing, so the list a verifier is shown is never cut short (ADR 0039).
+    #[test]
+    fn a_holder_with_a_full_list_is_issued_nothing() {
+        let mut chain = Chain::new();
+        let issuance = chain
+            .fixture
+            .issue_business_licence("qd-approval", "370200", 1);
+        let TxBody::IssueLicence { holder, .. } = issuance.payload.body.clone() else {
+            unreachable!()
+        };
+        let full = HolderLicences {
+            holder: holder.clone(),
+            licences: (0..limits::LICENCES_PER_HOLDER_MAX)
+                .map(|n| {
+                    (
+                        "business-licence".into(),
+                        format!("OLD-{n}").as_str().into(),
+                    )
+                })
+                .collect(),
+        };
+        chain.put(Record::HolderLicences(full));
+        let before = chain.state.records.clone();
+        assert_eq!(
+            chain.refuse(&issuance, "holder_licences_full"),
+            RuleError::HolderLicencesFull {
+                holder: holder.to_text(),
+                limit: limits::LICENCES_PER_HOLDER_MAX,
+            }
+        );
+        assert_eq!(chain.state.records, before);
+    }
+
     #[test]
     fn an_issued_licence_is_written_whole_with_its_first_event() {
         let mut chain = Chain::new();
