@@ -15,6 +15,44 @@ use hutong_verify::binary::Document;
 use hutong_verify::{self, ProofBundle};
 use tower::ServiceExt;
 
+/// Prints how a bundle's binary bytes divide between its checkpoint, its records and their
+/// proofs, for docs/performance.md.
+fn print_breakdown(bundle: &ProofBundle) {
+    let size = |value: &dyn erased::Encode| value.encoded_len();
+    let checkpoint = &bundle.checkpoint;
+    println!(
+        "  checkpoint {} bytes (header {}, certificate {}, validators {}, hand-overs {})",
+        size(checkpoint),
+        size(&checkpoint.header),
+        size(&checkpoint.certificate),
+        size(&checkpoint.validators),
+        size(&checkpoint.validator_changes),
+    );
+    for proof in &bundle.records {
+        println!(
+            "  {}: key {} bytes, record {}, proof {} ({} siblings, leaf {})",
+            hutong_verify::describe_key(&proof.key),
+            size(&proof.key),
+            size(&proof.record),
+            size(&proof.proof),
+            proof.proof.siblings.len(),
+            proof.proof.leaf.is_some(),
+        );
+    }
+}
+
+mod erased {
+    /// The canonical size of a value, behind a trait object so one closure measures any type.
+    pub trait Encode {
+        fn encoded_len(&self) -> usize;
+    }
+    impl<T: serde::Serialize> Encode for T {
+        fn encoded_len(&self) -> usize {
+            hutong_core::codec::to_canonical(self).len()
+        }
+    }
+}
+
 fn bench(c: &mut Criterion) {
     let licences: u64 = std::env::var("HUTONG_BENCH_LICENCES")
         .ok()
@@ -108,6 +146,7 @@ fn bench(c: &mut Criterion) {
         light_binary.len(),
         light.records.len()
     );
+    print_breakdown(&light);
     // The same without a region (a clerk of the licence's own province asks no recognition).
     let plain_uri = format!(
         "/v1/licences/business-licence/{}/proof?trusted_height={head}",

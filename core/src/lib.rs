@@ -53,6 +53,7 @@ pub mod ident;
 pub mod keyfile;
 pub mod limits;
 pub mod log;
+pub mod multiproof;
 pub mod quota;
 pub mod records;
 pub mod rules;

@@ -168,8 +168,14 @@ pub const TX_CLOCK_SKEW_MS_MAX: u64 = 10 * 60 * 1000;
 /// that submit ahead (the demo loader, the load generator) stay inside it.
 pub const NONCE_AHEAD_MAX: u64 = 1024;
 
+/// Most keys one state multiproof proves together ([`crate::multiproof`]): a holder's list and
+/// every licence on it (一照通查) fit, with room to spare.
+pub const SMT_MULTIPROOF_KEYS_MAX: usize = 1024;
+
 // The relations between the limits, checked when the crate compiles.
 const _: () = {
+    // A holder's whole list of licences is proved in one multiproof.
+    assert!(SMT_MULTIPROOF_KEYS_MAX > LICENCES_PER_HOLDER_MAX);
     // The default freshness is one a genesis file may state.
     assert!(HEARTBEAT_MS_MAX_DEFAULT >= HEARTBEAT_MS_MIN);
     assert!(PROOF_AGE_MS_MAX_DEFAULT >= PROOF_AGE_HEARTBEATS_MIN * HEARTBEAT_MS_MAX_DEFAULT);
