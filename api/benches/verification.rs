@@ -28,17 +28,19 @@ fn print_breakdown(bundle: &ProofBundle) {
         size(&checkpoint.validators),
         size(&checkpoint.validator_changes),
     );
-    for proof in &bundle.records {
+    for proved in &bundle.records {
         println!(
-            "  {}: key {} bytes, record {}, proof {} ({} siblings, leaf {})",
-            hutong_verify::describe_key(&proof.key),
-            size(&proof.key),
-            size(&proof.record),
-            size(&proof.proof),
-            proof.proof.siblings.len(),
-            proof.proof.leaf.is_some(),
+            "  {}: {} bytes",
+            hutong_verify::describe_key(&proved.key()),
+            size(proved),
         );
     }
+    println!(
+        "  state multiproof {} bytes ({} siblings, {} path ends)",
+        size(&bundle.state_proof),
+        bundle.state_proof.siblings.len(),
+        bundle.state_proof.ends.len(),
+    );
 }
 
 mod erased {
@@ -117,11 +119,11 @@ fn bench(c: &mut Criterion) {
     let binary_bytes = Document::Bundle(bundle.clone()).to_binary().len();
     println!(
         "proof bundle: {} bytes JSON, {binary_bytes} bytes canonical binary; {} record proofs, \
-         {} validator change(s), licence proof {} siblings",
+         {} validator change(s), {} siblings in the state multiproof",
         bundle_bytes.len(),
         bundle.records.len(),
         bundle.checkpoint.validator_changes.len(),
-        bundle.records[0].proof.siblings.len()
+        bundle.state_proof.siblings.len()
     );
     let genesis = chain.fixture.genesis.clone();
     hutong_verify::verify_bundle_with(

@@ -5,7 +5,9 @@
 use hutong_core::block::BlockHeader;
 use hutong_core::hash::Hash32;
 use hutong_core::ident::RegionCode;
+use hutong_core::multiproof::SmtMultiProof;
 use hutong_core::records::{Holder, LicenceNumber, Record, RecordKey, TypeCode};
+use hutong_core::smt::SmtProof;
 use hutong_core::tx::TxBody;
 use hutong_core::verdict;
 use hutong_ledger::store::{StateProof, Store, StoreError};
@@ -15,7 +17,7 @@ use crate::problem::ApiError;
 use crate::state::ApiState;
 use hutong_verify::{
     self, BUNDLE_FORMAT, Checkpoint, HOLDER_PROOF_FORMAT, HolderProof, LoggedTransaction,
-    ProofBundle, RecordProof, TRANSACTION_PROOF_FORMAT, TransactionProof, ValidatorChange,
+    ProofBundle, ProvedRecord, TRANSACTION_PROOF_FORMAT, TransactionProof, ValidatorChange,
 };
 
 fn corrupt(message: String) -> ApiError {
@@ -128,12 +130,25 @@ pub(crate) fn checkpoint_from(
     })
 }
 
-fn record_proof(proof: StateProof) -> RecordProof {
-    RecordProof {
-        key: proof.key,
-        record: proof.record,
-        proof: proof.proof,
-    }
+/// The proved records of `proofs` (single proofs against one state root, the first kept of a
+/// key read twice) and their one multiproof (ADR 0041).
+fn proved_records(
+    store: &Store,
+    proofs: Vec<StateProof>,
+) -> Result<(Vec<ProvedRecord>, SmtMultiProof), ApiError> {
+    let mut seen = std::collections::BTreeSet::new();
+    let proofs: Vec<StateProof> = proofs
+        .into_iter()
+        .filter(|proof| seen.insert(proof.key.clone()))
+        .collect();
+    let records: Vec<ProvedRecord> = proofs
+        .iter()
+        .map(|proof| ProvedRecord::new(proof.key.clone(), proof.record.clone()))
+        .collect();
+    let singles: Vec<&SmtProof> = proofs.iter().map(|proof| &proof.proof).collect();
+    let state_proof = hutong_verify::multiproof_of(store.suite(), &records, &singles)
+        .map_err(|error| corrupt(format!("the state proofs do not combine: {error}")))?;
+    Ok((records, state_proof))
 }
 
 /// Proves every key in `keys` against one state root, retrying when a commit lands between
@@ -220,13 +235,15 @@ pub(crate) fn bundle(
     })?;
     check_trusted_height(trusted_height, &header)?;
     let checkpoint = checkpoint_from(state, header, trusted_height)?;
+    let (records, state_proof) = proved_records(store, proofs)?;
     Ok(ProofBundle {
         format: BUNDLE_FORMAT.into(),
         chain_id: store.chain_id().to_owned(),
         type_code: type_code.clone(),
         number: number.clone(),
         region: region.cloned(),
-        records: proofs.into_iter().map(record_proof).collect(),
+        records,
+        state_proof,
         checkpoint,
         witnessed: None,
     })
@@ -267,11 +284,13 @@ pub(crate) fn holder_proof(
     })?;
     check_trusted_height(trusted_height, &header)?;
     let checkpoint = checkpoint_from(state, header, trusted_height)?;
+    let (records, state_proof) = proved_records(store, proofs)?;
     Ok(HolderProof {
         format: HOLDER_PROOF_FORMAT.into(),
         chain_id: store.chain_id().to_owned(),
         holder: holder.clone(),
-        records: proofs.into_iter().map(record_proof).collect(),
+        records,
+        state_proof,
         checkpoint,
     })
 }

@@ -409,3 +409,27 @@ pub fn demo_chain_in(
     }
     chain
 }
+
+/// What a node lying by omission does to a proof document: it leaves out the records `drop`
+/// picks and proves the rest again with a multiproof of their own (the single proofs recovered
+/// from the honest multiproof). Returns how many it left out; fails if the honest multiproof
+/// does not verify.
+pub fn drop_records(
+    suite: hutong_core::suite::Suite,
+    state_root: Hash32,
+    records: &mut Vec<hutong_verify::ProvedRecord>,
+    state_proof: &mut hutong_core::multiproof::SmtMultiProof,
+    mut drop: impl FnMut(&hutong_core::records::RecordKey) -> bool,
+) -> Result<usize, hutong_verify::BundleError> {
+    let singles = hutong_verify::expand_records(suite, state_root, records, state_proof)?;
+    let before = records.len();
+    let (kept, singles): (Vec<_>, Vec<_>) = records
+        .drain(..)
+        .zip(singles)
+        .filter(|(record, _)| !drop(&record.key()))
+        .unzip();
+    let references: Vec<_> = singles.iter().collect();
+    *state_proof = hutong_verify::multiproof_of(suite, &kept, &references)?;
+    *records = kept;
+    Ok(before - records.len())
+}

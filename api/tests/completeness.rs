@@ -6,13 +6,14 @@
 mod common;
 
 use axum::http::StatusCode;
-use hutong_api::testkit::{DemoChain, demo_chain};
+use hutong_api::testkit::{DemoChain, demo_chain, drop_records};
 use hutong_core::ident::RegionCode;
 use hutong_core::limits;
 use hutong_core::records::{IssuedBy, Record, RecordKey};
+use hutong_core::suite::Suite;
 use hutong_core::testkit::{DAY_MS, GENESIS_TIME, region};
 use hutong_core::tx::TxBody;
-use hutong_verify::{ProofBundle, VerifyOptions};
+use hutong_verify::{ProofBundle, ProvedRecord, VerifyOptions};
 use serde_json::Value;
 
 async fn get(chain: &DemoChain, uri: &str) -> (StatusCode, Vec<u8>) {
@@ -73,10 +74,17 @@ fn junk(chain: &mut DemoChain, count: usize) -> Vec<hutong_core::tx::Transaction
         .collect()
 }
 
+/// What a node lying by omission does: proves the bundle again without `key`'s record.
 fn remove(bundle: &mut ProofBundle, key: &RecordKey) {
-    let before = bundle.records.len();
-    bundle.records.retain(|proof| proof.key != *key);
-    assert_eq!(bundle.records.len() + 1, before, "one proof of {key:?}");
+    let removed = drop_records(
+        Suite::Ed25519Blake3,
+        bundle.checkpoint.header.state_root,
+        &mut bundle.records,
+        &mut bundle.state_proof,
+        |proved| proved == key,
+    )
+    .unwrap();
+    assert_eq!(removed, 1, "one proof of {key:?}");
 }
 
 #[tokio::test]
@@ -109,7 +117,7 @@ async fn junk_recognitions_change_nothing_for_the_real_one() {
     let recognitions = bundle
         .records
         .iter()
-        .filter(|proof| matches!(proof.key, RecordKey::Recognition(_)))
+        .filter(|proved| matches!(proved.key(), RecordKey::Recognition(_)))
         .count();
     assert_eq!(recognitions, limits::RECOGNITIONS_PER_RECOGNIZER_IN_SET_MAX);
 
@@ -158,8 +166,8 @@ async fn junk_recognitions_change_nothing_for_the_real_one() {
     for asked in [Some("370800"), None] {
         let plain = self::bundle(&chain, &number, asked).await;
         assert!(
-            plain.records.iter().all(|proof| !matches!(
-                proof.key,
+            plain.records.iter().all(|proved| !matches!(
+                proved.key(),
                 RecordKey::Recognition(_) | RecordKey::RecognitionSet(..)
             )),
             "{asked:?}"
@@ -251,17 +259,29 @@ async fn a_holder_proof_shows_the_whole_list_and_refuses_one_cut_short() {
     };
     // A licence of the list left out.
     let mut cut = proof.clone();
-    cut.records.truncate(1);
+    let mut index = 0;
+    drop_records(
+        Suite::Ed25519Blake3,
+        cut.checkpoint.header.state_root,
+        &mut cut.records,
+        &mut cut.state_proof,
+        |_| {
+            index += 1;
+            index > 1
+        },
+    )
+    .unwrap();
+    assert_eq!(cut.records.len(), 1);
     assert_eq!(holder_code(&cut), "incomplete-holder-list");
-    // The list itself shortened.
+    // The list itself shortened: its hash is no longer the one under the state root.
     let mut shortened = proof.clone();
-    if let Some(Record::HolderLicences(list)) = &mut shortened.records[0].record {
+    if let ProvedRecord::Present(Record::HolderLicences(list)) = &mut shortened.records[0] {
         list.licences.clear();
     }
-    assert_eq!(holder_code(&shortened), "record-proof/leaf-value-mismatch");
+    assert_eq!(holder_code(&shortened), "state-proof/root-mismatch");
     // The list shown as absent.
     let mut absent = proof.clone();
-    absent.records[0].record = None;
+    absent.records[0] = ProvedRecord::Absent(absent.records[0].key());
     assert_eq!(holder_code(&absent), "record-proof/key-present");
     // Another holder's name on the document.
     let mut renamed = proof.clone();

@@ -14,12 +14,13 @@ use std::sync::Arc;
 
 use axum::body::Body;
 use axum::http::Request;
-use hutong_api::testkit::{DemoChain, StoreNode, demo_chain};
+use hutong_api::testkit::{DemoChain, StoreNode, demo_chain, drop_records};
 use hutong_api::{ApiConfig, ApiState, router};
 use hutong_core::genesis::Genesis;
 use hutong_core::records::{Record, RecordKey};
+use hutong_core::suite::Suite;
 use hutong_verify::qr::QrPayload;
-use hutong_verify::{self, ProofBundle, VerifyOptions};
+use hutong_verify::{self, ProofBundle, ProvedRecord, VerifyOptions};
 use serde_json::{Value, json};
 use tower::ServiceExt;
 
@@ -66,24 +67,37 @@ fn tampered(bundle: &ProofBundle) -> Vec<(&'static str, ProofBundle, &'static st
         mutate(&mut copy);
         cases.push((name, copy, expected));
     };
-    case("record-changed", "record-proof/leaf-value-mismatch", &|b| {
-        if let Some(Record::Licence(licence)) = &mut b.records[0].record {
+    case("record-changed", "state-proof/root-mismatch", &|b| {
+        if let ProvedRecord::Present(Record::Licence(licence)) = &mut b.records[0] {
             licence.holder_name.push('!');
         }
     });
     case("record-removed", "record-proof/key-present", &|b| {
-        b.records[0].record = None;
+        b.records[0] = ProvedRecord::Absent(b.records[0].key());
     });
-    case("sibling-flipped", "record-proof/root-mismatch", &|b| {
-        b.records[0].proof.siblings[0].0[0] ^= 1;
+    case("sibling-flipped", "state-proof/root-mismatch", &|b| {
+        b.state_proof.siblings[0].0[0] ^= 1;
     });
-    case(
-        "issuer-proof-sibling-flipped",
-        "record-proof/root-mismatch",
-        &|b| {
-            b.records[1].proof.siblings[0].0[31] ^= 0x80;
-        },
-    );
+    case("last-sibling-flipped", "state-proof/root-mismatch", &|b| {
+        if let Some(last) = b.state_proof.siblings.last_mut() {
+            last.0[31] ^= 0x80;
+        }
+    });
+    case("sibling-dropped", "state-proof/missing-siblings", &|b| {
+        b.state_proof.siblings.pop();
+    });
+    case("sibling-added", "state-proof/extra-siblings", &|b| {
+        b.state_proof.siblings.push(b.checkpoint.header.state_root);
+    });
+    case("path-end-moved", "state-proof/paths-disagree", &|b| {
+        b.state_proof.ends[0].depth = 0;
+    });
+    case("record-duplicated", "state-proof/duplicate-key", &|b| {
+        let first = b.records[0].clone();
+        b.records.push(first);
+        let end = b.state_proof.ends[0];
+        b.state_proof.ends.push(end);
+    });
     case("header-changed", "certificate-wrong-block", &|b| {
         b.checkpoint.header.time += 1;
     });
@@ -154,17 +168,22 @@ fn tampered(bundle: &ProofBundle) -> Vec<(&'static str, ProofBundle, &'static st
     // Completeness (ADR 0039): a bundle for use in 650100 proves the recognition sets of
     // 650100, 650000 and 000000, each recognition they list about the licence, and every open
     // objection; leaving one out is refused, never read as "not recognised".
+    // The node leaves the record out and proves the rest with a multiproof of their own.
     let left_out = |b: &mut ProofBundle, wanted: &dyn Fn(&RecordKey) -> bool| {
-        let before = b.records.len();
         let mut removed = false;
-        b.records.retain(|proof| {
-            if !removed && wanted(&proof.key) {
-                removed = true;
-                return false;
-            }
-            true
-        });
-        assert_eq!(b.records.len() + 1, before, "the bundle holds such a proof");
+        let count = drop_records(
+            Suite::Ed25519Blake3,
+            b.checkpoint.header.state_root,
+            &mut b.records,
+            &mut b.state_proof,
+            |key| {
+                let drop = !removed && wanted(key);
+                removed |= drop;
+                drop
+            },
+        )
+        .unwrap();
+        assert_eq!(count, 1, "the bundle holds such a proof");
     };
     case("recognition-left-out", "incomplete-recognitions", &|b| {
         left_out(b, &|key| matches!(key, RecordKey::Recognition(_)));
@@ -179,7 +198,7 @@ fn tampered(bundle: &ProofBundle) -> Vec<(&'static str, ProofBundle, &'static st
     if bundle
         .records
         .iter()
-        .any(|proof| matches!(proof.key, RecordKey::Objection(_)))
+        .any(|proved| matches!(proved.key(), RecordKey::Objection(_)))
     {
         case("objection-left-out", "incomplete-objections", &|b| {
             left_out(b, &|key| matches!(key, RecordKey::Objection(_)));
@@ -251,7 +270,7 @@ async fn generate_vectors() -> Value {
     let mut forged_qr = qr.clone();
     forged_qr.signature.0[0] ^= 1;
     let header = &bundle.checkpoint.header;
-    let licence_record = bundle.records[0].record.clone().unwrap();
+    let licence_record = bundle.records[0].record().cloned().unwrap();
     json!({
         "description": "hutong proof vectors: see docs/proofs.md. Every bundle is checked against `genesis`.",
         "genesis": chain.fixture.genesis,
@@ -730,12 +749,12 @@ async fn get_json(chain: &DemoChain, uri: &str) -> Value {
 /// and the verdict the core's function gives on them.
 fn verdict_vector(description: &str, bundle: &ProofBundle, at: u64, region: Option<&str>) -> Value {
     use hutong_core::verdict::VerdictRecords;
-    let Some(Record::Licence(licence)) = &bundle.records[0].record else {
+    let Some(Record::Licence(licence)) = bundle.records[0].record() else {
         panic!("{description}: the bundle proves the licence");
     };
     let records: Vec<Record> = bundle.records[1..]
         .iter()
-        .filter_map(|proof| proof.record.clone())
+        .filter_map(|proved| proved.record().cloned())
         .collect();
     let region_code = region.map(hutong_core::testkit::region);
     let verdict = VerdictRecords::collect(licence, region_code.as_ref(), records.clone())
@@ -914,7 +933,7 @@ async fn generate_docs_vectors() -> Vec<(String, Value)> {
             ),
         );
     }
-    let licence_record = present_bundle.records[0].record.clone().unwrap();
+    let licence_record = present_bundle.records[0].record().cloned().unwrap();
     add(
         "encoding.honest.licence-record.json".into(),
         json!({
@@ -928,7 +947,7 @@ async fn generate_docs_vectors() -> Vec<(String, Value)> {
         }),
     );
     let mut status_changed = present_bundle.clone();
-    if let Some(Record::Licence(licence)) = &mut status_changed.records[0].record {
+    if let ProvedRecord::Present(Record::Licence(licence)) = &mut status_changed.records[0] {
         let mut revocation = licence.events[0].clone();
         revocation.kind = hutong_core::records::LicenceEventKind::Status(StatusAction::Revoke);
         licence.events.push(revocation);
@@ -960,7 +979,7 @@ async fn generate_docs_vectors() -> Vec<(String, Value)> {
             "licence-bundle",
             "the absence proof with one bit of its first sibling flipped",
             mutated(&absent, |document| {
-                flip_hex(&mut document["records"][0]["proof"]["siblings"][0])
+                flip_hex(&mut document["state_proof"]["siblings"][0])
             }),
             options_json(None, None),
         ),
@@ -969,10 +988,12 @@ async fn generate_docs_vectors() -> Vec<(String, Value)> {
         "absence.tampered.present-licence-claimed-absent.json".into(),
         tampered_vector(
             "licence-bundle",
-            "the honest licence bundle with the licence record replaced by null, claiming it absent",
-            mutated(&present, |document| {
-                document["records"][0]["record"] = Value::Null
-            }),
+            "the honest licence bundle with the licence record replaced by its key's absence",
+            {
+                let mut claimed: ProofBundle = serde_json::from_value(present.clone()).unwrap();
+                claimed.records[0] = ProvedRecord::Absent(claimed.records[0].key());
+                serde_json::to_value(claimed).unwrap()
+            },
             options_json(Some("650100"), None),
         ),
     );
@@ -1058,7 +1079,7 @@ async fn generate_docs_vectors() -> Vec<(String, Value)> {
     }
 
     // A transaction proof: the issuance of the Qingdao licence.
-    let Some(Record::Licence(licence)) = &present_bundle.records[0].record else {
+    let Some(Record::Licence(licence)) = present_bundle.records[0].record() else {
         panic!("the bundle proves the licence");
     };
     let issuance = licence.events[0].tx;
@@ -1457,7 +1478,7 @@ async fn generate_docs_vectors() -> Vec<(String, Value)> {
             verdict_vector(description, &bundle, at, region),
         );
     }
-    if let Some(Record::Licence(licence)) = &present_bundle.records[0].record
+    if let Some(Record::Licence(licence)) = present_bundle.records[0].record()
         && let Some(until) = licence.valid_until
     {
         let bundle = bundle_of(present.clone());

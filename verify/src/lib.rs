@@ -49,8 +49,9 @@
 //!    commit certificate carries precommits of more than two thirds of that set's voting power
 //!    for the header's hash. A checkpoint at height 0 has no certificate: its header is
 //!    recomputed from the genesis file instead.
-//! 3. **The records.** Each [`RecordProof`] shows a record (or its absence) under the header's
-//!    state root, by the sparse-Merkle proof of `hutong_core::smt`.
+//! 3. **The records.** The document's [`ProvedRecord`]s (records, and keys that hold nothing)
+//!    are shown together under the header's state root by one multiproof of the state tree
+//!    (`hutong_core::multiproof`, ADR 0041).
 //! 4. **The meaning.** For a licence bundle, the verdict function of the core runs on the
 //!    proved records, so an offline verifier gets the same verdict, with the same reasons, as
 //!    the node.
@@ -80,6 +81,7 @@ use hutong_core::genesis::Genesis;
 use hutong_core::hash::Hash32;
 use hutong_core::ident::RegionCode;
 use hutong_core::log::{ConsistencyProof, InclusionProof, LogError, LogHasher};
+use hutong_core::multiproof::{SmtItem, SmtMultiProof, SmtMultiProofError, verify_multi};
 use hutong_core::records::{
     Authority, Height, Holder, Licence, LicenceNumber, NodeEntry, NodeRegistry, Record, RecordKey,
     TimeMs, TypeCode,
@@ -91,13 +93,13 @@ use hutong_core::verdict::{self, Verdict, VerdictRecords};
 use serde::{Deserialize, Serialize};
 
 /// The `format` of a licence proof bundle.
-pub const BUNDLE_FORMAT: &str = "hutong-proof-bundle/v1";
+pub const BUNDLE_FORMAT: &str = "hutong-proof-bundle/v2";
 /// The `format` of a transaction inclusion proof.
 pub const TRANSACTION_PROOF_FORMAT: &str = "hutong-transaction-proof/v2";
 /// The `format` of a signed checkpoint.
 pub const CHECKPOINT_FORMAT: &str = "hutong-checkpoint/v1";
 /// The `format` of a holder's licence list with its proof (一照通查, ADR 0039).
-pub const HOLDER_PROOF_FORMAT: &str = "hutong-holder-proof/v1";
+pub const HOLDER_PROOF_FORMAT: &str = "hutong-holder-proof/v2";
 
 pub use history::{HISTORY_FORMAT, HistoryError, HistoryStep};
 pub use limits::{PROOF_DOCUMENT_BYTES_MAX, RECORD_PROOFS_MAX, VALIDATOR_CHANGES_MAX};
@@ -179,14 +181,54 @@ pub struct LoggedTransaction {
     pub inclusion: InclusionProof,
 }
 
-/// A record (or its absence) with its sparse-Merkle proof against the checkpoint's state root.
+/// A record a document proves under its checkpoint's state root, or a key it proves holds
+/// nothing. The document's one [`SmtMultiProof`] shows all of them together. A document holds
+/// a few of them, most present, so the variants are not boxed to even out their sizes.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RecordProof {
-    pub key: RecordKey,
-    /// `None`: the proof shows that nothing is recorded under `key`.
-    pub record: Option<Record>,
-    pub proof: SmtProof,
+#[serde(rename_all = "snake_case")]
+pub enum ProvedRecord {
+    /// The record, recorded under its own key.
+    Present(Record),
+    /// Nothing is recorded under this key.
+    Absent(RecordKey),
+}
+
+impl ProvedRecord {
+    /// `record` if there is one, else the absence of `key`.
+    pub fn new(key: RecordKey, record: Option<Record>) -> Self {
+        match record {
+            Some(record) => ProvedRecord::Present(record),
+            None => ProvedRecord::Absent(key),
+        }
+    }
+
+    /// The key proved.
+    pub fn key(&self) -> RecordKey {
+        match self {
+            ProvedRecord::Present(record) => record.key(),
+            ProvedRecord::Absent(key) => key.clone(),
+        }
+    }
+
+    /// The record, or `None` for a key that holds nothing.
+    pub fn record(&self) -> Option<&Record> {
+        match self {
+            ProvedRecord::Present(record) => Some(record),
+            ProvedRecord::Absent(_) => None,
+        }
+    }
+
+    /// The state tree's item: the key's hash and the record's hash, if any.
+    pub fn item(&self, suite: Suite) -> SmtItem {
+        match self {
+            ProvedRecord::Present(record) => (
+                record.key().state_hash(suite),
+                Some(record.state_hash(suite)),
+            ),
+            ProvedRecord::Absent(key) => (key.state_hash(suite), None),
+        }
+    }
 }
 
 /// Everything a verifier needs to check a licence offline: the licence (or the proof that it
@@ -204,8 +246,10 @@ pub struct ProofBundle {
     /// (ADR 0039), and the verdict is for it unless the verifier asks for another.
     #[serde(default)]
     pub region: Option<RegionCode>,
-    /// The licence's proof first, then the records its verdict reads.
-    pub records: Vec<RecordProof>,
+    /// The licence (or its absence) first, then the records its verdict reads.
+    pub records: Vec<ProvedRecord>,
+    /// The multiproof of `records`, in their order, against the checkpoint's state root.
+    pub state_proof: SmtMultiProof,
     pub checkpoint: Checkpoint,
     /// Present when asked for with `?witnesses=k`: a checkpoint note at least as large as the
     /// header's log, cosigned by witnesses, with the proof that it extends the header's log
@@ -247,9 +291,11 @@ pub struct HolderProof {
     pub format: String,
     pub chain_id: String,
     pub holder: Holder,
-    /// The proof of the holder's list (`HolderLicences(holder)`) first, then of each licence
-    /// it names, in its order.
-    pub records: Vec<RecordProof>,
+    /// The holder's list (`HolderLicences(holder)`, or its absence) first, then each licence it
+    /// names, in its order.
+    pub records: Vec<ProvedRecord>,
+    /// The multiproof of `records`, in their order, against the checkpoint's state root.
+    pub state_proof: SmtMultiProof,
     pub checkpoint: Checkpoint,
 }
 
@@ -351,8 +397,8 @@ pub enum BundleError {
     TrustedHeaderMismatch { height: Height, trusted: Hash32 },
     #[error("the proof of {key} does not verify: {error}")]
     RecordProof { key: String, error: SmtProofError },
-    #[error("a record is listed under {key} but its own key is {found}")]
-    RecordKeyMismatch { key: String, found: String },
+    #[error("the state multiproof does not verify: {0}")]
+    StateProof(SmtMultiProofError),
     #[error("the bundle's first record proof is not for licence {type_code}/{number}")]
     MissingLicenceProof {
         type_code: TypeCode,
@@ -446,7 +492,7 @@ impl BundleError {
             BundleError::UntrustedStart { .. } => "untrusted-start".into(),
             BundleError::TrustedHeaderMismatch { .. } => "trusted-header-mismatch".into(),
             BundleError::RecordProof { error, .. } => format!("record-proof/{}", error.code()),
-            BundleError::RecordKeyMismatch { .. } => "record-key-mismatch".into(),
+            BundleError::StateProof(error) => format!("state-proof/{}", error.code()),
             BundleError::MissingLicenceProof { .. } => "missing-licence-proof".into(),
             BundleError::InclusionMismatch { .. } => "inclusion-mismatch".into(),
             BundleError::Inclusion(error) => format!("inclusion/{}", error.code()),
@@ -982,36 +1028,72 @@ fn apply_change_transactions(
     Ok(nodes)
 }
 
-/// Checks one record proof against `state_root`.
+/// Checks one record's single sparse-Merkle proof against `state_root` (a history document's).
 pub fn verify_record_proof(
     suite: Suite,
     state_root: Hash32,
-    proof: &RecordProof,
+    record: &Record,
+    proof: &SmtProof,
 ) -> Result<(), BundleError> {
-    let key_hash = proof.key.state_hash(suite);
-    match &proof.record {
-        Some(record) => {
-            let found = record.key();
-            if found != proof.key {
-                return Err(BundleError::RecordKeyMismatch {
-                    key: describe_key(&proof.key),
-                    found: describe_key(&found),
-                });
-            }
-            smt::verify_membership(
-                suite,
-                state_root,
-                &key_hash,
-                &record.state_hash(suite),
-                &proof.proof,
-            )
-        }
-        None => smt::verify_non_membership(suite, state_root, &key_hash, &proof.proof),
-    }
+    let key = record.key();
+    smt::verify_membership(
+        suite,
+        state_root,
+        &key.state_hash(suite),
+        &record.state_hash(suite),
+        proof,
+    )
     .map_err(|error| BundleError::RecordProof {
-        key: describe_key(&proof.key),
+        key: describe_key(&key),
         error,
     })
+}
+
+/// Checks that `state_proof` shows every one of `records` (each record, or each key's
+/// absence) under `state_root`. An error that concerns one record names it.
+pub fn verify_records(
+    suite: Suite,
+    state_root: Hash32,
+    records: &[ProvedRecord],
+    state_proof: &SmtMultiProof,
+) -> Result<(), BundleError> {
+    let items: Vec<SmtItem> = records.iter().map(|record| record.item(suite)).collect();
+    verify_multi(suite, state_root, &items, state_proof).map_err(|error| match error {
+        SmtMultiProofError::Item { index, error } => BundleError::RecordProof {
+            key: records.get(index).map_or_else(
+                || format!("record {index}"),
+                |record| describe_key(&record.key()),
+            ),
+            error,
+        },
+        other => BundleError::StateProof(other),
+    })
+}
+
+/// The multiproof of `records` from a single proof of each against one state root (what a
+/// node's store answers), in the same order.
+pub fn multiproof_of(
+    suite: Suite,
+    records: &[ProvedRecord],
+    proofs: &[&SmtProof],
+) -> Result<SmtMultiProof, BundleError> {
+    let items: Vec<SmtItem> = records.iter().map(|record| record.item(suite)).collect();
+    SmtMultiProof::from_proofs(&items, proofs).map_err(BundleError::StateProof)
+}
+
+/// The single proof of each of `records` under `state_root`, from their multiproof (which is
+/// checked first): for a tool that shows or re-packs one record's proof.
+pub fn expand_records(
+    suite: Suite,
+    state_root: Hash32,
+    records: &[ProvedRecord],
+    state_proof: &SmtMultiProof,
+) -> Result<Vec<SmtProof>, BundleError> {
+    verify_records(suite, state_root, records, state_proof)?;
+    let items: Vec<SmtItem> = records.iter().map(|record| record.item(suite)).collect();
+    state_proof
+        .expand(suite, state_root, &items)
+        .map_err(BundleError::StateProof)
 }
 
 /// A short human-readable name of a record key, for errors.
@@ -1084,7 +1166,7 @@ pub fn verify_bundle_with(
         number: bundle.number.clone(),
     };
     let first = bundle.records.first().ok_or_else(missing)?;
-    if first.key != licence_key {
+    if first.key() != licence_key {
         return Err(missing());
     }
     let checkpoint = verify_checkpoint_from(&bundle.checkpoint, genesis, options.trusted.as_ref())?;
@@ -1093,9 +1175,12 @@ pub fn verify_bundle_with(
     } else {
         Some(check_fresh(&genesis.freshness, checkpoint.time, options)?)
     };
-    for proof in &bundle.records {
-        verify_record_proof(genesis.suite, checkpoint.state_root, proof)?;
-    }
+    verify_records(
+        genesis.suite,
+        checkpoint.state_root,
+        &bundle.records,
+        &bundle.state_proof,
+    )?;
     let witnessed = match &options.witnesses {
         Some(policy) => Some(
             witness::verify_witnessed(
@@ -1111,7 +1196,7 @@ pub fn verify_bundle_with(
         None => None,
     };
 
-    let licence = match &first.record {
+    let licence = match first.record() {
         Some(Record::Licence(licence)) => Some(licence.clone()),
         _ => None,
     };
@@ -1129,7 +1214,7 @@ pub fn verify_bundle_with(
                 region,
                 bundle.records[1..]
                     .iter()
-                    .filter_map(|proof| proof.record.clone()),
+                    .filter_map(|proved| proved.record().cloned()),
             );
             let verdict = inputs.verdict(licence, region, at);
             (inputs.issuer, verdict)
@@ -1163,8 +1248,8 @@ fn check_complete(
         bundle
             .records
             .iter()
-            .find(|proof| proof.key == *key)
-            .map(|proof| proof.record.as_ref())
+            .find(|proved| proved.key() == *key)
+            .map(ProvedRecord::record)
     };
     for id in licence.open_objections() {
         if !matches!(proved(&RecordKey::Objection(id)), Some(Some(_))) {
@@ -1231,7 +1316,7 @@ pub fn verify_holder_proof(
     let first = proof
         .records
         .first()
-        .filter(|first| first.key == list_key)
+        .filter(|first| first.key() == list_key)
         .ok_or_else(|| BundleError::MissingHolderList {
             holder: proof.holder.to_text(),
         })?;
@@ -1241,10 +1326,13 @@ pub fn verify_holder_proof(
     } else {
         Some(check_fresh(&genesis.freshness, checkpoint.time, options)?)
     };
-    for record in &proof.records {
-        verify_record_proof(genesis.suite, checkpoint.state_root, record)?;
-    }
-    let listed = match &first.record {
+    verify_records(
+        genesis.suite,
+        checkpoint.state_root,
+        &proof.records,
+        &proof.state_proof,
+    )?;
+    let listed = match first.record() {
         Some(Record::HolderLicences(list)) => list.licences.clone(),
         _ => Vec::new(),
     };
@@ -1254,8 +1342,8 @@ pub fn verify_holder_proof(
         let Some(Record::Licence(licence)) = proof
             .records
             .iter()
-            .find(|record| record.key == key)
-            .and_then(|record| record.record.as_ref())
+            .find(|proved| proved.key() == key)
+            .and_then(ProvedRecord::record)
         else {
             return Err(BundleError::IncompleteHolderList { type_code, number });
         };
@@ -1458,11 +1546,8 @@ pub fn verify_history(
     verify_record_proof(
         genesis.suite,
         checkpoint.state_root,
-        &RecordProof {
-            key: RecordKey::Licence(licence.type_code.clone(), licence.number.clone()),
-            record: Some(Record::Licence(licence.clone())),
-            proof: document.state_proof.clone(),
-        },
+        &Record::Licence(licence.clone()),
+        &document.state_proof,
     )?;
     history::check_steps(
         genesis.suite,
