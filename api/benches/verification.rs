@@ -43,6 +43,33 @@ fn print_breakdown(bundle: &ProofBundle) {
     );
 }
 
+/// How many records of the directory kinds the store holds.
+fn directory_records(store: &hutong_ledger::store::Store) -> usize {
+    use hutong_core::hash::Hash32;
+    use hutong_core::records::RecordKey;
+    let region = hutong_core::ident::RegionCode::parse("000000").expect("region");
+    let kinds = [
+        RecordKey::Authority("".into()),
+        RecordKey::LicenceType("".into()),
+        RecordKey::LicenceTypeVersion("".into(), 0),
+        RecordKey::Grant("".into(), "".into(), region.clone()),
+        RecordKey::Recognition(Hash32::ZERO),
+        RecordKey::RecognitionSet(region, "".into()),
+        RecordKey::Nodes,
+        RecordKey::Governors,
+    ];
+    kinds
+        .iter()
+        .map(|kind| {
+            assert!(kind.in_directory());
+            store
+                .records_with_prefix(kind, None, usize::MAX)
+                .expect("records")
+                .len()
+        })
+        .sum()
+}
+
 mod erased {
     /// The canonical size of a value, behind a trait object so one closure measures any type.
     pub trait Encode {
@@ -149,6 +176,10 @@ fn bench(c: &mut Criterion) {
         light.records.len()
     );
     print_breakdown(&light);
+    println!(
+        "  the directory (the left half of the state tree, ADR 0042) holds {} records",
+        directory_records(&chain.store)
+    );
     // The same without a region (a clerk of the licence's own province asks no recognition).
     let plain_uri = format!(
         "/v1/licences/business-licence/{}/proof?trusted_height={head}",

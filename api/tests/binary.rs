@@ -150,3 +150,25 @@ async fn a_changed_byte_of_a_binary_bundle_is_refused() {
     }
     assert!(tried > 500, "{tried} bytes tried");
 }
+
+/// A document of the binary form's first version (a proof per record) is refused by name, by
+/// the library and by the JSON-or-binary reader alike, not read as JSON.
+#[tokio::test]
+async fn a_document_of_the_first_binary_version_is_refused_by_name() {
+    let chain = demo_chain(3);
+    let number = &chain.facts.qingdao_numbers[0];
+    let (_, _, binary) = get(
+        &chain,
+        &format!("/v1/licences/business-licence/{number}/proof"),
+        true,
+    )
+    .await;
+    assert!(binary.starts_with(b"HTB\x02"));
+    let mut first_version = binary.clone();
+    first_version[3] = 0x01;
+    let time = chain.store.head().unwrap().header.time;
+    let error = verify_document(&first_version, &chain.fixture.genesis, &options(time))
+        .expect_err("refused");
+    assert_eq!(error.code(), "binary");
+    assert!(error.to_string().contains("first version"), "{error}");
+}

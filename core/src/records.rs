@@ -1141,15 +1141,49 @@ impl RecordKey {
         crate::codec::to_canonical(self)
     }
 
-    /// Where the record sits in the sparse Merkle tree: `H("hutong/state-key/v1", bytes)`.
+    /// Whether the key is of the directory (ADR 0042): the records that say who the
+    /// authorities are, what each may issue where, what is recognised where, and who governs
+    /// and validates. They are what a verdict reads besides the licence's own records, few
+    /// beside the licences, and their positions share the left half of the state tree.
+    pub fn in_directory(&self) -> bool {
+        match self {
+            RecordKey::Authority(_)
+            | RecordKey::LicenceType(_)
+            | RecordKey::LicenceTypeVersion(..)
+            | RecordKey::Grant(..)
+            | RecordKey::Recognition(_)
+            | RecordKey::RecognitionSet(..)
+            | RecordKey::Nodes
+            | RecordKey::Governors => true,
+            RecordKey::Licence(..)
+            | RecordKey::Objection(_)
+            | RecordKey::Evidence(_)
+            | RecordKey::WriteQuota(_)
+            | RecordKey::WriteCount(_)
+            | RecordKey::KeyOwner(_)
+            | RecordKey::HolderLicence(..)
+            | RecordKey::HolderLicences(_) => false,
+        }
+    }
+
+    /// Where the record sits in the sparse Merkle tree: `H("hutong/state-key/v1", bytes)` with
+    /// its first bit set to 0 for a key of the directory ([`RecordKey::in_directory`]) and to 1
+    /// for every other key (ADR 0042).
     pub fn state_hash(&self, suite: Suite) -> Hash32 {
-        key_hash_of_bytes(suite, &self.to_bytes())
+        key_position(suite, self, &self.to_bytes())
     }
 }
 
-/// [`RecordKey::state_hash`] from the key's canonical bytes.
-pub fn key_hash_of_bytes(suite: Suite, bytes: &[u8]) -> Hash32 {
-    suite.tagged("hutong/state-key/v1", bytes)
+/// [`RecordKey::state_hash`] of `key`, from its canonical bytes `bytes` (which the caller has
+/// at hand).
+pub fn key_position(suite: Suite, key: &RecordKey, bytes: &[u8]) -> Hash32 {
+    let mut position = suite.tagged("hutong/state-key/v1", bytes);
+    if key.in_directory() {
+        position.0[0] &= 0x7F;
+    } else {
+        position.0[0] |= 0x80;
+    }
+    position
 }
 
 /// A record of the state.
@@ -1359,7 +1393,44 @@ pub struct WriteCount {
 
 #[cfg(test)]
 mod tests {
-    use super::StatusAction;
+    use super::{RecordKey, StatusAction};
+    use crate::hash::Hash32;
+    use crate::suite::Suite;
+
+    #[test]
+    fn directory_keys_sit_in_the_left_half_of_the_state_tree_and_the_others_in_the_right() {
+        let suite = Suite::Ed25519Blake3;
+        let type_code = || crate::records::TypeCode::from("business-licence");
+        let region = || crate::ident::RegionCode::parse("370200").expect("region");
+        let directory = [
+            RecordKey::Authority("qd-approval".into()),
+            RecordKey::LicenceType(type_code()),
+            RecordKey::LicenceTypeVersion(type_code(), 1),
+            RecordKey::Grant("qd-approval".into(), type_code(), region()),
+            RecordKey::Recognition(Hash32([7; 32])),
+            RecordKey::RecognitionSet(region(), type_code()),
+            RecordKey::Nodes,
+            RecordKey::Governors,
+        ];
+        let entries = [
+            RecordKey::Licence(type_code(), "91370200MA0010001W".into()),
+            RecordKey::Objection(Hash32([7; 32])),
+            RecordKey::WriteCount("qd-approval".into()),
+        ];
+        for key in &directory {
+            assert!(key.in_directory(), "{key:?}");
+            assert!(!key.state_hash(suite).bit(0), "{key:?}");
+        }
+        for key in &entries {
+            assert!(!key.in_directory(), "{key:?}");
+            assert!(key.state_hash(suite).bit(0), "{key:?}");
+        }
+        // Apart from the first bit, the position is the tagged hash of the key's bytes.
+        let key = &entries[0];
+        let mut tagged = suite.tagged("hutong/state-key/v1", &key.to_bytes());
+        tagged.0[0] |= 0x80;
+        assert_eq!(key.state_hash(suite), tagged);
+    }
 
     #[test]
     fn each_action_has_its_label_and_renewals_and_pledges_show_their_data() {

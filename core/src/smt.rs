@@ -9,7 +9,8 @@
 //!
 //! # The tree
 //!
-//! Keys and values are [`Hash32`]: the key is the tagged hash of a record's key, the value
+//! Keys and values are [`Hash32`]: the key is a record key's position (its tagged hash, with
+//! the first bit telling the directory from the rest, `RecordKey::state_hash`), the value
 //! the hash of the record's canonical bytes; the caller computes both. Conceptually the
 //! tree is a complete binary tree of depth 256 whose leaf positions are the 2^256 keys; the
 //! path from the root to key `k` goes left at depth `i` when bit `i` of `k` is 0 and right

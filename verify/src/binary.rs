@@ -16,9 +16,13 @@ use crate::{
     Verified, VerifyOptions,
 };
 
-/// The first bytes of every binary document: "HTB" and the version of this form, 1. No JSON
-/// document starts so (JSON starts with `{` or white space).
-pub const BINARY_MAGIC: [u8; 4] = *b"HTB\x01";
+/// The first bytes of every binary document: "HTB" and the version of this form, 2 (version 1
+/// carried a sparse-Merkle proof per record, before ADR 0041). No JSON document starts so (JSON
+/// starts with `{` or white space).
+pub const BINARY_MAGIC: [u8; 4] = *b"HTB\x02";
+
+/// The magic of the binary form's first version, recognised only to refuse it by name.
+const BINARY_MAGIC_V1: [u8; 4] = *b"HTB\x01";
 
 /// The media type the API answers a binary document with, when a request's `Accept` names it.
 pub const BINARY_MEDIA_TYPE: &str = "application/vnd.hutong.proof";
@@ -44,8 +48,15 @@ impl Document {
 
     /// Reads a binary document of at most [`PROOF_DOCUMENT_BYTES_MAX`] bytes.
     pub fn from_binary(bytes: &[u8]) -> Result<Self, BundleError> {
+        if bytes.starts_with(&BINARY_MAGIC_V1) {
+            return Err(BundleError::Binary(
+                "it is of the binary form's first version (HTB\\x01, a proof per record), \
+                 which this verifier no longer reads: fetch the document again"
+                    .into(),
+            ));
+        }
         let body = bytes.strip_prefix(&BINARY_MAGIC).ok_or_else(|| {
-            BundleError::Binary("it does not start with the magic HTB\\x01".into())
+            BundleError::Binary("it does not start with the magic HTB\\x02".into())
         })?;
         hutong_core::codec::from_canonical(body, PROOF_DOCUMENT_BYTES_MAX).map_err(|error| {
             match error {
@@ -74,7 +85,8 @@ impl Document {
 
 /// Whether `bytes` hold a binary document (rather than JSON).
 pub fn is_binary(bytes: &[u8]) -> bool {
-    bytes.starts_with(&BINARY_MAGIC)
+    // Any version of the form, so that one this verifier no longer reads is refused by name.
+    bytes.starts_with(&BINARY_MAGIC[..3])
 }
 
 /// Reads a proof document in either form (binary when it starts with [`BINARY_MAGIC`], else

@@ -64,7 +64,7 @@ use hutong_core::records::{
     Authority, AuthorityId, Grant, Height, Holder, Licence, LicenceNumber, NodeRegistry, Objection,
     Recognition, Record, RecordKey, TimeMs, TypeCode,
 };
-use hutong_core::records::{key_hash_of_bytes, record_hash_of_bytes};
+use hutong_core::records::{key_position, record_hash_of_bytes};
 use hutong_core::rules::{
     self, Applied, Context, EvidenceRuleError, Overlay, RuleError, SignatureCandidate, StateError,
     StateReader,
@@ -294,8 +294,10 @@ const FORMAT_KEY: &[u8] = b"Mformat";
 /// 1: stores written before the format was recorded (no format record). 2: block headers carry
 /// the protocol version and the genesis file names its algorithm suite (ADR 0016). 3: the state
 /// holds the recognition sets and the holders' licence lists (ADR 0039), so a chain's roots
-/// differ from those version 2 computed for the same blocks.
-pub const STORE_FORMAT_VERSION: u32 = 3;
+/// differ from those version 2 computed for the same blocks. 4: the keys of the directory sit
+/// in the left half of the state tree, every other key in the right half (ADR 0042), so the
+/// roots differ again.
+pub const STORE_FORMAT_VERSION: u32 = 4;
 /// The format of a store that holds data but no format record: written before the version was
 /// recorded.
 const UNRECORDED_FORMAT_VERSION: u32 = 1;
@@ -1099,7 +1101,7 @@ impl Store {
             let key_bytes = key.to_bytes();
             let record_bytes = record.to_bytes();
             updates.push((
-                key_hash_of_bytes(self.suite, &key_bytes),
+                key_position(self.suite, key, &key_bytes),
                 Some(record_hash_of_bytes(self.suite, &record_bytes)),
             ));
             record_writes.push((prefixed(b'R', &key_bytes), Some(record_bytes)));
