@@ -106,12 +106,23 @@ pub enum GenesisError {
         size_bytes: usize,
         limit_bytes: usize,
     },
+    // The inner errors are written into the message and not given as its source, so that a
+    // printed chain of errors says each reason once.
     #[error("genesis JSON: {0}")]
-    Json(#[from] serde_json::Error),
+    Json(serde_json::Error),
     #[error("genesis: {0}")]
-    Form(#[from] FormError),
+    Form(FormError),
     #[error("genesis: {0}")]
-    Rule(#[from] RuleError),
+    Rule(RuleError),
+    #[error(
+        "genesis: genesis_time {found} ms is outside {min}..={max} (2020-01-01 to 2100-01-01, \
+         in milliseconds since 1970): a time in seconds, or none, was likely given"
+    )]
+    Time {
+        found: TimeMs,
+        min: TimeMs,
+        max: TimeMs,
+    },
     #[error("genesis: authority {0} is listed twice")]
     DuplicateAuthority(AuthorityId),
     #[error("genesis: licence type {0} is listed twice")]
@@ -126,6 +137,24 @@ pub enum GenesisError {
     DuplicateNode(String),
     #[error("genesis: freshness: {0}")]
     Freshness(String),
+}
+
+impl From<serde_json::Error> for GenesisError {
+    fn from(error: serde_json::Error) -> Self {
+        GenesisError::Json(error)
+    }
+}
+
+impl From<FormError> for GenesisError {
+    fn from(error: FormError) -> Self {
+        GenesisError::Form(error)
+    }
+}
+
+impl From<RuleError> for GenesisError {
+    fn from(error: RuleError) -> Self {
+        GenesisError::Rule(error)
+    }
 }
 
 impl Genesis {
@@ -157,6 +186,14 @@ impl Genesis {
 
     /// Every check a block's transactions would get, applied to the initial records.
     pub fn validate(&self) -> Result<(), GenesisError> {
+        if !(limits::GENESIS_TIME_MS_MIN..=limits::GENESIS_TIME_MS_MAX).contains(&self.genesis_time)
+        {
+            return Err(GenesisError::Time {
+                found: self.genesis_time,
+                min: limits::GENESIS_TIME_MS_MIN,
+                max: limits::GENESIS_TIME_MS_MAX,
+            });
+        }
         if self.chain_id.is_empty() || self.chain_id.len() > limits::CHAIN_ID_BYTES_MAX {
             return Err(FormError::TooLong {
                 field: "chain_id",
@@ -297,6 +334,26 @@ mod tests {
             Genesis::from_json(genesis.to_json().as_bytes()).unwrap(),
             genesis
         );
+    }
+
+    #[test]
+    fn a_genesis_time_in_seconds_or_of_1970_is_refused_and_each_reason_is_said_once() {
+        let genesis = Fixture::new().genesis;
+        for time in [0, 1, 1_767_225_600, limits::GENESIS_TIME_MS_MAX + 1] {
+            let mut json: serde_json::Value = serde_json::from_str(&genesis.to_json()).unwrap();
+            json["genesis_time"] = time.into();
+            let error = Genesis::from_json(json.to_string().as_bytes()).unwrap_err();
+            assert!(
+                matches!(error, GenesisError::Time { found, .. } if found == time),
+                "{error}"
+            );
+        }
+        let error = Genesis::from_json(b"{").unwrap_err();
+        assert!(std::error::Error::source(&error).is_none(), "{error}");
+        let mut json: serde_json::Value = serde_json::from_str(&genesis.to_json()).unwrap();
+        json["chain_id"] = "".into();
+        let error = Genesis::from_json(json.to_string().as_bytes()).unwrap_err();
+        assert!(std::error::Error::source(&error).is_none(), "{error}");
     }
 
     #[test]

@@ -168,12 +168,19 @@ pub const TX_CLOCK_SKEW_MS_MAX: u64 = 10 * 60 * 1000;
 /// that submit ahead (the demo loader, the load generator) stay inside it.
 pub const NONCE_AHEAD_MAX: u64 = 1024;
 
+/// The earliest genesis time a genesis file may give: 2020-01-01T00:00Z, in milliseconds. An
+/// earlier one is a time in seconds, or the default of a tool, never a chain's start.
+pub const GENESIS_TIME_MS_MIN: u64 = 1_577_836_800_000;
+/// The latest genesis time a genesis file may give: 2100-01-01T00:00Z, in milliseconds.
+pub const GENESIS_TIME_MS_MAX: u64 = 4_102_444_800_000;
+
 /// Most keys one state multiproof proves together ([`crate::multiproof`]): a holder's list and
 /// every licence on it (一照通查) fit, with room to spare.
 pub const SMT_MULTIPROOF_KEYS_MAX: usize = 1024;
 
 // The relations between the limits, checked when the crate compiles.
 const _: () = {
+    assert!(GENESIS_TIME_MS_MIN < GENESIS_TIME_MS_MAX);
     // A holder's whole list of licences is proved in one multiproof.
     assert!(SMT_MULTIPROOF_KEYS_MAX > LICENCES_PER_HOLDER_MAX);
     // The default freshness is one a genesis file may state.

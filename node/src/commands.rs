@@ -70,6 +70,7 @@ pub fn init(args: &InitArgs) -> Result<(), Failure> {
         .with_context(|| format!("checking {}", args.genesis.display()))
         .code(exit::CONFIG)?;
     let home = &args.home;
+    check_same_chain(home, &genesis)?;
     std::fs::create_dir_all(home.join("data"))
         .with_context(|| format!("creating {}", home.display()))
         .code(exit::RUNTIME)?;
@@ -123,6 +124,50 @@ pub fn init(args: &InitArgs) -> Result<(), Failure> {
     }
     println!("start it with: hutong run --home {}", home.display());
     Ok(())
+}
+
+/// Refuses to put `genesis` into a home whose data directory already holds something while its
+/// genesis file is of another chain (or unreadable): the store there is of that chain, and the
+/// node would refuse it at its next start, after the old genesis file was gone. `--force`
+/// replaces the configuration, never the chain a store belongs to.
+fn check_same_chain(home: &Path, genesis: &Genesis) -> Result<(), Failure> {
+    let data = home.join("data");
+    let holds_data = std::fs::read_dir(&data)
+        .map(|mut entries| entries.next().is_some())
+        .unwrap_or(false);
+    if !holds_data {
+        return Ok(());
+    }
+    let existing_path = home.join("genesis.json");
+    let existing = std::fs::read(&existing_path)
+        .ok()
+        .and_then(|bytes| Genesis::from_json(&bytes).ok());
+    match existing {
+        Some(existing) if existing.hash() == genesis.hash() => Ok(()),
+        existing => {
+            let of = existing.map_or_else(
+                || {
+                    format!(
+                        "a chain whose genesis file {} cannot be read",
+                        existing_path.display()
+                    )
+                },
+                |existing| format!("chain {} (genesis {})", existing.chain_id, existing.hash()),
+            );
+            Err(Failure::new(
+                exit::CONFIG,
+                anyhow!(
+                    "{} holds the store of {of}, and the genesis given is of chain {} (genesis \
+                     {}): a store belongs to one chain. Move {} away (or remove it) first, then \
+                     run init again",
+                    data.display(),
+                    genesis.chain_id,
+                    genesis.hash(),
+                    data.display()
+                ),
+            ))
+        }
+    }
 }
 
 pub fn genesis(input: &Path, out: Option<&Path>) -> Result<(), Failure> {

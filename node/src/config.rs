@@ -252,8 +252,43 @@ fn default_page_check_bytes_max() -> u64 {
 pub struct LogConfig {
     /// `human` or `json`.
     pub format: String,
-    /// A tracing filter, e.g. `info` or `hutong_node=debug,info`.
+    /// A tracing filter, e.g. `info` or `hutong_node=debug,info`: directives separated by
+    /// commas, each a level or `target=level` ([`check_log_level`]).
     pub level: String,
+}
+
+/// The levels a log directive may name.
+const LOG_LEVELS: [&str; 6] = ["trace", "debug", "info", "warn", "error", "off"];
+
+/// Checks a `log.level` filter: one directive or more, separated by commas, each a level
+/// (`trace`, `debug`, `info`, `warn`, `error`, `off`) or `target=level`. The tracing filter
+/// itself would read a misspelt level (`warning`, `infoo`) as the name of a target, and the
+/// node would then log nothing at all.
+pub fn check_log_level(filter: &str) -> Result<(), String> {
+    if filter.trim().is_empty() {
+        return Err(format!(
+            "it is empty; name a level: {}",
+            LOG_LEVELS.join(", ")
+        ));
+    }
+    for directive in filter.split(',').map(str::trim) {
+        let (target, level) = match directive.rsplit_once('=') {
+            Some((target, level)) => (Some(target.trim()), level.trim()),
+            None => (None, directive),
+        };
+        if target.is_some_and(str::is_empty) {
+            return Err(format!(
+                "the directive {directive:?} names no target before `=`"
+            ));
+        }
+        if !LOG_LEVELS.contains(&level.to_ascii_lowercase().as_str()) {
+            return Err(format!(
+                "{level:?} in {directive:?} is not a level; the levels are {}",
+                LOG_LEVELS.join(", ")
+            ));
+        }
+    }
+    Ok(())
 }
 
 impl Default for ConsensusConfig {
@@ -490,6 +525,7 @@ impl Config {
                 self.log.format
             ));
         }
+        check_log_level(&self.log.level).map_err(|problem| format!("log.level: {problem}"))?;
         Ok(())
     }
 
@@ -581,7 +617,8 @@ signer_share_percent = {ms}
 [log]
 # "human" or "json".
 format = {lf}
-# A tracing filter, e.g. "info" or "hutong_node=debug,info".
+# A level (trace, debug, info, warn, error or off), or directives "target=level" separated
+# by commas, e.g. "hutong_node=debug,info".
 level = {ll}
 
 [storage]
@@ -667,6 +704,41 @@ mod tests {
         std::fs::write(dir.path().join("config.toml"), text).unwrap();
         let error = Config::load(dir.path()).unwrap_err().to_string();
         assert!(error.contains("heartbeat_ms"), "{error}");
+    }
+
+    #[test]
+    fn a_misspelt_log_level_is_refused_and_filters_with_targets_are_read() {
+        for good in [
+            "info",
+            "WARN",
+            "hutong_node=debug,info",
+            "libp2p=off, hutong=trace",
+        ] {
+            assert_eq!(check_log_level(good), Ok(()), "{good}");
+        }
+        for bad in [
+            "warning",
+            "infoo",
+            "",
+            "hutong_node=verbose",
+            "=info",
+            "info,",
+        ] {
+            assert!(check_log_level(bad).is_err(), "{bad:?}");
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let config = Config::new("/ip4/127.0.0.1/tcp/1".into(), "127.0.0.1:2".into(), vec![]);
+        let text = config
+            .to_commented_toml()
+            .replace("level = \"info\"", "level = \"warning\"");
+        assert_ne!(text, config.to_commented_toml());
+        std::fs::write(dir.path().join("config.toml"), text).unwrap();
+        let error = Config::load(dir.path()).unwrap_err().to_string();
+        assert!(
+            error.contains("log.level")
+                && error.contains("\"warning\" in \"warning\" is not a level"),
+            "{error}"
+        );
     }
 
     #[test]

@@ -9,7 +9,7 @@ use std::path::Path;
 /// Replaces `path` with `bytes` atomically and durably, with the given Unix mode.
 pub fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> std::io::Result<()> {
     use std::os::unix::fs::OpenOptionsExt;
-    let directory = path.parent().unwrap_or_else(|| Path::new("."));
+    let directory = directory_of(path);
     let file_name = path
         .file_name()
         .map(|name| name.to_string_lossy().into_owned())
@@ -29,6 +29,14 @@ pub fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> std::io::Result<()>
     File::open(directory)?.sync_all()
 }
 
+/// The directory holding `path`: its parent, or the working directory for a bare file name
+/// (whose parent is the empty path, which names no directory to open).
+fn directory_of(path: &Path) -> &Path {
+    path.parent()
+        .filter(|parent| !parent.as_os_str().is_empty())
+        .unwrap_or_else(|| Path::new("."))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -46,5 +54,12 @@ mod tests {
             0o600
         );
         assert!(!dir.path().join(".state.json.tmp").exists());
+    }
+
+    #[test]
+    fn a_bare_file_name_is_in_the_working_directory() {
+        assert_eq!(directory_of(Path::new("genesis.json")), Path::new("."));
+        assert_eq!(directory_of(Path::new("a/genesis.json")), Path::new("a"));
+        assert_eq!(directory_of(Path::new("/genesis.json")), Path::new("/"));
     }
 }

@@ -104,6 +104,8 @@ enum Command {
     },
     /// Run a node from its home directory until SIGINT or SIGTERM.
     Run {
+        /// The node's home directory, as made by `hutong init`: config.toml, genesis.json, the
+        /// node key and the data directory.
         #[arg(long)]
         home: PathBuf,
         /// Start from genesis and catch up from the peers when the store is missing or empty

@@ -2,8 +2,9 @@
 //! bundles, QR payloads) and checkpoints with a consistency proof taken from a demo chain.
 //! Each case runs the binary and checks its exit code and what it says.
 
+mod common;
+
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::Arc;
 
 use axum::body::Body;
@@ -18,22 +19,8 @@ use tower::ServiceExt;
 
 const INVALID: i32 = 7;
 
-struct Outcome {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-fn hutong(args: &[&str]) -> Outcome {
-    let output = Command::new(env!("CARGO_BIN_EXE_hutong"))
-        .args(args)
-        .output()
-        .expect("run hutong");
-    Outcome {
-        code: output.status.code().expect("exit code"),
-        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-    }
+fn hutong(args: &[&str]) -> common::Outcome {
+    common::hutong_in(None, args)
 }
 
 fn vectors() -> Value {

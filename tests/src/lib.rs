@@ -488,9 +488,9 @@ impl Network {
         );
     }
 
-    /// The last lines of every node's logs, for failure messages.
-    pub fn logs_tail(&self) -> String {
-        let mut out = String::new();
+    /// Each node's name with the paths of its log files.
+    fn log_files(&self) -> Vec<(&str, std::path::PathBuf)> {
+        let mut files = Vec::new();
         for node in &self.nodes {
             let Ok(entries) = std::fs::read_dir(&node.home) else {
                 continue;
@@ -498,12 +498,29 @@ impl Network {
             for entry in entries.flatten() {
                 let path = entry.path();
                 if path.extension().is_some_and(|ext| ext == "log") {
-                    let text = std::fs::read_to_string(&path).unwrap_or_default();
-                    let lines: Vec<&str> = text.lines().collect();
-                    let tail = lines[lines.len().saturating_sub(15)..].join("\n");
-                    out.push_str(&format!("--- {} {}\n{tail}\n", node.name, path.display()));
+                    files.push((node.name.as_str(), path));
                 }
             }
+        }
+        files
+    }
+
+    /// Every log of every node, one after the other.
+    pub fn logs(&self) -> String {
+        self.log_files()
+            .iter()
+            .map(|(_, path)| std::fs::read_to_string(path).unwrap_or_default())
+            .collect()
+    }
+
+    /// The last lines of every node's logs, for failure messages.
+    pub fn logs_tail(&self) -> String {
+        let mut out = String::new();
+        for (name, path) in self.log_files() {
+            let text = std::fs::read_to_string(&path).unwrap_or_default();
+            let lines: Vec<&str> = text.lines().collect();
+            let tail = lines[lines.len().saturating_sub(15)..].join("\n");
+            out.push_str(&format!("--- {name} {}\n{tail}\n", path.display()));
         }
         out
     }

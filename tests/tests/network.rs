@@ -116,6 +116,16 @@ fn four_validators_commit_the_same_blocks() {
     );
     // A clean stop exits 0.
     assert_eq!(network.nodes[3].stop(), Some(0));
+    // The logs, written to files, hold no colour codes, and an empty block is no line at the
+    // info level (heartbeat blocks would fill a day's log with them).
+    let logs = network.logs();
+    assert!(logs.contains("committed"), "the nodes logged their blocks");
+    assert!(!logs.contains('\u{1b}'), "a colour code in a log file");
+    let empty_at_info = logs
+        .lines()
+        .filter(|line| line.contains(" INFO ") && line.contains("committed"))
+        .find(|line| line.contains("transactions=0"));
+    assert_eq!(empty_at_info, None);
 }
 
 #[test]

@@ -1191,12 +1191,23 @@ impl Core {
         metrics.height.set(block.header.height as i64);
         metrics.committed_blocks.inc();
         metrics.committed_transactions.inc_by(ids.len() as u64);
-        tracing::info!(
-            height = block.header.height,
-            transactions = ids.len(),
-            hash = %block.hash(self.shared.store.suite()),
-            "committed"
-        );
+        // A block of transactions at the info level; an empty one (a heartbeat, one every
+        // few seconds on an idle chain) only at debug, so that a day's log is not made of them.
+        if ids.is_empty() {
+            tracing::debug!(
+                height = block.header.height,
+                transactions = 0,
+                hash = %block.hash(self.shared.store.suite()),
+                "committed"
+            );
+        } else {
+            tracing::info!(
+                height = block.header.height,
+                transactions = ids.len(),
+                hash = %block.hash(self.shared.store.suite()),
+                "committed"
+            );
+        }
     }
 
     fn on_consensus_message(&mut self, from: PublicKey, bytes: &[u8]) -> Result<(), EngineError> {

@@ -58,3 +58,24 @@ pub fn run_until_exit(home: &Path) -> (ExitStatus, String) {
     std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut stderr).unwrap();
     (status, stderr)
 }
+
+/// What a run of `hutong` gave.
+pub struct Outcome {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+/// Runs `hutong` with `args` in `directory` (the test's own working directory when `None`).
+pub fn hutong_in(directory: Option<&Path>, args: &[&str]) -> Outcome {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_hutong"));
+    if let Some(directory) = directory {
+        command.current_dir(directory);
+    }
+    let output = command.args(args).output().expect("run hutong");
+    Outcome {
+        code: output.status.code().expect("exit code"),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    }
+}
