@@ -217,20 +217,97 @@ impl Metrics {
             .inc();
     }
 
-    /// The Prometheus text exposition, with `extra` lines appended (network counters).
+    /// The Prometheus text exposition (format 0.0.4, what `/metrics` declares), with `extra`
+    /// lines appended (network counters).
     pub fn render(&self, extra: &str) -> String {
-        let mut text = String::new();
-        if prometheus_client::encoding::text::encode_registry(&mut text, &self.registry).is_err() {
-            text.clear();
+        let mut open_metrics = String::new();
+        if prometheus_client::encoding::text::encode_registry(&mut open_metrics, &self.registry)
+            .is_err()
+        {
+            open_metrics.clear();
         }
+        let mut text = prometheus_text(&open_metrics);
         text.push_str(extra);
         text
     }
 }
 
+/// The Prometheus text format 0.0.4 of the registry's OpenMetrics encoding, which names a
+/// counter's family without the `_total` its samples carry, and ends with `# EOF`: a parser of
+/// the format `/metrics` declares (and the other lines of the page follow) would read such a
+/// family as empty and its samples as untyped. Counter families are named as their samples,
+/// and the `# UNIT` and `# EOF` lines, which that format does not have, are left out.
+fn prometheus_text(open_metrics: &str) -> String {
+    let counters: std::collections::BTreeSet<&str> = open_metrics
+        .lines()
+        .filter_map(|line| line.strip_prefix("# TYPE "))
+        .filter_map(|rest| rest.strip_suffix(" counter"))
+        .filter(|name| !name.ends_with("_total"))
+        .collect();
+    let mut text = String::with_capacity(open_metrics.len() + 16 * counters.len());
+    for line in open_metrics.lines() {
+        if line == "# EOF" || line.starts_with("# UNIT ") {
+            continue;
+        }
+        let renamed = ["# HELP ", "# TYPE "].iter().find_map(|prefix| {
+            let rest = line.strip_prefix(prefix)?;
+            let (name, tail) = rest.split_once(' ')?;
+            counters
+                .contains(name)
+                .then(|| format!("{prefix}{name}_total {tail}"))
+        });
+        text.push_str(renamed.as_deref().unwrap_or(line));
+        text.push('\n');
+    }
+    text
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Read with a Prometheus text-format parser, every sample of the page, the node's and the
+    /// network's, belongs to a family whose declared type it has: none is untyped, as the
+    /// counters were when their family was named without `_total`.
+    #[test]
+    fn every_sample_has_its_family_type_for_a_prometheus_parser() {
+        let metrics = Metrics::new();
+        metrics.height.set(7);
+        metrics.committed_transactions.inc_by(3);
+        metrics.reject_transaction("replay");
+        let page = metrics.render(&crate::network_metrics::render(
+            &crate::network::NetworkStats::default(),
+        ));
+        assert!(!page.contains("# EOF"), "{page}");
+        let scrape = prometheus_parse::Scrape::parse(page.lines().map(|line| Ok(line.to_owned())))
+            .expect("the page parses");
+        assert!(scrape.samples.len() > 10, "{page}");
+        let untyped: Vec<&str> = scrape
+            .samples
+            .iter()
+            .filter(|sample| matches!(sample.value, prometheus_parse::Value::Untyped(_)))
+            .map(|sample| sample.metric.as_str())
+            // The parser keeps a histogram's buckets and gives its sum and count untyped.
+            .filter(|name| {
+                let family = name
+                    .strip_suffix("_sum")
+                    .or_else(|| name.strip_suffix("_count"));
+                !family.is_some_and(|family| page.contains(&format!("# TYPE {family} histogram\n")))
+            })
+            .collect();
+        assert!(untyped.is_empty(), "untyped samples {untyped:?} in\n{page}");
+        let committed = scrape
+            .samples
+            .iter()
+            .find(|sample| sample.metric == "hutong_committed_transactions_total")
+            .expect("the committed transactions");
+        assert!(matches!(committed.value, prometheus_parse::Value::Counter(count) if count == 3.0));
+        assert!(
+            scrape
+                .docs
+                .contains_key("hutong_committed_transactions_total")
+        );
+    }
 
     #[test]
     fn renders_prometheus_text() {
