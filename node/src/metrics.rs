@@ -29,6 +29,11 @@ pub struct Metrics {
     pub block_execute_seconds: Histogram,
     pub block_commit_seconds: Histogram,
     pub catch_up_target_height: Gauge,
+    /// The highest height a registered peer reported, whether or not this node is behind it.
+    pub best_peer_height: Gauge,
+    /// The agreed time of the last committed block, in seconds since 1970 (its age is
+    /// `time() - hutong_last_block_time_seconds`).
+    pub last_block_time_seconds: Gauge<f64, std::sync::atomic::AtomicU64>,
     pub catch_up_blocks: Counter,
     pub proposal_transaction_fetches: Counter,
     pub equivocations_seen: Counter,
@@ -63,6 +68,8 @@ impl Metrics {
             block_execute_seconds: Histogram::new(exponential_buckets(0.001, 2.0, 14)),
             block_commit_seconds: Histogram::new(exponential_buckets(0.001, 2.0, 14)),
             catch_up_target_height: Gauge::default(),
+            best_peer_height: Gauge::default(),
+            last_block_time_seconds: Gauge::default(),
             catch_up_blocks: Counter::default(),
             proposal_transaction_fetches: Counter::default(),
             equivocations_seen: Counter::default(),
@@ -130,6 +137,16 @@ impl Metrics {
             "catch_up_target_height",
             "Highest height a peer reported while this node catches up",
             metrics.catch_up_target_height.clone(),
+        );
+        registry.register(
+            "best_peer_height",
+            "Highest height a registered peer reported (0 before any did)",
+            metrics.best_peer_height.clone(),
+        );
+        registry.register(
+            "last_block_time_seconds",
+            "Agreed time of the last committed block, in seconds since 1970",
+            metrics.last_block_time_seconds.clone(),
         );
         registry.register(
             "catching_up_before_voting",

@@ -114,6 +114,21 @@ fn four_validators_commit_the_same_blocks() {
         network.nodes[0].header(height).unwrap()["state_root"],
         root_before
     );
+    // The metrics name the last block's time and the peers' best height.
+    let metrics = network.nodes[0]
+        .get("/metrics")
+        .and_then(|(_, body)| body.as_str().map(str::to_owned))
+        .unwrap_or_default();
+    let last_block = hutong_tests::attack::metric_value(&metrics, "hutong_last_block_time_seconds")
+        .expect("the last block's time");
+    let genesis_seconds = network.fixture.genesis.genesis_time as f64 / 1000.0;
+    assert!(
+        last_block > genesis_seconds,
+        "{last_block} {genesis_seconds}"
+    );
+    let best_peer = hutong_tests::attack::metric_value(&metrics, "hutong_best_peer_height")
+        .expect("the best peer height");
+    assert!(best_peer >= 1.0, "{metrics}");
     // A clean stop exits 0.
     assert_eq!(network.nodes[3].stop(), Some(0));
     // The logs, written to files, hold no colour codes, and an empty block is no line at the

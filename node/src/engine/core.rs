@@ -394,6 +394,13 @@ impl Core {
         let suite = shared.store.suite();
         let signer = suite.signer(node_key);
         let committed = shared.store.height().map_err(store_error)?;
+        // The metrics of the last block hold from the start, not only from the next commit.
+        let head = shared.store.head().map_err(store_error)?;
+        shared.metrics.height.set(head.header.height as i64);
+        shared
+            .metrics
+            .last_block_time_seconds
+            .set(head.header.time as f64 / 1000.0);
         let signed_height = signing_state.as_ref().map(SigningState::height);
         // An observer, or a node of no voting power at its next height, signs nothing there
         // whatever it does: it follows at once (ADR 0036).
@@ -1189,6 +1196,9 @@ impl Core {
         }
         let metrics = &self.shared.metrics;
         metrics.height.set(block.header.height as i64);
+        metrics
+            .last_block_time_seconds
+            .set(block.header.time as f64 / 1000.0);
         metrics.committed_blocks.inc();
         metrics.committed_transactions.inc_by(ids.len() as u64);
         // A block of transactions at the info level; an empty one (a heartbeat, one every
@@ -1258,6 +1268,7 @@ impl Core {
                     .status
                     .best_peer_height
                     .store(best, Ordering::Relaxed);
+                self.shared.metrics.best_peer_height.set(best as i64);
                 if height >= self.height {
                     self.shared
                         .metrics
