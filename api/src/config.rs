@@ -25,9 +25,11 @@ pub struct ApiConfig {
     /// Clients whose buckets are remembered; beyond it, clients not seen recently are forgotten
     /// first, and when none can be, new clients share one bucket.
     pub clients_tracked_max: usize,
-    /// Key the rate limit on the first address of `X-Forwarded-For` (only behind a proxy the
-    /// operator runs; otherwise any client could pick its own bucket).
-    pub trust_forwarded_for: bool,
+    /// The reverse proxies the operator runs: a request that comes from one of them is keyed in
+    /// the rate limit on the client its `X-Forwarded-For` names (the address nearest the end
+    /// that is not itself a trusted proxy, so a client cannot pick its own bucket by sending
+    /// the header itself). Any other request is keyed on its peer address, whatever it says.
+    pub trusted_proxies: Vec<std::net::IpAddr>,
     /// Page size when a request names none.
     pub page_size_default: usize,
     /// Largest page a request may ask for.
@@ -74,7 +76,7 @@ impl Default for ApiConfig {
             client_requests_per_second: 200,
             client_burst: 400,
             clients_tracked_max: 10_000,
-            trust_forwarded_for: false,
+            trusted_proxies: Vec::new(),
             page_size_default: 20,
             page_size_max: 100,
             search_scan_max: 2_000,
@@ -138,6 +140,11 @@ impl ApiConfig {
     /// Checks the relations between the limits: a body must hold the largest transaction, pages
     /// hold at least one entry and the default fits the maximum, and so on.
     pub fn validate(&self) -> Result<(), ConfigError> {
+        at_most(
+            "trusted_proxies",
+            self.trusted_proxies.len() as u64,
+            crate::limits::TRUSTED_PROXIES_MAX as u64,
+        )?;
         hutong_verify::witness::check_keys(&self.witnesses).map_err(ConfigError::Witnesses)?;
         at_least(
             "body_bytes_max",

@@ -68,7 +68,14 @@ pub const WITNESSED_POLL_INTERVAL: Duration = Duration::from_millis(100);
 /// `Retry-After` of a 503 `not_witnessed`.
 pub const NOT_WITNESSED_RETRY_AFTER_SECONDS: u64 = 5;
 
+/// Most reverse proxies `[api] trusted_proxies` may name.
+pub const TRUSTED_PROXIES_MAX: usize = 64;
+/// Most addresses of one `X-Forwarded-For` header read, from its end: a chain of proxies is a
+/// few hops; a longer header is read as far as this and keyed on the last address read.
+pub const FORWARDED_HOPS_MAX: usize = 16;
+
 const _: () = {
+    assert!(FORWARDED_HOPS_MAX >= 2);
     assert!(COSIGNED_SIZES_MAX >= 1);
     assert!(WITNESSED_POLL_INTERVAL.as_millis() < WITNESSED_WAIT_MS_MAX as u128);
     assert!(NOT_WITNESSED_RETRY_AFTER_SECONDS >= 1);

@@ -1099,6 +1099,65 @@ async fn rate_limit_answers_429_with_retry_after() {
     assert_eq!(api.get("/healthz").await.status, StatusCode::OK);
 }
 
+/// Behind the operator's reverse proxy each client has its own bucket, named by the address
+/// the proxy appended to `X-Forwarded-For`; a client that writes the header itself, directly
+/// or through the proxy, cannot choose its bucket.
+#[tokio::test]
+async fn the_rate_limit_believes_x_forwarded_for_only_from_trusted_proxies() {
+    let proxy: std::net::IpAddr = "10.0.0.1".parse().unwrap();
+    let inner_proxy: std::net::IpAddr = "10.0.0.2".parse().unwrap();
+    let config = ApiConfig {
+        client_requests_per_second: 1,
+        client_burst: 1,
+        trusted_proxies: vec![proxy, inner_proxy],
+        ..ApiConfig::default()
+    };
+    let api = api_with(config, 10);
+    let uri = format!("{}/verification", licence_uri(&first()));
+    let from = |address: std::net::IpAddr| std::net::SocketAddr::new(address, 40000);
+    let status = |answer: common::Answer| answer.status;
+    // Until the bucket of `forwarded` (through the proxy) is empty.
+    let exhaust = async |forwarded: &str| {
+        for _ in 0..4 {
+            let answer = api
+                .get_from(from(proxy), &uri, &[("x-forwarded-for", forwarded)])
+                .await;
+            if answer.status == StatusCode::TOO_MANY_REQUESTS {
+                return;
+            }
+        }
+        panic!("the bucket of {forwarded} never ran out");
+    };
+    exhaust("203.0.113.7").await;
+    // Another client behind the same proxy has a bucket of its own.
+    let other = api
+        .get_from(from(proxy), &uri, &[("x-forwarded-for", "203.0.113.8")])
+        .await;
+    assert_eq!(status(other), StatusCode::OK);
+    // A client that writes the header itself is still the address the proxy appended, and so
+    // is one behind a second trusted proxy.
+    for forwarded in ["198.51.100.1, 203.0.113.7", "203.0.113.7, 10.0.0.2"] {
+        let answer = api
+            .get_from(from(proxy), &uri, &[("x-forwarded-for", forwarded)])
+            .await;
+        assert_eq!(answer.status, StatusCode::TOO_MANY_REQUESTS, "{forwarded}");
+    }
+    // From any other address the header is not believed: the peer address is the bucket.
+    let stranger: std::net::IpAddr = "192.0.2.50".parse().unwrap();
+    let mut refused = false;
+    for attempt in 0..4 {
+        let answer = api
+            .get_from(
+                from(stranger),
+                &uri,
+                &[("x-forwarded-for", &format!("198.51.100.{attempt}"))],
+            )
+            .await;
+        refused |= answer.status == StatusCode::TOO_MANY_REQUESTS;
+    }
+    assert!(refused, "a stranger changed its bucket with the header");
+}
+
 #[tokio::test]
 async fn unknown_routes_and_methods() {
     let api = api();

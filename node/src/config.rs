@@ -123,6 +123,10 @@ pub struct ApiConfig {
     /// `/healthz`, `/readyz` and `/metrics` requests served at once, from their own pool.
     #[serde(default = "default_probe_requests_max")]
     pub probe_requests_max: usize,
+    /// The addresses of the reverse proxies in front of the API, whose `X-Forwarded-For` is
+    /// believed for the per-client rate limit (empty: none, every client is its peer address).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub trusted_proxies: Vec<std::net::IpAddr>,
 }
 
 impl ApiConfig {
@@ -137,6 +141,7 @@ impl ApiConfig {
             body_read_timeout_ms: self.body_read_timeout_ms,
             body_reads_max: self.body_reads_max,
             probe_requests_max: self.probe_requests_max,
+            trusted_proxies: self.trusted_proxies.clone(),
             ..hutong_api::ApiConfig::default()
         }
     }
@@ -348,6 +353,7 @@ impl Config {
                 body_read_timeout_ms: default_body_read_timeout_ms(),
                 body_reads_max: default_body_reads_max(),
                 probe_requests_max: default_probe_requests_max(),
+                trusted_proxies: Vec::new(),
             },
             consensus: ConsensusConfig::default(),
             mempool: MempoolConfig {
@@ -585,6 +591,10 @@ body_read_timeout_ms = {body}
 # (/healthz, /readyz, /metrics), which other traffic cannot take.
 body_reads_max = {body_reads}
 probe_requests_max = {probes}
+# The reverse proxies in front of the API, by address (e.g. ["10.0.0.5"]): a request from one
+# of them is rate limited as the client its X-Forwarded-For names; every other request as its
+# own address, whatever header it sends. Empty: no proxy is believed.
+trusted_proxies = {proxies}
 
 [consensus]
 # Round timeouts: base plus an increment per round, so rounds lengthen until they succeed.
@@ -648,6 +658,14 @@ page_check_bytes_max = {pc}
             body = self.api.body_read_timeout_ms,
             body_reads = self.api.body_reads_max,
             probes = self.api.probe_requests_max,
+            proxies = list(
+                &self
+                    .api
+                    .trusted_proxies
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+            ),
             tp = c.timeout_propose_ms,
             tpi = c.timeout_propose_increment_ms,
             tv = c.timeout_prevote_ms,
@@ -704,6 +722,41 @@ mod tests {
         std::fs::write(dir.path().join("config.toml"), text).unwrap();
         let error = Config::load(dir.path()).unwrap_err().to_string();
         assert!(error.contains("heartbeat_ms"), "{error}");
+    }
+
+    #[test]
+    fn trusted_proxies_are_read_as_addresses_and_reach_the_api() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = Config::new("/ip4/127.0.0.1/tcp/1".into(), "127.0.0.1:2".into(), vec![]);
+        let write = |proxies: &str| {
+            let text = config.to_commented_toml().replace(
+                "trusted_proxies = []",
+                &format!("trusted_proxies = {proxies}"),
+            );
+            assert_ne!(text, config.to_commented_toml());
+            std::fs::write(dir.path().join("config.toml"), text).unwrap();
+        };
+        write("[\"10.0.0.5\", \"::1\"]");
+        let loaded = Config::load(dir.path()).unwrap();
+        assert_eq!(
+            loaded.api.limits(100).trusted_proxies,
+            vec![
+                "10.0.0.5".parse::<std::net::IpAddr>().unwrap(),
+                "::1".parse().unwrap()
+            ]
+        );
+        let reloaded_dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            reloaded_dir.path().join("config.toml"),
+            loaded.to_commented_toml(),
+        )
+        .unwrap();
+        assert_eq!(Config::load(reloaded_dir.path()).unwrap(), loaded);
+        write("[\"10.0.0.300\"]");
+        assert!(matches!(
+            Config::load(dir.path()),
+            Err(ConfigError::Parse { .. })
+        ));
     }
 
     #[test]

@@ -121,21 +121,38 @@ fn is_probe(path: &str) -> bool {
     matches!(path, "/healthz" | "/readyz" | "/metrics")
 }
 
-fn client_of(request: &Request, trust_forwarded_for: bool) -> IpAddr {
-    if trust_forwarded_for
-        && let Some(address) = request
-            .headers()
-            .get("x-forwarded-for")
-            .and_then(|value| value.to_str().ok())
-            .and_then(|value| value.split(',').next())
-            .and_then(|first| first.trim().parse::<IpAddr>().ok())
-    {
-        return address;
-    }
-    request
+/// The client a request's rate limit is keyed on: its peer address, or, when the peer is one
+/// of the operator's `trusted_proxies`, the address its `X-Forwarded-For` names nearest the end
+/// that is not a trusted proxy (each proxy appends the address it heard from, so what a client
+/// wrote itself is further left and never chosen). Every address of all values of the header
+/// counts, in order; an unreadable one ends the reading there.
+fn client_of(request: &Request, trusted_proxies: &[IpAddr]) -> IpAddr {
+    let peer = request
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
-        .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |info| info.0.ip())
+        .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |info| info.0.ip());
+    if !trusted_proxies.contains(&peer) {
+        return peer;
+    }
+    let mut hops: Vec<&str> = request
+        .headers()
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','))
+        .collect();
+    hops.reverse();
+    let mut client = peer;
+    for hop in hops.into_iter().take(crate::limits::FORWARDED_HOPS_MAX) {
+        let Ok(address) = hop.trim().parse::<IpAddr>() else {
+            break;
+        };
+        client = address;
+        if !trusted_proxies.contains(&address) {
+            break;
+        }
+    }
+    client
 }
 
 /// Rate limit, announced body size, body, concurrency limit, timeout, counters: one layer, in
@@ -158,7 +175,7 @@ async fn guarded(state: &ApiState, request: Request, next: Next) -> Response {
     ApiMetrics::bump(&metrics.requests);
     let probe = is_probe(request.uri().path());
     if !probe {
-        let client = client_of(&request, state.config().trust_forwarded_for);
+        let client = client_of(&request, &state.config().trusted_proxies);
         if let Err(retry_after_seconds) = state.inner.limiter.check(client) {
             ApiMetrics::bump(&metrics.rate_limited);
             return ApiError::new(

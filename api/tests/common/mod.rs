@@ -100,14 +100,34 @@ impl Api {
         content_type: Option<&str>,
         body: Vec<u8>,
     ) -> Answer {
+        let headers: Vec<(&str, &str)> = content_type
+            .map(|content_type| ("content-type", content_type))
+            .into_iter()
+            .collect();
+        let peer = SocketAddr::from(([127, 0, 0, 1], 40000));
+        self.request_from(peer, method, uri, &headers, body).await
+    }
+
+    /// A GET from the peer address `peer` with the headers `headers`.
+    pub async fn get_from(&self, peer: SocketAddr, uri: &str, headers: &[(&str, &str)]) -> Answer {
+        self.request_from(peer, Method::GET, uri, headers, Vec::new())
+            .await
+    }
+
+    async fn request_from(
+        &self,
+        peer: SocketAddr,
+        method: Method,
+        uri: &str,
+        headers: &[(&str, &str)],
+        body: Vec<u8>,
+    ) -> Answer {
         let mut builder = Request::builder().method(method).uri(uri);
-        if let Some(content_type) = content_type {
-            builder = builder.header("content-type", content_type);
+        for (name, value) in headers {
+            builder = builder.header(*name, *value);
         }
         let mut request = builder.body(Body::from(body)).expect("request");
-        request
-            .extensions_mut()
-            .insert(ConnectInfo(SocketAddr::from(([127, 0, 0, 1], 40000))));
+        request.extensions_mut().insert(ConnectInfo(peer));
         let response = self
             .router
             .clone()
