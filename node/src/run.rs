@@ -53,6 +53,19 @@ fn init_logging(config: &Config) -> anyhow::Result<()> {
     result.map_err(|error| anyhow!("logging: {error}"))
 }
 
+/// Checks that the API's address is a socket address, or a host name and a port that resolve
+/// to one; binding it (a port in use) is still only tried once the node has started.
+fn check_api_address(listen: &str) -> anyhow::Result<()> {
+    use std::net::ToSocketAddrs;
+    let resolved = listen
+        .to_socket_addrs()
+        .with_context(|| format!("api.listen {listen:?} is not an address and port"))?;
+    if resolved.count() == 0 {
+        return Err(anyhow!("api.listen {listen:?} names no address"));
+    }
+    Ok(())
+}
+
 fn parse_key(text: &str) -> anyhow::Result<PublicKey> {
     text.trim()
         .parse::<PublicKey>()
@@ -95,6 +108,43 @@ async fn run_node(home: &Path, config: Config, resync: bool) -> Result<(), Failu
     let faults = Faults::from_config(&config.testing, home)
         .map_err(|problem| anyhow!(problem))
         .code(exit::CONFIG)?;
+    // Every address, peer and API limit of the configuration is read before the store opens
+    // or the network starts, so that a typo stops the node at once (exit 3) with nothing begun.
+    let extra_allowed: Vec<PublicKey> = config
+        .p2p
+        .extra_allowed
+        .iter()
+        .map(|text| parse_key(text))
+        .collect::<anyhow::Result<_>>()
+        .code(exit::CONFIG)?;
+    let mut network_config = NetworkConfig::new(node_key.clone(), genesis.chain_id.clone());
+    for address in &config.p2p.listen {
+        network_config.listen.push(
+            address
+                .parse()
+                .with_context(|| format!("p2p.listen {address:?} is not a multiaddress"))
+                .code(exit::CONFIG)?,
+        );
+    }
+    for peer in &config.p2p.peers {
+        let (key, address) = peer.split_once('@').unwrap_or(("", peer));
+        let key = parse_key(key)
+            .with_context(|| format!("p2p.peers entry {peer:?}"))
+            .code(exit::CONFIG)?;
+        let address = address
+            .parse()
+            .with_context(|| format!("p2p.peers entry {peer:?}: not a multiaddress"))
+            .code(exit::CONFIG)?;
+        network_config.bootstrap.push((key, address));
+    }
+    let mut api_config = config.api.limits(api_connections_max);
+    api_config.witnesses = config.witnesses.clone();
+    api_config
+        .validate()
+        .context("the API configuration")
+        .code(exit::CONFIG)?;
+    check_api_address(&config.api.listen).code(exit::CONFIG)?;
+
     let data_dir = Config::resolve(home, &config.data_dir);
     // Held until the node stops: no other process runs on this home meanwhile.
     let store_open::Opened {
@@ -119,31 +169,6 @@ async fn run_node(home: &Path, config: Config, resync: bool) -> Result<(), Failu
     let registry = store
         .registry_for(store.height().code(exit::STORE)? + 1)
         .code(exit::STORE)?;
-    let extra_allowed: Vec<PublicKey> = config
-        .p2p
-        .extra_allowed
-        .iter()
-        .map(|text| parse_key(text))
-        .collect::<anyhow::Result<_>>()
-        .code(exit::CONFIG)?;
-    let mut network_config = NetworkConfig::new(node_key.clone(), genesis.chain_id.clone());
-    for address in &config.p2p.listen {
-        network_config.listen.push(
-            address
-                .parse()
-                .with_context(|| format!("p2p.listen {address:?} is not a multiaddress"))
-                .code(exit::CONFIG)?,
-        );
-    }
-    for peer in &config.p2p.peers {
-        let (key, address) = peer.split_once('@').unwrap_or(("", peer));
-        let key = parse_key(key).code(exit::CONFIG)?;
-        let address = address
-            .parse()
-            .with_context(|| format!("p2p.peers entry {peer:?}: not a multiaddress"))
-            .code(exit::CONFIG)?;
-        network_config.bootstrap.push((key, address));
-    }
     network_config.allowed = registry
         .nodes
         .iter()
@@ -218,8 +243,6 @@ async fn run_node(home: &Path, config: Config, resync: bool) -> Result<(), Failu
             .context("starting the admission thread")
             .code(exit::RUNTIME)?,
     });
-    let mut api_config = config.api.limits(api_connections_max);
-    api_config.witnesses = config.witnesses.clone();
     let api_state = hutong_api::ApiState::new(store.clone(), service, api_config)
         .context("the API configuration")
         .code(exit::CONFIG)?;

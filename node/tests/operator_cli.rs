@@ -112,8 +112,9 @@ fn init_force_with_another_chain_over_a_store_is_refused_and_changes_nothing() {
     assert_eq!(again.code, 0, "{}", again.stderr);
 }
 
-#[test]
-fn run_refuses_a_misspelt_log_level_before_opening_anything() {
+/// `hutong init` of a home, its config.toml edited by `edit`, then `hutong run`: it must stop
+/// with exit code 3, naming `expected`, before it opens anything in the data directory.
+fn refused_before_opening(edit: impl FnOnce(String) -> String, expected: &str) {
     let dir = tempfile::tempdir().unwrap();
     let (genesis, _) = genesis_files(dir.path());
     let home = dir.path().join("node");
@@ -123,20 +124,54 @@ fn run_refuses_a_misspelt_log_level_before_opening_anything() {
     );
     assert_eq!(init.code, 0, "{}", init.stderr);
     let config = std::fs::read_to_string(home.join("config.toml")).unwrap();
-    assert!(config.contains("level = \"info\""));
-    std::fs::write(
-        home.join("config.toml"),
-        config.replace("level = \"info\"", "level = \"warning\""),
-    )
-    .unwrap();
+    let edited = edit(config.clone());
+    assert_ne!(edited, config, "the edit changed the file");
+    std::fs::write(home.join("config.toml"), edited).unwrap();
     let run = hutong_in(dir.path(), &["run", "--home", text(&home)]);
     assert_eq!(run.code, CONFIG, "{}", run.stderr);
-    assert!(run.stderr.contains("log.level"), "{}", run.stderr);
+    assert!(run.stderr.contains(expected), "{}", run.stderr);
     assert!(
         std::fs::read_dir(home.join("data"))
             .unwrap()
             .next()
             .is_none(),
         "nothing was opened in the data directory"
+    );
+}
+
+#[test]
+fn run_refuses_a_misspelt_log_level_before_opening_anything() {
+    refused_before_opening(
+        |config| config.replace("level = \"info\"", "level = \"warning\""),
+        "log.level",
+    );
+}
+
+#[test]
+fn run_refuses_a_bad_api_port_a_bad_peer_or_a_bad_rate_before_opening_anything() {
+    refused_before_opening(
+        |config| {
+            config.replace(
+                "listen = \"127.0.0.1:8080\"",
+                "listen = \"127.0.0.1:99999\"",
+            )
+        },
+        "api.listen",
+    );
+    refused_before_opening(
+        |config| config.replace("peers = []", "peers = [\"abc@/ip4/127.0.0.1/tcp/1\"]"),
+        "p2p.peers entry",
+    );
+    refused_before_opening(
+        |config| {
+            config.replace(
+                "trusted_proxies = []",
+                &format!(
+                    "trusted_proxies = [{}]",
+                    vec!["\"10.0.0.1\""; 65].join(", ")
+                ),
+            )
+        },
+        "trusted_proxies",
     );
 }
