@@ -29,8 +29,9 @@ pub struct Metrics {
     pub block_execute_seconds: Histogram,
     pub block_commit_seconds: Histogram,
     pub catch_up_target_height: Gauge,
-    /// The highest height a registered peer reported, whether or not this node is behind it.
-    pub best_peer_height: Gauge,
+    /// The highest height this node knows of: its own committed height, or a higher one a
+    /// registered peer reported (peers in step report nothing; consensus keeps them together).
+    pub known_height: Gauge,
     /// The agreed time of the last committed block, in seconds since 1970 (its age is
     /// `time() - hutong_last_block_time_seconds`).
     pub last_block_time_seconds: Gauge<f64, std::sync::atomic::AtomicU64>,
@@ -68,7 +69,7 @@ impl Metrics {
             block_execute_seconds: Histogram::new(exponential_buckets(0.001, 2.0, 14)),
             block_commit_seconds: Histogram::new(exponential_buckets(0.001, 2.0, 14)),
             catch_up_target_height: Gauge::default(),
-            best_peer_height: Gauge::default(),
+            known_height: Gauge::default(),
             last_block_time_seconds: Gauge::default(),
             catch_up_blocks: Counter::default(),
             proposal_transaction_fetches: Counter::default(),
@@ -139,9 +140,9 @@ impl Metrics {
             metrics.catch_up_target_height.clone(),
         );
         registry.register(
-            "best_peer_height",
-            "Highest height a registered peer reported (0 before any did)",
-            metrics.best_peer_height.clone(),
+            "known_height",
+            "Highest height this node knows of: its own committed height or a higher one a peer reported",
+            metrics.known_height.clone(),
         );
         registry.register(
             "last_block_time_seconds",

@@ -126,9 +126,10 @@ fn four_validators_commit_the_same_blocks() {
         last_block > genesis_seconds,
         "{last_block} {genesis_seconds}"
     );
-    let best_peer = hutong_tests::attack::metric_value(&metrics, "hutong_best_peer_height")
-        .expect("the best peer height");
-    assert!(best_peer >= 1.0, "{metrics}");
+    let known = hutong_tests::attack::metric_value(&metrics, "hutong_known_height")
+        .expect("the known height");
+    let own = hutong_tests::attack::metric_value(&metrics, "hutong_height").expect("the height");
+    assert!(own >= 1.0 && known >= own, "{metrics}");
     // A clean stop exits 0.
     assert_eq!(network.nodes[3].stop(), Some(0));
     // The logs, written to files, hold no colour codes, and an empty block is no line at the

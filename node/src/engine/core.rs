@@ -397,6 +397,7 @@ impl Core {
         // The metrics of the last block hold from the start, not only from the next commit.
         let head = shared.store.head().map_err(store_error)?;
         shared.metrics.height.set(head.header.height as i64);
+        shared.metrics.known_height.set(head.header.height as i64);
         shared
             .metrics
             .last_block_time_seconds
@@ -1196,6 +1197,10 @@ impl Core {
         }
         let metrics = &self.shared.metrics;
         metrics.height.set(block.header.height as i64);
+        let best_peer = self.shared.status.best_peer_height.load(Ordering::Relaxed);
+        metrics
+            .known_height
+            .set(best_peer.max(block.header.height) as i64);
         metrics
             .last_block_time_seconds
             .set(block.header.time as f64 / 1000.0);
@@ -1268,7 +1273,10 @@ impl Core {
                     .status
                     .best_peer_height
                     .store(best, Ordering::Relaxed);
-                self.shared.metrics.best_peer_height.set(best as i64);
+                self.shared
+                    .metrics
+                    .known_height
+                    .set(best.max(self.height.saturating_sub(1)) as i64);
                 if height >= self.height {
                     self.shared
                         .metrics
